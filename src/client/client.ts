@@ -1,0 +1,354 @@
+/**
+ * The client core: connection lifecycle, reconnects with backoff, heartbeat, and routing of server
+ * frames to requests and subscriptions. Runtime-free: each entry point injects a socket factory.
+ */
+import type { Codec } from '../protocol/codec.js';
+import { jsonCodec } from '../protocol/codec.js';
+import { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { SwitchboardError } from '../protocol/errors.js';
+import type { Member, ServerFrame, WelcomeFrame } from '../protocol/frames.js';
+import { isServerFrame } from '../protocol/frames.js';
+import { encodeTokenProtocol } from '../protocol/subprotocol.js';
+import type { CommandMap } from '../server/types.js';
+import { backoffDelay } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { resolveClientOptions, type ClientOptions, type UrlProvider } from './options.js';
+import { RequestTable, type RequestBody, type Transmit } from './requests.js';
+import type { SocketFactory, WebSocketLike } from './socket.js';
+import { TopicState, type MessageHandler, type Subscription } from './subscriptions.js';
+import type { Client, ClientEvents, ClientState } from './types.js';
+
+/** HTTP statuses after which another attempt is pointless unless the token changes. */
+const AUTH_REFUSALS = new Set([401, 403]);
+/** HTTP statuses after which another attempt is pointless. */
+const FINAL_STATUSES = new Set([400, 404]);
+
+const utf8 = new TextEncoder();
+/** Whether a payload exceeds `max` bytes; avoids encoding in the common small case. */
+function tooLarge(payload: string | Uint8Array, max: number): boolean {
+  if (typeof payload !== 'string') return payload.byteLength > max;
+  // n UTF-16 units take between n and 3n UTF-8 bytes.
+  if (payload.length * 3 <= max) return false;
+  if (payload.length > max) return true;
+  return utf8.encode(payload).length > max;
+}
+
+async function pickUrl(urls: UrlProvider, attempt: number): Promise<string> {
+  if (typeof urls === 'string') return urls;
+  if (typeof urls === 'function') return urls(attempt);
+  if (urls.length === 0) throw new TypeError('no URL to connect to');
+  return urls[attempt % urls.length] as string;
+}
+
+/**
+ * Creates a client over the given socket factory. Entry points wrap this as `connect`.
+ * @internal
+ */
+export function createClient<Commands extends CommandMap = CommandMap>(
+  urls: UrlProvider,
+  options: ClientOptions,
+  factory: SocketFactory,
+): Client<Commands> {
+  const opts = resolveClientOptions(options);
+  const codec: Codec = jsonCodec;
+  const requests = new RequestTable(opts.maxQueue);
+  const topics = new Map<string, TopicState>();
+  const events = new Emitter<ClientEvents>((err) => reportError(err));
+
+  let state: ClientState = 'connecting';
+  let clientId: string | undefined;
+  let socket: WebSocketLike | undefined;
+  let welcome: WelcomeFrame | undefined;
+  /** Consecutive failed attempts; reset once a connection stayed open for `stableAfterMs`. */
+  let attempt = 0;
+  /** The token a 401/403 refused; the next attempt needs a different one. */
+  let refusedToken: string | undefined;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let connectTimer: ReturnType<typeof setTimeout> | undefined;
+  let stableTimer: ReturnType<typeof setTimeout> | undefined;
+  let heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  let pongTimer: ReturnType<typeof setTimeout> | undefined;
+  let heard = false;
+
+  function reportError(err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (events.listenerCount('error') > 0) events.emit('error', e);
+    // Without a listener a silent failure would hide bugs; a thrown one would crash the app.
+    else console.error('[switchboard] unhandled client error:', e);
+  }
+
+  const transmit: Transmit = (frame) => {
+    const payload = codec.encode(frame);
+    const max = welcome?.maxPayload ?? Infinity;
+    if (tooLarge(payload, max)) {
+      return new SwitchboardError(ErrorCode.PAYLOAD_TOO_LARGE, `Request exceeds the server's maxPayload of ${max} bytes`);
+    }
+    socket?.send(payload);
+    return undefined;
+  };
+  const openTransmit = (): Transmit | undefined => (state === 'open' ? transmit : undefined);
+
+  function clearTimers(): void {
+    for (const t of [connectTimer, stableTimer, pongTimer]) if (t) clearTimeout(t);
+    if (heartbeatTimer) clearInterval(heartbeatTimer);
+    connectTimer = stableTimer = pongTimer = heartbeatTimer = undefined;
+  }
+
+  /** Detaches and closes the current socket; its late events are ignored from here on. */
+  function dropSocket(code?: number, reason?: string): void {
+    const s = socket;
+    socket = undefined;
+    if (!s) return;
+    s.onopen = s.onmessage = s.onerror = null;
+    s.onclose = null;
+    try {
+      if (s.readyState <= 1) s.close(code, reason);
+    } catch {
+      // Closing a CONNECTING socket may throw in some runtimes; it is abandoned either way.
+    }
+  }
+
+  async function open(): Promise<void> {
+    retryTimer = undefined;
+    let token: string | undefined;
+    let url: string;
+    try {
+      token = typeof opts.token === 'function' ? await opts.token() : opts.token;
+      url = await pickUrl(urls, attempt);
+    } catch (err) {
+      reportError(err);
+      return onClosed(CloseCode.ABNORMAL, 'token or URL provider failed', undefined);
+    }
+    if (state === 'closed') return;
+    if (refusedToken !== undefined && token === refusedToken) {
+      return stop(CloseCode.ABNORMAL, 'handshake refused', new SwitchboardError(ErrorCode.UNAUTHORIZED, 'The server refused the token and no new one is available'));
+    }
+    const protocols = [codec.subprotocol];
+    if (token) protocols.push(encodeTokenProtocol(token));
+    let s: WebSocketLike;
+    try {
+      s = factory(url, protocols);
+    } catch (err) {
+      // A malformed URL is a programming error: reconnecting cannot fix it.
+      return stop(CloseCode.ABNORMAL, 'invalid URL', err instanceof Error ? err : new Error(String(err)));
+    }
+    socket = s;
+    s.binaryType = 'arraybuffer';
+    if (opts.reconnect) {
+      connectTimer = setTimeout(() => {
+        dropSocket();
+        onClosed(CloseCode.ABNORMAL, 'connect timeout', undefined);
+      }, opts.reconnect.connectTimeoutMs);
+    }
+    s.onmessage = (ev) => receive(ev.data);
+    s.onerror = () => {}; // 'close' follows and carries what is known.
+    s.onclose = (ev) => {
+      if (socket !== s) return;
+      socket = undefined;
+      onClosed(ev.code, ev.reason, s.httpStatus, token);
+    };
+  }
+
+  function receive(data: unknown): void {
+    heard = true;
+    if (pongTimer) {
+      clearTimeout(pongTimer);
+      pongTimer = undefined;
+    }
+    const decoded = codec.decode(data as string | Uint8Array, typeof data !== 'string');
+    if (!decoded.ok || !isServerFrame(decoded.value)) {
+      reportError(new SwitchboardError(ErrorCode.BAD_REQUEST, 'The server sent a malformed frame'));
+      return;
+    }
+    handleFrame(decoded.value);
+  }
+
+  function handleFrame(f: ServerFrame): void {
+    switch (f.t) {
+      case 'msg':
+        return topics.get(f.topic)?.deliver(f.data, { ...f.meta, topic: f.topic }, reportError);
+      case 'ok':
+        return requests.answer(f.id, true, f);
+      case 'err':
+        return requests.answer(f.id, false, f);
+      case 'join':
+        return topics.get(f.topic)?.join(f.member, reportError);
+      case 'leave':
+        return topics.get(f.topic)?.leave(f.member, reportError);
+      case 'welcome':
+        return onWelcome(f);
+      case 'pong':
+        return;
+    }
+  }
+
+  function onWelcome(f: WelcomeFrame): void {
+    if (connectTimer) clearTimeout(connectTimer);
+    connectTimer = undefined;
+    welcome = f;
+    clientId = f.clientId;
+    refusedToken = undefined;
+    state = 'open';
+    if (opts.reconnect) stableTimer = setTimeout(() => (attempt = 0), opts.reconnect.stableAfterMs);
+    startHeartbeat(f);
+    for (const t of topics.values()) resubscribe(t);
+    requests.flush(transmit);
+    events.emit('open', { clientId: f.clientId });
+  }
+
+  function startHeartbeat(f: WelcomeFrame): void {
+    if (opts.heartbeat === false) return;
+    const intervalMs = opts.heartbeat.intervalMs ?? f.heartbeat.intervalMs;
+    const timeoutMs = opts.heartbeat.timeoutMs ?? f.heartbeat.timeoutMs;
+    heard = false;
+    heartbeatTimer = setInterval(() => {
+      if (heard) {
+        heard = false;
+        return;
+      }
+      if (pongTimer) return;
+      socket?.send(codec.encode({ t: 'ping' }));
+      pongTimer = setTimeout(() => {
+        pongTimer = undefined;
+        // The server is gone without a close frame: give up on this socket and reconnect.
+        dropSocket();
+        onClosed(CloseCode.ABNORMAL, 'heartbeat timeout', undefined);
+      }, timeoutMs);
+    }, intervalMs);
+  }
+
+  function onClosed(code: number, reason: string, httpStatus: number | undefined, token?: string): void {
+    clearTimers();
+    welcome = undefined;
+    requests.disconnected();
+    for (const t of topics.values()) t.active = false;
+    if (state === 'closed') return;
+    if (httpStatus !== undefined && FINAL_STATUSES.has(httpStatus)) {
+      return stop(code, reason, new SwitchboardError(ErrorCode.UNAUTHORIZED, `Handshake refused with HTTP ${httpStatus}`), httpStatus);
+    }
+    if (httpStatus !== undefined && AUTH_REFUSALS.has(httpStatus)) {
+      if (typeof opts.token !== 'function') {
+        return stop(code, reason, new SwitchboardError(ErrorCode.UNAUTHORIZED, `Handshake refused with HTTP ${httpStatus}`), httpStatus);
+      }
+      refusedToken = token ?? '';
+    }
+    if (!opts.reconnect || !shouldReconnect(code) || attempt >= opts.reconnect.maxAttempts) {
+      return stop(code, reason, undefined, httpStatus);
+    }
+    const delayMs = backoffDelay(attempt, opts.reconnect.initialDelayMs, opts.reconnect.maxDelayMs);
+    attempt++;
+    state = 'reconnecting';
+    events.emit('close', { code, reason, willReconnect: true, ...(httpStatus ? { httpStatus } : {}) });
+    if (state !== 'reconnecting') return; // a close listener called client.close()
+    events.emit('reconnecting', { attempt, delayMs });
+    if (state !== 'reconnecting') return;
+    retryTimer = setTimeout(() => void open(), delayMs);
+  }
+
+  /** Ends the client for good. */
+  function stop(code: number, reason: string, err?: Error, httpStatus?: number): void {
+    if (state === 'closed') return;
+    state = 'closed';
+    clearTimers();
+    if (retryTimer) clearTimeout(retryTimer);
+    retryTimer = undefined;
+    dropSocket(code, reason);
+    const cause = err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCode.CLOSED, 'Client closed');
+    requests.rejectAll(cause);
+    for (const t of topics.values()) t.failed(cause);
+    if (err) reportError(err);
+    events.emit('close', { code, reason, willReconnect: false, ...(httpStatus ? { httpStatus } : {}) });
+  }
+
+  function resubscribe(t: TopicState): void {
+    requests
+      .request({ t: 'sub', topic: t.topic }, { timeoutMs: opts.timeoutMs, direct: true }, openTransmit())
+      .then(
+        (out) => {
+          if (topics.get(t.topic) !== t) return; // unsubscribed meanwhile
+          t.confirmed((out as { members?: Member[] } | undefined)?.members, reportError);
+        },
+        (err: SwitchboardError) => {
+          // Lost connection or timeout: the next open tries again. A refusal ends the subscription.
+          if (err.code === ErrorCode.DISCONNECTED || err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.CLOSED) {
+            if (err.code === ErrorCode.TIMEOUT) reportError(err);
+            return;
+          }
+          if (topics.get(t.topic) === t) topics.delete(t.topic);
+          const wasActive = t.active;
+          t.failed(err);
+          if (wasActive || t.listeners.size > 0) t.emitError(err, reportError);
+        },
+      );
+  }
+
+  function request(body: RequestBody, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+    if (state === 'closed') return Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
+    return requests.request(body, { timeoutMs: timeoutMs ?? opts.timeoutMs, signal }, openTransmit());
+  }
+
+  const client: Client<Commands> = {
+    get state() {
+      return state;
+    },
+    get clientId() {
+      return clientId;
+    },
+    on: (event, cb) => events.on(event, cb),
+    call(name, input, o) {
+      const body: RequestBody = input === undefined ? { t: 'call', name } : { t: 'call', name, input };
+      return request(body, o?.timeoutMs, o?.signal) as Promise<never>;
+    },
+    async publish(topic, data, o) {
+      const body: RequestBody = o?.echo === false ? { t: 'pub', topic, data, echo: false } : { t: 'pub', topic, data };
+      await request(body, o?.timeoutMs, o?.signal);
+    },
+    async presence(topic, o) {
+      const out = (await request({ t: 'presence', topic }, o?.timeoutMs, o?.signal)) as { members?: Member[] } | undefined;
+      return out?.members ?? [];
+    },
+    subscribe<T>(topic: string, handler: MessageHandler<T>): Subscription {
+      if (typeof topic !== 'string' || topic.length === 0) throw new TypeError('topic must be a non-empty string');
+      if (typeof handler !== 'function') throw new TypeError('handler must be a function');
+      const closed = state === 'closed';
+      const existing = topics.get(topic);
+      const state0 = existing ?? new TopicState(topic);
+      if (!existing && !closed) topics.set(topic, state0);
+      state0.handlers.add(handler as MessageHandler<never>);
+      const isNew = !existing;
+      const ready = closed ? Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed')) : state0.waitReady();
+      // The caller may never await `ready`; a refusal must not become an unhandled rejection.
+      ready.catch(() => {});
+      if (isNew && state === 'open') resubscribe(state0);
+      const own: (() => void)[] = [];
+      return {
+        topic,
+        ready,
+        unsubscribe() {
+          if (!state0.handlers.delete(handler as MessageHandler<never>)) return;
+          for (const off of own.splice(0)) off();
+          if (state0.handlers.size > 0 || topics.get(topic) !== state0) return;
+          topics.delete(topic);
+          if (state === 'open') {
+            requests.request({ t: 'unsub', topic }, { timeoutMs: opts.timeoutMs, direct: true }, transmit).catch(() => {});
+          }
+        },
+        on(event, cb) {
+          const l = { event, cb } as never;
+          state0.listeners.add(l);
+          const off = () => void state0.listeners.delete(l);
+          own.push(off);
+          return off;
+        },
+        members: () => [...(state0.members?.values() ?? [])],
+      };
+    },
+    close(code = CloseCode.NORMAL, reason = 'client closed') {
+      stop(code, reason);
+    },
+  };
+
+  void open();
+  return client;
+}

@@ -1,0 +1,14 @@
+/**
+ * What both client entry points export besides `connect`.
+ */
+export type { Client, ClientEvents, ClientState, CallOptions, PublishOptions, CommandsOf } from './types.js';
+export type { ClientOptions, ReconnectOptions, ClientHeartbeatOptions, TokenProvider, UrlProvider } from './options.js';
+export { CLIENT_DEFAULTS } from './options.js';
+export type { Subscription, SubscriptionEvents, MessageHandler, DeliveryMeta } from './subscriptions.js';
+export type { WebSocketLike, WebSocketConstructor, SocketFactory } from './socket.js';
+export { backoffDelay } from './backoff.js';
+export { SwitchboardError } from '../protocol/errors.js';
+export { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
+export { ErrorCode } from '../protocol/error-codes.js';
+export type { Member } from '../protocol/frames.js';
+export type { CommandMap } from '../server/types.js';

@@ -1,0 +1,39 @@
+/**
+ * `switchboard/client` under Node (the `node` export condition): the same client over `ws`, which
+ * Node 20 needs (no global WebSocket) and which, unlike browsers, reports the HTTP status of a
+ * refused handshake so 401/403 can be final.
+ */
+import WebSocket from 'ws';
+import { createClient } from './client.js';
+import type { ClientOptions, UrlProvider } from './options.js';
+import type { SocketFactory, WebSocketLike } from './socket.js';
+import type { Client, CommandsOf } from './types.js';
+
+const wsFactory: SocketFactory = (url, protocols) => {
+  const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
+  const like = ws as unknown as WebSocketLike;
+  ws.on('unexpected-response', (_req, res) => {
+    like.httpStatus = res.statusCode;
+    res.resume();
+    ws.terminate(); // emits 'close' (1006); the client reads httpStatus there
+  });
+  return like;
+};
+
+/**
+ * Connects to a Switchboard server. Returns at once; the client opens in the background, queues
+ * requests until then, and reconnects by itself.
+ *
+ * @example
+ * import { connect } from 'switchboard/client';
+ * const client = connect('ws://127.0.0.1:8080/ws', { token: 'secret' });
+ * console.log(await client.call('add', { a: 2, b: 3 }));
+ */
+export function connect<Api = unknown>(url: UrlProvider, options: ClientOptions = {}): Client<CommandsOf<Api>> {
+  const factory: SocketFactory = options.WebSocket
+    ? (u, protocols) => new options.WebSocket!(u, protocols)
+    : wsFactory;
+  return createClient(url, options, factory);
+}
+
+export * from './exports.js';

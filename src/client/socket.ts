@@ -1,0 +1,27 @@
+/**
+ * The WebSocket the client needs: the WHATWG interface, which browsers, workers, Tauri and
+ * Electron webviews, Deno, Bun, Node ≥ 22 and the `ws` package all provide. Runtimes differ only in
+ * the factory the entry point injects.
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly protocol: string;
+  binaryType: string;
+  send(data: string | ArrayBufferLike | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  /**
+   * HTTP status of a refused handshake, where the runtime exposes it (Node's `ws`). Browsers hide
+   * it (WHATWG: "fail the WebSocket connection"), so it stays undefined there.
+   */
+  httpStatus?: number;
+}
+
+/** Opens a socket; the entry point of each runtime provides one. */
+export type SocketFactory = (url: string, protocols: string[]) => WebSocketLike;
+
+/** A WHATWG `WebSocket` constructor (the browser's, or an injected one). */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;

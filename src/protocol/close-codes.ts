@@ -1,0 +1,42 @@
+/**
+ * Every WebSocket close code Switchboard sends or interprets, in one table.
+ * RFC 6455 §7.4.1 codes for protocol faults; 4000–4499 ask the client to reconnect,
+ * 4500–4999 ask it to stay away. The client's reconnect decision reads {@link shouldReconnect}.
+ * See docs/protocol.md §5.
+ */
+export const CloseCode = {
+  /** The client called `close()`. */
+  NORMAL: 1000,
+  /** The server is shutting down. */
+  GOING_AWAY: 1001,
+  /** A frame broke the protocol's structure (not an object, no `t`, no valid `id`). */
+  PROTOCOL_ERROR: 1002,
+  /** A binary message where the codec expects text. */
+  UNSUPPORTED_DATA: 1003,
+  /** No close frame was received (network loss, heartbeat timeout). Never sent on the wire. */
+  ABNORMAL: 1006,
+  /** A text message that is not valid JSON or not UTF-8. */
+  INVALID_PAYLOAD: 1007,
+  /** Reserved for sustained abuse such as rate-limit floods. */
+  POLICY_VIOLATION: 1008,
+  /** A message above `limits.maxPayload`. */
+  MESSAGE_TOO_BIG: 1009,
+  /** The server failed unexpectedly. */
+  INTERNAL_ERROR: 1011,
+  /** First code of the band after which the client reconnects. */
+  RETRY_MIN: 4000,
+  /** First code of the band after which the client does not reconnect. */
+  FINAL_MIN: 4500,
+  /** Last application code. */
+  FINAL_MAX: 4999,
+} as const;
+
+/**
+ * Whether a client should reconnect after the connection closed with `code`.
+ * Only a normal close (which the client itself initiated) and the final band stop it.
+ */
+export function shouldReconnect(code: number): boolean {
+  if (code === CloseCode.NORMAL) return false;
+  if (code >= CloseCode.FINAL_MIN && code <= CloseCode.FINAL_MAX) return false;
+  return true;
+}

@@ -1,0 +1,22 @@
+/**
+ * Error codes carried by `err` frames and by rejected client promises (`error.code`).
+ * Applications may add their own codes through `ServerError`. See docs/protocol.md §4.
+ */
+export const ErrorCode = {
+  NOT_FOUND: 'NOT_FOUND',
+  FORBIDDEN: 'FORBIDDEN',
+  BAD_REQUEST: 'BAD_REQUEST',
+  UNKNOWN_FRAME: 'UNKNOWN_FRAME',
+  NOT_SUBSCRIBED: 'NOT_SUBSCRIBED',
+  INTERNAL: 'INTERNAL',
+  TIMEOUT: 'TIMEOUT',
+  DISCONNECTED: 'DISCONNECTED',
+  QUEUE_FULL: 'QUEUE_FULL',
+  ABORTED: 'ABORTED',
+  CLOSED: 'CLOSED',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+} as const;
+
+/** One of the codes Switchboard itself defines. */
+export type BuiltinErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

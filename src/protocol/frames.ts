@@ -1,0 +1,123 @@
+/**
+ * Frame shapes of wire protocol v1 (docs/protocol.md §2) and the validation of frames that
+ * arrive from the untrusted side. Pure: no I/O.
+ */
+import { CloseCode } from './close-codes.js';
+import { ErrorCode } from './error-codes.js';
+
+/** Protocol version carried by `welcome`. */
+export const PROTOCOL_VERSION = 1;
+/** Longest command name or topic, in UTF-16 code units. */
+export const MAX_NAME_LENGTH = 256;
+
+/** A presence member: one identity, however many connections it has. */
+export interface Member {
+  /** Stable id derived from the identity (see docs/protocol.md §2.3). */
+  id: string;
+  /** Public information the server chose to share (display name…). */
+  info?: unknown;
+}
+
+export interface CallFrame { t: 'call'; id: number; name: string; input?: unknown }
+export interface SubFrame { t: 'sub'; id: number; topic: string }
+export interface UnsubFrame { t: 'unsub'; id: number; topic: string }
+export interface PubFrame { t: 'pub'; id: number; topic: string; data: unknown; echo?: boolean }
+export interface PresenceFrame { t: 'presence'; id: number; topic: string }
+export interface PingFrame { t: 'ping' }
+
+/** Any frame a client sends. */
+export type ClientFrame = CallFrame | SubFrame | UnsubFrame | PubFrame | PresenceFrame | PingFrame;
+
+export interface WelcomeFrame {
+  t: 'welcome';
+  v: number;
+  clientId: string;
+  heartbeat: { intervalMs: number; timeoutMs: number };
+  maxPayload: number;
+}
+export interface OkFrame { t: 'ok'; id: number; output?: unknown }
+export interface ErrFrame { t: 'err'; id: number; code: string; message: string; details?: unknown }
+/** Metadata delivered with every topic message. */
+export interface MessageMeta {
+  /** `clientId` of the publishing connection; absent when the server published. */
+  from?: string;
+}
+export interface MsgFrame { t: 'msg'; topic: string; data: unknown; meta?: MessageMeta }
+export interface JoinFrame { t: 'join'; topic: string; member: Member }
+export interface LeaveFrame { t: 'leave'; topic: string; member: Member }
+export interface PongFrame { t: 'pong' }
+
+/** Any frame a server sends. */
+export type ServerFrame =
+  | WelcomeFrame | OkFrame | ErrFrame | MsgFrame | JoinFrame | LeaveFrame | PongFrame;
+
+/** What to do with a frame that failed validation. */
+export type FrameFault =
+  | { kind: 'close'; code: number; reason: string }
+  | { kind: 'reply'; frame: ErrFrame };
+
+/** Result of {@link validateClientFrame}. */
+export type Validated = { ok: true; frame: ClientFrame } | { ok: false; fault: FrameFault };
+
+function isId(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isName(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME_LENGTH;
+}
+
+function badRequest(id: number, message: string): Validated {
+  return { ok: false, fault: { kind: 'reply', frame: { t: 'err', id, code: ErrorCode.BAD_REQUEST, message } } };
+}
+
+const protocolError = (reason: string): Validated => ({
+  ok: false,
+  fault: { kind: 'close', code: CloseCode.PROTOCOL_ERROR, reason },
+});
+
+/**
+ * Checks a decoded value against the client frame shapes. Frames whose `id` is usable get an
+ * `err` reply; frames that cannot be correlated close the connection with 1002.
+ */
+export function validateClientFrame(value: unknown): Validated {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return protocolError('frame must be an object');
+  }
+  const f = value as Record<string, unknown>;
+  const t = f.t;
+  if (typeof t !== 'string') return protocolError('frame has no string "t"');
+  if (t === 'ping') return { ok: true, frame: { t: 'ping' } };
+  const id = f.id;
+  if (!isId(id)) return protocolError(`"${t.slice(0, 16)}" frame needs an integer "id"`);
+  switch (t) {
+    case 'call':
+      if (!isName(f.name)) return badRequest(id, '"name" must be a string of 1-256 characters');
+      return { ok: true, frame: value as CallFrame };
+    case 'sub':
+    case 'unsub':
+    case 'presence':
+      if (!isName(f.topic)) return badRequest(id, '"topic" must be a string of 1-256 characters');
+      return { ok: true, frame: value as SubFrame | UnsubFrame | PresenceFrame };
+    case 'pub':
+      if (!isName(f.topic)) return badRequest(id, '"topic" must be a string of 1-256 characters');
+      if (f.echo !== undefined && typeof f.echo !== 'boolean') return badRequest(id, '"echo" must be a boolean');
+      return { ok: true, frame: value as PubFrame };
+    default:
+      return {
+        ok: false,
+        fault: {
+          kind: 'reply',
+          frame: { t: 'err', id, code: ErrorCode.UNKNOWN_FRAME, message: 'Unknown frame kind' },
+        },
+      };
+  }
+}
+
+/**
+ * Checks a decoded value from the server. The client trusts its server more than the server trusts
+ * its clients, but still never lets a malformed frame throw inside its event loop.
+ */
+export function isServerFrame(value: unknown): value is ServerFrame {
+  return typeof value === 'object' && value !== null && typeof (value as { t?: unknown }).t === 'string';
+}

@@ -1,0 +1,10 @@
+/**
+ * `switchboard/protocol`: the wire protocol v1 as data — frame types, codes, codecs.
+ * No I/O; safe in every runtime. Specified in docs/protocol.md.
+ */
+export * from './close-codes.js';
+export * from './error-codes.js';
+export * from './errors.js';
+export * from './frames.js';
+export * from './codec.js';
+export * from './subprotocol.js';

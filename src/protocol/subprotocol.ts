@@ -1,0 +1,36 @@
+/**
+ * Subprotocol names (docs/protocol.md §1.1) and the token entry browsers can carry in
+ * `Sec-WebSocket-Protocol`. Isomorphic: uses only `btoa`/`atob` and TextEncoder.
+ */
+
+/** Protocol v1 with the JSON codec. */
+export const SUBPROTOCOL_JSON = 'switchboard.v1.json';
+/** Prefix of every v1 subprotocol. */
+export const SUBPROTOCOL_V1_PREFIX = 'switchboard.v1.';
+/** Prefix of the token entry. */
+export const AUTH_PREFIX = 'switchboard.auth.';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+
+/** Encodes a token as a `switchboard.auth.<base64url>` subprotocol entry. */
+export function encodeTokenProtocol(token: string): string {
+  let bin = '';
+  for (const b of enc.encode(token)) bin += String.fromCharCode(b);
+  return AUTH_PREFIX + btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** Decodes a token entry; `undefined` when the entry is malformed. */
+export function decodeTokenProtocol(entry: string): string | undefined {
+  if (!entry.startsWith(AUTH_PREFIX)) return undefined;
+  const b64 = entry.slice(AUTH_PREFIX.length).replace(/-/g, '+').replace(/_/g, '/');
+  if (!/^[A-Za-z0-9+/]*$/.test(b64)) return undefined;
+  try {
+    const bin = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return dec.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}

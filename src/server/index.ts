@@ -1,0 +1,20 @@
+/**
+ * `switchboard/server`: the Node WebSocket server.
+ *
+ * @example
+ * import { createServer, ServerError } from 'switchboard/server';
+ * const server = createServer({ port: 8080 }).command('echo', (input) => input);
+ * await server.listen();
+ */
+export { createServer } from './server.js';
+export type { Server, CommandContext, CommandHandler, CommandMap } from './types.js';
+export type { ServerOptions, Authenticate, HeartbeatOptions, LimitOptions, PresenceOptions } from './options.js';
+export { DEFAULTS as SERVER_DEFAULTS } from './options.js';
+export type { TopicRule, TopicPermission } from './topic-rules.js';
+export { consoleLogger, silentLogger, type Logger } from './logger.js';
+export { createMemoryEngine } from '../engines/memory.js';
+export type { Engine, EngineEvent, EngineNode, PresenceEntry } from '../engines/engine.js';
+export { ServerError, SwitchboardError } from '../protocol/errors.js';
+export { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
+export { ErrorCode } from '../protocol/error-codes.js';
+export type { Member, MessageMeta } from '../protocol/frames.js';

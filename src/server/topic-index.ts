@@ -1,0 +1,96 @@
+/**
+ * The local side of pub/sub: which of this node's connections listen to which topic, presence
+ * joins and leaves, and delivery of engine events with one encoding per codec per event.
+ */
+import type { Codec } from '../protocol/codec.js';
+import type { Member, ServerFrame } from '../protocol/frames.js';
+import type { Engine, EngineEvent } from '../engines/engine.js';
+import type { Connection, Encoded } from './connection.js';
+
+export class TopicIndex<Identity> {
+  readonly #subs = new Map<string, Set<Connection<Identity>>>();
+  readonly #engine: Engine;
+  readonly #member: (conn: Connection<Identity>) => Member;
+
+  constructor(engine: Engine, member: (conn: Connection<Identity>) => Member) {
+    this.#engine = engine;
+    this.#member = member;
+  }
+
+  has(conn: Connection<Identity>, topic: string): boolean {
+    return conn.topics.has(topic);
+  }
+
+  /**
+   * Adds a subscriber. Returns the member list when `presence` is on. The connection is in the
+   * index before this resolves, so it receives every event published after its `ok`.
+   */
+  async add(conn: Connection<Identity>, topic: string, presence: boolean): Promise<Member[] | undefined> {
+    if (!conn.topics.has(topic)) {
+      conn.topics.add(topic);
+      let set = this.#subs.get(topic);
+      if (!set) {
+        this.#subs.set(topic, (set = new Set()));
+        await this.#engine.subscribe(topic);
+      }
+      set.add(conn);
+      if (presence) {
+        const member = this.#member(conn);
+        if (await this.#engine.presenceAdd({ topic, member, clientId: conn.clientId })) {
+          await this.#engine.publish(topic, { kind: 'join', member });
+        }
+      }
+    }
+    return presence ? this.#engine.presenceList(topic) : undefined;
+  }
+
+  /** Removes a subscriber; announces `leave` when it was its member's last connection. */
+  async remove(conn: Connection<Identity>, topic: string, presence: boolean): Promise<void> {
+    if (!conn.topics.delete(topic)) return;
+    const set = this.#subs.get(topic);
+    set?.delete(conn);
+    if (set && set.size === 0) {
+      this.#subs.delete(topic);
+      await this.#engine.unsubscribe(topic);
+    }
+    if (presence) {
+      const member = this.#member(conn);
+      if (await this.#engine.presenceRemove({ topic, member, clientId: conn.clientId })) {
+        await this.#engine.publish(topic, { kind: 'leave', member });
+      }
+    }
+  }
+
+  /** Hands an engine event to every local subscriber, encoding it once per codec. */
+  deliver(topic: string, event: EngineEvent): void {
+    const set = this.#subs.get(topic);
+    if (!set || set.size === 0) return;
+    let frame: ServerFrame;
+    let skip: string | undefined;
+    if (event.kind === 'msg') {
+      const hasMeta = event.meta.from !== undefined;
+      frame = hasMeta ? { t: 'msg', topic, data: event.data, meta: event.meta } : { t: 'msg', topic, data: event.data };
+      skip = event.skip;
+    } else {
+      frame = { t: event.kind, topic, member: event.member };
+    }
+    // One encoding per codec in use; a string is turned into bytes once so ws does not convert
+    // it again for every socket.
+    let lastCodec: Codec | undefined;
+    let payload: Encoded | Buffer = '';
+    for (const conn of set) {
+      if (conn.clientId === skip) continue;
+      if (conn.codec !== lastCodec) {
+        lastCodec = conn.codec;
+        const out = conn.codec.encode(frame);
+        payload = typeof out === 'string' ? Buffer.from(out) : out;
+      }
+      conn.sendEncoded(payload);
+    }
+  }
+
+  /** Number of local subscribers of a topic. */
+  count(topic: string): number {
+    return this.#subs.get(topic)?.size ?? 0;
+  }
+}

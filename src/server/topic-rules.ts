@@ -1,0 +1,56 @@
+/**
+ * Topic rules: which topics clients may subscribe to or publish on. Secure by default — a topic
+ * that no rule matches refuses both. The first registered rule whose pattern matches decides.
+ */
+import type { CommandContext } from './types.js';
+
+/** `true` allows everyone; a function decides per connection (and, for publish, per message). */
+export type TopicPermission<Identity> =
+  | boolean
+  | ((ctx: CommandContext<Identity>, topic: string, data?: unknown) => boolean | Promise<boolean>);
+
+export interface TopicRule<Identity = unknown> {
+  /** Who may subscribe. @default false */
+  subscribe?: TopicPermission<Identity>;
+  /** Who may publish (the server itself always may). @default false */
+  publish?: TopicPermission<Identity>;
+  /** Track who is subscribed, per identity, and send `join`/`leave` to subscribers. @default false */
+  presence?: boolean;
+}
+
+interface CompiledRule<Identity> {
+  pattern: string;
+  re: RegExp;
+  rule: TopicRule<Identity>;
+}
+
+const CACHE_LIMIT = 10_000;
+
+/** Compiles `room:*` to an anchored RegExp where `*` matches any run of characters. */
+export function compilePattern(pattern: string): RegExp {
+  const body = pattern.split('*').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*');
+  return new RegExp(`^${body}$`, 's');
+}
+
+/** An ordered rule list with a bounded lookup cache (publishes look rules up on the hot path). */
+export class TopicRules<Identity> {
+  readonly #rules: CompiledRule<Identity>[] = [];
+  readonly #cache = new Map<string, TopicRule<Identity> | null>();
+
+  add(pattern: string, rule: TopicRule<Identity>): void {
+    if (typeof pattern !== 'string' || pattern.length === 0) throw new TypeError('topic pattern must be a non-empty string');
+    this.#rules.push({ pattern, re: compilePattern(pattern), rule });
+    this.#cache.clear();
+  }
+
+  /** The rule that governs `topic`, or `undefined` when none matches. */
+  find(topic: string): TopicRule<Identity> | undefined {
+    let hit = this.#cache.get(topic);
+    if (hit === undefined) {
+      hit = this.#rules.find((r) => r.re.test(topic))?.rule ?? null;
+      if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear();
+      this.#cache.set(topic, hit);
+    }
+    return hit ?? undefined;
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Public types of the server API. Kept apart from the implementation so the client can import
+ * the command map type of a server without pulling server code into a bundle.
+ */
+import type { Member } from '../protocol/frames.js';
+import type { TopicRule } from './topic-rules.js';
+
+/** What a handler knows about the connection that called it. */
+export interface CommandContext<Identity = unknown> {
+  /** Unique id of the connection (also `meta.from` on messages it publishes). */
+  readonly clientId: string;
+  /** What `authenticate` returned for this connection. */
+  readonly identity: Identity;
+  /** Aborts when the connection closes, so long handlers can stop early. */
+  readonly signal: AbortSignal;
+}
+
+/** A command handler: returns the result, or throws `ServerError` for a coded failure. */
+export type CommandHandler<Input, Output, Identity = unknown> = (
+  input: Input,
+  ctx: CommandContext<Identity>,
+) => Output | Promise<Output>;
+
+/** The input and output types of every registered command, by name. */
+export type CommandMap = Record<string, { input: unknown; output: unknown }>;
+
+/** A Switchboard server. Create one with `createServer`. */
+export interface Server<Identity = unknown, Commands extends CommandMap = {}> {
+  /**
+   * Registers a request/response command. Returns the server with the command's types added, so
+   * `connect<typeof server>()` types `client.call` for it.
+   */
+  command<Name extends string, Input = unknown, Output = unknown>(
+    name: Name,
+    handler: CommandHandler<Input, Output, Identity>,
+  ): Server<Identity, Commands & { [K in Name]: { input: Input; output: Awaited<Output> } }>;
+  /** Declares who may subscribe to and publish on topics matching `pattern` (`*` matches any run). */
+  topic(pattern: string, rule: TopicRule<Identity>): this;
+  /** Publishes `data` to every subscriber of `topic`. Rules do not apply to the server. */
+  publish(topic: string, data: unknown): Promise<void>;
+  /** Members present on a presence topic. */
+  presence(topic: string): Promise<Member[]>;
+  /** Starts listening (or waits for the attached server to listen); resolves the port. */
+  listen(): Promise<{ port: number }>;
+  /** Closes every connection with 1001 and resolves once all are gone. */
+  close(): Promise<void>;
+  /** Number of open connections now. */
+  readonly connections: number;
+  /** Type-only marker for `connect<typeof server>()`; always `undefined` at run time. */
+  readonly '~types'?: { identity: Identity; commands: Commands };
+}
