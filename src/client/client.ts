@@ -100,8 +100,11 @@ export function createClient<Commands extends CommandMap = CommandMap>(
     const s = socket;
     socket = undefined;
     if (!s) return;
-    s.onopen = s.onmessage = s.onerror = null;
+    s.onopen = s.onmessage = null;
     s.onclose = null;
+    // Keep an error handler: closing a CONNECTING `ws` socket emits 'error' later, and an
+    // EventEmitter 'error' without a listener would crash the process.
+    s.onerror = () => {};
     try {
       if (s.readyState <= 1) s.close(code, reason);
     } catch {

@@ -1,0 +1,182 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, type Client, type Member } from '../src/client/node.js';
+import type { Server } from '../src/server/index.js';
+import { startServer, until, within } from './helpers.js';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function client(url: string, opts: Parameters<typeof connect>[1] = {}): Client {
+  const c = connect(url, opts);
+  cleanups.push(() => c.close());
+  return c;
+}
+
+async function setup(configure?: (s: Server<{ id: string }>) => void) {
+  const started = await startServer<{ id: string }>(
+    { authenticate: (_req, token) => (token ? { id: token.split('#')[0]! } : null), presence: { info: (i) => ({ name: i.id.toUpperCase() }) } },
+    (s) => {
+      s.topic('room:*', { subscribe: true, publish: true, presence: true }).topic('feed', { subscribe: true, publish: true });
+      configure?.(s);
+    },
+  );
+  cleanups.push(() => started.server.close());
+  return started;
+}
+
+describe('pub/sub', () => {
+  it('delivers 2,000 back-to-back publishes complete and in order to every subscriber', async () => {
+    const { url, server } = await setup();
+    const subscribers = ['a', 'b', 'c'].map((id) => client(url, { token: id }));
+    const received = subscribers.map(() => [] as number[]);
+    await Promise.all(subscribers.map((c, i) => c.subscribe<number>('feed', (n) => received[i]!.push(n)).ready));
+    const publisher = client(url, { token: 'p' });
+    // Open first: 2,000 requests exceed the default offline queue of 1,000 (which would refuse them).
+    await until(() => publisher.state === 'open', 'publisher open');
+    // From a client: 2,000 publishes without awaiting each one.
+    await Promise.all(Array.from({ length: 2_000 }, (_, i) => publisher.publish('feed', i)));
+    // From the server, too.
+    for (let i = 2_000; i < 4_000; i++) void server.publish('feed', i);
+    await until(() => received.every((r) => r.length === 4_000), 'all 4,000 messages at every subscriber', 10_000);
+    const expected = Array.from({ length: 4_000 }, (_, i) => i);
+    for (const r of received) expect(r).toEqual(expected);
+  });
+
+  it('passes meta with topic and publisher; echoes to the publisher by default, not with echo:false', async () => {
+    const { url } = await setup();
+    const alice = client(url, { token: 'alice' });
+    const bob = client(url, { token: 'bob' });
+    const seenA: [unknown, unknown][] = [];
+    const seenB: unknown[] = [];
+    await alice.subscribe('feed', (d, m) => seenA.push([d, m])).ready;
+    await bob.subscribe('feed', (d) => seenB.push(d)).ready;
+    await alice.publish('feed', 'one');
+    // The echo reached alice before her publish resolved (docs/protocol.md §2.4).
+    expect(seenA).toEqual([['one', { topic: 'feed', from: alice.clientId }]]);
+    await alice.publish('feed', 'two', { echo: false });
+    await until(() => seenB.length === 2, 'bob gets both');
+    await bob.publish('feed', 'three');
+    await until(() => seenA.length === 2, 'alice gets bob’s');
+    expect(seenA.map((x) => x[0])).toEqual(['one', 'three']);
+  });
+
+  it('rejects ready and publish with FORBIDDEN where no rule allows, without affecting the connection', async () => {
+    const { url } = await setup((s) => s.topic('readonly', { subscribe: true }));
+    const c = client(url, { token: 'x' });
+    await expect(c.subscribe('secret', () => {}).ready).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(c.publish('readonly', 1)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(c.publish('nowhere', 1)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await c.subscribe('readonly', () => {}).ready;
+    expect(c.state).toBe('open');
+  });
+
+  it('shares one server subscription between handlers and ends it with the last unsubscribe', async () => {
+    let subs = 0;
+    const { url, server } = await setup((s) => s.topic('shared', { subscribe: () => (subs++, true) }));
+    const c = client(url, { token: 'x' });
+    const a: unknown[] = [];
+    const b: unknown[] = [];
+    const s1 = c.subscribe('shared', (d) => a.push(d));
+    const s2 = c.subscribe('shared', (d) => b.push(d));
+    await Promise.all([s1.ready, s2.ready]);
+    expect(subs).toBe(1);
+    await server.publish('shared', 1);
+    await until(() => a.length === 1 && b.length === 1, 'both handlers');
+    s1.unsubscribe();
+    await server.publish('shared', 2);
+    await until(() => b.length === 2, 'remaining handler');
+    expect(a).toEqual([1]);
+    s2.unsubscribe();
+    // The unsubscribe travels before the call; once the call answers the server has processed it.
+    server.command('noop', () => null);
+    await c.call('noop');
+    await server.publish('shared', 3);
+    await c.call('noop');
+    expect(b).toEqual([1, 2]);
+  });
+
+  it('reports a throwing handler as an error event without breaking other handlers', async () => {
+    const { url, server } = await setup();
+    const c = client(url, { token: 'x' });
+    const errors: Error[] = [];
+    c.on('error', (e) => errors.push(e));
+    const got: unknown[] = [];
+    await c.subscribe('feed', () => { throw new Error('handler bug'); }).ready;
+    await c.subscribe('feed', (d) => got.push(d)).ready;
+    await server.publish('feed', 'x');
+    await until(() => got.length === 1, 'second handler still called');
+    expect(errors.map((e) => e.message)).toEqual(['handler bug']);
+  });
+});
+
+describe('presence', () => {
+  it('aggregates per identity: three tabs join once and leave with the last one', async () => {
+    const { url } = await setup();
+    const watcher = client(url, { token: 'watcher' });
+    const sub = watcher.subscribe('room:1', () => {});
+    const joins: Member[] = [];
+    const leaves: Member[] = [];
+    sub.on('join', (m) => joins.push(m));
+    sub.on('leave', (m) => leaves.push(m));
+    await sub.ready;
+    expect(sub.members()).toEqual([{ id: 'watcher', info: { name: 'WATCHER' } }]);
+
+    const tabs = [1, 2, 3].map((n) => client(url, { token: `alice#tab${n}` }));
+    await Promise.all(tabs.map((t) => t.subscribe('room:1', () => {}).ready));
+    await until(() => joins.length >= 1, 'alice joins');
+    expect(await watcher.presence('room:1')).toHaveLength(2);
+    expect(joins).toEqual([{ id: 'alice', info: { name: 'ALICE' } }]);
+
+    tabs[0]!.close();
+    tabs[1]!.close();
+    // Both closes were handled once a later presence query answers without a leave.
+    await until(() => watcher.state === 'open', 'open');
+    expect((await watcher.presence('room:1')).map((m) => m.id).sort()).toEqual(['alice', 'watcher']);
+    expect(leaves).toEqual([]);
+    tabs[2]!.close();
+    await until(() => leaves.length === 1, 'alice leaves with her last tab');
+    expect(leaves).toEqual([{ id: 'alice', info: { name: 'ALICE' } }]);
+    expect(sub.members().map((m) => m.id)).toEqual(['watcher']);
+    expect(joins).toHaveLength(1);
+  });
+
+  it('re-syncs the member list after a reconnect, reporting differences as join/leave', async () => {
+    const first = await setup();
+    const watcher = client(first.url, { token: 'watcher', reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
+    const bob = client(first.url, { token: 'bob', reconnect: false });
+    const sub = watcher.subscribe('room:2', () => {});
+    await sub.ready;
+    await bob.subscribe('room:2', () => {}).ready;
+    await until(() => sub.members().length === 2, 'bob present');
+    const leaves: string[] = [];
+    const joins: string[] = [];
+    sub.on('leave', (m) => leaves.push(m.id));
+    sub.on('join', (m) => joins.push(m.id));
+    await first.server.close();
+    const second = await startServer<{ id: string }>(
+      { port: first.port, authenticate: (_r, t) => (t ? { id: t } : null) },
+      (s) => s.topic('room:*', { subscribe: true, presence: true }),
+    );
+    cleanups.push(() => second.server.close());
+    const carol = client(second.url, { token: 'carol' });
+    await carol.subscribe('room:2', () => {}).ready;
+    await until(() => leaves.includes('bob') && sub.members().length === 2, 'member list re-synced');
+    expect(sub.members().map((m) => m.id).sort()).toEqual(['carol', 'watcher']);
+    expect(joins).toContain('carol');
+  });
+
+  it('ends a subscription whose re-subscription is refused after a reconnect, with an error event', async () => {
+    const first = await setup();
+    const c = client(first.url, { token: 'x', reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
+    const sub = c.subscribe('room:3', () => {});
+    await sub.ready;
+    const failed = within(new Promise((r) => sub.on('error', r)), 'subscription error');
+    await first.server.close();
+    // The restarted server has no rule for room:* any more.
+    const second = await startServer({ port: first.port });
+    cleanups.push(() => second.server.close());
+    expect(await failed).toMatchObject({ code: 'FORBIDDEN' });
+  });
+});

@@ -1,0 +1,135 @@
+/**
+ * Shared test utilities. Everything waits on events with a deadline; nothing sleeps blindly.
+ */
+import { once } from 'node:events';
+import WebSocket from 'ws';
+import { createServer, silentLogger, type Logger, type Server, type ServerOptions } from '../src/server/index.js';
+
+/** Resolves when `predicate` holds, polling every 5 ms; rejects after `timeoutMs` with `what`. */
+export async function until(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Races a promise against a deadline. */
+export async function within<T>(p: Promise<T>, what: string, timeoutMs = 5_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A logger that records what it is given, for asserting that errors are logged (and tokens are not). */
+export function recordingLogger(): Logger & { lines: { level: string; obj: object; msg?: string }[] } {
+  const lines: { level: string; obj: object; msg?: string }[] = [];
+  const rec = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj, ...(msg ? { msg } : {}) });
+  return { lines, error: rec('error'), warn: rec('warn'), info: rec('info'), debug: rec('debug') };
+}
+
+/** Starts a server on 127.0.0.1, port 0 (unless given), silent unless a logger is passed. */
+export async function startServer<I = unknown>(
+  options: ServerOptions<I> = {},
+  setup?: (s: Server<I>) => void,
+): Promise<{ server: Server<I>; port: number; url: string }> {
+  const server = createServer<I>({ host: '127.0.0.1', logger: silentLogger, ...options });
+  setup?.(server);
+  const { port } = await server.listen();
+  return { server, port, url: `ws://127.0.0.1:${port}/ws` };
+}
+
+/** A raw `ws` peer speaking JSON frames, for tests that need to misbehave. */
+export class RawPeer {
+  readonly ws: WebSocket;
+  readonly frames: Record<string, unknown>[] = [];
+  closeCode: number | undefined;
+  closeReason = '';
+
+  constructor(url: string, protocols: string[] = ['switchboard.v1.json'], opts: WebSocket.ClientOptions = {}) {
+    this.ws = new WebSocket(url, protocols, opts);
+    this.ws.on('message', (data, isBinary) => {
+      if (!isBinary) this.frames.push(JSON.parse(data.toString()));
+    });
+    this.ws.on('close', (code, reason) => {
+      this.closeCode = code;
+      this.closeReason = reason.toString();
+    });
+    this.ws.on('error', () => {});
+  }
+
+  /** Waits for the `welcome` frame. */
+  async ready(): Promise<this> {
+    await until(() => this.frames.some((f) => f.t === 'welcome'), 'welcome frame');
+    return this;
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
+  }
+
+  /** Waits for the first frame matching `pred` and returns it. */
+  async next(pred: (f: Record<string, unknown>) => boolean, what = 'frame', timeoutMs = 5_000): Promise<Record<string, unknown>> {
+    let found: Record<string, unknown> | undefined;
+    await until(() => (found = this.frames.find(pred)) !== undefined, what, timeoutMs);
+    return found!;
+  }
+
+  /** Waits for the answer to request `id`. */
+  answer(id: number): Promise<Record<string, unknown>> {
+    return this.next((f) => f.id === id && (f.t === 'ok' || f.t === 'err'), `answer to id ${id}`);
+  }
+
+  /** Waits until the socket is closed and returns the close code. */
+  async closed(timeoutMs = 5_000): Promise<number> {
+    if (this.ws.readyState !== WebSocket.CLOSED) await within(once(this.ws, 'close'), 'close', timeoutMs);
+    return this.closeCode!;
+  }
+}
+
+/** Opens a raw upgrade and resolves the HTTP status of a refusal (or 101). */
+export function handshakeStatus(url: string, opts: WebSocket.ClientOptions = {}, protocols?: string[]): Promise<number> {
+  return within(
+    new Promise<number>((resolve) => {
+      const ws = new WebSocket(url, protocols ?? ['switchboard.v1.json'], opts);
+      ws.on('unexpected-response', (_req, res) => {
+        resolve(res.statusCode ?? 0);
+        res.resume();
+        ws.terminate();
+      });
+      ws.on('upgrade', () => {
+        resolve(101);
+      });
+      ws.on('open', () => ws.close());
+      ws.on('error', () => {});
+    }),
+    'handshake status',
+  );
+}
+
+/** A TCP server that accepts connections and never answers (a hung upgrade). Stops by destroying its sockets. */
+export async function silentTcpServer(): Promise<{ port: number; sockets: () => number; stop: () => Promise<void> }> {
+  const { createServer: createNet } = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  const net = createNet((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => {});
+    sock.on('close', () => sockets.delete(sock));
+  });
+  await new Promise<void>((r) => net.listen(0, '127.0.0.1', r));
+  return {
+    port: (net.address() as import('node:net').AddressInfo).port,
+    sockets: () => sockets.size,
+    stop: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        net.close(() => r());
+      }),
+  };
+}

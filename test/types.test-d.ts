@@ -1,0 +1,54 @@
+import { describe, expectTypeOf, it } from 'vitest';
+import { connect, type Client, type CommandsOf, type SwitchboardError } from '../src/client/node.js';
+import { createServer, ServerError, type CommandContext } from '../src/server/index.js';
+
+const server = createServer<{ id: string; admin: boolean }>({
+  authenticate: () => ({ id: 'u', admin: false }),
+})
+  .command('add', (input: { a: number; b: number }) => input.a + input.b)
+  .command('user', async (_input: undefined, ctx) => {
+    expectTypeOf(ctx).toEqualTypeOf<CommandContext<{ id: string; admin: boolean }>>();
+    return { id: ctx.identity.id };
+  })
+  .topic('room:*', { subscribe: (ctx) => ctx.identity.admin, publish: true, presence: true });
+
+describe('inferred API', () => {
+  it('types client.call from the server type', () => {
+    const client = connect<typeof server>('ws://x');
+    expectTypeOf(client.call('add', { a: 1, b: 2 })).toEqualTypeOf<Promise<number>>();
+    expectTypeOf(client.call('user')).toEqualTypeOf<Promise<{ id: string }>>();
+    // @ts-expect-error unknown command
+    void client.call('nope');
+    // @ts-expect-error wrong input type
+    void client.call('add', { a: '1', b: 2 });
+  });
+
+  it('accepts a hand-written command map, and is loose without one', () => {
+    type Api = { ping: { input: undefined; output: 'pong' } };
+    expectTypeOf(connect<Api>('ws://x').call('ping')).toEqualTypeOf<Promise<'pong'>>();
+    const loose = connect('ws://x');
+    expectTypeOf(loose.call('anything', 1)).toEqualTypeOf<Promise<unknown>>();
+    expectTypeOf<CommandsOf<typeof server>>().toHaveProperty('add');
+  });
+
+  it('types events, subscriptions and errors', () => {
+    const client: Client = connect('ws://x');
+    client.on('close', (e) => {
+      expectTypeOf(e.code).toBeNumber();
+      expectTypeOf(e.willReconnect).toBeBoolean();
+    });
+    client.on('reconnecting', (e) => expectTypeOf(e.delayMs).toBeNumber());
+    // @ts-expect-error unknown event
+    client.on('nope', () => {});
+    const sub = client.subscribe<{ text: string }>('room:1', (data, meta) => {
+      expectTypeOf(data).toEqualTypeOf<{ text: string }>();
+      expectTypeOf(meta.topic).toBeString();
+      expectTypeOf(meta.from).toEqualTypeOf<string | undefined>();
+    });
+    expectTypeOf(sub.ready).toEqualTypeOf<Promise<void>>();
+    sub.on('join', (m) => expectTypeOf(m.id).toBeString());
+    expectTypeOf(client.state).toEqualTypeOf<'connecting' | 'open' | 'reconnecting' | 'closed'>();
+    expectTypeOf<SwitchboardError['code']>().toBeString();
+    expectTypeOf(new ServerError('X', 'y').code).toBeString();
+  });
+});

@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { backoffDelay } from '../src/client/backoff.js';
+import { resolveClientOptions } from '../src/client/options.js';
+import { CloseCode, shouldReconnect } from '../src/protocol/close-codes.js';
+import { jsonCodec } from '../src/protocol/codec.js';
+import { validateClientFrame } from '../src/protocol/frames.js';
+import { decodeTokenProtocol, encodeTokenProtocol } from '../src/protocol/subprotocol.js';
+import { negotiate } from '../src/server/handshake.js';
+import { resolveOptions } from '../src/server/options.js';
+import { compilePattern, TopicRules } from '../src/server/topic-rules.js';
+
+describe('backoffDelay (full jitter)', () => {
+  it('stays within [0, min(max, initial·2^attempt))', () => {
+    expect(backoffDelay(0, 100, 10_000, () => 0)).toBe(0);
+    expect(backoffDelay(0, 100, 10_000, () => 0.999)).toBe(99);
+    expect(backoffDelay(3, 100, 10_000, () => 0.5)).toBe(400);
+    expect(backoffDelay(20, 100, 10_000, () => 0.999)).toBe(9_990);
+    expect(backoffDelay(10_000, 100, 10_000, () => 0.5)).toBe(5_000); // no overflow for huge attempts
+  });
+  it('spreads delays (jitter) rather than returning one value', () => {
+    const values = new Set(Array.from({ length: 50 }, () => backoffDelay(5, 100, 30_000)));
+    expect(values.size).toBeGreaterThan(10);
+  });
+});
+
+describe('close-code table', () => {
+  it('reconnects on RFC faults and the retry band, not on 1000 or the final band', () => {
+    for (const c of [1001, 1002, 1003, 1006, 1007, 1008, 1009, 1011, 4000, 4499]) expect(shouldReconnect(c)).toBe(true);
+    for (const c of [CloseCode.NORMAL, 4500, 4999]) expect(shouldReconnect(c)).toBe(false);
+  });
+});
+
+describe('token subprotocol', () => {
+  it('round-trips any string, including non-ASCII, and yields only header-safe characters', () => {
+    for (const t of ['', 'a', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig', 'päss wörd/+=?', '🔑'.repeat(40)]) {
+      const entry = encodeTokenProtocol(t);
+      expect(entry).toMatch(/^switchboard\.auth\.[A-Za-z0-9_-]*$/);
+      expect(decodeTokenProtocol(entry)).toBe(t);
+    }
+  });
+  it('rejects malformed entries', () => {
+    expect(decodeTokenProtocol('switchboard.auth.%%%')).toBeUndefined();
+    expect(decodeTokenProtocol('switchboard.auth./w')).toBeUndefined();
+    expect(decodeTokenProtocol('other')).toBeUndefined();
+    expect(decodeTokenProtocol('switchboard.auth.' + Buffer.from([0xff, 0xfe]).toString('base64url'))).toBeUndefined();
+  });
+  it('negotiates json, finds the token, and refuses unknown versions', () => {
+    expect(negotiate(undefined)).toMatchObject({ ok: true, token: undefined });
+    expect(negotiate(`switchboard.v1.json, ${encodeTokenProtocol('t')}`)).toMatchObject({ ok: true, token: 't' });
+    expect(negotiate('switchboard.v2.json')).toMatchObject({ ok: false, status: 400 });
+    expect(negotiate('switchboard.v1.json, switchboard.auth.%')).toMatchObject({ ok: false, status: 400 });
+  });
+});
+
+describe('validateClientFrame', () => {
+  const close = (code: number) => ({ ok: false, fault: { kind: 'close', code } });
+  const reply = (code: string) => ({ ok: false, fault: { kind: 'reply', frame: { t: 'err', code } } });
+  it.each([
+    [[1, 2], close(1002)],
+    [null, close(1002)],
+    [42, close(1002)],
+    [{}, close(1002)],
+    [{ t: 7 }, close(1002)],
+    [{ t: 'call', name: 'x' }, close(1002)],
+    [{ t: 'call', id: -1, name: 'x' }, close(1002)],
+    [{ t: 'call', id: 1.5, name: 'x' }, close(1002)],
+    [{ t: 'call', id: '1', name: 'x' }, close(1002)],
+    [{ t: 'call', id: 2 ** 53, name: 'x' }, close(1002)],
+    [{ t: 'call', id: 1, name: 5 }, reply('BAD_REQUEST')],
+    [{ t: 'call', id: 1, name: '' }, reply('BAD_REQUEST')],
+    [{ t: 'sub', id: 1, topic: 'x'.repeat(257) }, reply('BAD_REQUEST')],
+    [{ t: 'pub', id: 1, topic: 'x', data: 1, echo: 'no' }, reply('BAD_REQUEST')],
+    [{ t: 'teleport', id: 1 }, reply('UNKNOWN_FRAME')],
+  ])('%j → %j', (input, expected) => {
+    expect(validateClientFrame(input)).toMatchObject(expected);
+  });
+  it('accepts valid frames', () => {
+    for (const f of [
+      { t: 'ping' },
+      { t: 'call', id: 0, name: 'x' },
+      { t: 'call', id: 1, name: 'x', input: { a: [1] } },
+      { t: 'sub', id: 2, topic: 'x'.repeat(256) },
+      { t: 'unsub', id: 3, topic: 't' },
+      { t: 'pub', id: 4, topic: 't', data: null, echo: false },
+      { t: 'presence', id: 5, topic: 't' },
+    ]) expect(validateClientFrame(f)).toEqual({ ok: true, frame: f });
+  });
+});
+
+describe('jsonCodec', () => {
+  it('refuses binary with 1003 and bad JSON with 1007, never throwing', () => {
+    expect(jsonCodec.decode(new Uint8Array([1, 2]), true)).toMatchObject({ ok: false, code: 1003 });
+    expect(jsonCodec.decode('{', false)).toMatchObject({ ok: false, code: 1007 });
+    expect(jsonCodec.decode('{"t":"ping"}', false)).toEqual({ ok: true, value: { t: 'ping' } });
+  });
+});
+
+describe('topic patterns', () => {
+  it('treats * as any run of characters and everything else literally', () => {
+    const re = compilePattern('room:*');
+    expect(re.test('room:')).toBe(true);
+    expect(re.test('room:a:b\nc')).toBe(true);
+    expect(re.test('xroom:a')).toBe(false);
+    expect(compilePattern('a.b').test('axb')).toBe(false);
+    expect(compilePattern('a.b').test('a.b')).toBe(true);
+    expect(compilePattern('*:(x)+').test('q:(x)+')).toBe(true);
+  });
+  it('applies the first matching rule, and rules added later invalidate the lookup cache', () => {
+    const rules = new TopicRules();
+    expect(rules.find('room:1')).toBeUndefined();
+    rules.add('room:secret', { subscribe: false });
+    rules.add('room:*', { subscribe: true });
+    expect(rules.find('room:secret')?.subscribe).toBe(false);
+    expect(rules.find('room:1')?.subscribe).toBe(true);
+    expect(() => rules.add('', {})).toThrow(TypeError);
+  });
+});
+
+describe('options', () => {
+  it('merges defaults once and rejects impossible combinations', () => {
+    const o = resolveOptions({});
+    expect(o).toMatchObject({ path: '/ws', port: 0, heartbeat: { intervalMs: 30_000, timeoutMs: 10_000 }, limits: { maxPayload: 1_048_576 } });
+    expect(() => resolveOptions({ heartbeat: { intervalMs: 0 } })).toThrow(TypeError);
+    expect(() => resolveOptions({ limits: { maxPayload: -1 } })).toThrow(TypeError);
+    expect(() => resolveOptions({ path: 'ws' })).toThrow(TypeError);
+    expect(resolveClientOptions({}).reconnect).toMatchObject({ initialDelayMs: 500, maxDelayMs: 30_000, maxAttempts: Infinity });
+    expect(resolveClientOptions({ reconnect: false }).reconnect).toBe(false);
+    expect(() => resolveClientOptions({ reconnect: { initialDelayMs: 10, maxDelayMs: 5 } })).toThrow(TypeError);
+    expect(() => resolveClientOptions({ timeoutMs: 0 })).toThrow(TypeError);
+  });
+});
