@@ -1,0 +1,65 @@
+/**
+ * Packaging: what users import after `npm run build` (npm test builds first).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const run = promisify(execFile);
+
+/** Every module the file reaches through static or dynamic imports, as [file, specifier] pairs. */
+function importGraph(entry: string): { files: Set<string>; bare: string[] } {
+  const files = new Set<string>();
+  const bare: string[] = [];
+  const visit = (file: string) => {
+    if (files.has(file)) return;
+    files.add(file);
+    // Comments hold @example imports that are not code.
+    const src = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    for (const m of src.matchAll(/(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|import\s+['"]([^'"]+)['"]/g)) {
+      const spec = m[1] ?? m[2] ?? m[3]!;
+      if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
+      else bare.push(spec);
+    }
+  };
+  visit(entry);
+  return { files, bare };
+}
+
+describe('package', () => {
+  it('the browser client entry reaches no Node-only module (no ws, no node:*)', () => {
+    const entry = resolve(root, 'dist/client/index.js');
+    expect(existsSync(entry)).toBe(true);
+    const { files, bare } = importGraph(entry);
+    expect(bare).toEqual([]);
+    expect(files.size).toBeGreaterThan(5);
+    for (const f of files) expect(f).not.toMatch(/[\\/]server[\\/]/);
+  });
+
+  it('the Node client entry uses ws', () => {
+    expect(importGraph(resolve(root, 'dist/client/node.js')).bare).toEqual(['ws']);
+  });
+
+  it('exports map subpaths with types, importable from plain Node JS by package name', async () => {
+    const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string> | string> };
+    for (const sub of ['./server', './client', './protocol']) {
+      const e = pkg.exports[sub] as Record<string, string>;
+      expect(Object.keys(e)[0]).toBe('types');
+      for (const target of Object.values(e)) expect(existsSync(resolve(root, target))).toBe(true);
+    }
+    const script = `
+      const { createServer } = await import('switchboard/server');
+      const { connect } = await import('switchboard/client');
+      const s = createServer({ port: 0, host: '127.0.0.1' }).command('hi', () => 'hello');
+      const { port } = await s.listen();
+      const c = connect('ws://127.0.0.1:' + port + '/ws');
+      console.log(await c.call('hi'));
+      c.close(); await s.close();`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root, timeout: 10_000 });
+    expect(stdout.trim()).toBe('hello');
+  });
+});
