@@ -143,9 +143,19 @@ describe('reconnection', () => {
   it('gives each attempt a connect timeout (a server that never answers the upgrade)', async () => {
     const tcp = await silentTcpServer();
     cleanups.push(tcp.stop);
-    const c = client(`ws://127.0.0.1:${tcp.port}/ws`, { reconnect: { ...fast, connectTimeoutMs: 100, maxAttempts: 2 } });
+    const c = client(`ws://127.0.0.1:${tcp.port}/ws`, { connectTimeoutMs: 100, reconnect: { ...fast, maxAttempts: 2 } });
     await until(() => c.state === 'closed', 'attempts time out', 5_000);
     expect(c.log.filter((l) => l.startsWith('reconnecting:'))).toEqual(['reconnecting:1', 'reconnecting:2']);
+  });
+
+  it('applies the connect timeout to the first attempt with reconnect: false too', async () => {
+    const tcp = await silentTcpServer();
+    cleanups.push(tcp.stop);
+    const c = client(`ws://127.0.0.1:${tcp.port}/ws`, { reconnect: false, connectTimeoutMs: 100 });
+    const close = await nextEvent(c, 'close', 3_000);
+    expect(close).toMatchObject({ code: 1006, reason: 'connect timeout', willReconnect: false });
+    expect(c.state).toBe('closed');
+    await until(() => tcp.sockets() === 0, 'the abandoned TCP connection is closed');
   });
 
   it('detects a dead server by heartbeat (no traffic, no pong) and reconnects', async () => {

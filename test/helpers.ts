@@ -119,6 +119,8 @@ export async function silentTcpServer(): Promise<{ port: number; sockets: () => 
   const sockets = new Set<import('node:net').Socket>();
   const net = createNet((sock) => {
     sockets.add(sock);
+    // Read and discard: an unread request keeps the stream paused, and then 'close' never fires.
+    sock.resume();
     sock.on('error', () => {});
     sock.on('close', () => sockets.delete(sock));
   });

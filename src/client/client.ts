@@ -138,12 +138,12 @@ export function createClient<Commands extends CommandMap = CommandMap>(
     }
     socket = s;
     s.binaryType = 'arraybuffer';
-    if (opts.reconnect) {
-      connectTimer = setTimeout(() => {
-        dropSocket();
-        onClosed(CloseCode.ABNORMAL, 'connect timeout', undefined);
-      }, opts.reconnect.connectTimeoutMs);
-    }
+    // Every attempt has a deadline, reconnecting or not: a server that accepts TCP and never
+    // answers the upgrade must not leave the client 'connecting' forever.
+    connectTimer = setTimeout(() => {
+      dropSocket();
+      onClosed(CloseCode.ABNORMAL, 'connect timeout', undefined);
+    }, opts.connectTimeoutMs);
     s.onmessage = (ev) => receive(ev.data);
     s.onerror = () => {}; // 'close' follows and carries what is known.
     s.onclose = (ev) => {

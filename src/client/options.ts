@@ -16,8 +16,6 @@ export interface ReconnectOptions {
   maxDelayMs: number;
   /** Attempts after a drop before giving up (`Infinity` never gives up). @default Infinity */
   maxAttempts: number;
-  /** How long one attempt may take until `welcome`, in ms. @default 10000 */
-  connectTimeoutMs: number;
   /** How long a connection must stay open before the attempt counter resets, in ms. @default 5000 */
   stableAfterMs: number;
 }
@@ -32,6 +30,8 @@ export interface ClientHeartbeatOptions {
 export interface ClientOptions {
   /** Sent in the handshake (as a subprotocol entry); called again before every reconnect. @default none */
   token?: TokenProvider;
+  /** How long one connection attempt (the first too) may take until the server's `welcome`, in ms. @default 10000 */
+  connectTimeoutMs?: number;
   /** Reconnect policy, or `false` to never reconnect. @default on, with the values of {@link ReconnectOptions} */
   reconnect?: false | Partial<ReconnectOptions>;
   /** Client-side liveness check, or `false` to rely on the OS. @default the server's values */
@@ -47,6 +47,7 @@ export interface ClientOptions {
 export interface ResolvedClientOptions {
   token: TokenProvider | undefined;
   reconnect: ReconnectOptions | false;
+  connectTimeoutMs: number;
   heartbeat: ClientHeartbeatOptions | false;
   timeoutMs: number;
   maxQueue: number;
@@ -54,7 +55,8 @@ export interface ResolvedClientOptions {
 
 /** The defaults, in one object. */
 export const CLIENT_DEFAULTS = {
-  reconnect: { initialDelayMs: 500, maxDelayMs: 30_000, maxAttempts: Infinity, connectTimeoutMs: 10_000, stableAfterMs: 5_000 },
+  reconnect: { initialDelayMs: 500, maxDelayMs: 30_000, maxAttempts: Infinity, stableAfterMs: 5_000 },
+  connectTimeoutMs: 10_000,
   timeoutMs: 30_000,
   maxQueue: 1000,
 } as const;
@@ -72,5 +74,7 @@ export function resolveClientOptions(o: ClientOptions): ResolvedClientOptions {
   const maxQueue = o.maxQueue ?? CLIENT_DEFAULTS.maxQueue;
   if (!(timeoutMs > 0)) throw new TypeError('timeoutMs must be positive');
   if (!(maxQueue >= 0)) throw new TypeError('maxQueue must be non-negative');
-  return { token: o.token, reconnect, heartbeat: o.heartbeat ?? {}, timeoutMs, maxQueue };
+  const connectTimeoutMs = o.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs;
+  if (!(connectTimeoutMs > 0)) throw new TypeError('connectTimeoutMs must be positive');
+  return { token: o.token, reconnect, connectTimeoutMs, heartbeat: o.heartbeat ?? {}, timeoutMs, maxQueue };
 }
