@@ -1,0 +1,354 @@
+/**
+ * The chat demo (`npm start`) in a real Chromium: two people join, see each other, chat, and see
+ * each other leave; bad names are refused at the form and at the handshake; the static server
+ * never leaves its folders; the process exits 0 on SIGTERM.
+ *
+ * Runs `node demo/server.js` against `dist/`, so the build must have run (`npm test` does it).
+ * Uses Debian's `chromium` (or `CHROMIUM_PATH`) and never downloads a browser: without one the
+ * suite is skipped, with the reason printed.
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { request } from 'node:http';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../src/client/node.js';
+import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
+import { handshakeStatus, within } from './helpers.js';
+
+const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM_PATH);
+if (!hasChromium) {
+  console.warn(`SKIP demo browser tests: no chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`);
+}
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+/** How long the page may take to show something a person would wait for. */
+const UI_TIMEOUT = 5_000;
+const URL_LINE = /^Switchboard chat demo: (http:\/\/localhost:(\d+)\/)$/m;
+
+interface Demo {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  url: string;
+  port: number;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns the demo on a free port and resolves once it printed its URL. */
+async function startDemo(): Promise<Demo> {
+  const child = spawn(process.execPath, ['demo/server.js'], {
+    cwd: REPO,
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const printed = new Promise<RegExpExecArray>((resolve, reject) => {
+    const check = () => {
+      const m = URL_LINE.exec(out);
+      if (m) resolve(m);
+    };
+    child.stdout.on('data', check);
+    child.once('error', reject);
+    void exited.then(({ code, signal }) => reject(new Error(`demo exited (${code ?? signal}) before printing its URL`)));
+  });
+  try {
+    const m = await within(printed, 'the demo to print its URL', 10_000);
+    return { child, url: m[1]!, port: Number(m[2]), stdout: () => out, stderr: () => err, exited };
+  } catch (e) {
+    child.kill('SIGTERM');
+    throw new Error(`${(e as Error).message} (did \`npm run build\` run?)\nstderr:\n${err}`);
+  }
+}
+
+/** GETs a path exactly as written (no URL normalisation), as a hostile client would send it. */
+function rawGet(port: number, path: string): Promise<{ status: number; type: string; body: string }> {
+  return within(
+    new Promise((resolve, reject) => {
+      const req = request({ host: 'localhost', port, path, method: 'GET' }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+      });
+      req.on('error', reject);
+      req.end();
+    }),
+    `GET ${path}`,
+  );
+}
+
+describe.skipIf(!hasChromium)('chat demo in a real browser', () => {
+  let demo: Demo | undefined;
+  let browser: Browser | undefined;
+  /** Uncaught exceptions of every page, by name; each test expects none. */
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    demo = await startDemo();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      timeout: 15_000,
+    });
+  });
+
+  afterAll(async () => {
+    await within(browser?.close() ?? Promise.resolve(), 'the browser to close', 10_000).catch((e: unknown) => console.warn(e));
+    const d = demo;
+    if (!d) return;
+    // Only the process this suite spawned, by its handle (its PID), and only if still running.
+    if (d.child.exitCode === null && d.child.signalCode === null) {
+      d.child.kill('SIGTERM');
+      try {
+        await within(d.exited, 'the demo to exit after SIGTERM', 10_000);
+      } catch (e) {
+        d.child.kill('SIGKILL');
+        throw e;
+      }
+    }
+  });
+
+  async function openPage(context: BrowserContext, label: string): Promise<Page> {
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`${label}: ${e.message}`));
+    await page.goto(demo!.url, { timeout: UI_TIMEOUT });
+    return page;
+  }
+
+  /** Opens the demo in `context` and joins as `name`; resolves once the member list shows them. */
+  async function joinAs(context: BrowserContext, name: string): Promise<Page> {
+    const page = await openPage(context, name);
+    await page.fill('#name', name);
+    await page.click('#join');
+    await page.locator('#state[data-state="open"]').waitFor({ timeout: UI_TIMEOUT });
+    await page.locator(`#members [data-member="${name}"]`).waitFor({ timeout: UI_TIMEOUT });
+    return page;
+  }
+
+  const notice = (page: Page, text: string) => page.locator('#messages [data-kind="notice"]', { hasText: text });
+  const message = (page: Page, text: string) => page.locator('#messages [data-kind="message"]', { hasText: text });
+  const member = (page: Page, name: string) => page.locator(`#members [data-member="${name}"]`);
+
+  it('two people see each other, chat, and see each other leave', async () => {
+    const aliceCtx = await browser!.newContext();
+    const bobCtx = await browser!.newContext();
+    try {
+      const alice = await joinAs(aliceCtx, 'alice');
+      const bob = await joinAs(bobCtx, 'bob');
+
+      // Bob's snapshot lists alice; alice hears bob arrive.
+      await member(bob, 'alice').waitFor({ timeout: UI_TIMEOUT });
+      await notice(alice, 'bob joined').waitFor({ timeout: UI_TIMEOUT });
+      await member(alice, 'bob').waitFor({ timeout: UI_TIMEOUT });
+      expect(await bob.textContent('#member-count')).toBe('2');
+      expect(await bob.textContent('#state')).toBe('online');
+
+      // Markup in a message must arrive as text, not as elements.
+      const text = 'Hello from <b>alice</b> & <img src=x onerror=alert(1)>';
+      await alice.fill('#text', text);
+      await alice.click('#send');
+      const received = message(bob, 'Hello from');
+      await received.waitFor({ timeout: UI_TIMEOUT });
+      expect(await received.locator('.author').textContent()).toBe('alice');
+      expect(await received.locator('.text').textContent()).toBe(text);
+      expect(await received.locator('b, img').count()).toBe(0);
+      expect(await received.getAttribute('data-mine')).toBeNull();
+      // Alice sees her own message (echo), marked as hers, and her input is cleared.
+      const own = message(alice, 'Hello from');
+      await own.waitFor({ timeout: UI_TIMEOUT });
+      expect(await own.getAttribute('data-mine')).toBe('');
+      expect(await alice.inputValue('#text')).toBe('');
+
+      // Enter sends too.
+      await bob.fill('#text', 'hi alice');
+      await bob.press('#text', 'Enter');
+      const reply = message(alice, 'hi alice');
+      await reply.waitFor({ timeout: UI_TIMEOUT });
+      expect(await reply.locator('.author').textContent()).toBe('bob');
+
+      // Closing alice's tab closes her socket; presence tells bob.
+      await alice.close();
+      await notice(bob, 'alice left').waitFor({ timeout: UI_TIMEOUT });
+      await member(bob, 'alice').waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+      expect(await bob.textContent('#member-count')).toBe('1');
+      expect(await bob.getAttribute('#state', 'data-state')).toBe('open');
+    } finally {
+      await aliceCtx.close();
+      await bobCtx.close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('refuses an empty or overlong name at the form, and accepts 32 characters', async () => {
+    const ctx = await browser!.newContext();
+    try {
+      const page = await openPage(ctx, 'form');
+      for (const [name, why] of [
+        ['', 'enter a name'],
+        ['    ', 'enter a name'],
+        ['x'.repeat(33), 'too long'],
+      ] as const) {
+        await page.fill('#name', name);
+        await page.click('#join');
+        await page.locator('#error', { hasText: why }).waitFor({ timeout: UI_TIMEOUT });
+        expect(await page.getAttribute('#state', 'data-state')).toBe('idle');
+        expect(await page.isHidden('#chat')).toBe(true);
+      }
+      const longest = 'y'.repeat(32);
+      await page.fill('#name', `  ${longest}  `); // trimmed, as the server trims
+      await page.click('#join');
+      await page.locator('#state[data-state="open"]').waitFor({ timeout: UI_TIMEOUT });
+      await member(page, longest).waitFor({ timeout: UI_TIMEOUT });
+      expect(await page.isHidden('#error')).toBe(true);
+    } finally {
+      await ctx.close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('refuses a bad name in the handshake, also for a browser that skips the form', async () => {
+    const wsUrl = `ws://localhost:${demo!.port}/ws`;
+    const status = (token: string) => handshakeStatus(wsUrl, {}, ['switchboard.v1.json', encodeTokenProtocol(token)]);
+    expect(await status('x'.repeat(33))).toBe(401);
+    expect(await status('   ')).toBe(401);
+    expect(await handshakeStatus(wsUrl)).toBe(401); // no token at all
+    expect(await status('dave')).toBe(101);
+
+    // The browser client served by the demo, talking to it directly: browsers only see 1006 for
+    // a refused handshake (docs/protocol.md §1.2), and the client must never reach 'open'.
+    const ctx = await browser!.newContext();
+    try {
+      const page = await openPage(ctx, 'raw');
+      // A string, not a function: Vitest rewrites `import()` inside functions of this file.
+      const result = await within(
+        page.evaluate(`(async () => {
+          const { connect } = await import('/switchboard/client/index.js');
+          const attempt = (token) => new Promise((resolve) => {
+            const client = connect('ws://' + location.host + '/ws', { token, reconnect: false });
+            let opened = false;
+            client.on('error', () => {});
+            client.on('open', () => { opened = true; client.close(); });
+            client.on('close', (e) => resolve({ opened, code: e.code, state: client.state }));
+          });
+          return { tooLong: await attempt('x'.repeat(33)), blank: await attempt('   '), fine: await attempt('erin') };
+        })()`),
+        'handshakes from the page',
+        10_000,
+      );
+      expect(result).toEqual({
+        tooLong: { opened: false, code: 1006, state: 'closed' },
+        blank: { opened: false, code: 1006, state: 'closed' },
+        fine: { opened: true, code: 1000, state: 'closed' },
+      });
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('lets a member publish only a message of 1-500 characters under their own name', async () => {
+    const client = connect(`ws://localhost:${demo!.port}/ws`, { token: 'mallory', reconnect: false });
+    try {
+      await within(client.subscribe('chat:lobby', () => {}).ready, 'the lobby subscription');
+      const code = (data: unknown) =>
+        client.publish('chat:lobby', data).then(
+          () => 'ok',
+          (e: { code?: string }) => e.code,
+        );
+      expect(await code({ name: 'mallory', text: 'x'.repeat(500) })).toBe('ok');
+      expect(await code({ name: 'mallory', text: 'x'.repeat(501) })).toBe('FORBIDDEN');
+      expect(await code({ name: 'mallory', text: '' })).toBe('FORBIDDEN');
+      expect(await code({ name: 'mallory', text: '  \n ' })).toBe('FORBIDDEN');
+      expect(await code({ name: 'alice', text: 'I am alice, honest' })).toBe('FORBIDDEN');
+      expect(await code({ text: 'no name' })).toBe('FORBIDDEN');
+      expect(await code({ name: 'mallory', text: 'hi', html: '<b>' })).toBe('FORBIDDEN');
+      expect(await code('just a string')).toBe('FORBIDDEN');
+      // Only chat:* topics exist.
+      const other = client.subscribe('admin:secrets', () => {});
+      await expect(within(other.ready, 'the refusal')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('serves the page and the browser client with the right types, and nothing outside them', async () => {
+    const port = demo!.port;
+    const ok: [string, string][] = [
+      ['/', 'text/html'],
+      ['/chat.js', 'text/javascript'],
+      ['/switchboard/client/index.js', 'text/javascript'],
+      ['/switchboard/protocol/frames.js', 'text/javascript'],
+    ];
+    for (const [path, type] of ok) {
+      const res = await rawGet(port, path);
+      expect(res.status, path).toBe(200);
+      expect(res.type, path).toContain(type);
+    }
+    const refused = [
+      '/nope.html',
+      '/switchboard/server/server.js', // in dist/, but no browser needs it
+      '/switchboard/client/index.d.ts',
+      '/switchboard/',
+      '/../package.json',
+      '/../server.js',
+      '/switchboard/../../package.json',
+      '/switchboard/../package.json',
+      '/%2e%2e/package.json',
+      '/..%2fserver.js',
+      '/..%2f..%2fpackage.json',
+      '/switchboard/..%2f..%2fpackage.json',
+      '/switchboard/client/..%2f..%2f..%2fpackage.json',
+      '/switchboard/client/..%2fserver%2fserver.js',
+      '/..%5c..%5cpackage.json',
+      '/%2fetc%2fpasswd',
+      '/index.html%00.js',
+      '/%zz',
+    ];
+    for (const path of refused) {
+      const res = await rawGet(port, path);
+      expect(res.status, path).toBe(404);
+      expect(res.body, path).toBe('Not Found\n');
+    }
+  });
+
+  // Last: it stops the demo.
+  it('exits with code 0 on SIGTERM while a browser is connected, after one line of output', async () => {
+    const d = demo!;
+    const ctx = await browser!.newContext();
+    try {
+      const page = await joinAs(ctx, 'frank');
+      const late = await openPage(ctx, 'late'); // loaded, but joins only once the server is gone
+      d.child.kill('SIGTERM');
+      expect(await within(d.exited, 'the demo to exit after SIGTERM', 10_000)).toEqual({ code: 0, signal: null });
+      // The page was told "going away" (1001) and tries to come back.
+      await page.locator('#state[data-state="reconnecting"]').waitFor({ timeout: UI_TIMEOUT });
+      // A join that never opens stops at once instead of retrying in the background.
+      await late.fill('#name', 'gina');
+      await late.click('#join');
+      await late.locator('#error', { hasText: 'Could not join as “gina”' }).waitFor({ timeout: UI_TIMEOUT });
+      expect(await late.getAttribute('#state', 'data-state')).toBe('closed');
+      expect(await late.isHidden('#chat')).toBe(true);
+      expect(await late.isEnabled('#join')).toBe(true);
+    } finally {
+      await ctx.close();
+    }
+    expect(d.stdout()).toBe(`Switchboard chat demo: ${d.url}\n`);
+    expect(d.stderr()).toBe('');
+  });
+});
