@@ -99,6 +99,10 @@ export class Connection<Identity = unknown> {
 
   /** Entry point for every inbound message. */
   receive(data: Buffer, isBinary: boolean, sink: FrameSink<Identity>): void {
+    // ws keeps emitting 'message' for frames that arrive after close() started the close handshake
+    // (e.g. the frames a peer pipelined behind a malformed one). The connection is over for us:
+    // running them would execute commands for a peer we already refused (docs/protocol.md §5).
+    if (this.#ws.readyState !== 1) return;
     this.alive();
     const decoded = this.codec.decode(isBinary ? data : data.toString('utf8'), isBinary);
     if (!decoded.ok) return this.close(decoded.code, decoded.reason);

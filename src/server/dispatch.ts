@@ -37,12 +37,28 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     opTail.set(conn, tail ? tail.then(run) : run());
   }
 
+  /**
+   * Sends an answer whose payload came from application code. An `output` or `details` the codec
+   * cannot encode (a BigInt, a cycle, nesting deeper than JSON.stringify's stack — e.g. a deeply
+   * nested input echoed back) used to throw inside ws's 'message' listener, which crashes the
+   * process, or to reject with nobody listening. It becomes a logged INTERNAL answer instead.
+   */
+  function answer(conn: Connection<Identity>, id: number, what: string, send: () => void): void {
+    try {
+      send();
+    } catch (err) {
+      logger.error({ err, clientId: conn.clientId, what }, 'answer could not be encoded');
+      conn.fail({ t: 'err', id, code: ErrorCode.INTERNAL, message: 'Internal server error' });
+    }
+  }
+
   function failWith(conn: Connection<Identity>, id: number, err: unknown, what: string): void {
     if (err instanceof SwitchboardError) {
       const frame = err.details === undefined
         ? { t: 'err' as const, id, code: err.code, message: err.message }
         : { t: 'err' as const, id, code: err.code, message: err.message, details: err.details };
-      return conn.fail(frame);
+      // Guarded: a throw here would also break the connection's topic-operation chain for good.
+      return answer(conn, id, what, () => conn.fail(frame));
     }
     logger.error({ err, clientId: conn.clientId, what }, 'handler failed');
     conn.fail({ t: 'err', id, code: ErrorCode.INTERNAL, message: 'Internal server error' });
@@ -67,23 +83,27 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     if (!handler) {
       return conn.fail({ t: 'err', id: f.id, code: ErrorCode.NOT_FOUND, message: `No command named "${f.name}"` });
     }
+    const what = `command ${f.name}`;
     let out: unknown;
     try {
       out = handler(f.input, conn.ctx);
     } catch (err) {
-      return failWith(conn, f.id, err, `command ${f.name}`);
+      return failWith(conn, f.id, err, what);
     }
     if (out instanceof Promise) {
       out.then(
-        (v) => conn.reply(f.id, v),
-        (err: unknown) => failWith(conn, f.id, err, `command ${f.name}`),
+        (v) => answer(conn, f.id, what, () => conn.reply(f.id, v)),
+        (err: unknown) => failWith(conn, f.id, err, what),
       );
     } else {
-      conn.reply(f.id, out);
+      answer(conn, f.id, what, () => conn.reply(f.id, out));
     }
   }
 
   async function publish(conn: Connection<Identity>, f: PubFrame): Promise<void> {
+    // Queued behind other topic operations of a connection that has since closed: its publisher
+    // was told DISCONNECTED (it may or may not have run), so not running it is the honest choice.
+    if (!conn.open) return;
     const allowed = check(rules.find(f.topic)?.publish, conn, f.topic, f.data);
     if (!(allowed === true || (allowed !== false && (await allowed)))) return forbidden(conn, f.id, f.topic);
     await engine.publish(f.topic, {
