@@ -41,6 +41,8 @@ describe('token subprotocol', () => {
   it('rejects malformed entries', () => {
     expect(decodeTokenProtocol('switchboard.auth.%%%')).toBeUndefined();
     expect(decodeTokenProtocol('switchboard.auth./w')).toBeUndefined();
+    expect(decodeTokenProtocol('switchboard.auth.a+b/')).toBeUndefined(); // standard base64 is not base64url
+    expect(decodeTokenProtocol('switchboard.auth.abcde')).toBeUndefined(); // impossible length
     expect(decodeTokenProtocol('other')).toBeUndefined();
     expect(decodeTokenProtocol('switchboard.auth.' + Buffer.from([0xff, 0xfe]).toString('base64url'))).toBeUndefined();
   });
@@ -49,6 +51,8 @@ describe('token subprotocol', () => {
     expect(negotiate(`switchboard.v1.json, ${encodeTokenProtocol('t')}`)).toMatchObject({ ok: true, token: 't' });
     expect(negotiate('switchboard.v2.json')).toMatchObject({ ok: false, status: 400 });
     expect(negotiate('switchboard.v1.json, switchboard.auth.%')).toMatchObject({ ok: false, status: 400 });
+    const twice = `switchboard.v1.json, ${encodeTokenProtocol('a')}, ${encodeTokenProtocol('b')}`;
+    expect(negotiate(twice)).toMatchObject({ ok: false, status: 400 });
   });
 });
 

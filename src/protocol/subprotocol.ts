@@ -23,8 +23,10 @@ export function encodeTokenProtocol(token: string): string {
 /** Decodes a token entry; `undefined` when the entry is malformed. */
 export function decodeTokenProtocol(entry: string): string | undefined {
   if (!entry.startsWith(AUTH_PREFIX)) return undefined;
-  const b64 = entry.slice(AUTH_PREFIX.length).replace(/-/g, '+').replace(/_/g, '/');
-  if (!/^[A-Za-z0-9+/]*$/.test(b64)) return undefined;
+  const raw = entry.slice(AUTH_PREFIX.length);
+  // base64url only (RFC 4648 §5): one spelling per token, so a token cannot be smuggled twice.
+  if (!/^[A-Za-z0-9_-]*$/.test(raw) || raw.length % 4 === 1) return undefined;
+  const b64 = raw.replace(/-/g, '+').replace(/_/g, '/');
   try {
     const bin = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
     const bytes = new Uint8Array(bin.length);

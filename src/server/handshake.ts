@@ -22,6 +22,7 @@ export function negotiate(header: string | undefined): Negotiated {
   for (const raw of header.split(',')) {
     const entry = raw.trim();
     if (entry.startsWith(AUTH_PREFIX)) {
+      if (token !== undefined) return { ok: false, status: 400, message: 'More than one token subprotocol' };
       token = decodeTokenProtocol(entry);
       if (token === undefined) return { ok: false, status: 400, message: 'Malformed token subprotocol' };
     } else if (!codec && entry.startsWith(SUBPROTOCOL_V1_PREFIX)) {

@@ -55,6 +55,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   /** The codec chosen for a request during the upgrade, read back by `handleProtocols`. */
   const codecOf = new WeakMap<IncomingMessage, Codec>();
   let closing = false;
+  let closed: Promise<void> | undefined;
   let attached: Promise<void> | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
 
@@ -181,38 +182,53 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
           });
         });
       } else {
-        await new Promise<void>((resolve) => http.once('listening', resolve));
+        // Someone else listens; settle on their success or failure (a port in use must not hang us).
+        await new Promise<void>((resolve, reject) => {
+          const done = (err?: Error) => {
+            http.off('listening', done);
+            http.off('error', done);
+            if (err) reject(err);
+            else resolve();
+          };
+          http.once('listening', done);
+          http.once('error', done);
+        });
       }
       return { port: port() };
     },
-    async close() {
-      if (closing) return;
-      closing = true;
-      if (heartbeat) clearInterval(heartbeat);
-      http.off('upgrade', upgradeListener);
-      const gone = [...connections].map(
-        (conn) =>
-          new Promise<void>((resolve) => {
-            const timer = setTimeout(() => conn.terminate(), opts.shutdownTimeoutMs);
-            conn.onClosed(() => {
-              clearTimeout(timer);
-              resolve();
-            });
-            conn.close(CloseCode.GOING_AWAY, 'server shutting down');
-          }),
-      );
-      await Promise.all(gone);
-      if (ownsHttp && http.listening) {
-        await new Promise<void>((resolve) => {
-          http.close(() => resolve());
-          http.closeAllConnections();
-        });
-      }
-      if (ownsEngine) await engine.close();
+    close() {
+      closed ??= shutdown();
+      return closed;
     },
     get connections() {
       return connections.size;
     },
   };
+
+  async function shutdown(): Promise<void> {
+    closing = true;
+    if (heartbeat) clearInterval(heartbeat);
+    // The upgrade listener stays: on an HTTP server that outlives us, upgrades to our path are
+    // answered 503 rather than left hanging.
+    const gone = [...connections].map(
+      (conn) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => conn.terminate(), opts.shutdownTimeoutMs);
+          conn.onClosed(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+          conn.close(CloseCode.GOING_AWAY, 'server shutting down');
+        }),
+    );
+    await Promise.all(gone);
+    if (ownsHttp && http.listening) {
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      });
+    }
+    if (ownsEngine) await engine.close();
+  }
   return server;
 }

@@ -33,13 +33,15 @@ export class TopicIndex<Identity> {
         this.#subs.set(topic, (set = new Set()));
         await this.#engine.subscribe(topic);
       }
-      set.add(conn);
       if (presence) {
+        // Announce before adding the connection: the member list in its `ok` already names it, and
+        // its own `join` must not overtake that `ok` (docs/protocol.md §2.3).
         const member = this.#member(conn);
         if (await this.#engine.presenceAdd({ topic, member, clientId: conn.clientId })) {
           await this.#engine.publish(topic, { kind: 'join', member });
         }
       }
+      set.add(conn);
     }
     return presence ? this.#engine.presenceList(topic) : undefined;
   }
