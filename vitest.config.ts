@@ -8,5 +8,6 @@ export default defineConfig({
     // Type-level tests (expectTypeOf) run through tsc as part of `vitest run`.
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
     pool: 'forks',
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
