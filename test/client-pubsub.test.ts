@@ -16,7 +16,12 @@ function client(url: string, opts: Parameters<typeof connect>[1] = {}): Client {
 
 async function setup(configure?: (s: Server<{ id: string }>) => void) {
   const started = await startServer<{ id: string }>(
-    { authenticate: (_req, token) => (token ? { id: token.split('#')[0]! } : null), presence: { info: (i) => ({ name: i.id.toUpperCase() }) } },
+    {
+      authenticate: (_req, token) => (token ? { id: token.split('#')[0]! } : null),
+      presence: { info: (i) => ({ name: i.id.toUpperCase() }) },
+      // The default rate limit (100/s, burst 200) would refuse a 2,000-publish burst from one client.
+      limits: { rate: { perSecond: 10_000, burst: 5_000 } },
+    },
     (s) => {
       s.topic('room:*', { subscribe: true, publish: true, presence: true }).topic('feed', { subscribe: true, publish: true });
       configure?.(s);

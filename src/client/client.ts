@@ -128,7 +128,10 @@ export function createClient<Commands extends CommandMap = CommandMap>(
       return stop(CloseCode.ABNORMAL, 'handshake refused', new SwitchboardError(ErrorCode.UNAUTHORIZED, 'The server refused the token and no new one is available'));
     }
     const protocols = [codec.subprotocol];
-    if (token) protocols.push(encodeTokenProtocol(token));
+    if (token && opts.tokenIn === 'protocol') protocols.push(encodeTokenProtocol(token));
+    if (token && opts.tokenIn === 'query') {
+      url += `${url.includes('?') ? '&' : '?'}${encodeURIComponent(opts.tokenQueryParam)}=${encodeURIComponent(token)}`;
+    }
     let s: WebSocketLike;
     try {
       s = factory(url, protocols);
@@ -144,6 +147,8 @@ export function createClient<Commands extends CommandMap = CommandMap>(
       dropSocket();
       onClosed(CloseCode.ABNORMAL, 'connect timeout', undefined);
     }, opts.connectTimeoutMs);
+    // First-message transport: the token is the first frame, before the server's welcome (§1.3).
+    if (token && opts.tokenIn === 'message') s.onopen = () => s.send(codec.encode({ t: 'auth', token }));
     s.onmessage = (ev) => receive(ev.data);
     s.onerror = () => {}; // 'close' follows and carries what is known.
     s.onclose = (ev) => {
@@ -181,8 +186,22 @@ export function createClient<Commands extends CommandMap = CommandMap>(
         return topics.get(f.topic)?.leave(f.member, reportError);
       case 'welcome':
         return onWelcome(f);
+      case 'refresh':
+        return void refreshToken();
       case 'pong':
         return;
+    }
+  }
+
+  /** The server says the token expired: fetch a fresh one and send it on the open connection (§1.4). */
+  async function refreshToken(): Promise<void> {
+    try {
+      const token = typeof opts.token === 'function' ? await opts.token() : opts.token;
+      if (!token) throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'The server asked for a fresh token and there is none');
+      await requests.request({ t: 'auth', token }, { timeoutMs: opts.timeoutMs, direct: true }, openTransmit());
+    } catch (err) {
+      // The server closes with 4401 after its deadline; the reconnect then asks the provider again.
+      reportError(err);
     }
   }
 
@@ -230,13 +249,16 @@ export function createClient<Commands extends CommandMap = CommandMap>(
     if (httpStatus !== undefined && FINAL_STATUSES.has(httpStatus)) {
       return stop(code, reason, new SwitchboardError(ErrorCode.UNAUTHORIZED, `Handshake refused with HTTP ${httpStatus}`), httpStatus);
     }
-    if (httpStatus !== undefined && AUTH_REFUSALS.has(httpStatus)) {
+    // 4501 is first-message authentication's 401 (docs/protocol.md §5).
+    if ((httpStatus !== undefined && AUTH_REFUSALS.has(httpStatus)) || code === CloseCode.UNAUTHORIZED) {
       if (typeof opts.token !== 'function') {
-        return stop(code, reason, new SwitchboardError(ErrorCode.UNAUTHORIZED, `Handshake refused with HTTP ${httpStatus}`), httpStatus);
+        const why = httpStatus !== undefined ? `HTTP ${httpStatus}` : `close code ${code}`;
+        return stop(code, reason, new SwitchboardError(ErrorCode.UNAUTHORIZED, `Handshake refused with ${why}`), httpStatus);
       }
       refusedToken = token ?? '';
     }
-    if (!opts.reconnect || !shouldReconnect(code) || attempt >= opts.reconnect.maxAttempts) {
+    const retryable = shouldReconnect(code) || code === CloseCode.UNAUTHORIZED;
+    if (!opts.reconnect || !retryable || attempt >= opts.reconnect.maxAttempts) {
       return stop(code, reason, undefined, httpStatus);
     }
     const delayMs = backoffDelay(attempt, opts.reconnect.initialDelayMs, opts.reconnect.maxDelayMs);

@@ -2,7 +2,7 @@
  * What both client entry points export besides `connect`.
  */
 export type { Client, ClientEvents, ClientState, CallOptions, PublishOptions, CommandsOf } from './types.js';
-export type { ClientOptions, ReconnectOptions, ClientHeartbeatOptions, TokenProvider, UrlProvider } from './options.js';
+export type { ClientOptions, ReconnectOptions, ClientHeartbeatOptions, TokenProvider, TokenTransport, UrlProvider } from './options.js';
 export { CLIENT_DEFAULTS } from './options.js';
 export type { Subscription, SubscriptionEvents, MessageHandler, DeliveryMeta } from './subscriptions.js';
 export type { WebSocketLike, WebSocketConstructor, SocketFactory } from './socket.js';

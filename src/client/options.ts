@@ -27,9 +27,20 @@ export interface ClientHeartbeatOptions {
   timeoutMs?: number;
 }
 
+/** How the client sends its token (docs/security.md). Cookies need no option: browsers send them. */
+export type TokenTransport = 'protocol' | 'query' | 'message';
+
 export interface ClientOptions {
-  /** Sent in the handshake (as a subprotocol entry); called again before every reconnect. @default none */
+  /** Sent with every connection attempt; a function is called again before each one, and when the server asks for a refresh. @default none */
   token?: TokenProvider;
+  /**
+   * Where the token travels: a `Sec-WebSocket-Protocol` entry (works in browsers, not logged by
+   * proxies), the query string (`?token=`, for servers that need it), or the first message after
+   * the upgrade. The server must accept the same transport. @default 'protocol'
+   */
+  tokenIn?: TokenTransport;
+  /** Query parameter with `tokenIn: 'query'`. @default 'token' */
+  tokenQueryParam?: string;
   /** How long one connection attempt (the first too) may take until the server's `welcome`, in ms. @default 10000 */
   connectTimeoutMs?: number;
   /** Reconnect policy, or `false` to never reconnect. @default on, with the values of {@link ReconnectOptions} */
@@ -46,6 +57,8 @@ export interface ClientOptions {
 
 export interface ResolvedClientOptions {
   token: TokenProvider | undefined;
+  tokenIn: TokenTransport;
+  tokenQueryParam: string;
   reconnect: ReconnectOptions | false;
   connectTimeoutMs: number;
   heartbeat: ClientHeartbeatOptions | false;
@@ -76,5 +89,7 @@ export function resolveClientOptions(o: ClientOptions): ResolvedClientOptions {
   if (!(maxQueue >= 0)) throw new TypeError('maxQueue must be non-negative');
   const connectTimeoutMs = o.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs;
   if (!(connectTimeoutMs > 0)) throw new TypeError('connectTimeoutMs must be positive');
-  return { token: o.token, reconnect, connectTimeoutMs, heartbeat: o.heartbeat ?? {}, timeoutMs, maxQueue };
+  const tokenIn = o.tokenIn ?? 'protocol';
+  if (!['protocol', 'query', 'message'].includes(tokenIn)) throw new TypeError(`tokenIn must be 'protocol', 'query' or 'message'`);
+  return { token: o.token, tokenIn, tokenQueryParam: o.tokenQueryParam ?? 'token', reconnect, connectTimeoutMs, heartbeat: o.heartbeat ?? {}, timeoutMs, maxQueue };
 }

@@ -8,7 +8,7 @@ import { SwitchboardError } from '../protocol/errors.js';
 import type { ErrFrame } from '../protocol/frames.js';
 
 /** A request frame without its id; the table assigns one. */
-export type RequestBody = { t: 'call' | 'sub' | 'unsub' | 'pub' | 'presence' } & Record<string, unknown>;
+export type RequestBody = { t: 'call' | 'sub' | 'unsub' | 'pub' | 'presence' | 'auth' } & Record<string, unknown>;
 
 export interface RequestOptions {
   /** Deadline counted from the request, in ms. */

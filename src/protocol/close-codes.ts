@@ -25,8 +25,16 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
   /** First code of the band after which the client reconnects. */
   RETRY_MIN: 4000,
+  /** The outbound buffer passed `limits.sendBufferBytes`: the peer stopped reading. */
+  SLOW_CONSUMER: 4001,
+  /** No fresh token arrived within the refresh deadline; reconnect with a new one. */
+  TOKEN_EXPIRED: 4401,
+  /** First-message authentication: no `auth` frame in time, or another frame first. */
+  AUTH_TIMEOUT: 4408,
   /** First code of the band after which the client does not reconnect. */
   FINAL_MIN: 4500,
+  /** First-message authentication refused the token (final unless the provider yields another). */
+  UNAUTHORIZED: 4501,
   /** Last application code. */
   FINAL_MAX: 4999,
 } as const;

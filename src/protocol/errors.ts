@@ -11,12 +11,16 @@ export class SwitchboardError extends Error {
   readonly code: string;
   /** Structured context (validator issues, limits…). Never contains secrets. */
   readonly details: unknown;
+  /** With `RATE_LIMITED`: how long to wait before the server accepts a request again, in ms. */
+  readonly retryAfterMs: number | undefined;
 
   constructor(code: string, message: string, details?: unknown) {
     super(message);
     this.name = 'SwitchboardError';
     this.code = code;
     this.details = details;
+    const retry = (details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+    this.retryAfterMs = typeof retry === 'number' ? retry : undefined;
   }
 }
 

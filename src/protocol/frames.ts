@@ -9,6 +9,8 @@ import { ErrorCode } from './error-codes.js';
 export const PROTOCOL_VERSION = 1;
 /** Longest command name or topic, in UTF-16 code units. */
 export const MAX_NAME_LENGTH = 256;
+/** Longest token accepted in an `auth` frame, in UTF-16 code units. */
+export const MAX_TOKEN_LENGTH = 16_384;
 
 /** A presence member: one identity, however many connections it has. */
 export interface Member {
@@ -24,9 +26,11 @@ export interface UnsubFrame { t: 'unsub'; id: number; topic: string }
 export interface PubFrame { t: 'pub'; id: number; topic: string; data: unknown; echo?: boolean }
 export interface PresenceFrame { t: 'presence'; id: number; topic: string }
 export interface PingFrame { t: 'ping' }
+/** First-message authentication (no id) or token refresh (with id); docs/protocol.md §1.3–1.4. */
+export interface AuthFrame { t: 'auth'; id?: number; token: string }
 
 /** Any frame a client sends. */
-export type ClientFrame = CallFrame | SubFrame | UnsubFrame | PubFrame | PresenceFrame | PingFrame;
+export type ClientFrame = CallFrame | SubFrame | UnsubFrame | PubFrame | PresenceFrame | PingFrame | AuthFrame;
 
 export interface WelcomeFrame {
   t: 'welcome';
@@ -46,10 +50,12 @@ export interface MsgFrame { t: 'msg'; topic: string; data: unknown; meta?: Messa
 export interface JoinFrame { t: 'join'; topic: string; member: Member }
 export interface LeaveFrame { t: 'leave'; topic: string; member: Member }
 export interface PongFrame { t: 'pong' }
+/** The connection's token expired: answer with `auth` within `deadlineMs`. */
+export interface RefreshFrame { t: 'refresh'; deadlineMs: number }
 
 /** Any frame a server sends. */
 export type ServerFrame =
-  | WelcomeFrame | OkFrame | ErrFrame | MsgFrame | JoinFrame | LeaveFrame | PongFrame;
+  | WelcomeFrame | OkFrame | ErrFrame | MsgFrame | JoinFrame | LeaveFrame | PongFrame | RefreshFrame;
 
 /** What to do with a frame that failed validation. */
 export type FrameFault =
@@ -88,6 +94,12 @@ export function validateClientFrame(value: unknown): Validated {
   const t = f.t;
   if (typeof t !== 'string') return protocolError('frame has no string "t"');
   if (t === 'ping') return { ok: true, frame: { t: 'ping' } };
+  if (t === 'auth' && f.id === undefined) {
+    if (typeof f.token !== 'string' || f.token.length === 0 || f.token.length > MAX_TOKEN_LENGTH) {
+      return protocolError('"auth" needs a string "token"');
+    }
+    return { ok: true, frame: { t: 'auth', token: f.token } };
+  }
   const id = f.id;
   if (!isId(id)) return protocolError(`"${t.slice(0, 16)}" frame needs an integer "id"`);
   switch (t) {
@@ -99,6 +111,11 @@ export function validateClientFrame(value: unknown): Validated {
     case 'presence':
       if (!isName(f.topic)) return badRequest(id, '"topic" must be a string of 1-256 characters');
       return { ok: true, frame: value as SubFrame | UnsubFrame | PresenceFrame };
+    case 'auth':
+      if (typeof f.token !== 'string' || f.token.length === 0 || f.token.length > MAX_TOKEN_LENGTH) {
+        return badRequest(id, '"token" must be a string of 1-16384 characters');
+      }
+      return { ok: true, frame: { t: 'auth', id, token: f.token } };
     case 'pub':
       if (!isName(f.topic)) return badRequest(id, '"topic" must be a string of 1-256 characters');
       if (f.echo !== undefined && typeof f.echo !== 'boolean') return badRequest(id, '"echo" must be a boolean');

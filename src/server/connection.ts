@@ -1,11 +1,15 @@
 /**
  * One client connection: decodes and validates frames, answers them through the dispatcher, and
- * tracks liveness. Never throws into ws's event loop: every bad input ends in a reply or a close code.
+ * tracks liveness and its own limits. Never throws into ws's event loop: every bad input ends in a
+ * reply or a close code.
  */
 import type { WebSocket } from 'ws';
 import type { Codec } from '../protocol/codec.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import type { ClientFrame, ErrFrame, ServerFrame } from '../protocol/frames.js';
 import { validateClientFrame } from '../protocol/frames.js';
+import type { RateOptions } from './options.js';
+import { TokenBucket } from './rate-limit.js';
 import type { CommandContext } from './types.js';
 
 /** A payload already encoded by the connection's codec. */
@@ -14,11 +18,23 @@ export type Encoded = string | Uint8Array;
 /** What a connection hands its frames to. */
 export interface FrameSink<Identity> {
   handle(conn: Connection<Identity>, frame: ClientFrame): void;
+  /** First-message authentication: the connection's first frame (docs/protocol.md §1.3). */
+  firstAuth(conn: Connection<Identity>, token: string): void;
 }
+
+/** Per-connection limits the connection enforces itself. */
+export interface ConnectionLimits {
+  rate: RateOptions | false;
+  sendBufferBytes: number;
+}
+
+/** How long a slow consumer's socket may linger after its 4001 close before it is destroyed. */
+const SLOW_CONSUMER_LINGER_MS = 1_000;
 
 export class Connection<Identity = unknown> {
   readonly clientId: string;
-  readonly identity: Identity;
+  /** What `authenticate` returned; replaced by a token refresh. */
+  identity: Identity;
   readonly codec: Codec;
   readonly ctx: CommandContext<Identity>;
   /** Topics this connection is subscribed to (the index holds the reverse map). */
@@ -27,15 +43,39 @@ export class Connection<Identity = unknown> {
   seen = true;
   /** Armed after a heartbeat ping; any inbound traffic disarms it. */
   pingTimer: NodeJS.Timeout | undefined;
+  /** Commands of this connection running now (for `limits.maxPendingCalls`). */
+  pendingCalls = 0;
+  /** First-message authentication has not completed: only an `auth` frame is accepted. */
+  authPending = false;
+  /** Timers of the auth session (auth deadline, refresh, grace); cleared on close. */
+  readonly timers = new Set<NodeJS.Timeout>();
   readonly #ws: WebSocket;
   readonly #abort = new AbortController();
+  readonly #sendBufferBytes: number;
+  readonly #rate: TokenBucket | undefined;
+  /** Refusals a connection may collect without slowing down before it is closed with 1008. */
+  readonly #violations: TokenBucket | undefined;
+  #overflowed = false;
 
-  constructor(ws: WebSocket, clientId: string, identity: Identity, codec: Codec) {
+  constructor(ws: WebSocket, clientId: string, identity: Identity, codec: Codec, limits: ConnectionLimits) {
     this.#ws = ws;
     this.clientId = clientId;
     this.identity = identity;
     this.codec = codec;
-    this.ctx = Object.freeze({ clientId, identity, signal: this.#abort.signal });
+    this.#sendBufferBytes = limits.sendBufferBytes;
+    if (limits.rate) {
+      const now = Date.now();
+      this.#rate = new TokenBucket(limits.rate.perSecond, limits.rate.burst, now);
+      this.#violations = new TokenBucket(limits.rate.perSecond, limits.rate.burst, now);
+    }
+    const self = this;
+    this.ctx = Object.freeze({
+      clientId,
+      get identity() {
+        return self.identity;
+      },
+      signal: this.#abort.signal,
+    });
   }
 
   get open(): boolean {
@@ -47,9 +87,21 @@ export class Connection<Identity = unknown> {
     this.sendEncoded(this.codec.encode(frame));
   }
 
-  /** Sends a payload encoded once for many connections (fan-out). */
-  sendEncoded(payload: Encoded | Buffer): void {
-    if (this.#ws.readyState !== 1) return;
+  /**
+   * Sends a payload (encoded once for many connections on fan-out). Over the send-buffer bound a
+   * volatile payload is dropped for this connection; anything else ends it as a slow consumer, so a
+   * peer that stops reading costs at most `sendBufferBytes` plus one message.
+   */
+  sendEncoded(payload: Encoded | Buffer, volatile = false): void {
+    if (this.#ws.readyState !== 1 || this.#overflowed) return;
+    if (this.#ws.bufferedAmount > this.#sendBufferBytes) {
+      if (volatile) return;
+      this.#overflowed = true;
+      this.#ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+      // The close frame waits behind the unread data; do not wait for a peer that never reads.
+      setTimeout(() => this.#ws.terminate(), SLOW_CONSUMER_LINGER_MS).unref();
+      return;
+    }
     this.#ws.send(payload, { binary: this.codec.binary });
   }
 
@@ -59,6 +111,18 @@ export class Connection<Identity = unknown> {
 
   fail(frame: ErrFrame): void {
     this.send(frame);
+  }
+
+  /**
+   * Charges one request to the rate limit. Returns 0 when allowed, else the ms until one will be;
+   * a connection that keeps going after `burst` refusals is closed with 1008.
+   */
+  charge(): number {
+    if (!this.#rate) return 0;
+    const now = Date.now();
+    const wait = this.#rate.take(now);
+    if (wait > 0 && this.#violations!.take(now) > 0) this.close(CloseCode.POLICY_VIOLATION, 'rate limit exceeded');
+    return wait;
   }
 
   /** Marks the peer alive; called for every message and pong. */
@@ -90,10 +154,23 @@ export class Connection<Identity = unknown> {
     if (this.#ws.readyState === 1) this.#ws.ping();
   }
 
+  /** A timer owned by this connection: cleared when it closes, never keeping the process alive. */
+  after(ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    t.unref();
+    this.timers.add(t);
+    return t;
+  }
+
   /** Called once when the socket has closed: aborts handlers' signals and stops timers. */
   dispose(): void {
     if (this.pingTimer) clearTimeout(this.pingTimer);
     this.pingTimer = undefined;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
     this.#abort.abort();
   }
 
@@ -107,6 +184,11 @@ export class Connection<Identity = unknown> {
     const decoded = this.codec.decode(isBinary ? data : data.toString('utf8'), isBinary);
     if (!decoded.ok) return this.close(decoded.code, decoded.reason);
     const v = validateClientFrame(decoded.value);
+    if (this.authPending) {
+      // Nothing is processed before the token (docs/protocol.md §1.3).
+      if (v.ok && v.frame.t === 'auth' && v.frame.id === undefined) return sink.firstAuth(this, v.frame.token);
+      return this.close(CloseCode.AUTH_TIMEOUT, 'authentication required first');
+    }
     if (!v.ok) {
       if (v.fault.kind === 'close') return this.close(v.fault.code, v.fault.reason);
       return this.fail(v.fault.frame);

@@ -2,28 +2,42 @@
  * Answers client frames: runs commands, checks topic rules, subscribes and publishes.
  * Every path ends in exactly one `ok` or `err` for the frame's id (docs/protocol.md §2).
  */
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { CallFrame, ClientFrame, PubFrame } from '../protocol/frames.js';
 import type { Engine } from '../engines/engine.js';
+import type { AuthSession } from './auth-session.js';
 import type { Connection, FrameSink } from './connection.js';
 import type { Logger } from './logger.js';
+import type { LimitOptions } from './options.js';
 import type { TopicIndex } from './topic-index.js';
 import type { TopicPermission, TopicRules } from './topic-rules.js';
 import type { CommandHandler } from './types.js';
+import { validate } from './validation.js';
+
+/** A registered command. */
+export interface CommandEntry<Identity> {
+  handler: CommandHandler<unknown, unknown, Identity>;
+  input?: StandardSchemaV1 | undefined;
+  output?: StandardSchemaV1 | undefined;
+}
 
 /** Everything the dispatcher needs from the server. */
 export interface DispatchDeps<Identity> {
-  commands: ReadonlyMap<string, CommandHandler<unknown, unknown, Identity>>;
+  commands: ReadonlyMap<string, CommandEntry<Identity>>;
   rules: TopicRules<Identity>;
   index: TopicIndex<Identity>;
   engine: Engine;
   logger: Logger;
+  limits: Pick<LimitOptions, 'maxPendingCalls' | 'maxSubscriptionsPerConnection'>;
+  auth: AuthSession<Identity>;
 }
 
 /** Creates the frame sink shared by all connections of a server. */
 export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameSink<Identity> {
-  const { commands, rules, index, engine, logger } = deps;
+  const { commands, rules, index, engine, logger, limits, auth } = deps;
   /**
    * Per connection, the tail of its topic-operation chain. sub/unsub/pub/presence from one
    * connection run in arrival order even when a rule or the engine is async; otherwise a quick
@@ -78,37 +92,62 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     return perm(conn.ctx, topic, data);
   }
 
+  const limitExceeded = (conn: Connection<Identity>, id: number, limit: string, value: number) =>
+    conn.fail({ t: 'err', id, code: ErrorCode.LIMIT_EXCEEDED, message: `Limit ${limit} (${value}) reached`, details: { limit, value } });
+
+  /** Runs the handler (after input validation, when there is a schema) and checks its output. */
+  async function runCommand(entry: CommandEntry<Identity>, conn: Connection<Identity>, f: CallFrame, what: string): Promise<unknown> {
+    const input = entry.input ? await validate(entry.input, f.input, 'input') : f.input;
+    const out = await entry.handler(input, conn.ctx);
+    if (!entry.output) return out;
+    try {
+      return await validate(entry.output, out, 'output');
+    } catch (err) {
+      // The handler broke its own contract: a server bug, not the caller's.
+      logger.error({ err, clientId: conn.clientId, what }, 'command output failed its schema');
+      throw new Error('output schema mismatch');
+    }
+  }
+
+  function settle(conn: Connection<Identity>, id: number, what: string, p: Promise<unknown>): void {
+    conn.pendingCalls++;
+    p.then(
+      (v) => answer(conn, id, what, () => conn.reply(id, v)),
+      (err: unknown) => failWith(conn, id, err, what),
+    ).finally(() => conn.pendingCalls--);
+  }
+
   function call(conn: Connection<Identity>, f: CallFrame): void {
-    const handler = commands.get(f.name);
-    if (!handler) {
+    const entry = commands.get(f.name);
+    if (!entry) {
       return conn.fail({ t: 'err', id: f.id, code: ErrorCode.NOT_FOUND, message: `No command named "${f.name}"` });
     }
+    // Refused before anything runs: at the limit, even a command that would answer at once waits.
+    if (conn.pendingCalls >= limits.maxPendingCalls) return limitExceeded(conn, f.id, 'maxPendingCalls', limits.maxPendingCalls);
     const what = `command ${f.name}`;
+    if (entry.input || entry.output) return settle(conn, f.id, what, runCommand(entry, conn, f, what));
+    // Without schemas a sync handler answers in the same tick: no promise, no microtask.
     let out: unknown;
     try {
-      out = handler(f.input, conn.ctx);
+      out = entry.handler(f.input, conn.ctx);
     } catch (err) {
       return failWith(conn, f.id, err, what);
     }
-    if (out instanceof Promise) {
-      out.then(
-        (v) => answer(conn, f.id, what, () => conn.reply(f.id, v)),
-        (err: unknown) => failWith(conn, f.id, err, what),
-      );
-    } else {
-      answer(conn, f.id, what, () => conn.reply(f.id, out));
-    }
+    if (out instanceof Promise) settle(conn, f.id, what, out);
+    else answer(conn, f.id, what, () => conn.reply(f.id, out));
   }
 
   async function publish(conn: Connection<Identity>, f: PubFrame): Promise<void> {
     // Queued behind other topic operations of a connection that has since closed: its publisher
     // was told DISCONNECTED (it may or may not have run), so not running it is the honest choice.
     if (!conn.open) return;
-    const allowed = check(rules.find(f.topic)?.publish, conn, f.topic, f.data);
+    const rule = rules.find(f.topic);
+    const allowed = check(rule?.publish, conn, f.topic, f.data);
     if (!(allowed === true || (allowed !== false && (await allowed)))) return forbidden(conn, f.id, f.topic);
+    const data = rule?.schema ? await validate(rule.schema, f.data, 'message') : f.data;
     await engine.publish(f.topic, {
       kind: 'msg',
-      data: f.data,
+      data,
       meta: { from: conn.clientId },
       ...(f.echo === false ? { skip: conn.clientId } : {}),
     });
@@ -120,6 +159,9 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     const allowed = await check(rule?.subscribe, conn, topic);
     if (!allowed) return forbidden(conn, id, topic);
     if (!conn.open) return;
+    if (!conn.topics.has(topic) && conn.topics.size >= limits.maxSubscriptionsPerConnection) {
+      return limitExceeded(conn, id, 'maxSubscriptionsPerConnection', limits.maxSubscriptionsPerConnection);
+    }
     const members = await index.add(conn, topic, rule?.presence === true);
     conn.reply(id, members ? { members } : {});
   }
@@ -133,8 +175,31 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
   }
 
   return {
+    firstAuth(conn, token) {
+      auth.first(conn, token).catch((err: unknown) => {
+        logger.error({ err, clientId: conn.clientId }, 'first-message authentication failed');
+        conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
+      });
+    },
     handle(conn, frame: ClientFrame) {
+      if (frame.t === 'ping') return conn.send({ t: 'pong' });
+      if (frame.t === 'auth' && frame.id === undefined) {
+        return conn.close(CloseCode.PROTOCOL_ERROR, 'unexpected first-message auth');
+      }
+      // Every request costs one token of the connection's rate limit, refusals included.
+      const wait = conn.charge();
+      if (wait > 0) {
+        return conn.fail({
+          t: 'err',
+          id: frame.id!,
+          code: ErrorCode.RATE_LIMITED,
+          message: 'Too many requests',
+          details: { retryAfterMs: wait },
+        });
+      }
       switch (frame.t) {
+        case 'auth':
+          return void auth.refresh(conn, frame.id!, frame.token).catch((err: unknown) => failWith(conn, frame.id!, err, 'refresh'));
         case 'call':
           return call(conn, frame);
         case 'pub':
@@ -148,8 +213,6 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
           });
         case 'presence':
           return serial(conn, frame.id, `presence ${frame.topic}`, () => presence(conn, frame.id, frame.topic));
-        case 'ping':
-          return conn.send({ t: 'pong' });
       }
     },
   };

@@ -7,8 +7,9 @@
  * await server.listen();
  */
 export { createServer } from './server.js';
-export type { Server, CommandContext, CommandHandler, CommandMap } from './types.js';
-export type { ServerOptions, Authenticate, HeartbeatOptions, LimitOptions, PresenceOptions } from './options.js';
+export { jwt, isTokenAuthenticate, type JwtOptions, type JwtClaims, type TokenAuthenticate, type TokenTransport } from './jwt.js';
+export type { Server, CommandContext, CommandHandler, CommandMap, CommandSpec } from './types.js';
+export type { ServerOptions, Authenticate, HeartbeatOptions, LimitOptions, RateOptions, PresenceOptions } from './options.js';
 export { DEFAULTS as SERVER_DEFAULTS } from './options.js';
 export type { TopicRule, TopicPermission } from './topic-rules.js';
 export { consoleLogger, silentLogger, type Logger } from './logger.js';
@@ -18,3 +19,4 @@ export { ServerError, SwitchboardError } from '../protocol/errors.js';
 export { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
 export { ErrorCode } from '../protocol/error-codes.js';
 export type { Member, MessageMeta } from '../protocol/frames.js';
+export type { WireIssue } from './validation.js';

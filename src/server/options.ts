@@ -19,9 +19,40 @@ export interface HeartbeatOptions {
   timeoutMs: number;
 }
 
+/** A token bucket: `burst` requests at once, refilled at `perSecond`. */
+export interface RateOptions {
+  /** Sustained requests per second per connection. @default 100 */
+  perSecond: number;
+  /** Requests allowed at once above the sustained rate. @default 200 */
+  burst: number;
+}
+
+/** Every limit has a safe default; docs/security.md says what each one stops. */
 export interface LimitOptions {
-  /** Largest accepted message in bytes; a larger one closes the connection with 1009. @default 1048576 (1 MiB) */
+  /** Largest accepted message in bytes (after decompression); a larger one closes the connection with 1009. @default 1048576 (1 MiB) */
   maxPayload: number;
+  /**
+   * Requests (calls, publishes, subscribes…) per connection. Over it a request is refused with
+   * `RATE_LIMITED`; `burst` more refusals without slowing down close the connection with 1008.
+   * `false` turns it off. @default { perSecond: 100, burst: 200 }
+   */
+  rate: RateOptions | false;
+  /** Open connections in all; one more is refused with HTTP 503. @default 10000 */
+  maxConnections: number;
+  /** Open connections from one IP address (the socket's peer address); one more gets HTTP 429. @default 100 */
+  maxConnectionsPerIp: number;
+  /** How long an HTTP upgrade request (headers, then `authenticate`) may take, in ms; slowloris guard. @default 10000 */
+  handshakeTimeoutMs: number;
+  /** Topics one connection may be subscribed to; one more is refused with `LIMIT_EXCEEDED`. @default 1000 */
+  maxSubscriptionsPerConnection: number;
+  /** Commands of one connection running at once; one more is refused with `LIMIT_EXCEEDED`. @default 100 */
+  maxPendingCalls: number;
+  /**
+   * Bytes the server may hold for one connection that does not read. Past it a non-volatile
+   * message closes the connection with 4001 (slow consumer); a volatile one is dropped for it.
+   * @default 8388608 (8 MiB)
+   */
+  sendBufferBytes: number;
 }
 
 export interface PresenceOptions<Identity> {
@@ -49,8 +80,16 @@ export interface ServerOptions<Identity = unknown> {
   origins?: string[];
   /** Liveness checking. @default { intervalMs: 30000, timeoutMs: 10000 } */
   heartbeat?: Partial<HeartbeatOptions>;
-  /** Resource limits. @default { maxPayload: 1048576 } */
-  limits?: Partial<LimitOptions>;
+  /** Resource limits; each field has its own default (see {@link LimitOptions}). */
+  limits?: Partial<Omit<LimitOptions, 'rate'>> & { rate?: Partial<RateOptions> | false };
+  /** permessage-deflate. Off by default (CPU and memory per connection; CRIME-style leaks). `limits.maxPayload` bounds the inflated size. @default false */
+  compression?: boolean;
+  /** First-message authentication: how long the client has to send its `auth` frame, in ms. @default 5000 */
+  authTimeoutMs?: number;
+  /** After a `refresh` request, how long the client has to send a fresh token, in ms. @default 10000 */
+  refreshGraceMs?: number;
+  /** When an identity stops being valid, in ms since the epoch. @default a numeric `exp` claim × 1000 */
+  expiresAt?: (identity: Identity) => number | undefined;
   /** Fan-out and presence backend shared between server nodes. @default the in-memory engine */
   engine?: Engine;
   /** How presence members are derived from identities. */
@@ -63,6 +102,10 @@ export interface ServerOptions<Identity = unknown> {
 
 /** Options after defaults were applied. */
 export interface ResolvedOptions<Identity> {
+  compression: boolean;
+  authTimeoutMs: number;
+  refreshGraceMs: number;
+  expiresAt: (identity: Identity) => number | undefined;
   port: number;
   host: string | undefined;
   server: HttpServer | undefined;
@@ -87,12 +130,29 @@ function defaultKey(identity: unknown, clientId: string): string {
   return clientId;
 }
 
+function defaultExpiresAt(identity: unknown): number | undefined {
+  const exp = (identity as { exp?: unknown } | null | undefined)?.exp;
+  return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+}
+
 /** The defaults, in one object. */
 export const DEFAULTS = {
   port: 0,
   path: '/ws',
   heartbeat: { intervalMs: 30_000, timeoutMs: 10_000 },
-  limits: { maxPayload: 1_048_576 },
+  limits: {
+    maxPayload: 1_048_576,
+    rate: { perSecond: 100, burst: 200 },
+    maxConnections: 10_000,
+    maxConnectionsPerIp: 100,
+    handshakeTimeoutMs: 10_000,
+    maxSubscriptionsPerConnection: 1_000,
+    maxPendingCalls: 100,
+    sendBufferBytes: 8 * 1_048_576,
+  },
+  compression: false,
+  authTimeoutMs: 5_000,
+  refreshGraceMs: 10_000,
   shutdownTimeoutMs: 5_000,
 } as const;
 
@@ -110,6 +170,11 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
   if (!path.startsWith('/')) throw new TypeError('`path` must start with "/"');
   const heartbeat = { ...DEFAULTS.heartbeat, ...o.heartbeat };
   const limits = { ...DEFAULTS.limits, ...o.limits };
+  const rate = limits.rate === false ? false : { ...DEFAULTS.limits.rate, ...limits.rate };
+  if (rate) {
+    positive('limits.rate.perSecond', rate.perSecond);
+    positive('limits.rate.burst', rate.burst);
+  }
   return {
     port: positive('port', o.port ?? DEFAULTS.port, true),
     host: o.host,
@@ -121,7 +186,20 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
       intervalMs: positive('heartbeat.intervalMs', heartbeat.intervalMs),
       timeoutMs: positive('heartbeat.timeoutMs', heartbeat.timeoutMs),
     },
-    limits: { maxPayload: positive('limits.maxPayload', limits.maxPayload) },
+    limits: {
+      maxPayload: positive('limits.maxPayload', limits.maxPayload),
+      rate,
+      maxConnections: positive('limits.maxConnections', limits.maxConnections),
+      maxConnectionsPerIp: positive('limits.maxConnectionsPerIp', limits.maxConnectionsPerIp),
+      handshakeTimeoutMs: positive('limits.handshakeTimeoutMs', limits.handshakeTimeoutMs),
+      maxSubscriptionsPerConnection: positive('limits.maxSubscriptionsPerConnection', limits.maxSubscriptionsPerConnection),
+      maxPendingCalls: positive('limits.maxPendingCalls', limits.maxPendingCalls),
+      sendBufferBytes: positive('limits.sendBufferBytes', limits.sendBufferBytes),
+    },
+    compression: o.compression ?? DEFAULTS.compression,
+    authTimeoutMs: positive('authTimeoutMs', o.authTimeoutMs ?? DEFAULTS.authTimeoutMs),
+    refreshGraceMs: positive('refreshGraceMs', o.refreshGraceMs ?? DEFAULTS.refreshGraceMs),
+    expiresAt: o.expiresAt ?? defaultExpiresAt,
     presence: { key: o.presence?.key ?? defaultKey, ...(o.presence?.info ? { info: o.presence.info } : {}) },
     logger: o.logger ?? consoleLogger,
     shutdownTimeoutMs: positive('shutdownTimeoutMs', o.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, true),

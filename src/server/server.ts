@@ -5,19 +5,21 @@
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createMemoryEngine } from '../engines/memory.js';
 import type { Codec } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { MAX_NAME_LENGTH, PROTOCOL_VERSION } from '../protocol/frames.js';
+import { Admission } from './admission.js';
+import { createAuthSession } from './auth-session.js';
 import { Connection } from './connection.js';
-import { createDispatcher } from './dispatch.js';
-import { negotiate, originAllowed, refuse } from './handshake.js';
+import { createDispatcher, type CommandEntry } from './dispatch.js';
 import { resolveOptions, type ServerOptions } from './options.js';
 import { TopicIndex } from './topic-index.js';
 import { TopicRules } from './topic-rules.js';
-import type { CommandHandler, Server } from './types.js';
+import type { CommandHandler, CommandSpec, Server } from './types.js';
+import { createUpgradeHandler, type Accepted } from './upgrade.js';
+import { isStandardSchema } from './validation.js';
 
 /**
  * Creates a Switchboard server.
@@ -30,67 +32,59 @@ import type { CommandHandler, Server } from './types.js';
  */
 export function createServer<Identity = unknown>(options: ServerOptions<Identity> = {}): Server<Identity> {
   const opts = resolveOptions(options);
-  const { logger } = opts;
+  const { logger, limits } = opts;
   const ownsEngine = !options.engine;
   const engine = options.engine ?? createMemoryEngine();
-  const commands = new Map<string, CommandHandler<unknown, unknown, Identity>>();
+  const commands = new Map<string, CommandEntry<Identity>>();
   const rules = new TopicRules<Identity>();
   const connections = new Set<Connection<Identity>>();
-  const index = new TopicIndex<Identity>(engine, (conn) => {
-    const id = opts.presence.key(conn.identity, conn.clientId);
-    return opts.presence.info ? { id, info: opts.presence.info(conn.identity) } : { id };
-  });
-  const dispatcher = createDispatcher({ commands, rules, index, engine, logger });
+  const memberKey = (identity: Identity, clientId: string) => opts.presence.key(identity, clientId);
+  const index = new TopicIndex<Identity>(
+    engine,
+    (conn) => {
+      const id = memberKey(conn.identity, conn.clientId);
+      return opts.presence.info ? { id, info: opts.presence.info(conn.identity) } : { id };
+    },
+    (topic) => rules.find(topic)?.volatile === true,
+  );
+  const welcome = (conn: Connection<Identity>) =>
+    conn.send({ t: 'welcome', v: PROTOCOL_VERSION, clientId: conn.clientId, heartbeat: opts.heartbeat, maxPayload: limits.maxPayload });
+  const auth = createAuthSession<Identity>({ ...opts, memberKey, welcome });
+  const dispatcher = createDispatcher({ commands, rules, index, engine, logger, limits, auth });
   const ownsHttp = !opts.server;
-  const http: HttpServer = opts.server ?? createHttpServer((_req, res) => {
-    res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required\n');
-  });
+  // Our own HTTP server drops a request whose headers do not complete in time (slowloris);
+  // Node checks at `connectionsCheckingInterval`, so it is kept well below the timeout.
+  const http: HttpServer =
+    opts.server ??
+    createHttpServer(
+      {
+        headersTimeout: limits.handshakeTimeoutMs,
+        requestTimeout: limits.handshakeTimeoutMs,
+        connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.handshakeTimeoutMs / 4)),
+      },
+      (_req, res) => {
+        res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required\n');
+      },
+    );
+  /** The codec chosen for a request during the upgrade, read back by `handleProtocols`. */
+  const codecOf = new WeakMap<IncomingMessage, Codec>();
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
-    maxPayload: opts.limits.maxPayload,
-    perMessageDeflate: false,
+    maxPayload: limits.maxPayload,
+    // Off by default (docs/security.md). When on, ws applies maxPayload to the inflated size, so a
+    // decompression bomb ends with 1009 like any oversize message.
+    perMessageDeflate: opts.compression ? { threshold: 1_024 } : false,
     handleProtocols: (_offered, req) => codecOf.get(req)?.subprotocol ?? false,
   });
-  /** The codec chosen for a request during the upgrade, read back by `handleProtocols`. */
-  const codecOf = new WeakMap<IncomingMessage, Codec>();
+  const admission = new Admission(limits.maxConnections, limits.maxConnectionsPerIp);
   let closing = false;
   let closed: Promise<void> | undefined;
   let attached: Promise<void> | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
 
-  async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const pathname = (req.url ?? '/').split('?', 1)[0];
-    if (pathname !== opts.path) {
-      // Another handler on a shared HTTP server (Vite HMR, a second endpoint) may own this path.
-      if (http.listenerCount('upgrade') <= 1) refuse(socket, 404, 'Not Found');
-      return;
-    }
-    // A peer may reset the socket while authenticate() runs; an unhandled 'error' would crash.
-    socket.on('error', () => socket.destroy());
-    if (closing) return refuse(socket, 503, 'Server is shutting down');
-    if (!originAllowed(req, opts.origins)) return refuse(socket, 403, 'Origin not allowed');
-    const nego = negotiate(req.headers['sec-websocket-protocol']);
-    if (!nego.ok) return refuse(socket, nego.status, nego.message);
-    let identity: Identity | null | undefined = undefined;
-    if (opts.authenticate) {
-      try {
-        identity = await opts.authenticate(req, nego.token);
-      } catch (err) {
-        // The token is not logged; only the error the application threw.
-        logger.error({ err, url: pathname }, 'authenticate threw');
-        return refuse(socket, 500, 'Authentication failed');
-      }
-      if (identity === null || identity === undefined) return refuse(socket, 401, 'Unauthorized');
-    }
-    if (socket.destroyed) return;
-    if (closing) return refuse(socket, 503, 'Server is shutting down');
-    codecOf.set(req, nego.codec);
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, identity as Identity, nego.codec));
-  }
-
-  function accept(ws: WebSocket, identity: Identity, codec: Codec): void {
-    const conn = new Connection<Identity>(ws, randomUUID(), identity, codec);
+  function accept({ ws, identity, codec, deferred, reauth, release }: Accepted<Identity>): void {
+    const conn = new Connection<Identity>(ws, randomUUID(), identity, codec, limits);
     connections.add(conn);
     ws.on('message', (data: Buffer, isBinary: boolean) => conn.receive(data, isBinary, dispatcher));
     ws.on('pong', () => conn.alive());
@@ -99,6 +93,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     ws.on('error', (err) => logger.debug({ err, clientId: conn.clientId }, 'socket error'));
     ws.once('close', () => {
       connections.delete(conn);
+      release();
       conn.dispose();
       for (const topic of [...conn.topics]) {
         index.remove(conn, topic, rules.find(topic)?.presence === true).catch((err: unknown) =>
@@ -106,14 +101,10 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
         );
       }
     });
-    conn.send({
-      t: 'welcome',
-      v: PROTOCOL_VERSION,
-      clientId: conn.clientId,
-      heartbeat: opts.heartbeat,
-      maxPayload: opts.limits.maxPayload,
-    });
+    auth.start(conn, deferred, reauth);
   }
+
+  const upgradeListener = createUpgradeHandler<Identity>({ opts, http, wss, admission, codecOf, accept, isClosing: () => closing });
 
   function sweep(): void {
     for (const conn of connections) {
@@ -127,13 +118,6 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     }
   }
 
-  const upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    onUpgrade(req, socket, head).catch((err: unknown) => {
-      logger.error({ err }, 'upgrade failed');
-      refuse(socket, 500, 'Internal Server Error');
-    });
-  };
-
   async function start(): Promise<void> {
     await engine.attach({ deliver: (topic, event) => index.deliver(topic, event) });
     http.on('upgrade', upgradeListener);
@@ -146,16 +130,22 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   }
 
   const server: Server<Identity> = {
-    command(name, handler) {
+    command(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
       if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
         throw new TypeError('command name must be a string of 1-256 characters');
       }
+      const spec = typeof specOrHandler === 'function' ? undefined : (specOrHandler as Partial<CommandSpec> | undefined);
+      const handler = spec ? maybeHandler : specOrHandler;
       if (typeof handler !== 'function') throw new TypeError(`handler of "${name}" must be a function`);
+      if (spec && ((spec.input && !isStandardSchema(spec.input)) || (spec.output && !isStandardSchema(spec.output)))) {
+        throw new TypeError(`schemas of "${name}" must implement Standard Schema ("~standard")`);
+      }
       if (commands.has(name)) throw new TypeError(`command "${name}" is already registered`);
-      commands.set(name, handler as CommandHandler<unknown, unknown, Identity>);
+      commands.set(name, { handler: handler as CommandHandler<unknown, unknown, Identity>, input: spec?.input, output: spec?.output });
       return server as never;
     },
     topic(pattern, rule) {
+      if (rule.schema && !isStandardSchema(rule.schema)) throw new TypeError(`schema of topic "${pattern}" must implement Standard Schema`);
       rules.add(pattern, rule);
       return server;
     },

@@ -11,10 +11,12 @@ export class TopicIndex<Identity> {
   readonly #subs = new Map<string, Set<Connection<Identity>>>();
   readonly #engine: Engine;
   readonly #member: (conn: Connection<Identity>) => Member;
+  readonly #volatile: (topic: string) => boolean;
 
-  constructor(engine: Engine, member: (conn: Connection<Identity>) => Member) {
+  constructor(engine: Engine, member: (conn: Connection<Identity>) => Member, volatile: (topic: string) => boolean) {
     this.#engine = engine;
     this.#member = member;
+    this.#volatile = volatile;
   }
 
   has(conn: Connection<Identity>, topic: string): boolean {
@@ -80,6 +82,8 @@ export class TopicIndex<Identity> {
     // it again for every socket.
     let lastCodec: Codec | undefined;
     let payload: Encoded | Buffer = '';
+    // Presence events are never dropped: a lost leave would leave a ghost member.
+    const volatile = event.kind === 'msg' && this.#volatile(topic);
     for (const conn of set) {
       if (conn.clientId === skip) continue;
       if (conn.codec !== lastCodec) {
@@ -87,7 +91,7 @@ export class TopicIndex<Identity> {
         const out = conn.codec.encode(frame);
         payload = typeof out === 'string' ? Buffer.from(out) : out;
       }
-      conn.sendEncoded(payload);
+      conn.sendEncoded(payload, volatile);
     }
   }
 

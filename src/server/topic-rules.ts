@@ -2,6 +2,7 @@
  * Topic rules: which topics clients may subscribe to or publish on. Secure by default — a topic
  * that no rule matches refuses both. The first registered rule whose pattern matches decides.
  */
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { CommandContext } from './types.js';
 
 /** `true` allows everyone; a function decides per connection (and, for publish, per message). */
@@ -16,6 +17,13 @@ export interface TopicRule<Identity = unknown> {
   publish?: TopicPermission<Identity>;
   /** Track who is subscribed, per identity, and send `join`/`leave` to subscribers. @default false */
   presence?: boolean;
+  /** Standard Schema every client-published payload must pass (after `publish` allowed it); `INVALID_INPUT` otherwise. @default none */
+  schema?: StandardSchemaV1;
+  /**
+   * Drop messages for a subscriber whose send buffer is over `limits.sendBufferBytes` instead of
+   * disconnecting it (dashboards, tickers: the next value replaces the lost one). @default false
+   */
+  volatile?: boolean;
 }
 
 interface CompiledRule<Identity> {

@@ -2,6 +2,7 @@
  * Public types of the server API. Kept apart from the implementation so the client can import
  * the command map type of a server without pulling server code into a bundle.
  */
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Member } from '../protocol/frames.js';
 import type { TopicRule } from './topic-rules.js';
 
@@ -21,6 +22,16 @@ export type CommandHandler<Input, Output, Identity = unknown> = (
   ctx: CommandContext<Identity>,
 ) => Output | Promise<Output>;
 
+/**
+ * Schemas of a command: `input` is checked before the handler runs (`INVALID_INPUT` otherwise) and
+ * its output type becomes the handler's input type; `output` checks what the handler returns
+ * (a mismatch is a server bug: logged, `INTERNAL` to the caller).
+ */
+export interface CommandSpec<In extends StandardSchemaV1 = StandardSchemaV1> {
+  input: In;
+  output?: StandardSchemaV1;
+}
+
 /** The input and output types of every registered command, by name. */
 export type CommandMap = Record<string, { input: unknown; output: unknown }>;
 
@@ -34,6 +45,12 @@ export interface Server<Identity = unknown, Commands extends CommandMap = {}> {
     name: Name,
     handler: CommandHandler<Input, Output, Identity>,
   ): Server<Identity, Commands & { [K in Name]: { input: Input; output: Awaited<Output> } }>;
+  /** Registers a command whose input is validated by a Standard Schema; the handler's input type is inferred from it. */
+  command<Name extends string, In extends StandardSchemaV1, Output = unknown>(
+    name: Name,
+    spec: CommandSpec<In>,
+    handler: CommandHandler<StandardSchemaV1.InferOutput<In>, Output, Identity>,
+  ): Server<Identity, Commands & { [K in Name]: { input: StandardSchemaV1.InferInput<In>; output: Awaited<Output> } }>;
   /** Declares who may subscribe to and publish on topics matching `pattern` (`*` matches any run). */
   topic(pattern: string, rule: TopicRule<Identity>): this;
   /** Publishes `data` to every subscriber of `topic`. Rules do not apply to the server. */

@@ -1,0 +1,127 @@
+/**
+ * Authentication after the upgrade: the first-message transport (docs/protocol.md §1.3) and the
+ * expiry → `refresh` → `auth` cycle that renews a connection's token without dropping it (§1.4).
+ */
+import { CloseCode } from '../protocol/close-codes.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import type { Connection } from './connection.js';
+import type { Logger } from './logger.js';
+
+/** Verifies a token for one connection (its upgrade request is in the closure when needed). */
+export type Reauthenticate<Identity> = (token: string) => Promise<Identity | null | undefined> | Identity | null | undefined;
+
+export interface AuthSessionDeps<Identity> {
+  authTimeoutMs: number;
+  refreshGraceMs: number;
+  expiresAt(identity: Identity): number | undefined;
+  /** A refreshed identity must be the same member (presence, permissions already granted). */
+  memberKey(identity: Identity, clientId: string): string;
+  /** Sends `welcome` and makes the connection usable. */
+  welcome(conn: Connection<Identity>): void;
+  logger: Logger;
+}
+
+/** setTimeout's longest delay; longer expiries are reached in several hops. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
+interface SessionState<Identity> {
+  reauth: Reauthenticate<Identity>;
+  refresh: NodeJS.Timeout | undefined;
+  grace: NodeJS.Timeout | undefined;
+  verifying: boolean;
+}
+
+export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
+  const states = new WeakMap<Connection<Identity>, SessionState<Identity>>();
+
+  function clear(conn: Connection<Identity>, t: NodeJS.Timeout | undefined): void {
+    if (!t) return;
+    clearTimeout(t);
+    conn.timers.delete(t);
+  }
+
+  /** Arms the refresh request for the identity's expiry, if it has one. */
+  function schedule(conn: Connection<Identity>, state: SessionState<Identity>): void {
+    clear(conn, state.refresh);
+    state.refresh = undefined;
+    const at = deps.expiresAt(conn.identity);
+    if (at === undefined) return;
+    const delay = at - Date.now();
+    state.refresh = conn.after(Math.max(0, Math.min(delay, MAX_DELAY_MS)), () => {
+      state.refresh = undefined;
+      if (at - Date.now() > 0) return schedule(conn, state); // a hop of a very long expiry
+      conn.send({ t: 'refresh', deadlineMs: deps.refreshGraceMs });
+      state.grace ??= conn.after(deps.refreshGraceMs, () => conn.close(CloseCode.TOKEN_EXPIRED, 'token expired'));
+    });
+  }
+
+  async function verify(conn: Connection<Identity>, state: SessionState<Identity>, token: string): Promise<Identity | null | undefined> {
+    try {
+      return await state.reauth(token);
+    } catch (err) {
+      // Never log the token: only the error the application threw.
+      deps.logger.error({ err, clientId: conn.clientId }, 'authenticate threw');
+      return null;
+    }
+  }
+
+  return {
+    /**
+     * Starts the session of an accepted connection. With `deferred` the connection waits for its
+     * `auth` frame; otherwise it is welcomed now. `reauth` is only kept when it can be needed.
+     */
+    start(conn: Connection<Identity>, deferred: boolean, reauth: Reauthenticate<Identity> | undefined): void {
+      const state: SessionState<Identity> | undefined = reauth ? { reauth, refresh: undefined, grace: undefined, verifying: false } : undefined;
+      if (state) states.set(conn, state);
+      if (deferred) {
+        conn.authPending = true;
+        conn.after(deps.authTimeoutMs, () => {
+          if (conn.authPending) conn.close(CloseCode.AUTH_TIMEOUT, 'authentication timeout');
+        });
+        return;
+      }
+      deps.welcome(conn);
+      if (state) schedule(conn, state);
+    },
+
+    /** The first frame of a deferred connection. */
+    async first(conn: Connection<Identity>, token: string): Promise<void> {
+      const state = states.get(conn);
+      if (!state || state.verifying) return conn.close(CloseCode.AUTH_TIMEOUT, 'authentication already in progress');
+      state.verifying = true;
+      const identity = await verify(conn, state, token);
+      state.verifying = false;
+      if (!conn.open) return;
+      if (identity === null || identity === undefined) return conn.close(CloseCode.UNAUTHORIZED, 'unauthorized');
+      conn.identity = identity;
+      conn.authPending = false;
+      deps.welcome(conn);
+      schedule(conn, state);
+    },
+
+    /** An `auth` frame with an id: a token refresh, asked for or proactive. */
+    async refresh(conn: Connection<Identity>, id: number, token: string): Promise<void> {
+      const state = states.get(conn);
+      const refuse = (message: string) => conn.fail({ t: 'err', id, code: ErrorCode.UNAUTHORIZED, message });
+      if (!state) return refuse('This connection has no token to refresh');
+      const identity = await verify(conn, state, token);
+      if (!conn.open) return;
+      if (identity === null || identity === undefined) return refuse('Token refused');
+      if (deps.memberKey(identity, conn.clientId) !== deps.memberKey(conn.identity, conn.clientId)) {
+        return refuse('Token is for another identity');
+      }
+      const before = deps.expiresAt(conn.identity);
+      const after = deps.expiresAt(identity);
+      // A token that does not outlive the current one would only bring the next refresh forward.
+      if (before !== undefined && (after === undefined ? false : after <= before)) return refuse('Token is not renewed');
+      conn.identity = identity;
+      clear(conn, state.grace);
+      state.grace = undefined;
+      schedule(conn, state);
+      conn.reply(id, after === undefined ? {} : { expiresAt: after });
+    },
+  };
+}
+
+/** The auth session API the server and dispatcher use. */
+export type AuthSession<Identity> = ReturnType<typeof createAuthSession<Identity>>;

@@ -1,0 +1,143 @@
+/**
+ * The upgrade gate: path, admission limits, origin, subprotocol and authentication are decided
+ * here, before a WebSocket exists, so a refused peer costs one HTTP response (docs/protocol.md §1.2).
+ */
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocket, WebSocketServer } from 'ws';
+import type { Codec } from '../protocol/codec.js';
+import type { Admission } from './admission.js';
+import type { Reauthenticate } from './auth-session.js';
+import { negotiate, originAllowed, refuse } from './handshake.js';
+import { isTokenAuthenticate } from './jwt.js';
+import type { ResolvedOptions } from './options.js';
+
+/** What the gate hands over for an accepted upgrade. */
+export interface Accepted<Identity> {
+  ws: WebSocket;
+  identity: Identity;
+  codec: Codec;
+  /** First-message authentication: no identity yet (docs/protocol.md §1.3). */
+  deferred: boolean;
+  /** Verifies a later token (first message, refresh); absent when none can come. */
+  reauth: Reauthenticate<Identity> | undefined;
+  /** Gives back the admission slot; call once when the socket closes. */
+  release(): void;
+}
+
+export interface UpgradeDeps<Identity> {
+  opts: ResolvedOptions<Identity>;
+  http: HttpServer;
+  wss: WebSocketServer;
+  admission: Admission;
+  isClosing(): boolean;
+  accept(a: Accepted<Identity>): void;
+  /** The codec chosen for a request, read back by ws's `handleProtocols`. */
+  codecOf: WeakMap<IncomingMessage, Codec>;
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** Races a promise against `ms`; the loser is ignored (its rejection too). */
+function deadline<T>(p: Promise<T> | T, ms: number): Promise<T | typeof TIMED_OUT> {
+  if (!(p instanceof Promise)) return Promise.resolve(p);
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), ms))),
+  ]);
+}
+
+export function createUpgradeHandler<Identity>(deps: UpgradeDeps<Identity>) {
+  const { opts, http, wss, admission, codecOf } = deps;
+  const { logger } = opts;
+  const auth = opts.authenticate;
+  const tokenAuth = isTokenAuthenticate(auth) ? auth : undefined;
+  const firstMessage = tokenAuth?.transports.includes('message') ?? false;
+
+  async function handle(req: IncomingMessage, socket: Duplex, head: Buffer, ip: string): Promise<boolean> {
+    if (deps.isClosing()) return refuse(socket, 503, 'Server is shutting down'), false;
+    if (!originAllowed(req, opts.origins)) return refuse(socket, 403, 'Origin not allowed'), false;
+    const nego = negotiate(req.headers['sec-websocket-protocol']);
+    if (!nego.ok) return refuse(socket, nego.status, nego.message), false;
+
+    let identity: Identity | null | undefined = undefined;
+    let deferred = false;
+    if (auth) {
+      if (firstMessage && tokenAuth!.findToken(req, nego.token) === undefined) {
+        deferred = true;
+      } else {
+        let result: Identity | null | undefined | typeof TIMED_OUT;
+        try {
+          result = await deadline(auth(req, nego.token), opts.limits.handshakeTimeoutMs);
+        } catch (err) {
+          // The token is not logged; only the error the application threw.
+          logger.error({ err, ip }, 'authenticate threw');
+          return refuse(socket, 500, 'Authentication failed'), false;
+        }
+        if (result === TIMED_OUT) {
+          logger.warn({ ip, timeoutMs: opts.limits.handshakeTimeoutMs }, 'authenticate timed out');
+          return refuse(socket, 503, 'Authentication timed out'), false;
+        }
+        if (result === null || result === undefined) return refuse(socket, 401, 'Unauthorized'), false;
+        identity = result;
+      }
+    }
+    if (socket.destroyed) return false;
+    if (deps.isClosing()) return refuse(socket, 503, 'Server is shutting down'), false;
+    codecOf.set(req, nego.codec);
+    // Keep what can verify a later token only when one can come: a retained request costs memory.
+    const reauth: Reauthenticate<Identity> | undefined = !auth
+      ? undefined
+      : tokenAuth
+        ? (t) => tokenAuth.verify(t)
+        : deferred || (identity !== undefined && opts.expiresAt(identity) !== undefined)
+          ? (t) => auth(req, t)
+          : undefined;
+    return new Promise<boolean>((resolve) => {
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        resolve(true);
+        let released = false;
+        deps.accept({
+          ws,
+          identity: identity as Identity,
+          codec: nego.codec,
+          deferred,
+          reauth,
+          release: () => {
+            if (!released) admission.release(ip);
+            released = true;
+          },
+        });
+      });
+      // ws answers an invalid upgrade (bad key, version) itself and never calls back.
+      socket.once('close', () => resolve(false));
+    });
+  }
+
+  return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const pathname = (req.url ?? '/').split('?', 1)[0];
+    if (pathname !== opts.path) {
+      // Another handler on a shared HTTP server (Vite HMR, a second endpoint) may own this path.
+      if (http.listenerCount('upgrade') <= 1) refuse(socket, 404, 'Not Found');
+      return;
+    }
+    // A peer may reset the socket while authenticate() runs; an unhandled 'error' would crash.
+    socket.on('error', () => socket.destroy());
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    const refused = admission.admit(ip);
+    if (refused) {
+      return refuse(socket, refused, refused === 429 ? 'Too many connections from this address' : 'Server is at capacity', { 'Retry-After': '1' });
+    }
+    handle(req, socket, head, ip).then(
+      (accepted) => {
+        if (!accepted) admission.release(ip);
+      },
+      (err: unknown) => {
+        admission.release(ip);
+        logger.error({ err }, 'upgrade failed');
+        refuse(socket, 500, 'Internal Server Error');
+      },
+    );
+  };
+}

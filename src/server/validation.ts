@@ -1,0 +1,43 @@
+/**
+ * Validation with any Standard Schema validator (zod ≥ 3.24, valibot ≥ 1, arktype, …): the server
+ * calls `schema['~standard'].validate` and never depends on a validator library itself.
+ */
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { ServerError } from '../protocol/errors.js';
+
+/** One validator issue as it travels to the client in `details.issues`. */
+export interface WireIssue {
+  message: string;
+  path?: (string | number)[];
+}
+
+function toWire(issues: ReadonlyArray<StandardSchemaV1.Issue>): WireIssue[] {
+  return issues.slice(0, 50).map((i) => {
+    const path = i.path?.map((p) => (typeof p === 'object' && p !== null && 'key' in p ? p.key : p));
+    const keys = path?.filter((k): k is string | number => typeof k === 'string' || typeof k === 'number');
+    return keys && keys.length > 0 ? { message: i.message, path: keys } : { message: i.message };
+  });
+}
+
+/**
+ * Validates `value`; resolves the schema's output or throws `ServerError('INVALID_INPUT')` with the
+ * issues in `details.issues`. Sync validators stay sync so the common path adds no microtask.
+ */
+export function validate<S extends StandardSchemaV1>(
+  schema: S,
+  value: unknown,
+  what: string,
+): StandardSchemaV1.InferOutput<S> | Promise<StandardSchemaV1.InferOutput<S>> {
+  const settle = (r: StandardSchemaV1.Result<StandardSchemaV1.InferOutput<S>>) => {
+    if (r.issues) throw new ServerError(ErrorCode.INVALID_INPUT, `Invalid ${what}`, { issues: toWire(r.issues) });
+    return r.value;
+  };
+  const result = schema['~standard'].validate(value);
+  return result instanceof Promise ? result.then(settle) : settle(result);
+}
+
+/** Whether `v` looks like a Standard Schema (used to tell `command(name, spec, handler)` apart). */
+export function isStandardSchema(v: unknown): v is StandardSchemaV1 {
+  return typeof v === 'object' && v !== null && typeof (v as { '~standard'?: { validate?: unknown } })['~standard']?.validate === 'function';
+}
