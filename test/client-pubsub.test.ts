@@ -58,7 +58,7 @@ describe('pub/sub', () => {
     await alice.subscribe('feed', (d, m) => seenA.push([d, m])).ready;
     await bob.subscribe('feed', (d) => seenB.push(d)).ready;
     await alice.publish('feed', 'one');
-    // The echo reached alice before her publish resolved (docs/protocol.md §2.4).
+    // The echo reached alice before her publish resolved (docs/protocol.md §2.5).
     expect(seenA).toEqual([['one', { topic: 'feed', from: alice.clientId }]]);
     await alice.publish('feed', 'two', { echo: false });
     await until(() => seenB.length === 2, 'bob gets both');

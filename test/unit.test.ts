@@ -133,3 +133,29 @@ describe('options', () => {
     expect(() => resolveClientOptions({ timeoutMs: 0 })).toThrow(TypeError);
   });
 });
+
+describe('addressKey (per-IP limit key)', () => {
+  it('folds IPv4-mapped addresses and counts IPv6 by /64', async () => {
+    const { addressKey } = await import('../src/server/upgrade.js');
+    expect(addressKey('127.0.0.1')).toBe('127.0.0.1');
+    expect(addressKey('::ffff:127.0.0.1')).toBe('127.0.0.1');
+    expect(addressKey('2001:db8:0:1:aaaa::1')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('2001:db8:0:1:bbbb:cccc:dddd:eeee')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(addressKey(undefined)).toBe('unknown');
+  });
+});
+
+describe('jwt() options', () => {
+  it('keeps defaults for options passed as undefined and refuses mixed key families', async () => {
+    const { jwt } = await import('../src/server/jwt.js');
+    const { generateKeyPairSync } = await import('node:crypto');
+    const auth = jwt({ secret: 'x'.repeat(32), algorithms: ['HS256'], from: undefined, queryParam: undefined });
+    expect(auth.transports).toEqual(['protocol']);
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    expect(() => jwt({ publicKey, algorithms: ['RS256', 'PS256'] })).not.toThrow();
+    expect(() => jwt({ publicKey, algorithms: ['RS256', 'ES256'] })).toThrow(TypeError);
+  });
+});

@@ -129,15 +129,27 @@ export function createClient<Commands extends CommandMap = CommandMap>(
     }
     const protocols = [codec.subprotocol];
     if (token && opts.tokenIn === 'protocol') protocols.push(encodeTokenProtocol(token));
+    const urlWithoutToken = url;
+    if (!token && opts.tokenIn === 'message') {
+      // The server waits for an auth frame it would never get: 4408 and a reconnect loop.
+      return stop(CloseCode.ABNORMAL, 'no token', new SwitchboardError(ErrorCode.UNAUTHORIZED, "tokenIn: 'message' needs a token and the provider gave none"));
+    }
     if (token && opts.tokenIn === 'query') {
-      url += `${url.includes('?') ? '&' : '?'}${encodeURIComponent(opts.tokenQueryParam)}=${encodeURIComponent(token)}`;
+      // Before any #fragment, which is never sent to the server.
+      const hash = url.indexOf('#');
+      const [base, frag] = hash < 0 ? [url, ''] : [url.slice(0, hash), url.slice(hash)];
+      url = `${base}${base.includes('?') ? '&' : '?'}${encodeURIComponent(opts.tokenQueryParam)}=${encodeURIComponent(token)}${frag}`;
     }
     let s: WebSocketLike;
     try {
       s = factory(url, protocols);
     } catch (err) {
-      // A malformed URL is a programming error: reconnecting cannot fix it.
-      return stop(CloseCode.ABNORMAL, 'invalid URL', err instanceof Error ? err : new Error(String(err)));
+      // A malformed URL is a programming error: reconnecting cannot fix it. Runtimes quote the URL
+      // in their error ("Invalid URL: …?token=…"); with tokenIn 'query' that would put the token in
+      // an error message (docs/protocol.md §1.1), so report the URL as it was before the token.
+      const e = err instanceof Error ? err : new Error(String(err));
+      const safe = url === urlWithoutToken ? e : new SyntaxError(`Invalid URL: ${urlWithoutToken}`);
+      return stop(CloseCode.ABNORMAL, 'invalid URL', safe);
     }
     socket = s;
     s.binaryType = 'arraybuffer';

@@ -14,7 +14,7 @@ export const MAX_TOKEN_LENGTH = 16_384;
 
 /** A presence member: one identity, however many connections it has. */
 export interface Member {
-  /** Stable id derived from the identity (see docs/protocol.md §2.3). */
+  /** Stable id derived from the identity (see docs/protocol.md §2.4). */
   id: string;
   /** Public information the server chose to share (display name…). */
   info?: unknown;

@@ -21,6 +21,9 @@ export interface AuthSessionDeps<Identity> {
   logger: Logger;
 }
 
+/** What `verify` returns when the token could not be checked because verification threw. */
+const FAULT = Symbol('verification failed');
+
 /** setTimeout's longest delay; longer expiries are reached in several hops. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
@@ -55,13 +58,18 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
     });
   }
 
-  async function verify(conn: Connection<Identity>, state: SessionState<Identity>, token: string): Promise<Identity | null | undefined> {
+  /**
+   * Verifies a token; `FAULT` when verification threw. A throw is a server fault (a key set that
+   * cannot be fetched, a user store that is down), not a refused token: at the handshake it is HTTP
+   * 500 and the client retries (docs/protocol.md §1.2), so it must not become a final 4501 here.
+   */
+  async function verify(conn: Connection<Identity>, state: SessionState<Identity>, token: string): Promise<Identity | null | undefined | typeof FAULT> {
     try {
       return await state.reauth(token);
     } catch (err) {
       // Never log the token: only the error the application threw.
       deps.logger.error({ err, clientId: conn.clientId }, 'authenticate threw');
-      return null;
+      return FAULT;
     }
   }
 
@@ -92,6 +100,8 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
       const identity = await verify(conn, state, token);
       state.verifying = false;
       if (!conn.open) return;
+      // 1011 (the client reconnects with backoff), as HTTP 500 would at the handshake.
+      if (identity === FAULT) return conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
       if (identity === null || identity === undefined) return conn.close(CloseCode.UNAUTHORIZED, 'unauthorized');
       conn.identity = identity;
       conn.authPending = false;
@@ -106,6 +116,9 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
       if (!state) return refuse('This connection has no token to refresh');
       const identity = await verify(conn, state, token);
       if (!conn.open) return;
+      // Not the token's fault: INTERNAL as for any server failure (docs/protocol.md §4); the grace
+      // timer keeps running, so the client reconnects after 4401 if no later refresh succeeds.
+      if (identity === FAULT) return conn.fail({ t: 'err', id, code: ErrorCode.INTERNAL, message: 'Internal server error' });
       if (identity === null || identity === undefined) return refuse('Token refused');
       if (deps.memberKey(identity, conn.clientId) !== deps.memberKey(conn.identity, conn.clientId)) {
         return refuse('Token is for another identity');

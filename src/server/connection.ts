@@ -6,6 +6,7 @@
 import type { WebSocket } from 'ws';
 import type { Codec } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { ErrorCode } from '../protocol/error-codes.js';
 import type { ClientFrame, ErrFrame, ServerFrame } from '../protocol/frames.js';
 import { validateClientFrame } from '../protocol/frames.js';
 import type { RateOptions } from './options.js';
@@ -26,6 +27,11 @@ export interface FrameSink<Identity> {
 export interface ConnectionLimits {
   rate: RateOptions | false;
   sendBufferBytes: number;
+}
+
+/** The answer to a request refused by `limits.rate` (docs/protocol.md §4). */
+export function rateLimited(id: number, retryAfterMs: number): ErrFrame {
+  return { t: 'err', id, code: ErrorCode.RATE_LIMITED, message: 'Too many requests', details: { retryAfterMs } };
 }
 
 /** How long a slow consumer's socket may linger after its 4001 close before it is destroyed. */
@@ -189,9 +195,19 @@ export class Connection<Identity = unknown> {
       if (v.ok && v.frame.t === 'auth' && v.frame.id === undefined) return sink.firstAuth(this, v.frame.token);
       return this.close(CloseCode.AUTH_TIMEOUT, 'authentication required first');
     }
+    if (v.ok && v.frame.t === 'ping') {
+      // Pings have no id to answer RATE_LIMITED to: over the limit they go unanswered, and a flood
+      // of them still ends in 1008 through the violation budget.
+      if (this.charge() > 0) return;
+      return sink.handle(this, v.frame);
+    }
     if (!v.ok) {
       if (v.fault.kind === 'close') return this.close(v.fault.code, v.fault.reason);
-      return this.fail(v.fault.frame);
+      // A malformed request (BAD_REQUEST, UNKNOWN_FRAME) is still a request that costs a parse and
+      // an answer: charged like the others, or a flood of them would never meet limits.rate nor
+      // its 1008 (docs/protocol.md §4, §5).
+      const wait = this.charge();
+      return this.fail(wait > 0 ? rateLimited(v.fault.frame.id, wait) : v.fault.frame);
     }
     sink.handle(this, v.frame);
   }

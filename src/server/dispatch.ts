@@ -9,7 +9,7 @@ import { SwitchboardError } from '../protocol/errors.js';
 import type { CallFrame, ClientFrame, PubFrame } from '../protocol/frames.js';
 import type { Engine } from '../engines/engine.js';
 import type { AuthSession } from './auth-session.js';
-import type { Connection, FrameSink } from './connection.js';
+import { rateLimited, type Connection, type FrameSink } from './connection.js';
 import type { Logger } from './logger.js';
 import type { LimitOptions } from './options.js';
 import type { TopicIndex } from './topic-index.js';
@@ -105,7 +105,8 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     } catch (err) {
       // The handler broke its own contract: a server bug, not the caller's.
       logger.error({ err, clientId: conn.clientId, what }, 'command output failed its schema');
-      throw new Error('output schema mismatch');
+      // Already logged: a SwitchboardError reaches the caller without a second log line.
+      throw new SwitchboardError(ErrorCode.INTERNAL, 'Internal server error');
     }
   }
 
@@ -188,15 +189,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       }
       // Every request costs one token of the connection's rate limit, refusals included.
       const wait = conn.charge();
-      if (wait > 0) {
-        return conn.fail({
-          t: 'err',
-          id: frame.id!,
-          code: ErrorCode.RATE_LIMITED,
-          message: 'Too many requests',
-          details: { retryAfterMs: wait },
-        });
-      }
+      if (wait > 0) return conn.fail(rateLimited(frame.id!, wait));
       switch (frame.t) {
         case 'auth':
           return void auth.refresh(conn, frame.id!, frame.token).catch((err: unknown) => failWith(conn, frame.id!, err, 'refresh'));

@@ -66,6 +66,11 @@ function isTokenFault(err: unknown): boolean {
   return typeof code === 'string' && /^ERR_(JWT|JWS|JOSE_ALG|JWKS_NO_MATCHING_KEY|JWKS_MULTIPLE_MATCHING_KEYS|JOSE_NOT_SUPPORTED)/.test(code);
 }
 
+/** The key type an algorithm needs: RS* and PS* share RSA keys. */
+function family(alg: string): string {
+  return /^(RS|PS)\d+$/.test(alg) ? 'RSA' : alg.replace(/\d+$/, '');
+}
+
 function cookie(req: IncomingMessage, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const eq = part.indexOf('=');
@@ -87,11 +92,25 @@ function cookie(req: IncomingMessage, name: string): string | undefined {
  * createServer({ authenticate: jwt({ secret: process.env.JWT_SECRET!, algorithms: ['HS256'], audience: 'chat' }) });
  */
 export function jwt(options: JwtOptions): TokenAuthenticate<JwtClaims> {
-  const o = { ...JWT_DEFAULTS, ...options };
+  // An option passed as `undefined` keeps its default (a spread would let it erase the default).
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as JwtOptions;
+  const o = { ...JWT_DEFAULTS, ...given };
   if (!Array.isArray(o.algorithms) || o.algorithms.length === 0) throw new TypeError('jwt: `algorithms` is required');
   if (o.algorithms.some((a) => a.toLowerCase() === 'none')) throw new TypeError('jwt: alg "none" is never accepted');
   const keys = [o.secret, o.publicKey, o.jwks].filter((k) => k !== undefined);
   if (keys.length !== 1) throw new TypeError('jwt: pass exactly one of `secret`, `publicKey`, `jwks`');
+  // One key source verifies one family: HS* only with `secret`, every other alg only with a public
+  // key or key set. A mixed list let any client pick the other family in its token header, which
+  // makes jose throw a key-type TypeError: HTTP 500 and an error log line per handshake, not a 401.
+  const hmac = o.algorithms.filter((a) => /^HS\d+$/.test(a)).length;
+  if (o.secret !== undefined ? hmac !== o.algorithms.length : hmac > 0) {
+    throw new TypeError('jwt: `secret` verifies HS256/384/512 only; `publicKey` and `jwks` verify the other algorithms');
+  }
+  // A public key is of one type, so its algorithms must be of one family too; otherwise a crafted
+  // header naming the other family makes jose throw a key-type error (HTTP 500) instead of a 401.
+  if (o.publicKey !== undefined && new Set(o.algorithms.map(family)).size > 1) {
+    throw new TypeError('jwt: a `publicKey` verifies one algorithm family (RS/PS, ES or EdDSA); use `jwks` for several');
+  }
   if (o.from.length === 0) throw new TypeError('jwt: `from` lists no transport');
 
   let key: Uint8Array | KeyObject | CryptoKey | JWTVerifyGetKey;

@@ -134,7 +134,14 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
       if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
         throw new TypeError('command name must be a string of 1-256 characters');
       }
+      // A schema passed bare (`command(name, z.object(…), h)`; arktype's are callable and would even
+      // become the handler) or a spec that names no schema used to register a command that validates
+      // nothing, silently: refuse it like any impossible option.
+      if (isStandardSchema(specOrHandler)) throw new TypeError(`pass the schema of "${name}" as { input: schema }`);
       const spec = typeof specOrHandler === 'function' ? undefined : (specOrHandler as Partial<CommandSpec> | undefined);
+      if (spec !== undefined && (typeof spec !== 'object' || spec === null || (spec.input === undefined && spec.output === undefined))) {
+        throw new TypeError(`spec of "${name}" must be { input: schema, output?: schema }`);
+      }
       const handler = spec ? maybeHandler : specOrHandler;
       if (typeof handler !== 'function') throw new TypeError(`handler of "${name}" must be a function`);
       if (spec && ((spec.input && !isStandardSchema(spec.input)) || (spec.output && !isStandardSchema(spec.output)))) {

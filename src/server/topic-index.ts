@@ -37,7 +37,7 @@ export class TopicIndex<Identity> {
       }
       if (presence) {
         // Announce before adding the connection: the member list in its `ok` already names it, and
-        // its own `join` must not overtake that `ok` (docs/protocol.md §2.3).
+        // its own `join` must not overtake that `ok` (docs/protocol.md §2.4).
         const member = this.#member(conn);
         if (await this.#engine.presenceAdd({ topic, member, clientId: conn.clientId })) {
           await this.#engine.publish(topic, { kind: 'join', member });

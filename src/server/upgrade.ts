@@ -38,12 +38,33 @@ export interface UpgradeDeps<Identity> {
 
 const TIMED_OUT = Symbol('timed out');
 
+/**
+ * The key `limits.maxConnectionsPerIp` counts by: an IPv4 address (also when IPv4-mapped, so
+ * `::ffff:1.2.3.4` and `1.2.3.4` are one host), or an IPv6 /64 — one host usually owns a whole /64,
+ * so per-address counting would not limit it at all.
+ */
+export function addressKey(address: string | undefined): string {
+  if (!address) return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(':')) return address;
+  // Expand '::' to get the first four groups of the address.
+  const [head = '', tail = ''] = address.split('%')[0]!.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
 /** Races a promise against `ms`; the loser is ignored (its rejection too). */
 function deadline<T>(p: Promise<T> | T, ms: number): Promise<T | typeof TIMED_OUT> {
-  if (!(p instanceof Promise)) return Promise.resolve(p);
+  // Any thenable, not only this realm's Promise: a promise from another realm (vm, an iframe-like
+  // context) or a library (Bluebird) fails `instanceof Promise`, and one that never settled used to
+  // hold its admission slot forever instead of getting 503 (limits.handshakeTimeoutMs).
+  if (typeof (p as { then?: unknown } | null | undefined)?.then !== 'function') return Promise.resolve(p);
   let timer: NodeJS.Timeout;
   return Promise.race([
-    p.finally(() => clearTimeout(timer)),
+    Promise.resolve(p).finally(() => clearTimeout(timer)),
     new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), ms))),
   ]);
 }
@@ -124,7 +145,7 @@ export function createUpgradeHandler<Identity>(deps: UpgradeDeps<Identity>) {
     }
     // A peer may reset the socket while authenticate() runs; an unhandled 'error' would crash.
     socket.on('error', () => socket.destroy());
-    const ip = req.socket.remoteAddress ?? 'unknown';
+    const ip = addressKey(req.socket.remoteAddress);
     const refused = admission.admit(ip);
     if (refused) {
       return refuse(socket, refused, refused === 429 ? 'Too many connections from this address' : 'Server is at capacity', { 'Retry-After': '1' });

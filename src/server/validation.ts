@@ -39,5 +39,6 @@ export function validate<S extends StandardSchemaV1>(
 
 /** Whether `v` looks like a Standard Schema (used to tell `command(name, spec, handler)` apart). */
 export function isStandardSchema(v: unknown): v is StandardSchemaV1 {
-  return typeof v === 'object' && v !== null && typeof (v as { '~standard'?: { validate?: unknown } })['~standard']?.validate === 'function';
+  // Functions too: arktype's schemas are callable (the Standard Schema spec allows any object).
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { '~standard'?: { validate?: unknown } })['~standard']?.validate === 'function';
 }
