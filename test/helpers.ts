@@ -3,6 +3,8 @@
  */
 import { once } from 'node:events';
 import WebSocket from 'ws';
+import { jsonCodec } from '../src/protocol/codec.js';
+import { msgpackCodec } from '../src/protocol/msgpack.js';
 import { createServer, silentLogger, type Logger, type Server, type ServerOptions } from '../src/server/index.js';
 
 /** Resolves when `predicate` holds, polling every 5 ms; rejects after `timeoutMs` with `what`. */
@@ -54,8 +56,11 @@ export class RawPeer {
 
   constructor(url: string, protocols: string[] = ['switchboard.v1.json'], opts: WebSocket.ClientOptions = {}) {
     this.ws = new WebSocket(url, protocols, opts);
-    this.ws.on('message', (data, isBinary) => {
-      if (!isBinary) this.frames.push(JSON.parse(data.toString()));
+    this.ws.on('message', (data: Buffer, isBinary) => {
+      // Decoded with the negotiated codec: MessagePack, or JSON (binary = envelope).
+      const codec = this.ws.protocol === 'switchboard.v1.msgpack' ? msgpackCodec : jsonCodec;
+      const d = codec.decode(isBinary ? data : data.toString(), isBinary);
+      if (d.ok) this.frames.push(d.value as Record<string, unknown>);
     });
     this.ws.on('close', (code, reason) => {
       this.closeCode = code;
@@ -70,8 +75,11 @@ export class RawPeer {
     return this;
   }
 
+  /** Sends a raw string/Buffer as is, or a frame encoded with the negotiated codec. */
   send(frame: unknown): void {
-    this.ws.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
+    if (typeof frame === 'string' || Buffer.isBuffer(frame)) return this.ws.send(frame);
+    const codec = this.ws.protocol === 'switchboard.v1.msgpack' ? msgpackCodec : jsonCodec;
+    this.ws.send(codec.encode(frame));
   }
 
   /** Waits for the first frame matching `pred` and returns it. */

@@ -12,7 +12,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const run = promisify(execFile);
 
 /** Every module the file reaches through static or dynamic imports, as [file, specifier] pairs. */
-function importGraph(entry: string): { files: Set<string>; bare: string[] } {
+function importGraph(entry: string, dynamic = false): { files: Set<string>; bare: string[] } {
   const files = new Set<string>();
   const bare: string[] = [];
   const visit = (file: string) => {
@@ -22,6 +22,8 @@ function importGraph(entry: string): { files: Set<string>; bare: string[] } {
     const src = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
     for (const m of src.matchAll(/(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|import\s+['"]([^'"]+)['"]/g)) {
       const spec = m[1] ?? m[2] ?? m[3]!;
+      // Dynamic imports are loaded on demand (code-split by bundlers); follow static ones only.
+      if (m[2] !== undefined && !dynamic) continue;
       if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
       else bare.push(spec);
     }
@@ -38,6 +40,11 @@ describe('package', () => {
     expect(bare).toEqual([]);
     expect(files.size).toBeGreaterThan(5);
     for (const f of files) expect(f).not.toMatch(/[\\/]server[\\/]/);
+  });
+
+  it('the browser client loads msgpackr only on demand, and nothing Node-only even then', () => {
+    const { bare } = importGraph(resolve(root, 'dist/client/index.js'), true);
+    expect(bare).toEqual(['msgpackr']);
   });
 
   it('the Node client entry uses ws', () => {

@@ -279,16 +279,19 @@ describe('subprotocol negotiation', () => {
   it('refuses with 400 when subprotocols are offered but no supported switchboard.v1.*', async () => {
     const { url } = await start();
     expect(await handshakeStatus(url, {}, ['switchboard.v9.json'])).toBe(400);
-    expect(await handshakeStatus(url, {}, ['switchboard.v1.msgpack'])).toBe(400);
+    expect(await handshakeStatus(url, {}, ['switchboard.v1.cbor'])).toBe(400);
     expect(await handshakeStatus(url, {}, ['graphql-ws'])).toBe(400);
     // A token alone is not a protocol.
     expect(await handshakeStatus(url, {}, [encodeTokenProtocol('t')])).toBe(400);
   });
 
-  it('picks switchboard.v1.json among other offers', async () => {
+  it("picks the first supported codec in the client's order, within the server's codecs", async () => {
     const { url } = await start();
-    const p = await peer(url, ['graphql-ws', 'switchboard.v1.msgpack', V1]).ready();
-    expect(p.ws.protocol).toBe(V1);
+    expect((await peer(url, ['graphql-ws', 'switchboard.v1.cbor', V1, 'switchboard.v1.msgpack']).ready()).ws.protocol).toBe(V1);
+    expect((await peer(url, ['switchboard.v1.msgpack', V1]).ready()).ws.protocol).toBe('switchboard.v1.msgpack');
+    const jsonOnly = await start({ codecs: ['json'] });
+    expect(await handshakeStatus(jsonOnly.url, {}, ['switchboard.v1.msgpack'])).toBe(400);
+    expect((await peer(jsonOnly.url, ['switchboard.v1.msgpack', V1]).ready()).ws.protocol).toBe(V1);
   });
 
   it('refuses a malformed token entry with 400 (through ws and through raw TCP)', async () => {

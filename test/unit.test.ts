@@ -92,8 +92,8 @@ describe('validateClientFrame', () => {
 });
 
 describe('jsonCodec', () => {
-  it('refuses binary with 1003 and bad JSON with 1007, never throwing', () => {
-    expect(jsonCodec.decode(new Uint8Array([1, 2]), true)).toMatchObject({ ok: false, code: 1003 });
+  it('refuses a malformed envelope and bad JSON with 1007, never throwing', () => {
+    expect(jsonCodec.decode(new Uint8Array([1, 2]), true)).toMatchObject({ ok: false, code: 1007 });
     expect(jsonCodec.decode('{', false)).toMatchObject({ ok: false, code: 1007 });
     expect(jsonCodec.decode('{"t":"ping"}', false)).toEqual({ ok: true, value: { t: 'ping' } });
   });

@@ -3,7 +3,7 @@
  * frames to requests and subscriptions. Runtime-free: each entry point injects a socket factory.
  */
 import type { Codec } from '../protocol/codec.js';
-import { jsonCodec } from '../protocol/codec.js';
+import { jsonCodec, type CodecName } from '../protocol/codec.js';
 import { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { SwitchboardError } from '../protocol/errors.js';
@@ -34,6 +34,14 @@ function tooLarge(payload: string | Uint8Array, max: number): boolean {
   return utf8.encode(payload).length > max;
 }
 
+/**
+ * The codec module, loaded on first use: MessagePack (msgpackr) is imported only by clients that
+ * choose it, so the JSON client needs no bundler and carries no MessagePack code.
+ */
+async function loadCodec(name: CodecName): Promise<Codec> {
+  return name === 'msgpack' ? (await import('../protocol/msgpack.js')).msgpackCodec : jsonCodec;
+}
+
 async function pickUrl(urls: UrlProvider, attempt: number): Promise<string> {
   if (typeof urls === 'string') return urls;
   if (typeof urls === 'function') return urls(attempt);
@@ -51,7 +59,8 @@ export function createClient<Commands extends CommandMap = CommandMap>(
   factory: SocketFactory,
 ): Client<Commands> {
   const opts = resolveClientOptions(options);
-  const codec: Codec = jsonCodec;
+  /** JSON until the first attempt loads MessagePack, when chosen (see {@link loadCodec}). */
+  let codec: Codec = jsonCodec;
   const requests = new RequestTable(opts.maxQueue);
   const topics = new Map<string, TopicState>();
   const events = new Emitter<ClientEvents>((err) => reportError(err));
@@ -117,6 +126,7 @@ export function createClient<Commands extends CommandMap = CommandMap>(
     let token: string | undefined;
     let url: string;
     try {
+      if (codec.name !== opts.codec) codec = await loadCodec(opts.codec);
       token = typeof opts.token === 'function' ? await opts.token() : opts.token;
       url = await pickUrl(urls, attempt);
     } catch (err) {
@@ -176,7 +186,8 @@ export function createClient<Commands extends CommandMap = CommandMap>(
       clearTimeout(pongTimer);
       pongTimer = undefined;
     }
-    const decoded = codec.decode(data as string | Uint8Array, typeof data !== 'string');
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : (data as string | Uint8Array);
+    const decoded = codec.decode(bytes, typeof data !== 'string');
     if (!decoded.ok || !isServerFrame(decoded.value)) {
       reportError(new SwitchboardError(ErrorCode.BAD_REQUEST, 'The server sent a malformed frame'));
       return;

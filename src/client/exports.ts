@@ -11,4 +11,6 @@ export { SwitchboardError } from '../protocol/errors.js';
 export { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
 export { ErrorCode } from '../protocol/error-codes.js';
 export type { Member } from '../protocol/frames.js';
+export type { CodecName } from '../protocol/codec.js';
+export { RingBuffer, createLatestByKey, type LatestByKey, type LatestByKeyOptions } from './buffers.js';
 export type { CommandMap } from '../server/types.js';

@@ -1,6 +1,7 @@
 /**
  * Client options, their defaults, and the one place they are merged and checked.
  */
+import type { CodecName } from '../protocol/codec.js';
 import type { WebSocketConstructor } from './socket.js';
 
 /** A token, or a function that yields one; called before every connection attempt. */
@@ -31,6 +32,8 @@ export interface ClientHeartbeatOptions {
 export type TokenTransport = 'protocol' | 'query' | 'message';
 
 export interface ClientOptions {
+  /** Wire codec (docs/protocol.md §2.6): JSON, or MessagePack (smaller, faster for binary data). @default 'json' */
+  codec?: CodecName;
   /** Sent with every connection attempt; a function is called again before each one, and when the server asks for a refresh. @default none */
   token?: TokenProvider;
   /**
@@ -56,6 +59,7 @@ export interface ClientOptions {
 }
 
 export interface ResolvedClientOptions {
+  codec: CodecName;
   token: TokenProvider | undefined;
   tokenIn: TokenTransport;
   tokenQueryParam: string;
@@ -91,5 +95,7 @@ export function resolveClientOptions(o: ClientOptions): ResolvedClientOptions {
   if (!(connectTimeoutMs > 0)) throw new TypeError('connectTimeoutMs must be positive');
   const tokenIn = o.tokenIn ?? 'protocol';
   if (!['protocol', 'query', 'message'].includes(tokenIn)) throw new TypeError(`tokenIn must be 'protocol', 'query' or 'message'`);
-  return { token: o.token, tokenIn, tokenQueryParam: o.tokenQueryParam ?? 'token', reconnect, connectTimeoutMs, heartbeat: o.heartbeat ?? {}, timeoutMs, maxQueue };
+  const codec = o.codec ?? 'json';
+  if (codec !== 'json' && codec !== 'msgpack') throw new TypeError(`codec must be 'json' or 'msgpack'`);
+  return { codec, token: o.token, tokenIn, tokenQueryParam: o.tokenQueryParam ?? 'token', reconnect, connectTimeoutMs, heartbeat: o.heartbeat ?? {}, timeoutMs, maxQueue };
 }

@@ -1,7 +1,8 @@
 /**
- * A codec turns frames into WebSocket message payloads and back. v1 ships JSON; the MessagePack
- * codec (issue #4) plugs in through the same interface and its own subprotocol name.
+ * A codec turns frames into WebSocket message payloads and back (docs/protocol.md §2.6). JSON and
+ * MessagePack ship; each is negotiated by its own subprotocol name.
  */
+import { decodeEnvelope, encodeEnvelope, hasBinary } from './binary.js';
 import { CloseCode } from './close-codes.js';
 import { SUBPROTOCOL_JSON } from './subprotocol.js';
 
@@ -9,32 +10,35 @@ import { SUBPROTOCOL_JSON } from './subprotocol.js';
 export type Decoded = { ok: true; value: unknown } | { ok: false; code: number; reason: string };
 
 export interface Codec {
-  /** Short name: `json`. */
+  /** Short name: `json`, `msgpack`. */
   readonly name: string;
   /** Subprotocol negotiated for this codec. */
   readonly subprotocol: string;
-  /** Whether payloads travel as binary WebSocket messages. */
-  readonly binary: boolean;
-  /** Encodes one frame to a payload the socket can send. */
+  /**
+   * Encodes one frame. A string travels as a text message, bytes as a binary message (JSON uses
+   * binary only for frames that hold binary values).
+   */
   encode(frame: unknown): string | Uint8Array;
   /** Decodes one message; never throws. */
   decode(data: string | Uint8Array, isBinary: boolean): Decoded;
 }
 
-/** The JSON codec: one UTF-8 text message per frame. */
+/** The codec names `codec` options accept. */
+export type CodecName = 'json' | 'msgpack';
+
+const utf8 = new TextDecoder();
+
+/** The JSON codec: a text message per frame; an envelope (binary message) for frames with binary values. */
 export const jsonCodec: Codec = {
   name: 'json',
   subprotocol: SUBPROTOCOL_JSON,
-  binary: false,
-  encode: (frame) => JSON.stringify(frame),
+  encode: (frame) => (hasBinary(frame) ? encodeEnvelope(frame) : JSON.stringify(frame)),
   decode(data, isBinary) {
-    if (isBinary) return { ok: false, code: CloseCode.UNSUPPORTED_DATA, reason: 'binary messages need a binary codec' };
     try {
+      if (isBinary) return { ok: true, value: decodeEnvelope(typeof data === 'string' ? new TextEncoder().encode(data) : data) };
       return { ok: true, value: JSON.parse(typeof data === 'string' ? data : utf8.decode(data)) };
     } catch {
-      return { ok: false, code: CloseCode.INVALID_PAYLOAD, reason: 'message is not valid JSON' };
+      return { ok: false, code: CloseCode.INVALID_PAYLOAD, reason: isBinary ? 'malformed binary envelope' : 'message is not valid JSON' };
     }
   },
 };
-
-const utf8 = new TextDecoder();

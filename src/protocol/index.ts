@@ -7,4 +7,6 @@ export * from './error-codes.js';
 export * from './errors.js';
 export * from './frames.js';
 export * from './codec.js';
+export { msgpackCodec } from './msgpack.js';
+export { encodeEnvelope, decodeEnvelope, hasBinary, EnvelopeError, ENVELOPE_MAGIC } from './binary.js';
 export * from './subprotocol.js';

@@ -5,6 +5,8 @@
 
 /** Protocol v1 with the JSON codec. */
 export const SUBPROTOCOL_JSON = 'switchboard.v1.json';
+/** Protocol v1 with the MessagePack codec. */
+export const SUBPROTOCOL_MSGPACK = 'switchboard.v1.msgpack';
 /** Prefix of every v1 subprotocol. */
 export const SUBPROTOCOL_V1_PREFIX = 'switchboard.v1.';
 /** Prefix of the token entry. */

@@ -90,7 +90,8 @@ export class Connection<Identity = unknown> {
 
   /** Encodes and sends one frame. */
   send(frame: ServerFrame): void {
-    this.sendEncoded(this.codec.encode(frame));
+    const out = this.codec.encode(frame);
+    this.sendEncoded(out, typeof out !== 'string');
   }
 
   /**
@@ -98,7 +99,7 @@ export class Connection<Identity = unknown> {
    * volatile payload is dropped for this connection; anything else ends it as a slow consumer, so a
    * peer that stops reading costs at most `sendBufferBytes` plus one message.
    */
-  sendEncoded(payload: Encoded | Buffer, volatile = false): void {
+  sendEncoded(payload: Encoded | Buffer, binary: boolean, volatile = false): void {
     if (this.#ws.readyState !== 1 || this.#overflowed) return;
     if (this.#ws.bufferedAmount > this.#sendBufferBytes) {
       if (volatile) return;
@@ -108,7 +109,7 @@ export class Connection<Identity = unknown> {
       setTimeout(() => this.#ws.terminate(), SLOW_CONSUMER_LINGER_MS).unref();
       return;
     }
-    this.#ws.send(payload, { binary: this.codec.binary });
+    this.#ws.send(payload, { binary });
   }
 
   reply(id: number, output: unknown): void {

@@ -6,16 +6,22 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Codec } from '../protocol/codec.js';
 import { jsonCodec } from '../protocol/codec.js';
+import { msgpackCodec } from '../protocol/msgpack.js';
 import { AUTH_PREFIX, SUBPROTOCOL_V1_PREFIX, decodeTokenProtocol } from '../protocol/subprotocol.js';
 
 /** Codecs the server can speak, by subprotocol name. */
-const CODECS: ReadonlyMap<string, Codec> = new Map([[jsonCodec.subprotocol, jsonCodec]]);
+const CODECS: ReadonlyMap<string, Codec> = new Map([
+  [jsonCodec.subprotocol, jsonCodec],
+  [msgpackCodec.subprotocol, msgpackCodec],
+]);
+
+const ALL_CODECS: ReadonlySet<string> = new Set([...CODECS.values()].map((c) => c.name));
 
 /** Outcome of reading the `Sec-WebSocket-Protocol` header. */
 export type Negotiated = { ok: true; codec: Codec; token: string | undefined } | { ok: false; status: number; message: string };
 
 /** Picks the codec and extracts the token entry from the offered subprotocols. */
-export function negotiate(header: string | undefined): Negotiated {
+export function negotiate(header: string | undefined, allowed: ReadonlySet<string> = ALL_CODECS): Negotiated {
   if (!header) return { ok: true, codec: jsonCodec, token: undefined };
   let codec: Codec | undefined;
   let token: string | undefined;
@@ -26,10 +32,11 @@ export function negotiate(header: string | undefined): Negotiated {
       token = decodeTokenProtocol(entry);
       if (token === undefined) return { ok: false, status: 400, message: 'Malformed token subprotocol' };
     } else if (!codec && entry.startsWith(SUBPROTOCOL_V1_PREFIX)) {
-      codec = CODECS.get(entry);
+      const c = CODECS.get(entry);
+      if (c && allowed.has(c.name)) codec = c;
     }
   }
-  if (!codec) return { ok: false, status: 400, message: 'No supported subprotocol (expected switchboard.v1.json)' };
+  if (!codec) return { ok: false, status: 400, message: 'No supported subprotocol (expected switchboard.v1.json or switchboard.v1.msgpack)' };
   return { ok: true, codec, token };
 }
 

@@ -3,6 +3,7 @@
  */
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Engine } from '../engines/engine.js';
+import type { CodecName } from '../protocol/codec.js';
 import type { Logger } from './logger.js';
 import { consoleLogger } from './logger.js';
 
@@ -82,6 +83,8 @@ export interface ServerOptions<Identity = unknown> {
   heartbeat?: Partial<HeartbeatOptions>;
   /** Resource limits; each field has its own default (see {@link LimitOptions}). */
   limits?: Partial<Omit<LimitOptions, 'rate'>> & { rate?: Partial<RateOptions> | false };
+  /** Codecs clients may negotiate (docs/protocol.md §2.6); a client offering none of them gets HTTP 400. @default ['json', 'msgpack'] */
+  codecs?: CodecName[];
   /** permessage-deflate. Off by default (CPU and memory per connection; CRIME-style leaks). `limits.maxPayload` bounds the inflated size. @default false */
   compression?: boolean;
   /** First-message authentication: how long the client has to send its `auth` frame, in ms. @default 5000 */
@@ -102,6 +105,7 @@ export interface ServerOptions<Identity = unknown> {
 
 /** Options after defaults were applied. */
 export interface ResolvedOptions<Identity> {
+  codecs: ReadonlySet<CodecName>;
   compression: boolean;
   authTimeoutMs: number;
   refreshGraceMs: number;
@@ -150,11 +154,20 @@ export const DEFAULTS = {
     maxPendingCalls: 100,
     sendBufferBytes: 8 * 1_048_576,
   },
+  codecs: ['json', 'msgpack'] as CodecName[],
   compression: false,
   authTimeoutMs: 5_000,
   refreshGraceMs: 10_000,
   shutdownTimeoutMs: 5_000,
 } as const;
+
+function resolveCodecs(codecs: CodecName[] | undefined): ReadonlySet<CodecName> {
+  const list = codecs ?? DEFAULTS.codecs;
+  if (list.length === 0 || list.some((c) => c !== 'json' && c !== 'msgpack')) {
+    throw new TypeError(`codecs must list 'json' and/or 'msgpack', got ${JSON.stringify(list)}`);
+  }
+  return new Set(list);
+}
 
 function positive(name: string, v: number, allowZero = false): number {
   if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
@@ -196,6 +209,7 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
       maxPendingCalls: positive('limits.maxPendingCalls', limits.maxPendingCalls),
       sendBufferBytes: positive('limits.sendBufferBytes', limits.sendBufferBytes),
     },
+    codecs: resolveCodecs(o.codecs),
     compression: o.compression ?? DEFAULTS.compression,
     authTimeoutMs: positive('authTimeoutMs', o.authTimeoutMs ?? DEFAULTS.authTimeoutMs),
     refreshGraceMs: positive('refreshGraceMs', o.refreshGraceMs ?? DEFAULTS.refreshGraceMs),

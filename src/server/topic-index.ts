@@ -78,20 +78,20 @@ export class TopicIndex<Identity> {
     } else {
       frame = { t: event.kind, topic, member: event.member };
     }
-    // One encoding per codec in use; a string is turned into bytes once so ws does not convert
-    // it again for every socket.
-    let lastCodec: Codec | undefined;
-    let payload: Encoded | Buffer = '';
+    // One encoding per codec in use, however many subscribers; a string is turned into bytes once
+    // so ws does not convert it again for every socket.
+    const encoded = new Map<Codec, { payload: Encoded | Buffer; binary: boolean }>();
     // Presence events are never dropped: a lost leave would leave a ghost member.
     const volatile = event.kind === 'msg' && this.#volatile(topic);
     for (const conn of set) {
       if (conn.clientId === skip) continue;
-      if (conn.codec !== lastCodec) {
-        lastCodec = conn.codec;
+      let e = encoded.get(conn.codec);
+      if (!e) {
         const out = conn.codec.encode(frame);
-        payload = typeof out === 'string' ? Buffer.from(out) : out;
+        e = typeof out === 'string' ? { payload: Buffer.from(out), binary: false } : { payload: out, binary: true };
+        encoded.set(conn.codec, e);
       }
-      conn.sendEncoded(payload, volatile);
+      conn.sendEncoded(e.payload, e.binary, volatile);
     }
   }
 

@@ -79,7 +79,7 @@ export function createUpgradeHandler<Identity>(deps: UpgradeDeps<Identity>) {
   async function handle(req: IncomingMessage, socket: Duplex, head: Buffer, ip: string): Promise<boolean> {
     if (deps.isClosing()) return refuse(socket, 503, 'Server is shutting down'), false;
     if (!originAllowed(req, opts.origins)) return refuse(socket, 403, 'Origin not allowed'), false;
-    const nego = negotiate(req.headers['sec-websocket-protocol']);
+    const nego = negotiate(req.headers['sec-websocket-protocol'], opts.codecs);
     if (!nego.ok) return refuse(socket, nego.status, nego.message), false;
 
     let identity: Identity | null | undefined = undefined;

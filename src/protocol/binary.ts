@@ -1,0 +1,127 @@
+/**
+ * Binary values inside JSON frames (docs/protocol.md §2.6). A frame that holds `Uint8Array`,
+ * `ArrayBuffer` or Node `Buffer` values travels as ONE binary WebSocket message: a JSON header that
+ * names, by path, where each binary value goes, followed by the raw bytes — never base64. Paths are
+ * explicit, so no user object can be mistaken for a placeholder (unlike Socket.IO's
+ * `{ _placeholder: true }`). Isomorphic: no Node APIs.
+ *
+ * Layout: `0xB1` · u32 BE header length · UTF-8 JSON `{ "f": frame, "b": [[path, byteLength], …] }`
+ * · attachment bytes in `b` order. In `f` each binary value is replaced by `null`.
+ */
+
+/** First byte of an envelope; anything else in a binary message is refused. */
+export const ENVELOPE_MAGIC = 0xb1;
+/** Deepest nesting searched for binary values; deeper data is sent as is. */
+const MAX_DEPTH = 64;
+
+type Path = (string | number)[];
+
+function isBinary(v: unknown): v is Uint8Array | ArrayBuffer {
+  return v instanceof Uint8Array || v instanceof ArrayBuffer;
+}
+
+/** Whether `value` holds a binary value anywhere (Socket.IO's `hasBinary` walk, bounded). */
+export function hasBinary(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return false;
+  if (isBinary(value) || ArrayBuffer.isView(value)) return true;
+  if (Array.isArray(value)) {
+    for (const v of value) if (typeof v === 'object' && v !== null && hasBinary(v, depth + 1)) return true;
+    return false;
+  }
+  // Objects with toJSON (Date…) are plain data to JSON.
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+  for (const k in value) {
+    const v = (value as Record<string, unknown>)[k];
+    if (typeof v === 'object' && v !== null && hasBinary(v, depth + 1)) return true;
+  }
+  return false;
+}
+
+/** A copy of `value` with binary values replaced by null, and the binary values with their paths. */
+function extract(value: unknown, path: Path, out: { path: Path; bytes: Uint8Array }[], depth: number): unknown {
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
+  if (value instanceof ArrayBuffer) {
+    out.push({ path, bytes: new Uint8Array(value) });
+    return null;
+  }
+  if (ArrayBuffer.isView(value)) {
+    out.push({ path, bytes: new Uint8Array(value.buffer, value.byteOffset, value.byteLength) });
+    return null;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => extract(v, [...path, i], out, depth + 1));
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
+  const copy: Record<string, unknown> = {};
+  for (const k in value) copy[k] = extract((value as Record<string, unknown>)[k], [...path, k], out, depth + 1);
+  return copy;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+
+/** Encodes a frame that holds binary values as an envelope. */
+export function encodeEnvelope(frame: unknown): Uint8Array {
+  const bins: { path: Path; bytes: Uint8Array }[] = [];
+  const f = extract(frame, [], bins, 0);
+  const header = enc.encode(JSON.stringify({ f, b: bins.map((b) => [b.path, b.bytes.byteLength]) }));
+  let total = 5 + header.byteLength;
+  for (const b of bins) total += b.bytes.byteLength;
+  const out = new Uint8Array(total);
+  out[0] = ENVELOPE_MAGIC;
+  new DataView(out.buffer).setUint32(1, header.byteLength);
+  out.set(header, 5);
+  let at = 5 + header.byteLength;
+  for (const b of bins) {
+    out.set(b.bytes, at);
+    at += b.bytes.byteLength;
+  }
+  return out;
+}
+
+/** Thrown by {@link decodeEnvelope} for a malformed envelope. */
+export class EnvelopeError extends Error {}
+
+function isPath(p: unknown): p is Path {
+  return Array.isArray(p) && p.length > 0 && p.length <= MAX_DEPTH + 1 && p.every((k) => typeof k === 'string' || (typeof k === 'number' && Number.isSafeInteger(k) && k >= 0));
+}
+
+/**
+ * Decodes an envelope; binary values come back as `Uint8Array` views of `data` (no copy).
+ * Throws {@link EnvelopeError} when anything does not add up.
+ */
+export function decodeEnvelope(data: Uint8Array): unknown {
+  if (data.byteLength < 5 || data[0] !== ENVELOPE_MAGIC) throw new EnvelopeError('not an envelope');
+  const headerLength = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(1);
+  if (5 + headerLength > data.byteLength) throw new EnvelopeError('header overruns the message');
+  let header: { f?: unknown; b?: unknown };
+  try {
+    header = JSON.parse(dec.decode(data.subarray(5, 5 + headerLength)));
+  } catch {
+    throw new EnvelopeError('header is not JSON');
+  }
+  if (typeof header !== 'object' || header === null || !Array.isArray(header.b)) throw new EnvelopeError('header has no attachment list');
+  let at = 5 + headerLength;
+  const root = { f: header.f };
+  for (const entry of header.b as unknown[]) {
+    if (!Array.isArray(entry) || entry.length !== 2 || !isPath(entry[0])) throw new EnvelopeError('bad attachment entry');
+    const length = entry[1];
+    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || at + length > data.byteLength) {
+      throw new EnvelopeError('attachment overruns the message');
+    }
+    const bytes = data.subarray(at, at + length);
+    at += length;
+    // Walk to the parent; only plain objects and arrays that the header itself created.
+    let parent: unknown = root;
+    const path: Path = ['f', ...entry[0]];
+    for (let i = 0; i < path.length - 1; i++) {
+      parent = (parent as Record<string | number, unknown>)[path[i]!];
+      if (typeof parent !== 'object' || parent === null) throw new EnvelopeError('attachment path does not exist');
+    }
+    const key = path[path.length - 1]!;
+    if (key === '__proto__' || !Object.prototype.hasOwnProperty.call(parent, key) || (parent as Record<string | number, unknown>)[key] !== null) {
+      throw new EnvelopeError('attachment path does not point at a placeholder');
+    }
+    (parent as Record<string | number, unknown>)[key] = bytes;
+  }
+  if (at !== data.byteLength) throw new EnvelopeError('trailing bytes after the attachments');
+  return root.f;
+}
