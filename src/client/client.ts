@@ -10,12 +10,13 @@ import { SwitchboardError } from '../protocol/errors.js';
 import type { Member, ServerFrame, WelcomeFrame } from '../protocol/frames.js';
 import { isServerFrame } from '../protocol/frames.js';
 import { encodeTokenProtocol } from '../protocol/subprotocol.js';
-import type { CommandMap } from '../server/types.js';
+import type { CommandMap, StreamMap, UploadMap } from '../server/types.js';
 import { backoffDelay } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { resolveClientOptions, type ClientOptions, type UrlProvider } from './options.js';
 import { RequestTable, type RequestBody, type Transmit } from './requests.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
+import { createClientStreams } from './streams.js';
 import { TopicState, type MessageHandler, type Subscription } from './subscriptions.js';
 import type { Client, ClientEvents, ClientState } from './types.js';
 
@@ -53,17 +54,24 @@ async function pickUrl(urls: UrlProvider, attempt: number): Promise<string> {
  * Creates a client over the given socket factory. Entry points wrap this as `connect`.
  * @internal
  */
-export function createClient<Commands extends CommandMap = CommandMap>(
+export function createClient<Commands extends CommandMap = CommandMap, Streams extends StreamMap = StreamMap, Uploads extends UploadMap = UploadMap>(
   urls: UrlProvider,
   options: ClientOptions,
   factory: SocketFactory,
-): Client<Commands> {
+): Client<Commands, Streams, Uploads> {
   const opts = resolveClientOptions(options);
   /** JSON until the first attempt loads MessagePack, when chosen (see {@link loadCodec}). */
   let codec: Codec = jsonCodec;
   const requests = new RequestTable(opts.maxQueue);
   const topics = new Map<string, TopicState>();
   const events = new Emitter<ClientEvents>((err) => reportError(err));
+  const streams = createClientStreams({
+    requests,
+    transmit: (frame) => transmit(frame),
+    whenOpen,
+    isOpen: () => state === 'open',
+    defaultTimeoutMs: opts.timeoutMs,
+  });
 
   let state: ClientState = 'connecting';
   let clientId: string | undefined;
@@ -202,7 +210,14 @@ export function createClient<Commands extends CommandMap = CommandMap>(
       case 'ok':
         return requests.answer(f.id, true, f);
       case 'err':
+        if (streams.error(f)) return;
         return requests.answer(f.id, false, f);
+      case 'item':
+        return void streams.items(f.id, f.items);
+      case 'end':
+        return streams.end(f.id);
+      case 'credit':
+        return streams.credit(f.id, f.n);
       case 'join':
         return topics.get(f.topic)?.join(f.member, reportError);
       case 'leave':
@@ -267,6 +282,8 @@ export function createClient<Commands extends CommandMap = CommandMap>(
     clearTimers();
     welcome = undefined;
     requests.disconnected();
+    // Streams are not resumed: their handlers were aborted with the connection (§2.3).
+    streams.failAll(new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost during the stream'));
     for (const t of topics.values()) t.active = false;
     if (state === 'closed') return;
     if (httpStatus !== undefined && FINAL_STATUSES.has(httpStatus)) {
@@ -304,6 +321,7 @@ export function createClient<Commands extends CommandMap = CommandMap>(
     dropSocket(code, reason);
     const cause = err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCode.CLOSED, 'Client closed');
     requests.rejectAll(cause);
+    streams.failAll(cause);
     for (const t of topics.values()) t.failed(cause);
     if (err) reportError(err);
     events.emit('close', { code, reason, willReconnect: false, ...(httpStatus ? { httpStatus } : {}) });
@@ -331,12 +349,34 @@ export function createClient<Commands extends CommandMap = CommandMap>(
       );
   }
 
+  /** Resolves once the client is open; rejects with TIMEOUT, ABORTED or CLOSED. */
+  function whenOpen(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    if (state === 'open') return Promise.resolve();
+    if (state === 'closed') return Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        offOpen();
+        offClose();
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const offOpen = events.on('open', () => (cleanup(), resolve()));
+      const offClose = events.on('close', (e) => {
+        if (!e.willReconnect) cleanup(), reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
+      });
+      const timer = setTimeout(() => (cleanup(), reject(new SwitchboardError(ErrorCode.TIMEOUT, `Not connected within ${timeoutMs} ms`))), timeoutMs);
+      const onAbort = () => (cleanup(), reject(new SwitchboardError(ErrorCode.ABORTED, 'Aborted')));
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   function request(body: RequestBody, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<unknown> {
     if (state === 'closed') return Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
     return requests.request(body, { timeoutMs: timeoutMs ?? opts.timeoutMs, signal }, openTransmit());
   }
 
-  const client: Client<Commands> = {
+  const client: Client<Commands, Streams, Uploads> = {
     get state() {
       return state;
     },
@@ -391,6 +431,13 @@ export function createClient<Commands extends CommandMap = CommandMap>(
         },
         members: () => [...(state0.members?.values() ?? [])],
       };
+    },
+    stream(name, input, o) {
+      return streams.stream(name, input, o) as never;
+    },
+    upload(name, items, o) {
+      if (state === 'closed') return Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
+      return streams.upload(name, items as AsyncIterable<unknown>, o) as never;
     },
     close(code = CloseCode.NORMAL, reason = 'client closed') {
       stop(code, reason);

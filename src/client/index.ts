@@ -6,7 +6,7 @@
 import { createClient } from './client.js';
 import type { ClientOptions, UrlProvider } from './options.js';
 import type { SocketFactory, WebSocketConstructor } from './socket.js';
-import type { Client, CommandsOf } from './types.js';
+import type { Client, CommandsOf, StreamsOf, UploadsOf } from './types.js';
 
 /**
  * Connects to a Switchboard server. Returns at once; the client opens in the background, queues
@@ -18,7 +18,7 @@ import type { Client, CommandsOf } from './types.js';
  * const sum = await client.call('add', { a: 2, b: 3 });
  * client.subscribe('room:lobby', (msg) => render(msg));
  */
-export function connect<Api = unknown>(url: UrlProvider, options: ClientOptions = {}): Client<CommandsOf<Api>> {
+export function connect<Api = unknown>(url: UrlProvider, options: ClientOptions = {}): Client<CommandsOf<Api>, StreamsOf<Api>, UploadsOf<Api>> {
   const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WS) {
     throw new TypeError('No WebSocket in this runtime: pass options.WebSocket, or import switchboard/client from Node (uses ws)');

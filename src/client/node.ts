@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { createClient } from './client.js';
 import type { ClientOptions, UrlProvider } from './options.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
-import type { Client, CommandsOf } from './types.js';
+import type { Client, CommandsOf, StreamsOf, UploadsOf } from './types.js';
 
 const wsFactory: SocketFactory = (url, protocols) => {
   const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
@@ -29,7 +29,7 @@ const wsFactory: SocketFactory = (url, protocols) => {
  * const client = connect('ws://127.0.0.1:8080/ws', { token: 'secret' });
  * console.log(await client.call('add', { a: 2, b: 3 }));
  */
-export function connect<Api = unknown>(url: UrlProvider, options: ClientOptions = {}): Client<CommandsOf<Api>> {
+export function connect<Api = unknown>(url: UrlProvider, options: ClientOptions = {}): Client<CommandsOf<Api>, StreamsOf<Api>, UploadsOf<Api>> {
   const factory: SocketFactory = options.WebSocket
     ? (u, protocols) => new options.WebSocket!(u, protocols)
     : wsFactory;

@@ -8,11 +8,13 @@ import { SwitchboardError } from '../protocol/errors.js';
 import type { ErrFrame } from '../protocol/frames.js';
 
 /** A request frame without its id; the table assigns one. */
-export type RequestBody = { t: 'call' | 'sub' | 'unsub' | 'pub' | 'presence' | 'auth' } & Record<string, unknown>;
+export type RequestBody = { t: 'call' | 'sub' | 'unsub' | 'pub' | 'presence' | 'auth' | 'upload' } & Record<string, unknown>;
 
 export interface RequestOptions {
-  /** Deadline counted from the request, in ms. */
+  /** Deadline counted from the request, in ms; `Infinity` for none. */
   timeoutMs: number;
+  /** An id from {@link RequestTable.reserveId}, for requests whose id must be known up front (uploads). */
+  id?: number;
   /** Cancels the request while queued or in flight. */
   signal?: AbortSignal | undefined;
   /** Skip the queue: requests the client re-sends itself on open (resubscribe) must not wait in it. */
@@ -24,7 +26,7 @@ interface Entry {
   body: RequestBody;
   resolve(v: unknown): void;
   reject(e: SwitchboardError): void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   sent: boolean;
@@ -43,6 +45,11 @@ export class RequestTable {
     this.#maxQueue = maxQueue;
   }
 
+  /** Takes an id from the request id space (streams share it with requests). */
+  reserveId(): number {
+    return this.#nextId++;
+  }
+
   /** Queued plus in-flight requests. */
   get size(): number {
     return this.#inFlight.size + this.#queue.length;
@@ -59,18 +66,21 @@ export class RequestTable {
         return reject(new SwitchboardError(ErrorCode.QUEUE_FULL, `Offline queue is full (${this.#maxQueue} requests)`));
       }
       const entry: Entry = {
-        id: this.#nextId++,
+        id: opts.id ?? this.#nextId++,
         body,
         resolve,
         reject,
         signal: opts.signal,
         onAbort: undefined,
         sent: false,
-        timer: setTimeout(
+        timer: undefined,
+      };
+      if (Number.isFinite(opts.timeoutMs)) {
+        entry.timer = setTimeout(
           () => this.#settleError(entry, new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${opts.timeoutMs} ms`)),
           opts.timeoutMs,
-        ),
-      };
+        );
+      }
       if (opts.signal) {
         entry.onAbort = () => this.#settleError(entry, new SwitchboardError(ErrorCode.ABORTED, 'Request aborted'));
         opts.signal.addEventListener('abort', entry.onAbort, { once: true });

@@ -3,7 +3,8 @@
  */
 import type { Member } from '../protocol/frames.js';
 import type { SwitchboardError } from '../protocol/errors.js';
-import type { CommandMap } from '../server/types.js';
+import type { CommandMap, StreamMap, UploadMap } from '../server/types.js';
+import type { StreamOptions, StreamReader, UploadOptions } from './streams.js';
 import type { MessageHandler, Subscription } from './subscriptions.js';
 
 /** Connection state. `closed` is final. */
@@ -46,8 +47,12 @@ export type CommandsOf<T> = T extends { readonly '~types'?: { commands: infer C 
     ? T
     : CommandMap;
 
+/** The stream and upload maps of a server type, or loose maps. */
+export type StreamsOf<T> = T extends { readonly '~types'?: { streams: infer S } } ? ('~types' extends keyof T ? (S extends StreamMap ? S : StreamMap) : StreamMap) : StreamMap;
+export type UploadsOf<T> = T extends { readonly '~types'?: { uploads: infer U } } ? ('~types' extends keyof T ? (U extends UploadMap ? U : UploadMap) : UploadMap) : UploadMap;
+
 /** A Switchboard client. Create one with `connect`. */
-export interface Client<Commands extends CommandMap = CommandMap> {
+export interface Client<Commands extends CommandMap = CommandMap, Streams extends StreamMap = StreamMap, Uploads extends UploadMap = UploadMap> {
   /** The connection state now. */
   readonly state: ClientState;
   /** This connection's id as the server knows it; `undefined` until the first `open`. */
@@ -62,6 +67,18 @@ export interface Client<Commands extends CommandMap = CommandMap> {
   publish(topic: string, data: unknown, options?: PublishOptions): Promise<void>;
   /** Asks the server who is on a presence topic this client is subscribed to. */
   presence(topic: string, options?: CallOptions): Promise<Member[]>;
+  /**
+   * Opens a server-to-client stream: an async iterable of the handler's items, in order, with
+   * flow control (at most `highWaterMark` items ahead). `break`, `return()`, `cancel()` or the
+   * signal stop it; a server error rejects with its code; a lost connection with `DISCONNECTED`.
+   */
+  stream<K extends keyof Streams & string>(name: K, input?: Streams[K]['input'], options?: StreamOptions): StreamReader<Streams[K]['item']>;
+  /** Sends an iterable's items to a server upload handler with flow control; resolves its result. */
+  upload<K extends keyof Uploads & string>(
+    name: K,
+    items: AsyncIterable<Uploads[K]['item']> | Iterable<Uploads[K]['item']>,
+    options?: UploadOptions<Uploads[K]['input']>,
+  ): Promise<Uploads[K]['output']>;
   /** Closes for good: no more reconnects, pending requests reject with `CLOSED`. */
   close(code?: number, reason?: string): void;
 }

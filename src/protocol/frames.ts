@@ -29,8 +29,26 @@ export interface PingFrame { t: 'ping' }
 /** First-message authentication (no id) or token refresh (with id); docs/protocol.md §1.3–1.4. */
 export interface AuthFrame { t: 'auth'; id?: number; token: string }
 
+/** Opens a server-to-client stream with an initial credit (docs/protocol.md §2.3). */
+export interface StreamFrame { t: 'stream'; id: number; name: string; input?: unknown; credit: number }
+/** Opens a client-to-server stream. */
+export interface UploadFrame { t: 'upload'; id: number; name: string; input?: unknown }
+/** Flow control: `n` more items may be sent on stream `id` (both directions). */
+export interface CreditFrame { t: 'credit'; id: number; n: number }
+/** The next items of stream `id`, in order (both directions). */
+export interface ItemFrame { t: 'item'; id: number; items: unknown[] }
+/** No more items on stream `id` (both directions). */
+export interface EndFrame { t: 'end'; id: number }
+/** Stops stream or upload `id`. */
+export interface CancelFrame { t: 'cancel'; id: number }
+
+/** Largest credit one `credit` frame may grant. */
+export const MAX_CREDIT = 2 ** 31 - 1;
+
 /** Any frame a client sends. */
-export type ClientFrame = CallFrame | SubFrame | UnsubFrame | PubFrame | PresenceFrame | PingFrame | AuthFrame;
+export type ClientFrame =
+  | CallFrame | SubFrame | UnsubFrame | PubFrame | PresenceFrame | PingFrame | AuthFrame
+  | StreamFrame | UploadFrame | CreditFrame | ItemFrame | EndFrame | CancelFrame;
 
 export interface WelcomeFrame {
   t: 'welcome';
@@ -55,7 +73,8 @@ export interface RefreshFrame { t: 'refresh'; deadlineMs: number }
 
 /** Any frame a server sends. */
 export type ServerFrame =
-  | WelcomeFrame | OkFrame | ErrFrame | MsgFrame | JoinFrame | LeaveFrame | PongFrame | RefreshFrame;
+  | WelcomeFrame | OkFrame | ErrFrame | MsgFrame | JoinFrame | LeaveFrame | PongFrame | RefreshFrame
+  | ItemFrame | EndFrame | CreditFrame;
 
 /** What to do with a frame that failed validation. */
 export type FrameFault =
@@ -67,6 +86,10 @@ export type Validated = { ok: true; frame: ClientFrame } | { ok: false; fault: F
 
 function isId(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isCredit(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= MAX_CREDIT;
 }
 
 function isName(v: unknown): v is string {
@@ -116,6 +139,22 @@ export function validateClientFrame(value: unknown): Validated {
         return badRequest(id, '"token" must be a string of 1-16384 characters');
       }
       return { ok: true, frame: { t: 'auth', id, token: f.token } };
+    case 'stream':
+      if (!isName(f.name)) return badRequest(id, '"name" must be a string of 1-256 characters');
+      if (!isCredit(f.credit)) return badRequest(id, '"credit" must be an integer from 1 to 2147483647');
+      return { ok: true, frame: value as StreamFrame };
+    case 'upload':
+      if (!isName(f.name)) return badRequest(id, '"name" must be a string of 1-256 characters');
+      return { ok: true, frame: value as UploadFrame };
+    case 'credit':
+      if (!isCredit(f.n)) return badRequest(id, '"n" must be an integer from 1 to 2147483647');
+      return { ok: true, frame: value as CreditFrame };
+    case 'item':
+      if (!Array.isArray(f.items) || f.items.length === 0) return badRequest(id, '"items" must be a non-empty array');
+      return { ok: true, frame: value as ItemFrame };
+    case 'end':
+    case 'cancel':
+      return { ok: true, frame: { t, id } as EndFrame | CancelFrame };
     case 'pub':
       if (!isName(f.topic)) return badRequest(id, '"topic" must be a string of 1-256 characters');
       if (f.echo !== undefined && typeof f.echo !== 'boolean') return badRequest(id, '"echo" must be a boolean');

@@ -21,6 +21,8 @@ export interface FrameSink<Identity> {
   handle(conn: Connection<Identity>, frame: ClientFrame): void;
   /** First-message authentication: the connection's first frame (docs/protocol.md §1.3). */
   firstAuth(conn: Connection<Identity>, token: string): void;
+  /** The connection closed: end what still runs for it (streams). */
+  closed(conn: Connection<Identity>): void;
 }
 
 /** Per-connection limits the connection enforces itself. */

@@ -14,6 +14,7 @@ import type { Logger } from './logger.js';
 import type { LimitOptions } from './options.js';
 import type { TopicIndex } from './topic-index.js';
 import type { TopicPermission, TopicRules } from './topic-rules.js';
+import { createStreams, type StreamEntry, type UploadEntry } from './streams.js';
 import type { CommandHandler } from './types.js';
 import { validate } from './validation.js';
 
@@ -27,6 +28,8 @@ export interface CommandEntry<Identity> {
 /** Everything the dispatcher needs from the server. */
 export interface DispatchDeps<Identity> {
   commands: ReadonlyMap<string, CommandEntry<Identity>>;
+  streams: ReadonlyMap<string, StreamEntry<Identity>>;
+  uploads: ReadonlyMap<string, UploadEntry<Identity>>;
   rules: TopicRules<Identity>;
   index: TopicIndex<Identity>;
   engine: Engine;
@@ -38,6 +41,21 @@ export interface DispatchDeps<Identity> {
 /** Creates the frame sink shared by all connections of a server. */
 export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameSink<Identity> {
   const { commands, rules, index, engine, logger, limits, auth } = deps;
+  const streams = createStreams<Identity>(
+    (conn, id, v) => answer(conn as Connection<Identity>, id, 'upload', () => (conn as Connection<Identity>).reply(id, v)),
+    (conn, id, err, what) => failWith(conn as Connection<Identity>, id, err, what),
+  );
+
+  /** Opens a stream or upload: NOT_FOUND, the live-stream limit, then the stream table. */
+  function open(conn: Connection<Identity>, f: Extract<ClientFrame, { t: 'stream' | 'upload' }>): void {
+    const entry = f.t === 'stream' ? deps.streams.get(f.name) : deps.uploads.get(f.name);
+    if (!entry) return conn.fail({ t: 'err', id: f.id, code: ErrorCode.NOT_FOUND, message: `No ${f.t} named "${f.name}"` });
+    if (streams.count(conn) + conn.pendingCalls >= limits.maxPendingCalls) {
+      return limitExceeded(conn, f.id, 'maxPendingCalls', limits.maxPendingCalls);
+    }
+    if (f.t === 'stream') streams.openStream(conn, f, entry as StreamEntry<Identity>);
+    else streams.openUpload(conn, f, entry as UploadEntry<Identity>);
+  }
   /**
    * Per connection, the tail of its topic-operation chain. sub/unsub/pub/presence from one
    * connection run in arrival order even when a rule or the engine is async; otherwise a quick
@@ -182,15 +200,27 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
         conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
       });
     },
+    closed(conn) {
+      streams.closeAll(conn);
+    },
     handle(conn, frame: ClientFrame) {
       if (frame.t === 'ping') return conn.send({ t: 'pong' });
       if (frame.t === 'auth' && frame.id === undefined) {
         return conn.close(CloseCode.PROTOCOL_ERROR, 'unexpected first-message auth');
       }
+      // Flow control of a live stream is paced by credit, not by the rate limit (a large upload
+      // is many item frames); frames for ids that are not live are charged and dropped.
+      if (frame.t === 'credit' || frame.t === 'item' || frame.t === 'end' || frame.t === 'cancel') {
+        if (!streams.route(conn, frame)) conn.charge();
+        return;
+      }
       // Every request costs one token of the connection's rate limit, refusals included.
       const wait = conn.charge();
       if (wait > 0) return conn.fail(rateLimited(frame.id!, wait));
       switch (frame.t) {
+        case 'stream':
+        case 'upload':
+          return open(conn, frame);
         case 'auth':
           return void auth.refresh(conn, frame.id!, frame.token).catch((err: unknown) => failWith(conn, frame.id!, err, 'refresh'));
         case 'call':

@@ -8,7 +8,8 @@
  */
 export { createServer } from './server.js';
 export { jwt, isTokenAuthenticate, type JwtOptions, type JwtClaims, type TokenAuthenticate, type TokenTransport } from './jwt.js';
-export type { Server, CommandContext, CommandHandler, CommandMap, CommandSpec } from './types.js';
+export type { Server, CommandContext, CommandHandler, CommandMap, CommandSpec, StreamContext, StreamHandler, UploadHandler, StreamSpec, UploadSpec, StreamMap, UploadMap } from './types.js';
+export type { BatchOptions } from './streams.js';
 export type { ServerOptions, Authenticate, HeartbeatOptions, LimitOptions, RateOptions, PresenceOptions } from './options.js';
 export { DEFAULTS as SERVER_DEFAULTS } from './options.js';
 export type { TopicRule, TopicPermission } from './topic-rules.js';

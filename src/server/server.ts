@@ -13,13 +13,25 @@ import { MAX_NAME_LENGTH, PROTOCOL_VERSION } from '../protocol/frames.js';
 import { Admission } from './admission.js';
 import { createAuthSession } from './auth-session.js';
 import { Connection } from './connection.js';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { createDispatcher, type CommandEntry } from './dispatch.js';
+import type { StreamEntry, UploadEntry } from './streams.js';
 import { resolveOptions, type ServerOptions } from './options.js';
 import { TopicIndex } from './topic-index.js';
 import { TopicRules } from './topic-rules.js';
-import type { CommandHandler, CommandSpec, Server } from './types.js';
+import type { CommandHandler, CommandSpec, Server, StreamSpec, UploadSpec } from './types.js';
 import { createUpgradeHandler, type Accepted } from './upgrade.js';
 import { isStandardSchema } from './validation.js';
+
+function positiveInt(v: number, what: string): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new TypeError(`${what} must be a positive integer`);
+  return v;
+}
+
+function nonNegative(v: number, what: string): number {
+  if (!Number.isFinite(v) || v < 0) throw new TypeError(`${what} must be a non-negative number`);
+  return v;
+}
 
 /**
  * Creates a Switchboard server.
@@ -36,6 +48,8 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   const ownsEngine = !options.engine;
   const engine = options.engine ?? createMemoryEngine();
   const commands = new Map<string, CommandEntry<Identity>>();
+  const streams = new Map<string, StreamEntry<Identity>>();
+  const uploads = new Map<string, UploadEntry<Identity>>();
   const rules = new TopicRules<Identity>();
   const connections = new Set<Connection<Identity>>();
   const memberKey = (identity: Identity, clientId: string) => opts.presence.key(identity, clientId);
@@ -50,7 +64,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   const welcome = (conn: Connection<Identity>) =>
     conn.send({ t: 'welcome', v: PROTOCOL_VERSION, clientId: conn.clientId, heartbeat: opts.heartbeat, maxPayload: limits.maxPayload });
   const auth = createAuthSession<Identity>({ ...opts, memberKey, welcome });
-  const dispatcher = createDispatcher({ commands, rules, index, engine, logger, limits, auth });
+  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth });
   const ownsHttp = !opts.server;
   // Our own HTTP server drops a request whose headers do not complete in time (slowloris);
   // Node checks at `connectionsCheckingInterval`, so it is kept well below the timeout.
@@ -95,6 +109,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
       connections.delete(conn);
       release();
       conn.dispose();
+      dispatcher.closed(conn);
       for (const topic of [...conn.topics]) {
         index.remove(conn, topic, rules.find(topic)?.presence === true).catch((err: unknown) =>
           logger.error({ err, topic }, 'cleanup after close failed'),
@@ -151,6 +166,19 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
       commands.set(name, { handler: handler as CommandHandler<unknown, unknown, Identity>, input: spec?.input, output: spec?.output });
       return server as never;
     },
+    stream(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
+      const { spec, handler } = registration('stream', name, specOrHandler, maybeHandler, streams);
+      const b = (spec as StreamSpec<StandardSchemaV1 | undefined> | undefined)?.batch;
+      const batch = b ? { maxItems: positiveInt(b.maxItems ?? 64, 'batch.maxItems'), maxDelayMs: nonNegative(b.maxDelayMs ?? 5, 'batch.maxDelayMs') } : undefined;
+      streams.set(name, { handler: handler as StreamEntry<Identity>['handler'], input: spec?.input, batch });
+      return server as never;
+    },
+    upload(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
+      const { spec, handler } = registration('upload', name, specOrHandler, maybeHandler, uploads);
+      const hwm = positiveInt((spec as UploadSpec<StandardSchemaV1 | undefined> | undefined)?.highWaterMark ?? 16, 'highWaterMark');
+      uploads.set(name, { handler: handler as UploadEntry<Identity>['handler'], input: spec?.input, highWaterMark: hwm });
+      return server as never;
+    },
     topic(pattern, rule) {
       if (rule.schema && !isStandardSchema(rule.schema)) throw new TypeError(`schema of topic "${pattern}" must implement Standard Schema`);
       rules.add(pattern, rule);
@@ -201,6 +229,27 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
       return connections.size;
     },
   };
+
+  /** Checks a stream/upload registration: `(name, handler)` or `(name, spec, handler)`. */
+  function registration(
+    kind: string,
+    name: string,
+    specOrHandler: unknown,
+    maybeHandler: unknown,
+    existing: ReadonlyMap<string, unknown>,
+  ): { spec: { input?: StandardSchemaV1 } | undefined; handler: unknown } {
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
+      throw new TypeError(`${kind} name must be a string of 1-256 characters`);
+    }
+    if (isStandardSchema(specOrHandler)) throw new TypeError(`pass the schema of ${kind} "${name}" as { input: schema }`);
+    const spec = typeof specOrHandler === 'function' ? undefined : (specOrHandler as { input?: StandardSchemaV1 } | undefined);
+    if (spec !== undefined && (typeof spec !== 'object' || spec === null)) throw new TypeError(`options of ${kind} "${name}" must be an object`);
+    const handler = spec ? maybeHandler : specOrHandler;
+    if (typeof handler !== 'function') throw new TypeError(`handler of ${kind} "${name}" must be a function`);
+    if (spec?.input !== undefined && !isStandardSchema(spec.input)) throw new TypeError(`input of ${kind} "${name}" must implement Standard Schema`);
+    if (existing.has(name)) throw new TypeError(`${kind} "${name}" is already registered`);
+    return { spec, handler };
+  }
 
   async function shutdown(): Promise<void> {
     closing = true;

@@ -16,6 +16,45 @@ export interface CommandContext<Identity = unknown> {
   readonly signal: AbortSignal;
 }
 
+/** What a stream or upload handler knows; `signal` aborts when the consumer cancels or disconnects. */
+export type StreamContext<Identity = unknown> = CommandContext<Identity>;
+
+/** A stream handler: returns the items as an (async) iterable — an async generator is the usual form. */
+export type StreamHandler<Input, Item, Identity = unknown> = (
+  input: Input,
+  ctx: StreamContext<Identity>,
+) => AsyncIterable<Item> | Iterable<Item>;
+
+/** An upload handler: consumes the client's items and returns the result of the upload. */
+export type UploadHandler<Input, Item, Output, Identity = unknown> = (
+  input: Input,
+  items: AsyncIterable<Item>,
+  ctx: StreamContext<Identity>,
+) => Output | Promise<Output>;
+
+/** Options of `server.stream`. */
+export interface StreamSpec<In extends StandardSchemaV1 | undefined = undefined> {
+  /** Validates the stream's input (`INVALID_INPUT` otherwise); its output type is the handler's input. */
+  input?: In;
+  /** Coalesce items produced within `maxDelayMs` into one frame, up to `maxItems`. @default off */
+  batch?: { maxItems?: number; maxDelayMs?: number };
+}
+
+/** Options of `server.upload`. */
+export interface UploadSpec<In extends StandardSchemaV1 | undefined = undefined> {
+  /** Validates the upload's input. */
+  input?: In;
+  /** Items the server lets the client send ahead of the handler. @default 16 */
+  highWaterMark?: number;
+}
+
+/** The item and input types of every registered stream and upload, by name. */
+export type StreamMap = Record<string, { input: unknown; item: unknown }>;
+export type UploadMap = Record<string, { input: unknown; item: unknown; output: unknown }>;
+
+type InputOf<S, Fallback> = S extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<S> : Fallback;
+type WireInputOf<S, Fallback> = S extends StandardSchemaV1 ? StandardSchemaV1.InferInput<S> : Fallback;
+
 /** A command handler: returns the result, or throws `ServerError` for a coded failure. */
 export type CommandHandler<Input, Output, Identity = unknown> = (
   input: Input,
@@ -36,7 +75,7 @@ export interface CommandSpec<In extends StandardSchemaV1 = StandardSchemaV1> {
 export type CommandMap = Record<string, { input: unknown; output: unknown }>;
 
 /** A Switchboard server. Create one with `createServer`. */
-export interface Server<Identity = unknown, Commands extends CommandMap = {}> {
+export interface Server<Identity = unknown, Commands extends CommandMap = {}, Streams extends StreamMap = {}, Uploads extends UploadMap = {}> {
   /**
    * Registers a request/response command. Returns the server with the command's types added, so
    * `connect<typeof server>()` types `client.call` for it.
@@ -44,13 +83,36 @@ export interface Server<Identity = unknown, Commands extends CommandMap = {}> {
   command<Name extends string, Input = unknown, Output = unknown>(
     name: Name,
     handler: CommandHandler<Input, Output, Identity>,
-  ): Server<Identity, Commands & { [K in Name]: { input: Input; output: Awaited<Output> } }>;
+  ): Server<Identity, Commands & { [K in Name]: { input: Input; output: Awaited<Output> } }, Streams, Uploads>;
   /** Registers a command whose input is validated by a Standard Schema; the handler's input type is inferred from it. */
   command<Name extends string, In extends StandardSchemaV1, Output = unknown>(
     name: Name,
     spec: CommandSpec<In>,
     handler: CommandHandler<StandardSchemaV1.InferOutput<In>, Output, Identity>,
-  ): Server<Identity, Commands & { [K in Name]: { input: StandardSchemaV1.InferInput<In>; output: Awaited<Output> } }>;
+  ): Server<Identity, Commands & { [K in Name]: { input: StandardSchemaV1.InferInput<In>; output: Awaited<Output> } }, Streams, Uploads>;
+  /**
+   * Registers a server-to-client stream: the handler's (async) iterable is pulled only while the
+   * consumer has credit; `ctx.signal` aborts on cancel or disconnect.
+   */
+  stream<Name extends string, Input = unknown, Item = unknown>(
+    name: Name,
+    handler: StreamHandler<Input, Item, Identity>,
+  ): Server<Identity, Commands, Streams & { [K in Name]: { input: Input; item: Item } }, Uploads>;
+  stream<Name extends string, In extends StandardSchemaV1 | undefined = undefined, Input = unknown, Item = unknown>(
+    name: Name,
+    spec: StreamSpec<In>,
+    handler: StreamHandler<InputOf<In, Input>, Item, Identity>,
+  ): Server<Identity, Commands, Streams & { [K in Name]: { input: WireInputOf<In, Input>; item: Item } }, Uploads>;
+  /** Registers a client-to-server stream (uploads, sensors): the handler consumes items with flow control. */
+  upload<Name extends string, Input = unknown, Item = unknown, Output = unknown>(
+    name: Name,
+    handler: UploadHandler<Input, Item, Output, Identity>,
+  ): Server<Identity, Commands, Streams, Uploads & { [K in Name]: { input: Input; item: Item; output: Awaited<Output> } }>;
+  upload<Name extends string, In extends StandardSchemaV1 | undefined = undefined, Input = unknown, Item = unknown, Output = unknown>(
+    name: Name,
+    spec: UploadSpec<In>,
+    handler: UploadHandler<InputOf<In, Input>, Item, Output, Identity>,
+  ): Server<Identity, Commands, Streams, Uploads & { [K in Name]: { input: WireInputOf<In, Input>; item: Item; output: Awaited<Output> } }>;
   /** Declares who may subscribe to and publish on topics matching `pattern` (`*` matches any run). */
   topic(pattern: string, rule: TopicRule<Identity>): this;
   /** Publishes `data` to every subscriber of `topic`. Rules do not apply to the server. */
@@ -64,5 +126,5 @@ export interface Server<Identity = unknown, Commands extends CommandMap = {}> {
   /** Number of open connections now. */
   readonly connections: number;
   /** Type-only marker for `connect<typeof server>()`; always `undefined` at run time. */
-  readonly '~types'?: { identity: Identity; commands: Commands };
+  readonly '~types'?: { identity: Identity; commands: Commands; streams: Streams; uploads: Uploads };
 }

@@ -1,0 +1,227 @@
+/**
+ * The client side of streams (docs/protocol.md §2.3): `client.stream` yields a server's items as an
+ * async iterable, granting credit as the consumer reads so the producer never runs more than
+ * `highWaterMark` items ahead; `client.upload` sends an iterable's items within the server's credit.
+ */
+import { ErrorCode } from '../protocol/error-codes.js';
+import { SwitchboardError } from '../protocol/errors.js';
+import type { ErrFrame } from '../protocol/frames.js';
+import type { RequestTable, Transmit } from './requests.js';
+
+export interface StreamOptions {
+  /** Cancels the stream; the iterator then rejects with `ABORTED`. */
+  signal?: AbortSignal;
+  /** Items the server may send ahead of the consumer (the credit window). @default 64 */
+  highWaterMark?: number;
+  /** How long to wait for the connection to open before the stream starts, in ms. @default the client's `timeoutMs` */
+  timeoutMs?: number;
+}
+
+export interface UploadOptions<Input = unknown> {
+  /** Parameters for the server's handler. */
+  input?: Input;
+  /** Cancels the upload; it rejects with `ABORTED` and the handler's items throw. */
+  signal?: AbortSignal;
+  /** Deadline for the whole upload, in ms. @default none */
+  timeoutMs?: number;
+}
+
+/** What `client.stream` returns: an async iterable (for `for await`) that can also be cancelled. */
+export interface StreamReader<T> extends AsyncIterableIterator<T> {
+  /** Stops the stream: the server's handler is aborted; the iterator ends. */
+  cancel(): void;
+}
+
+/** What the stream machinery needs from the client. */
+export interface StreamHost {
+  requests: RequestTable;
+  /** Sends a frame now (the client is open); an error when it cannot be sent. */
+  transmit: Transmit;
+  /** Resolves when the client is open; rejects with TIMEOUT, ABORTED or CLOSED. */
+  whenOpen(timeoutMs: number, signal: AbortSignal | undefined): Promise<void>;
+  isOpen(): boolean;
+  defaultTimeoutMs: number;
+}
+
+interface Live {
+  items(items: unknown[]): void;
+  end(): void;
+  /** Streams only: uploads settle through the request table (their `ok`/`err`). */
+  fail?(err: SwitchboardError): void;
+  credit(n: number): void;
+}
+
+const aborted = () => new SwitchboardError(ErrorCode.ABORTED, 'Stream aborted');
+
+export function createClientStreams(host: StreamHost) {
+  const live = new Map<number, Live>();
+  /** Sends a frame if the connection is open; flow-control frames for a dead connection are moot. */
+  const sendIfOpen = (frame: Parameters<Transmit>[0] | { t: string; id: number; [k: string]: unknown }) =>
+    host.isOpen() ? host.transmit(frame as Parameters<Transmit>[0]) : undefined;
+
+  function stream<T>(name: string, input: unknown, opts: StreamOptions = {}): StreamReader<T> {
+    const hwm = opts.highWaterMark ?? 64;
+    if (!Number.isSafeInteger(hwm) || hwm < 1) throw new TypeError('highWaterMark must be a positive integer');
+    const queue: T[] = [];
+    let id: number | undefined;
+    let finished = false; // no more items will arrive
+    let failure: SwitchboardError | undefined;
+    let consumed = 0;
+    let waiter: { resolve(r: IteratorResult<T>): void; reject(e: unknown): void } | undefined;
+
+    const stop = () => {
+      finished = true;
+      if (id !== undefined) live.delete(id);
+      opts.signal?.removeEventListener('abort', onAbort);
+    };
+    const fail = (err: SwitchboardError) => {
+      if (finished) return;
+      failure = err;
+      stop();
+      waiter?.reject(err);
+      waiter = undefined;
+    };
+    const cancel = () => {
+      if (finished) return;
+      if (id !== undefined) sendIfOpen({ t: 'cancel', id });
+      stop();
+      queue.length = 0;
+      waiter?.resolve({ value: undefined, done: true });
+      waiter = undefined;
+    };
+    const onAbort = () => {
+      if (finished) return;
+      if (id !== undefined) sendIfOpen({ t: 'cancel', id });
+      fail(aborted());
+    };
+    /** Hands an item to the consumer and re-grants credit in halves of the window. */
+    const take = (value: T): IteratorResult<T> => {
+      if (++consumed >= Math.ceil(hwm / 2) && !finished && id !== undefined) {
+        sendIfOpen({ t: 'credit', id, n: consumed });
+        consumed = 0;
+      }
+      return { value, done: false };
+    };
+
+    if (opts.signal?.aborted) failure = aborted();
+    else {
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      host
+        .whenOpen(opts.timeoutMs ?? host.defaultTimeoutMs, opts.signal)
+        .then(() => {
+          if (finished) return;
+          id = host.requests.reserveId();
+          live.set(id, {
+            items(items) {
+              for (const item of items as T[]) {
+                if (waiter) {
+                  const w = waiter;
+                  waiter = undefined;
+                  w.resolve(take(item));
+                } else queue.push(item);
+              }
+            },
+            end() {
+              stop();
+              // A waiter exists only while the queue is empty: nothing more will come.
+              waiter?.resolve({ value: undefined, done: true });
+              waiter = undefined;
+            },
+            fail,
+            credit() {},
+          });
+          const err = host.transmit({ t: 'stream', id, name, credit: hwm, ...(input === undefined ? {} : { input }) } as never);
+          if (err) fail(err);
+        })
+        .catch((err: unknown) => fail(err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCode.INTERNAL, String(err))));
+    }
+
+    const reader: StreamReader<T> = {
+      next() {
+        if (queue.length > 0) return Promise.resolve(take(queue.shift() as T));
+        if (failure) return Promise.reject(failure);
+        if (finished) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve, reject) => (waiter = { resolve, reject }));
+      },
+      return() {
+        cancel();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      cancel,
+      [Symbol.asyncIterator]() {
+        return reader;
+      },
+    };
+    return reader;
+  }
+
+  async function upload<Item, Output>(
+    name: string,
+    items: AsyncIterable<Item> | Iterable<Item>,
+    opts: UploadOptions = {},
+  ): Promise<Output> {
+    await host.whenOpen(opts.timeoutMs ?? host.defaultTimeoutMs, opts.signal);
+    const id = host.requests.reserveId();
+    let credit = 0;
+    let finished = false;
+    let wake: (() => void) | undefined;
+    live.set(id, { items() {}, end() {}, credit: (n) => ((credit += n), wake?.()) });
+    const onAbort = () => sendIfOpen({ t: 'cancel', id });
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const result = host.requests.request(
+      { t: 'upload', name, ...(opts.input === undefined ? {} : { input: opts.input }) },
+      { timeoutMs: opts.timeoutMs ?? Infinity, signal: opts.signal, id, direct: true },
+      host.isOpen() ? host.transmit : undefined,
+    );
+    const done = result.finally(() => {
+      finished = true;
+      live.delete(id);
+      opts.signal?.removeEventListener('abort', onAbort);
+      wake?.();
+    });
+    done.catch(() => {});
+    const pump = (async () => {
+      for await (const item of items) {
+        while (credit === 0 && !finished) await new Promise<void>((r) => (wake = r));
+        if (finished) return; // `for await` closes the iterable
+        const err = host.transmit({ t: 'item', id, items: [item] } as never);
+        if (err) throw err;
+        credit--;
+      }
+      if (!finished) sendIfOpen({ t: 'end', id });
+    })();
+    return new Promise<Output>((resolve, reject) => {
+      done.then((v) => resolve(v as Output), reject);
+      pump.catch((err: unknown) => {
+        // The iterable threw or an item could not be sent: stop the server side too.
+        if (!finished) sendIfOpen({ t: 'cancel', id });
+        finished = true;
+        live.delete(id);
+        reject(err);
+      });
+    });
+  }
+
+  return {
+    stream,
+    upload,
+    /** Routes a server frame of a stream; false when the id is not a live stream. */
+    items: (id: number, items: unknown[]) => (live.get(id)?.items(items), live.has(id)),
+    end: (id: number) => void live.get(id)?.end(),
+    credit: (id: number, n: number) => void live.get(id)?.credit(n),
+    /** An `err` frame for a stream id: the stream fails. Returns false for other ids. */
+    error(f: ErrFrame): boolean {
+      const s = live.get(f.id);
+      if (!s?.fail) return false;
+      s.fail(new SwitchboardError(String(f.code), String(f.message), f.details));
+      return true;
+    },
+    /** The connection dropped or the client closed: every stream fails with `err`. */
+    failAll(err: SwitchboardError): void {
+      for (const s of [...live.values()]) s.fail?.(err);
+    },
+  };
+}
+
+/** The client's stream table. */
+export type ClientStreams = ReturnType<typeof createClientStreams>;

@@ -1,0 +1,269 @@
+/**
+ * Streams with credit-based flow control (docs/protocol.md §2.3): server-to-client streams pull
+ * the handler's iterable only while the consumer has granted credit, so a slow consumer slows the
+ * generator instead of growing a buffer; uploads grant credit as the handler consumes. Cancellation
+ * and disconnection abort the handler's signal and close its iterable (its `finally` runs).
+ */
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { CloseCode } from '../protocol/close-codes.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { SwitchboardError } from '../protocol/errors.js';
+import type { CreditFrame, ItemFrame, StreamFrame, UploadFrame } from '../protocol/frames.js';
+import type { Connection } from './connection.js';
+import type { StreamContext } from './types.js';
+import { validate } from './validation.js';
+
+/** Coalescing of items produced close together into one frame (the client still yields them one by one). */
+export interface BatchOptions {
+  /** Most items in one frame. @default 64 */
+  maxItems: number;
+  /** Longest time an item waits for companions, in ms. @default 5 */
+  maxDelayMs: number;
+}
+
+/** A registered server-to-client stream. */
+export interface StreamEntry<Identity> {
+  handler: (input: unknown, ctx: StreamContext<Identity>) => AsyncIterable<unknown> | Iterable<unknown>;
+  input?: StandardSchemaV1 | undefined;
+  batch?: BatchOptions | undefined;
+}
+
+/** A registered client-to-server stream. */
+export interface UploadEntry<Identity> {
+  handler: (input: unknown, items: AsyncIterable<unknown>, ctx: StreamContext<Identity>) => unknown;
+  input?: StandardSchemaV1 | undefined;
+  /** Items granted ahead of the handler. */
+  highWaterMark: number;
+}
+
+interface Live {
+  /** Consumer-side events: credit (streams) or items/end (uploads). */
+  credit(n: number): void;
+  items(items: unknown[]): void;
+  end(): void;
+  cancel(reason: 'cancel' | 'disconnect'): void;
+}
+
+type Reply = (conn: Connection<never>, id: number, value: unknown) => void;
+type Fail = (conn: Connection<never>, id: number, err: unknown, what: string) => void;
+
+/** Per-connection table of live streams, and the frame handlers that drive them. */
+export function createStreams<Identity>(reply: Reply, fail: Fail) {
+  const live = new WeakMap<Connection<Identity>, Map<number, Live>>();
+  const table = (conn: Connection<Identity>) => {
+    let t = live.get(conn);
+    if (!t) live.set(conn, (t = new Map()));
+    return t;
+  };
+
+  function contextFor(conn: Connection<Identity>, abort: AbortController): StreamContext<Identity> {
+    return {
+      clientId: conn.clientId,
+      get identity() {
+        return conn.identity;
+      },
+      signal: abort.signal,
+    };
+  }
+
+  /** Server-to-client: runs the handler's iterable within the consumer's credit. */
+  function openStream(conn: Connection<Identity>, f: StreamFrame, entry: StreamEntry<Identity>): void {
+    const streams = table(conn);
+    if (streams.has(f.id)) return fail(conn as never, f.id, new SwitchboardError(ErrorCode.BAD_REQUEST, 'Stream id in use'), `stream ${f.name}`);
+    const abort = new AbortController();
+    let credit = f.credit;
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    let iterator: AsyncIterator<unknown> | Iterator<unknown> | undefined;
+    let batch: unknown[] = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+
+    const flush = () => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      if (batch.length === 0 || stopped) return;
+      const items = batch;
+      batch = [];
+      conn.send({ t: 'item', id: f.id, items });
+    };
+    const state: Live = {
+      credit(n) {
+        credit = Math.min(credit + n, Number.MAX_SAFE_INTEGER);
+        wake?.();
+      },
+      items() {},
+      end() {},
+      cancel(reason) {
+        if (stopped) return;
+        stopped = true;
+        streams.delete(f.id);
+        abort.abort(new SwitchboardError(reason === 'cancel' ? ErrorCode.ABORTED : ErrorCode.DISCONNECTED, `Stream ${reason === 'cancel' ? 'cancelled' : 'disconnected'}`));
+        if (timer) clearTimeout(timer);
+        wake?.();
+        // A generator suspended at `yield` (waiting for credit) runs its finally now; one busy in
+        // an await sees ctx.signal and returns when it next yields.
+        void Promise.resolve(iterator?.return?.()).catch(() => {});
+      },
+    };
+    streams.set(f.id, state);
+
+    (async () => {
+      const input = entry.input ? await validate(entry.input, f.input, 'input') : f.input;
+      if (stopped) return;
+      const iterable = entry.handler(input, contextFor(conn, abort));
+      const it = (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator]?.() ?? (iterable as Iterable<unknown>)[Symbol.iterator]?.();
+      if (!it) throw new TypeError(`stream handler "${f.name}" must return an iterable`);
+      iterator = it;
+      if (stopped) return void (await it.return?.());
+      while (!stopped) {
+        if (credit === 0) {
+          flush();
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          continue;
+        }
+        const r = await it.next();
+        if (stopped) break;
+        if (r.done) break;
+        credit--;
+        if (!entry.batch) {
+          conn.send({ t: 'item', id: f.id, items: [r.value] });
+          continue;
+        }
+        batch.push(r.value);
+        if (batch.length >= entry.batch.maxItems || credit === 0) flush();
+        else timer ??= setTimeout(flush, entry.batch.maxDelayMs);
+      }
+      flush();
+      if (!stopped) {
+        stopped = true;
+        streams.delete(f.id);
+        conn.send({ t: 'end', id: f.id });
+      }
+    })().catch((err: unknown) => {
+      if (stopped) return;
+      stopped = true;
+      streams.delete(f.id);
+      if (timer) clearTimeout(timer);
+      fail(conn as never, f.id, err, `stream ${f.name}`);
+    });
+  }
+
+  /** Client-to-server: grants credit as the handler consumes, resolves with its result. */
+  function openUpload(conn: Connection<Identity>, f: UploadFrame, entry: UploadEntry<Identity>): void {
+    const streams = table(conn);
+    if (streams.has(f.id)) return fail(conn as never, f.id, new SwitchboardError(ErrorCode.BAD_REQUEST, 'Stream id in use'), `upload ${f.name}`);
+    const abort = new AbortController();
+    const queue: unknown[] = [];
+    let outstanding = 0; // granted and not yet received
+    let consumed = 0; // taken by the handler since the last grant
+    let ended = false;
+    let failure: SwitchboardError | undefined;
+    let done = false;
+    let wake: (() => void) | undefined;
+    const grant = (n: number) => {
+      outstanding += n;
+      conn.send({ t: 'credit', id: f.id, n } satisfies CreditFrame);
+    };
+    const finish = () => {
+      done = true;
+      streams.delete(f.id);
+    };
+    const state: Live = {
+      credit() {},
+      items(items) {
+        if (done) return;
+        if (items.length > outstanding) {
+          // More than granted: the peer ignores flow control; that is abuse, not a slow link.
+          conn.close(CloseCode.POLICY_VIOLATION, 'upload exceeded its credit');
+          return;
+        }
+        outstanding -= items.length;
+        for (const item of items) queue.push(item);
+        wake?.();
+      },
+      end() {
+        ended = true;
+        wake?.();
+      },
+      cancel(reason) {
+        if (done) return;
+        failure = new SwitchboardError(reason === 'cancel' ? ErrorCode.ABORTED : ErrorCode.DISCONNECTED, `Upload ${reason === 'cancel' ? 'cancelled' : 'disconnected'}`);
+        abort.abort(failure);
+        finish();
+        wake?.();
+      },
+    };
+    streams.set(f.id, state);
+
+    const items: AsyncIterable<unknown> = {
+      [Symbol.asyncIterator]: () => ({
+        async next(): Promise<IteratorResult<unknown>> {
+          for (;;) {
+            if (failure) throw failure;
+            if (queue.length > 0) {
+              const value = queue.shift();
+              // Re-grant in halves so the sender never idles and never exceeds highWaterMark ahead.
+              if (++consumed >= Math.ceil(entry.highWaterMark / 2) && !ended) {
+                grant(consumed);
+                consumed = 0;
+              }
+              return { value, done: false };
+            }
+            if (ended || done) return { value: undefined, done: true };
+            await new Promise<void>((resolve) => (wake = resolve));
+            wake = undefined;
+          }
+        },
+        async return(): Promise<IteratorResult<unknown>> {
+          return { value: undefined, done: true };
+        },
+      }),
+    };
+
+    (async () => {
+      const input = entry.input ? await validate(entry.input, f.input, 'input') : f.input;
+      if (done) return undefined;
+      grant(entry.highWaterMark);
+      return entry.handler(input, items, contextFor(conn, abort));
+    })().then(
+      (result) => {
+        if (done) return;
+        finish();
+        reply(conn as never, f.id, result);
+      },
+      (err: unknown) => {
+        if (done && failure) return;
+        finish();
+        fail(conn as never, f.id, err, `upload ${f.name}`);
+      },
+    );
+  }
+
+  return {
+    openStream,
+    openUpload,
+    /** Live streams and uploads of a connection (bounded by `limits.maxPendingCalls`). */
+    count: (conn: Connection<Identity>) => live.get(conn)?.size ?? 0,
+    /** Routes a flow-control frame; returns false when the id is not a live stream. */
+    route(conn: Connection<Identity>, f: CreditFrame | ItemFrame | { t: 'end' | 'cancel'; id: number }): boolean {
+      const s = live.get(conn)?.get(f.id);
+      if (!s) return false;
+      if (f.t === 'credit') s.credit(f.n);
+      else if (f.t === 'item') s.items(f.items);
+      else if (f.t === 'end') s.end();
+      else s.cancel('cancel');
+      return true;
+    },
+    /** The connection closed: every stream ends. */
+    closeAll(conn: Connection<Identity>): void {
+      const t = live.get(conn);
+      if (!t) return;
+      for (const s of [...t.values()]) s.cancel('disconnect');
+      live.delete(conn);
+    },
+  };
+}
+
+/** The stream table the dispatcher uses. */
+export type Streams<Identity> = ReturnType<typeof createStreams<Identity>>;
