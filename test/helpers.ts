@@ -2,6 +2,7 @@
  * Shared test utilities. Everything waits on events with a deadline; nothing sleeps blindly.
  */
 import { once } from 'node:events';
+import { afterEach, beforeEach, expect } from 'vitest';
 import WebSocket from 'ws';
 import { jsonCodec } from '../src/protocol/codec.js';
 import { msgpackCodec } from '../src/protocol/msgpack.js';
@@ -142,4 +143,24 @@ export async function silentTcpServer(): Promise<{ port: number; sockets: () => 
         net.close(() => r());
       }),
   };
+}
+
+/**
+ * Fails each test of the calling file that leaves an unhandled rejection behind, and names it
+ * (Vitest alone reports them for the whole run). Call once at the top of a file, before its own
+ * afterEach hooks: after-hooks run in reverse, so this check runs after the file's cleanup.
+ * Returns the list, for tests that assert mid-way.
+ */
+export function guardUnhandledRejections(): readonly unknown[] {
+  const seen: unknown[] = [];
+  const record = (reason: unknown) => void seen.push(reason);
+  beforeEach(() => {
+    seen.length = 0;
+    process.on('unhandledRejection', record);
+  });
+  afterEach(() => {
+    process.off('unhandledRejection', record);
+    expect(seen).toEqual([]);
+  });
+  return seen;
 }

@@ -9,12 +9,12 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { connect, type Client, type ClientEvents, type ClientOptions } from '../src/client/node.js';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import { jwt, type JwtClaims, type JwtOptions, type ServerOptions, type Server, type TokenAuthenticate } from '../src/server/index.js';
-import { RawPeer, handshakeStatus, recordingLogger, startServer, until, within } from './helpers.js';
+import { RawPeer, recordingLogger, startServer, until, within, guardUnhandledRejections } from './helpers.js';
 
 const V1 = 'switchboard.v1.json';
 const SECRET = 'switchboard-test-secret-of-sufficient-length';
@@ -24,13 +24,9 @@ const KEY = new TextEncoder().encode(SECRET);
 // Bookkeeping: everything a test opens is closed in afterEach, and no promise may go unhandled.
 
 const cleanups: (() => unknown)[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-beforeAll(() => void process.on('unhandledRejection', onUnhandled));
-afterAll(() => void process.off('unhandledRejection', onUnhandled));
+guardUnhandledRejections();
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
-  expect(unhandled).toEqual([]);
 });
 
 const nowSec = () => Math.floor(Date.now() / 1000);

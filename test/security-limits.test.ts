@@ -13,11 +13,11 @@ import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promi
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { constants as zlib, deflateRawSync } from 'node:zlib';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import type { Server, ServerOptions } from '../src/server/index.js';
-import { RawPeer, handshakeStatus, recordingLogger, startServer, until, within } from './helpers.js';
+import { RawPeer, handshakeStatus, recordingLogger, startServer, until, within, guardUnhandledRejections } from './helpers.js';
 
 const V1 = 'switchboard.v1.json';
 const MiB = 1_048_576;
@@ -27,21 +27,13 @@ const servers: { close(): Promise<void> }[] = [];
 const peers: RawPeer[] = [];
 const sockets: Socket[] = [];
 const clients: WebSocket[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on('unhandledRejection', onUnhandled);
-});
+guardUnhandledRejections();
 
 afterEach(async () => {
   for (const p of peers.splice(0)) p.ws.terminate();
   for (const c of clients.splice(0)) c.terminate();
   for (const s of sockets.splice(0)) s.destroy();
   await Promise.all(servers.splice(0).map((s) => s.close()));
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled).toEqual([]);
 });
 
 /** Starts a server that always has an `echo` command (the bystander's), plus the test's setup. */

@@ -8,26 +8,18 @@ import WebSocket from 'ws';
 import { ServerError } from '../src/protocol/errors.js';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import type { CommandContext, Server, ServerOptions } from '../src/server/index.js';
-import { RawPeer, recordingLogger, startServer, until } from './helpers.js';
+import { RawPeer, recordingLogger, startServer, until, guardUnhandledRejections } from './helpers.js';
 
 const V1 = 'switchboard.v1.json';
 
 const servers: { close(): Promise<void> }[] = [];
 const peers: RawPeer[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on('unhandledRejection', onUnhandled);
-});
+// Every test, not only the fuzz loop: nothing the server does may reject with nobody listening.
+const unhandled = guardUnhandledRejections();
 
 afterEach(async () => {
   for (const p of peers.splice(0)) p.ws.terminate();
   await Promise.all(servers.splice(0).map((s) => s.close()));
-  process.off('unhandledRejection', onUnhandled);
-  // Every test, not only the fuzz loop: nothing the server does may reject with nobody listening.
-  expect(unhandled).toEqual([]);
 });
 
 async function start<I>(options: ServerOptions<I> = {}, setup?: (s: Server<I>) => void) {

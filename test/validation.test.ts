@@ -5,20 +5,16 @@
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import * as v from 'valibot';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { connect, type Client } from '../src/client/node.js';
 import { createServer, type Server, type ServerOptions } from '../src/server/index.js';
-import { RawPeer, recordingLogger, startServer, until, within } from './helpers.js';
+import { RawPeer, recordingLogger, startServer, until, within, guardUnhandledRejections } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-beforeAll(() => void process.on('unhandledRejection', onUnhandled));
-afterAll(() => void process.off('unhandledRejection', onUnhandled));
+guardUnhandledRejections();
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
-  expect(unhandled).toEqual([]);
 });
 
 async function start(setup: (s: Server) => void, options: ServerOptions = {}) {

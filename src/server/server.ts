@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 import { createMemoryEngine } from '../engines/memory.js';
 import type { Codec } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
