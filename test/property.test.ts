@@ -9,12 +9,23 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { jsonCodec } from '../src/protocol/codec.js';
-import { MAX_NAME_LENGTH, MAX_TOKEN_LENGTH, validateClientFrame, type Validated } from '../src/protocol/frames.js';
+import { MAX_CREDIT, MAX_NAME_LENGTH, MAX_TOKEN_LENGTH, validateClientFrame, type Validated } from '../src/protocol/frames.js';
 import { ServerError } from '../src/server/index.js';
 import { RawPeer, startServer, until } from './helpers.js';
 
 const V1 = 'switchboard.v1.json';
-const KNOWN_KINDS = ['call', 'sub', 'unsub', 'pub', 'presence', 'ping', 'auth'];
+/** Client frame kinds of docs/protocol.md §2.1, streams included (§2.3). */
+const KNOWN_KINDS = ['call', 'sub', 'unsub', 'pub', 'presence', 'ping', 'auth', 'stream', 'upload', 'credit', 'item', 'end', 'cancel'];
+/** Flow-control kinds: they answer nothing, and for an id that is not a live stream they are dropped. */
+const FLOW_KINDS = ['credit', 'item', 'end', 'cancel'];
+
+const isCredit = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 1 && x <= MAX_CREDIT;
+/** Whether a flow-control frame has the shape docs/protocol.md §2.1 gives it (its id checked apart). */
+function validFlowControl(f: Record<string, unknown>): boolean {
+  if (f.t === 'credit') return isCredit(f.n);
+  if (f.t === 'item') return Array.isArray(f.items) && f.items.length > 0;
+  return f.t === 'end' || f.t === 'cancel';
+}
 
 const servers: { close(): Promise<void> }[] = [];
 const peers: RawPeer[] = [];
@@ -47,6 +58,7 @@ const nastyString = fc.string({
 });
 
 const ids = fc.oneof(fc.nat(), fc.constantFrom(0, Number.MAX_SAFE_INTEGER));
+const credits = fc.oneof(fc.integer({ min: 1, max: MAX_CREDIT }), fc.constantFrom(1, MAX_CREDIT));
 const names = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('echo', 'boom', 'coded', 'later', 'schema', 'missing', 'f:1', 'f:2', 'g:1', 'nope') },
   { weight: 1, arbitrary: fc.string({ minLength: 1, maxLength: 8 }) },
@@ -59,6 +71,11 @@ const validFrame: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   fc.record({ t: fc.constant('pub'), id: ids, topic: names, data: fc.jsonValue({ maxDepth: 3 }), echo: fc.boolean() }, { requiredKeys: ['t', 'id', 'topic'] }),
   fc.record({ t: fc.constant('auth'), id: ids, token: fc.string({ minLength: 1, maxLength: 16 }) }, { requiredKeys: ['t', 'token'] }),
   fc.constant({ t: 'ping' }),
+  fc.record({ t: fc.constant('stream'), id: ids, name: names, input: fc.jsonValue({ maxDepth: 3 }), credit: credits }, { requiredKeys: ['t', 'id', 'name', 'credit'] }),
+  fc.record({ t: fc.constant('upload'), id: ids, name: names, input: fc.jsonValue({ maxDepth: 3 }) }, { requiredKeys: ['t', 'id', 'name'] }),
+  fc.record({ t: fc.constant('credit'), id: ids, n: credits }),
+  fc.record({ t: fc.constant('item'), id: ids, items: fc.array(fc.jsonValue({ maxDepth: 2 }), { minLength: 1, maxLength: 4 }) }),
+  fc.record({ t: fc.constantFrom('end', 'cancel'), id: ids }),
 );
 
 const DELETE = Symbol('delete');
@@ -66,11 +83,11 @@ const DELETE = Symbol('delete');
 const mutatedFrame = fc
   .record({
     frame: validFrame,
-    key: fc.constantFrom('t', 'id', 'name', 'topic', 'data', 'echo', 'input', 'token', '__proto__', 'extra'),
+    key: fc.constantFrom('t', 'id', 'name', 'topic', 'data', 'echo', 'input', 'token', 'credit', 'n', 'items', '__proto__', 'extra'),
     value: fc.oneof(
       fc.constant<typeof DELETE>(DELETE),
       fc.jsonValue({ maxDepth: 2 }),
-      fc.constantFrom(-1, 1.5, 2 ** 53, -0, '', 'x'.repeat(MAX_NAME_LENGTH + 1), 't'.repeat(MAX_TOKEN_LENGTH + 1), 'ping', 'auth', 'subscribe', null, [], {}),
+      fc.constantFrom(-1, 0, 1.5, 2 ** 31, 2 ** 53, -0, '', 'x'.repeat(MAX_NAME_LENGTH + 1), 't'.repeat(MAX_TOKEN_LENGTH + 1), 'ping', 'auth', 'subscribe', 'stream', 'credit', 'cancel', null, [], {}),
     ),
   })
   .map(({ frame, key, value }) => {
@@ -96,8 +113,13 @@ function checkVerdict(input: unknown, v: Validated): void {
       return;
     }
     expect(isId(f.id)).toBe(true);
-    if (f.t === 'call') expect(isName(f.name)).toBe(true);
-    else expect(isName(f.topic)).toBe(true);
+    if (f.t === 'call' || f.t === 'upload') expect(isName(f.name)).toBe(true);
+    else if (f.t === 'stream') expect(isName(f.name) && isCredit(f.credit)).toBe(true);
+    else if (FLOW_KINDS.includes(f.t as string)) {
+      expect(validFlowControl(f)).toBe(true);
+      // end and cancel carry nothing else; the validator passes no other member on.
+      if (f.t === 'end' || f.t === 'cancel') expect(Object.keys(f).sort()).toEqual(['id', 't']);
+    } else expect(isName(f.topic)).toBe(true);
     if (f.t === 'pub') expect(f.echo === undefined || typeof f.echo === 'boolean').toBe(true);
   } else if (v.fault.kind === 'close') {
     expect(v.fault.code).toBe(1002);
@@ -223,7 +245,7 @@ describe('a live server under random input', () => {
   );
 
   /** What docs/protocol.md §2 and §5 say must happen to one message. */
-  type Outcome = { close: number } | { answer: number } | { pong: true };
+  type Outcome = { close: number } | { answer: number } | { pong: true } | { ignored: number };
   function oracle({ bytes, binary }: Message): Outcome {
     if (bytes.length > maxPayload) return { close: 1009 };
     if (binary) return { close: 1007 };
@@ -246,6 +268,9 @@ describe('a live server under random input', () => {
     // First-message auth on a connection that did not ask for it (or a malformed one) is a fault.
     if (t === 'auth' && id === undefined) return { close: 1002 };
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) return { close: 1002 };
+    // Flow control for an id that is not a live stream (this server registers none) is dropped
+    // without an answer (§2.3); a malformed one is answered BAD_REQUEST like any request.
+    if (FLOW_KINDS.includes(t) && validFlowControl(v as Record<string, unknown>)) return { ignored: id };
     return { answer: id };
   }
 
@@ -297,6 +322,14 @@ describe('a live server under random input', () => {
         } else if ('pong' in expected) {
           await until(() => after().some((f) => f.t === 'pong'), what, 2_000);
           count('pong');
+        } else if ('ignored' in expected) {
+          // A call behind it is a fence: once it is answered, the dropped frame was processed.
+          const fence = expected.ignored === 1 ? 2 : 1;
+          p.ws.send(JSON.stringify({ t: 'call', id: fence, name: 'echo', input: 'fence' }));
+          await until(() => answer(fence) !== undefined || p.closeCode !== undefined, what, 2_000);
+          expect(answer(expected.ignored), what).toBeUndefined();
+          if (answer(fence) === undefined) expect(p.closeCode, what).toBe(1008);
+          count('ignored');
         } else {
           // The rate limit (default 100/s, burst 200) may refuse or, after enough refusals, close.
           await until(() => answer(expected.answer) !== undefined || p.closeCode !== undefined, what, 2_000);
@@ -318,7 +351,7 @@ describe('a live server under random input', () => {
 
     if (process.env.SB_FIGURES) console.log(tally);
     // Every kind of outcome was exercised, not only the easy ones.
-    for (const k of ['ok', 'pong', 'close 1002', 'close 1007', 'close 1009']) expect(tally.get(k) ?? 0, k).toBeGreaterThan(0);
+    for (const k of ['ok', 'pong', 'ignored', 'close 1002', 'close 1007', 'close 1009']) expect(tally.get(k) ?? 0, k).toBeGreaterThan(0);
     expect([...tally.keys()].filter((k) => k.startsWith('err')).length).toBeGreaterThan(2);
 
     // Still serving: a good client gets answers, and only the open peers are connections.

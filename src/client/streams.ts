@@ -92,6 +92,9 @@ export function createClientStreams(host: StreamHost) {
     const onAbort = () => {
       if (finished) return;
       if (id !== undefined) sendIfOpen({ t: 'cancel', id });
+      // Drop what is buffered: the iterator rejects with ABORTED now, not after up to
+      // highWaterMark more items (a disconnect, by contrast, keeps the items that did arrive).
+      queue.length = 0;
       fail(aborted());
     };
     /** Hands an item to the consumer and re-grants credit in halves of the window. */
@@ -198,6 +201,9 @@ export function createClientStreams(host: StreamHost) {
         finished = true;
         live.delete(id);
         reject(err);
+        // The server answers nothing for a cancelled upload (§2.3): settle its request here, or
+        // its timer and signal listeners would outlive the upload until the connection closes.
+        host.requests.answer(id, false, { t: 'err', id, code: ErrorCode.ABORTED, message: 'Upload cancelled' });
       });
     });
   }

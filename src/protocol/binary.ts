@@ -11,8 +11,12 @@
 
 /** First byte of an envelope; anything else in a binary message is refused. */
 export const ENVELOPE_MAGIC = 0xb1;
-/** Deepest nesting searched for binary values; deeper data is sent as is. */
-const MAX_DEPTH = 64;
+/**
+ * Deepest nesting searched for binary values (docs/protocol.md §2.6). Deeper binary values would be
+ * sent as JSON objects of numbers, so the limit is far beyond any real payload.
+ */
+export const MAX_BINARY_DEPTH = 1_000;
+const MAX_DEPTH = MAX_BINARY_DEPTH;
 
 type Path = (string | number)[];
 

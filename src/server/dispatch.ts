@@ -142,7 +142,10 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       return conn.fail({ t: 'err', id: f.id, code: ErrorCode.NOT_FOUND, message: `No command named "${f.name}"` });
     }
     // Refused before anything runs: at the limit, even a command that would answer at once waits.
-    if (conn.pendingCalls >= limits.maxPendingCalls) return limitExceeded(conn, f.id, 'maxPendingCalls', limits.maxPendingCalls);
+    // Live streams and uploads count too (docs/streams.md), as calls count when opening a stream.
+    if (conn.pendingCalls + streams.count(conn) >= limits.maxPendingCalls) {
+      return limitExceeded(conn, f.id, 'maxPendingCalls', limits.maxPendingCalls);
+    }
     const what = `command ${f.name}`;
     if (entry.input || entry.output) return settle(conn, f.id, what, runCommand(entry, conn, f, what));
     // Without schemas a sync handler answers in the same tick: no promise, no microtask.

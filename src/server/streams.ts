@@ -172,7 +172,7 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
     const state: Live = {
       credit() {},
       items(items) {
-        if (done) return;
+        if (done || ended) return; // after `end`: ignored (docs/protocol.md §2.3)
         if (items.length > outstanding) {
           // More than granted: the peer ignores flow control; that is abuse, not a slow link.
           conn.close(CloseCode.POLICY_VIOLATION, 'upload exceeded its credit');
