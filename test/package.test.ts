@@ -42,9 +42,9 @@ describe('package', () => {
     for (const f of files) expect(f).not.toMatch(/[\\/]server[\\/]/);
   });
 
-  it('the browser client loads msgpackr only on demand, and nothing Node-only even then', () => {
+  it('the browser client loads @msgpack/msgpack only on demand, and nothing Node-only even then', () => {
     const { bare } = importGraph(resolve(root, 'dist/client/index.js'), true);
-    expect(bare).toEqual(['msgpackr']);
+    expect(bare).toEqual(['@msgpack/msgpack']);
   });
 
   it('the Node client entry uses ws', () => {

@@ -36,7 +36,7 @@ function tooLarge(payload: string | Uint8Array, max: number): boolean {
 }
 
 /**
- * The codec module, loaded on first use: MessagePack (msgpackr) is imported only by clients that
+ * The codec module, loaded on first use: MessagePack (@msgpack/msgpack) is imported only by clients that
  * choose it, so the JSON client needs no bundler and carries no MessagePack code.
  */
 async function loadCodec(name: CodecName): Promise<Codec> {

@@ -1,53 +1,44 @@
 /**
- * The MessagePack codec (`msgpackr`), negotiated as `switchboard.v1.msgpack`: every frame is one
- * binary WebSocket message; binary values are native `bin`, never base64. Options keep the format
- * plain MessagePack, so any implementation can read it (no msgpackr records or structures).
+ * The MessagePack codec, negotiated as `switchboard.v1.msgpack`: every frame is one binary
+ * WebSocket message holding plain MessagePack, so any implementation can read it. Binary values are
+ * native `bin`, never base64.
+ *
+ * Built on @msgpack/msgpack (the MessagePack organisation's implementation, no dependencies):
+ * msgpackr's optional native accelerator has per-platform packages, which made `npm ci` depend on
+ * every one of them being fetchable.
  */
-import { Packr, type Options } from 'msgpackr';
+import { Decoder, Encoder } from '@msgpack/msgpack';
 import { MAX_BINARY_DEPTH } from './binary.js';
 import type { Codec } from './codec.js';
 import { CloseCode } from './close-codes.js';
 import { SUBPROTOCOL_MSGPACK } from './subprotocol.js';
 
-/** `skipValues` exists since msgpackr 1.10 but is missing from its type declarations. */
-const options: Options & { skipValues: unknown[] } = {
-  useRecords: false, // msgpackr's record extension is not MessagePack other languages read
-  encodeUndefinedAsNil: true, // as JSON turns undefined array items into null
-  skipValues: [undefined], // as JSON drops undefined-valued properties
-  mapsAsObjects: true,
-};
-const packr = new Packr(options);
-
-/** Deepest nesting searched for typed-array views: the same bound as the JSON envelope's. */
-const MAX_DEPTH = MAX_BINARY_DEPTH;
+// ignoreUndefined: as JSON drops undefined-valued properties (undefined array items become nil).
+const encoder = new Encoder({ ignoreUndefined: true });
+const decoder = new Decoder();
 
 /**
- * msgpackr 2.1 (without `moreTypes`) writes a typed array other than Uint8Array element by element
- * into a `bin` of its byte length (a Float32Array's 1.5 becomes the byte 1, the rest is garbage),
- * and a DataView as an empty `bin`: silent corruption. Such views become Uint8Array views of their
- * bytes, as the JSON codec sends them (docs/protocol.md §2.6). Copy-on-write: a frame without them
- * is returned as is.
+ * An `ArrayBuffer` would be written as an empty map; it becomes a Uint8Array view of its bytes, as
+ * the JSON codec sends it (typed arrays and DataViews are written as their bytes already).
+ * Copy-on-write: a frame without ArrayBuffers is returned as is.
  */
-function viewsAsBytes(value: unknown, depth: number): unknown {
-  if (typeof value !== 'object' || value === null || depth > MAX_DEPTH) return value;
-  if (ArrayBuffer.isView(value)) {
-    return value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  }
+function buffersAsBytes(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null || depth > MAX_BINARY_DEPTH || ArrayBuffer.isView(value)) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const v: unknown = value[i];
-      const n = viewsAsBytes(v, depth + 1);
+      const n = buffersAsBytes(v, depth + 1);
       if (n !== v) (copy ??= value.slice())[i] = n;
     }
     return copy ?? value;
   }
-  // ArrayBuffer is written correctly; objects with toJSON (Date…) are msgpackr's to encode.
-  if (value instanceof ArrayBuffer || typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function' || value instanceof Date) return value;
   let copy: Record<string, unknown> | undefined;
   for (const k in value) {
     const v = (value as Record<string, unknown>)[k];
-    const n = viewsAsBytes(v, depth + 1);
+    const n = buffersAsBytes(v, depth + 1);
     // defineProperty: a "__proto__" key must stay a key, not become the copy's prototype.
     if (n !== v) Object.defineProperty((copy ??= { ...value }), k, { value: n, enumerable: true, writable: true, configurable: true });
   }
@@ -58,11 +49,12 @@ function viewsAsBytes(value: unknown, depth: number): unknown {
 export const msgpackCodec: Codec = {
   name: 'msgpack',
   subprotocol: SUBPROTOCOL_MSGPACK,
-  encode: (frame) => packr.pack(viewsAsBytes(frame, 0)),
+  encode: (frame) => encoder.encode(buffersAsBytes(frame, 0)),
   decode(data, isBinary) {
     if (!isBinary || typeof data === 'string') return { ok: false, code: CloseCode.UNSUPPORTED_DATA, reason: 'text messages need the JSON codec' };
     try {
-      return { ok: true, value: packr.unpack(data) };
+      // Refuses a "__proto__" key (prototype pollution) like any malformed message.
+      return { ok: true, value: decoder.decode(data) };
     } catch {
       return { ok: false, code: CloseCode.INVALID_PAYLOAD, reason: 'message is not valid MessagePack' };
     }
