@@ -164,3 +164,50 @@ export function guardUnhandledRejections(): readonly unknown[] {
   });
   return seen;
 }
+
+/** Flow-control frame kinds (docs/protocol.md §2.1). */
+export const FLOW_KINDS = ['credit', 'item', 'end', 'cancel'];
+
+/** Whether a flow-control frame has the shape docs/protocol.md §2.1 gives it (its id checked apart). */
+export function validFlowControl(f: Record<string, unknown>): boolean {
+  if (f.t === 'credit') return typeof f.n === 'number' && Number.isSafeInteger(f.n) && f.n >= 1 && f.n <= 2 ** 31 - 1;
+  if (f.t === 'item') return Array.isArray(f.items) && f.items.length > 0;
+  return f.t === 'end' || f.t === 'cancel';
+}
+
+/** What docs/protocol.md §2 and §5 say a server does with one message (JSON codec, no live streams). */
+export type Outcome = { close: number } | { answer: number } | { pong: true } | { ignored: number };
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The fuzzers' oracle. Binary messages must not start with the envelope magic (0xB1): callers
+ * generate them so, which keeps the oracle exact (any other binary message is refused with 1007).
+ */
+export function expectedOutcome(bytes: Buffer, binary: boolean, maxPayload: number): Outcome {
+  if (bytes.length > maxPayload) return { close: 1009 };
+  if (binary) return { close: 1007 };
+  try {
+    strictUtf8.decode(bytes);
+  } catch {
+    return { close: 1007 };
+  }
+  let v: unknown;
+  try {
+    // As the server reads it (a BOM is kept, and is not JSON).
+    v = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return { close: 1007 };
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { close: 1002 };
+  const { t, id } = v as { t?: unknown; id?: unknown };
+  if (typeof t !== 'string') return { close: 1002 };
+  if (t === 'ping') return { pong: true };
+  // First-message auth on a connection that did not ask for it (or a malformed one) is a fault.
+  if (t === 'auth' && id === undefined) return { close: 1002 };
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) return { close: 1002 };
+  // Flow control for an id that is not a live stream is dropped without an answer (§2.3); a
+  // malformed one is answered BAD_REQUEST like any request.
+  if (FLOW_KINDS.includes(t) && validFlowControl(v as Record<string, unknown>)) return { ignored: id };
+  return { answer: id };
+}

@@ -11,21 +11,13 @@ import { z } from 'zod';
 import { jsonCodec } from '../src/protocol/codec.js';
 import { MAX_CREDIT, MAX_NAME_LENGTH, MAX_TOKEN_LENGTH, validateClientFrame, type Validated } from '../src/protocol/frames.js';
 import { ServerError } from '../src/server/index.js';
-import { RawPeer, startServer, until } from './helpers.js';
+import { FLOW_KINDS, RawPeer, expectedOutcome, startServer, until, validFlowControl, type Outcome } from './helpers.js';
 
 const V1 = 'switchboard.v1.json';
 /** Client frame kinds of docs/protocol.md §2.1, streams included (§2.3). */
 const KNOWN_KINDS = ['call', 'sub', 'unsub', 'pub', 'presence', 'ping', 'auth', 'stream', 'upload', 'credit', 'item', 'end', 'cancel'];
 /** Flow-control kinds: they answer nothing, and for an id that is not a live stream they are dropped. */
-const FLOW_KINDS = ['credit', 'item', 'end', 'cancel'];
-
 const isCredit = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 1 && x <= MAX_CREDIT;
-/** Whether a flow-control frame has the shape docs/protocol.md §2.1 gives it (its id checked apart). */
-function validFlowControl(f: Record<string, unknown>): boolean {
-  if (f.t === 'credit') return isCredit(f.n);
-  if (f.t === 'item') return Array.isArray(f.items) && f.items.length > 0;
-  return f.t === 'end' || f.t === 'cancel';
-}
 
 const servers: { close(): Promise<void> }[] = [];
 const peers: RawPeer[] = [];
@@ -225,7 +217,6 @@ describe('decoder and validator (pure)', () => {
 
 describe('a live server under random input', () => {
   const maxPayload = 4_096;
-  const utf8 = new TextDecoder('utf-8', { fatal: true });
 
   /** One WebSocket message to send. */
   interface Message {
@@ -244,35 +235,7 @@ describe('a live server under random input', () => {
     { weight: 1, arbitrary: fc.integer({ min: 1, max: 300 }).map((n) => text(JSON.stringify({ t: 'call', id: 1, name: 'echo', input: 'x'.repeat(maxPayload + n) }))) },
   );
 
-  /** What docs/protocol.md §2 and §5 say must happen to one message. */
-  type Outcome = { close: number } | { answer: number } | { pong: true } | { ignored: number };
-  function oracle({ bytes, binary }: Message): Outcome {
-    if (bytes.length > maxPayload) return { close: 1009 };
-    if (binary) return { close: 1007 };
-    try {
-      utf8.decode(bytes);
-    } catch {
-      return { close: 1007 };
-    }
-    let v: unknown;
-    try {
-      // As the server reads it (a BOM is kept, and is not JSON).
-      v = JSON.parse(bytes.toString('utf8'));
-    } catch {
-      return { close: 1007 };
-    }
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return { close: 1002 };
-    const { t, id } = v as { t?: unknown; id?: unknown };
-    if (typeof t !== 'string') return { close: 1002 };
-    if (t === 'ping') return { pong: true };
-    // First-message auth on a connection that did not ask for it (or a malformed one) is a fault.
-    if (t === 'auth' && id === undefined) return { close: 1002 };
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) return { close: 1002 };
-    // Flow control for an id that is not a live stream (this server registers none) is dropped
-    // without an answer (§2.3); a malformed one is answered BAD_REQUEST like any request.
-    if (FLOW_KINDS.includes(t) && validFlowControl(v as Record<string, unknown>)) return { ignored: id };
-    return { answer: id };
-  }
+  const oracle = ({ bytes, binary }: Message): Outcome => expectedOutcome(bytes, binary, maxPayload);
 
   const ERR_CODES = [
     'NOT_FOUND', 'FORBIDDEN', 'BAD_REQUEST', 'UNKNOWN_FRAME', 'NOT_SUBSCRIBED', 'INTERNAL', 'INVALID_INPUT',
