@@ -96,7 +96,14 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
   }
 
   const transmit: Transmit = (frame) => {
-    const payload = codec.encode(frame);
+    let payload: string | Uint8Array;
+    try {
+      payload = codec.encode(frame);
+    } catch (err) {
+      // A value the codec cannot encode (a BigInt, a cycle): this request fails, nothing else.
+      // Thrown here it would escape the queue flush in onWelcome and lose the rest of the queue.
+      return new SwitchboardError(ErrorCode.BAD_REQUEST, `Request could not be encoded: ${err instanceof Error ? err.message : String(err)}`);
+    }
     const max = welcome?.maxPayload ?? Infinity;
     if (tooLarge(payload, max)) {
       return new SwitchboardError(ErrorCode.PAYLOAD_TOO_LARGE, `Request exceeds the server's maxPayload of ${max} bytes`);
@@ -338,7 +345,12 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
         (err: SwitchboardError) => {
           // Lost connection or timeout: the next open tries again. A refusal ends the subscription.
           if (err.code === ErrorCode.DISCONNECTED || err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.CLOSED) {
-            if (err.code === ErrorCode.TIMEOUT) reportError(err);
+            if (err.code === ErrorCode.TIMEOUT) {
+              reportError(err);
+              // Still open and still wanted: ask again rather than wait for a reconnect that a
+              // healthy connection may never have.
+              if (state === 'open' && topics.get(t.topic) === t) resubscribe(t);
+            }
             return;
           }
           if (topics.get(t.topic) === t) topics.delete(t.topic);

@@ -113,6 +113,8 @@ export function createClientStreams(host: StreamHost) {
         .whenOpen(opts.timeoutMs ?? host.defaultTimeoutMs, opts.signal)
         .then(() => {
           if (finished) return;
+          // close() in the same tick: whenOpen resolved before the client stopped.
+          if (!host.isOpen()) return fail(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
           id = host.requests.reserveId();
           live.set(id, {
             items(items) {
@@ -176,7 +178,17 @@ export function createClientStreams(host: StreamHost) {
       { timeoutMs: opts.timeoutMs ?? Infinity, signal: opts.signal, id, direct: true },
       host.isOpen() ? host.transmit : undefined,
     );
+    let answered = false;
+    result.then(
+      () => (answered = true),
+      (err: SwitchboardError) => {
+        // The server answers ok/err itself; a TIMEOUT (or a local failure) leaves its handler
+        // running and holding a maxPendingCalls slot unless it is told to stop.
+        answered = err.code !== ErrorCode.TIMEOUT && err.code !== ErrorCode.ABORTED;
+      },
+    );
     const done = result.finally(() => {
+      if (!answered) sendIfOpen({ t: 'cancel', id });
       finished = true;
       live.delete(id);
       opts.signal?.removeEventListener('abort', onAbort);

@@ -135,6 +135,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
 
   async function start(): Promise<void> {
     await engine.attach({ deliver: (topic, event) => index.deliver(topic, event) });
+    if (closing) return;
     http.on('upgrade', upgradeListener);
     heartbeat = setInterval(sweep, opts.heartbeat.intervalMs);
     heartbeat.unref();
@@ -197,6 +198,8 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
       if (closing) throw new Error('server is closed');
       attached ??= start();
       await attached;
+      // close() may have run while the engine attached: do not start listening behind its back.
+      if (closing) throw new Error('server is closed');
       if (http.listening) return { port: port() };
       if (ownsHttp) {
         await new Promise<void>((resolve, reject) => {

@@ -21,6 +21,9 @@ export interface BatchOptions {
   maxDelayMs: number;
 }
 
+/** Items a stream producer pulls before it lets other work run (setImmediate). */
+const YIELD_EVERY = 256;
+
 /** A registered server-to-client stream. */
 export interface StreamEntry<Identity> {
   handler: (input: unknown, ctx: StreamContext<Identity>) => AsyncIterable<unknown> | Iterable<unknown>;
@@ -78,13 +81,32 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
     let batch: unknown[] = [];
     let timer: ReturnType<typeof setTimeout> | undefined;
 
+    /** Ends the stream with an error: aborts the handler, closes its iterable, answers `err`. */
+    const failStream = (err: unknown) => {
+      if (stopped) return;
+      stopped = true;
+      streams.delete(f.id);
+      if (timer) clearTimeout(timer);
+      abort.abort(err);
+      void Promise.resolve(iterator?.return?.()).catch(() => {});
+      fail(conn as never, f.id, err, `stream ${f.name}`);
+    };
+    const send = (items: unknown[]) => {
+      try {
+        conn.send({ t: 'item', id: f.id, items });
+      } catch (err) {
+        // An item the codec cannot encode (a BigInt, an echoed 200k-deep array). In the batch
+        // timer's callback a throw would be an uncaughtException: the whole process would die.
+        failStream(err);
+      }
+    };
     const flush = () => {
       if (timer) clearTimeout(timer);
       timer = undefined;
       if (batch.length === 0 || stopped) return;
       const items = batch;
       batch = [];
-      conn.send({ t: 'item', id: f.id, items });
+      send(items);
     };
     const state: Live = {
       credit(n) {
@@ -115,7 +137,21 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
       if (!it) throw new TypeError(`stream handler "${f.name}" must return an iterable`);
       iterator = it;
       if (stopped) return void (await it.return?.());
+      let sinceTurn = 0;
       while (!stopped) {
+        // The socket may be gone before its 'close' event could run (e.g. closed as a slow
+        // consumer while this loop drained a synchronous generator in microtasks).
+        if (!conn.open) {
+          state.cancel('disconnect');
+          break;
+        }
+        // A generator that never waits on I/O would otherwise hold the event loop for as long as
+        // the credit lasts (up to 2^31-1 items): give other connections a turn regularly.
+        if (++sinceTurn >= YIELD_EVERY) {
+          sinceTurn = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          continue;
+        }
         if (credit === 0) {
           flush();
           await new Promise<void>((resolve) => (wake = resolve));
@@ -127,7 +163,7 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
         if (r.done) break;
         credit--;
         if (!entry.batch) {
-          conn.send({ t: 'item', id: f.id, items: [r.value] });
+          send([r.value]);
           continue;
         }
         batch.push(r.value);
@@ -140,13 +176,7 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
         streams.delete(f.id);
         conn.send({ t: 'end', id: f.id });
       }
-    })().catch((err: unknown) => {
-      if (stopped) return;
-      stopped = true;
-      streams.delete(f.id);
-      if (timer) clearTimeout(timer);
-      fail(conn as never, f.id, err, `stream ${f.name}`);
-    });
+    })().catch(failStream);
   }
 
   /** Client-to-server: grants credit as the handler consumes, resolves with its result. */

@@ -19,6 +19,11 @@ export class TopicIndex<Identity> {
     this.#volatile = volatile;
   }
 
+  /** Whether the subscription being added survived the awaits (the connection is open and still wants it). */
+  #stillWanted(conn: Connection<Identity>, topic: string): boolean {
+    return conn.open && conn.topics.has(topic);
+  }
+
   has(conn: Connection<Identity>, topic: string): boolean {
     return conn.topics.has(topic);
   }
@@ -39,10 +44,19 @@ export class TopicIndex<Identity> {
         // Announce before adding the connection: the member list in its `ok` already names it, and
         // its own `join` must not overtake that `ok` (docs/protocol.md §2.4).
         const member = this.#member(conn);
-        if (await this.#engine.presenceAdd({ topic, member, clientId: conn.clientId })) {
-          await this.#engine.publish(topic, { kind: 'join', member });
+        // The connection may have closed (and been cleaned up) during an async engine call.
+        if (!this.#stillWanted(conn, topic)) return undefined;
+        const joined = await this.#engine.presenceAdd({ topic, member, clientId: conn.clientId });
+        if (!this.#stillWanted(conn, topic)) {
+          // Its close cleanup already ran without this presence entry: take it back here.
+          if (await this.#engine.presenceRemove({ topic, member, clientId: conn.clientId }) && !joined) {
+            await this.#engine.publish(topic, { kind: 'leave', member });
+          }
+          return undefined;
         }
+        if (joined) await this.#engine.publish(topic, { kind: 'join', member });
       }
+      if (!this.#stillWanted(conn, topic)) return undefined;
       set.add(conn);
     }
     return presence ? this.#engine.presenceList(topic) : undefined;
