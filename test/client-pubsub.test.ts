@@ -49,23 +49,7 @@ describe('pub/sub', () => {
     for (const r of received) expect(r).toEqual(expected);
   });
 
-  it('passes meta with topic and publisher; echoes to the publisher by default, not with echo:false', async () => {
-    const { url } = await setup();
-    const alice = client(url, { token: 'alice' });
-    const bob = client(url, { token: 'bob' });
-    const seenA: [unknown, unknown][] = [];
-    const seenB: unknown[] = [];
-    await alice.subscribe('feed', (d, m) => seenA.push([d, m])).ready;
-    await bob.subscribe('feed', (d) => seenB.push(d)).ready;
-    await alice.publish('feed', 'one');
-    // The echo reached alice before her publish resolved (docs/protocol.md §2.5).
-    expect(seenA).toEqual([['one', { topic: 'feed', from: alice.clientId }]]);
-    await alice.publish('feed', 'two', { echo: false });
-    await until(() => seenB.length === 2, 'bob gets both');
-    await bob.publish('feed', 'three');
-    await until(() => seenA.length === 2, 'alice gets bob’s');
-    expect(seenA.map((x) => x[0])).toEqual(['one', 'three']);
-  });
+  // Meta, echo by default and echo:false: test/codecs.test.ts, under both codecs.
 
   it('rejects ready and publish with FORBIDDEN where no rule allows, without affecting the connection', async () => {
     const { url } = await setup((s) => s.topic('readonly', { subscribe: true }));

@@ -4,31 +4,23 @@
  * publish is encoded once per codec in use (the encoders are wrapped with counting spies; the
  * network is real).
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { connect, type Client, type ClientOptions, type Member, type WebSocketConstructor } from '../src/client/node.js';
 import { jsonCodec } from '../src/protocol/codec.js';
 import { msgpackCodec } from '../src/protocol/msgpack.js';
 import { ServerError, type Server } from '../src/server/index.js';
-import { recordingLogger, startServer, until } from './helpers.js';
+import { recordingLogger, startServer, until, guardUnhandledRejections } from './helpers.js';
 
 const CODECS = ['json', 'msgpack'] as const;
 type CodecName = (typeof CODECS)[number];
 
 const cleanups: (() => unknown)[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on('unhandledRejection', onUnhandled);
-});
+guardUnhandledRejections();
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
   vi.restoreAllMocks();
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled).toEqual([]);
 });
 
 function client(url: string, codec: CodecName, opts: ClientOptions = {}): Client {
@@ -143,6 +135,7 @@ describe.each(CODECS)('codec %s', (codec) => {
     await alice.subscribe('feed', (d, m) => seenA.push([d, m])).ready;
     await bob.subscribe('feed', (d) => seenB.push(d)).ready;
     await alice.publish('feed', 'one');
+    // The echo reached alice before her publish resolved (docs/protocol.md §2.5).
     expect(seenA).toEqual([['one', { topic: 'feed', from: alice.clientId }]]);
     await alice.publish('feed', 'two', { echo: false });
     await until(() => seenB.length === 2, 'bob gets both');

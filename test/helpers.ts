@@ -211,3 +211,36 @@ export function expectedOutcome(bytes: Buffer, binary: boolean, maxPayload: numb
   if (FLOW_KINDS.includes(t) && validFlowControl(v as Record<string, unknown>)) return { ignored: id };
   return { answer: id };
 }
+
+/**
+ * Servers and raw peers a test file opens, closed after each test whatever its outcome. After-hooks
+ * run in reverse order of registration: call this after a file's own afterEach when that one must
+ * run later (e.g. it closes HTTP servers these Switchboard servers are attached to).
+ */
+export function createTestScope() {
+  const servers: { close(): Promise<void> }[] = [];
+  const peers: RawPeer[] = [];
+  afterEach(async () => {
+    for (const p of peers.splice(0)) p.ws.terminate();
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  return {
+    /** Closes `server` after the test. */
+    track<T extends { close(): Promise<void> }>(server: T): T {
+      servers.push(server);
+      return server;
+    },
+    /** {@link startServer}, closed after the test. */
+    async start<I>(options: ServerOptions<I> = {}, setup?: (s: Server<I>) => void) {
+      const started = await startServer<I>(options, setup);
+      servers.push(started.server);
+      return started;
+    },
+    /** A {@link RawPeer}, terminated after the test. */
+    peer(url: string, protocols?: string[], opts?: WebSocket.ClientOptions): RawPeer {
+      const p = new RawPeer(url, protocols, opts);
+      peers.push(p);
+      return p;
+    },
+  };
+}

@@ -5,13 +5,13 @@
  * fast-check prints the seed of a failure; PROPERTY_RUNS=2000 runs the live property longer.
  */
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { jsonCodec } from '../src/protocol/codec.js';
 import { MAX_CREDIT, MAX_NAME_LENGTH, MAX_TOKEN_LENGTH, validateClientFrame, type Validated } from '../src/protocol/frames.js';
 import { ServerError } from '../src/server/index.js';
-import { FLOW_KINDS, RawPeer, expectedOutcome, startServer, until, validFlowControl, type Outcome } from './helpers.js';
+import { FLOW_KINDS, RawPeer, expectedOutcome, startServer, until, validFlowControl, type Outcome, guardUnhandledRejections } from './helpers.js';
 
 const V1 = 'switchboard.v1.json';
 /** Client frame kinds of docs/protocol.md §2.1, streams included (§2.3). */
@@ -21,19 +21,11 @@ const isCredit = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x
 
 const servers: { close(): Promise<void> }[] = [];
 const peers: RawPeer[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on('unhandledRejection', onUnhandled);
-});
+guardUnhandledRejections();
 
 afterEach(async () => {
   for (const p of peers.splice(0)) p.ws.terminate();
   await Promise.all(servers.splice(0).map((s) => s.close()));
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled).toEqual([]);
 });
 
 // ---------------------------------------------------------------------------------------------

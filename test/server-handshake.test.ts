@@ -10,35 +10,22 @@ import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
-import { createServer, silentLogger, type Server, type ServerOptions } from '../src/server/index.js';
-import { RawPeer, handshakeStatus, recordingLogger, startServer, until, within } from './helpers.js';
+import { createServer, silentLogger } from '../src/server/index.js';
+import { createTestScope, handshakeStatus, recordingLogger, until, within } from './helpers.js';
 
 const V1 = 'switchboard.v1.json';
 
 /** Everything opened by a test, closed in afterEach whatever the test's outcome. */
-const servers: { close(): Promise<void> }[] = [];
-const peers: RawPeer[] = [];
 const sockets: Socket[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
 
 afterEach(async () => {
-  for (const p of peers.splice(0)) p.ws.terminate();
   for (const s of sockets.splice(0)) s.destroy();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
   for (const c of cleanups.splice(0)) await c();
 });
-
-async function start<I>(options: ServerOptions<I> = {}, setup?: (s: Server<I>) => void) {
-  const started = await startServer<I>(options, setup);
-  servers.push(started.server);
-  return started;
-}
-
-function peer(url: string, protocols?: string[], opts?: WebSocket.ClientOptions): RawPeer {
-  const p = new RawPeer(url, protocols, opts);
-  peers.push(p);
-  return p;
-}
+// Registered after the hook above, so it runs before it: Switchboard servers and their peers close
+// before the HTTP servers some of them are attached to.
+const { start, peer, track } = createTestScope();
 
 /** Logger lines rendered deeply (Error messages and stacks included) for substring checks. */
 function rendered(lines: { level: string; obj: object; msg?: string }[]): string[] {
@@ -243,7 +230,7 @@ describe('paths', () => {
       }),
     );
     const sb = createServer({ server: http, path: '/ws' }).command('add', ({ a, b }: { a: number; b: number }) => a + b);
-    servers.push(sb);
+    track(sb);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const { port } = await sb.listen();
     expect(port).toBe((http.address() as { port: number }).port);

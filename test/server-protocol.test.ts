@@ -3,36 +3,18 @@
  * that misbehave on purpose: malformed frames, close codes, limits, heartbeat, handler errors,
  * topic rules, ordering, presence, isolation, and a bounded fuzz loop.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ServerError } from '../src/protocol/errors.js';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
-import type { CommandContext, Server, ServerOptions } from '../src/server/index.js';
-import { RawPeer, expectedOutcome, recordingLogger, startServer, until, guardUnhandledRejections, type Outcome } from './helpers.js';
+import type { CommandContext } from '../src/server/index.js';
+import { RawPeer, createTestScope, expectedOutcome, guardUnhandledRejections, recordingLogger, until, type Outcome } from './helpers.js';
 
 const V1 = 'switchboard.v1.json';
 
-const servers: { close(): Promise<void> }[] = [];
-const peers: RawPeer[] = [];
 // Every test, not only the fuzz loop: nothing the server does may reject with nobody listening.
 const unhandled = guardUnhandledRejections();
-
-afterEach(async () => {
-  for (const p of peers.splice(0)) p.ws.terminate();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function start<I>(options: ServerOptions<I> = {}, setup?: (s: Server<I>) => void) {
-  const started = await startServer<I>(options, setup);
-  servers.push(started.server);
-  return started;
-}
-
-function peer(url: string, protocols?: string[], opts?: WebSocket.ClientOptions): RawPeer {
-  const p = new RawPeer(url, protocols, opts);
-  peers.push(p);
-  return p;
-}
+const { start, peer } = createTestScope();
 
 async function ready(url: string, protocols?: string[], opts?: WebSocket.ClientOptions): Promise<RawPeer> {
   return peer(url, protocols, opts).ready();

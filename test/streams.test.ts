@@ -6,14 +6,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { getEventListeners } from 'node:events';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { connect, type Client, type ClientOptions, type StreamReader, type WebSocketConstructor } from '../src/client/node.js';
 import { jsonCodec } from '../src/protocol/codec.js';
 import { msgpackCodec } from '../src/protocol/msgpack.js';
 import { ServerError, type ServerOptions, type StreamContext } from '../src/server/index.js';
-import { RawPeer, recordingLogger, startServer, until, within } from './helpers.js';
+import { RawPeer, recordingLogger, startServer, until, within, guardUnhandledRejections } from './helpers.js';
 
 const CODECS = ['json', 'msgpack'] as const;
 type CodecName = (typeof CODECS)[number];
@@ -21,19 +21,12 @@ const SUBPROTOCOL: Record<CodecName, string> = { json: 'switchboard.v1.json', ms
 const CODEC = { json: jsonCodec, msgpack: msgpackCodec };
 
 const cleanups: (() => unknown)[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(reason);
 /** Measured figures, printed with SB_FIGURES=1. */
 const figures: Record<string, string> = {};
 
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on('unhandledRejection', onUnhandled);
-});
+guardUnhandledRejections();
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled).toEqual([]);
 });
 afterAll(() => {
   if (process.env.SB_FIGURES) console.log(figures);
