@@ -92,7 +92,8 @@ function isCredit(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= MAX_CREDIT;
 }
 
-function isName(v: unknown): v is string {
+/** Whether `v` is a valid command, stream or topic name (1 to 256 UTF-16 code units). */
+export function isName(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME_LENGTH;
 }
 

@@ -9,7 +9,7 @@ import { WebSocketServer } from 'ws';
 import { createMemoryEngine } from '../engines/memory.js';
 import type { Codec } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { MAX_NAME_LENGTH, PROTOCOL_VERSION } from '../protocol/frames.js';
+import { PROTOCOL_VERSION, isName } from '../protocol/frames.js';
 import { Admission } from './admission.js';
 import { createAuthSession } from './auth-session.js';
 import { Connection } from './connection.js';
@@ -147,24 +147,14 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
 
   const server: Server<Identity> = {
     command(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
-      if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
-        throw new TypeError('command name must be a string of 1-256 characters');
+      const { spec, handler } = registration('command', name, specOrHandler, maybeHandler, commands);
+      const { input, output } = (spec ?? {}) as Partial<CommandSpec>;
+      // A spec that names no schema would register a command that validates nothing, silently.
+      if (spec && input === undefined && output === undefined) {
+        throw new TypeError(`spec of command "${name}" must be { input: schema, output?: schema }`);
       }
-      // A schema passed bare (`command(name, z.object(…), h)`; arktype's are callable and would even
-      // become the handler) or a spec that names no schema used to register a command that validates
-      // nothing, silently: refuse it like any impossible option.
-      if (isStandardSchema(specOrHandler)) throw new TypeError(`pass the schema of "${name}" as { input: schema }`);
-      const spec = typeof specOrHandler === 'function' ? undefined : (specOrHandler as Partial<CommandSpec> | undefined);
-      if (spec !== undefined && (typeof spec !== 'object' || spec === null || (spec.input === undefined && spec.output === undefined))) {
-        throw new TypeError(`spec of "${name}" must be { input: schema, output?: schema }`);
-      }
-      const handler = spec ? maybeHandler : specOrHandler;
-      if (typeof handler !== 'function') throw new TypeError(`handler of "${name}" must be a function`);
-      if (spec && ((spec.input && !isStandardSchema(spec.input)) || (spec.output && !isStandardSchema(spec.output)))) {
-        throw new TypeError(`schemas of "${name}" must implement Standard Schema ("~standard")`);
-      }
-      if (commands.has(name)) throw new TypeError(`command "${name}" is already registered`);
-      commands.set(name, { handler: handler as CommandHandler<unknown, unknown, Identity>, input: spec?.input, output: spec?.output });
+      if (output !== undefined && !isStandardSchema(output)) throw new TypeError(`output of command "${name}" must implement Standard Schema`);
+      commands.set(name, { handler: handler as CommandHandler<unknown, unknown, Identity>, input, output });
       return server as never;
     },
     stream(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
@@ -186,9 +176,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
       return server;
     },
     async publish(topic, data) {
-      if (typeof topic !== 'string' || topic.length === 0 || topic.length > MAX_NAME_LENGTH) {
-        throw new TypeError('topic must be a string of 1-256 characters');
-      }
+      if (!isName(topic)) throw new TypeError('topic must be a string of 1-256 characters');
       await engine.publish(topic, { kind: 'msg', data, meta: {} });
     },
     async presence(topic) {
@@ -233,7 +221,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     },
   };
 
-  /** Checks a stream/upload registration: `(name, handler)` or `(name, spec, handler)`. */
+  /** Checks a command/stream/upload registration: `(name, handler)` or `(name, spec, handler)`. */
   function registration(
     kind: string,
     name: string,
@@ -241,9 +229,9 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     maybeHandler: unknown,
     existing: ReadonlyMap<string, unknown>,
   ): { spec: { input?: StandardSchemaV1 } | undefined; handler: unknown } {
-    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
-      throw new TypeError(`${kind} name must be a string of 1-256 characters`);
-    }
+    if (!isName(name)) throw new TypeError(`${kind} name must be a string of 1-256 characters`);
+    // A schema passed bare (`command(name, z.object(…), h)`; arktype's are callable and would even
+    // become the handler) would register something that validates nothing, silently.
     if (isStandardSchema(specOrHandler)) throw new TypeError(`pass the schema of ${kind} "${name}" as { input: schema }`);
     const spec = typeof specOrHandler === 'function' ? undefined : (specOrHandler as { input?: StandardSchemaV1 } | undefined);
     if (spec !== undefined && (typeof spec !== 'object' || spec === null)) throw new TypeError(`options of ${kind} "${name}" must be an object`);
