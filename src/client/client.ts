@@ -7,8 +7,8 @@ import { jsonCodec, type CodecName } from '../protocol/codec.js';
 import { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { SwitchboardError } from '../protocol/errors.js';
-import type { Member, ServerFrame, WelcomeFrame } from '../protocol/frames.js';
-import { isServerFrame } from '../protocol/frames.js';
+import type { Member, ServerFrame, SubOutput, WelcomeFrame } from '../protocol/frames.js';
+import { MAX_HISTORY, MAX_KEY_LENGTH, isPosition, isServerFrame } from '../protocol/frames.js';
 import { encodeTokenProtocol } from '../protocol/subprotocol.js';
 import type { CommandMap, StreamMap, UploadMap } from '../server/types.js';
 import { backoffDelay } from './backoff.js';
@@ -17,7 +17,7 @@ import { resolveClientOptions, type ClientOptions, type UrlProvider } from './op
 import { RequestTable, type RequestBody, type Transmit } from './requests.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
 import { createClientStreams } from './streams.js';
-import { TopicState, type MessageHandler, type Subscription } from './subscriptions.js';
+import { TopicState, type MessageHandler, type SubscribeOptions, type Subscription } from './subscriptions.js';
 import type { Client, ClientEvents, ClientState } from './types.js';
 
 /** HTTP statuses after which another attempt is pointless unless the token changes. */
@@ -335,12 +335,18 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
   }
 
   function resubscribe(t: TopicState): void {
+    // With a position (a topic with history, or `since`), ask for what was missed (§2.7); the first
+    // subscription may instead ask for the last N messages.
+    const since = t.position;
+    const body: RequestBody = since ? { t: 'sub', topic: t.topic, since } : { t: 'sub', topic: t.topic };
+    if (t.historyOnce) body.history = t.historyOnce;
     requests
-      .request({ t: 'sub', topic: t.topic }, { timeoutMs: opts.timeoutMs, direct: true }, openTransmit())
+      .request(body, { timeoutMs: opts.timeoutMs, direct: true }, openTransmit())
       .then(
         (out) => {
           if (topics.get(t.topic) !== t) return; // unsubscribed meanwhile
-          t.confirmed((out as { members?: Member[] } | undefined)?.members, reportError);
+          t.historyOnce = undefined;
+          t.confirmed(out as SubOutput | undefined, since !== undefined, reportError);
         },
         (err: SwitchboardError) => {
           // Lost connection or timeout: the next open tries again. A refusal ends the subscription.
@@ -398,6 +404,13 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
     on: (event, cb) => events.on(event, cb),
     call(name, input, o) {
       const body: RequestBody = input === undefined ? { t: 'call', name } : { t: 'call', name, input };
+      const key = o?.idempotencyKey;
+      if (key !== undefined) {
+        if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
+          return Promise.reject(new TypeError('idempotencyKey must be a string of 1-256 characters'));
+        }
+        body.key = key;
+      }
       return request(body, o?.timeoutMs, o?.signal) as Promise<never>;
     },
     async publish(topic, data, o) {
@@ -408,12 +421,30 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
       const out = (await request({ t: 'presence', topic }, o?.timeoutMs, o?.signal)) as { members?: Member[] } | undefined;
       return out?.members ?? [];
     },
-    subscribe<T>(topic: string, handler: MessageHandler<T>): Subscription {
+    subscribe<T>(topic: string, handler: MessageHandler<T>, o?: SubscribeOptions): Subscription {
       if (typeof topic !== 'string' || topic.length === 0) throw new TypeError('topic must be a non-empty string');
       if (typeof handler !== 'function') throw new TypeError('handler must be a function');
+      if (o?.since !== undefined && !isPosition(o.since)) throw new TypeError('since must be { epoch: string of 1-64 characters, offset: non-negative integer }');
+      if (o?.history !== undefined && !(Number.isSafeInteger(o.history) && o.history >= 1 && o.history <= MAX_HISTORY)) {
+        throw new TypeError('history must be an integer from 1 to 2147483647');
+      }
       const closed = state === 'closed';
       const existing = topics.get(topic);
+      const replays = o?.since !== undefined || o?.history !== undefined;
+      if (existing && replays) {
+        // The topic's one server subscription is live already; a replay for one handler alone
+        // would need a second one. Refused loudly rather than silently started live.
+        const refused = Promise.reject(
+          new SwitchboardError(ErrorCode.BAD_REQUEST, `"${topic}" is already subscribed on this client; since/history apply to its first subscription`),
+        );
+        refused.catch(() => {});
+        return { topic, ready: refused, unsubscribe() {}, on: () => () => {}, members: () => [], position: () => undefined };
+      }
       const state0 = existing ?? new TopicState(topic);
+      if (!existing) {
+        if (o?.since) state0.position = o.since;
+        if (o?.history) state0.historyOnce = o.history;
+      }
       if (!existing && !closed) topics.set(topic, state0);
       state0.handlers.add(handler as MessageHandler<never>);
       const isNew = !existing;
@@ -442,6 +473,7 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
           return off;
         },
         members: () => [...(state0.members?.values() ?? [])],
+        position: () => state0.position,
       };
     },
     stream(name, input, o) {

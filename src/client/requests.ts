@@ -109,11 +109,24 @@ export class RequestTable {
     }
   }
 
-  /** The connection dropped: requests already sent may or may not have run, so they fail. */
+  /**
+   * The connection dropped: requests already sent may or may not have run, so they fail, except
+   * calls with an idempotency key: the server runs those once however often they arrive, so they
+   * go back to the front of the queue, in their original order, to be sent again on open (§2.8).
+   */
   disconnected(): void {
+    const again: Entry[] = [];
     for (const entry of [...this.#inFlight.values()]) {
-      this.#settleError(entry, new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost before the answer arrived'));
+      if (entry.body.t === 'call' && entry.body.key !== undefined) {
+        this.#inFlight.delete(entry.id);
+        entry.sent = false;
+        again.push(entry);
+      } else {
+        this.#settleError(entry, new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost before the answer arrived'));
+      }
     }
+    // Keyed calls were accepted already: they do not count against maxQueue a second time.
+    this.#queue.unshift(...again);
   }
 
   /** The client is closed for good: everything still pending fails with `err`. */

@@ -3,13 +3,42 @@
  * the presence member list kept from the snapshot plus join/leave events, and the bookkeeping that
  * lets the client re-subscribe by itself after a reconnect.
  */
-import type { Member, MessageMeta } from '../protocol/frames.js';
+import type { GapReason, Member, MessageMeta, StreamPosition, SubOutput } from '../protocol/frames.js';
 import type { SwitchboardError } from '../protocol/errors.js';
 
 /** Metadata passed to message handlers. */
 export interface DeliveryMeta extends MessageMeta {
   /** The topic the message was published on. */
   topic: string;
+  /**
+   * Present on the first message after the subscription was re-established with a position
+   * (after a reconnect, or with `since`), and on the first message after any gap: `true` when
+   * nothing was missed, `false` when messages were lost (a `gap` event says which).
+   */
+  recovered?: boolean;
+}
+
+/** Options of `client.subscribe`. */
+export interface SubscribeOptions {
+  /** Start after this position (e.g. one the app persisted from `meta`): every later message is replayed, or a `gap` is reported. */
+  since?: StreamPosition;
+  /** Replay the last `history` messages first (chat history on page load); at most the topic's history size. */
+  history?: number;
+}
+
+/** A loss the subscription could not repair: the app should refetch its state. */
+export interface GapEvent {
+  topic: string;
+  /**
+   * `epoch`: the topic's history was lost (server or engine restart); `window`: the missed messages
+   * are no longer kept; `no-history`: the topic keeps none; `skipped`: offsets jumped on a live
+   * connection (a volatile topic dropped messages for this slow subscriber).
+   */
+  reason: GapReason | 'skipped';
+  /** The last position this subscription had, if any. */
+  from: StreamPosition | undefined;
+  /** Where the messages continue from (the next one is `to.offset + 1`). */
+  to: StreamPosition | undefined;
 }
 
 /** Receives the messages of a subscription. */
@@ -23,6 +52,8 @@ export interface SubscriptionEvents {
   leave: Member;
   /** The server refused a re-subscription after a reconnect; the subscription has ended. */
   error: SwitchboardError;
+  /** Messages were lost and could not be replayed (topics with history; docs/guarantees.md). */
+  gap: GapEvent;
 }
 
 /** What `client.subscribe` returns. */
@@ -36,6 +67,8 @@ export interface Subscription {
   on<K extends keyof SubscriptionEvents>(event: K, cb: (arg: SubscriptionEvents[K]) => void): () => void;
   /** The members present now, as last reported by the server (empty without presence). */
   members(): Member[];
+  /** The position of the last message received (or the server's position at subscribe), on topics with history. */
+  position(): StreamPosition | undefined;
 }
 
 type Listener = { [K in keyof SubscriptionEvents]: { event: K; cb: (arg: SubscriptionEvents[K]) => void } }[keyof SubscriptionEvents];
@@ -48,6 +81,12 @@ export class TopicState {
   members: Map<string, Member> | undefined;
   /** Confirmed by the server on the current connection. */
   active = false;
+  /** Where this subscription stands in the topic's stream; sent as `since` when re-subscribing. */
+  position: StreamPosition | undefined;
+  /** `history` of the first `sub` (cleared once the server confirmed it). */
+  historyOnce: number | undefined;
+  /** What the next delivered message reports as `meta.recovered`. */
+  #recovered: boolean | undefined;
   /** Waiters for the first confirmation. */
   #waiters: { resolve(): void; reject(e: SwitchboardError): void }[] = [];
 
@@ -60,10 +99,21 @@ export class TopicState {
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
-  confirmed(members: Member[] | undefined, onError: (err: unknown) => void): void {
+  confirmed(out: SubOutput | undefined, askedSince: boolean, onError: (err: unknown) => void): void {
     this.active = true;
-    this.#applySnapshot(members, onError);
+    this.#applySnapshot(out?.members, onError);
+    const from = this.position;
+    if (out?.position) this.position = out.position;
+    if (askedSince) {
+      this.#recovered = out?.recovered === true;
+      if (!this.#recovered) this.#gap(out?.reason ?? 'no-history', from, out?.position, onError);
+    }
     for (const w of this.#waiters.splice(0)) w.resolve();
+  }
+
+  #gap(reason: GapEvent['reason'], from: StreamPosition | undefined, to: StreamPosition | undefined, onError: (err: unknown) => void): void {
+    this.#recovered = false;
+    this.#emit({ event: 'gap', arg: { topic: this.topic, reason, from, to } }, onError);
   }
 
   failed(err: SwitchboardError): void {
@@ -72,6 +122,23 @@ export class TopicState {
   }
 
   deliver(data: unknown, meta: DeliveryMeta, onError: (err: unknown) => void): void {
+    const { epoch, offset } = meta;
+    if (epoch !== undefined && offset !== undefined) {
+      const p = this.position;
+      const at = { epoch, offset };
+      if (p && p.epoch === epoch) {
+        // Seen already: a replay overlapping what arrived live. Dropping it keeps exactly-once.
+        if (offset <= p.offset) return;
+        if (offset > p.offset + 1) this.#gap('skipped', p, { epoch, offset: offset - 1 }, onError);
+      } else if (p) {
+        this.#gap('epoch', p, { epoch, offset: offset - 1 }, onError);
+      }
+      this.position = at;
+    }
+    if (this.#recovered !== undefined) {
+      meta.recovered = this.#recovered;
+      this.#recovered = undefined;
+    }
     for (const h of this.handlers) {
       try {
         (h as MessageHandler)(data, meta);
@@ -107,7 +174,7 @@ export class TopicState {
     for (const [id, m] of next) if (!prev.has(id)) this.#emit({ event: 'join', arg: m }, onError);
   }
 
-  #emit(e: { event: keyof SubscriptionEvents; arg: Member | SwitchboardError }, onError: (err: unknown) => void): void {
+  #emit(e: { event: keyof SubscriptionEvents; arg: Member | SwitchboardError | GapEvent }, onError: (err: unknown) => void): void {
     for (const l of [...this.listeners]) {
       if (l.event !== e.event) continue;
       try {

@@ -5,7 +5,7 @@ import type { Member } from '../protocol/frames.js';
 import type { SwitchboardError } from '../protocol/errors.js';
 import type { CommandMap, StreamMap, UploadMap } from '../server/types.js';
 import type { StreamOptions, StreamReader, UploadOptions } from './streams.js';
-import type { MessageHandler, Subscription } from './subscriptions.js';
+import type { MessageHandler, SubscribeOptions, Subscription } from './subscriptions.js';
 
 /** Connection state. `closed` is final. */
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -27,6 +27,15 @@ export interface CallOptions {
   timeoutMs?: number;
   /** Cancels the call while it is queued or awaited; rejects with `ABORTED`. */
   signal?: AbortSignal;
+}
+
+export interface CallRequestOptions extends CallOptions {
+  /**
+   * Makes the call idempotent (docs/protocol.md §2.8): the server runs it at most once per key,
+   * and a connection lost before the answer re-sends it after the reconnect instead of rejecting
+   * with `DISCONNECTED`. Use a fresh unguessable key per operation, e.g. `crypto.randomUUID()`.
+   */
+  idempotencyKey?: string;
 }
 
 export interface PublishOptions extends CallOptions {
@@ -60,9 +69,12 @@ export interface Client<Commands extends CommandMap = CommandMap, Streams extend
   /** Listens to a client event; returns the function that removes the listener. */
   on<K extends keyof ClientEvents>(event: K, cb: (arg: ClientEvents[K]) => void): () => void;
   /** Calls a server command and resolves its result. */
-  call<K extends keyof Commands & string>(name: K, input?: Commands[K]['input'], options?: CallOptions): Promise<Commands[K]['output']>;
-  /** Subscribes to a topic; survives reconnects. */
-  subscribe<T = unknown>(topic: string, handler: MessageHandler<T>): Subscription;
+  call<K extends keyof Commands & string>(name: K, input?: Commands[K]['input'], options?: CallRequestOptions): Promise<Commands[K]['output']>;
+  /**
+   * Subscribes to a topic; survives reconnects. On a topic with history, messages missed while
+   * disconnected are replayed exactly once and in order, or a `gap` event says they are lost.
+   */
+  subscribe<T = unknown>(topic: string, handler: MessageHandler<T>, options?: SubscribeOptions): Subscription;
   /** Publishes on a topic; resolves once the server accepted it. */
   publish(topic: string, data: unknown, options?: PublishOptions): Promise<void>;
   /** Asks the server who is on a presence topic this client is subscribed to. */

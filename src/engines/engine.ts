@@ -3,13 +3,58 @@
  * history. The in-memory engine serves one process; the Redis engine (issue #7) many. The server's
  * connection code only talks to this interface.
  */
-import type { Member, MessageMeta } from '../protocol/frames.js';
+import type { GapReason, Member, MessageMeta, StreamPosition } from '../protocol/frames.js';
 
 /** A topic event, as it travels between server nodes. */
 export type EngineEvent =
   | { kind: 'msg'; data: unknown; meta: MessageMeta; /** connection not to deliver to (echo: false) */ skip?: string }
   | { kind: 'join'; member: Member }
   | { kind: 'leave'; member: Member };
+
+/** How much history a topic keeps (docs/protocol.md §2.7). */
+export interface HistoryOptions {
+  /** Messages kept per topic (the newest). */
+  size: number;
+  /** How long each message is kept after it was published, in ms. */
+  ttlMs: number;
+}
+
+/** A message as history stores it: its position is in `meta`. */
+export interface StoredMessage {
+  data: unknown;
+  meta: MessageMeta & StreamPosition;
+}
+
+/** What a subscriber asks of a topic's history. */
+export interface HistoryQuery {
+  /** Every message after this position, or none (all or nothing). */
+  since?: StreamPosition;
+  /** The last `limit` messages (used when `since` is absent or cannot be honoured). */
+  limit?: number;
+}
+
+/** The answer to a {@link HistoryQuery}. */
+export interface HistoryResult {
+  /** The topic's current epoch and last offset (0 before its first message). */
+  top: StreamPosition;
+  /** The messages asked for, oldest first. */
+  messages: StoredMessage[];
+  /** With `since`: whether every message after it is in `messages`. */
+  recovered?: boolean;
+  /** With `since` not honoured: why. */
+  reason?: GapReason;
+}
+
+/** How an idempotent call ended, as remembered for its repeats. */
+export type CallOutcome =
+  | { ok: true; output: unknown }
+  | { ok: false; code: string; message: string; details?: unknown };
+
+/** What {@link Engine.claimCall} found for a key. */
+export type CallClaim =
+  | { state: 'claimed' }
+  | { state: 'running'; fingerprint: string }
+  | { state: 'done'; fingerprint: string; outcome: CallOutcome };
 
 /** What a server node gives its engine: where to deliver events for topics it is interested in. */
 export interface EngineNode {
@@ -32,8 +77,22 @@ export interface PresenceEntry {
 export interface Engine {
   /** Called once by the server before it accepts connections. */
   attach(node: EngineNode): void | Promise<void>;
-  /** Fans an event out to every node interested in `topic` (this one included). */
-  publish(topic: string, event: EngineEvent): void | Promise<void>;
+  /**
+   * Fans an event out to every node interested in `topic` (this one included). With `history`, a
+   * `msg` event gets the topic's next position in its `meta` (returned) and is kept for later
+   * subscribers; positions must be assigned and delivered in the same order on every node.
+   */
+  publish(topic: string, event: EngineEvent, history?: HistoryOptions): void | StreamPosition | Promise<void | StreamPosition>;
+  /** Reads a topic's history: the messages after `since` (all or none), or the last `limit`. */
+  history(topic: string, query: HistoryQuery): HistoryResult | Promise<HistoryResult>;
+  /**
+   * Starts an idempotent call: `claimed` when nobody ran `key` within its window (the caller runs
+   * it and must call {@link finishCall}); `running` or `done` otherwise. A claim lapses after
+   * `leaseMs` so that a node that died while running does not block the key for the whole window.
+   */
+  claimCall(key: string, fingerprint: string, leaseMs: number): CallClaim | Promise<CallClaim>;
+  /** Records a claimed call's outcome for `ttlMs`; its repeats are answered from it. */
+  finishCall(key: string, fingerprint: string, outcome: CallOutcome, ttlMs: number): void | Promise<void>;
   /** This node has its first local subscriber of `topic`. */
   subscribe(topic: string): void | Promise<void>;
   /** This node has no local subscriber of `topic` any more. */

@@ -1,26 +1,77 @@
 /**
  * The embedded in-memory engine: one process, no external service. Delivery is synchronous, so
- * publish order is delivery order.
+ * publish order is delivery order, and offsets are assigned in that same order.
  */
 import type { Member } from '../protocol/frames.js';
-import type { Engine, EngineEvent, EngineNode, PresenceEntry } from './engine.js';
+import type { CallClaim, CallOutcome, Engine, EngineEvent, EngineNode, HistoryOptions, HistoryQuery, PresenceEntry } from './engine.js';
+import { MemoryHistory } from './memory-history.js';
 
-/** Creates the default engine: fan-out and presence for a single server process. */
-export function createMemoryEngine(): Engine {
+/** Options of {@link createMemoryEngine}. */
+export interface MemoryEngineOptions {
+  /**
+   * How long a topic without messages in its history and without subscribers keeps its epoch and
+   * offset, in ms. After that a client coming back with an old position is told `epoch` (a gap).
+   * @default 3600000 (1 hour)
+   */
+  historyIdleTtlMs?: number;
+  /** Most idempotent-call records kept; the oldest finished ones go first. @default 100000 */
+  maxCallRecords?: number;
+  /** How often expired history and call records are swept, in ms. @default 60000 */
+  sweepIntervalMs?: number;
+}
+
+const MEMORY_DEFAULTS: Required<MemoryEngineOptions> = {
+  historyIdleTtlMs: 3_600_000,
+  maxCallRecords: 100_000,
+  sweepIntervalMs: 60_000,
+};
+
+type CallRecord =
+  | { state: 'running'; fingerprint: string; until: number }
+  | { state: 'done'; fingerprint: string; outcome: CallOutcome; until: number };
+
+/** Creates the default engine: fan-out, presence, history and call records for one server process. */
+export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
+  const opts = { ...MEMORY_DEFAULTS, ...options };
   let node: EngineNode | undefined;
   /** topic → member id → { member, connections } */
   const presence = new Map<string, Map<string, { member: Member; clients: Set<string> }>>();
+  const history = new MemoryHistory(opts.historyIdleTtlMs);
+  const subscribed = new Set<string>();
+  const calls = new Map<string, CallRecord>();
+  let sweeper: ReturnType<typeof setInterval> | undefined;
+
+  function sweep(): void {
+    const now = Date.now();
+    history.sweep(now, (topic) => subscribed.has(topic));
+    for (const [key, r] of calls) if (r.until <= now) calls.delete(key);
+  }
 
   return {
     attach(n) {
       if (node) throw new Error('this memory engine is already attached to a server');
       node = n;
+      sweeper = setInterval(sweep, opts.sweepIntervalMs);
+      sweeper.unref?.();
     },
-    publish(topic: string, event: EngineEvent) {
+    publish(topic: string, event: EngineEvent, h?: HistoryOptions) {
+      if (h && event.kind === 'msg') {
+        const stored = history.append(topic, event.data, event.meta, h, Date.now());
+        node?.deliver(topic, { ...event, meta: stored.meta });
+        return { epoch: stored.meta.epoch, offset: stored.meta.offset };
+      }
       node?.deliver(topic, event);
+      return undefined;
     },
-    subscribe() {},
-    unsubscribe() {},
+    history(topic: string, query: HistoryQuery) {
+      return history.read(topic, query, Date.now());
+    },
+    subscribe(topic) {
+      subscribed.add(topic);
+    },
+    unsubscribe(topic) {
+      subscribed.delete(topic);
+    },
     presenceAdd({ topic, member, clientId }: PresenceEntry) {
       let members = presence.get(topic);
       if (!members) presence.set(topic, (members = new Map()));
@@ -44,9 +95,35 @@ export function createMemoryEngine(): Engine {
     presenceList(topic: string) {
       return [...(presence.get(topic)?.values() ?? [])].map((m) => m.member);
     },
+    claimCall(key: string, fingerprint: string, leaseMs: number): CallClaim {
+      const now = Date.now();
+      const r = calls.get(key);
+      if (r && r.until > now) {
+        return r.state === 'done' ? { state: 'done', fingerprint: r.fingerprint, outcome: r.outcome } : { state: 'running', fingerprint: r.fingerprint };
+      }
+      if (calls.size >= opts.maxCallRecords) {
+        // Evict the oldest record; a running one is kept (its caller still waits on it).
+        for (const [k, old] of calls) {
+          if (old.state === 'done' || old.until <= now) {
+            calls.delete(k);
+            break;
+          }
+        }
+      }
+      calls.delete(key); // re-insert at the end: Map order is the eviction order
+      calls.set(key, { state: 'running', fingerprint, until: now + leaseMs });
+      return { state: 'claimed' };
+    },
+    finishCall(key: string, fingerprint: string, outcome: CallOutcome, ttlMs: number) {
+      calls.delete(key);
+      calls.set(key, { state: 'done', fingerprint, outcome, until: Date.now() + ttlMs });
+    },
     close() {
+      if (sweeper) clearInterval(sweeper);
       node = undefined;
       presence.clear();
+      history.clear();
+      calls.clear();
     },
   };
 }

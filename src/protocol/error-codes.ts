@@ -19,6 +19,7 @@ export const ErrorCode = {
   CLOSED: 'CLOSED',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNAUTHORIZED: 'UNAUTHORIZED',
+  IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
 } as const;
 
 /** One of the codes Switchboard itself defines. */

@@ -20,8 +20,24 @@ export interface Member {
   info?: unknown;
 }
 
-export interface CallFrame { t: 'call'; id: number; name: string; input?: unknown }
-export interface SubFrame { t: 'sub'; id: number; topic: string }
+/** Longest idempotency key of a `call`, in UTF-16 code units. */
+export const MAX_KEY_LENGTH = 256;
+/** Longest stream epoch, in UTF-16 code units. */
+export const MAX_EPOCH_LENGTH = 64;
+/** Largest `history` a `sub` may ask for. */
+export const MAX_HISTORY = 2 ** 31 - 1;
+
+/** Where a topic's stream stands: offsets grow by 1 per message within one epoch (docs/protocol.md §2.7). */
+export interface StreamPosition {
+  epoch: string;
+  offset: number;
+}
+
+/** Why a subscription could not recover the messages it missed (docs/protocol.md §2.7). */
+export type GapReason = 'epoch' | 'window' | 'no-history';
+
+export interface CallFrame { t: 'call'; id: number; name: string; input?: unknown; /** idempotency key (§2.8) */ key?: string }
+export interface SubFrame { t: 'sub'; id: number; topic: string; since?: StreamPosition; history?: number }
 export interface UnsubFrame { t: 'unsub'; id: number; topic: string }
 export interface PubFrame { t: 'pub'; id: number; topic: string; data: unknown; echo?: boolean }
 export interface PresenceFrame { t: 'presence'; id: number; topic: string }
@@ -63,6 +79,21 @@ export interface ErrFrame { t: 'err'; id: number; code: string; message: string;
 export interface MessageMeta {
   /** `clientId` of the publishing connection; absent when the server published. */
   from?: string;
+  /** The topic's stream epoch (topics with history only). */
+  epoch?: string;
+  /** The message's offset in its epoch (topics with history only). */
+  offset?: number;
+}
+
+/** The `output` of an `ok` answering `sub`. */
+export interface SubOutput {
+  members?: Member[];
+  /** Where the messages after this answer continue from (topics with history). */
+  position?: StreamPosition;
+  /** Whether `since` could be honoured; present when the `sub` carried `since`. */
+  recovered?: boolean;
+  /** Why not, when `recovered` is false. */
+  reason?: GapReason;
 }
 export interface MsgFrame { t: 'msg'; topic: string; data: unknown; meta?: MessageMeta }
 export interface JoinFrame { t: 'join'; topic: string; member: Member }
@@ -90,6 +121,16 @@ function isId(v: unknown): v is number {
 
 function isCredit(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= MAX_CREDIT;
+}
+
+/** Whether `v` is a well-formed stream position. */
+export function isPosition(v: unknown): v is StreamPosition {
+  if (typeof v !== 'object' || v === null) return false;
+  const { epoch, offset } = v as Record<string, unknown>;
+  return (
+    typeof epoch === 'string' && epoch.length > 0 && epoch.length <= MAX_EPOCH_LENGTH &&
+    typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0
+  );
 }
 
 /** Whether `v` is a valid command, stream or topic name (1 to 256 UTF-16 code units). */
@@ -129,8 +170,19 @@ export function validateClientFrame(value: unknown): Validated {
   switch (t) {
     case 'call':
       if (!isName(f.name)) return badRequest(id, '"name" must be a string of 1-256 characters');
+      if (f.key !== undefined && !(typeof f.key === 'string' && f.key.length > 0 && f.key.length <= MAX_KEY_LENGTH)) {
+        return badRequest(id, '"key" must be a string of 1-256 characters');
+      }
       return { ok: true, frame: value as CallFrame };
     case 'sub':
+      if (!isName(f.topic)) return badRequest(id, '"topic" must be a string of 1-256 characters');
+      if (f.since !== undefined && !isPosition(f.since)) {
+        return badRequest(id, '"since" must be { epoch: string of 1-64 characters, offset: non-negative integer }');
+      }
+      if (f.history !== undefined && !(Number.isSafeInteger(f.history) && (f.history as number) >= 1 && (f.history as number) <= MAX_HISTORY)) {
+        return badRequest(id, '"history" must be an integer from 1 to 2147483647');
+      }
+      return { ok: true, frame: value as SubFrame };
     case 'unsub':
     case 'presence':
       if (!isName(f.topic)) return badRequest(id, '"topic" must be a string of 1-256 characters');

@@ -6,8 +6,9 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { SwitchboardError } from '../protocol/errors.js';
-import type { CallFrame, ClientFrame, PubFrame } from '../protocol/frames.js';
-import type { Engine } from '../engines/engine.js';
+import type { CallFrame, ClientFrame, PubFrame, SubFrame } from '../protocol/frames.js';
+import type { Engine, HistoryOptions } from '../engines/engine.js';
+import type { IdempotentRun } from './idempotency.js';
 import type { AuthSession } from './auth-session.js';
 import { rateLimited, type Connection, type FrameSink } from './connection.js';
 import type { Logger } from './logger.js';
@@ -36,11 +37,17 @@ export interface DispatchDeps<Identity> {
   logger: Logger;
   limits: Pick<LimitOptions, 'maxPendingCalls' | 'maxSubscriptionsPerConnection'>;
   auth: AuthSession<Identity>;
+  /** The history configuration of a topic; `false` when it has none. */
+  historyOf(topic: string): HistoryOptions | false;
+  /** Runs keyed calls once (docs/protocol.md §2.8). */
+  idempotent: IdempotentRun;
+  /** The scope of a connection's idempotency keys. */
+  keyScope(conn: Connection<Identity>): string;
 }
 
 /** Creates the frame sink shared by all connections of a server. */
 export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameSink<Identity> {
-  const { commands, rules, index, engine, logger, limits, auth } = deps;
+  const { commands, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope } = deps;
   const streams = createStreams<Identity>(
     (conn, id, v) => answer(conn as Connection<Identity>, id, 'upload', () => (conn as Connection<Identity>).reply(id, v)),
     (conn, id, err, what) => failWith(conn as Connection<Identity>, id, err, what),
@@ -147,6 +154,12 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       return limitExceeded(conn, f.id, 'maxPendingCalls', limits.maxPendingCalls);
     }
     const what = `command ${f.name}`;
+    if (f.key !== undefined) {
+      // The scope and name are part of the key: another user, or another command, is another call.
+      const key = `${keyScope(conn)}\u0000${f.name}\u0000${f.key}`;
+      const run = () => (entry.input || entry.output ? runCommand(entry, conn, f, what) : Promise.resolve().then(() => entry.handler(f.input, conn.ctx)));
+      return settle(conn, f.id, what, idempotent(key, f.input, run, what));
+    }
     if (entry.input || entry.output) return settle(conn, f.id, what, runCommand(entry, conn, f, what));
     // Without schemas a sync handler answers in the same tick: no promise, no microtask.
     let out: unknown;
@@ -167,16 +180,17 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     const allowed = check(rule?.publish, conn, f.topic, f.data);
     if (!(allowed === true || (allowed !== false && (await allowed)))) return forbidden(conn, f.id, f.topic);
     const data = rule?.schema ? await validate(rule.schema, f.data, 'message') : f.data;
-    await engine.publish(f.topic, {
-      kind: 'msg',
-      data,
-      meta: { from: conn.clientId },
-      ...(f.echo === false ? { skip: conn.clientId } : {}),
-    });
+    const history = historyOf(f.topic);
+    await engine.publish(
+      f.topic,
+      { kind: 'msg', data, meta: { from: conn.clientId }, ...(f.echo === false ? { skip: conn.clientId } : {}) },
+      ...(history ? [history] : []),
+    );
     conn.reply(f.id, undefined);
   }
 
-  async function sub(conn: Connection<Identity>, id: number, topic: string): Promise<void> {
+  async function sub(conn: Connection<Identity>, f: SubFrame): Promise<void> {
+    const { id, topic } = f;
     const rule = rules.find(topic);
     const allowed = await check(rule?.subscribe, conn, topic);
     if (!allowed) return forbidden(conn, id, topic);
@@ -184,8 +198,8 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     if (!conn.topics.has(topic) && conn.topics.size >= limits.maxSubscriptionsPerConnection) {
       return limitExceeded(conn, id, 'maxSubscriptionsPerConnection', limits.maxSubscriptionsPerConnection);
     }
-    const members = await index.add(conn, topic, rule?.presence === true);
-    conn.reply(id, members ? { members } : {});
+    const o = { presence: rule?.presence === true, history: historyOf(topic), since: f.since, limit: f.history };
+    await index.add(conn, topic, o, (out) => conn.reply(id, out));
   }
 
   async function presence(conn: Connection<Identity>, id: number, topic: string): Promise<void> {
@@ -231,7 +245,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
         case 'pub':
           return serial(conn, frame.id, `publish ${frame.topic}`, () => publish(conn, frame));
         case 'sub':
-          return serial(conn, frame.id, `subscribe ${frame.topic}`, () => sub(conn, frame.id, frame.topic));
+          return serial(conn, frame.id, `subscribe ${frame.topic}`, () => sub(conn, frame));
         case 'unsub':
           return serial(conn, frame.id, `unsubscribe ${frame.topic}`, async () => {
             await index.remove(conn, frame.topic, rules.find(frame.topic)?.presence === true);

@@ -56,6 +56,30 @@ export interface LimitOptions {
   sendBufferBytes: number;
 }
 
+/** Topic history (docs/protocol.md §2.7). */
+export interface HistoryConfig {
+  /** Messages kept per topic, the newest. @default 100 */
+  size?: number;
+  /** How long each message is kept, in ms. @default 300000 (5 minutes) */
+  ttlMs?: number;
+}
+
+/** Idempotent calls (docs/protocol.md §2.8). */
+export interface IdempotencyOptions<Identity> {
+  /** How long a call's outcome is remembered for its repeats, in ms. @default 600000 (10 minutes) */
+  ttlMs: number;
+  /**
+   * How long a running call holds its key before another node may run it (a node that died while
+   * running must not block the key for the whole window), in ms. @default 60000
+   */
+  leaseMs: number;
+  /**
+   * The scope of keys: calls with the same key in different scopes are different calls.
+   * @default '' (one shared scope) for an `undefined` identity, else the presence member id
+   */
+  scope?(identity: Identity): string;
+}
+
 export interface PresenceOptions<Identity> {
   /**
    * Derives a member id from a connection's identity. Connections with the same id are one member.
@@ -93,8 +117,16 @@ export interface ServerOptions<Identity = unknown> {
   refreshGraceMs?: number;
   /** When an identity stops being valid, in ms since the epoch. @default a numeric `exp` claim × 1000 */
   expiresAt?: (identity: Identity) => number | undefined;
-  /** Fan-out and presence backend shared between server nodes. @default the in-memory engine */
+  /** Fan-out, presence, history and call-record backend shared between server nodes. @default the in-memory engine */
   engine?: Engine;
+  /**
+   * History for every topic whose rule does not set its own (`false`: none). Subscribers that
+   * reconnect within the window get every message they missed (docs/guarantees.md).
+   * @default false
+   */
+  history?: HistoryConfig | false;
+  /** Idempotent calls: how long outcomes are remembered. @default { ttlMs: 600000, leaseMs: 60000 } */
+  idempotency?: Partial<IdempotencyOptions<Identity>>;
   /** How presence members are derived from identities. */
   presence?: Partial<PresenceOptions<Identity>>;
   /** Where errors thrown by handlers are reported. pino-compatible. @default errors/warnings to stderr */
@@ -121,6 +153,8 @@ export interface ResolvedOptions<Identity> {
   presence: PresenceOptions<Identity>;
   logger: Logger;
   shutdownTimeoutMs: number;
+  history: Required<HistoryConfig> | false;
+  idempotency: Required<IdempotencyOptions<Identity>>;
 }
 
 function defaultKey(identity: unknown, clientId: string): string {
@@ -159,7 +193,18 @@ export const DEFAULTS = {
   authTimeoutMs: 5_000,
   refreshGraceMs: 10_000,
   shutdownTimeoutMs: 5_000,
+  history: { size: 100, ttlMs: 300_000 },
+  idempotency: { ttlMs: 600_000, leaseMs: 60_000 },
 } as const;
+
+/** Checks a history configuration and fills in its defaults. */
+export function resolveHistory(name: string, h: HistoryConfig | false | undefined): Required<HistoryConfig> | false | undefined {
+  if (h === undefined || h === false) return h;
+  if (typeof h !== 'object' || h === null) throw new TypeError(`${name} must be an object or false`);
+  const size = h.size ?? DEFAULTS.history.size;
+  if (!Number.isSafeInteger(size) || size < 1) throw new TypeError(`${name}.size must be a positive integer, got ${size}`);
+  return { size, ttlMs: positive(`${name}.ttlMs`, h.ttlMs ?? DEFAULTS.history.ttlMs) };
+}
 
 function resolveCodecs(codecs: CodecName[] | undefined): ReadonlySet<CodecName> {
   const list = codecs ?? DEFAULTS.codecs;
@@ -217,5 +262,11 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
     presence: { key: o.presence?.key ?? defaultKey, ...(o.presence?.info ? { info: o.presence.info } : {}) },
     logger: o.logger ?? consoleLogger,
     shutdownTimeoutMs: positive('shutdownTimeoutMs', o.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, true),
+    history: resolveHistory('history', o.history) ?? false,
+    idempotency: {
+      ttlMs: positive('idempotency.ttlMs', o.idempotency?.ttlMs ?? DEFAULTS.idempotency.ttlMs),
+      leaseMs: positive('idempotency.leaseMs', o.idempotency?.leaseMs ?? DEFAULTS.idempotency.leaseMs),
+      scope: o.idempotency?.scope ?? ((identity: Identity) => (identity === undefined ? '' : (o.presence?.key ?? defaultKey)(identity, ''))),
+    },
   };
 }

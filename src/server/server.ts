@@ -16,7 +16,9 @@ import { Connection } from './connection.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { createDispatcher, type CommandEntry } from './dispatch.js';
 import type { StreamEntry, UploadEntry } from './streams.js';
-import { resolveOptions, type ServerOptions } from './options.js';
+import { resolveHistory, resolveOptions, type HistoryConfig, type ServerOptions } from './options.js';
+import { createIdempotency } from './idempotency.js';
+import type { HistoryOptions } from '../engines/engine.js';
 import { TopicIndex } from './topic-index.js';
 import { TopicRules } from './topic-rules.js';
 import type { CommandHandler, CommandSpec, Server, StreamSpec, UploadSpec } from './types.js';
@@ -64,7 +66,13 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   const welcome = (conn: Connection<Identity>) =>
     conn.send({ t: 'welcome', v: PROTOCOL_VERSION, clientId: conn.clientId, heartbeat: opts.heartbeat, maxPayload: limits.maxPayload });
   const auth = createAuthSession<Identity>({ ...opts, memberKey, welcome });
-  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth });
+  const historyOf = (topic: string): HistoryOptions | false => {
+    const h = rules.find(topic)?.history;
+    return h === undefined ? opts.history : (h as Required<HistoryConfig> | false);
+  };
+  const idempotent = createIdempotency({ engine, logger, ttlMs: opts.idempotency.ttlMs, leaseMs: opts.idempotency.leaseMs });
+  const keyScope = (conn: Connection<Identity>) => opts.idempotency.scope(conn.identity);
+  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope });
   const ownsHttp = !opts.server;
   // Our own HTTP server drops a request whose headers do not complete in time (slowloris);
   // Node checks at `connectionsCheckingInterval`, so it is kept well below the timeout.
@@ -172,12 +180,15 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     },
     topic(pattern, rule) {
       if (rule.schema && !isStandardSchema(rule.schema)) throw new TypeError(`schema of topic "${pattern}" must implement Standard Schema`);
-      rules.add(pattern, rule);
+      const history = resolveHistory(`history of topic "${pattern}"`, rule.history);
+      rules.add(pattern, history === undefined ? rule : { ...rule, history });
       return server;
     },
     async publish(topic, data) {
       if (!isName(topic)) throw new TypeError('topic must be a string of 1-256 characters');
-      await engine.publish(topic, { kind: 'msg', data, meta: {} });
+      const history = historyOf(topic);
+      const position = await engine.publish(topic, { kind: 'msg', data, meta: {} }, ...(history ? [history] : []));
+      return position ?? undefined;
     },
     async presence(topic) {
       return engine.presenceList(topic);

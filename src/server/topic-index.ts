@@ -1,14 +1,43 @@
 /**
  * The local side of pub/sub: which of this node's connections listen to which topic, presence
- * joins and leaves, and delivery of engine events with one encoding per codec per event.
+ * joins and leaves, history replay on subscribe, and delivery of engine events with one encoding
+ * per codec per event.
  */
+import { CloseCode } from '../protocol/close-codes.js';
 import type { Codec } from '../protocol/codec.js';
-import type { Member, ServerFrame } from '../protocol/frames.js';
-import type { Engine, EngineEvent } from '../engines/engine.js';
+import type { Member, ServerFrame, StreamPosition, SubOutput } from '../protocol/frames.js';
+import type { Engine, EngineEvent, HistoryOptions, HistoryResult, StoredMessage } from '../engines/engine.js';
 import type { Connection, Encoded } from './connection.js';
+
+/** What a `sub` asks for beyond the subscription itself. */
+export interface AddOptions {
+  presence: boolean;
+  /** The topic's history configuration; `false` when it has none. */
+  history: HistoryOptions | false;
+  since?: StreamPosition | undefined;
+  limit?: number | undefined;
+}
+
+/**
+ * Events held for a connection while its subscription reads the history: delivered after the
+ * `ok` and the replay, so nothing is lost, duplicated or reordered (docs/protocol.md §2.7).
+ * A history read slower than this many events drops the connection (it reconnects and recovers).
+ */
+const MAX_HELD_EVENTS = 10_000;
+
+/** Builds the frame a topic event becomes on the wire. */
+function frameOf(topic: string, event: EngineEvent): ServerFrame {
+  if (event.kind !== 'msg') return { t: event.kind, topic, member: event.member };
+  const m = event.meta;
+  return m.from !== undefined || m.offset !== undefined ? { t: 'msg', topic, data: event.data, meta: m } : { t: 'msg', topic, data: event.data };
+}
 
 export class TopicIndex<Identity> {
   readonly #subs = new Map<string, Set<Connection<Identity>>>();
+  /** topic → the engine subscription for it, shared by concurrent first subscribers. */
+  readonly #ready = new Map<string, Promise<void>>();
+  /** topic → connections whose subscription is reading history → the events held for them. */
+  readonly #held = new Map<string, Map<Connection<Identity>, EngineEvent[]>>();
   readonly #engine: Engine;
   readonly #member: (conn: Connection<Identity>) => Member;
   readonly #volatile: (topic: string) => boolean;
@@ -29,75 +58,145 @@ export class TopicIndex<Identity> {
   }
 
   /**
-   * Adds a subscriber. Returns the member list when `presence` is on. The connection is in the
-   * index before this resolves, so it receives every event published after its `ok`.
+   * The engine subscription of a topic. Every subscriber awaits it, not only the first: a second
+   * subscriber answered `ok` before it completed could miss messages from other nodes.
    */
-  async add(conn: Connection<Identity>, topic: string, presence: boolean): Promise<Member[] | undefined> {
-    if (!conn.topics.has(topic)) {
-      conn.topics.add(topic);
-      let set = this.#subs.get(topic);
-      if (!set) {
-        this.#subs.set(topic, (set = new Set()));
-        await this.#engine.subscribe(topic);
-      }
-      if (presence) {
-        // Announce before adding the connection: the member list in its `ok` already names it, and
-        // its own `join` must not overtake that `ok` (docs/protocol.md §2.4).
-        const member = this.#member(conn);
-        // The connection may have closed (and been cleaned up) during an async engine call.
-        if (!this.#stillWanted(conn, topic)) return undefined;
-        const joined = await this.#engine.presenceAdd({ topic, member, clientId: conn.clientId });
-        if (!this.#stillWanted(conn, topic)) {
-          // Its close cleanup already ran without this presence entry: take it back here.
-          if (await this.#engine.presenceRemove({ topic, member, clientId: conn.clientId }) && !joined) {
-            await this.#engine.publish(topic, { kind: 'leave', member });
-          }
-          return undefined;
+  #engineReady(topic: string): Promise<void> {
+    let ready = this.#ready.get(topic);
+    if (!ready) {
+      this.#subs.set(topic, new Set());
+      ready = Promise.resolve(this.#engine.subscribe(topic));
+      this.#ready.set(topic, ready);
+      ready.catch(() => {
+        // A failed engine subscription must not stick: the next subscriber tries again.
+        if (this.#ready.get(topic) === ready && this.#subs.get(topic)?.size === 0) {
+          this.#ready.delete(topic);
+          this.#subs.delete(topic);
         }
-        if (joined) await this.#engine.publish(topic, { kind: 'join', member });
-      }
-      if (!this.#stillWanted(conn, topic)) return undefined;
-      set.add(conn);
+      });
     }
-    return presence ? this.#engine.presenceList(topic) : undefined;
+    return ready;
+  }
+
+  /**
+   * Adds a subscriber and calls `answer` with the `sub` output, immediately followed by the history
+   * replay and the events held meanwhile, in one synchronous run so that no live event can come
+   * between them. `answer` is not called when the connection went away meanwhile.
+   */
+  async add(conn: Connection<Identity>, topic: string, o: AddOptions, answer: (out: SubOutput) => void): Promise<void> {
+    if (conn.topics.has(topic)) {
+      // Already subscribed: nothing to replay (§2.7).
+      return answer(o.presence ? { members: await this.#engine.presenceList(topic) } : {});
+    }
+    conn.topics.add(topic);
+    const ready = this.#engineReady(topic);
+    // In the set from the start, holding its events: the topic cannot be dropped from the engine
+    // under a subscription that is still being set up, and nothing published from here on is missed.
+    const held = this.#hold(conn, topic);
+    let member: Member | undefined;
+    try {
+      await ready;
+      if (o.presence) {
+        // The connection may have closed (and been cleaned up) during an async engine call.
+        if (!this.#stillWanted(conn, topic)) return;
+        member = this.#member(conn);
+        if (await this.#engine.presenceAdd({ topic, member, clientId: conn.clientId })) {
+          await this.#engine.publish(topic, { kind: 'join', member });
+        }
+      }
+      if (!this.#stillWanted(conn, topic)) return await this.#undo(conn, topic, member);
+      const hist = o.history ? await this.#engine.history(topic, historyQuery(o)) : undefined;
+      const members = o.presence ? await this.#engine.presenceList(topic) : undefined;
+      this.#release(conn, topic);
+      if (!this.#stillWanted(conn, topic)) return await this.#undo(conn, topic, member);
+      const out: SubOutput = members ? { members } : {};
+      const { replay, cursor } = hist ? plan(hist, o, held, out) : { replay: [], cursor: undefined };
+      if (o.since && !hist) Object.assign(out, { recovered: false, reason: 'no-history' });
+      answer(out);
+      for (const m of replay) conn.send({ t: 'msg', topic, data: m.data, meta: m.meta });
+      for (const event of held) {
+        if (event.kind === 'msg') {
+          if (event.skip === conn.clientId) continue;
+          // Already in the replay, or before the position the answer gave.
+          if (cursor && event.meta.epoch === cursor.epoch && (event.meta.offset ?? Infinity) <= cursor.offset) continue;
+        } else if (event.kind === 'join' && event.member.id === member?.id) {
+          // Its own join: it is in the member list already, and never announced to itself (§2.4).
+          continue;
+        }
+        conn.send(frameOf(topic, event));
+      }
+    } catch (err) {
+      this.#release(conn, topic);
+      await this.#undo(conn, topic, member).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Puts the connection in its topic's set, holding the events delivered to it until released. */
+  #hold(conn: Connection<Identity>, topic: string): EngineEvent[] {
+    const held: EngineEvent[] = [];
+    let waiting = this.#held.get(topic);
+    if (!waiting) this.#held.set(topic, (waiting = new Map()));
+    waiting.set(conn, held);
+    this.#subs.get(topic)?.add(conn);
+    return held;
+  }
+
+  #release(conn: Connection<Identity>, topic: string): void {
+    const waiting = this.#held.get(topic);
+    if (waiting?.delete(conn) && waiting.size === 0) this.#held.delete(topic);
+  }
+
+  /**
+   * Takes back a subscription that could not complete. When the close cleanup already removed it,
+   * only a presence entry added after that cleanup is left to remove.
+   */
+  async #undo(conn: Connection<Identity>, topic: string, member: Member | undefined): Promise<void> {
+    if (conn.topics.has(topic)) return this.remove(conn, topic, member !== undefined);
+    if (member) await this.#leave(conn, topic);
+  }
+
+  async #dropTopic(topic: string): Promise<void> {
+    this.#subs.delete(topic);
+    this.#ready.delete(topic);
+    await this.#engine.unsubscribe(topic);
+  }
+
+  async #leave(conn: Connection<Identity>, topic: string): Promise<void> {
+    const member = this.#member(conn);
+    if (await this.#engine.presenceRemove({ topic, member, clientId: conn.clientId })) {
+      await this.#engine.publish(topic, { kind: 'leave', member });
+    }
   }
 
   /** Removes a subscriber; announces `leave` when it was its member's last connection. */
   async remove(conn: Connection<Identity>, topic: string, presence: boolean): Promise<void> {
     if (!conn.topics.delete(topic)) return;
+    this.#release(conn, topic);
     const set = this.#subs.get(topic);
     set?.delete(conn);
-    if (set && set.size === 0) {
-      this.#subs.delete(topic);
-      await this.#engine.unsubscribe(topic);
-    }
-    if (presence) {
-      const member = this.#member(conn);
-      if (await this.#engine.presenceRemove({ topic, member, clientId: conn.clientId })) {
-        await this.#engine.publish(topic, { kind: 'leave', member });
-      }
-    }
+    if (set && set.size === 0) await this.#dropTopic(topic);
+    if (presence) await this.#leave(conn, topic);
   }
 
   /** Hands an engine event to every local subscriber, encoding it once per codec. */
   deliver(topic: string, event: EngineEvent): void {
     const set = this.#subs.get(topic);
     if (!set || set.size === 0) return;
-    let frame: ServerFrame;
-    let skip: string | undefined;
-    if (event.kind === 'msg') {
-      const hasMeta = event.meta.from !== undefined;
-      frame = hasMeta ? { t: 'msg', topic, data: event.data, meta: event.meta } : { t: 'msg', topic, data: event.data };
-      skip = event.skip;
-    } else {
-      frame = { t: event.kind, topic, member: event.member };
-    }
+    const frame = frameOf(topic, event);
+    const skip = event.kind === 'msg' ? event.skip : undefined;
+    const waiting = this.#held.get(topic);
     // One encoding per codec in use, however many subscribers; a string is turned into bytes once
     // so ws does not convert it again for every socket.
     const encoded = new Map<Codec, { payload: Encoded | Buffer; binary: boolean }>();
     // Presence events are never dropped: a lost leave would leave a ghost member.
     const volatile = event.kind === 'msg' && this.#volatile(topic);
     for (const conn of set) {
+      const held = waiting?.get(conn);
+      if (held) {
+        if (held.push(event) > MAX_HELD_EVENTS) conn.close(CloseCode.SLOW_CONSUMER, 'history read too slow');
+        continue;
+      }
       if (conn.clientId === skip) continue;
       let e = encoded.get(conn.codec);
       if (!e) {
@@ -113,4 +212,49 @@ export class TopicIndex<Identity> {
   count(topic: string): number {
     return this.#subs.get(topic)?.size ?? 0;
   }
+}
+
+function historyQuery(o: AddOptions): { since?: StreamPosition; limit?: number } {
+  const h = o.history as HistoryOptions;
+  const limit = o.limit === undefined ? undefined : Math.min(o.limit, h.size);
+  return { ...(o.since ? { since: o.since } : {}), ...(limit ? { limit } : {}) };
+}
+
+/**
+ * Decides what follows the answer: the replay, and the cursor below which held events are already
+ * covered. Fills in the answer's `position`, `recovered` and `reason`.
+ */
+function plan(
+  hist: HistoryResult,
+  o: AddOptions,
+  held: readonly EngineEvent[],
+  out: SubOutput,
+): { replay: StoredMessage[]; cursor: StreamPosition } {
+  const replay = hist.messages;
+  const { epoch } = hist.top;
+  let offset: number;
+  const last = replay[replay.length - 1];
+  if (last) {
+    offset = last.meta.offset;
+    out.position = { epoch, offset: (replay[0] as StoredMessage).meta.offset - 1 };
+  } else if (o.since && hist.recovered) {
+    offset = o.since.offset;
+    out.position = { epoch, offset };
+  } else {
+    // Nothing to replay: continue from the top, or from before the first held message when it was
+    // published after this connection joined but before the history was read.
+    offset = hist.top.offset;
+    for (const e of held) {
+      if (e.kind === 'msg' && e.meta.epoch === epoch && e.meta.offset !== undefined) {
+        if (e.meta.offset <= offset) offset = e.meta.offset - 1;
+        break;
+      }
+    }
+    out.position = { epoch, offset };
+  }
+  if (o.since) {
+    out.recovered = hist.recovered === true;
+    if (!out.recovered) out.reason = hist.reason ?? 'window';
+  }
+  return { replay, cursor: { epoch, offset } };
 }

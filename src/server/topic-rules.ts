@@ -3,6 +3,7 @@
  * that no rule matches refuses both. The first registered rule whose pattern matches decides.
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { HistoryConfig } from './options.js';
 import type { CommandContext } from './types.js';
 
 /** `true` allows everyone; a function decides per connection (and, for publish, per message). */
@@ -24,6 +25,12 @@ export interface TopicRule<Identity = unknown> {
    * disconnecting it (dashboards, tickers: the next value replaces the lost one). @default false
    */
   volatile?: boolean;
+  /**
+   * Keep the topic's recent messages so that reconnecting subscribers recover what they missed
+   * (docs/protocol.md §2.7); `false` turns off a server-wide `history` for this topic.
+   * @default the server's `history` option
+   */
+  history?: HistoryConfig | false;
 }
 
 interface CompiledRule<Identity> {

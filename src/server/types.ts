@@ -3,7 +3,7 @@
  * the command map type of a server without pulling server code into a bundle.
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import type { Member } from '../protocol/frames.js';
+import type { Member, StreamPosition } from '../protocol/frames.js';
 import type { TopicRule } from './topic-rules.js';
 
 /** What a handler knows about the connection that called it. */
@@ -115,8 +115,11 @@ export interface Server<Identity = unknown, Commands extends CommandMap = {}, St
   ): Server<Identity, Commands, Streams, Uploads & { [K in Name]: { input: WireInputOf<In, Input>; item: Item; output: Awaited<Output> } }>;
   /** Declares who may subscribe to and publish on topics matching `pattern` (`*` matches any run). */
   topic(pattern: string, rule: TopicRule<Identity>): this;
-  /** Publishes `data` to every subscriber of `topic`. Rules do not apply to the server. */
-  publish(topic: string, data: unknown): Promise<void>;
+  /**
+   * Publishes `data` to every subscriber of `topic`. Rules do not apply to the server. Resolves the
+   * message's stream position on a topic with history, else `undefined`.
+   */
+  publish(topic: string, data: unknown): Promise<StreamPosition | undefined>;
   /** Members present on a presence topic. */
   presence(topic: string): Promise<Member[]>;
   /** Starts listening (or waits for the attached server to listen); resolves the port. */
