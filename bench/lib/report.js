@@ -1,0 +1,139 @@
+/**
+ * Turns the runs into a summary (median and spread per metric), ratios against the baselines,
+ * the issue-6 goals, a terminal table and a Markdown table.
+ */
+import { BASELINES, STACKS, SUBJECTS } from '../stacks/index.js';
+import { round, spread } from './stats.js';
+
+/** Median / min / max per scenario, stack and metric, over the runs that completed. */
+export function summarize(scenarios, runs) {
+  const summary = {};
+  for (const sc of scenarios) {
+    summary[sc.name] = {};
+    for (const stack of new Set(runs.filter((r) => r.scenario === sc.name).map((r) => r.stack))) {
+      const ok = runs.filter((r) => r.scenario === sc.name && r.stack === stack && r.ok);
+      const entry = { runs: ok.length, failedRuns: runs.filter((r) => r.scenario === sc.name && r.stack === stack && !r.ok).length };
+      for (const m of sc.metrics) {
+        const values = ok.map((r) => r.metrics[m.key]);
+        // Counts that must be zero are summed over repetitions, never averaged away.
+        entry[m.key] = m.exact ? { total: values.reduce((a, b) => a + b, 0), ...spread(values) } : spread(values);
+      }
+      entry.serverCpu = spread(ok.map((r) => r.cpu.server));
+      entry.loadCpu = spread(ok.map((r) => r.cpu.load));
+      summary[sc.name][stack] = entry;
+    }
+  }
+  return summary;
+}
+
+/** Ratios of medians, subject / baseline, for every metric that is not an exact count. */
+export function ratios(scenarios, summary) {
+  const out = {};
+  for (const sc of scenarios) {
+    const s = summary[sc.name];
+    out[sc.name] = {};
+    for (const subject of SUBJECTS) {
+      for (const base of BASELINES) {
+        if (!s[subject] || !s[base]) continue;
+        const r = {};
+        for (const m of sc.metrics) {
+          if (m.exact) continue;
+          r[m.key] = round(s[subject][m.key].median / s[base][m.key].median, 3);
+        }
+        out[sc.name][`${subject}/${base}`] = r;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The issue-6 goals: the ratio to raw ws per metric that has one, and "ahead of Socket.IO on every
+ * figure"; exact counts (losses, failures) must be 0.
+ */
+export function goals(scenarios, summary, ratioTable) {
+  const out = [];
+  for (const sc of scenarios) {
+    for (const subject of SUBJECTS) {
+      if (!summary[sc.name][subject]) continue;
+      for (const m of sc.metrics) {
+        if (m.exact) {
+          const total = summary[sc.name][subject][m.key].total;
+          out.push({ scenario: sc.name, stack: subject, metric: m.key, target: '= 0', value: total, met: total === 0 });
+          continue;
+        }
+        const vsWs = ratioTable[sc.name][`${subject}/ws`]?.[m.key];
+        if (m.goal !== undefined && vsWs !== undefined) {
+          const met = m.better === 'higher' ? vsWs >= m.goal : vsWs <= m.goal;
+          out.push({ scenario: sc.name, stack: subject, metric: m.key, target: `${m.better === 'higher' ? '≥' : '≤'} ${m.goal}× ws`, value: vsWs, met });
+        }
+        const vsSio = ratioTable[sc.name][`${subject}/socketio`]?.[m.key];
+        if (vsSio !== undefined) {
+          const met = m.better === 'higher' ? vsSio > 1 : vsSio < 1;
+          out.push({ scenario: sc.name, stack: subject, metric: m.key, target: 'ahead of Socket.IO', value: vsSio, met });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+const fmt = (x) => {
+  if (!Number.isFinite(x)) return '–';
+  const r = round(x, 3);
+  return Math.abs(r) >= 1000 ? Math.round(r).toLocaleString('en-US') : String(r);
+};
+const cell = (sp, showSpread) => (sp.n > 1 && showSpread ? `${fmt(sp.median)} [${fmt(sp.min)}–${fmt(sp.max)}]` : fmt(sp.median));
+const label = (stack) => STACKS[stack]?.label ?? stack;
+const short = (key) => key.replace('switchboard-json', 'SB JSON').replace('switchboard-msgpack', 'SB MsgPack').replace('socketio', 'Socket.IO').replace('/', ' / ');
+
+function rowsFor(sc, summary, ratioTable) {
+  const head = ['stack', ...sc.metrics.map((m) => m.label), 'server CPU %', 'load CPU %'];
+  const rows = [];
+  for (const [stack, e] of Object.entries(summary[sc.name])) {
+    rows.push([
+      label(stack) + (e.failedRuns ? ` (${e.failedRuns} failed)` : ''),
+      ...sc.metrics.map((m) => (m.exact ? `${e[m.key].total ?? '–'}` : cell(e[m.key], true))),
+      fmt(e.serverCpu.median),
+      fmt(e.loadCpu.median),
+    ]);
+  }
+  const ratioRows = Object.entries(ratioTable[sc.name]).map(([k, r]) => [short(k), ...sc.metrics.map((m) => (m.exact ? '' : fmt(r[m.key]))), '', '']);
+  return { head, rows, ratioRows };
+}
+
+function pad(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ')).join('\n');
+}
+
+/** The terminal table: one block per scenario, then the ratios, then the goals. */
+export function terminalReport(scenarios, params, summary, ratioTable, goalList) {
+  const out = [];
+  for (const sc of scenarios) {
+    if (!summary[sc.name] || Object.keys(summary[sc.name]).length === 0) continue;
+    const { head, rows, ratioRows } = rowsFor(sc, summary, ratioTable);
+    out.push(`\n${sc.title}  ${JSON.stringify(params[sc.name])}`);
+    out.push(pad([head, ...rows]));
+    if (ratioRows.length) out.push(pad([['ratio (median / median)', ...head.slice(1)], ...ratioRows]));
+  }
+  const missed = goalList.filter((g) => !g.met);
+  out.push(`\nGoals (issue 6): ${goalList.length - missed.length} of ${goalList.length} met`);
+  for (const g of missed) out.push(`  not met: ${g.scenario} ${label(g.stack)} ${g.metric} ${g.target}: ${fmt(g.value)}`);
+  return out.join('\n');
+}
+
+/** The same, as Markdown for docs/performance.md. */
+export function markdownReport(scenarios, params, summary, ratioTable) {
+  const out = [];
+  const md = (rows) => [`| ${rows[0].join(' | ')} |`, `|${rows[0].map((_, i) => (i ? '---:' : '---')).join('|')}|`, ...rows.slice(1).map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  for (const sc of scenarios) {
+    if (!summary[sc.name] || Object.keys(summary[sc.name]).length === 0) continue;
+    const { head, rows, ratioRows } = rowsFor(sc, summary, ratioTable);
+    out.push(`### ${sc.title}\n\n\`${JSON.stringify(params[sc.name])}\`\n`);
+    out.push(md([head, ...rows]));
+    if (ratioRows.length) out.push('\n' + md([['ratio', ...head.slice(1, -2)], ...ratioRows.map((r) => r.slice(0, -2))]));
+    out.push('');
+  }
+  return out.join('\n');
+}

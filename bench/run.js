@@ -1,0 +1,221 @@
+/**
+ * `npm run bench`: Switchboard (JSON, MessagePack) against raw `ws` and Socket.IO, side by side.
+ * Each run starts the stack's server in its own process and a load generator in another, on
+ * 127.0.0.1 port 0; every loop is bounded in count and time, and every run has a hard deadline
+ * after which its processes (only those it spawned) are killed. Prints a table with medians,
+ * spreads and ratios, writes the raw figures to bench/results/, and a chart.
+ *
+ *   npm run bench                       # full: 3 repetitions (about 5–10 minutes on 2 vCPU)
+ *   npm run bench -- --quick            # smoke run, under a minute
+ *   npm run bench -- --smoke            # smaller still (CI: test/bench.smoke.test.ts)
+ *   options: --reps=N  --only=rpc,fanout  --stacks=ws,switchboard-json  --out=file.json  --results=dir
+ *            --chart=file.svg (default: docs/performance-chart.svg after a full run of everything)
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { chartSvg } from './lib/chart.js';
+import { fdLimits, request, startChild } from './lib/child.js';
+import { goals, markdownReport, ratios, summarize, terminalReport } from './lib/report.js';
+import { SCENARIOS } from './scenarios/index.js';
+import { STACKS } from './stacks/index.js';
+
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(`--${name}`);
+const option = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const list = (name) => option(name)?.split(',').filter(Boolean);
+
+const mode = flag('smoke') ? 'smoke' : flag('quick') ? 'quick' : 'full';
+const reps = Number(option('reps') ?? (mode === 'full' ? 3 : 1));
+const only = list('only');
+const onlyStacks = list('stacks');
+for (const s of only ?? []) if (!SCENARIOS.some((sc) => sc.name === s)) throw new Error(`unknown scenario ${s}`);
+for (const s of onlyStacks ?? []) if (!STACKS[s]) throw new Error(`unknown stack ${s}`);
+if (!(reps >= 1)) throw new Error('--reps must be at least 1');
+const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.name));
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const resultsDir = option('results') ? `${option('results').replace(/\/$/, '')}/` : here('./results/');
+const fullRun = mode === 'full' && !only && !onlyStacks;
+
+const tty = process.stderr.isTTY;
+let progressText = '';
+function progress(text) {
+  progressText = text;
+  if (tty) process.stderr.write(`\r\x1b[K${text.slice(0, (process.stderr.columns || 120) - 1)}`);
+}
+function log(line) {
+  if (tty) process.stderr.write('\r\x1b[K');
+  process.stderr.write(`${line}\n`);
+  if (tty && progressText) progress(progressText);
+}
+
+function loadAverage() {
+  const [one, five, fifteen] = os.loadavg().map((x) => Math.round(x * 100) / 100);
+  let uptime = '';
+  try {
+    uptime = execFileSync('uptime', { encoding: 'utf8' }).trim();
+  } catch {
+    // not every system has uptime(1); os.loadavg() is what counts
+  }
+  return { one, five, fifteen, uptime };
+}
+
+function machine() {
+  const cpuinfo = (() => {
+    try {
+      return readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      return '';
+    }
+  })();
+  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  const versions = {};
+  for (const pkg of ['ws', 'socket.io', 'socket.io-client', '@msgpack/msgpack']) {
+    try {
+      versions[pkg] = JSON.parse(readFileSync(here(`../node_modules/${pkg}/package.json`), 'utf8')).version;
+    } catch {
+      versions[pkg] = 'missing';
+    }
+  }
+  let optional = {};
+  for (const pkg of ['bufferutil', 'utf-8-validate']) {
+    try {
+      optional[pkg] = JSON.parse(readFileSync(here(`../node_modules/${pkg}/package.json`), 'utf8')).version;
+    } catch {
+      optional[pkg] = 'not installed';
+    }
+  }
+  return { cpu: model, cores: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.release()}`, memoryGb: Math.round(os.totalmem() / 2 ** 30), versions, optional };
+}
+
+const fd = fdLimits();
+const cpuOf = (marks) => {
+  const a = marks.find((m) => m.name === 'start');
+  const b = marks.findLast((m) => m.name === 'end');
+  if (!a || !b || b.t <= a.t) return NaN;
+  const us = b.cpu.user + b.cpu.system - a.cpu.user - a.cpu.system;
+  return (us / 1000 / (b.t - a.t)) * 100;
+};
+
+/** One scenario × stack × repetition: fresh server process(es), fresh load process. */
+async function runOne(scenario, stackName, params, label) {
+  const stack = STACKS[stackName];
+  const wanted = Math.max(1024, scenario.fds?.(params) ?? 0);
+  const fds = Math.min(wanted, fd.hard);
+  const nodes = scenario.servers?.(params) ?? [{}];
+  const started = performance.now();
+  const children = [];
+  const run = { scenario: scenario.name, stack: stackName, ok: false };
+  const hardDeadlineMs = params.deadlineMs + 30_000;
+  let timer;
+  try {
+    const servers = await Promise.all(
+      nodes.map((node) =>
+        startChild(here('./server.js'), {
+          execArgv: ['--expose-gc'],
+          fds,
+          env: { BENCH_SERVER: stack.server, BENCH_OPTIONS: JSON.stringify({ ...stack.options, ...node }) },
+        }).then((h) => (children.push(h), h)),
+      ),
+    );
+    const load = await startChild(here('./load.js'), { fds });
+    children.push(load);
+    const urls = servers.map((s) => `ws://127.0.0.1:${s.first.port}`);
+    const result = await new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no result within ${hardDeadlineMs} ms`)), hardDeadlineMs);
+      load.child.on('message', async (m) => {
+        if (m.type === 'mark') for (const s of servers) s.child.send({ type: 'mark', name: m.name });
+        else if (m.type === 'progress') progress(`${label} · ${m.text}`);
+        else if (m.type === 'server') {
+          const replies = await Promise.all(servers.map((s) => request(s.child, m.msg, 'stats')));
+          load.child.send({ type: 'server-reply', id: m.id, replies });
+        } else if (m.type === 'result') resolve(m.result);
+        else if (m.type === 'error') reject(new Error(m.message));
+      });
+      load.child.once('exit', (code, signal) => reject(new Error(`load process exited (${code ?? signal})`)));
+      load.child.send({ type: 'run', scenario: scenario.name, stack: stackName, params, urls });
+    });
+    const stats = await Promise.all(servers.map((s) => request(s.child, { type: 'stats', gc: false }, 'stats')));
+    Object.assign(run, {
+      ok: true,
+      metrics: result.metrics,
+      counts: result.counts,
+      cpu: { server: Math.max(...stats.map((s) => cpuOf(s.marks))), load: cpuOf(result.loadMarks), servers: stats.map((s) => cpuOf(s.marks)) },
+    });
+  } catch (err) {
+    run.error = String(err?.message ?? err).split('\n').slice(0, 6).join('\n');
+    log(`FAILED ${label}: ${run.error}`);
+  } finally {
+    clearTimeout(timer);
+    await Promise.all(children.map((c) => c.stop(3_000)));
+    run.wallMs = Math.round(performance.now() - started);
+  }
+  return run;
+}
+
+const info = machine();
+const loadStart = loadAverage();
+log(`switchboard bench · ${mode} · ${reps} repetition(s) · ${info.cores} × ${info.cpu} · Node ${info.node} · load ${loadStart.one} ${loadStart.five} ${loadStart.fifteen} · fd limit ${fd.soft}/${fd.hard}`);
+const needed = Math.max(...scenarios.map((s) => s.fds?.(s.params[mode]) ?? 0));
+if (needed > fd.hard) log(`warning: scenarios need ${needed} file descriptors per process; the hard limit is ${fd.hard}, so some connections will fail`);
+
+const plan = [];
+for (const sc of scenarios) {
+  const stacks = Object.keys(STACKS).filter((s) => (!sc.stacks || sc.stacks.includes(s)) && (!onlyStacks || onlyStacks.includes(s)));
+  for (let rep = 0; rep < reps; rep++) {
+    // Rotate the order each repetition, so no stack always runs first (cold) or last.
+    const order = stacks.map((_, i) => stacks[(i + rep) % stacks.length]);
+    for (const stack of order) plan.push({ sc, stack, rep });
+  }
+}
+
+const t0 = performance.now();
+const runs = [];
+for (const [i, { sc, stack, rep }] of plan.entries()) {
+  const elapsed = ((performance.now() - t0) / 1000).toFixed(0);
+  const label = `[${i + 1}/${plan.length}] ${sc.name} · ${STACKS[stack].label} · rep ${rep + 1}/${reps} · ${elapsed} s`;
+  progress(label);
+  if (!tty) log(label);
+  runs.push({ rep: rep + 1, ...(await runOne(sc, stack, sc.params[mode], label)) });
+}
+progress('');
+if (tty) process.stderr.write('\r\x1b[K');
+
+const params = Object.fromEntries(scenarios.map((s) => [s.name, s.params[mode]]));
+const summary = summarize(scenarios, runs);
+const ratioTable = ratios(scenarios, summary);
+const goalList = goals(scenarios, summary, ratioTable);
+const loadEnd = loadAverage();
+const report = {
+  date: new Date().toISOString(),
+  mode,
+  repetitions: reps,
+  durationS: Math.round((performance.now() - t0) / 1000),
+  machine: { ...info, fdLimit: fd, loadAverage: { start: loadStart, end: loadEnd } },
+  params,
+  stacks: Object.fromEntries(Object.entries(STACKS).map(([k, v]) => [k, v.label])),
+  runs,
+  summary,
+  ratios: ratioTable,
+  goals: goalList,
+};
+
+console.log(terminalReport(scenarios, params, summary, ratioTable, goalList));
+const losses = runs.filter((r) => r.ok && r.scenario === 'fanout' && r.metrics.losses > 0);
+if (losses.length) console.log(`\nFAN-OUT LOSSES in ${losses.length} run(s): ${losses.map((r) => `${r.stack} rep ${r.rep}: ${r.metrics.losses}`).join(', ')}`);
+const failed = runs.filter((r) => !r.ok);
+const caption = `${info.cores} × ${info.cpu}, Node ${info.node}, ${mode} run, median of ${reps}, load average ${loadStart.one} at start, ${report.date.slice(0, 10)}`;
+
+mkdirSync(resultsDir, { recursive: true });
+const stamp = report.date.replace(/[:.]/g, '-');
+const out = option('out') ?? `${resultsDir}bench-${mode}-${stamp}.json`;
+writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(`${resultsDir}latest-${mode}.json`, `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(`${resultsDir}latest-${mode}.md`, `${markdownReport(scenarios, params, summary, ratioTable)}\n`);
+const chartPath = option('chart') ?? (fullRun ? here('../docs/performance-chart.svg') : `${resultsDir}chart-${mode}.svg`);
+if (summary.rpc || summary.fanout) writeFileSync(chartPath, chartSvg(summary, caption));
+console.log(`\n${caption}; load average at end ${loadEnd.one} ${loadEnd.five} ${loadEnd.fifteen}`);
+console.log(`${runs.length} runs in ${report.durationS} s, ${failed.length} failed · figures: ${out} · table: ${resultsDir}latest-${mode}.md · chart: ${chartPath}`);
+process.exitCode = failed.length ? 1 : 0;

@@ -1,0 +1,22 @@
+/**
+ * The scenarios, in the order they run and are reported. A scenario module exports:
+ *
+ *   name, title, params: { full, quick, smoke }, metrics: [{ key, label, better, goal?, exact? }],
+ *   stacks?   the stacks it applies to (default: all),
+ *   fds?      (params) → file descriptors each process needs,
+ *   servers?  (params) → one options object per server node (default: one node, `[{}]`);
+ *             the load process gets one base URL per node (ctx.urls) — for the multi-node fan-out
+ *             of issue 7,
+ *   run(ctx)  → { metrics, counts }, in the load process (bench/load.js describes ctx).
+ *
+ * `goal` is the issue-6 target as a ratio to raw ws: at least that much for `better: 'higher'`,
+ * at most that much for `better: 'lower'`.
+ */
+import rpc from './rpc.js';
+import pipelined from './pipelined.js';
+import fanout from './fanout.js';
+import memory from './memory.js';
+import storm from './storm.js';
+import streams from './streams.js';
+
+export const SCENARIOS = [rpc, pipelined, fanout, memory, storm, streams];

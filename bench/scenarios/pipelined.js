@@ -1,0 +1,58 @@
+/**
+ * Scenario 2: many clients, each keeping up to `window` calls in flight.
+ */
+import { rpcPayload } from '../stacks/payloads.js';
+import { closeAll, now, openMany } from './util.js';
+
+export default {
+  name: 'pipelined',
+  title: 'Pipelined RPC, many clients, calls in flight per client',
+  params: {
+    full: { clients: 50, callsPerClient: 2_000, window: 100, deadlineMs: 60_000 },
+    quick: { clients: 20, callsPerClient: 500, window: 100, deadlineMs: 10_000 },
+    smoke: { clients: 10, callsPerClient: 200, window: 50, deadlineMs: 10_000 },
+  },
+  metrics: [{ key: 'callsPerSec', label: 'calls/s', better: 'higher', goal: 0.9 }],
+  async run(ctx) {
+    const { clients: n, callsPerClient, window, deadlineMs } = ctx.params;
+    const deadline = now() + deadlineMs;
+    const { clients, failures } = await openMany(ctx, n, { concurrency: 10, deadline });
+    let done = 0;
+    let errors = 0;
+    try {
+      ctx.mark('start');
+      const t0 = now();
+      await Promise.all(
+        clients.map(
+          (client) =>
+            new Promise((resolve) => {
+              let sent = 0;
+              let answered = 0;
+              const onAnswer = (out, expected) => {
+                if (out?.n !== expected) errors++;
+                answered++;
+                done++;
+                if (answered === sent && (sent === callsPerClient || now() >= deadline)) resolve();
+                else fire();
+              };
+              const fire = () => {
+                while (sent < callsPerClient && sent - answered < window && now() < deadline) {
+                  const i = sent++;
+                  client.call(rpcPayload(i)).then((out) => onAnswer(out, i), () => onAnswer(undefined, i));
+                }
+              };
+              fire();
+            }),
+        ),
+      );
+      const seconds = (now() - t0) / 1000;
+      ctx.mark('end');
+      return {
+        metrics: { callsPerSec: done / seconds },
+        counts: { calls: done, expected: n * callsPerClient, errors, connectFailures: failures },
+      };
+    } finally {
+      closeAll(clients);
+    }
+  },
+};

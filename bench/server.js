@@ -1,0 +1,37 @@
+/**
+ * A bench server process: starts one stack's server on 127.0.0.1, port 0, and answers the
+ * orchestrator over IPC. Exits when the orchestrator disconnects.
+ *
+ *   → { type: 'ready', port }
+ *   ← { type: 'mark', name }   records process.cpuUsage() at a measurement boundary
+ *   ← { type: 'stats', gc }    → { type: 'stats', rss, heapUsed, …, connections, marks }
+ *
+ * Environment: BENCH_SERVER (folder under bench/stacks), BENCH_OPTIONS (JSON).
+ */
+import { performance } from 'node:perf_hooks';
+
+const name = process.env.BENCH_SERVER;
+const options = JSON.parse(process.env.BENCH_OPTIONS ?? '{}');
+const { start } = await import(`./stacks/${name}/server.js`);
+const server = await start({ host: '127.0.0.1', ...options });
+const marks = [];
+
+process.on('message', (m) => {
+  if (m.type === 'mark') {
+    marks.push({ name: m.name, t: performance.now(), cpu: process.cpuUsage() });
+  } else if (m.type === 'stats') {
+    if (m.gc && globalThis.gc) {
+      // Twice: the first pass may only schedule finalisers whose memory the second one frees.
+      globalThis.gc();
+      globalThis.gc();
+    }
+    const mem = process.memoryUsage();
+    process.send({ type: 'stats', ...mem, connections: server.connections(), marks, gcExposed: typeof globalThis.gc === 'function' });
+  }
+});
+process.on('disconnect', () => {
+  // A server whose close() hangs must still go: the orchestrator also SIGKILLs after a grace period.
+  setTimeout(() => process.exit(0), 2_000).unref();
+  Promise.resolve(server.close()).finally(() => process.exit(0));
+});
+process.send({ type: 'ready', port: server.port });
