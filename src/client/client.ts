@@ -64,6 +64,8 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
   let codec: Codec = jsonCodec;
   const requests = new RequestTable(opts.maxQueue);
   const topics = new Map<string, TopicState>();
+  /** `sub` requests in flight → their topic, confirmed when the answer arrives (see handleFrame). */
+  const pendingSubs = new Map<number, { t: TopicState; askedSince: boolean }>();
   const events = new Emitter<ClientEvents>((err) => reportError(err));
   const streams = createClientStreams({
     requests,
@@ -214,8 +216,20 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
     switch (f.t) {
       case 'msg':
         return topics.get(f.topic)?.deliver(f.data, { ...f.meta, topic: f.topic }, reportError);
-      case 'ok':
+      case 'ok': {
+        const pending = pendingSubs.get(f.id);
+        if (pending) {
+          // Synchronously: the replayed `msg` frames right behind this answer are handled in the
+          // same tick, before a promise callback could run, and must find the position set.
+          pendingSubs.delete(f.id);
+          const { t, askedSince } = pending;
+          if (topics.get(t.topic) === t) {
+            t.historyOnce = undefined;
+            t.confirmed(f.output as SubOutput | undefined, askedSince, reportError);
+          }
+        }
         return requests.answer(f.id, true, f);
+      }
       case 'err':
         if (streams.error(f)) return;
         return requests.answer(f.id, false, f);
@@ -340,15 +354,15 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
     const since = t.position;
     const body: RequestBody = since ? { t: 'sub', topic: t.topic, since } : { t: 'sub', topic: t.topic };
     if (t.historyOnce) body.history = t.historyOnce;
+    const id = requests.reserveId();
+    pendingSubs.set(id, { t, askedSince: since !== undefined });
     requests
-      .request(body, { timeoutMs: opts.timeoutMs, direct: true }, openTransmit())
+      .request(body, { timeoutMs: opts.timeoutMs, direct: true, id }, openTransmit())
       .then(
-        (out) => {
-          if (topics.get(t.topic) !== t) return; // unsubscribed meanwhile
-          t.historyOnce = undefined;
-          t.confirmed(out as SubOutput | undefined, since !== undefined, reportError);
-        },
+        // Confirmed in handleFrame, before the replay that follows the answer in the same chunk.
+        () => {},
         (err: SwitchboardError) => {
+          pendingSubs.delete(id);
           // Lost connection or timeout: the next open tries again. A refusal ends the subscription.
           if (err.code === ErrorCode.DISCONNECTED || err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.CLOSED) {
             if (err.code === ErrorCode.TIMEOUT) {

@@ -1,0 +1,361 @@
+/**
+ * Topic history and recovery (docs/protocol.md §2.7, docs/guarantees.md): positions on every
+ * message, replay after a reconnect with nothing lost or repeated, an explicit gap when the window
+ * was overrun or the epoch changed, `since` and `history` on first subscribe.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { connect, type Client, type DeliveryMeta, type GapEvent } from '../src/client/node.js';
+import { createMemoryEngine, type Engine, type Server, type ServerOptions } from '../src/server/index.js';
+import { createChaosProxy, type ChaosProxy } from './chaos-proxy.js';
+import { createTestScope, until, within } from './helpers.js';
+
+const scope = createTestScope();
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** Reconnects fast: the tests sever connections on purpose. */
+const FAST = { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: Infinity, stableAfterMs: 1_000 };
+
+function client(url: string, opts: Parameters<typeof connect>[1] = {}): Client {
+  const c = connect(url, { reconnect: FAST, ...opts });
+  cleanups.push(() => c.close());
+  return c;
+}
+
+async function proxied(target: number): Promise<ChaosProxy> {
+  const p = await createChaosProxy(target);
+  cleanups.push(() => p.close());
+  return p;
+}
+
+async function setup(options: ServerOptions = {}, history: ServerOptions['history'] = { size: 100, ttlMs: 60_000 }) {
+  return scope.start({ history, ...options }, (s: Server) => {
+    s.topic('feed', { subscribe: true, publish: true });
+    s.topic('plain', { subscribe: true, publish: true, history: false });
+    s.topic('small', { subscribe: true, history: { size: 10, ttlMs: 60_000 } });
+    s.topic('brief', { subscribe: true, history: { size: 100, ttlMs: 150 } });
+    s.topic('big', { subscribe: true, history: { size: 50_000, ttlMs: 60_000 } });
+  });
+}
+
+/** Records what a subscription's handler and gap listener see. */
+function record(c: Client, topic: string, o?: Parameters<Client['subscribe']>[2]) {
+  const got: { data: unknown; meta: DeliveryMeta }[] = [];
+  const gaps: GapEvent[] = [];
+  const sub = c.subscribe(topic, (data, meta) => got.push({ data, meta }), o);
+  sub.on('gap', (g) => gaps.push(g));
+  return { sub, got, gaps, data: () => got.map((g) => g.data), offsets: () => got.map((g) => g.meta.offset) };
+}
+
+async function publishAll(server: Server, topic: string, values: unknown[]) {
+  for (const v of values) await server.publish(topic, v);
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe('positions', () => {
+  it('gives every message on a topic with history its epoch and consecutive offset; the sub answer has the position', async () => {
+    const { server, url } = await setup();
+    const c = client(url);
+    const r = record(c, 'feed');
+    await within(r.sub.ready, 'subscribed');
+    expect(r.sub.position()).toEqual({ epoch: expect.any(String), offset: 0 });
+    const pos = await server.publish('feed', 'a');
+    await publishAll(server, 'feed', ['b', 'c']);
+    await until(() => r.got.length === 3, 'three messages');
+    expect(pos).toEqual({ epoch: r.sub.position()!.epoch, offset: 1 });
+    expect(r.offsets()).toEqual([1, 2, 3]);
+    expect(new Set(r.got.map((g) => g.meta.epoch)).size).toBe(1);
+    expect(r.sub.position()).toEqual({ epoch: pos!.epoch, offset: 3 });
+    // No recovery was asked for, so no message claims to be recovered.
+    expect(r.got.every((g) => g.meta.recovered === undefined)).toBe(true);
+  });
+
+  it('leaves topics without history as they were: no positions, nothing replayed', async () => {
+    const { server, url } = await setup();
+    const proxy = await proxied(Number(new URL(url).port));
+    const c = client(proxy.url);
+    const r = record(c, 'plain');
+    await within(r.sub.ready, 'subscribed');
+    expect(r.sub.position()).toBeUndefined();
+    expect(await server.publish('plain', 1)).toBeUndefined();
+    await until(() => r.got.length === 1, 'live message');
+    expect(r.got[0]!.meta.offset).toBeUndefined();
+    proxy.pause();
+    await until(() => c.state !== 'open', 'client noticed the cut');
+    await server.publish('plain', 2);
+    proxy.resume();
+    await within(new Promise((res) => c.on('open', () => res(undefined))), 'reconnected');
+    // Topic operations of one connection run in order: once this publish is answered, the
+    // re-subscription sent on open is in place.
+    await c.publish('plain', 3);
+    await until(() => r.got.length === 2, 'live message after reconnect');
+    expect(r.data()).toEqual([1, 3]);
+    expect(r.gaps).toEqual([]);
+  });
+});
+
+describe('recovery after a reconnect', () => {
+  it('replays what was published while away, exactly once and in order, even when the drop came before the first message', async () => {
+    const { server, port } = await setup();
+    const proxy = await proxied(port);
+    const c = client(proxy.url);
+    const r = record(c, 'feed');
+    await within(r.sub.ready, 'subscribed');
+    proxy.pause(); // before any message: only the position from the sub answer is known
+    await until(() => c.state !== 'open', 'client noticed the cut');
+    await publishAll(server, 'feed', range(1, 40));
+    proxy.resume();
+    await until(() => r.got.length === 40, 'replayed 40');
+    await publishAll(server, 'feed', [41, 42]);
+    await until(() => r.got.length === 42, 'live after replay');
+    expect(r.data()).toEqual(range(1, 42));
+    expect(r.offsets()).toEqual(range(1, 42));
+    expect(r.got[0]!.meta.recovered).toBe(true);
+    expect(r.got.slice(1).every((g) => g.meta.recovered === undefined)).toBe(true);
+    expect(r.gaps).toEqual([]);
+  });
+
+  it('recovers on every reconnect, not only the first', async () => {
+    const { server, port } = await setup();
+    const proxy = await proxied(port);
+    const c = client(proxy.url);
+    const r = record(c, 'feed');
+    await within(r.sub.ready, 'subscribed');
+    let next = 1;
+    for (let round = 0; round < 5; round++) {
+      await publishAll(server, 'feed', [next++]);
+      proxy.pause();
+      await until(() => c.state !== 'open', `cut ${round}`);
+      await publishAll(server, 'feed', [next++, next++]);
+      proxy.resume();
+      await until(() => r.got.length === next - 1, `round ${round} complete`);
+    }
+    expect(r.data()).toEqual(range(1, next - 1));
+    expect(r.gaps).toEqual([]);
+    expect(r.got.filter((g) => g.meta.recovered === true)).toHaveLength(5);
+  });
+
+  it('reports a gap when more than `size` messages were missed, then resumes live', async () => {
+    const { server, port } = await setup();
+    const proxy = await proxied(port);
+    const c = client(proxy.url);
+    const r = record(c, 'small');
+    await within(r.sub.ready, 'subscribed');
+    await publishAll(server, 'small', [1, 2]);
+    await until(() => r.got.length === 2, 'first two');
+    proxy.pause();
+    await until(() => c.state !== 'open', 'client noticed the cut');
+    await publishAll(server, 'small', range(3, 30)); // 28 missed, only 10 kept
+    proxy.resume();
+    await until(() => r.gaps.length === 1, 'gap reported');
+    const epoch = r.sub.position()!.epoch;
+    expect(r.gaps[0]).toEqual({ topic: 'small', reason: 'window', from: { epoch, offset: 2 }, to: { epoch, offset: 30 } });
+    // Nothing partial was replayed.
+    expect(r.data()).toEqual([1, 2]);
+    await publishAll(server, 'small', [31, 32]);
+    await until(() => r.got.length === 4, 'live resumes');
+    expect(r.data()).toEqual([1, 2, 31, 32]);
+    expect(r.got[2]!.meta.recovered).toBe(false);
+    expect(r.got[3]!.meta.recovered).toBeUndefined();
+  });
+
+  it('reports a gap when the missed messages expired (ttlMs)', async () => {
+    const { server, port } = await setup();
+    const proxy = await proxied(port);
+    const c = client(proxy.url);
+    const r = record(c, 'brief');
+    await within(r.sub.ready, 'subscribed');
+    proxy.pause();
+    await until(() => c.state !== 'open', 'client noticed the cut');
+    const first = await server.publish('brief', 'expires');
+    const expiredAt = Date.now() + 150;
+    await until(() => Date.now() > expiredAt + 20, 'message outlived its ttl', 2_000);
+    proxy.resume();
+    await until(() => r.gaps.length === 1, 'gap reported');
+    expect(r.gaps[0]!.reason).toBe('window');
+    expect(r.gaps[0]!.to).toEqual(first);
+    expect(r.got).toEqual([]);
+  });
+
+  it('reports an epoch gap after the server restarted (the in-memory engine lost its history)', async () => {
+    const first = await setup();
+    const proxy = await proxied(first.port);
+    const c = client(proxy.url);
+    const r = record(c, 'feed');
+    await within(r.sub.ready, 'subscribed');
+    await publishAll(first.server, 'feed', ['before']);
+    await until(() => r.got.length === 1, 'first message');
+    const oldEpoch = r.sub.position()!.epoch;
+    const second = await setup();
+    proxy.retarget(second.port);
+    await first.server.close();
+    await until(() => r.gaps.length === 1, 'epoch gap reported');
+    expect(r.gaps[0]!.reason).toBe('epoch');
+    expect(r.gaps[0]!.from).toEqual({ epoch: oldEpoch, offset: 1 });
+    expect(r.gaps[0]!.to!.epoch).not.toBe(oldEpoch);
+    await second.server.publish('feed', 'after');
+    await until(() => r.got.length === 2, 'live on the new server');
+    expect(r.got[1]).toMatchObject({ data: 'after', meta: { recovered: false, offset: 1 } });
+  });
+});
+
+describe('since and history on first subscribe', () => {
+  it('history: N replays the last N messages before live ones', async () => {
+    const { server, url } = await setup();
+    await publishAll(server, 'feed', range(1, 20));
+    const c = client(url);
+    const r = record(c, 'feed', { history: 5 });
+    await within(r.sub.ready, 'subscribed');
+    await until(() => r.got.length === 5, 'history');
+    await server.publish('feed', 21);
+    await until(() => r.got.length === 6, 'live');
+    expect(r.data()).toEqual([16, 17, 18, 19, 20, 21]);
+    expect(r.gaps).toEqual([]);
+  });
+
+  it('history larger than the topic keeps returns what there is (capped at size)', async () => {
+    const { server, url } = await setup();
+    await publishAll(server, 'small', range(1, 15));
+    const r = record(client(url), 'small', { history: 1_000 });
+    await within(r.sub.ready, 'subscribed');
+    await until(() => r.got.length === 10, 'the ten kept');
+    expect(r.data()).toEqual(range(6, 15));
+  });
+
+  it('since: a persisted position gets everything after it; a lost one gets a gap', async () => {
+    const { server, url } = await setup();
+    await publishAll(server, 'feed', range(1, 10));
+    const one = client(url);
+    const r1 = record(one, 'feed', { history: 3 });
+    await until(() => r1.got.length === 3, 'history');
+    const saved = r1.sub.position()!;
+    expect(saved.offset).toBe(10);
+    one.close();
+    await publishAll(server, 'feed', [11, 12]);
+    const r2 = record(client(url), 'feed', { since: { epoch: saved.epoch, offset: 7 } });
+    await until(() => r2.got.length === 5, 'everything after offset 7');
+    expect(r2.data()).toEqual([8, 9, 10, 11, 12]);
+    expect(r2.got[0]!.meta.recovered).toBe(true);
+    const r3 = record(client(url), 'feed', { since: { epoch: 'not-this-one', offset: 7 } });
+    await until(() => r3.gaps.length === 1, 'epoch gap');
+    expect(r3.gaps[0]!.reason).toBe('epoch');
+    expect(r3.got).toEqual([]);
+  });
+
+  it('since on a topic without history is a no-history gap, never a silent start', async () => {
+    const { url } = await setup();
+    const r = record(client(url), 'plain', { since: { epoch: 'x', offset: 3 } });
+    await within(r.sub.ready, 'subscribed');
+    expect(r.gaps).toEqual([{ topic: 'plain', reason: 'no-history', from: { epoch: 'x', offset: 3 }, to: undefined }]);
+  });
+
+  it('refuses since/history for a topic this client already subscribed, and bad values with TypeError', async () => {
+    const { url } = await setup();
+    const c = client(url);
+    await within(c.subscribe('feed', () => {}).ready, 'first');
+    await expect(c.subscribe('feed', () => {}, { history: 3 }).ready).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    expect(() => c.subscribe('x', () => {}, { history: 0 })).toThrow(TypeError);
+    expect(() => c.subscribe('x', () => {}, { since: { epoch: '', offset: 1 } })).toThrow(TypeError);
+    expect(() => c.subscribe('x', () => {}, { since: { epoch: 'e', offset: -1 } })).toThrow(TypeError);
+  });
+
+  it('answers malformed since/history on the wire with BAD_REQUEST and keeps the connection', async () => {
+    const { url } = await setup();
+    const peer = scope.peer(url);
+    await until(() => peer.frames.some((f) => f.t === 'welcome'), 'welcome');
+    const bad = [
+      { since: 'x' },
+      { since: { epoch: 'e' } },
+      { since: { epoch: 'e'.repeat(65), offset: 1 } },
+      { since: { epoch: 'e', offset: 1.5 } },
+      { history: 0 },
+      { history: 'all' },
+      { history: 2 ** 31 },
+    ];
+    bad.forEach((extra, i) => peer.ws.send(JSON.stringify({ t: 'sub', id: i + 1, topic: 'feed', ...extra })));
+    peer.ws.send(JSON.stringify({ t: 'sub', id: 99, topic: 'feed', history: 1 }));
+    await until(() => peer.frames.some((f) => f.id === 99), 'valid sub answered');
+    for (let i = 1; i <= bad.length; i++) {
+      expect(peer.frames.find((f) => f.id === i), `frame ${i}`).toMatchObject({ t: 'err', code: 'BAD_REQUEST' });
+    }
+    expect(peer.frames.find((f) => f.id === 99)).toMatchObject({ t: 'ok', output: { position: { offset: 0 } } });
+    expect(peer.closeCode).toBeUndefined();
+  });
+});
+
+describe('joining history and live messages', () => {
+  /** The memory engine, with a history read that takes 30 ms (as a remote engine's would). */
+  function slowHistoryEngine(): Engine {
+    const inner = createMemoryEngine();
+    return {
+      ...inner,
+      history: (topic, q) => new Promise((res) => setTimeout(() => res(inner.history(topic, q)), 30)),
+    };
+  }
+
+  it('holds messages published during the history read: no loss, no duplicate, no reordering', async () => {
+    const engine = slowHistoryEngine();
+    cleanups.push(() => engine.close());
+    const { server, port } = await setup({ engine });
+    const proxy = await proxied(port);
+    let n = 0;
+    // A steady publisher (10 messages every 2 ms, at most 20,000) for the whole test: every
+    // subscribe and recovery overlaps with publishes.
+    const publisher = setInterval(() => {
+      for (let i = 0; i < 10 && n < 20_000; i++) void server.publish('big', ++n);
+    }, 2);
+    cleanups.push(() => clearInterval(publisher));
+    const c = client(proxy.url);
+    const r = record(c, 'big', { history: 50 });
+    await within(r.sub.ready, 'subscribed');
+    const last = () => r.got.at(-1)?.meta.offset ?? 0;
+    for (let i = 0; i < 3; i++) {
+      const reopened = new Promise<void>((res) => {
+        const offClose = c.on('close', () => {
+          offClose();
+          const offOpen = c.on('open', () => (offOpen(), res()));
+        });
+      });
+      proxy.severAll();
+      await within(reopened, 'cut and reconnected');
+      const mark = n;
+      await until(() => last() >= mark, 'caught up with what was published before the reconnect');
+    }
+    clearInterval(publisher);
+    await until(() => r.got.at(-1)?.meta.offset === n, 'all delivered');
+    const offsets = r.offsets() as number[];
+    // Contiguous from the first replayed message to the last published one.
+    expect(offsets).toEqual(range(offsets[0]!, n));
+    expect(r.gaps).toEqual([]);
+  });
+});
+
+describe('client-side dedupe and gap detection', () => {
+  it('drops repeated offsets and reports a jump as a skipped gap (a server that misbehaves)', async () => {
+    // A hand-written server: welcome, a sub answer with a position, then offsets 1, 2, 2, 1, 3, 6.
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'switchboard.v1.json' });
+    cleanups.push(() => new Promise((res) => wss.close(() => res(undefined))));
+    await new Promise((res) => wss.once('listening', res));
+    wss.on('connection', (ws) => {
+      ws.send(JSON.stringify({ t: 'welcome', v: 1, clientId: 'c', heartbeat: { intervalMs: 30_000, timeoutMs: 10_000 }, maxPayload: 1 << 20 }));
+      ws.on('message', (raw) => {
+        const f = JSON.parse(String(raw)) as { t: string; id: number };
+        if (f.t !== 'sub') return;
+        ws.send(JSON.stringify({ t: 'ok', id: f.id, output: { position: { epoch: 'E', offset: 0 } } }));
+        for (const offset of [1, 2, 2, 1, 3, 6]) {
+          ws.send(JSON.stringify({ t: 'msg', topic: 'feed', data: offset, meta: { epoch: 'E', offset } }));
+        }
+      });
+    });
+    const port = (wss.address() as { port: number }).port;
+    const r = record(client(`ws://127.0.0.1:${port}/ws`), 'feed');
+    await until(() => r.got.length === 4, 'four distinct messages');
+    expect(r.data()).toEqual([1, 2, 3, 6]);
+    expect(r.gaps).toEqual([{ topic: 'feed', reason: 'skipped', from: { epoch: 'E', offset: 3 }, to: { epoch: 'E', offset: 5 } }]);
+    expect(r.got[3]!.meta.recovered).toBe(false);
+  });
+});
