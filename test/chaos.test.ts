@@ -1,0 +1,140 @@
+/**
+ * The chaos test of issue #5 (docs/guarantees.md): a TCP proxy between 20 clients and the server
+ * severs every connection after a random 50–500 ms while the server publishes 20,000 messages on
+ * four topics at a steady rate, and the clients make idempotent calls. Every client must receive
+ * every message exactly once and in order (asserted on offsets) with no gap reported, and every
+ * keyed call must run exactly once. The figures are printed for the closing note.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { connect, type Client, type GapEvent } from '../src/client/node.js';
+import type { Server } from '../src/server/index.js';
+import { createChaosProxy } from './chaos-proxy.js';
+import { createTestScope, until, within } from './helpers.js';
+
+const CLIENTS = 20;
+const TOPICS = ['chaos:a', 'chaos:b', 'chaos:c', 'chaos:d'];
+const MESSAGES = 20_000;
+/** Per 5 ms tick: 10 messages, i.e. 2,000 per second, 10 s in all. */
+const PER_TICK = 10;
+const CALLS_PER_CLIENT = 25;
+
+const scope = createTestScope();
+const cleanups: (() => unknown)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe('chaos: connections severed every 50-500 ms', () => {
+  it('delivers every message exactly once and in order, and runs every keyed call once', { timeout: 120_000 }, async () => {
+    const runs = new Map<string, number>();
+    const { server, port } = await scope.start(
+      { history: { size: MESSAGES, ttlMs: 120_000 }, limits: { rate: { perSecond: 1_000, burst: 1_000 } } },
+      (s: Server) => {
+        s.topic('chaos:*', { subscribe: true });
+        s.command('once', (key: string) => {
+          runs.set(key, (runs.get(key) ?? 0) + 1);
+          return `ran ${key}`;
+        });
+      },
+    );
+    const proxy = await createChaosProxy(port);
+    cleanups.push(() => proxy.close());
+    proxy.chaos({ minMs: 50, maxMs: 500 });
+
+    /** Per client, per topic: the offsets and values its handler received, and the gaps reported. */
+    const seen = Array.from({ length: CLIENTS }, () => new Map(TOPICS.map((t) => [t, { offsets: [] as number[], values: [] as number[] }])));
+    const gaps: GapEvent[] = [];
+    const clients: Client[] = [];
+    for (let i = 0; i < CLIENTS; i++) {
+      const c = connect(proxy.url, {
+        reconnect: { initialDelayMs: 10, maxDelayMs: 100, maxAttempts: Infinity, stableAfterMs: 1_000 },
+        timeoutMs: 60_000,
+      });
+      c.on('error', () => {}); // heartbeat or resubscribe timeouts under chaos are reported, not fatal
+      clients.push(c);
+      cleanups.push(() => c.close());
+      for (const topic of TOPICS) {
+        const sub = c.subscribe<number>(topic, (value, meta) => {
+          const s = seen[i]!.get(topic)!;
+          s.offsets.push(meta.offset!);
+          s.values.push(value);
+        });
+        sub.on('gap', (g) => gaps.push(g));
+      }
+    }
+    // Every subscription confirmed once (later cuts are recovered by the client itself).
+    await until(() => clients.every((c) => c.state === 'open'), 'all clients open', 10_000).catch(() => {});
+
+    // The publisher: a steady rate, round-robin over the topics; value = global sequence number.
+    const started = Date.now();
+    let published = 0;
+    const publishing = new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        for (let k = 0; k < PER_TICK && published < MESSAGES; k++) {
+          published++;
+          void server.publish(TOPICS[published % TOPICS.length]!, published);
+        }
+        if (published >= MESSAGES) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 5);
+      cleanups.push(() => clearInterval(timer));
+    });
+
+    // Meanwhile each client makes keyed calls, one after another.
+    const calls = clients.map(async (c, i) => {
+      const answers: string[] = [];
+      for (let n = 0; n < CALLS_PER_CLIENT; n++) {
+        const key = `c${i}-${n}`;
+        answers.push((await c.call('once', key, { idempotencyKey: key })) as string);
+      }
+      return answers;
+    });
+
+    await within(publishing, 'publishing finished', 60_000);
+    const publishMs = Date.now() - started;
+    const answers = await within(Promise.all(calls), 'every keyed call answered', 60_000);
+    const cutsDuringRun = proxy.cuts;
+    proxy.chaos(false);
+    proxy.severAll(); // connections opened under chaos still carry their timers; start clean
+    const perTopic = MESSAGES / TOPICS.length;
+    await until(
+      () => seen.every((m) => [...m.values()].every((s) => s.offsets.length >= perTopic)),
+      'every client received every message',
+      30_000,
+    );
+
+    let losses = 0;
+    let duplicates = 0;
+    let outOfOrder = 0;
+    for (const m of seen) {
+      for (const s of m.values()) {
+        const distinct = new Set(s.offsets);
+        duplicates += s.offsets.length - distinct.size;
+        for (let o = 1; o <= perTopic; o++) if (!distinct.has(o)) losses++;
+        for (let k = 1; k < s.offsets.length; k++) if (s.offsets[k]! <= s.offsets[k - 1]!) outOfOrder++;
+      }
+    }
+    const keyedRuns = [...runs.values()];
+    console.log(
+      `chaos figures: ${CLIENTS} clients, ${TOPICS.length} topics, ${MESSAGES} messages published in ${publishMs} ms, ` +
+        `${CLIENTS * MESSAGES} deliveries expected; connections cut ${cutsDuringRun} (accepted ${proxy.accepted}); ` +
+        `losses ${losses}, duplicates ${duplicates}, out of order ${outOfOrder}, gaps ${gaps.length}; ` +
+        `keyed calls ${CLIENTS * CALLS_PER_CLIENT}, handler runs ${keyedRuns.reduce((a, b) => a + b, 0)}`,
+    );
+    expect(cutsDuringRun, 'the proxy really cut connections').toBeGreaterThan(CLIENTS * 5);
+    expect({ losses, duplicates, outOfOrder, gaps: gaps.length }).toEqual({ losses: 0, duplicates: 0, outOfOrder: 0, gaps: 0 });
+    for (const m of seen) {
+      for (const [topic, s] of m) {
+        expect(s.offsets).toEqual(Array.from({ length: perTopic }, (_, k) => k + 1));
+        // The values are the publisher's sequence numbers for that topic, in order.
+        const t = TOPICS.indexOf(topic);
+        expect(s.values).toEqual(Array.from({ length: perTopic }, (_, k) => k * TOPICS.length + (t === 0 ? TOPICS.length : t)));
+      }
+    }
+    expect(answers.flat()).toHaveLength(CLIENTS * CALLS_PER_CLIENT);
+    expect(runs.size).toBe(CLIENTS * CALLS_PER_CLIENT);
+    expect(keyedRuns.every((n) => n === 1)).toBe(true);
+  });
+});
