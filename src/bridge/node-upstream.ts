@@ -1,0 +1,114 @@
+/**
+ * Node-side upstream sockets on `ws`, shared by the egress relay and the backend SDK: opening one
+ * with headers and bounds, waiting for it to open, copying messages with backpressure, and passing
+ * a close on with the same code. Node only.
+ */
+import WebSocket from 'ws';
+import { BridgeError, BridgeErrorCode } from './errors.js';
+
+/** What an upstream connection is opened with (everything already checked). */
+export interface UpstreamRequest {
+  url: string;
+  headers: Record<string, string>;
+  protocols: string[];
+  /** Largest message accepted from the upstream; a larger one closes it with 1009. */
+  maxPayload: number;
+  /** How long the upstream's handshake may take, in ms. */
+  handshakeTimeoutMs: number;
+}
+
+/**
+ * Opens an upstream WebSocket. Redirects are not followed (a redirect could leave the allowlist),
+ * and compression is off (memory per connection; a relay gains nothing from it).
+ */
+export function openUpstream(r: UpstreamRequest): WebSocket {
+  return new WebSocket(r.url, r.protocols, {
+    headers: r.headers,
+    maxPayload: r.maxPayload,
+    handshakeTimeout: r.handshakeTimeoutMs,
+    followRedirects: false,
+    perMessageDeflate: false,
+  });
+}
+
+/**
+ * Resolves once `ws` is open; rejects with `UPSTREAM_FAILED` saying why it is not (an HTTP status,
+ * a timeout, an unreachable host). The message never contains header values.
+ */
+export function upstreamOpened(ws: WebSocket): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const fail = (message: string) => {
+      cleanup();
+      ws.terminate();
+      reject(new BridgeError(BridgeErrorCode.UPSTREAM_FAILED, message));
+    };
+    const onOpen = () => {
+      cleanup();
+      resolve();
+    };
+    const onResponse = (_req: unknown, res: { statusCode?: number; resume(): void }) => {
+      res.resume();
+      fail(`the upstream answered the upgrade with HTTP ${res.statusCode ?? 0}`);
+    };
+    const onError = (err: Error & { code?: string }) =>
+      fail(err.message === 'Opening handshake has timed out' ? 'the upstream handshake timed out' : `the upstream is unreachable${err.code ? ` (${err.code})` : ''}`);
+    const onClose = () => fail('the upstream closed during the handshake');
+    const cleanup = () => {
+      ws.off('open', onOpen);
+      ws.off('unexpected-response', onResponse);
+      ws.off('error', onError);
+      ws.off('close', onClose);
+      // Later errors are reported through 'close'; an 'error' without listener would crash.
+      ws.on('error', () => {});
+    };
+    ws.on('open', onOpen);
+    ws.on('unexpected-response', onResponse);
+    ws.on('error', onError);
+    ws.on('close', onClose);
+  });
+}
+
+/**
+ * Copies every message of `from` to `to`, text as text and binary as binary. When more than
+ * `highWaterMark` bytes are written but not yet flushed, `from` is paused until half of them are:
+ * a fast sender cannot make the relay buffer without bound for a slow receiver.
+ */
+export function pipe(from: WebSocket, to: WebSocket, highWaterMark: number): void {
+  let inFlight = 0;
+  let paused = false;
+  from.on('message', (data: Buffer, isBinary: boolean) => {
+    if (to.readyState !== WebSocket.OPEN) return;
+    const size = data.length;
+    inFlight += size;
+    to.send(data, { binary: isBinary }, () => {
+      inFlight -= size;
+      if (paused && inFlight <= highWaterMark / 2) {
+        paused = false;
+        from.resume();
+      }
+    });
+    if (!paused && inFlight > highWaterMark) {
+      paused = true;
+      from.pause();
+    }
+  });
+}
+
+/** Whether `ws` may send `code` in a close frame (RFC 6455 §7.4, as `ws` checks it). */
+function sendable(code: number): boolean {
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+}
+
+/**
+ * Closes `ws` the way its peer was closed: the same code and reason; no code for 1005 (none was
+ * given); a dropped TCP connection for 1006 (none was received) — so the far end sees what the
+ * near end saw.
+ */
+export function closeLike(ws: WebSocket, code: number, reason: Buffer | string): void {
+  if (ws.readyState === WebSocket.CLOSED) return;
+  if (code === 1006 || (ws.readyState !== WebSocket.OPEN && ws.readyState !== WebSocket.CLOSING)) return ws.terminate();
+  if (ws.readyState === WebSocket.CLOSING) return;
+  if (code === 1005) return ws.close();
+  if (!sendable(code)) return ws.close(1011);
+  ws.close(code, reason);
+}
