@@ -170,6 +170,9 @@ switchboard.topic('chat:*', {
   subscribe: true,
   publish: (ctx, _topic, data) => isChatMessage(data, ctx.identity.name),
   presence: true,
+  // The last 50 messages for an hour: a newcomer sees the conversation so far, and a tab that
+  // lost its connection gets what it missed (docs/guarantees.md).
+  history: { size: 50, ttlMs: 3_600_000 },
 });
 
 http.on('error', (err) => {

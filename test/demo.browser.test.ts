@@ -183,6 +183,19 @@ describe.skipIf(!hasChromium)('chat demo in a real browser', () => {
       await reply.waitFor({ timeout: UI_TIMEOUT });
       expect(await reply.locator('.author').textContent()).toBe('bob');
 
+      // A newcomer sees the conversation so far (the topic keeps history; the page asks for 50).
+      const carolCtx = await browser!.newContext();
+      try {
+        const carol = await joinAs(carolCtx, 'carol');
+        await message(carol, 'hi alice').waitFor({ timeout: UI_TIMEOUT });
+        const texts = await carol.locator('#messages [data-kind="message"]').allTextContents();
+        expect(texts.filter((t) => t.includes('Hello from')), 'history in order').toHaveLength(1);
+        expect(texts.findIndex((t) => t.includes('Hello from'))).toBeLessThan(texts.findIndex((t) => t.includes('hi alice')));
+      } finally {
+        await carolCtx.close();
+      }
+      await notice(bob, 'carol left').waitFor({ timeout: UI_TIMEOUT });
+
       // Closing alice's tab closes her socket; presence tells bob.
       await alice.close();
       await notice(bob, 'alice left').waitFor({ timeout: UI_TIMEOUT });

@@ -142,7 +142,10 @@ function join(name) {
     if (!willReconnect) addNotice('Disconnected for good. Leave and join again.', 'error');
   });
 
-  s.sub = client.subscribe(TOPIC, (data, meta) => addMessage(data, meta.from === client.clientId));
+  // `history: 50`: the conversation so far on joining; after a reconnect the client replays what
+  // this tab missed by itself, or reports the gap below.
+  s.sub = client.subscribe(TOPIC, (data, meta) => addMessage(data, meta.from === client.clientId), { history: 50 });
+  s.sub.on('gap', () => addNotice('Some messages were missed while you were away.', 'error'));
   s.sub.on('join', (m) => {
     renderMembers();
     addNotice(`${displayName(m)} joined`);
