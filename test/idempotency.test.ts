@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Client } from '../src/client/node.js';
-import { ServerError, type Server } from '../src/server/index.js';
+import { ServerError, type Server, type ServerOptions } from '../src/server/index.js';
 import { createChaosProxy } from './chaos-proxy.js';
 import { createTestScope, until, within } from './helpers.js';
 
@@ -21,11 +21,11 @@ function client(url: string, opts: Parameters<typeof connect>[1] = {}): Client {
   return c;
 }
 
-async function setup(options: Parameters<typeof scope.start>[0] = {}) {
+async function setup(options: Omit<ServerOptions<string>, 'authenticate'> = {}) {
   const runs: { name: string; input: unknown; user: unknown }[] = [];
   let release: (() => void) | undefined;
   const started = await scope.start<string>(
-    { authenticate: (_req, token) => token ?? 'anon', ...options } as never,
+    { authenticate: (_req, token) => token ?? 'anon', ...options },
     (s: Server<string>) => {
       s.command('charge', (input: { amount: number }, ctx) => {
         runs.push({ name: 'charge', input, user: ctx.identity });

@@ -51,4 +51,28 @@ describe('inferred API', () => {
     expectTypeOf<SwitchboardError['code']>().toBeString();
     expectTypeOf(new ServerError('X', 'y').code).toBeString();
   });
+
+  it('types history, gaps, positions and idempotency keys', () => {
+    const client = connect<typeof server>('ws://x');
+    const sub = client.subscribe<string>('room:1', (_data, meta) => {
+      expectTypeOf(meta.epoch).toEqualTypeOf<string | undefined>();
+      expectTypeOf(meta.offset).toEqualTypeOf<number | undefined>();
+      expectTypeOf(meta.recovered).toEqualTypeOf<boolean | undefined>();
+    }, { history: 20 });
+    sub.on('gap', (g) => {
+      expectTypeOf(g.reason).toEqualTypeOf<'epoch' | 'window' | 'no-history' | 'skipped'>();
+      expectTypeOf(g.to).toEqualTypeOf<{ epoch: string; offset: number } | undefined>();
+    });
+    expectTypeOf(sub.position()).toEqualTypeOf<{ epoch: string; offset: number } | undefined>();
+    client.subscribe('room:1', () => {}, { since: { epoch: 'e', offset: 3 } });
+    // @ts-expect-error since needs an offset
+    client.subscribe('room:1', () => {}, { since: { epoch: 'e' } });
+    expectTypeOf(client.call('add', { a: 1, b: 2 }, { idempotencyKey: 'k' })).toEqualTypeOf<Promise<number>>();
+    // @ts-expect-error a key is a string
+    void client.call('add', { a: 1, b: 2 }, { idempotencyKey: 1 });
+    expectTypeOf(server.publish('room:1', 'x')).toEqualTypeOf<Promise<{ epoch: string; offset: number } | undefined>>();
+    createServer({ history: { size: 10 } }).topic('t', { subscribe: true, history: false });
+    // @ts-expect-error size is a number
+    createServer({ history: { size: '10' } });
+  });
 });
