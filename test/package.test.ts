@@ -51,9 +51,31 @@ describe('package', () => {
     expect(importGraph(resolve(root, 'dist/client/node.js')).bare).toEqual(['ws']);
   });
 
+  it('the browser bridge entry reaches no Node-only module and no bare specifier (issue 8)', () => {
+    const entry = resolve(root, 'dist/bridge/index.js');
+    expect(existsSync(entry)).toBe(true);
+    for (const dynamic of [false, true]) {
+      const { files, bare } = importGraph(entry, dynamic);
+      expect(bare).toEqual([]);
+      expect(files.size).toBeGreaterThan(5);
+      for (const f of files) {
+        expect(f).not.toMatch(/[\\/]server[\\/]/);
+        // The Node half of the bridge: egress relay, backend SDK, ws sockets.
+        expect(f).not.toMatch(/[\\/]bridge[\\/](node|egress|egress-options|backend|node-upstream)\.js$/);
+      }
+    }
+  });
+
+  it('the Node bridge entry uses ws, and nothing but node:* and runtime dependencies', () => {
+    const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const { bare } = importGraph(resolve(root, 'dist/bridge/node.js'));
+    expect(bare).toContain('ws');
+    for (const spec of bare) if (!spec.startsWith('node:')) expect(Object.keys(pkg.dependencies), spec).toContain(spec);
+  });
+
   it('exports map subpaths with types, importable from plain Node JS by package name', async () => {
     const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string> | string> };
-    for (const sub of ['./server', './client', './protocol']) {
+    for (const sub of ['./server', './client', './protocol', './bridge', './bridge/server']) {
       const e = pkg.exports[sub] as Record<string, string>;
       expect(Object.keys(e)[0]).toBe('types');
       for (const target of Object.values(e)) expect(existsSync(resolve(root, target))).toBe(true);
@@ -68,5 +90,15 @@ describe('package', () => {
       c.close(); await s.close();`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root, timeout: 10_000 });
     expect(stdout.trim()).toBe('hello');
+  });
+
+  it('switchboard/bridge and switchboard/bridge/server import by package name', async () => {
+    const script = `
+      const bridge = await import('switchboard/bridge');
+      const server = await import('switchboard/bridge/server');
+      console.log(typeof bridge.createResourceClient, typeof bridge.createResourceHost, typeof bridge.connectWithRetry,
+        typeof server.createResourceServer, typeof server.createEgressRelay, bridge.BridgeErrorCode.CAPABILITY_DENIED);`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root, timeout: 10_000 });
+    expect(stdout.trim()).toBe('function function function function function CAPABILITY_DENIED');
   });
 });
