@@ -252,6 +252,18 @@ describe('egress relay', () => {
     expect(JSON.stringify(logger.lines)).not.toContain('secret-alice');
   });
 
+  it('relays a message the upstream sends with its handshake (none is lost before the pipe exists)', async () => {
+    const { url } = await relay({ allow: ['ws://127.0.0.1:*'] });
+    for (let i = 0; i < 5; i++) {
+      const p = await new EgressPeer(url).opened();
+      p.connect(echo.url.replace('/echo', '/big'));
+      await until(() => p.messages.length === 2, 'the open reply and the greeting');
+      expect(p.messages[0]!.text).toBe('{"type":"open","protocol":""}');
+      expect(p.messages[1]).toEqual({ binary: false, text: 'x'.repeat(4_096) });
+      p.ws.close();
+    }
+  });
+
   it('passes an upstream close on with its code, and a dropped upstream as a dropped relay (1006)', async () => {
     const { url } = await relay();
     const a = await new EgressPeer(url).opened();
@@ -495,6 +507,14 @@ describe('backend SDK (createResourceServer)', () => {
     expect(echo.connections[0]!.closed).toEqual({ code: 1001, reason: 'resource server closing' });
     expect(events.at(-1)).toMatchObject({ event: 'close', code: 1001 });
     expect(await code(server.call('raw', { op: async () => {} }))).toBe('DISPOSED');
+  });
+
+  it('reports open before a message the upstream sends with its handshake', async () => {
+    echo = await startEcho();
+    const { server, events } = backend();
+    await server.call('raw', { op: (rp) => rp.ws.connect('big', echo.url.replace('/echo', '/big')) });
+    await until(() => events.length === 2, 'open and the greeting');
+    expect(events.map((e) => e.event)).toEqual(['open', 'message']);
   });
 
   it('rejects a failed connect with UPSTREAM_FAILED and reports it as error + close events', async () => {

@@ -164,7 +164,13 @@ export function createResourceServer<Methods extends Record<string, ResourceMeth
           if (entry.open) emit({ type: 'rp:ws', connectionId, event: 'close', code, reason: reason.toString('utf8') });
         });
         try {
-          await upstreamOpened(ws);
+          await upstreamOpened(ws, () => {
+            entry.open = true;
+            ws.on('error', (err) => {
+              emit({ type: 'rp:ws', connectionId, event: 'error', error: err.message, errorCode: BridgeErrorCode.UPSTREAM_FAILED });
+            });
+            emit({ type: 'rp:ws', connectionId, event: 'open', protocol: ws.protocol });
+          });
         } catch (err) {
           connections.delete(connectionId);
           const e = err as BridgeError;
@@ -172,11 +178,6 @@ export function createResourceServer<Methods extends Record<string, ResourceMeth
           emit({ type: 'rp:ws', connectionId, event: 'close', code: 1006, reason: '' });
           throw err;
         }
-        entry.open = true;
-        ws.on('error', (err) => {
-          emit({ type: 'rp:ws', connectionId, event: 'error', error: err.message, errorCode: BridgeErrorCode.UPSTREAM_FAILED });
-        });
-        emit({ type: 'rp:ws', connectionId, event: 'open', protocol: ws.protocol });
       },
       send(connectionId, data) {
         return new Promise<void>((resolve, reject) => {

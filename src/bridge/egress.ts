@@ -158,14 +158,16 @@ export function createEgressRelay<Identity = unknown>(options: EgressOptions<Ide
         if (relay.readyState !== WebSocket.OPEN) return;
         const upstream = openUpstream({ ...c, headers, maxPayload: limits.maxPayload, handshakeTimeoutMs: Math.max(1, deadline - Date.now()) });
         pair.upstream = upstream;
-        await upstreamOpened(upstream);
-        if (relay.readyState !== WebSocket.OPEN) return upstream.terminate();
-        clearTimeout(timer);
-        relay.off('message', early);
-        reply({ type: 'open', protocol: upstream.protocol });
-        pipe(relay, upstream, limits.highWaterMark);
-        pipe(upstream, relay, limits.highWaterMark);
-        upstream.on('close', (code, reason) => closeLike(relay, code, reason));
+        await upstreamOpened(upstream, () => {
+          // The relay may have closed (or timed out) while the upstream opened.
+          if (relay.readyState !== WebSocket.OPEN) return upstream.terminate();
+          clearTimeout(timer);
+          relay.off('message', early);
+          reply({ type: 'open', protocol: upstream.protocol });
+          pipe(relay, upstream, limits.highWaterMark);
+          pipe(upstream, relay, limits.highWaterMark);
+          upstream.on('close', (code, reason) => closeLike(relay, code, reason));
+        });
       })().catch((err: unknown) => {
         clearTimeout(timer);
         if (err instanceof BridgeError) return refuseRelay(err.code, err.message);

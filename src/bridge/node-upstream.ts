@@ -34,16 +34,26 @@ export function openUpstream(r: UpstreamRequest): WebSocket {
 /**
  * Resolves once `ws` is open; rejects with `UPSTREAM_FAILED` saying why it is not (an HTTP status,
  * a timeout, an unreachable host). The message never contains header values.
+ *
+ * `onOpen` runs inside the `open` event itself: a message that arrived with the handshake is
+ * emitted on a `process.nextTick`, before any promise continuation, so listeners attached after
+ * `await` could miss it.
  */
-export function upstreamOpened(ws: WebSocket): Promise<void> {
+export function upstreamOpened(ws: WebSocket, onOpen: () => void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const fail = (message: string) => {
       cleanup();
       ws.terminate();
       reject(new BridgeError(BridgeErrorCode.UPSTREAM_FAILED, message));
     };
-    const onOpen = () => {
+    const opened = () => {
       cleanup();
+      try {
+        onOpen();
+      } catch (err) {
+        ws.terminate();
+        return reject(err);
+      }
       resolve();
     };
     const onResponse = (_req: unknown, res: { statusCode?: number; resume(): void }) => {
@@ -54,14 +64,14 @@ export function upstreamOpened(ws: WebSocket): Promise<void> {
       fail(err.message === 'Opening handshake has timed out' ? 'the upstream handshake timed out' : `the upstream is unreachable${err.code ? ` (${err.code})` : ''}`);
     const onClose = () => fail('the upstream closed during the handshake');
     const cleanup = () => {
-      ws.off('open', onOpen);
+      ws.off('open', opened);
       ws.off('unexpected-response', onResponse);
       ws.off('error', onError);
       ws.off('close', onClose);
       // Later errors are reported through 'close'; an 'error' without listener would crash.
       ws.on('error', () => {});
     };
-    ws.on('open', onOpen);
+    ws.on('open', opened);
     ws.on('unexpected-response', onResponse);
     ws.on('error', onError);
     ws.on('close', onClose);
