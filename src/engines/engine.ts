@@ -23,6 +23,8 @@ export interface HistoryOptions {
 export interface StoredMessage {
   data: unknown;
   meta: MessageMeta & StreamPosition;
+  /** The connection the publisher asked not to echo to (`echo: false`). */
+  skip?: string;
 }
 
 /** What a subscriber asks of a topic's history. */
@@ -60,6 +62,18 @@ export type CallClaim =
 export interface EngineNode {
   /** Delivers an event to this node's local subscribers of `topic`, in the order received. */
   deliver(topic: string, event: EngineEvent): void;
+  /**
+   * The engine may have missed events for this node (its link to a shared backend was down and is
+   * back): the node re-reads the history of its topics and delivers what its subscribers missed.
+   */
+  resync(): Promise<void>;
+}
+
+/** What {@link Engine.health} reports. */
+export interface EngineHealth {
+  healthy: boolean;
+  /** Why not, for logs and health endpoints. */
+  detail?: string;
 }
 
 /** Presence bookkeeping for one connection entering or leaving a topic. */
@@ -103,6 +117,8 @@ export interface Engine {
   presenceRemove(entry: PresenceEntry): boolean | Promise<boolean>;
   /** The members present on a topic now. */
   presenceList(topic: string): Member[] | Promise<Member[]>;
+  /** Whether the engine can serve now (a shared backend is reachable). @default always healthy */
+  health?(): EngineHealth;
   /** Releases the engine's resources. */
   close(): void | Promise<void>;
 }

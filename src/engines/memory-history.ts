@@ -44,10 +44,10 @@ export class MemoryHistory {
   }
 
   /** Gives a message its position and keeps it. */
-  append(topic: string, data: unknown, meta: MessageMeta, opts: HistoryOptions, now: number): StoredMessage {
+  append(topic: string, data: unknown, meta: MessageMeta, opts: HistoryOptions, now: number, skip?: string): StoredMessage {
     const s = this.#stream(topic, now);
     s.offset++;
-    const entry: Entry = { data, meta: { ...meta, epoch: s.epoch, offset: s.offset }, expiresAt: now + opts.ttlMs };
+    const entry: Entry = { data, meta: { ...meta, epoch: s.epoch, offset: s.offset }, expiresAt: now + opts.ttlMs, ...(skip ? { skip } : {}) };
     s.items.push(entry);
     const excess = s.items.length - s.head - opts.size;
     if (excess > 0) s.head += excess;
@@ -62,7 +62,8 @@ export class MemoryHistory {
     const top: StreamPosition = { epoch: s.epoch, offset: s.offset };
     const count = s.items.length - s.head;
     const first = count > 0 ? (s.items[s.head] as Entry).meta.offset : s.offset + 1;
-    const slice = (fromOffset: number) => s.items.slice(s.head + (fromOffset - first)).map(({ data, meta }) => ({ data, meta }));
+    const slice = (fromOffset: number) =>
+      s.items.slice(s.head + (fromOffset - first)).map(({ data, meta, skip }) => (skip ? { data, meta, skip } : { data, meta }));
     const last = (n: number) => (n > 0 ? slice(Math.max(first, s.offset - n + 1)) : []);
     const { since, limit } = query;
     if (since) {

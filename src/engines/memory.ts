@@ -56,7 +56,7 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
     },
     publish(topic: string, event: EngineEvent, h?: HistoryOptions) {
       if (h && event.kind === 'msg') {
-        const stored = history.append(topic, event.data, event.meta, h, Date.now());
+        const stored = history.append(topic, event.data, event.meta, h, Date.now(), event.skip);
         node?.deliver(topic, { ...event, meta: stored.meta });
         return { epoch: stored.meta.epoch, offset: stored.meta.offset };
       }

@@ -20,6 +20,7 @@ export const ErrorCode = {
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNAUTHORIZED: 'UNAUTHORIZED',
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
+  UNAVAILABLE: 'UNAVAILABLE',
 } as const;
 
 /** One of the codes Switchboard itself defines. */

@@ -15,7 +15,7 @@ export { DEFAULTS as SERVER_DEFAULTS } from './options.js';
 export type { TopicRule, TopicPermission } from './topic-rules.js';
 export { consoleLogger, silentLogger, type Logger } from './logger.js';
 export { createMemoryEngine, type MemoryEngineOptions } from '../engines/memory.js';
-export type { Engine, EngineEvent, EngineNode, PresenceEntry, HistoryOptions, HistoryQuery, HistoryResult, StoredMessage, CallClaim, CallOutcome } from '../engines/engine.js';
+export type { Engine, EngineEvent, EngineNode, EngineHealth, PresenceEntry, HistoryOptions, HistoryQuery, HistoryResult, StoredMessage, CallClaim, CallOutcome } from '../engines/engine.js';
 export { ServerError, SwitchboardError } from '../protocol/errors.js';
 export { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
 export { ErrorCode } from '../protocol/error-codes.js';

@@ -142,7 +142,11 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   }
 
   async function start(): Promise<void> {
-    await engine.attach({ deliver: (topic, event) => index.deliver(topic, event) });
+    await engine.attach({
+      deliver: (topic, event) => index.deliver(topic, event),
+      resync: () =>
+        index.resync().catch((err: unknown) => logger.error({ err }, 'could not re-read topic history after an engine outage')),
+    });
     if (closing) return;
     http.on('upgrade', upgradeListener);
     heartbeat = setInterval(sweep, opts.heartbeat.intervalMs);
@@ -229,6 +233,9 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     },
     get connections() {
       return connections.size;
+    },
+    health() {
+      return { engine: engine.health?.() ?? { healthy: true }, connections: connections.size, closing };
     },
   };
 

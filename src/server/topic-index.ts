@@ -38,6 +38,10 @@ export class TopicIndex<Identity> {
   readonly #ready = new Map<string, Promise<void>>();
   /** topic → connections whose subscription is reading history → the events held for them. */
   readonly #held = new Map<string, Map<Connection<Identity>, EngineEvent[]>>();
+  /** topic → events held while the whole topic re-reads its history after an engine outage. */
+  readonly #topicHeld = new Map<string, EngineEvent[]>();
+  /** topic → the position of the last message this node delivered (topics with history). */
+  readonly #lastSeen = new Map<string, StreamPosition>();
   readonly #engine: Engine;
   readonly #member: (conn: Connection<Identity>) => Member;
   readonly #volatile: (topic: string) => boolean;
@@ -111,9 +115,10 @@ export class TopicIndex<Identity> {
       if (!this.#stillWanted(conn, topic)) return await this.#undo(conn, topic, member);
       const out: SubOutput = members ? { members } : {};
       const { replay, cursor } = hist ? plan(hist, o, held, out) : { replay: [], cursor: undefined };
+      if (hist && !this.#lastSeen.has(topic)) this.#lastSeen.set(topic, hist.top);
       if (o.since && !hist) Object.assign(out, { recovered: false, reason: 'no-history' });
       answer(out);
-      for (const m of replay) conn.send({ t: 'msg', topic, data: m.data, meta: m.meta });
+      for (const m of replay) if (m.skip !== conn.clientId) conn.send({ t: 'msg', topic, data: m.data, meta: m.meta });
       for (const event of held) {
         if (event.kind === 'msg') {
           if (event.skip === conn.clientId) continue;
@@ -158,6 +163,7 @@ export class TopicIndex<Identity> {
 
   async #dropTopic(topic: string): Promise<void> {
     this.#subs.delete(topic);
+    this.#lastSeen.delete(topic);
     this.#ready.delete(topic);
     await this.#engine.unsubscribe(topic);
   }
@@ -179,10 +185,50 @@ export class TopicIndex<Identity> {
     if (presence) await this.#leave(conn, topic);
   }
 
+  /**
+   * Re-reads the history of every topic with local subscribers from the last position this node
+   * delivered, and delivers what was missed, in order (the engine's link was down; §2.7). Events
+   * arriving meanwhile are held per topic and joined without duplicates. A topic whose history
+   * cannot fill the gap gets nothing: its subscribers see the jump in offsets or epochs (a gap).
+   */
+  async resync(): Promise<void> {
+    await Promise.all(
+      [...this.#lastSeen].map(async ([topic, since]) => {
+        if (!this.#subs.get(topic)?.size || this.#topicHeld.has(topic)) return;
+        const held: EngineEvent[] = [];
+        this.#topicHeld.set(topic, held);
+        let replay: StoredMessage[] = [];
+        try {
+          const hist = await this.#engine.history(topic, { since });
+          if (hist.recovered) replay = hist.messages;
+        } finally {
+          this.#topicHeld.delete(topic);
+          let cursor = since.offset;
+          for (const m of replay) {
+            this.deliver(topic, { kind: 'msg', data: m.data, meta: m.meta, ...(m.skip ? { skip: m.skip } : {}) });
+            cursor = m.meta.offset;
+          }
+          for (const e of held) {
+            if (e.kind === 'msg' && e.meta.epoch === since.epoch && (e.meta.offset ?? Infinity) <= cursor) continue;
+            this.deliver(topic, e);
+          }
+        }
+      }),
+    );
+  }
+
   /** Hands an engine event to every local subscriber, encoding it once per codec. */
   deliver(topic: string, event: EngineEvent): void {
     const set = this.#subs.get(topic);
     if (!set || set.size === 0) return;
+    const topicHeld = this.#topicHeld.get(topic);
+    if (topicHeld) {
+      topicHeld.push(event);
+      return;
+    }
+    if (event.kind === 'msg' && event.meta.offset !== undefined) {
+      this.#lastSeen.set(topic, { epoch: event.meta.epoch!, offset: event.meta.offset });
+    }
     const frame = frameOf(topic, event);
     const skip = event.kind === 'msg' ? event.skip : undefined;
     const waiting = this.#held.get(topic);

@@ -5,6 +5,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Member, StreamPosition } from '../protocol/frames.js';
 import type { TopicRule } from './topic-rules.js';
+import type { EngineHealth } from '../engines/engine.js';
 
 /** What a handler knows about the connection that called it. */
 export interface CommandContext<Identity = unknown> {
@@ -122,6 +123,12 @@ export interface Server<Identity = unknown, Commands extends CommandMap = {}, St
   publish(topic: string, data: unknown): Promise<StreamPosition | undefined>;
   /** Members present on a presence topic. */
   presence(topic: string): Promise<Member[]>;
+  /**
+   * For health endpoints: whether the engine can serve (a Redis engine whose Redis is unreachable
+   * reports `healthy: false`; local connections stay open meanwhile), open connections, and
+   * whether `close()` has begun.
+   */
+  health(): { engine: EngineHealth; connections: number; closing: boolean };
   /** Starts listening (or waits for the attached server to listen); resolves the port. */
   listen(): Promise<{ port: number }>;
   /** Closes every connection with 1001 and resolves once all are gone. */

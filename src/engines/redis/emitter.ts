@@ -1,0 +1,44 @@
+/**
+ * An emitter: publishes to a Switchboard cluster from a process that serves no WebSocket clients
+ * (a job worker, a cron, an HTTP handler elsewhere), like Socket.IO's emitter. Messages get the
+ * same positions and history as those published by the servers, when `history` matches theirs.
+ */
+import type { Member, StreamPosition } from '../../protocol/frames.js';
+import type { HistoryOptions } from '../engine.js';
+import { redisEngine, type RedisEngineOptions } from './redis-engine.js';
+
+/** Options of {@link redisEmitter}. */
+export interface RedisEmitterOptions extends RedisEngineOptions {
+  /**
+   * The history of each topic, as the servers configure it (a topic with history on the servers
+   * must be published with the same history here, or its subscribers see no position for it).
+   * @default no history for any topic
+   */
+  history?: HistoryOptions | ((topic: string) => HistoryOptions | false);
+}
+
+/** What {@link redisEmitter} returns. */
+export interface RedisEmitter {
+  /** Publishes to every subscriber of `topic` on every node; resolves its position on a topic with history. */
+  publish(topic: string, data: unknown): Promise<StreamPosition | undefined>;
+  /** The members present on a presence topic, across nodes. */
+  presence(topic: string): Promise<Member[]>;
+  close(): Promise<void>;
+}
+
+/** Creates an emitter connected to the cluster's Redis. */
+export async function redisEmitter(options: RedisEmitterOptions = {}): Promise<RedisEmitter> {
+  const engine = redisEngine(options);
+  // A node without subscribers: it joins the registry (and helps clean up after dead nodes).
+  await engine.attach({ deliver() {}, async resync() {} });
+  const { history } = options;
+  const historyOf = (topic: string): HistoryOptions | false => (typeof history === 'function' ? history(topic) : (history ?? false));
+  return {
+    async publish(topic, data) {
+      const h = historyOf(topic);
+      return (await engine.publish(topic, { kind: 'msg', data, meta: {} }, ...(h ? [h] : []))) ?? undefined;
+    },
+    presence: async (topic) => engine.presenceList(topic),
+    close: async () => engine.close(),
+  };
+}

@@ -1,0 +1,11 @@
+/**
+ * `switchboard/redis`: the Redis engine for running several Switchboard servers as one
+ * (docs/scaling.md). Needs the `ioredis` package, an optional peer dependency.
+ *
+ * @example
+ * import { createServer } from 'switchboard/server';
+ * import { redisEngine } from 'switchboard/redis';
+ * const server = createServer({ engine: redisEngine({ url: 'redis://127.0.0.1:6379' }) });
+ */
+export { redisEngine, type RedisEngine, type RedisEngineOptions } from './redis-engine.js';
+export { redisEmitter, type RedisEmitter, type RedisEmitterOptions } from './emitter.js';
