@@ -5,6 +5,7 @@
  * @example
  * npm start                         # builds, then http://localhost:8080/
  * PORT=0 node demo/server.js        # after `npm run build`; picks a free port and prints it
+ * SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379 PORT=8081 npm start   # on the Redis engine
  */
 import { createServer as createHttpServer } from 'node:http';
 import { readFile, realpath } from 'node:fs/promises';
@@ -148,8 +149,17 @@ const http = createHttpServer((req, res) => {
   });
 });
 
+/**
+ * SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379 runs the demo on the Redis engine: start it twice
+ * on two ports and people on either one chat together (docs/scaling.md). Loaded only when asked
+ * for, so the default demo needs no Redis and no ioredis.
+ */
+const redisUrl = process.env.SWITCHBOARD_REDIS_URL;
+const engine = redisUrl ? (await import('switchboard/redis')).redisEngine({ url: redisUrl, prefix: 'sb-demo:' }) : undefined;
+
 const switchboard = createServer({
   server: http,
+  ...(engine ? { engine } : {}),
   /*
    * DEMO ONLY: the token is taken as the user's display name, so anyone can be anyone. A real
    * application verifies a signed token here (a session cookie looked up, a JWT checked with
@@ -185,6 +195,7 @@ const attached = switchboard.listen();
 http.listen(portFromEnv());
 const { port } = await attached;
 console.log(`Switchboard chat demo: http://localhost:${port}/`);
+if (redisUrl) console.log(`engine: redis at ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
 
 let stopping = false;
 async function shutdown() {
@@ -198,6 +209,7 @@ async function shutdown() {
   }, SHUTDOWN_DEADLINE_MS).unref();
   // Clients get 1001 "going away" and reconnect to whatever serves this URL next.
   await switchboard.close();
+  await engine?.close(); // the server does not close an engine it was given
   await new Promise((resolve) => {
     http.close(() => resolve());
     http.closeAllConnections(); // idle keep-alive page loads would otherwise hold close() open
