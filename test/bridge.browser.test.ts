@@ -370,7 +370,11 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
         host: '127.0.0.1',
         allow: [`ws://127.0.0.1:${echoServer.port}`],
         authenticate: (_req, token) => (token === HOST_TOKEN ? { user: 'alice' } : null),
-        credentials: { 'chat-token': { urls: [`ws://127.0.0.1:${echoServer.port}/echo`], value: ({ identity }) => `${SECRET}-${identity.user}` } },
+        credentials: {
+          'chat-token': { urls: [`ws://127.0.0.1:${echoServer.port}/echo`], value: ({ identity }) => `${SECRET}-${identity.user}` },
+          // The relay would inject this one, but the host does not grant it to the resource.
+          other: { urls: [`ws://127.0.0.1:${echoServer.port}/echo`], value: 'OTHER-SECRET' },
+        },
         logger: silentLogger,
       });
       const { port } = await relay.listen();
@@ -413,7 +417,7 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
       expect(result.notGranted).toBe('CREDENTIAL_DENIED');
       expect(result.forged).toBe('CREDENTIAL_DENIED');
       expect(result.elsewhere).toBe('URL_NOT_ALLOWED'); // the relay's own allowlist
-      // The upstream got the headers, with the secret the relay injected.
+      // The upstream got the headers, with the secret the relay injected; nothing with the other one.
       expect(echoServer.connections).toHaveLength(1);
       const up = echoServer.connections[0]!;
       expect(up.headers.authorization).toBe(`Bearer ${SECRET}-alice`);
@@ -579,6 +583,8 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
     expect(await page.evaluate(() => window.host.connections)).toBe(1);
     // The real connection still works, and its log has nothing forged in it.
     const log = await guest.evaluate(async () => {
+      // Likewise the guest's recorder runs before the SDK's listener: both forged events were seen.
+      await window.waitFor(() => window.received.filter(([fromParent]) => !fromParent).length === 2, 'the forged events');
       window.conn.send('after');
       await window.waitFor(() => window.log.length === 2, 'the echo');
       return { log: window.log, state: window.conn.state };

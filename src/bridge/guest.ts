@@ -63,6 +63,7 @@ export const CLIENT_BRIDGE_DEFAULTS = {
 } as const;
 
 interface Pending {
+  method: string;
   resolve(v: unknown): void;
   reject(e: BridgeError): void;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -112,7 +113,7 @@ export function createResourceClient(options: ResourceClientOptions = {}): Resou
               reject(new BridgeError(BridgeErrorCode.TIMEOUT, `the host did not answer ${method} within ${timeoutMs} ms`));
             }, timeoutMs)
           : undefined;
-      pending.set(id, { resolve, reject, timer });
+      pending.set(id, { method, resolve, reject, timer });
       try {
         post(id, method, params);
       } catch (err) {
@@ -134,6 +135,12 @@ export function createResourceClient(options: ResourceClientOptions = {}): Resou
         done = true;
         clearInterval(again);
         clearTimeout(giveUp);
+        // The other attempts are moot: drop them (a late answer to one is then ignored).
+        for (const [id, p] of pending) {
+          if (p.method !== BridgeMethod.READY) continue;
+          clearTimeout(p.timer);
+          pending.delete(id);
+        }
         f();
       };
       const ask = () => {
