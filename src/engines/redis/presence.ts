@@ -9,10 +9,11 @@
 import type { Redis } from 'ioredis';
 import type { Member } from '../../protocol/frames.js';
 import type { EngineEvent, PresenceEntry } from '../engine.js';
-import { HEARTBEAT, PRESENCE_ADD, PRESENCE_REMOVE } from './scripts.js';
+import type { Scripts } from './scripts.js';
 
 export interface PresenceStoreDeps {
   redis: Redis;
+  scripts: Scripts;
   prefix: string;
   nodeId: string;
   nodeTtlMs: number;
@@ -38,13 +39,13 @@ export class PresenceStore {
 
   async add({ topic, member, clientId }: PresenceEntry): Promise<boolean> {
     this.#mine.set(`${topic}\u0000${clientId}`, { topic, member, clientId });
-    const joined = await this.#d.redis.eval(PRESENCE_ADD, 4, ...this.#keys(topic), clientId, member.id, JSON.stringify(member), JSON.stringify([topic, clientId]));
+    const joined = await this.#d.scripts.sbPresenceAdd(...this.#keys(topic), clientId, member.id, JSON.stringify(member), JSON.stringify([topic, clientId]));
     return joined === 1;
   }
 
   async remove({ topic, clientId }: PresenceEntry, nodeId = this.#d.nodeId): Promise<Member | undefined> {
     if (nodeId === this.#d.nodeId) this.#mine.delete(`${topic}\u0000${clientId}`);
-    const left = (await this.#d.redis.eval(PRESENCE_REMOVE, 4, ...this.#keys(topic, nodeId), clientId, JSON.stringify([topic, clientId]))) as string | null;
+    const left = await this.#d.scripts.sbPresenceRemove(...this.#keys(topic, nodeId), clientId, JSON.stringify([topic, clientId]));
     return left ? (JSON.parse(left) as Member) : undefined;
   }
 
@@ -64,7 +65,7 @@ export class PresenceStore {
   /** Renews this node's deadline and cleans up after nodes whose deadline lapsed. */
   async heartbeat(): Promise<void> {
     const nodes = `${this.#d.prefix}nodes`;
-    const dead = (await this.#d.redis.eval(HEARTBEAT, 1, nodes, this.#d.nodeId, this.#d.nodeTtlMs)) as string[];
+    const dead = await this.#d.scripts.sbHeartbeat(nodes, this.#d.nodeId, this.#d.nodeTtlMs);
     for (const nodeId of dead) {
       if (nodeId === this.#d.nodeId) continue;
       const entries = await this.#d.redis.smembers(`${this.#d.prefix}np:${nodeId}`);

@@ -20,7 +20,7 @@ import { SwitchboardError } from '../../protocol/errors.js';
 import type { StreamPosition } from '../../protocol/frames.js';
 import type { CallClaim, CallOutcome, Engine, EngineEvent, EngineNode, HistoryOptions, HistoryQuery, HistoryResult, StoredMessage } from '../engine.js';
 import { PresenceStore } from './presence.js';
-import { PUBLISH, READ } from './scripts.js';
+import { defineScripts } from './scripts.js';
 import { decodeEvent, decodeValue, encodeEvent, encodeValue, splitChannelMessage, type CallRecord } from './wire.js';
 
 /** Options of {@link redisEngine}. */
@@ -77,6 +77,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const ownsClient = !options.client;
   const redis = options.client ?? new Redis(url, CLIENT_OPTIONS);
   const sub = redis.duplicate(CLIENT_OPTIONS);
+  const scripts = defineScripts(redis);
   const channelPrefix = `${prefix}c:`;
   const channel = (topic: string) => `${channelPrefix}${topic}`;
   let node: EngineNode | undefined;
@@ -85,6 +86,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   let lost = false;
   const presence = new PresenceStore({
     redis,
+    scripts,
     prefix,
     nodeId,
     nodeTtlMs,
@@ -135,7 +137,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     if (h && event.kind === 'msg') {
       const keys = [`${prefix}h:${topic}`, `${prefix}m:${topic}`, channel(topic)];
       const [epoch, offset] = (await run('publish', () =>
-        redis.eval(PUBLISH, 3, ...keys, payload, h.size, Math.ceil(h.ttlMs), metaTtlMs, newEpoch()),
+        scripts.sbPublish(...keys, payload, h.size, Math.ceil(h.ttlMs), metaTtlMs, newEpoch()),
       )) as [string, number];
       return { epoch, offset };
     }
@@ -161,7 +163,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     const keys = [`${prefix}h:${topic}`, `${prefix}m:${topic}`];
     return (await run('history', () =>
       // latin1 round-trips bytes: stream payloads may be binary envelopes.
-      redis.callBuffer('EVAL', READ, 2, ...keys, newEpoch(), since?.epoch ?? '', since?.offset ?? 0, limit, metaTtlMs).then(decodeReadReply),
+      scripts.sbReadBuffer(...keys, newEpoch(), since?.epoch ?? '', since?.offset ?? 0, limit, metaTtlMs).then(decodeReadReply),
     )) as [string, number, number, string, Entry[]];
   }
 

@@ -90,3 +90,24 @@ return false`;
 export const HEARTBEAT = `${NOW}
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)`;
+
+type Arg = string | Buffer | number;
+/** The scripts as commands on a client (EVALSHA, with ioredis loading a script Redis lost). */
+export interface Scripts {
+  sbPublish(...args: Arg[]): Promise<[string, number]>;
+  sbReadBuffer(...args: Arg[]): Promise<unknown>;
+  sbPresenceAdd(...args: Arg[]): Promise<number>;
+  sbPresenceRemove(...args: Arg[]): Promise<string | null>;
+  sbHeartbeat(...args: Arg[]): Promise<string[]>;
+}
+
+/** Defines the scripts on `redis` (ioredis `defineCommand`: sent once, then called by hash). */
+export function defineScripts(redis: import('ioredis').Redis): Scripts {
+  const define = (name: string, numberOfKeys: number, lua: string) => redis.defineCommand(name, { numberOfKeys, lua });
+  define('sbPublish', 3, PUBLISH);
+  define('sbRead', 2, READ);
+  define('sbPresenceAdd', 4, PRESENCE_ADD);
+  define('sbPresenceRemove', 4, PRESENCE_REMOVE);
+  define('sbHeartbeat', 1, HEARTBEAT);
+  return redis as unknown as Scripts;
+}
