@@ -7,7 +7,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryHistory } from '../src/engines/memory-history.js';
 
-
 const op = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('publish' as const), dt: fc.integer({ min: 0, max: 30 }) }) },
   {
