@@ -146,7 +146,7 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
   const withWs = { id: 'com.example.test', capabilities: ['network:ws'] };
 
   /** A host page embedding the guest page `path` (sandboxed, other origin) under `options`. */
-  async function open(options: HostOptions, path = '/guest.html', hostile = false): Promise<{ page: Page; guest: Frame; hostileFrame?: Frame }> {
+  async function open(options: HostOptions, path = '/guest.html', hostile = false, shadow = false): Promise<{ page: Page; guest: Frame; hostileFrame?: Frame }> {
     echo = await startEcho();
     context = await browser!.newContext();
     const page = await context.newPage();
@@ -156,12 +156,20 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
     const src = `${guestSite.origin}${path}`;
     const hostileSrc = `${guestSite.origin}/hostile.html`;
     await page.evaluate(
-      ({ src, hostileSrc, options }) => {
+      ({ src, hostileSrc, options, shadow }) => {
         const iframe = document.createElement('iframe');
         iframe.id = 'guest';
         iframe.setAttribute('sandbox', 'allow-scripts');
         iframe.src = src;
-        document.body.append(iframe);
+        if (shadow) {
+          // Inside a shadow root, where the document's MutationObserver does not look.
+          const holder = document.createElement('div');
+          holder.attachShadow({ mode: 'open' }).append(iframe);
+          document.body.append(holder);
+          (window as unknown as { shadowFrame: HTMLIFrameElement }).shadowFrame = iframe;
+        } else {
+          document.body.append(iframe);
+        }
         window.host = window.bridge.createResourceHost({ ...options, iframe });
         if (hostileSrc) {
           const other = document.createElement('iframe');
@@ -176,7 +184,7 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
           });
         }
       },
-      { src, hostileSrc: hostile ? hostileSrc : '', options },
+      { src, hostileSrc: hostile ? hostileSrc : '', options, shadow },
     );
     const frameAt = async (url: string) => {
       await until(() => page.frames().some((f) => f.url() === url), `frame ${url}`, 10_000);
@@ -325,8 +333,11 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
     expect(await page.evaluate(() => window.host.connections)).toBe(1);
   });
 
-  it('closes the upstream socket when the iframe is removed', async () => {
-    const { page, guest } = await open({ manifest: withWs, policy });
+  it.each([
+    ['in the document', false],
+    ['in a shadow root', true],
+  ])('closes the upstream socket when the iframe is removed (%s)', async (_where, shadow) => {
+    const { page, guest } = await open({ manifest: withWs, policy }, '/guest.html', false, shadow);
     await guest.evaluate(async (url) => {
       const rp = window.bridge.createResourceClient();
       window.conn = rp.ws.connect(url);
@@ -334,7 +345,7 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
     }, echo.url);
     await until(() => echo.connections.length === 1, 'the server to see the connection');
     expect(echo.connections[0]!.closed).toBeUndefined();
-    await page.evaluate(() => document.getElementById('guest')!.remove());
+    await page.evaluate(() => (document.getElementById('guest') ?? (window as unknown as { shadowFrame: HTMLIFrameElement }).shadowFrame).remove());
     await until(() => echo.connections[0]!.closed !== undefined, 'the server to see the socket closed');
     expect(echo.connections[0]!.closed).toEqual({ code: 1000, reason: 'host disposed' });
     expect(await page.evaluate(() => ({ disposed: window.host.disposed, connections: window.host.connections }))).toEqual({ disposed: true, connections: 0 });

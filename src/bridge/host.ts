@@ -38,6 +38,9 @@ export interface ResourceHost {
 
 type Params = Record<string, unknown>;
 
+/** How often the host checks, while it has connections, that its iframe is still in the document. */
+const REMOVAL_POLL_MS = 1_000;
+
 interface Connection {
   upstream: Upstream | undefined;
   /** Set once the guest got its `close`: later upstream events are dropped. */
@@ -257,13 +260,20 @@ export function createResourceHost(options: ResourceHostOptions): ResourceHost {
   }
 
   // Removing the iframe must close its sockets: they belong to the host page and would outlive it.
-  const observer = new view.MutationObserver(() => {
+  // The observer sees removals in the document; an iframe inside a shadow root is removed without a
+  // mutation there, so while sockets are open a slow poll of `isConnected` backs it up.
+  const removed = () => {
     if (iframe.isConnected) return;
     dispose();
     observer.disconnect();
+    view.clearInterval(poll);
     view.removeEventListener('message', onMessage);
-  });
+  };
+  const observer = new view.MutationObserver(removed);
   observer.observe(iframe.ownerDocument, { childList: true, subtree: true });
+  const poll = view.setInterval(() => {
+    if (connections.size > 0) removed();
+  }, REMOVAL_POLL_MS);
   view.addEventListener('message', onMessage);
 
   return {
