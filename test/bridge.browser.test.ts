@@ -12,13 +12,15 @@ import type * as Bridge from '../src/bridge/index.js';
 import { createEgressRelay, type EgressRelay } from '../src/bridge/node.js';
 import { silentLogger } from '../src/server/logger.js';
 import { startEcho, startStatic, type Echo } from './bridge-fixtures.js';
-import { until, within } from './helpers.js';
+import { guardUnhandledRejections, until, within } from './helpers.js';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM_PATH);
 if (!hasChromium) {
   console.warn(`SKIP bridge browser tests: no chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`);
 }
+
+guardUnhandledRejections();
 
 /** What pages expose to the test (declared for the functions passed to `evaluate`). */
 type Logged = (string | number | { bytes: number[] })[];
