@@ -9,6 +9,8 @@
  *   npm run bench -- --quick            # smoke run, under a minute
  *   npm run bench -- --smoke            # smaller still (CI: test/bench.smoke.test.ts)
  *   options: --reps=N  --only=rpc,fanout  --stacks=ws,switchboard-json  --out=file.json  --results=dir
+ *            --set=fanout.window=8,rpc.calls=5000 (override scenario parameters)
+ *            --profile=dir (servers run under --cpu-prof; summarise with bench/profile.js)
  *            --chart=file.svg (default: docs/performance-chart.svg after a full run of everything)
  */
 import { execFileSync } from 'node:child_process';
@@ -35,9 +37,16 @@ for (const s of only ?? []) if (!SCENARIOS.some((sc) => sc.name === s)) throw ne
 for (const s of onlyStacks ?? []) if (!STACKS[s]) throw new Error(`unknown stack ${s}`);
 if (!(reps >= 1)) throw new Error('--reps must be at least 1');
 const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.name));
+for (const assignment of list('set') ?? []) {
+  const [, scName, key, value] = /^(\w+)\.(\w+)=(\d+)$/.exec(assignment) ?? [];
+  const sc = SCENARIOS.find((s) => s.name === scName);
+  if (!sc || !(key in sc.params[mode])) throw new Error(`--set ${assignment}: no numeric parameter ${scName}.${key}`);
+  sc.params[mode] = { ...sc.params[mode], [key]: Number(value) };
+}
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const resultsDir = option('results') ? `${option('results').replace(/\/$/, '')}/` : here('./results/');
-const fullRun = mode === 'full' && !only && !onlyStacks;
+const profileDir = option('profile');
+const fullRun = mode === 'full' && !only && !onlyStacks && !profileDir;
 
 const tty = process.stderr.isTTY;
 let progressText = '';
@@ -91,12 +100,13 @@ function machine() {
 }
 
 const fd = fdLimits();
+/** CPU time (µs) and share of one core (%) between the 'start' and 'end' marks. */
 const cpuOf = (marks) => {
   const a = marks.find((m) => m.name === 'start');
   const b = marks.findLast((m) => m.name === 'end');
-  if (!a || !b || b.t <= a.t) return NaN;
+  if (!a || !b || b.t <= a.t) return { us: NaN, percent: NaN };
   const us = b.cpu.user + b.cpu.system - a.cpu.user - a.cpu.system;
-  return (us / 1000 / (b.t - a.t)) * 100;
+  return { us, percent: (us / 1000 / (b.t - a.t)) * 100 };
 };
 
 /** One scenario × stack × repetition: fresh server process(es), fresh load process. */
@@ -114,7 +124,7 @@ async function runOne(scenario, stackName, params, label) {
     const servers = await Promise.all(
       nodes.map((node) =>
         startChild(here('./server.js'), {
-          execArgv: ['--expose-gc'],
+          execArgv: ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${scenario.name}-${stackName}`] : [])],
           fds,
           env: { BENCH_SERVER: stack.server, BENCH_OPTIONS: JSON.stringify({ ...stack.options, ...node }) },
         }).then((h) => (children.push(h), h)),
@@ -138,11 +148,19 @@ async function runOne(scenario, stackName, params, label) {
       load.child.send({ type: 'run', scenario: scenario.name, stack: stackName, params, urls });
     });
     const stats = await Promise.all(servers.map((s) => request(s.child, { type: 'stats', gc: false }, 'stats')));
+    const serverCpu = stats.map((s) => cpuOf(s.marks));
+    const ops = scenario.ops?.(result);
     Object.assign(run, {
       ok: true,
       metrics: result.metrics,
       counts: result.counts,
-      cpu: { server: Math.max(...stats.map((s) => cpuOf(s.marks))), load: cpuOf(result.loadMarks), servers: stats.map((s) => cpuOf(s.marks)) },
+      cpu: {
+        server: Math.max(...serverCpu.map((c) => c.percent)),
+        load: cpuOf(result.loadMarks).percent,
+        servers: serverCpu.map((c) => c.percent),
+        // Summed over server nodes: what one operation costs the servers in all.
+        serverUsPerOp: ops ? serverCpu.reduce((a, c) => a + c.us, 0) / ops : undefined,
+      },
     });
   } catch (err) {
     run.error = String(err?.message ?? err).split('\n').slice(0, 6).join('\n');

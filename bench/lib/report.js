@@ -18,6 +18,7 @@ export function summarize(scenarios, runs) {
         // Counts that must be zero are summed over repetitions, never averaged away.
         entry[m.key] = m.exact ? { total: values.reduce((a, b) => a + b, 0), ...spread(values) } : spread(values);
       }
+      if (sc.ops) entry.serverUsPerOp = spread(ok.map((r) => r.cpu.serverUsPerOp));
       entry.serverCpu = spread(ok.map((r) => r.cpu.server));
       entry.loadCpu = spread(ok.map((r) => r.cpu.load));
       summary[sc.name][stack] = entry;
@@ -40,6 +41,7 @@ export function ratios(scenarios, summary) {
           if (m.exact) continue;
           r[m.key] = round(s[subject][m.key].median / s[base][m.key].median, 3);
         }
+        if (sc.ops) r.serverUsPerOp = round(s[subject].serverUsPerOp.median / s[base].serverUsPerOp.median, 3);
         out[sc.name][`${subject}/${base}`] = r;
       }
     }
@@ -88,17 +90,25 @@ const label = (stack) => STACKS[stack]?.label ?? stack;
 const short = (key) => key.replace('switchboard-json', 'SB JSON').replace('switchboard-msgpack', 'SB MsgPack').replace('socketio', 'Socket.IO').replace('/', ' / ');
 
 function rowsFor(sc, summary, ratioTable) {
-  const head = ['stack', ...sc.metrics.map((m) => m.label), 'server CPU %', 'load CPU %'];
+  const perOp = sc.ops ? ['server CPU µs/op'] : [];
+  const head = ['stack', ...sc.metrics.map((m) => m.label), ...perOp, 'server CPU %', 'load CPU %'];
   const rows = [];
   for (const [stack, e] of Object.entries(summary[sc.name])) {
     rows.push([
       label(stack) + (e.failedRuns ? ` (${e.failedRuns} failed)` : ''),
       ...sc.metrics.map((m) => (m.exact ? `${e[m.key].total ?? '–'}` : cell(e[m.key], true))),
+      ...(sc.ops ? [cell(e.serverUsPerOp, true)] : []),
       fmt(e.serverCpu.median),
       fmt(e.loadCpu.median),
     ]);
   }
-  const ratioRows = Object.entries(ratioTable[sc.name]).map(([k, r]) => [short(k), ...sc.metrics.map((m) => (m.exact ? '' : fmt(r[m.key]))), '', '']);
+  const ratioRows = Object.entries(ratioTable[sc.name]).map(([k, r]) => [
+    short(k),
+    ...sc.metrics.map((m) => (m.exact ? '' : fmt(r[m.key]))),
+    ...(sc.ops ? [fmt(r.serverUsPerOp)] : []),
+    '',
+    '',
+  ]);
   return { head, rows, ratioRows };
 }
 

@@ -7,6 +7,9 @@
  *   servers?  (params) → one options object per server node (default: one node, `[{}]`);
  *             the load process gets one base URL per node (ctx.urls) — for the multi-node fan-out
  *             of issue 7,
+ *   ops?      (result) → operations done in the measured window (calls, deliveries): the report
+ *             then shows server CPU µs per operation, which a busy machine disturbs far less
+ *             than rates,
  *   run(ctx)  → { metrics, counts }, in the load process (bench/load.js describes ctx).
  *
  * `goal` is the issue-6 target as a ratio to raw ws: at least that much for `better: 'higher'`,

@@ -13,6 +13,7 @@ export default {
     smoke: { clients: 10, callsPerClient: 200, window: 50, deadlineMs: 10_000 },
   },
   metrics: [{ key: 'callsPerSec', label: 'calls/s', better: 'higher', goal: 0.9 }],
+  ops: (r) => r.counts.calls,
   async run(ctx) {
     const { clients: n, callsPerClient, window, deadlineMs } = ctx.params;
     const deadline = now() + deadlineMs;

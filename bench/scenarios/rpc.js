@@ -19,6 +19,7 @@ export default {
     { key: 'p99', label: 'p99 µs', better: 'lower', goal: 1.2 },
     { key: 'p999', label: 'p99.9 µs', better: 'lower' },
   ],
+  ops: (r) => r.counts.calls,
   async run(ctx) {
     const { calls, warmup, deadlineMs } = ctx.params;
     const deadline = now() + deadlineMs;
