@@ -17,6 +17,7 @@ export default {
     { key: 'allOpenMs', label: 'all open ms', better: 'lower' },
     { key: 'failures', label: 'failures', better: 'lower', exact: true },
   ],
+  ops: (r) => r.counts.opened,
   async run(ctx) {
     const { connections: n, deadlineMs } = ctx.params;
     const clients = [];
