@@ -22,6 +22,8 @@ import type { Client, ClientEvents, ClientState } from './types.js';
 
 /** HTTP statuses after which another attempt is pointless unless the token changes. */
 const AUTH_REFUSALS = new Set([401, 403]);
+/** Error codes after which a re-subscription is tried again on the same connection. */
+const TRANSIENT = new Set<string>([ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL]);
 /** HTTP statuses after which another attempt is pointless. */
 const FINAL_STATUSES = new Set([400, 404]);
 
@@ -273,7 +275,11 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
     state = 'open';
     if (opts.reconnect) stableTimer = setTimeout(() => (attempt = 0), opts.reconnect.stableAfterMs);
     startHeartbeat(f);
-    for (const t of topics.values()) resubscribe(t);
+    for (const t of topics.values()) {
+      if (t.retryTimer) clearTimeout(t.retryTimer);
+      t.retryTimer = undefined;
+      resubscribe(t);
+    }
     requests.flush(transmit);
     events.emit('open', { clientId: f.clientId });
   }
@@ -303,6 +309,7 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
     clearTimers();
     welcome = undefined;
     requests.disconnected();
+    pendingSubs.clear();
     // Streams are not resumed: their handlers were aborted with the connection (§2.3).
     streams.failAll(new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost during the stream'));
     for (const t of topics.values()) t.active = false;
@@ -333,15 +340,19 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
   }
 
   /** Ends the client for good. */
-  function stop(code: number, reason: string, err?: Error, httpStatus?: number): void {
+  function stop(code: number, reason: string, err?: Error, httpStatus?: number, byUser = false): void {
     if (state === 'closed') return;
     state = 'closed';
     clearTimers();
     if (retryTimer) clearTimeout(retryTimer);
     retryTimer = undefined;
+    for (const t of topics.values()) if (t.retryTimer) clearTimeout(t.retryTimer);
     dropSocket(code, reason);
     const cause = err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCode.CLOSED, 'Client closed');
-    requests.rejectAll(cause);
+    // A keyed call sent before the client gave up may have run: DISCONNECTED says so; CLOSED is
+    // kept for close() itself.
+    const sentCause = byUser ? cause : new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost before the answer arrived, and the client stopped reconnecting');
+    requests.rejectAll(cause, sentCause);
     streams.failAll(cause);
     for (const t of topics.values()) t.failed(cause);
     if (err) reportError(err);
@@ -362,7 +373,20 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
         // Confirmed in handleFrame, before the replay that follows the answer in the same chunk.
         () => {},
         (err: SwitchboardError) => {
-          pendingSubs.delete(id);
+          // A late answer to a timed-out `sub` still confirms it (with its replay); the entry goes
+          // with the connection otherwise.
+          if (err.code !== ErrorCode.TIMEOUT) pendingSubs.delete(id);
+          // Transient refusals (over the rate limit after a reconnect burst, the server's engine
+          // down or failing) are retried on this connection; only a real refusal ends it.
+          if (TRANSIENT.has(err.code)) {
+            if (topics.get(t.topic) !== t || state !== 'open') return; // the next open re-subscribes
+            const delayMs = err.code === ErrorCode.RATE_LIMITED ? (err.retryAfterMs ?? 100) : backoffDelay(t.retries++, 100, 2_000);
+            t.retryTimer = setTimeout(() => {
+              t.retryTimer = undefined;
+              if (state === 'open' && topics.get(t.topic) === t && !t.active) resubscribe(t);
+            }, delayMs);
+            return;
+          }
           // Lost connection or timeout: the next open tries again. A refusal ends the subscription.
           if (err.code === ErrorCode.DISCONNECTED || err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.CLOSED) {
             if (err.code === ErrorCode.TIMEOUT) {
@@ -475,6 +499,9 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
           for (const off of own.splice(0)) off();
           if (state0.handlers.size > 0 || topics.get(topic) !== state0) return;
           topics.delete(topic);
+          if (state0.retryTimer) clearTimeout(state0.retryTimer);
+          // Unsubscribed before the server confirmed: `ready` must not hang.
+          if (!state0.active) state0.failed(new SwitchboardError(ErrorCode.ABORTED, 'Unsubscribed before the subscription was confirmed'));
           if (state === 'open') {
             requests.request({ t: 'unsub', topic }, { timeoutMs: opts.timeoutMs, direct: true }, transmit).catch(() => {});
           }
@@ -498,7 +525,7 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
       return streams.upload(name, items as AsyncIterable<unknown>, o) as never;
     },
     close(code = CloseCode.NORMAL, reason = 'client closed') {
-      stop(code, reason);
+      stop(code, reason, undefined, undefined, true);
     },
   };
 

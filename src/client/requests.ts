@@ -30,6 +30,8 @@ interface Entry {
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   sent: boolean;
+  /** Sent at least once (a keyed call re-queued after a disconnect). */
+  everSent?: boolean;
 }
 
 /** Sends an encoded frame; returns an error when it cannot be sent (too large). */
@@ -129,15 +131,19 @@ export class RequestTable {
     this.#queue.unshift(...again);
   }
 
-  /** The client is closed for good: everything still pending fails with `err`. */
-  rejectAll(err: SwitchboardError): void {
-    for (const entry of [...this.#queue, ...this.#inFlight.values()]) this.#settleError(entry, err);
+  /**
+   * The client is closed for good: everything still pending fails with `err`, or with `sentErr`
+   * when it was sent before (a keyed call waiting to be re-sent may have run).
+   */
+  rejectAll(err: SwitchboardError, sentErr: SwitchboardError = err): void {
+    for (const entry of [...this.#queue, ...this.#inFlight.values()]) this.#settleError(entry, entry.everSent ? sentErr : err);
   }
 
   #send(entry: Entry, transmit: Transmit): void {
     const err = transmit({ ...entry.body, id: entry.id });
     if (err) return this.#settleError(entry, err);
     entry.sent = true;
+    entry.everSent = true;
     this.#inFlight.set(entry.id, entry);
   }
 

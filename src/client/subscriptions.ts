@@ -83,6 +83,10 @@ export class TopicState {
   active = false;
   /** Where this subscription stands in the topic's stream; sent as `since` when re-subscribing. */
   position: StreamPosition | undefined;
+  /** A re-subscription scheduled after a transient refusal. */
+  retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Consecutive transient refusals, for the retry backoff. */
+  retries = 0;
   /** `history` of the first `sub` (cleared once the server confirmed it). */
   historyOnce: number | undefined;
   /** What the next delivered message reports as `meta.recovered`. */
@@ -101,10 +105,13 @@ export class TopicState {
 
   confirmed(out: SubOutput | undefined, askedSince: boolean, onError: (err: unknown) => void): void {
     this.active = true;
+    this.retries = 0;
     this.#applySnapshot(out?.members, onError);
     const from = this.position;
     if (out?.position) this.position = out.position;
-    if (askedSince) {
+    // No `recovered` in the answer to a `since`: the connection was subscribed already (a repeated
+    // `sub` after a timeout), so nothing was replayed and nothing was lost.
+    if (askedSince && out?.recovered !== undefined) {
       this.#recovered = out?.recovered === true;
       if (!this.#recovered) this.#gap(out?.reason ?? 'no-history', from, out?.position, onError);
     }
@@ -122,6 +129,9 @@ export class TopicState {
   }
 
   deliver(data: unknown, meta: DeliveryMeta, onError: (err: unknown) => void): void {
+    // Not confirmed on this connection: left over from an earlier server subscription of the
+    // topic (unsubscribed, then subscribed again). The new one's answer and replay cover it.
+    if (!this.active) return;
     const { epoch, offset } = meta;
     if (epoch !== undefined && offset !== undefined) {
       const p = this.position;

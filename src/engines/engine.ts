@@ -63,8 +63,13 @@ export interface EngineNode {
   /** Delivers an event to this node's local subscribers of `topic`, in the order received. */
   deliver(topic: string, event: EngineEvent): void;
   /**
-   * The engine may have missed events for this node (its link to a shared backend was down and is
-   * back): the node re-reads the history of its topics and delivers what its subscribers missed.
+   * The engine's link to a shared backend dropped: events may be missed from now on. The node
+   * holds what still arrives, and moves no position, until {@link resync}.
+   */
+  suspend(): void;
+  /**
+   * The link is back (and subscribed again): the node re-reads the history of its topics from the
+   * last message it delivered, delivers what its subscribers missed, then what it held.
    */
   resync(): Promise<void>;
 }
@@ -107,6 +112,8 @@ export interface Engine {
   claimCall(key: string, fingerprint: string, leaseMs: number): CallClaim | Promise<CallClaim>;
   /** Records a claimed call's outcome for `ttlMs`; its repeats are answered from it. */
   finishCall(key: string, fingerprint: string, outcome: CallOutcome, ttlMs: number): void | Promise<void>;
+  /** Extends the lease of a call this node still runs, so a slow handler does not lose its key. */
+  renewCall(key: string, fingerprint: string, leaseMs: number): void | Promise<void>;
   /** This node has its first local subscriber of `topic`. */
   subscribe(topic: string): void | Promise<void>;
   /** This node has no local subscriber of `topic` any more. */

@@ -114,6 +114,10 @@ export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
       calls.set(key, { state: 'running', fingerprint, until: now + leaseMs });
       return { state: 'claimed' };
     },
+    renewCall(key: string, fingerprint: string, leaseMs: number) {
+      const r = calls.get(key);
+      if (r?.state === 'running' && r.fingerprint === fingerprint) r.until = Date.now() + leaseMs;
+    },
     finishCall(key: string, fingerprint: string, outcome: CallOutcome, ttlMs: number) {
       calls.delete(key);
       calls.set(key, { state: 'done', fingerprint, outcome, until: Date.now() + ttlMs });

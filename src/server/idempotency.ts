@@ -89,9 +89,15 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotentRun {
     }
     const outcome = execute(key, fp, run, what);
     running.set(key, { fingerprint: fp, outcome });
+    // A handler slower than the lease keeps its key: renewed at a third of the lease.
+    const renew = setInterval(() => {
+      Promise.resolve(engine.renewCall(key, fp, leaseMs)).catch((err: unknown) => logger.error({ err, what }, 'could not renew an idempotent call lease'));
+    }, Math.max(10, leaseMs / 3));
+    renew.unref?.();
     try {
       return settle(await outcome);
     } finally {
+      clearInterval(renew);
       running.delete(key);
     }
   };

@@ -1,6 +1,7 @@
 /**
  * Server options, their defaults, and the one place they are merged and checked.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Engine } from '../engines/engine.js';
 import type { CodecName } from '../protocol/codec.js';
@@ -75,7 +76,8 @@ export interface IdempotencyOptions<Identity> {
   leaseMs: number;
   /**
    * The scope of keys: calls with the same key in different scopes are different calls.
-   * @default '' (one shared scope) for an `undefined` identity, else the presence member id
+   * @default one shared scope for an `undefined` identity, else the presence member id, else
+   * (an identity without `id`/`sub`) a digest of the identity
    */
   scope?(identity: Identity): string;
 }
@@ -166,6 +168,26 @@ function defaultKey(identity: unknown, clientId: string): string {
     if (typeof sub === 'string' && sub) return sub;
   }
   return clientId;
+}
+
+/** Marks "no stable id": what the presence key falls back to for a connection without one. */
+const NO_ID = '\u0000';
+
+/**
+ * The default scope of idempotency keys: one shared scope for anonymous callers, else the
+ * identity's member id, else (an identity without id or sub) a digest of the whole identity, so
+ * two different users never share one.
+ */
+function defaultScope<Identity>(identity: Identity, key: (identity: Identity, clientId: string) => string): string {
+  if (identity === undefined || identity === null) return '';
+  const id = key(identity, NO_ID);
+  if (id !== NO_ID && id !== '') return `id:${id}`;
+  try {
+    return `h:${createHash('sha256').update(JSON.stringify(identity) ?? String(identity)).digest('base64url')}`;
+  } catch {
+    // Not serialisable (a cycle): nothing stable to scope by, so keys cannot cross connections.
+    return `c:${randomUUID()}`;
+  }
 }
 
 function defaultExpiresAt(identity: unknown): number | undefined {
@@ -266,7 +288,7 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
     idempotency: {
       ttlMs: positive('idempotency.ttlMs', o.idempotency?.ttlMs ?? DEFAULTS.idempotency.ttlMs),
       leaseMs: positive('idempotency.leaseMs', o.idempotency?.leaseMs ?? DEFAULTS.idempotency.leaseMs),
-      scope: o.idempotency?.scope ?? ((identity: Identity) => (identity === undefined ? '' : (o.presence?.key ?? defaultKey)(identity, ''))),
+      scope: o.idempotency?.scope ?? ((identity: Identity) => defaultScope(identity, o.presence?.key ?? defaultKey)),
     },
   };
 }

@@ -144,6 +144,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   async function start(): Promise<void> {
     await engine.attach({
       deliver: (topic, event) => index.deliver(topic, event),
+      suspend: () => index.suspend(),
       resync: () =>
         index.resync().catch((err: unknown) => logger.error({ err }, 'could not re-read topic history after an engine outage')),
     });
@@ -199,7 +200,11 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     },
     async listen() {
       if (closing) throw new Error('server is closed');
-      attached ??= start();
+      attached ??= start().catch((err: unknown) => {
+        // A failed start (the engine's Redis down) may be retried by calling listen() again.
+        attached = undefined;
+        throw err;
+      });
       await attached;
       // close() may have run while the engine attached: do not start listening behind its back.
       if (closing) throw new Error('server is closed');

@@ -42,6 +42,13 @@ export class TopicIndex<Identity> {
   readonly #topicHeld = new Map<string, EngineEvent[]>();
   /** topic → the position of the last message this node delivered (topics with history). */
   readonly #lastSeen = new Map<string, StreamPosition>();
+  /**
+   * topic → connection → the position its subscription answer (and replay) covered. With a
+   * shared engine the live copy of a replayed message may still be on its way (pub/sub and the
+   * history read use different Redis connections); it is skipped here rather than sent twice.
+   * Dropped at the first newer message.
+   */
+  readonly #floors = new Map<string, Map<Connection<Identity>, StreamPosition>>();
   readonly #engine: Engine;
   readonly #member: (conn: Connection<Identity>) => Member;
   readonly #volatile: (topic: string) => boolean;
@@ -119,16 +126,23 @@ export class TopicIndex<Identity> {
       if (o.since && !hist) Object.assign(out, { recovered: false, reason: 'no-history' });
       answer(out);
       for (const m of replay) if (m.skip !== conn.clientId) conn.send({ t: 'msg', topic, data: m.data, meta: m.meta });
+      let last = cursor?.offset ?? 0;
       for (const event of held) {
         if (event.kind === 'msg') {
           if (event.skip === conn.clientId) continue;
           // Already in the replay, or before the position the answer gave.
           if (cursor && event.meta.epoch === cursor.epoch && (event.meta.offset ?? Infinity) <= cursor.offset) continue;
+          if (event.meta.offset !== undefined) last = event.meta.offset;
         } else if (event.kind === 'join' && event.member.id === member?.id) {
           // Its own join: it is in the member list already, and never announced to itself (§2.4).
           continue;
         }
         conn.send(frameOf(topic, event));
+      }
+      if (cursor) {
+        let floors = this.#floors.get(topic);
+        if (!floors) this.#floors.set(topic, (floors = new Map()));
+        floors.set(conn, { epoch: cursor.epoch, offset: last });
       }
     } catch (err) {
       this.#release(conn, topic);
@@ -152,6 +166,11 @@ export class TopicIndex<Identity> {
     if (waiting?.delete(conn) && waiting.size === 0) this.#held.delete(topic);
   }
 
+  #dropFloor(conn: Connection<Identity>, topic: string): void {
+    const floors = this.#floors.get(topic);
+    if (floors?.delete(conn) && floors.size === 0) this.#floors.delete(topic);
+  }
+
   /**
    * Takes back a subscription that could not complete. When the close cleanup already removed it,
    * only a presence entry added after that cleanup is left to remove.
@@ -164,6 +183,8 @@ export class TopicIndex<Identity> {
   async #dropTopic(topic: string): Promise<void> {
     this.#subs.delete(topic);
     this.#lastSeen.delete(topic);
+    this.#floors.delete(topic);
+    this.#topicHeld.delete(topic);
     this.#ready.delete(topic);
     await this.#engine.unsubscribe(topic);
   }
@@ -179,6 +200,7 @@ export class TopicIndex<Identity> {
   async remove(conn: Connection<Identity>, topic: string, presence: boolean): Promise<void> {
     if (!conn.topics.delete(topic)) return;
     this.#release(conn, topic);
+    this.#dropFloor(conn, topic);
     const set = this.#subs.get(topic);
     set?.delete(conn);
     if (set && set.size === 0) await this.#dropTopic(topic);
@@ -186,30 +208,40 @@ export class TopicIndex<Identity> {
   }
 
   /**
-   * Re-reads the history of every topic with local subscribers from the last position this node
-   * delivered, and delivers what was missed, in order (the engine's link was down; §2.7). Events
-   * arriving meanwhile are held per topic and joined without duplicates. A topic whose history
-   * cannot fill the gap gets nothing: its subscribers see the jump in offsets or epochs (a gap).
+   * The engine lost its link (e.g. Redis's pub/sub connection dropped): from now on every topic
+   * holds its events, and no position moves, until {@link resync} has read what was missed.
+   */
+  suspend(): void {
+    for (const topic of this.#subs.keys()) if (!this.#topicHeld.has(topic)) this.#topicHeld.set(topic, []);
+  }
+
+  /**
+   * The link is back: re-reads the history of every held topic from the last position this node
+   * delivered and delivers what was missed, then what was held, without duplicates (§2.7). A
+   * topic whose history cannot fill the gap gets nothing old: its subscribers see the jump in
+   * offsets or epochs, a gap. Topics without history just deliver what was held.
    */
   async resync(): Promise<void> {
+    this.suspend(); // a link lost without notice: hold from here on anyway
     await Promise.all(
-      [...this.#lastSeen].map(async ([topic, since]) => {
-        if (!this.#subs.get(topic)?.size || this.#topicHeld.has(topic)) return;
-        const held: EngineEvent[] = [];
-        this.#topicHeld.set(topic, held);
+      [...this.#topicHeld.keys()].map(async (topic) => {
+        const since = this.#lastSeen.get(topic);
         let replay: StoredMessage[] = [];
         try {
-          const hist = await this.#engine.history(topic, { since });
-          if (hist.recovered) replay = hist.messages;
+          if (since && this.#subs.get(topic)?.size) {
+            const hist = await this.#engine.history(topic, { since });
+            if (hist.recovered) replay = hist.messages;
+          }
         } finally {
+          const held = this.#topicHeld.get(topic) ?? [];
           this.#topicHeld.delete(topic);
-          let cursor = since.offset;
+          let cursor = since?.offset ?? 0;
           for (const m of replay) {
             this.deliver(topic, { kind: 'msg', data: m.data, meta: m.meta, ...(m.skip ? { skip: m.skip } : {}) });
             cursor = m.meta.offset;
           }
           for (const e of held) {
-            if (e.kind === 'msg' && e.meta.epoch === since.epoch && (e.meta.offset ?? Infinity) <= cursor) continue;
+            if (since && e.kind === 'msg' && e.meta.epoch === since.epoch && (e.meta.offset ?? Infinity) <= cursor) continue;
             this.deliver(topic, e);
           }
         }
@@ -232,6 +264,7 @@ export class TopicIndex<Identity> {
     const frame = frameOf(topic, event);
     const skip = event.kind === 'msg' ? event.skip : undefined;
     const waiting = this.#held.get(topic);
+    const floors = event.kind === 'msg' && event.meta.offset !== undefined ? this.#floors.get(topic) : undefined;
     // One encoding per codec in use, however many subscribers; a string is turned into bytes once
     // so ws does not convert it again for every socket.
     const encoded = new Map<Codec, { payload: Encoded | Buffer; binary: boolean }>();
@@ -242,6 +275,15 @@ export class TopicIndex<Identity> {
       if (held) {
         if (held.push(event) > MAX_HELD_EVENTS) conn.close(CloseCode.SLOW_CONSUMER, 'history read too slow');
         continue;
+      }
+      if (floors) {
+        const floor = floors.get(conn);
+        if (floor) {
+          const m = (event as { meta: StreamPosition }).meta;
+          if (m.epoch === floor.epoch && m.offset <= floor.offset) continue;
+          floors.delete(conn);
+          if (floors.size === 0) this.#floors.delete(topic);
+        }
       }
       if (conn.clientId === skip) continue;
       let e = encoded.get(conn.codec);

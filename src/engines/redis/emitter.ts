@@ -30,7 +30,7 @@ export interface RedisEmitter {
 export async function redisEmitter(options: RedisEmitterOptions = {}): Promise<RedisEmitter> {
   const engine = redisEngine(options);
   // A node without subscribers: it joins the registry (and helps clean up after dead nodes).
-  await engine.attach({ deliver() {}, async resync() {} });
+  await engine.attach({ deliver() {}, suspend() {}, async resync() {} });
   const { history } = options;
   const historyOf = (topic: string): HistoryOptions | false => (typeof history === 'function' ? history(topic) : (history ?? false));
   return {

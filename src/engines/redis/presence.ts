@@ -26,7 +26,12 @@ export class PresenceStore {
   readonly #d: PresenceStoreDeps;
   /** What this node added, to re-add after Redis forgot it (restart, or our entries were cleaned up). */
   readonly #mine = new Map<string, PresenceEntry>();
+  /** Removals Redis did not take (it was unreachable): retried by {@link restore}, or a ghost would stay. */
+  readonly #pending = new Map<string, PresenceEntry>();
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** Whether the first heartbeat registered this node. */
+  #registered = false;
+  #restoring: Promise<void> | undefined;
 
   constructor(deps: PresenceStoreDeps) {
     this.#d = deps;
@@ -38,15 +43,26 @@ export class PresenceStore {
   }
 
   async add({ topic, member, clientId }: PresenceEntry): Promise<boolean> {
-    this.#mine.set(`${topic}\u0000${clientId}`, { topic, member, clientId });
+    const key = `${topic}\u0000${clientId}`;
+    this.#pending.delete(key);
+    this.#mine.set(key, { topic, member, clientId });
     const joined = await this.#d.scripts.sbPresenceAdd(...this.#keys(topic), clientId, member.id, JSON.stringify(member), JSON.stringify([topic, clientId]));
     return joined === 1;
   }
 
-  async remove({ topic, clientId }: PresenceEntry, nodeId = this.#d.nodeId): Promise<Member | undefined> {
-    if (nodeId === this.#d.nodeId) this.#mine.delete(`${topic}\u0000${clientId}`);
-    const left = await this.#d.scripts.sbPresenceRemove(...this.#keys(topic, nodeId), clientId, JSON.stringify([topic, clientId]));
-    return left ? (JSON.parse(left) as Member) : undefined;
+  async remove(entry: PresenceEntry, nodeId = this.#d.nodeId): Promise<Member | undefined> {
+    const { topic, clientId } = entry;
+    const key = `${topic}\u0000${clientId}`;
+    const own = nodeId === this.#d.nodeId;
+    if (own) this.#mine.delete(key);
+    try {
+      const left = await this.#d.scripts.sbPresenceRemove(...this.#keys(topic, nodeId), clientId, JSON.stringify([topic, clientId]));
+      if (own) this.#pending.delete(key);
+      return left ? (JSON.parse(left) as Member) : undefined;
+    } catch (err) {
+      if (own) this.#pending.set(key, entry);
+      throw err;
+    }
   }
 
   async list(topic: string): Promise<Member[]> {
@@ -65,7 +81,13 @@ export class PresenceStore {
   /** Renews this node's deadline and cleans up after nodes whose deadline lapsed. */
   async heartbeat(): Promise<void> {
     const nodes = `${this.#d.prefix}nodes`;
-    const dead = await this.#d.scripts.sbHeartbeat(nodes, this.#d.nodeId, this.#d.nodeTtlMs);
+    const [added, dead] = await this.#d.scripts.sbHeartbeat(nodes, this.#d.nodeId, this.#d.nodeTtlMs);
+    if (added === 1 && this.#registered) {
+      // Other nodes took this node for dead (a stall longer than the TTL) and removed its
+      // entries: its members are still connected here, so they come back.
+      void this.restore().catch((err: unknown) => this.#d.onError(err, 'presence restore'));
+    }
+    this.#registered = true;
     for (const nodeId of dead) {
       if (nodeId === this.#d.nodeId) continue;
       const entries = await this.#d.redis.smembers(`${this.#d.prefix}np:${nodeId}`);
@@ -79,12 +101,29 @@ export class PresenceStore {
     }
   }
 
-  /** After Redis came back: re-adds this node's entries (idempotent) and announces joins it lost. */
-  async restore(): Promise<void> {
-    await this.heartbeat();
-    for (const entry of [...this.#mine.values()]) {
-      if (await this.add(entry)) await this.#d.announce(entry.topic, { kind: 'join', member: entry.member });
-    }
+  /**
+   * After Redis came back (or this node was taken for dead): removals Redis missed are made and
+   * announced, then this node's entries are re-added (idempotent) and lost joins announced.
+   */
+  restore(): Promise<void> {
+    this.#restoring ??= (async () => {
+      try {
+        for (const [key, entry] of [...this.#pending]) {
+          if (!this.#pending.has(key)) continue;
+          const member = await this.remove(entry);
+          if (member) await this.#d.announce(entry.topic, { kind: 'leave', member });
+        }
+        for (const [key, entry] of [...this.#mine]) {
+          // Left meanwhile: re-adding it would make a ghost. (An add and a removal issued after
+          // this check reach Redis in order on one connection, so the removal wins.)
+          if (!this.#mine.has(key)) continue;
+          if (await this.add(entry)) await this.#d.announce(entry.topic, { kind: 'join', member: entry.member });
+        }
+      } finally {
+        this.#restoring = undefined;
+      }
+    })();
+    return this.#restoring;
   }
 
   /** Leaves the registry: stops the heartbeat and removes what this node added. */

@@ -82,8 +82,14 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const channel = (topic: string) => `${channelPrefix}${topic}`;
   let node: EngineNode | undefined;
   let closed = false;
-  /** Set once the subscriber connection was lost; its next 'ready' triggers the resync. */
+  /** Set once the subscriber connection was lost; cleared when a resync after it succeeded. */
   let lost = false;
+  let recovering = false;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  /** Topics this node subscribed to (ioredis may re-subscribe more after a reconnect). */
+  const channels = new Set<string>();
+  /** Topics left while the subscriber connection was down (ioredis re-subscribes them on reconnect). */
+  const unsubscribed = new Set<string>();
   const presence = new PresenceStore({
     redis,
     scripts,
@@ -115,22 +121,48 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     node?.deliver(name.slice(channelPrefix.length), event);
   });
   sub.on('close', () => {
-    if (!closed) lost = true;
+    if (closed || lost) return;
+    lost = true;
+    // From the moment the link drops, the node holds what still arrives and moves no position,
+    // so the resync below reads history from before the hole.
+    node?.suspend();
   });
-  sub.on('ready', () => {
-    if (!lost || closed) return;
-    lost = false;
-    // ioredis re-subscribed our channels on reconnect; a PING answered after them proves they are
-    // in effect, so the history read below misses nothing published from here on.
-    void (async () => {
+  sub.on('ready', () => void recover());
+
+  /** After the subscriber connection came back: resync, then presence; retried until it works. */
+  async function recover(): Promise<void> {
+    if (!lost || closed || recovering) return;
+    recovering = true;
+    try {
+      // ioredis re-subscribed the channels it knew on reconnect; a PING answered after them proves
+      // they are in effect, so the history read misses nothing published from here on.
       await sub.ping();
-      await presence.restore();
+      const stale = [...unsubscribed].filter((t) => !channels.has(t));
+      unsubscribed.clear();
+      if (stale.length) await sub.unsubscribe(...stale.map(channel));
       await node?.resync();
-    })().catch((err: unknown) => onError(err, 'resync after reconnect'));
-  });
+      await presence.restore();
+      lost = false;
+    } catch (err) {
+      onError(err, 'resync after reconnect');
+      retry = setTimeout(() => void recover(), 1_000);
+      retry.unref?.();
+    } finally {
+      recovering = false;
+    }
+  }
   // ioredis reports connection errors as events; without listeners they would be printed raw.
-  redis.on('error', (err: unknown) => onError(err, 'redis connection'));
+  const onRedisError = (err: unknown) => onError(err, 'redis connection');
+  redis.on('error', onRedisError);
   sub.on('error', (err: unknown) => onError(err, 'redis subscriber connection'));
+  // Idle topics with subscribers keep their epoch: their meta TTL is renewed while carried here.
+  const metaTimer = setInterval(() => {
+    if (redis.status !== 'ready' || channels.size === 0) return;
+    const p = redis.pipeline();
+    for (const topic of channels) p.pexpire(`${prefix}m:${topic}`, metaTtlMs);
+    p.exec().catch((err: unknown) => onError(err, 'renewing topic meta'));
+  }, Math.max(1_000, Math.floor(metaTtlMs / 4)));
+  metaTimer.unref?.();
 
   async function publish(topic: string, event: EngineEvent, h?: HistoryOptions): Promise<StreamPosition | undefined> {
     const payload = encodeEvent(event);
@@ -190,18 +222,29 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     nodeId,
     async attach(n) {
       if (node) throw new Error('this redis engine is already attached to a server');
+      // A failed attach may be retried (the server's listen() again) once Redis is up.
+      await run('connect', () => ready(redis));
+      await run('connect', () => ready(sub));
       node = n;
-      if (ownsClient) await redis.connect();
-      await sub.connect();
       presence.start();
     },
     publish,
     history,
     async subscribe(topic) {
-      await run('subscribe', () => sub.subscribe(channel(topic)));
+      channels.add(topic);
+      try {
+        await run('subscribe', () => sub.subscribe(channel(topic)));
+      } catch (err) {
+        channels.delete(topic);
+        throw err;
+      }
     },
     async unsubscribe(topic) {
-      if (sub.status === 'ready') await sub.unsubscribe(channel(topic));
+      channels.delete(topic);
+      // While disconnected ioredis still lists the channel and re-subscribes it on reconnect; the
+      // recovery then unsubscribes it (meanwhile the node drops events for topics nobody wants).
+      if (sub.status === 'ready') await sub.unsubscribe(channel(topic)).catch(() => unsubscribed.add(topic));
+      else unsubscribed.add(topic);
     },
     presenceAdd: (entry) => run('presence', () => presence.add(entry)),
     async presenceRemove(entry) {
@@ -221,6 +264,10 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
         return r[0] === 'done' ? { state: 'done', fingerprint: r[1], outcome: r[2] } : { state: 'running', fingerprint: r[1] };
       }
     },
+    async renewCall(key, fingerprint, leaseMs) {
+      const running: CallRecord = ['running', fingerprint];
+      await run('call', () => scripts.sbRenew(`${prefix}k:${key}`, encodeValue(running), Math.ceil(leaseMs)));
+    },
     async finishCall(key, fingerprint, outcome: CallOutcome, ttlMs) {
       const done: CallRecord = ['done', fingerprint, outcome];
       await run('call', () => redis.set(`${prefix}k:${key}`, encodeValue(done), 'PX', Math.ceil(ttlMs)));
@@ -233,11 +280,28 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       if (closed) return;
       closed = true;
       node = undefined;
-      await presence.stop().catch((err: unknown) => onError(err, 'leaving the node registry'));
+      clearInterval(metaTimer);
+      if (retry) clearTimeout(retry);
+      // Leaving the registry needs Redis; a Redis that is down must not hold close() (the entries
+      // then lapse with the node TTL, as for a node that died).
+      const leave = presence.stop().catch((err: unknown) => onError(err, 'leaving the node registry'));
+      await Promise.race([leave, new Promise((r) => setTimeout(r, 2_000).unref?.())]);
       sub.disconnect();
+      redis.off('error', onRedisError);
       if (ownsClient) await redis.quit().catch(() => redis.disconnect());
     },
   };
+}
+
+/** Resolves once `client` is ready: connects a fresh one, or waits for one that is reconnecting. */
+async function ready(client: Redis): Promise<void> {
+  if (client.status === 'ready') return;
+  if (client.status === 'wait' || client.status === 'end') return void (await client.connect());
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => (client.off('ready', onReady), reject(new Error(`redis is ${client.status}`))), 5_000);
+    const onReady = () => (clearTimeout(timer), resolve());
+    client.once('ready', onReady);
+  });
 }
 
 function newEpoch(): string {

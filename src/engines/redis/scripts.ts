@@ -23,7 +23,7 @@ end
 local offset = redis.call('HINCRBY', KEYS[2], 'o', 1)
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '0-' .. offset, 'x', now + tonumber(ARGV[3]), 'd', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], math.max(tonumber(ARGV[4]), tonumber(ARGV[3])))
 redis.call('PUBLISH', KEYS[3], epoch .. '\\n' .. offset .. '\\n' .. ARGV[1])
 return {epoch, offset}`;
 
@@ -86,10 +86,19 @@ if redis.call('HINCRBY', KEYS[2], member, -1) <= 0 then
 end
 return false`;
 
-/** Node heartbeat. KEYS: nodes zset. ARGV: nodeId, ttlMs. Returns the ids of nodes whose heartbeat lapsed. */
+/** Extends a running call's lease. KEYS: record. ARGV: the running record, leaseMs. Only while it is still running. */
+export const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+/**
+ * Node heartbeat. KEYS: nodes zset. ARGV: nodeId, ttlMs. Returns {added, lapsed}: `added` is 1 when
+ * this node was not registered (first beat, or other nodes declared it dead and removed its
+ * entries), and the ids of nodes whose heartbeat lapsed.
+ */
 export const HEARTBEAT = `${NOW}
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)`;
+local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return {added, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)}`;
 
 type Arg = string | Buffer | number;
 /** The scripts as commands on a client (EVALSHA, with ioredis loading a script Redis lost). */
@@ -98,7 +107,8 @@ export interface Scripts {
   sbReadBuffer(...args: Arg[]): Promise<unknown>;
   sbPresenceAdd(...args: Arg[]): Promise<number>;
   sbPresenceRemove(...args: Arg[]): Promise<string | null>;
-  sbHeartbeat(...args: Arg[]): Promise<string[]>;
+  sbHeartbeat(...args: Arg[]): Promise<[number, string[]]>;
+  sbRenew(...args: Arg[]): Promise<number>;
 }
 
 /** Defines the scripts on `redis` (ioredis `defineCommand`: sent once, then called by hash). */
@@ -109,5 +119,6 @@ export function defineScripts(redis: import('ioredis').Redis): Scripts {
   define('sbPresenceAdd', 4, PRESENCE_ADD);
   define('sbPresenceRemove', 4, PRESENCE_REMOVE);
   define('sbHeartbeat', 1, HEARTBEAT);
+  define('sbRenew', 1, RENEW);
   return redis as unknown as Scripts;
 }
