@@ -11,6 +11,7 @@
  *   options: --reps=N  --only=rpc,fanout  --stacks=ws,switchboard-json  --out=file.json  --results=dir
  *            --set=fanout.window=8,rpc.calls=5000 (override scenario parameters)
  *            --profile=dir (servers run under --cpu-prof; summarise with bench/profile.js)
+ *            --profile-load (with --profile: the load processes too)
  *            --chart=file.svg (default: docs/performance-chart.svg after a full run of everything)
  */
 import { execFileSync } from 'node:child_process';
@@ -130,7 +131,10 @@ async function runOne(scenario, stackName, params, label) {
         }).then((h) => (children.push(h), h)),
       ),
     );
-    const load = await startChild(here('./load.js'), { fds });
+    const load = await startChild(here('./load.js'), {
+      fds,
+      execArgv: profileDir && flag('profile-load') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${scenario.name}-${stackName}-load`] : [],
+    });
     children.push(load);
     const urls = servers.map((s) => `ws://127.0.0.1:${s.first.port}`);
     const result = await new Promise((resolve, reject) => {
