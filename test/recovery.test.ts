@@ -38,6 +38,7 @@ async function setup(options: ServerOptions = {}, history: ServerOptions['histor
     s.topic('small', { subscribe: true, history: { size: 10, ttlMs: 60_000 } });
     s.topic('brief', { subscribe: true, history: { size: 100, ttlMs: 150 } });
     s.topic('big', { subscribe: true, history: { size: 50_000, ttlMs: 60_000 } });
+    s.topic('room-*', { subscribe: true, history: { size: 100, ttlMs: 60_000 } });
   });
 }
 
@@ -357,5 +358,88 @@ describe('client-side dedupe and gap detection', () => {
     expect(r.data()).toEqual([1, 2, 3, 6]);
     expect(r.gaps).toEqual([{ topic: 'feed', reason: 'skipped', from: { epoch: 'E', offset: 3 }, to: { epoch: 'E', offset: 5 } }]);
     expect(r.got[3]!.meta.recovered).toBe(false);
+  });
+});
+
+describe('re-subscription edge cases (regressions from review)', () => {
+  it('retries re-subscriptions the server rate-limits after a reconnect, instead of ending them', { timeout: 20_000 }, async () => {
+    const { server, port } = await setup({ limits: { rate: { perSecond: 20, burst: 20 } } });
+    const proxy = await proxied(port);
+    const c = client(proxy.url);
+    const errors: string[] = [];
+    const got = new Map<string, number>();
+    const subs = Array.from({ length: 30 }, (_, i) => {
+      const t = `room-${i}`;
+      const s = c.subscribe(t, () => got.set(t, (got.get(t) ?? 0) + 1));
+      s.on('error', (e) => errors.push(`${t}:${e.code}`));
+      return s;
+    });
+    // Subscribed over time, within the rate.
+    for (const s of subs) await within(s.ready, 'subscribed', 10_000);
+    await until(() => false, 'bucket refill', 1_200).catch(() => {});
+    proxy.severAll(); // the reconnect re-sends 30 subs at once: 10 over the burst of 20
+    await until(() => c.state !== 'open', 'cut');
+    await until(() => c.state === 'open', 'reopened');
+    await until(() => false, 'retries after RATE_LIMITED', 2_500).catch(() => {});
+    for (let i = 0; i < 30; i++) await server.publish(`room-${i}`, 'x');
+    await until(() => got.size === 30, 'every topic still delivers', 5_000);
+    expect(errors).toEqual([]);
+  });
+
+  it('drops nothing twice after unsubscribe then subscribe({ since }) while messages flow', async () => {
+    const { server, url } = await setup();
+    const c = client(url);
+    const first = record(c, 'big');
+    await within(first.sub.ready, 'subscribed');
+    let n = 0;
+    const timer = setInterval(() => {
+      for (let i = 0; i < 20 && n < 20_000; i++) void server.publish('big', ++n);
+    }, 1);
+    cleanups.push(() => clearInterval(timer));
+    await until(() => first.got.length > 200, 'flowing');
+    first.sub.unsubscribe();
+    const second = record(c, 'big', { since: first.sub.position() });
+    await within(second.sub.ready, 'resubscribed');
+    await until(() => second.got.length > 200, 'flowing again');
+    clearInterval(timer);
+    await until(() => second.got.at(-1)?.meta.offset === n, 'caught up');
+    const offsets = second.offsets() as number[];
+    // Exactly the offsets after where the first handler stopped, each once, in order.
+    expect(offsets).toEqual(range(first.got.at(-1)!.meta.offset! + 1, n));
+    expect(second.gaps).toEqual([]);
+  });
+
+  it('settles ready (ABORTED) when unsubscribed before the server confirmed', async () => {
+    const { url } = await setup();
+    const c = client(url);
+    const s = c.subscribe('feed', () => {});
+    s.unsubscribe();
+    await expect(within(s.ready, 'ready settles', 2_000)).rejects.toMatchObject({ code: 'ABORTED' });
+  });
+
+  it('confirms a sub whose answer came after its timeout, without a false gap', async () => {
+    const mem = createMemoryEngine();
+    cleanups.push(() => mem.close());
+    let slow = false;
+    const engine: Engine = {
+      ...mem,
+      history: async (t, q) => {
+        if (slow) await new Promise((r) => setTimeout(r, 400));
+        return mem.history(t, q);
+      },
+    };
+    const { server, url } = await setup({ engine });
+    const p1 = (await server.publish('feed', 'a'))!;
+    await publishAll(server, 'feed', ['b', 'c']);
+    slow = true;
+    const c = client(url, { timeoutMs: 250 });
+    c.on('error', () => {}); // the TIMEOUT of the first sub is reported there
+    const r = record(c, 'feed', { since: p1 });
+    await until(() => r.got.length === 2, 'replay after the late answer', 3_000);
+    slow = false;
+    await server.publish('feed', 'd');
+    await until(() => r.got.length === 3, 'live');
+    expect(r.data()).toEqual(['b', 'c', 'd']);
+    expect(r.gaps).toEqual([]);
   });
 });

@@ -68,6 +68,10 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
   const topics = new Map<string, TopicState>();
   /** `sub` requests in flight → their topic, confirmed when the answer arrives (see handleFrame). */
   const pendingSubs = new Map<number, { t: TopicState; askedSince: boolean }>();
+  /** Re-subscriptions waiting for the server's rate limit (see rateLimited). */
+  const rateQueue: TopicState[] = [];
+  let rateTimer: ReturnType<typeof setTimeout> | undefined;
+  let rateDelayMs = 100;
   const events = new Emitter<ClientEvents>((err) => reportError(err));
   const streams = createClientStreams({
     requests,
@@ -310,6 +314,7 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
     welcome = undefined;
     requests.disconnected();
     pendingSubs.clear();
+    clearRateQueue(); // the next open re-subscribes every topic
     // Streams are not resumed: their handlers were aborted with the connection (§2.3).
     streams.failAll(new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost during the stream'));
     for (const t of topics.values()) t.active = false;
@@ -347,6 +352,7 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
     if (retryTimer) clearTimeout(retryTimer);
     retryTimer = undefined;
     for (const t of topics.values()) if (t.retryTimer) clearTimeout(t.retryTimer);
+    clearRateQueue();
     dropSocket(code, reason);
     const cause = err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCode.CLOSED, 'Client closed');
     // A keyed call sent before the client gave up may have run: DISCONNECTED says so; CLOSED is
@@ -380,7 +386,8 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
           // down or failing) are retried on this connection; only a real refusal ends it.
           if (TRANSIENT.has(err.code)) {
             if (topics.get(t.topic) !== t || state !== 'open') return; // the next open re-subscribes
-            const delayMs = err.code === ErrorCode.RATE_LIMITED ? (err.retryAfterMs ?? 100) : backoffDelay(t.retries++, 100, 2_000);
+            if (err.code === ErrorCode.RATE_LIMITED) return rateLimited(t, err.retryAfterMs ?? 100);
+            const delayMs = backoffDelay(t.retries++, 100, 2_000);
             t.retryTimer = setTimeout(() => {
               t.retryTimer = undefined;
               if (state === 'open' && topics.get(t.topic) === t && !t.active) resubscribe(t);
@@ -403,6 +410,30 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
           if (wasActive || t.listeners.size > 0) t.emitError(err, reportError);
         },
       );
+  }
+
+  /**
+   * Re-subscriptions the server rate-limited wait in one queue and go out one at a time, each
+   * after the server's `retryAfterMs`: retrying them all at once would be refused again and
+   * could get the connection closed for flooding (1008).
+   */
+  function rateLimited(t: TopicState, retryAfterMs: number): void {
+    rateDelayMs = Math.max(10, retryAfterMs);
+    if (!rateQueue.includes(t)) rateQueue.push(t);
+    rateTimer ??= setTimeout(drainRateQueue, rateDelayMs);
+  }
+
+  function drainRateQueue(): void {
+    rateTimer = undefined;
+    const t = rateQueue.shift();
+    if (t && state === 'open' && topics.get(t.topic) === t && !t.active) resubscribe(t);
+    if (rateQueue.length > 0) rateTimer = setTimeout(drainRateQueue, rateDelayMs);
+  }
+
+  function clearRateQueue(): void {
+    rateQueue.length = 0;
+    if (rateTimer) clearTimeout(rateTimer);
+    rateTimer = undefined;
   }
 
   /** Resolves once the client is open; rejects with TIMEOUT, ABORTED or CLOSED. */
