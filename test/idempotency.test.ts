@@ -147,3 +147,31 @@ describe('idempotency keys', () => {
     expect(runs).toHaveLength(0);
   });
 });
+
+describe('idempotency edge cases (regressions from review)', () => {
+  it('never shares a key scope between two users whose identities have no id or sub', async () => {
+    const { url } = await scope.start<{ name: string }>(
+      { authenticate: (_req, token) => (token ? { name: token } : null) },
+      (s) => s.command('balance', (_: unknown, ctx) => `${ctx.identity.name}'s balance`),
+    );
+    const alice = await client(url, { token: 'alice' }).call('balance', 1, { idempotencyKey: 'b-1' });
+    const bob = await client(url, { token: 'bob' }).call('balance', 1, { idempotencyKey: 'b-1' });
+    expect([alice, bob]).toEqual(["alice's balance", "bob's balance"]);
+    // The same user on another connection still shares the scope.
+    expect(await client(url, { token: 'alice' }).call('balance', 1, { idempotencyKey: 'b-1' })).toBe("alice's balance");
+  });
+
+  it('rejects a keyed call in flight with DISCONNECTED, not CLOSED, when the client stops reconnecting', async () => {
+    const { port, release } = await setup();
+    const proxy = await createChaosProxy(port);
+    cleanups.push(() => proxy.close());
+    const c = client(proxy.url, { reconnect: false });
+    await within(new Promise((res) => c.on('open', () => res(undefined))), 'open');
+    const keyed = c.call('slow', 'k', { idempotencyKey: 'gone' }).catch((e: { code: string }) => e.code);
+    const plain = c.call('slow', 'p').catch((e: { code: string }) => e.code);
+    await until(() => false, 'both sent', 100).catch(() => {});
+    proxy.severAll();
+    expect(await within(Promise.all([keyed, plain]), 'both rejected')).toEqual(['DISCONNECTED', 'DISCONNECTED']);
+    release();
+  });
+});
