@@ -5,10 +5,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { connect, type Client, type DeliveryMeta, type GapEvent } from '../src/client/node.js';
+import { connect, type Client } from '../src/client/node.js';
 import { createMemoryEngine, type Engine, type Server, type ServerOptions } from '../src/server/index.js';
 import { createChaosProxy, type ChaosProxy } from './chaos-proxy.js';
 import { createTestScope, until, within } from './helpers.js';
+import { record } from './record.js';
 
 const scope = createTestScope();
 const cleanups: (() => unknown)[] = [];
@@ -43,14 +44,6 @@ async function setup(options: ServerOptions = {}, history: ServerOptions['histor
 }
 
 /** Records what a subscription's handler and gap listener see. */
-function record(c: Client, topic: string, o?: Parameters<Client['subscribe']>[2]) {
-  const got: { data: unknown; meta: DeliveryMeta }[] = [];
-  const gaps: GapEvent[] = [];
-  const sub = c.subscribe(topic, (data, meta) => got.push({ data, meta }), o);
-  sub.on('gap', (g) => gaps.push(g));
-  return { sub, got, gaps, data: () => got.map((g) => g.data), offsets: () => got.map((g) => g.meta.offset) };
-}
-
 async function publishAll(server: Server, topic: string, values: unknown[]) {
   for (const v of values) await server.publish(topic, v);
 }
@@ -328,7 +321,7 @@ describe('joining history and live messages', () => {
     }
     clearInterval(publisher);
     await until(() => r.got.at(-1)?.meta.offset === n, 'all delivered');
-    const offsets = r.offsets() as number[];
+    const offsets = r.offsets();
     // Contiguous from the first replayed message to the last published one.
     expect(offsets).toEqual(range(offsets[0]!, n));
     expect(r.gaps).toEqual([]);
@@ -403,7 +396,7 @@ describe('re-subscription edge cases (regressions from review)', () => {
     await until(() => second.got.length > 200, 'flowing again');
     clearInterval(timer);
     await until(() => second.got.at(-1)?.meta.offset === n, 'caught up');
-    const offsets = second.offsets() as number[];
+    const offsets = second.offsets();
     // Exactly the offsets after where the first handler stopped, each once, in order.
     expect(offsets).toEqual(range(first.got.at(-1)!.meta.offset! + 1, n));
     expect(second.gaps).toEqual([]);

@@ -8,11 +8,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { connect, type Client, type DeliveryMeta, type GapEvent } from '../src/client/node.js';
+import { connect, type Client } from '../src/client/node.js';
 import { redisEmitter, redisEngine } from '../src/engines/redis/index.js';
 import { createServer, silentLogger, type Server, type ServerOptions } from '../src/server/index.js';
 import { createChaosProxy } from './chaos-proxy.js';
 import { createTestScope, until, within } from './helpers.js';
+import { record } from './record.js';
 import { dropPrefix, REDIS_URL, requireRedis, testPrefix } from './redis-helpers.js';
 
 const hasRedis = await requireRedis('test/redis-resilience.test.ts');
@@ -41,14 +42,6 @@ function prefix(): string {
 async function node(engine: ReturnType<typeof redisEngine>, setup: (s: Server<string>) => void, options: ServerOptions<string> = {}) {
   cleanups.push(() => engine.close());
   return scope.start<string>({ engine, authenticate: (_req, token) => token ?? null, limits: { rate: false }, ...options }, setup);
-}
-
-function record(c: Client, topic: string, o?: Parameters<Client['subscribe']>[2]) {
-  const got: { data: unknown; meta: DeliveryMeta }[] = [];
-  const gaps: GapEvent[] = [];
-  const sub = c.subscribe(topic, (data, meta) => got.push({ data, meta }), o);
-  sub.on('gap', (g) => gaps.push(g));
-  return { sub, got, gaps, offsets: () => got.map((g) => g.meta.offset!) };
 }
 
 describe.skipIf(!hasRedis)('redis engine when links fail', () => {

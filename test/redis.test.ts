@@ -5,10 +5,11 @@
  * Needs a real Redis; skipped with a printed reason where none answers.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type Client, type DeliveryMeta, type GapEvent, type Member } from '../src/client/node.js';
+import { connect, type Client, type Member } from '../src/client/node.js';
 import { redisEmitter, redisEngine, type RedisEngineOptions } from '../src/engines/redis/index.js';
 import type { Server } from '../src/server/index.js';
 import { createTestScope, until, within } from './helpers.js';
+import { record } from './record.js';
 import { dropPrefix, privateRedis, REDIS_SERVER, REDIS_URL, requireRedis, testPrefix } from './redis-helpers.js';
 
 const hasRedis = await requireRedis('test/redis.test.ts');
@@ -51,14 +52,6 @@ async function cluster(n: number, engineOpts: RedisEngineOptions = {}) {
     nodes.push(started);
   }
   return { prefix, nodes, runs };
-}
-
-function record(c: Client, topic: string) {
-  const got: { data: unknown; meta: DeliveryMeta }[] = [];
-  const gaps: GapEvent[] = [];
-  const sub = c.subscribe(topic, (data, meta) => got.push({ data, meta }));
-  sub.on('gap', (g) => gaps.push(g));
-  return { sub, got, gaps, data: () => got.map((g) => g.data) };
 }
 
 const ids = (members: Member[]) => members.map((m) => m.id).sort();
