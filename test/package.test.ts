@@ -66,16 +66,20 @@ describe('package', () => {
     }
   });
 
-  it('the Node bridge entry uses ws, and nothing but node:* and runtime dependencies', () => {
-    const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  it('the Node bridge entry uses ws and node:* only (none of the server dependencies)', () => {
     const { bare } = importGraph(resolve(root, 'dist/bridge/node.js'));
-    expect(bare).toContain('ws');
-    for (const spec of bare) if (!spec.startsWith('node:')) expect(Object.keys(pkg.dependencies), spec).toContain(spec);
+    expect([...new Set(bare.filter((s) => !s.startsWith('node:')))]).toEqual(['ws']);
+  });
+
+  it('switchboard/redis needs ioredis (an optional peer) and loads nothing of the client', () => {
+    const { bare, files } = importGraph(resolve(root, 'dist/engines/redis/index.js'));
+    expect([...new Set(bare.filter((s) => !s.startsWith('node:')))]).toEqual(['ioredis']);
+    expect([...files].filter((f) => /[\\/]client[\\/]/.test(f))).toEqual([]);
   });
 
   it('exports map subpaths with types, importable from plain Node JS by package name', async () => {
     const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string> | string> };
-    for (const sub of ['./server', './client', './protocol', './bridge', './bridge/server']) {
+    for (const sub of ['./server', './client', './protocol', './bridge', './bridge/server', './redis']) {
       const e = pkg.exports[sub] as Record<string, string>;
       expect(Object.keys(e)[0]).toBe('types');
       for (const target of Object.values(e)) expect(existsSync(resolve(root, target))).toBe(true);

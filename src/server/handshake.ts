@@ -1,9 +1,7 @@
 /**
- * The HTTP upgrade gate: path, origin, subprotocol and authentication are decided here, before a
- * WebSocket exists, so refused peers cost one HTTP response (docs/protocol.md §1.2).
+ * Subprotocol negotiation: which codec a request asked for and the token it carried in its
+ * `switchboard.auth.*` entry (docs/protocol.md §1.1).
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { Codec } from '../protocol/codec.js';
 import { jsonCodec } from '../protocol/codec.js';
 import { msgpackCodec } from '../protocol/msgpack.js';
@@ -40,24 +38,3 @@ export function negotiate(header: string | undefined, allowed: ReadonlySet<strin
   return { ok: true, codec, token };
 }
 
-/** Whether the request's Origin passes; requests without one (non-browsers) pass. */
-export function originAllowed(req: IncomingMessage, origins: ReadonlySet<string> | undefined): boolean {
-  const origin = req.headers.origin;
-  return !origins || origin === undefined || origins.has(origin);
-}
-
-/** Answers the upgrade request with a plain HTTP error and closes the socket. */
-export function refuse(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
-  if (socket.destroyed) return;
-  const body = `${message}\n`;
-  const lines = [
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
-    'Connection: close',
-    'Content-Type: text/plain; charset=utf-8',
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-  ];
-  // As ws does: flush the response, then make sure the socket is gone even if the peer never reads.
-  socket.once('finish', () => socket.destroy());
-  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
-}

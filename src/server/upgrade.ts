@@ -8,7 +8,8 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import type { Codec } from '../protocol/codec.js';
 import type { Admission } from './admission.js';
 import type { Reauthenticate } from './auth-session.js';
-import { negotiate, originAllowed, refuse } from './handshake.js';
+import { negotiate } from './handshake.js';
+import { addressKey, originAllowed, refuse } from './gate.js';
 import { isTokenAuthenticate } from './jwt.js';
 import type { ResolvedOptions } from './options.js';
 
@@ -47,23 +48,6 @@ function releaseOnce(admission: Admission, ip: string): () => void {
   };
 }
 
-/**
- * The key `limits.maxConnectionsPerIp` counts by: an IPv4 address (also when IPv4-mapped, so
- * `::ffff:1.2.3.4` and `1.2.3.4` are one host), or an IPv6 /64 — one host usually owns a whole /64,
- * so per-address counting would not limit it at all.
- */
-export function addressKey(address: string | undefined): string {
-  if (!address) return 'unknown';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1]!;
-  if (!address.includes(':')) return address;
-  // Expand '::' to get the first four groups of the address.
-  const [head = '', tail = ''] = address.split('%')[0]!.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = address.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
-  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
-}
 
 /** Races a promise against `ms`; the loser is ignored (its rejection too). */
 function deadline<T>(p: Promise<T> | T, ms: number): Promise<T | typeof TIMED_OUT> {
