@@ -1,7 +1,7 @@
 /**
  * A load-generator process: runs one scenario against one stack and reports its figures.
  *
- *   ← { type: 'run', scenario, stack, params, urls }
+ *   ← { type: 'run', scenario, stacks, params, targets: { [stack]: [baseUrl per node] } }
  *   → { type: 'mark', name }                    measurement boundary (relayed to the servers)
  *   → { type: 'server', id, msg }               a question for the servers (e.g. stats after GC)
  *   ← { type: 'server-reply', id, replies }
@@ -24,15 +24,20 @@ process.on('message', async (m) => {
   }
   if (m.type !== 'run') return;
   try {
-    const stack = STACKS[m.stack];
     const scenario = SCENARIOS.find((s) => s.name === m.scenario);
-    const { open } = await import(`./stacks/${stack.client}/client.js`);
+    const drivers = {};
+    for (const name of m.stacks) drivers[name] = (await import(`./stacks/${STACKS[name].client}/client.js`)).open;
+    const [first] = m.stacks;
     const ctx = {
-      stack: m.stack,
+      /** The stack under test (the first, for an interleaved scenario) and every stack of the run. */
+      stack: first,
+      stacks: m.stacks,
       params: m.params,
-      urls: m.urls,
-      url: m.urls[0],
-      open: (url = m.urls[0]) => open(url, stack.options),
+      /** Base URLs of the server nodes of `stack` (one per node). */
+      urls: m.targets[first],
+      url: m.targets[first][0],
+      /** Opens a client of `stack` (default: the run's) to `url` (default: its first node). */
+      open: (url, stack = first) => drivers[stack](url ?? m.targets[stack][0], STACKS[stack].options),
       mark(name) {
         marks.push({ name, t: performance.now(), cpu: process.cpuUsage() });
         process.send({ type: 'mark', name });

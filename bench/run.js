@@ -110,33 +110,47 @@ const cpuOf = (marks) => {
   return { us, percent: (us / 1000 / (b.t - a.t)) * 100 };
 };
 
-/** One scenario × stack × repetition: fresh server process(es), fresh load process. */
-async function runOne(scenario, stackName, params, label) {
-  const stack = STACKS[stackName];
+/**
+ * One scenario × repetition for a group of stacks: fresh server process(es) per stack, one fresh
+ * load process. The group is one stack, or every stack of an `interleaved` scenario (whose load
+ * alternates between the stacks, so a busy spell of the machine hits all of them alike).
+ * Returns one run per stack.
+ */
+async function runGroup(scenario, stackNames, params, label) {
   const wanted = Math.max(1024, scenario.fds?.(params) ?? 0);
   const fds = Math.min(wanted, fd.hard);
   const nodes = scenario.servers?.(params) ?? [{}];
   const started = performance.now();
   const children = [];
-  const run = { scenario: scenario.name, stack: stackName, ok: false };
+  const runs = stackNames.map((stack) => ({ scenario: scenario.name, stack, ok: false }));
   const hardDeadlineMs = params.deadlineMs + 30_000;
+  const tag = stackNames.length === 1 ? stackNames[0] : 'interleaved';
   let timer;
   try {
-    const servers = await Promise.all(
-      nodes.map((node) =>
-        startChild(here('./server.js'), {
-          execArgv: ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${scenario.name}-${stackName}`] : [])],
-          fds,
-          env: { BENCH_SERVER: stack.server, BENCH_OPTIONS: JSON.stringify({ ...stack.options, ...node }) },
-        }).then((h) => (children.push(h), h)),
-      ),
+    const serversOf = {};
+    await Promise.all(
+      stackNames.flatMap((stackName) => {
+        const stack = STACKS[stackName];
+        serversOf[stackName] = [];
+        return nodes.map((node, i) =>
+          startChild(here('./server.js'), {
+            execArgv: ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${scenario.name}-${stackName}`] : [])],
+            fds,
+            env: { BENCH_SERVER: stack.server, BENCH_OPTIONS: JSON.stringify({ ...stack.options, ...node }) },
+          }).then((h) => {
+            children.push(h);
+            serversOf[stackName][i] = h;
+          }),
+        );
+      }),
     );
+    const servers = Object.values(serversOf).flat();
     const load = await startChild(here('./load.js'), {
       fds,
-      execArgv: profileDir && flag('profile-load') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${scenario.name}-${stackName}-load`] : [],
+      execArgv: profileDir && flag('profile-load') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${scenario.name}-${tag}-load`] : [],
     });
     children.push(load);
-    const urls = servers.map((s) => `ws://127.0.0.1:${s.first.port}`);
+    const targets = Object.fromEntries(stackNames.map((s) => [s, serversOf[s].map((h) => `ws://127.0.0.1:${h.first.port}`)]));
     const result = await new Promise((resolve, reject) => {
       timer = setTimeout(() => reject(new Error(`no result within ${hardDeadlineMs} ms`)), hardDeadlineMs);
       load.child.on('message', async (m) => {
@@ -149,58 +163,66 @@ async function runOne(scenario, stackName, params, label) {
         else if (m.type === 'error') reject(new Error(m.message));
       });
       load.child.once('exit', (code, signal) => reject(new Error(`load process exited (${code ?? signal})`)));
-      load.child.send({ type: 'run', scenario: scenario.name, stack: stackName, params, urls });
+      load.child.send({ type: 'run', scenario: scenario.name, stacks: stackNames, params, targets });
     });
-    const stats = await Promise.all(servers.map((s) => request(s.child, { type: 'stats', gc: false }, 'stats')));
-    const serverCpu = stats.map((s) => cpuOf(s.marks));
-    const ops = scenario.ops?.(result);
-    Object.assign(run, {
-      ok: true,
-      metrics: result.metrics,
-      counts: result.counts,
-      cpu: {
-        server: Math.max(...serverCpu.map((c) => c.percent)),
-        load: cpuOf(result.loadMarks).percent,
-        servers: serverCpu.map((c) => c.percent),
-        // Summed over server nodes: what one operation costs the servers in all.
-        serverUsPerOp: ops ? serverCpu.reduce((a, c) => a + c.us, 0) / ops : undefined,
-      },
-    });
+    const loadCpu = cpuOf(result.loadMarks).percent;
+    for (const run of runs) {
+      const own = scenario.interleaved ? result.byStack[run.stack] : result;
+      const stats = await Promise.all(serversOf[run.stack].map((s) => request(s.child, { type: 'stats', gc: false }, 'stats')));
+      const serverCpu = stats.map((st) => cpuOf(st.marks));
+      const ops = scenario.ops?.(own);
+      Object.assign(run, {
+        ok: true,
+        metrics: own.metrics,
+        counts: own.counts,
+        cpu: {
+          server: Math.max(...serverCpu.map((c) => c.percent)),
+          load: loadCpu,
+          servers: serverCpu.map((c) => c.percent),
+          // Summed over server nodes: what one operation costs the servers in all.
+          serverUsPerOp: ops ? serverCpu.reduce((a, c) => a + c.us, 0) / ops : undefined,
+        },
+      });
+    }
   } catch (err) {
-    run.error = String(err?.message ?? err).split('\n').slice(0, 6).join('\n');
-    log(`FAILED ${label}: ${run.error}`);
+    const error = String(err?.message ?? err).split('\n').slice(0, 6).join('\n');
+    for (const run of runs) Object.assign(run, { ok: false, error });
+    log(`FAILED ${label}: ${error}`);
   } finally {
     clearTimeout(timer);
     await Promise.all(children.map((c) => c.stop(3_000)));
-    run.wallMs = Math.round(performance.now() - started);
+    for (const run of runs) run.wallMs = Math.round(performance.now() - started);
   }
-  return run;
+  return runs;
 }
 
 const info = machine();
 const loadStart = loadAverage();
-log(`switchboard bench · ${mode} · ${reps} repetition(s) · ${info.cores} × ${info.cpu} · Node ${info.node} · load ${loadStart.one} ${loadStart.five} ${loadStart.fifteen} · fd limit ${fd.soft}/${fd.hard}`);
+log(`switchboard bench · ${mode} · ${info.cores} × ${info.cpu} · Node ${info.node} · load ${loadStart.one} ${loadStart.five} ${loadStart.fifteen} · fd limit ${fd.soft}/${fd.hard}`);
 const needed = Math.max(...scenarios.map((s) => s.fds?.(s.params[mode]) ?? 0));
 if (needed > fd.hard) log(`warning: scenarios need ${needed} file descriptors per process; the hard limit is ${fd.hard}, so some connections will fail`);
 
 const plan = [];
+const repsOf = (sc) => Number(option('reps') ?? sc.params[mode].reps ?? reps);
 for (const sc of scenarios) {
   const stacks = Object.keys(STACKS).filter((s) => (!sc.stacks || sc.stacks.includes(s)) && (!onlyStacks || onlyStacks.includes(s)));
-  for (let rep = 0; rep < reps; rep++) {
+  for (let rep = 0; rep < repsOf(sc); rep++) {
     // Rotate the order each repetition, so no stack always runs first (cold) or last.
     const order = stacks.map((_, i) => stacks[(i + rep) % stacks.length]);
-    for (const stack of order) plan.push({ sc, stack, rep });
+    if (sc.interleaved) plan.push({ sc, group: order, rep });
+    else for (const stack of order) plan.push({ sc, group: [stack], rep });
   }
 }
 
 const t0 = performance.now();
 const runs = [];
-for (const [i, { sc, stack, rep }] of plan.entries()) {
+for (const [i, { sc, group, rep }] of plan.entries()) {
   const elapsed = ((performance.now() - t0) / 1000).toFixed(0);
-  const label = `[${i + 1}/${plan.length}] ${sc.name} · ${STACKS[stack].label} · rep ${rep + 1}/${reps} · ${elapsed} s`;
+  const who = group.length === 1 ? STACKS[group[0]].label : `${group.length} stacks interleaved`;
+  const label = `[${i + 1}/${plan.length}] ${sc.name} · ${who} · rep ${rep + 1}/${repsOf(sc)} · ${elapsed} s`;
   progress(label);
   if (!tty) log(label);
-  runs.push({ rep: rep + 1, ...(await runOne(sc, stack, sc.params[mode], label)) });
+  for (const run of await runGroup(sc, group, sc.params[mode], label)) runs.push({ rep: rep + 1, ...run });
 }
 progress('');
 if (tty) process.stderr.write('\r\x1b[K');
@@ -213,7 +235,7 @@ const loadEnd = loadAverage();
 const report = {
   date: new Date().toISOString(),
   mode,
-  repetitions: reps,
+  repetitions: Object.fromEntries(scenarios.map((sc) => [sc.name, repsOf(sc)])),
   durationS: Math.round((performance.now() - t0) / 1000),
   machine: { ...info, fdLimit: fd, loadAverage: { start: loadStart, end: loadEnd } },
   params,
@@ -228,7 +250,7 @@ console.log(terminalReport(scenarios, params, summary, ratioTable, goalList));
 const losses = runs.filter((r) => r.ok && r.scenario === 'fanout' && r.metrics.losses > 0);
 if (losses.length) console.log(`\nFAN-OUT LOSSES in ${losses.length} run(s): ${losses.map((r) => `${r.stack} rep ${r.rep}: ${r.metrics.losses}`).join(', ')}`);
 const failed = runs.filter((r) => !r.ok);
-const caption = `${info.cores} × ${info.cpu}, Node ${info.node}, ${mode} run, median of ${reps}, load average ${loadStart.one} at start, ${report.date.slice(0, 10)}`;
+const caption = `${info.cores} × ${info.cpu}, Node ${info.node}, ${mode} run, medians of ${[...new Set(scenarios.map(repsOf))].join('/')} repetitions, load average ${loadStart.one} at start, ${report.date.slice(0, 10)}`;
 
 mkdirSync(resultsDir, { recursive: true });
 const stamp = report.date.replace(/[:.]/g, '-');

@@ -20,8 +20,8 @@ function panel({ x, y, w, h, title, unit, groups, series }) {
   const parts = [];
   const values = groups.flatMap((g) => series.map((s) => g.values[s.key]).filter(Boolean));
   const top = niceMax(Math.max(...values.map((v) => (Number.isFinite(v.max) ? v.max : v.median))));
-  const plotX = x + 56;
-  const plotW = w - 66;
+  const plotX = x + 74;
+  const plotW = w - 84;
   const plotY = y + 34;
   const plotH = h - 80;
   const yOf = (v) => plotY + plotH - (v / top) * plotH;
@@ -32,7 +32,7 @@ function panel({ x, y, w, h, title, unit, groups, series }) {
     parts.push(`<line x1="${plotX}" x2="${plotX + plotW}" y1="${yy}" y2="${yy}" stroke="#e5e7eb"/>`);
     parts.push(`<text x="${plotX - 6}" y="${yy + 4}" text-anchor="end" font-size="11" fill="#374151">${num(v)}</text>`);
   }
-  parts.push(`<text x="${x + 12}" y="${plotY + plotH / 2}" font-size="11" fill="#374151" transform="rotate(-90 ${x + 12} ${plotY + plotH / 2})" text-anchor="middle">${esc(unit)}</text>`);
+  parts.push(`<text x="${x + 14}" y="${plotY + plotH / 2}" font-size="11" fill="#374151" transform="rotate(-90 ${x + 14} ${plotY + plotH / 2})" text-anchor="middle">${esc(unit)}</text>`);
   const groupW = plotW / groups.length;
   const barW = Math.min(36, (groupW - 16) / series.length);
   groups.forEach((g, gi) => {
@@ -51,7 +51,11 @@ function panel({ x, y, w, h, title, unit, groups, series }) {
       parts.push(`<text x="${bx + barW / 2}" y="${yOf(v.median) - 4}" text-anchor="middle" font-size="9" fill="#111827">${num(v.median)}</text>`);
       if (series.length > 1) parts.push(`<text x="${bx + barW / 2}" y="${plotY + plotH + 12}" text-anchor="middle" font-size="9" fill="#374151">${esc(s.label)}</text>`);
     });
-    parts.push(`<text x="${plotX + gi * groupW + groupW / 2}" y="${plotY + plotH + (series.length > 1 ? 28 : 16)}" text-anchor="middle" font-size="11">${esc(g.label)}</text>`);
+    // Two lines ("Switchboard" / "MsgPack"), so neighbouring labels never overlap.
+    const cx = plotX + gi * groupW + groupW / 2;
+    const [line1, ...rest] = g.label.split(' ');
+    const ly = plotY + plotH + (series.length > 1 ? 28 : 16);
+    parts.push(`<text x="${cx}" y="${ly}" text-anchor="middle" font-size="11">${esc(line1)}${rest.length ? `<tspan x="${cx}" dy="13">${esc(rest.join(' '))}</tspan>` : ''}</text>`);
   });
   parts.push(`<line x1="${plotX}" x2="${plotX + plotW}" y1="${plotY + plotH}" y2="${plotY + plotH}" stroke="#111827"/>`);
   return parts.join('\n');

@@ -2,6 +2,9 @@
  * The scenarios, in the order they run and are reported. A scenario module exports:
  *
  *   name, title, params: { full, quick, smoke }, metrics: [{ key, label, better, goal?, exact? }],
+ *             (params may hold `reps`, the repetitions of that scenario unless --reps says),
+ *   interleaved?  one load process drives every stack in turn and returns { byStack: { [stack]:
+ *             { metrics, counts } } } (for sequential scenarios that leave the machine idle),
  *   stacks?   the stacks it applies to (default: all),
  *   fds?      (params) → file descriptors each process needs,
  *   servers?  (params) → one options object per server node (default: one node, `[{}]`);

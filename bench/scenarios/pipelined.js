@@ -8,7 +8,7 @@ export default {
   name: 'pipelined',
   title: 'Pipelined RPC, many clients, calls in flight per client',
   params: {
-    full: { clients: 50, callsPerClient: 2_000, window: 100, deadlineMs: 60_000 },
+    full: { clients: 50, callsPerClient: 2_000, window: 100, deadlineMs: 60_000, reps: 5 },
     quick: { clients: 20, callsPerClient: 500, window: 100, deadlineMs: 10_000 },
     smoke: { clients: 10, callsPerClient: 200, window: 50, deadlineMs: 10_000 },
   },
