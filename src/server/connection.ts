@@ -171,15 +171,23 @@ export class Connection<Identity = unknown> {
     if (!this.#corked && this.#socket) {
       this.#corked = true;
       this.#socket.cork();
-      process.nextTick(Connection.#flush, this);
+      // One tick callback for all connections corked in this tick, not one each (fan-out).
+      if (Connection.#pending.push(this as Connection<unknown>) === 1) process.nextTick(Connection.#flush);
     }
     this.#ws.send(payload, { binary });
   }
 
+  /** Connections corked in this tick by {@link sendEncoded}. */
+  static #pending: Connection<unknown>[] = [];
+
   /** Writes what {@link sendEncoded} corked during this tick. */
-  static #flush(conn: Connection<unknown>): void {
-    conn.#corked = false;
-    conn.#socket!.uncork();
+  static #flush(): void {
+    const pending = Connection.#pending;
+    Connection.#pending = [];
+    for (const conn of pending) {
+      conn.#corked = false;
+      conn.#socket!.uncork();
+    }
   }
 
   reply(id: number, output: unknown): void {
