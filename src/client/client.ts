@@ -17,7 +17,7 @@ import { resolveClientOptions, type ClientOptions, type UrlProvider } from './op
 import { RequestTable, type RequestBody, type Transmit } from './requests.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
 import { createClientStreams } from './streams.js';
-import { TopicState, type MessageHandler, type SubscribeOptions, type Subscription } from './subscriptions.js';
+import { TopicState, type DeliveryMeta, type MessageHandler, type SubscribeOptions, type Subscription } from './subscriptions.js';
 import type { Client, ClientEvents, ClientState } from './types.js';
 
 /** HTTP statuses after which another attempt is pointless unless the token changes. */
@@ -220,8 +220,12 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
 
   function handleFrame(f: ServerFrame): void {
     switch (f.t) {
-      case 'msg':
-        return topics.get(f.topic)?.deliver(f.data, { ...f.meta, topic: f.topic }, reportError);
+      case 'msg': {
+        // The decoded frame is this message's own: its meta becomes the handler's, no copy.
+        const meta = (f.meta ?? {}) as DeliveryMeta;
+        meta.topic = f.topic;
+        return topics.get(f.topic)?.deliver(f.data, meta, reportError);
+      }
       case 'ok': {
         const pending = pendingSubs.get(f.id);
         if (pending) {

@@ -12,6 +12,22 @@ import type { Client, CommandsOf, StreamsOf, UploadsOf } from './types.js';
 const wsFactory: SocketFactory = (url, protocols) => {
   const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
   const like = ws as unknown as WebSocketLike;
+  // Frames sent in one tick (pipelined calls) leave in one writev at its end, not one syscall
+  // each, as the server does (docs/performance.md). ws corks only around each frame.
+  const send = ws.send.bind(ws);
+  let corked = false;
+  like.send = (data) => {
+    const socket = (ws as unknown as { _socket?: { cork?: () => void; uncork(): void } })._socket;
+    if (!corked && typeof socket?.cork === 'function') {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    send(data);
+  };
   ws.on('unexpected-response', (_req, res) => {
     like.httpStatus = res.statusCode;
     res.resume();
