@@ -24,6 +24,7 @@ import { fdLimits, request, startChild } from './lib/child.js';
 import { goals, markdownReport, ratios, summarize, terminalReport } from './lib/report.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { STACKS } from './stacks/index.js';
+import { round } from './lib/stats.js';
 
 const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(`--${name}`);
@@ -37,7 +38,11 @@ const onlyStacks = list('stacks');
 for (const s of only ?? []) if (!SCENARIOS.some((sc) => sc.name === s)) throw new Error(`unknown scenario ${s}`);
 for (const s of onlyStacks ?? []) if (!STACKS[s]) throw new Error(`unknown stack ${s}`);
 if (!(reps >= 1)) throw new Error('--reps must be at least 1');
-const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.name));
+const scenarios = SCENARIOS.filter((s) => {
+  if (only && !only.includes(s.name)) return false;
+  if (s.skip) console.log(`skip ${s.name}: ${s.skip}`);
+  return !s.skip;
+});
 for (const assignment of list('set') ?? []) {
   const [, scName, key, value] = /^(\w+)\.(\w+)=(\d+)$/.exec(assignment) ?? [];
   const sc = SCENARIOS.find((s) => s.name === scName);
@@ -231,6 +236,19 @@ const params = Object.fromEntries(scenarios.map((s) => [s.name, s.params[mode]])
 const summary = summarize(scenarios, runs);
 const ratioTable = ratios(scenarios, summary);
 const goalList = goals(scenarios, summary, ratioTable);
+// Issue 7: fan-out over Redis with 2 and 3 nodes against 1 node, and 1 node against the in-memory
+// engine of the same run (Switchboard JSON throughout).
+const scaleRatios = {};
+const sbFan = (name) => summary[name]?.['switchboard-json'];
+for (const n of [1, 2, 3]) {
+  const s = sbFan(`fanout-redis-${n}`);
+  if (!s) continue;
+  const r = {};
+  if (sbFan('fanout')) r.vsMemory = round(s.deliveriesPerSec.median / sbFan('fanout').deliveriesPerSec.median, 3);
+  if (n > 1 && sbFan('fanout-redis-1')) r.vsOneNode = round(s.deliveriesPerSec.median / sbFan('fanout-redis-1').deliveriesPerSec.median, 3);
+  r.losses = s.losses.total;
+  scaleRatios[`${n} node${n > 1 ? 's' : ''}`] = r;
+}
 const loadEnd = loadAverage();
 const report = {
   date: new Date().toISOString(),
@@ -244,10 +262,17 @@ const report = {
   summary,
   ratios: ratioTable,
   goals: goalList,
+  scaleRatios,
 };
 
 console.log(terminalReport(scenarios, params, summary, ratioTable, goalList));
-const losses = runs.filter((r) => r.ok && r.scenario === 'fanout' && r.metrics.losses > 0);
+if (Object.keys(scaleRatios).length) {
+  console.log('\nFan-out over Redis (deliveries/s, Switchboard JSON): ratios');
+  for (const [k, r] of Object.entries(scaleRatios)) {
+    console.log(`  ${k}: ${r.vsMemory !== undefined ? `${r.vsMemory}× the in-memory engine` : ''}${r.vsOneNode !== undefined ? `, ${r.vsOneNode}× one Redis node` : ''}, losses ${r.losses}`);
+  }
+}
+const losses = runs.filter((r) => r.ok && r.scenario.startsWith('fanout') && r.metrics.losses > 0);
 if (losses.length) console.log(`\nFAN-OUT LOSSES in ${losses.length} run(s): ${losses.map((r) => `${r.stack} rep ${r.rep}: ${r.metrics.losses}`).join(', ')}`);
 const failed = runs.filter((r) => !r.ok);
 const caption = `${info.cores} × ${info.cpu}, Node ${info.node}, ${mode} run, medians of ${[...new Set(scenarios.map(repsOf))].join('/')} repetitions, load average ${loadStart.one} at start, ${report.date.slice(0, 10)}`;

@@ -28,7 +28,9 @@ export default {
   async run(ctx) {
     const { subscribers: n, messages: total, window, deadlineMs } = ctx.params;
     const deadline = now() + deadlineMs;
-    const { clients, failures, errors: connectErrors } = await openMany(ctx, n, { concurrency: 50, deadline });
+    // Spread over the server nodes when there are several (the Redis scale-out scenarios).
+    const url = (i) => ctx.urls[i % ctx.urls.length];
+    const { clients, failures, errors: connectErrors } = await openMany(ctx, n, { concurrency: 50, deadline, url });
     const subs = clients.length;
     const last = new Int32Array(subs).fill(-1);
     /** reached[k]: subscribers whose latest message is seq ≥ k (monotone in k, as each goes in order). */

@@ -7,6 +7,7 @@
  *             { metrics, counts } } } (for sequential scenarios that leave the machine idle),
  *   stacks?   the stacks it applies to (default: all),
  *   fds?      (params) → file descriptors each process needs,
+ *   skip?     a reason not to run it on this machine (printed), e.g. no Redis for scale.js,
  *   servers?  (params) → one options object per server node (default: one node, `[{}]`);
  *             the load process gets one base URL per node (ctx.urls) — for the multi-node fan-out
  *             of issue 7,
@@ -24,5 +25,6 @@ import fanout from './fanout.js';
 import memory from './memory.js';
 import storm from './storm.js';
 import streams from './streams.js';
+import scale from './scale.js';
 
-export const SCENARIOS = [rpc, pipelined, fanout, memory, storm, streams];
+export const SCENARIOS = [rpc, pipelined, fanout, memory, storm, streams, ...scale];

@@ -5,9 +5,12 @@
 import { createServer, silentLogger } from 'switchboard/server';
 import { CHUNK, STREAM_ITEM } from '../payloads.js';
 
-export async function start({ host }) {
+/** `redis`: a Redis URL to run on the Redis engine (issue 7's scale-out scenarios), with `prefix`. */
+export async function start({ host, redis, prefix }) {
+  const engine = redis ? (await import('switchboard/redis')).redisEngine({ url: redis, prefix, onError: () => {} }) : undefined;
   const server = createServer({
     host,
+    ...(engine ? { engine } : {}),
     logger: silentLogger,
     limits: { rate: false, maxConnections: 100_000, maxConnectionsPerIp: 100_000, maxPayload: 16 * 1024 * 1024 },
   })
@@ -23,5 +26,5 @@ export async function start({ host }) {
       for (let i = 0; i < n; i++) yield CHUNK;
     });
   const { port } = await server.listen();
-  return { port, connections: () => server.connections, close: () => server.close() };
+  return { port, connections: () => server.connections, close: async () => (await server.close(), await engine?.close()) };
 }
