@@ -370,9 +370,15 @@ describe('re-subscription edge cases (regressions from review)', () => {
     // Subscribed over time, within the rate.
     for (const s of subs) await within(s.ready, 'subscribed', 10_000);
     await until(() => false, 'bucket refill', 1_200).catch(() => {});
+    // Waited on as events: the client reconnects within milliseconds, faster than polling sees.
+    const reopened = new Promise<void>((res) => {
+      const offClose = c.on('close', () => {
+        offClose();
+        const offOpen = c.on('open', () => (offOpen(), res()));
+      });
+    });
     proxy.severAll(); // the reconnect re-sends 30 subs at once: 10 over the burst of 20
-    await until(() => c.state !== 'open', 'cut');
-    await until(() => c.state === 'open', 'reopened');
+    await within(reopened, 'cut and reopened');
     await until(() => false, 'retries after RATE_LIMITED', 2_500).catch(() => {});
     for (let i = 0; i < 30; i++) await server.publish(`room-${i}`, 'x');
     await until(() => got.size === 30, 'every topic still delivers', 5_000);
