@@ -103,7 +103,7 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
       const ws = new WebSocket(nodes[w % 2]!.url, ['switchboard.v1.json', 'switchboard.auth.dw']);
       cleanups.push(() => ws.terminate());
       type Frame = Record<string, any>;
-      const session = new Map<string, { next: number; epoch: string }>();
+      const session = new Map<string, { next: number; epoch: string; mode: string; position: number; node: number }>();
       const last = new Map<string, { epoch: string; offset: number }>();
       const pending = new Map<number, { f: Frame; done: () => void }>();
       ws.on('message', (d) => {
@@ -113,7 +113,8 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
           pending.delete(f.id);
           if (f.t === 'err') problems.push(`w${w}: ${JSON.stringify(f)}`);
           else if (p.f.t === 'sub') {
-            session.set(p.f.topic, { next: f.output.position.offset + 1, epoch: f.output.position.epoch });
+            const mode = p.f.since ? `since ${p.f.since.offset}` : p.f.history ? `history ${p.f.history}` : 'plain';
+            session.set(p.f.topic, { next: f.output.position.offset + 1, epoch: f.output.position.epoch, mode, position: f.output.position.offset, node: w % 2 });
             sessions++;
           } else if (p.f.t === 'unsub') session.delete(p.f.topic);
           return p.done();
@@ -121,7 +122,10 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
         if (f.t !== 'msg') return;
         const s = session.get(f.topic);
         if (!s) return void problems.push(`w${w}: ${f.topic}#${f.meta.offset} outside a subscription`);
-        if (f.meta.epoch !== s.epoch || f.meta.offset !== s.next) problems.push(`w${w} ${f.topic}: expected ${s.next}, got ${f.meta.offset}`);
+        if (f.meta.epoch !== s.epoch || f.meta.offset !== s.next) {
+          // Enough to diagnose a failure: how the session started, on which node.
+          problems.push(`w${w} ${f.topic} [${s.mode}, ok position ${s.position}, node ${s.node}]: expected ${s.next}, got ${f.meta.offset}`);
+        }
         s.next = f.meta.offset + 1;
         last.set(f.topic, { epoch: f.meta.epoch, offset: f.meta.offset });
       });

@@ -25,6 +25,11 @@ export interface AddOptions {
  */
 const MAX_HELD_EVENTS = 10_000;
 
+/** Whether `event` is a message at or before `position` (same epoch): already delivered or replayed. */
+function covered(event: EngineEvent, position: StreamPosition): boolean {
+  return event.kind === 'msg' && event.meta.epoch === position.epoch && event.meta.offset !== undefined && event.meta.offset <= position.offset;
+}
+
 /** Builds the frame a topic event becomes on the wire. */
 function frameOf(topic: string, event: EngineEvent): ServerFrame {
   if (event.kind !== 'msg') return { t: event.kind, topic, member: event.member };
@@ -131,7 +136,7 @@ export class TopicIndex<Identity> {
         if (event.kind === 'msg') {
           if (event.skip === conn.clientId) continue;
           // Already in the replay, or before the position the answer gave.
-          if (cursor && event.meta.epoch === cursor.epoch && (event.meta.offset ?? Infinity) <= cursor.offset) continue;
+          if (cursor && covered(event, cursor)) continue;
           if (event.meta.offset !== undefined) last = event.meta.offset;
         } else if (event.kind === 'join' && event.member.id === member?.id) {
           // Its own join: it is in the member list already, and never announced to itself (§2.4).
@@ -240,10 +245,8 @@ export class TopicIndex<Identity> {
             this.deliver(topic, { kind: 'msg', data: m.data, meta: m.meta, ...(m.skip ? { skip: m.skip } : {}) });
             cursor = m.meta.offset;
           }
-          for (const e of held) {
-            if (since && e.kind === 'msg' && e.meta.epoch === since.epoch && (e.meta.offset ?? Infinity) <= cursor) continue;
-            this.deliver(topic, e);
-          }
+          const upTo = since && { epoch: since.epoch, offset: cursor };
+          for (const e of held) if (!upTo || !covered(e, upTo)) this.deliver(topic, e);
         }
       }),
     );
@@ -279,8 +282,7 @@ export class TopicIndex<Identity> {
       if (floors) {
         const floor = floors.get(conn);
         if (floor) {
-          const m = (event as { meta: StreamPosition }).meta;
-          if (m.epoch === floor.epoch && m.offset <= floor.offset) continue;
+          if (covered(event, floor)) continue;
           floors.delete(conn);
           if (floors.size === 0) this.#floors.delete(topic);
         }
