@@ -3,6 +3,7 @@
  * history. The in-memory engine serves one process; the Redis engine (issue #7) many. The server's
  * connection code only talks to this interface.
  */
+import { randomBytes } from 'node:crypto';
 import type { GapReason, Member, MessageMeta, StreamPosition } from '../protocol/frames.js';
 
 /** A topic event, as it travels between server nodes. */
@@ -128,4 +129,12 @@ export interface Engine {
   health?(): EngineHealth;
   /** Releases the engine's resources. */
   close(): void | Promise<void>;
+}
+
+/**
+ * A fresh epoch for a topic whose history starts over: 48 random bits, so it never equals an
+ * earlier one in practice (docs/protocol.md §2.7). Every engine names its epochs this way.
+ */
+export function newEpoch(): string {
+  return randomBytes(6).toString('base64url');
 }

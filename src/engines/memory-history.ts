@@ -2,9 +2,8 @@
  * Topic history for the in-memory engine: per topic, the last `size` messages for `ttlMs` each,
  * with the positions the protocol promises (docs/protocol.md §2.7).
  */
-import { randomBytes } from 'node:crypto';
 import type { MessageMeta, StreamPosition } from '../protocol/frames.js';
-import type { HistoryOptions, HistoryQuery, HistoryResult, StoredMessage } from './engine.js';
+import { newEpoch, type HistoryOptions, type HistoryQuery, type HistoryResult, type StoredMessage } from './engine.js';
 
 interface Entry extends StoredMessage {
   expiresAt: number;
@@ -19,11 +18,6 @@ interface TopicStream {
   head: number;
   /** When the stream was last published to or read, for dropping idle streams. */
   touchedAt: number;
-}
-
-/** A fresh epoch: a new stream lifetime, never equal to an earlier one in practice (48 random bits). */
-function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
 }
 
 /** The history of every topic one in-memory engine has seen. */

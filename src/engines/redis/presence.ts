@@ -9,12 +9,13 @@
 import type { Redis } from 'ioredis';
 import type { Member } from '../../protocol/frames.js';
 import type { EngineEvent, PresenceEntry } from '../engine.js';
+import type { RedisKeys } from './keys.js';
 import type { Scripts } from './scripts.js';
 
 export interface PresenceStoreDeps {
   redis: Redis;
   scripts: Scripts;
-  prefix: string;
+  keys: RedisKeys;
   nodeId: string;
   nodeTtlMs: number;
   /** Publishes a `leave` for a member whose node died. */
@@ -37,9 +38,9 @@ export class PresenceStore {
     this.#d = deps;
   }
 
+  /** The keys of the presence scripts: the topic's three hashes and the node's entry set. */
   #keys(topic: string, nodeId = this.#d.nodeId): string[] {
-    const p = this.#d.prefix;
-    return [`${p}pc:${topic}`, `${p}pm:${topic}`, `${p}pi:${topic}`, `${p}np:${nodeId}`];
+    return [...this.#d.keys.presence(topic), this.#d.keys.nodeEntries(nodeId)];
   }
 
   async add({ topic, member, clientId }: PresenceEntry): Promise<boolean> {
@@ -66,7 +67,7 @@ export class PresenceStore {
   }
 
   async list(topic: string): Promise<Member[]> {
-    const all = await this.#d.redis.hvals(`${this.#d.prefix}pi:${topic}`);
+    const all = await this.#d.redis.hvals(this.#d.keys.presence(topic)[2]);
     return all.map((m) => JSON.parse(m) as Member);
   }
 
@@ -80,7 +81,7 @@ export class PresenceStore {
 
   /** Renews this node's deadline and cleans up after nodes whose deadline lapsed. */
   async heartbeat(): Promise<void> {
-    const nodes = `${this.#d.prefix}nodes`;
+    const { nodes } = this.#d.keys;
     const [added, dead] = await this.#d.scripts.sbHeartbeat(nodes, this.#d.nodeId, this.#d.nodeTtlMs);
     if (added === 1 && this.#registered) {
       // Other nodes took this node for dead (a stall longer than the TTL) and removed its
@@ -90,13 +91,13 @@ export class PresenceStore {
     this.#registered = true;
     for (const nodeId of dead) {
       if (nodeId === this.#d.nodeId) continue;
-      const entries = await this.#d.redis.smembers(`${this.#d.prefix}np:${nodeId}`);
+      const entries = await this.#d.redis.smembers(this.#d.keys.nodeEntries(nodeId));
       for (const e of entries) {
         const [topic, clientId] = JSON.parse(e) as [string, string];
         const member = await this.remove({ topic, clientId, member: { id: '' } }, nodeId);
         if (member) await this.#d.announce(topic, { kind: 'leave', member });
       }
-      await this.#d.redis.del(`${this.#d.prefix}np:${nodeId}`);
+      await this.#d.redis.del(this.#d.keys.nodeEntries(nodeId));
       await this.#d.redis.zrem(nodes, nodeId);
     }
   }
@@ -133,7 +134,7 @@ export class PresenceStore {
       const member = await this.remove(entry);
       if (member) await this.#d.announce(entry.topic, { kind: 'leave', member });
     }
-    await this.#d.redis.del(`${this.#d.prefix}np:${this.#d.nodeId}`);
-    await this.#d.redis.zrem(`${this.#d.prefix}nodes`, this.#d.nodeId);
+    await this.#d.redis.del(this.#d.keys.nodeEntries(this.#d.nodeId));
+    await this.#d.redis.zrem(this.#d.keys.nodes, this.#d.nodeId);
   }
 }

@@ -13,15 +13,16 @@
  *   Redis is back the engine re-subscribes, restores presence and asks the node to re-read the
  *   history its subscribers may have missed.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { SwitchboardError } from '../../protocol/errors.js';
 import type { StreamPosition } from '../../protocol/frames.js';
-import type { CallClaim, CallOutcome, Engine, EngineEvent, EngineNode, HistoryOptions, HistoryQuery, HistoryResult, StoredMessage } from '../engine.js';
+import { newEpoch, type CallClaim, type CallOutcome, type Engine, type EngineEvent, type EngineNode, type HistoryOptions, type HistoryQuery, type HistoryResult, type StoredMessage } from '../engine.js';
+import { redisKeys } from './keys.js';
 import { PresenceStore } from './presence.js';
 import { defineScripts } from './scripts.js';
-import { decodeEvent, decodeValue, encodeEvent, encodeValue, splitChannelMessage, type CallRecord } from './wire.js';
+import { channelMessage, decodeEvent, decodeValue, encodeEvent, encodeValue, splitChannelMessage, type CallRecord } from './wire.js';
 
 /** Options of {@link redisEngine}. */
 export interface RedisEngineOptions {
@@ -58,7 +59,7 @@ const CLIENT_OPTIONS: RedisOptions = {
   retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
 };
 
-type Entry = [id: string, fields: string[]];
+type Entry = [id: string, fields: Buffer[]];
 
 /** The engine for a Switchboard server that shares its topics with other nodes through Redis. */
 export interface RedisEngine extends Engine {
@@ -78,8 +79,8 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const redis = options.client ?? new Redis(url, CLIENT_OPTIONS);
   const sub = redis.duplicate(CLIENT_OPTIONS);
   const scripts = defineScripts(redis);
-  const channelPrefix = `${prefix}c:`;
-  const channel = (topic: string) => `${channelPrefix}${topic}`;
+  const keys = redisKeys(prefix);
+  const { channel, channelPrefix } = keys;
   let node: EngineNode | undefined;
   let closed = false;
   /** Set once the subscriber connection was lost; cleared when a resync after it succeeded. */
@@ -93,7 +94,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const presence = new PresenceStore({
     redis,
     scripts,
-    prefix,
+    keys,
     nodeId,
     nodeTtlMs,
     announce: (topic, event) => publish(topic, event).then(() => undefined),
@@ -159,7 +160,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const metaTimer = setInterval(() => {
     if (redis.status !== 'ready' || channels.size === 0) return;
     const p = redis.pipeline();
-    for (const topic of channels) p.pexpire(`${prefix}m:${topic}`, metaTtlMs);
+    for (const topic of channels) p.pexpire(keys.meta(topic), metaTtlMs);
     p.exec().catch((err: unknown) => onError(err, 'renewing topic meta'));
   }, Math.max(1_000, Math.floor(metaTtlMs / 4)));
   metaTimer.unref?.();
@@ -167,55 +168,51 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   async function publish(topic: string, event: EngineEvent, h?: HistoryOptions): Promise<StreamPosition | undefined> {
     const payload = encodeEvent(event);
     if (h && event.kind === 'msg') {
-      const keys = [`${prefix}h:${topic}`, `${prefix}m:${topic}`, channel(topic)];
       const [epoch, offset] = (await run('publish', () =>
-        scripts.sbPublish(...keys, payload, h.size, Math.ceil(h.ttlMs), metaTtlMs, newEpoch()),
+        scripts.sbPublish(keys.stream(topic), keys.meta(topic), channel(topic), payload, h.size, Math.ceil(h.ttlMs), metaTtlMs, newEpoch()),
       )) as [string, number];
       return { epoch, offset };
     }
-    await run('publish', () => redis.publish(channel(topic), Buffer.concat([Buffer.from('\n\n'), payload])));
+    await run('publish', () => redis.publish(channel(topic), channelMessage(payload)));
     return undefined;
   }
 
-  function toStored(entry: Entry, epoch: string): (StoredMessage & { expiresAt: number }) | undefined {
-    const [id, fields] = entry;
-    const offset = Number(id.slice(2));
+  /** A stream entry as a stored message; `undefined` when it expired by `now` (Redis's clock) or is not ours. */
+  function toStored([id, fields]: Entry, epoch: string, now: number): StoredMessage | undefined {
     let expiresAt = 0;
-    let payload: string | undefined;
+    let payload: Buffer | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i] === 'x') expiresAt = Number(fields[i + 1]);
-      else if (fields[i] === 'd') payload = fields[i + 1];
+      const name = fields[i]!.toString();
+      if (name === 'x') expiresAt = Number(fields[i + 1]!.toString());
+      else if (name === 'd') payload = fields[i + 1];
     }
-    const event = payload === undefined ? undefined : decodeEvent(Buffer.from(payload, 'latin1'), epoch, offset);
-    if (!event || event.kind !== 'msg') return undefined;
-    return { data: event.data, meta: event.meta as StoredMessage['meta'], ...(event.skip ? { skip: event.skip } : {}), expiresAt };
-  }
-
-  async function read(topic: string, since: StreamPosition | undefined, limit: number): Promise<[string, number, number, string, Entry[]]> {
-    const keys = [`${prefix}h:${topic}`, `${prefix}m:${topic}`];
-    return (await run('history', () =>
-      // latin1 round-trips bytes: stream payloads may be binary envelopes.
-      scripts.sbReadBuffer(...keys, newEpoch(), since?.epoch ?? '', since?.offset ?? 0, limit, metaTtlMs).then(decodeReadReply),
-    )) as [string, number, number, string, Entry[]];
+    if (expiresAt <= now || !payload) return undefined;
+    const event = decodeEvent(payload, epoch, Number(id.slice(2)));
+    if (event?.kind !== 'msg') return undefined;
+    return { data: event.data, meta: event.meta as StoredMessage['meta'], ...(event.skip ? { skip: event.skip } : {}) };
   }
 
   async function history(topic: string, q: HistoryQuery): Promise<HistoryResult> {
     const limit = q.limit ?? 0;
-    const [epoch, offset, now, mode, entries] = await read(topic, q.since, q.since ? 0 : limit);
+    // One script: with `since` it answers mode 'since' (the entries after it) when the epoch
+    // matches and the offset is not ahead, else mode 'last' (the newest `limit`, newest first).
+    const [epoch, offset, now, mode, entries] = await run('history', () =>
+      scripts
+        .sbReadBuffer(keys.stream(topic), keys.meta(topic), newEpoch(), q.since?.epoch ?? '', q.since?.offset ?? 0, limit, metaTtlMs)
+        .then(decodeReadReply),
+    );
     const top = { epoch, offset };
-    const live = (list: Entry[]) =>
-      list.map((e) => toStored(e, epoch)).filter((m): m is StoredMessage & { expiresAt: number } => m !== undefined && m.expiresAt > now);
-    const strip = (list: (StoredMessage & { expiresAt: number })[]): StoredMessage[] =>
-      list.map(({ expiresAt: _, ...m }) => m);
-    if (!q.since) return { top, messages: strip(live(entries).reverse()) };
-    if (mode === 'since') {
-      const kept = live(entries);
-      const complete = kept.length === offset - q.since.offset && (kept.length === 0 || kept[0]!.meta.offset === q.since.offset + 1);
-      if (complete) return { top, messages: strip(kept), recovered: true };
+    const kept = (mode === 'last' ? entries.reverse() : entries)
+      .map((e) => toStored(e, epoch, now))
+      .filter((m): m is StoredMessage => m !== undefined);
+    if (!q.since) return { top, messages: kept };
+    if (mode === 'since' && kept.length === offset - q.since.offset && (kept.length === 0 || kept[0]!.meta.offset === q.since.offset + 1)) {
+      return { top, messages: kept, recovered: true };
     }
+    // Not recoverable. In mode 'since' (a window overrun) every kept message is after `since`, so
+    // the newest `limit` of them are the topic's newest: no second read.
     const reason = q.since.epoch !== epoch ? 'epoch' : 'window';
-    const messages = limit > 0 ? (await history(topic, { limit })).messages : [];
-    return { top, messages, recovered: false, reason };
+    return { top, messages: limit > 0 ? kept.slice(-limit) : [], recovered: false, reason };
   }
 
   return {
@@ -252,10 +249,9 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     },
     presenceList: (topic) => run('presence', () => presence.list(topic)),
     async claimCall(key, fingerprint, leaseMs): Promise<CallClaim> {
-      const k = `${prefix}k:${key}`;
-      const running: CallRecord = ['running', fingerprint];
+      const k = keys.call(key);
       for (;;) {
-        const set = await run('call', () => redis.set(k, encodeValue(running), 'PX', Math.ceil(leaseMs), 'NX'));
+        const set = await run('call', () => redis.set(k, runningRecord(fingerprint), 'PX', Math.ceil(leaseMs), 'NX'));
         if (set === 'OK') return { state: 'claimed' };
         const raw = await run('call', () => redis.getBuffer(k));
         if (!raw) continue; // expired between the two commands: claim again
@@ -265,12 +261,11 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       }
     },
     async renewCall(key, fingerprint, leaseMs) {
-      const running: CallRecord = ['running', fingerprint];
-      await run('call', () => scripts.sbRenew(`${prefix}k:${key}`, encodeValue(running), Math.ceil(leaseMs)));
+      await run('call', () => scripts.sbRenew(keys.call(key), runningRecord(fingerprint), Math.ceil(leaseMs)));
     },
     async finishCall(key, fingerprint, outcome: CallOutcome, ttlMs) {
       const done: CallRecord = ['done', fingerprint, outcome];
-      await run('call', () => redis.set(`${prefix}k:${key}`, encodeValue(done), 'PX', Math.ceil(ttlMs)));
+      await run('call', () => redis.set(keys.call(key), encodeValue(done), 'PX', Math.ceil(ttlMs)));
     },
     health() {
       if (redis.status === 'ready' && sub.status === 'ready') return { healthy: true };
@@ -304,18 +299,17 @@ async function ready(client: Redis): Promise<void> {
   });
 }
 
-function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
+/**
+ * A running call's record. Byte for byte the same for the claim and every renewal: the renewal
+ * script extends the lease only while the stored record still equals it.
+ */
+function runningRecord(fingerprint: string): Buffer {
+  const running: CallRecord = ['running', fingerprint];
+  return encodeValue(running);
 }
 
-/** The READ reply with Buffers turned into strings (latin1 for payloads, which may be binary). */
+/** The READ reply, with the entries' fields left as Buffers (payloads may be binary envelopes). */
 function decodeReadReply(reply: unknown): [string, number, number, string, Entry[]] {
   const [epoch, offset, now, mode, entries] = reply as [Buffer, number, number, Buffer, [Buffer, Buffer[]][]];
-  return [
-    epoch.toString('utf8'),
-    Number(offset),
-    Number(now),
-    mode.toString('utf8'),
-    entries.map(([id, fields]) => [id.toString('utf8'), fields.map((f) => f.toString('latin1'))]),
-  ];
+  return [epoch.toString('utf8'), Number(offset), Number(now), mode.toString('utf8'), entries.map(([id, fields]) => [id.toString('utf8'), fields])];
 }

@@ -52,6 +52,13 @@ export function decodeEvent(payload: Buffer, epoch?: string, offset?: number): E
   return { kind: 'msg', data: w.d, meta, ...(w.s ? { skip: w.s } : {}) };
 }
 
+/** A channel message for an event without a position (the publish script writes the others). */
+export function channelMessage(payload: Buffer): Buffer {
+  return Buffer.concat([NO_POSITION, payload]);
+}
+
+const NO_POSITION = Buffer.from('\n\n');
+
 /**
  * Splits a channel message `epoch \n offset \n payload` (history) or `\n\n payload` (none).
  */

@@ -1,0 +1,25 @@
+/**
+ * Every Redis key and channel the engine uses, in one place (docs/scaling.md lists them).
+ * `prefix` separates apps or environments sharing one Redis.
+ */
+export function redisKeys(prefix: string) {
+  return {
+    /** Pub/sub channel of a topic, and its prefix (to recognise ours among incoming messages). */
+    channelPrefix: `${prefix}c:`,
+    channel: (topic: string) => `${prefix}c:${topic}`,
+    /** A topic's history: a stream with entry ids `0-<offset>`. */
+    stream: (topic: string) => `${prefix}h:${topic}`,
+    /** A topic's epoch and last offset: a hash. */
+    meta: (topic: string) => `${prefix}m:${topic}`,
+    /** Presence of a topic: connection → member id, member id → connections, member id → member. */
+    presence: (topic: string) => [`${prefix}pc:${topic}`, `${prefix}pm:${topic}`, `${prefix}pi:${topic}`] as const,
+    /** The presence entries a node added, for the cleanup after it died. */
+    nodeEntries: (nodeId: string) => `${prefix}np:${nodeId}`,
+    /** The node registry: a sorted set of node ids by heartbeat deadline. */
+    nodes: `${prefix}nodes`,
+    /** An idempotent call's record. */
+    call: (key: string) => `${prefix}k:${key}`,
+  };
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>;
