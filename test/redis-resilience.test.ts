@@ -197,11 +197,13 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
   it('runs a keyed call slower than its lease once, across nodes', async () => {
     const pfx = prefix();
     const runs: string[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
     const make = (name: string) =>
       node(redisEngine({ url: REDIS_URL, prefix: pfx, onError: () => {} }), (s) =>
         s.command('charge', async () => {
           runs.push(name);
-          await pause(800);
+          await released;
           return name;
         }),
       { idempotency: { leaseMs: 200 } });
@@ -210,6 +212,9 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
     await until(() => runs.length === 1, 'first running');
     await pause(300); // past the lease: only renewal keeps the key
     const p2 = client(b.url, { token: 'u' }).call('charge', 5, { idempotencyKey: 'order-42' });
+    // The repeat keeps waiting, well past lease + poll interval, for as long as the first runs.
+    await pause(1_200);
+    release();
     expect(await within(Promise.all([p1, p2]), 'both answered')).toEqual(['A', 'A']);
     expect(runs).toEqual(['A']);
   });

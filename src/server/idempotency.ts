@@ -74,7 +74,8 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotentRun {
       return settle(await local.outcome);
     }
     let wait = POLL_MIN_MS;
-    const deadline = Date.now() + leaseMs + POLL_MAX_MS;
+    // Until the call is done, or its lease lapses (its node died: then it runs here). A live node
+    // renews the lease however long the handler takes, so there is no deadline of our own.
     for (;;) {
       const claim = await engine.claimCall(key, fp, leaseMs);
       if (claim.state === 'claimed') break;
@@ -82,8 +83,7 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotentRun {
       if (claim.state === 'done') return settle(claim.outcome);
       const here = running.get(key);
       if (here) return settle(await here.outcome);
-      // Running on another node: look again until it finishes or its lease lapses (then run it here).
-      if (Date.now() > deadline) throw new SwitchboardError(ErrorCode.INTERNAL, 'An earlier call with this key did not finish');
+      // Running on another node: look again.
       await new Promise((r) => setTimeout(r, wait));
       wait = Math.min(wait * 2, POLL_MAX_MS);
     }
