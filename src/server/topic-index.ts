@@ -126,7 +126,7 @@ export class TopicIndex<Identity> {
       this.#release(conn, topic);
       if (!this.#stillWanted(conn, topic)) return await this.#undo(conn, topic, member);
       const out: SubOutput = members ? { members } : {};
-      const { replay, cursor } = hist ? plan(hist, o, held, out) : { replay: [], cursor: undefined };
+      const { replay, cursor } = hist ? plan(hist, o, out) : { replay: [], cursor: undefined };
       if (hist && !this.#lastSeen.has(topic)) this.#lastSeen.set(topic, hist.top);
       if (o.since && !hist) Object.assign(out, { recovered: false, reason: 'no-history' });
       answer(out);
@@ -317,7 +317,6 @@ function historyQuery(o: AddOptions): { since?: StreamPosition; limit?: number }
 function plan(
   hist: HistoryResult,
   o: AddOptions,
-  held: readonly EngineEvent[],
   out: SubOutput,
 ): { replay: StoredMessage[]; cursor: StreamPosition } {
   const replay = hist.messages;
@@ -331,15 +330,10 @@ function plan(
     offset = o.since.offset;
     out.position = { epoch, offset };
   } else {
-    // Nothing to replay: continue from the top, or from before the first held message when it was
-    // published after this connection joined but before the history was read.
+    // Nothing to replay: continue after the top. Held messages up to it are not contiguous for
+    // sure: with a shared engine some may come from the node's previous subscription to the
+    // topic (its UNSUBSCRIBE and a new SUBSCRIBE in flight together), with a hole between them.
     offset = hist.top.offset;
-    for (const e of held) {
-      if (e.kind === 'msg' && e.meta.epoch === epoch && e.meta.offset !== undefined) {
-        if (e.meta.offset <= offset) offset = e.meta.offset - 1;
-        break;
-      }
-    }
     out.position = { epoch, offset };
   }
   if (o.since) {
