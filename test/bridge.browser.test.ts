@@ -10,7 +10,7 @@ import { chromium, type Browser, type BrowserContext, type Frame, type Page } fr
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type * as Bridge from '../src/bridge/index.js';
 import { createEgressRelay, type EgressRelay } from '../src/bridge/node.js';
-import { silentLogger } from '../src/server/logger.js';
+import { silentLogger } from '../src/shared/logger.js';
 import { startEcho, startStatic, type Echo } from './bridge-fixtures.js';
 import { guardUnhandledRejections, until, within } from './helpers.js';
 

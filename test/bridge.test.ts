@@ -19,7 +19,7 @@ import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import type { WsEventMessage } from '../src/bridge/messages.js';
 import { startEcho, type Echo } from './bridge-fixtures.js';
 import { createTestScope, guardUnhandledRejections, handshakeStatus, recordingLogger, until, within } from './helpers.js';
-import { silentLogger } from '../src/server/logger.js';
+import { silentLogger } from '../src/shared/logger.js';
 
 guardUnhandledRejections();
 

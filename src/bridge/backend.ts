@@ -5,7 +5,7 @@
  * listeners in the shape of the guest's `rp:ws` messages (docs/bridge.md §8). Node only.
  */
 import type WebSocket from 'ws';
-import { consoleLogger, type Logger } from '../server/logger.js';
+import { consoleLogger, type Logger } from '../shared/logger.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
 import { checkHeaders } from './headers.js';
 import { checkClose, checkProtocols, dataSize, isConnectionId, type BridgeData, type WsEventMessage } from './messages.js';

@@ -4,7 +4,7 @@
  * credentials require authentication (docs/bridge.md §7.3).
  */
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
-import { consoleLogger, type Logger } from '../server/logger.js';
+import { consoleLogger, type Logger } from '../shared/logger.js';
 import { CREDENTIAL_NAME } from './headers.js';
 import { createUrlPolicy, type UrlPolicy } from './policy.js';
 

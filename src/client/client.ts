@@ -12,7 +12,7 @@ import { MAX_HISTORY, MAX_KEY_LENGTH, isPosition, isServerFrame } from '../proto
 import { encodeTokenProtocol } from '../protocol/subprotocol.js';
 import type { CommandMap, StreamMap, UploadMap } from '../server/types.js';
 import { backoffDelay } from './backoff.js';
-import { Emitter } from './emitter.js';
+import { Emitter, type Listeners } from '../shared/emitter.js';
 import { resolveClientOptions, type ClientOptions, type UrlProvider } from './options.js';
 import { RequestTable, type RequestBody, type Transmit } from './requests.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
@@ -72,7 +72,7 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
   const rateQueue: TopicState[] = [];
   let rateTimer: ReturnType<typeof setTimeout> | undefined;
   let rateDelayMs = 100;
-  const events = new Emitter<ClientEvents>((err) => reportError(err));
+  const events = new Emitter<Listeners<ClientEvents>>((err) => reportError(err));
   const streams = createClientStreams({
     requests,
     transmit: (frame) => transmit(frame),
@@ -474,7 +474,7 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
     get clientId() {
       return clientId;
     },
-    on: (event, cb) => events.on(event, cb),
+    on: (event, cb) => events.on(event, cb as Listeners<ClientEvents>[typeof event]),
     call(name, input, o) {
       const body: RequestBody = input === undefined ? { t: 'call', name } : { t: 'call', name, input };
       const key = o?.idempotencyKey;

@@ -5,7 +5,7 @@
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { Connection } from './connection.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../shared/logger.js';
 
 /** Verifies a token for one connection (its upgrade request is in the closure when needed). */
 export type Reauthenticate<Identity> = (token: string) => Promise<Identity | null | undefined> | Identity | null | undefined;

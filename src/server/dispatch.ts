@@ -11,7 +11,7 @@ import type { Engine, HistoryOptions } from '../engines/engine.js';
 import type { IdempotentRun } from './idempotency.js';
 import type { AuthSession } from './auth-session.js';
 import { rateLimited, type Connection, type FrameSink } from './connection.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../shared/logger.js';
 import type { LimitOptions } from './options.js';
 import type { TopicIndex } from './topic-index.js';
 import type { TopicPermission, TopicRules } from './topic-rules.js';

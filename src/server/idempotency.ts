@@ -9,7 +9,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import { jsonCodec } from '../protocol/codec.js';
 import type { CallOutcome, Engine } from '../engines/engine.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../shared/logger.js';
 
 /** First and last wait between two looks at a call another node is running, in ms. */
 const POLL_MIN_MS = 25;

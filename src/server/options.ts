@@ -5,8 +5,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Engine } from '../engines/engine.js';
 import type { CodecName } from '../protocol/codec.js';
-import type { Logger } from './logger.js';
-import { consoleLogger } from './logger.js';
+import type { Logger } from '../shared/logger.js';
+import { consoleLogger } from '../shared/logger.js';
 
 /** Decides who connects. Return the identity to accept, `null`/`undefined` to refuse with HTTP 401. */
 export type Authenticate<Identity> = (
