@@ -1,6 +1,7 @@
 /**
- * The HTTP upgrade gate, checked against docs/protocol.md §1 with raw `ws` peers and raw TCP:
- * origins, authentication, paths, subprotocol negotiation, hostile sockets, shutdown, options.
+ * The server's HTTP upgrade handling (src/server/accept-upgrade.ts on src/net/), checked against
+ * docs/protocol.md §1 with raw `ws` peers and raw TCP: origins, authentication, paths, subprotocol
+ * negotiation, hostile sockets, shutdown, options.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';

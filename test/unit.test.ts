@@ -136,7 +136,7 @@ describe('options', () => {
 
 describe('addressKey (per-IP limit key)', () => {
   it('folds IPv4-mapped addresses and counts IPv6 by /64', async () => {
-    const { addressKey } = await import('../src/server/gate.js');
+    const { addressKey } = await import('../src/net/admission.js');
     expect(addressKey('127.0.0.1')).toBe('127.0.0.1');
     expect(addressKey('::ffff:127.0.0.1')).toBe('127.0.0.1');
     expect(addressKey('2001:db8:0:1:aaaa::1')).toBe('2001:db8:0:1::/64');

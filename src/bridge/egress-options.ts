@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { consoleLogger, type Logger } from '../shared/logger.js';
+import { nonNegativeNumber, positiveInt, positiveNumber, withDefaults } from '../shared/options.js';
 import { CREDENTIAL_NAME } from './headers.js';
 import { createUrlPolicy, type UrlPolicy } from './policy.js';
 
@@ -66,12 +67,15 @@ export interface EgressOptions<Identity = unknown> {
   limits?: Partial<EgressLimits>;
   /** Where refusals and failures are reported (never header values). @default errors/warnings to stderr */
   logger?: Logger;
+  /** How long `close()` waits for a relayed connection to finish its close handshake before terminating it, in ms. @default 5000 */
+  shutdownTimeoutMs?: number;
 }
 
 /** The defaults, in one object. */
 export const EGRESS_DEFAULTS = {
   port: 0,
   path: '/bridge/egress',
+  shutdownTimeoutMs: 5_000,
   limits: { maxConnections: 1_000, maxConnectionsPerIp: 100, maxPayload: 1_048_576, handshakeTimeoutMs: 10_000, highWaterMark: 1_048_576 },
 } as const;
 
@@ -93,11 +97,7 @@ export interface ResolvedEgressOptions<Identity> {
   credentials: ReadonlyMap<string, ResolvedCredential<Identity>>;
   limits: EgressLimits;
   logger: Logger;
-}
-
-function positive(name: string, v: number): number {
-  if (!Number.isFinite(v) || v <= 0) throw new TypeError(`${name} must be a positive number, got ${v}`);
-  return v;
+  shutdownTimeoutMs: number;
 }
 
 /** Merges options with {@link EGRESS_DEFAULTS}; impossible ones throw a `TypeError`. */
@@ -117,7 +117,7 @@ export function resolveEgressOptions<Identity>(o: EgressOptions<Identity>): Reso
   }
   // Without authentication anyone who can reach the relay could use the secrets.
   if (credentials.size > 0 && !o.authenticate) throw new TypeError('credentials require `authenticate`: otherwise anyone could use them');
-  const limits = { ...EGRESS_DEFAULTS.limits, ...o.limits };
+  const limits = withDefaults<EgressLimits>(EGRESS_DEFAULTS.limits, o.limits);
   return {
     policy: createUrlPolicy(o.allow),
     server: o.server,
@@ -128,12 +128,13 @@ export function resolveEgressOptions<Identity>(o: EgressOptions<Identity>): Reso
     origins: o.origins ? new Set(o.origins) : undefined,
     credentials,
     limits: {
-      maxConnections: positive('limits.maxConnections', limits.maxConnections),
-      maxConnectionsPerIp: positive('limits.maxConnectionsPerIp', limits.maxConnectionsPerIp),
-      maxPayload: positive('limits.maxPayload', limits.maxPayload),
-      handshakeTimeoutMs: positive('limits.handshakeTimeoutMs', limits.handshakeTimeoutMs),
-      highWaterMark: positive('limits.highWaterMark', limits.highWaterMark),
+      maxConnections: positiveInt('limits.maxConnections', limits.maxConnections),
+      maxConnectionsPerIp: positiveInt('limits.maxConnectionsPerIp', limits.maxConnectionsPerIp),
+      maxPayload: positiveInt('limits.maxPayload', limits.maxPayload),
+      handshakeTimeoutMs: positiveNumber('limits.handshakeTimeoutMs', limits.handshakeTimeoutMs),
+      highWaterMark: positiveInt('limits.highWaterMark', limits.highWaterMark),
     },
     logger: o.logger ?? consoleLogger,
+    shutdownTimeoutMs: nonNegativeNumber('shutdownTimeoutMs', o.shutdownTimeoutMs ?? EGRESS_DEFAULTS.shutdownTimeoutMs),
   };
 }

@@ -4,13 +4,14 @@
  * it — with those headers, to URLs this server allows, with secrets from this server's store —
  * and then relays messages and closes both ways (wire format: egress-protocol.ts). Node only.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
-import { AUTH_PREFIX, decodeTokenProtocol } from '../protocol/subprotocol.js';
-import { Admission } from '../server/admission.js';
-import { addressKey, originAllowed, refuse } from '../server/gate.js';
+import { Admission } from '../net/admission.js';
+import { closeWithin } from '../net/close-peers.js';
+import { createHttpEndpoint } from '../net/http-endpoint.js';
+import { refuse } from '../net/refuse.js';
+import { REFUSED, authenticateUpgrade, completeUpgrade, createUpgradeListener, type Upgrade, type UpgradeEndpoint } from '../net/upgrade.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { readOfferedProtocols } from '../protocol/subprotocol.js';
 import { EGRESS_SUBPROTOCOL, type EgressReply } from './egress-protocol.js';
 import { resolveEgressOptions, type EgressOptions } from './egress-options.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
@@ -22,14 +23,14 @@ import { closeLike, openUpstream, pipe, upstreamOpened } from './node-upstream.j
 export interface EgressRelay {
   /** Listens on `port` (or waits for the attached server to listen); resolves the port. */
   listen(): Promise<{ port: number }>;
-  /** Closes every relayed connection (1001 both ways), then its own HTTP server if it has one. */
+  /**
+   * Closes every relayed connection (1001 both ways; one whose close handshake has not ended after
+   * `shutdownTimeoutMs` is terminated), then its own HTTP server if it has one.
+   */
   close(): Promise<void>;
   /** Relay connections now (handshaking or relaying). */
   readonly connections: number;
 }
-
-/** Marks an upgrade that `handle` already answered with an HTTP error. */
-const REFUSED = Symbol('refused');
 
 interface Pair {
   relay: WebSocket;
@@ -46,18 +47,9 @@ interface ConnectRequest {
 
 /** Reads the subprotocol header: the relay's own entry is required, a token entry optional. */
 function readProtocols(header: string | undefined): { ok: true; token: string | undefined } | { ok: false; message: string } {
-  let ours = false;
-  let token: string | undefined;
-  for (const raw of (header ?? '').split(',')) {
-    const entry = raw.trim();
-    if (entry === EGRESS_SUBPROTOCOL) ours = true;
-    else if (entry.startsWith(AUTH_PREFIX)) {
-      if (token !== undefined) return { ok: false, message: 'More than one token subprotocol' };
-      token = decodeTokenProtocol(entry);
-      if (token === undefined) return { ok: false, message: 'Malformed token subprotocol' };
-    }
-  }
-  return ours ? { ok: true, token } : { ok: false, message: `Subprotocol ${EGRESS_SUBPROTOCOL} required` };
+  const offered = readOfferedProtocols(header);
+  if (!offered.ok) return offered;
+  return offered.protocols.includes(EGRESS_SUBPROTOCOL) ? { ok: true, token: offered.token } : { ok: false, message: `Subprotocol ${EGRESS_SUBPROTOCOL} required` };
 }
 
 /**
@@ -81,12 +73,8 @@ function readProtocols(header: string | undefined): { ok: true; token: string | 
 export function createEgressRelay<Identity = unknown>(options: EgressOptions<Identity>): EgressRelay {
   const opts = resolveEgressOptions(options);
   const { limits, logger } = opts;
-  const ownsHttp = !opts.server;
-  const http: HttpServer =
-    opts.server ??
-    createHttpServer({ headersTimeout: limits.handshakeTimeoutMs, requestTimeout: limits.handshakeTimeoutMs }, (_req, res) => {
-      res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required\n');
-    });
+  // Its own HTTP server (with the slowloris guard), or the application's.
+  const endpoint = createHttpEndpoint({ server: opts.server, port: opts.port, host: opts.host, handshakeTimeoutMs: limits.handshakeTimeoutMs });
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
@@ -94,7 +82,16 @@ export function createEgressRelay<Identity = unknown>(options: EgressOptions<Ide
     perMessageDeflate: false,
     handleProtocols: () => EGRESS_SUBPROTOCOL,
   });
-  const admission = new Admission(limits.maxConnections, limits.maxConnectionsPerIp);
+  const upgrades: UpgradeEndpoint = {
+    http: endpoint.http,
+    path: opts.path,
+    admission: new Admission(limits.maxConnections, limits.maxConnectionsPerIp),
+    origins: opts.origins,
+    handshakeTimeoutMs: limits.handshakeTimeoutMs,
+    name: 'Relay',
+    logger,
+    isClosing: () => closing,
+  };
   const pairs = new Set<Pair>();
   let closing = false;
   let closed: Promise<void> | undefined;
@@ -144,7 +141,7 @@ export function createEgressRelay<Identity = unknown>(options: EgressOptions<Ide
     const refuseRelay = (code: string, message: string) => {
       logger.info({ code, message }, 'egress refused a connection');
       reply({ type: 'error', code, message });
-      relay.close(1008, code);
+      relay.close(CloseCode.POLICY_VIOLATION, code);
     };
     const timer = setTimeout(() => refuseRelay(BridgeErrorCode.UPSTREAM_FAILED, 'the connection did not open in time'), Math.max(0, deadline - Date.now()));
     // Nothing may come between the connect message and the `open` reply.
@@ -178,105 +175,39 @@ export function createEgressRelay<Identity = unknown>(options: EgressOptions<Ide
     relay.once('close', () => clearTimeout(timer));
   }
 
-  async function handle(req: IncomingMessage, socket: Duplex, head: Buffer, deadline: number): Promise<Identity | typeof REFUSED> {
-    if (closing) return refuse(socket, 503, 'Server is shutting down'), REFUSED;
-    if (!originAllowed(req, opts.origins)) return refuse(socket, 403, 'Origin not allowed'), REFUSED;
-    const protocols = readProtocols(req.headers['sec-websocket-protocol']);
-    if (!protocols.ok) return refuse(socket, 400, protocols.message), REFUSED;
-    if (!opts.authenticate) return undefined as Identity;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const identity = await Promise.race([
-        Promise.resolve(opts.authenticate(req, protocols.token)),
-        new Promise<typeof REFUSED>((resolve) => (timer = setTimeout(() => resolve(REFUSED), Math.max(0, deadline - Date.now())))),
-      ]);
-      if (identity === REFUSED) return refuse(socket, 503, 'Authentication timed out'), REFUSED;
-      if (identity === null || identity === undefined) return refuse(socket, 401, 'Unauthorized'), REFUSED;
-      return identity;
-    } catch (err) {
-      // The token is not logged; only the error the application threw.
-      logger.error({ err }, 'egress authenticate threw');
-      return refuse(socket, 500, 'Authentication failed'), REFUSED;
-    } finally {
-      clearTimeout(timer);
-    }
+  /** The relay's own part of the upgrade: its subprotocol, then who the host is. */
+  async function decide(u: Upgrade): Promise<boolean> {
+    const protocols = readProtocols(u.req.headers['sec-websocket-protocol']);
+    if (!protocols.ok) return refuse(u.socket, 400, protocols.message), false;
+    const auth = opts.authenticate;
+    const identity = auth ? await authenticateUpgrade(u, logger, () => auth(u.req, protocols.token)) : (undefined as Identity);
+    if (identity === REFUSED) return false;
+    const { deadline, release } = u;
+    return completeUpgrade(upgrades, wss, u, (ws) => accept(ws, identity, deadline, release));
   }
-
-  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const pathname = (req.url ?? '/').split('?', 1)[0];
-    if (pathname !== opts.path) {
-      // Another handler on a shared HTTP server (a Switchboard server) owns the other paths.
-      if (http.listenerCount('upgrade') <= 1) refuse(socket, 404, 'Not Found');
-      return;
-    }
-    socket.on('error', () => socket.destroy());
-    const deadline = Date.now() + limits.handshakeTimeoutMs;
-    const ip = addressKey(req.socket.remoteAddress);
-    const refused = admission.admit(ip);
-    if (refused) return refuse(socket, refused, refused === 429 ? 'Too many connections from this address' : 'Relay is at capacity', { 'Retry-After': '1' });
-    let released = false;
-    const release = () => {
-      if (!released) admission.release(ip);
-      released = true;
-    };
-    handle(req, socket, head, deadline).then(
-      (identity) => {
-        if (identity === REFUSED || socket.destroyed || closing) {
-          if (identity !== REFUSED) refuse(socket, 503, 'Server is shutting down');
-          return release();
-        }
-        socket.once('close', release); // ws answers an invalid upgrade itself and never calls back
-        wss.handleUpgrade(req, socket, head, (ws) => accept(ws, identity, deadline, release));
-      },
-      (err: unknown) => {
-        release();
-        logger.error({ err }, 'egress upgrade failed');
-        refuse(socket, 500, 'Internal Server Error');
-      },
-    );
-  }
-  http.on('upgrade', onUpgrade);
+  endpoint.http.on('upgrade', createUpgradeListener(upgrades, decide));
 
   async function shutdown(): Promise<void> {
     closing = true;
-    await Promise.all(
-      [...pairs].map(
-        ({ relay, upstream }) =>
-          new Promise<void>((resolve) => {
-            if (relay.readyState === WebSocket.CLOSED) return resolve();
-            const timer = setTimeout(() => relay.terminate(), 5_000);
-            relay.once('close', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            if (upstream) closeLike(upstream, 1001, 'relay shutting down');
-            closeLike(relay, 1001, 'relay shutting down');
-          }),
-      ),
-    );
-    if (ownsHttp && http.listening) {
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      });
-    }
+    const peers = [...pairs].map(({ relay, upstream }) => ({
+      close: () => {
+        if (upstream) closeLike(upstream, CloseCode.GOING_AWAY, 'relay shutting down');
+        closeLike(relay, CloseCode.GOING_AWAY, 'relay shutting down');
+      },
+      terminate: () => relay.terminate(),
+      onClosed: (cb: () => void) => {
+        if (relay.readyState === WebSocket.CLOSED) cb();
+        else relay.once('close', cb);
+      },
+    }));
+    await closeWithin(peers, opts.shutdownTimeoutMs);
+    await endpoint.close();
   }
 
   return {
     async listen() {
       if (closing) throw new Error('relay is closed');
-      if (!http.listening) {
-        await new Promise<void>((resolve, reject) => {
-          http.once('error', reject);
-          const done = () => {
-            http.off('error', reject);
-            resolve();
-          };
-          if (ownsHttp) http.listen(opts.port, opts.host, done);
-          else http.once('listening', done);
-        });
-      }
-      return { port: (http.address() as AddressInfo).port };
+      return { port: await endpoint.listen() };
     },
     close() {
       closed ??= shutdown();

@@ -38,3 +38,27 @@ export function decodeTokenProtocol(entry: string): string | undefined {
     return undefined;
   }
 }
+
+/** A `Sec-WebSocket-Protocol` header, read: the offered entries, and the token entry decoded. */
+export type OfferedProtocols = { ok: true; protocols: string[]; token: string | undefined } | { ok: false; message: string };
+
+/**
+ * Reads an offered subprotocol list (docs/protocol.md §1.1): the `switchboard.auth.*` entry is set
+ * apart and decoded; more than one, or a malformed one, refuses the whole request (HTTP 400 at
+ * every endpoint), so a token can never be read two ways.
+ */
+export function readOfferedProtocols(header: string | undefined): OfferedProtocols {
+  const protocols: string[] = [];
+  let token: string | undefined;
+  for (const raw of (header ?? '').split(',')) {
+    const entry = raw.trim();
+    if (entry.startsWith(AUTH_PREFIX)) {
+      if (token !== undefined) return { ok: false, message: 'More than one token subprotocol' };
+      token = decodeTokenProtocol(entry);
+      if (token === undefined) return { ok: false, message: 'Malformed token subprotocol' };
+    } else if (entry) {
+      protocols.push(entry);
+    }
+  }
+  return { ok: true, protocols, token };
+}

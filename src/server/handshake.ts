@@ -5,7 +5,7 @@
 import type { Codec } from '../protocol/codec.js';
 import { jsonCodec } from '../protocol/codec.js';
 import { msgpackCodec } from '../protocol/msgpack.js';
-import { AUTH_PREFIX, SUBPROTOCOL_V1_PREFIX, decodeTokenProtocol } from '../protocol/subprotocol.js';
+import { SUBPROTOCOL_V1_PREFIX, readOfferedProtocols } from '../protocol/subprotocol.js';
 
 /** Codecs the server can speak, by subprotocol name. */
 const CODECS: ReadonlyMap<string, Codec> = new Map([
@@ -18,23 +18,20 @@ const ALL_CODECS: ReadonlySet<string> = new Set([...CODECS.values()].map((c) => 
 /** Outcome of reading the `Sec-WebSocket-Protocol` header. */
 export type Negotiated = { ok: true; codec: Codec; token: string | undefined } | { ok: false; status: number; message: string };
 
-/** Picks the codec and extracts the token entry from the offered subprotocols. */
+/** Picks the codec (the first supported and allowed v1 entry) and the token from the offered subprotocols. */
 export function negotiate(header: string | undefined, allowed: ReadonlySet<string> = ALL_CODECS): Negotiated {
   if (!header) return { ok: true, codec: jsonCodec, token: undefined };
+  const offered = readOfferedProtocols(header);
+  if (!offered.ok) return { ok: false, status: 400, message: offered.message };
   let codec: Codec | undefined;
-  let token: string | undefined;
-  for (const raw of header.split(',')) {
-    const entry = raw.trim();
-    if (entry.startsWith(AUTH_PREFIX)) {
-      if (token !== undefined) return { ok: false, status: 400, message: 'More than one token subprotocol' };
-      token = decodeTokenProtocol(entry);
-      if (token === undefined) return { ok: false, status: 400, message: 'Malformed token subprotocol' };
-    } else if (!codec && entry.startsWith(SUBPROTOCOL_V1_PREFIX)) {
-      const c = CODECS.get(entry);
-      if (c && allowed.has(c.name)) codec = c;
+  for (const entry of offered.protocols) {
+    if (!entry.startsWith(SUBPROTOCOL_V1_PREFIX)) continue;
+    const c = CODECS.get(entry);
+    if (c && allowed.has(c.name)) {
+      codec = c;
+      break;
     }
   }
   if (!codec) return { ok: false, status: 400, message: 'No supported subprotocol (expected switchboard.v1.json or switchboard.v1.msgpack)' };
-  return { ok: true, codec, token };
+  return { ok: true, codec, token: offered.token };
 }
-

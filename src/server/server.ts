@@ -1,16 +1,17 @@
 /**
- * `createServer`: wires the HTTP upgrade gate, connections, dispatcher, topic index, engine and
+ * `createServer`: wires the upgrade handling, connections, dispatcher, topic index, engine and
  * heartbeat together. Behaviour lives in the files it wires; this one owns lifecycle only.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { WebSocketServer } from 'ws';
 import { createMemoryEngine } from '../engines/memory.js';
 import type { Codec } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { PROTOCOL_VERSION, isName } from '../protocol/frames.js';
-import { Admission } from './admission.js';
+import { Admission } from '../net/admission.js';
+import { closeWithin } from '../net/close-peers.js';
+import { createHttpEndpoint } from '../net/http-endpoint.js';
 import { createAuthSession } from './auth-session.js';
 import { Connection } from './connection.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
@@ -22,7 +23,7 @@ import type { HistoryOptions } from '../engines/engine.js';
 import { TopicIndex } from './topic-index.js';
 import { TopicRules } from './topic-rules.js';
 import type { CommandHandler, CommandSpec, Server, StreamSpec, UploadSpec } from './types.js';
-import { createUpgradeHandler, type Accepted } from './upgrade.js';
+import { createUpgradeHandler, type Accepted } from './accept-upgrade.js';
 import { isStandardSchema } from './validation.js';
 
 function positiveInt(v: number, what: string): number {
@@ -73,21 +74,9 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   const idempotent = createIdempotency({ engine, logger, ttlMs: opts.idempotency.ttlMs, leaseMs: opts.idempotency.leaseMs });
   const keyScope = (conn: Connection<Identity>) => opts.idempotency.scope(conn.identity);
   const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope });
-  const ownsHttp = !opts.server;
-  // Our own HTTP server drops a request whose headers do not complete in time (slowloris);
-  // Node checks at `connectionsCheckingInterval`, so it is kept well below the timeout.
-  const http: HttpServer =
-    opts.server ??
-    createHttpServer(
-      {
-        headersTimeout: limits.handshakeTimeoutMs,
-        requestTimeout: limits.handshakeTimeoutMs,
-        connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.handshakeTimeoutMs / 4)),
-      },
-      (_req, res) => {
-        res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required\n');
-      },
-    );
+  // Our own HTTP server (with the slowloris guard), or the application's.
+  const endpoint = createHttpEndpoint({ server: opts.server, port: opts.port, host: opts.host, handshakeTimeoutMs: limits.handshakeTimeoutMs });
+  const { http } = endpoint;
   /** The codec chosen for a request during the upgrade, read back by `handleProtocols`. */
   const codecOf = new WeakMap<IncomingMessage, Codec>();
   const wss = new WebSocketServer({
@@ -154,10 +143,6 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     heartbeat.unref();
   }
 
-  function port(): number {
-    return (http.address() as AddressInfo).port;
-  }
-
   const server: Server<Identity> = {
     command(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
       const { spec, handler } = registration('command', name, specOrHandler, maybeHandler, commands);
@@ -208,29 +193,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
       await attached;
       // close() may have run while the engine attached: do not start listening behind its back.
       if (closing) throw new Error('server is closed');
-      if (http.listening) return { port: port() };
-      if (ownsHttp) {
-        await new Promise<void>((resolve, reject) => {
-          http.once('error', reject);
-          http.listen(opts.port, opts.host, () => {
-            http.off('error', reject);
-            resolve();
-          });
-        });
-      } else {
-        // Someone else listens; settle on their success or failure (a port in use must not hang us).
-        await new Promise<void>((resolve, reject) => {
-          const done = (err?: Error) => {
-            http.off('listening', done);
-            http.off('error', done);
-            if (err) reject(err);
-            else resolve();
-          };
-          http.once('listening', done);
-          http.once('error', done);
-        });
-      }
-      return { port: port() };
+      return { port: await endpoint.listen() };
     },
     close() {
       closed ??= shutdown();
@@ -270,24 +233,13 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     if (heartbeat) clearInterval(heartbeat);
     // The upgrade listener stays: on an HTTP server that outlives us, upgrades to our path are
     // answered 503 rather than left hanging.
-    const gone = [...connections].map(
-      (conn) =>
-        new Promise<void>((resolve) => {
-          const timer = setTimeout(() => conn.terminate(), opts.shutdownTimeoutMs);
-          conn.onClosed(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-          conn.close(CloseCode.GOING_AWAY, 'server shutting down');
-        }),
-    );
-    await Promise.all(gone);
-    if (ownsHttp && http.listening) {
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      });
-    }
+    const peers = [...connections].map((conn) => ({
+      close: () => conn.close(CloseCode.GOING_AWAY, 'server shutting down'),
+      terminate: () => conn.terminate(),
+      onClosed: (cb: () => void) => conn.onClosed(cb),
+    }));
+    await closeWithin(peers, opts.shutdownTimeoutMs);
+    await endpoint.close();
     if (ownsEngine) await engine.close();
   }
   return server;

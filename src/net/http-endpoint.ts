@@ -1,0 +1,85 @@
+/**
+ * The HTTP server under a WebSocket endpoint: its own (with a slowloris guard), or one the
+ * application attached; listening on it, and closing it on shutdown.
+ */
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Where the endpoint listens. */
+export interface HttpEndpointOptions {
+  /** An HTTP server the application owns and listens on; the endpoint never closes it. */
+  server: HttpServer | undefined;
+  /** Port to listen on when the endpoint creates its own server; 0 picks one. */
+  port: number;
+  /** Address to bind when it creates its own server; `undefined` binds every interface. */
+  host: string | undefined;
+  /** A request whose headers have not all arrived after this many ms is dropped with 408. */
+  handshakeTimeoutMs: number;
+}
+
+/** The HTTP server of one endpoint. */
+export interface HttpEndpoint {
+  readonly http: HttpServer;
+  /** Whether the endpoint created the server (and so listens on it and closes it). */
+  readonly owned: boolean;
+  /** Listens (own server) or waits for the attached server to listen; resolves the port. */
+  listen(): Promise<number>;
+  /** Closes the server and its sockets if the endpoint owns it; an attached server is left running. */
+  close(): Promise<void>;
+}
+
+/**
+ * How often Node looks for requests past `headersTimeout`. Its default (30 s) would let a slowloris
+ * socket live up to 30 s past any shorter timeout, so it is kept well below the timeout.
+ */
+export function connectionsCheckingInterval(handshakeTimeoutMs: number): number {
+  return Math.max(100, Math.min(1_000, handshakeTimeoutMs / 4));
+}
+
+/** Creates (or adopts) the endpoint's HTTP server. */
+export function createHttpEndpoint(o: HttpEndpointOptions): HttpEndpoint {
+  const owned = !o.server;
+  const http: HttpServer =
+    o.server ??
+    createHttpServer(
+      {
+        // A request whose headers do not complete in time (slowloris) is dropped with 408.
+        headersTimeout: o.handshakeTimeoutMs,
+        requestTimeout: o.handshakeTimeoutMs,
+        connectionsCheckingInterval: connectionsCheckingInterval(o.handshakeTimeoutMs),
+      },
+      (_req, res) => {
+        res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required\n');
+      },
+    );
+  const port = () => (http.address() as AddressInfo).port;
+  return {
+    http,
+    owned,
+    async listen() {
+      if (http.listening) return port();
+      await new Promise<void>((resolve, reject) => {
+        // Settle on success or on failure (a port in use must not leave the caller hanging), and
+        // leave no listener behind either way.
+        const done = (err?: Error) => {
+          http.off('listening', done);
+          http.off('error', done);
+          if (err) reject(err);
+          else resolve();
+        };
+        http.once('listening', done);
+        http.once('error', done);
+        // An attached server is the application's to listen on; we only wait for it.
+        if (owned) http.listen(o.port, o.host);
+      });
+      return port();
+    },
+    async close() {
+      if (!owned || !http.listening) return;
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      });
+    },
+  };
+}
