@@ -10,7 +10,7 @@ import { SwitchboardError } from '../protocol/errors.js';
 import type { Member, ServerFrame, SubOutput, WelcomeFrame } from '../protocol/frames.js';
 import { MAX_HISTORY, MAX_KEY_LENGTH, isPosition, isServerFrame } from '../protocol/frames.js';
 import { encodeTokenProtocol } from '../protocol/subprotocol.js';
-import type { CommandMap, StreamMap, UploadMap } from '../server/types.js';
+import type { CommandMap, StreamMap, UploadMap } from '../protocol/api.js';
 import { backoffDelay } from './backoff.js';
 import { Emitter, type Listeners } from '../shared/emitter.js';
 import { resolveClientOptions, type ClientOptions, type UrlProvider } from './options.js';
