@@ -31,7 +31,11 @@ export interface ClientHeartbeatOptions {
   timeoutMs?: number;
 }
 
-/** How the client sends its token (docs/security.md). Cookies need no option: browsers send them. */
+/**
+ * Where the client sends its token (`tokenIn`; docs/security.md, "Where the token travels").
+ * Cookies need no option: browsers send them. Not to be confused with the server's list of
+ * transports it accepts (`jwt({ from })` in `switchboard/server`), which also has `'cookie'`.
+ */
 export type TokenTransport = 'protocol' | 'query' | 'message';
 
 /** Options of `connect`. Any option given as `undefined` keeps its default ({@link CLIENT_DEFAULTS}). */
