@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connect, type Client, type Member } from '../src/client/node.js';
 import type { Server } from '../src/server/index.js';
 import { startServer, until, within } from './helpers.js';
@@ -98,6 +98,40 @@ describe('pub/sub', () => {
     await until(() => got.length === 1, 'second handler still called');
     expect(errors.map((e) => e.message)).toEqual(['handler bug']);
   });
+
+  it('a throwing error listener is called once and its error rethrown once, not reported on error again (no recursion)', async () => {
+    const { url, server } = await setup();
+    const c = client(url, { token: 'x' });
+    let calls = 0;
+    c.on('error', () => {
+      calls++;
+      throw new Error('error listener bug');
+    });
+    await c.subscribe('feed', () => {
+      throw new Error('handler bug');
+    }).ready;
+    // The shared fallback rethrows in a microtask; catch it here instead of failing the run.
+    const rethrown: unknown[] = [];
+    const original = globalThis.queueMicrotask;
+    vi.stubGlobal('queueMicrotask', (cb: () => void) =>
+      original(() => {
+        try {
+          cb();
+        } catch (err) {
+          rethrown.push(err);
+        }
+      }),
+    );
+    try {
+      await server.publish('feed', 'x');
+      // Delivery, the error report and any recursion are synchronous: done once something is rethrown.
+      await until(() => rethrown.length > 0, 'the error listener error rethrown');
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(calls).toBe(1);
+    expect(rethrown.map((e) => (e as Error).message)).toEqual(['error listener bug']);
+  });
 });
 
 describe('presence', () => {
@@ -129,6 +163,35 @@ describe('presence', () => {
     expect(leaves).toEqual([{ id: 'alice', info: { name: 'ALICE' } }]);
     expect(sub.members().map((m) => m.id)).toEqual(['watcher']);
     expect(joins).toHaveLength(1);
+  });
+
+  it('reports a throwing presence listener as a client error event; the other listeners still hear it, and unsubscribe removes them', async () => {
+    const { url } = await setup();
+    const watcher = client(url, { token: 'watcher' });
+    const errors: Error[] = [];
+    watcher.on('error', (e) => errors.push(e));
+    const sub = watcher.subscribe('room:9', () => {});
+    const joins: string[] = [];
+    sub.on('join', () => {
+      throw new Error('listener bug');
+    });
+    sub.on('join', (m) => joins.push(m.id));
+    await sub.ready;
+    const dana = client(url, { token: 'dana' });
+    await dana.subscribe('room:9', () => {}).ready;
+    await until(() => joins.length === 1, 'second join listener still called');
+    expect(joins).toEqual(['dana']);
+    expect(errors.map((e) => e.message)).toEqual(['listener bug']);
+    // A second handle keeps the topic; the first handle's listeners go with its unsubscribe.
+    const other = watcher.subscribe('room:9', () => {});
+    const otherJoins: string[] = [];
+    other.on('join', (m) => otherJoins.push(m.id));
+    sub.unsubscribe();
+    const erin = client(url, { token: 'erin' });
+    await erin.subscribe('room:9', () => {}).ready;
+    await until(() => otherJoins.includes('erin'), 'erin joins');
+    expect(joins).toEqual(['dana']);
+    expect(errors).toHaveLength(1);
   });
 
   it('re-syncs the member list after a reconnect, reporting differences as join/leave', async () => {

@@ -126,6 +126,21 @@ describe('client.call', () => {
     expect(await c.call('echo', 1)).toBe(1);
   });
 
+  it('takes an option given as undefined as its default (numeric options included, nested ones too)', async () => {
+    const { url } = await setup();
+    const c = client(url, {
+      timeoutMs: undefined,
+      connectTimeoutMs: undefined,
+      maxQueue: undefined,
+      reconnect: { initialDelayMs: undefined, maxDelayMs: undefined, maxAttempts: undefined, stableAfterMs: undefined },
+      heartbeat: { intervalMs: undefined, timeoutMs: undefined },
+      codec: undefined,
+      tokenIn: undefined,
+    });
+    expect(await within(c.call('add', { a: 2, b: 3 }), 'call with every option undefined')).toBe(5);
+    expect(c.state).toBe('open');
+  });
+
   it('rejects calls after close() with CLOSED and reports state closed', async () => {
     const { url } = await setup();
     const c = client(url);

@@ -11,7 +11,10 @@ import { describe, expect, it } from 'vitest';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const run = promisify(execFile);
 
-/** Every module the file reaches through static or dynamic imports, as [file, specifier] pairs. */
+/**
+ * Every module the file reaches through static (and, with `dynamic`, dynamic) imports, and the bare
+ * specifiers it names. From a `.d.ts`, `./x.js` is followed to `./x.d.ts`.
+ */
 function importGraph(entry: string, dynamic = false): { files: Set<string>; bare: string[] } {
   const files = new Set<string>();
   const bare: string[] = [];
@@ -24,7 +27,7 @@ function importGraph(entry: string, dynamic = false): { files: Set<string>; bare
       const spec = m[1] ?? m[2] ?? m[3]!;
       // Dynamic imports are loaded on demand (code-split by bundlers); follow static ones only.
       if (m[2] !== undefined && !dynamic) continue;
-      if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
+      if (spec.startsWith('.')) visit(resolve(dirname(file), file.endsWith('.d.ts') ? spec.replace(/\.js$/, '.d.ts') : spec));
       else bare.push(spec);
     }
   };
@@ -42,6 +45,17 @@ describe('package', () => {
     for (const f of files) expect(f).not.toMatch(/[\\/]server[\\/]/);
   });
 
+  it('the browser declaration files (client, bridge) reach nothing of server/ and no Node-only module', () => {
+    for (const entry of ['dist/client/index.d.ts', 'dist/bridge/index.d.ts']) {
+      // Type-level `import("…")` is followed too: a .d.ts has no code to load on demand.
+      const { files, bare } = importGraph(resolve(root, entry), true);
+      expect(files.size).toBeGreaterThan(5);
+      for (const f of files) expect(existsSync(f), f).toBe(true);
+      expect([...files].filter((f) => /[\\/]server[\\/]/.test(f))).toEqual([]);
+      expect(bare.filter((s) => s.startsWith('node:') || s === 'ws' || s.startsWith('@types/'))).toEqual([]);
+    }
+  });
+
   it('the browser client loads @msgpack/msgpack only on demand, and nothing Node-only even then', () => {
     const { bare } = importGraph(resolve(root, 'dist/client/index.js'), true);
     expect(bare).toEqual(['@msgpack/msgpack']);
@@ -51,7 +65,7 @@ describe('package', () => {
     expect(importGraph(resolve(root, 'dist/client/node.js')).bare).toEqual(['ws']);
   });
 
-  it('the browser bridge entry reaches no Node-only module and no bare specifier (issue 8)', () => {
+  it('the browser bridge entry reaches no Node-only module and no bare specifier', () => {
     const entry = resolve(root, 'dist/bridge/index.js');
     expect(existsSync(entry)).toBe(true);
     for (const dynamic of [false, true]) {

@@ -1,6 +1,6 @@
 import { describe, expectTypeOf, it } from 'vitest';
-import { connect, type Client, type CommandsOf, type SwitchboardError } from '../src/client/node.js';
-import { createServer, ServerError, type CommandContext } from '../src/server/index.js';
+import { connect, type Client, type CommandMap as ClientCommandMap, type CommandsOf, type StreamMap as ClientStreamMap, type StreamsOf, type SwitchboardError, type UploadMap as ClientUploadMap, type UploadsOf } from '../src/client/node.js';
+import { createServer, ServerError, type CommandContext, type CommandMap as ServerCommandMap, type StreamMap as ServerStreamMap, type UploadMap as ServerUploadMap } from '../src/server/index.js';
 
 const server = createServer<{ id: string; admin: boolean }>({
   authenticate: () => ({ id: 'u', admin: false }),
@@ -74,5 +74,23 @@ describe('inferred API', () => {
     createServer({ history: { size: 10 } }).topic('t', { subscribe: true, history: false });
     // @ts-expect-error size is a number
     createServer({ history: { size: '10' } });
+  });
+
+  it('shares one set of API-map types between server and client, and infers streams and uploads', () => {
+    expectTypeOf<ClientCommandMap>().toEqualTypeOf<ServerCommandMap>();
+    expectTypeOf<ClientStreamMap>().toEqualTypeOf<ServerStreamMap>();
+    expectTypeOf<ClientUploadMap>().toEqualTypeOf<ServerUploadMap>();
+    const s = createServer()
+      .stream('ticks', async function* (n: number) {
+        yield n;
+      })
+      .upload('lines', async (_input: { file: string }, items: AsyncIterable<string>) => {
+        for await (const _ of items);
+        return 1;
+      });
+    expectTypeOf<StreamsOf<typeof s>['ticks']>().toEqualTypeOf<{ input: number; item: number }>();
+    expectTypeOf<UploadsOf<typeof s>['lines']>().toEqualTypeOf<{ input: { file: string }; item: string; output: number }>();
+    // A hand-written command map has no stream or upload map: loose ones.
+    expectTypeOf<StreamsOf<{ ping: { input: undefined; output: 'pong' } }>>().toEqualTypeOf<ClientStreamMap>();
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay } from '../src/client/backoff.js';
-import { resolveClientOptions } from '../src/client/options.js';
+import { CLIENT_DEFAULTS, resolveClientOptions } from '../src/client/options.js';
 import { CloseCode, shouldReconnect } from '../src/protocol/close-codes.js';
 import { jsonCodec } from '../src/protocol/codec.js';
 import { validateClientFrame } from '../src/protocol/frames.js';
@@ -131,6 +131,56 @@ describe('options', () => {
     expect(resolveClientOptions({ reconnect: false }).reconnect).toBe(false);
     expect(() => resolveClientOptions({ reconnect: { initialDelayMs: 10, maxDelayMs: 5 } })).toThrow(TypeError);
     expect(() => resolveClientOptions({ timeoutMs: 0 })).toThrow(TypeError);
+  });
+
+  it('client: an option given as undefined keeps its default, at every level', () => {
+    const defaults = resolveClientOptions({});
+    expect(defaults).toEqual({
+      codec: CLIENT_DEFAULTS.codec,
+      token: undefined,
+      tokenIn: CLIENT_DEFAULTS.tokenIn,
+      tokenQueryParam: CLIENT_DEFAULTS.tokenQueryParam,
+      reconnect: CLIENT_DEFAULTS.reconnect,
+      connectTimeoutMs: CLIENT_DEFAULTS.connectTimeoutMs,
+      heartbeat: {},
+      timeoutMs: CLIENT_DEFAULTS.timeoutMs,
+      maxQueue: CLIENT_DEFAULTS.maxQueue,
+    });
+    const allUndefined = {
+      codec: undefined,
+      token: undefined,
+      tokenIn: undefined,
+      tokenQueryParam: undefined,
+      connectTimeoutMs: undefined,
+      timeoutMs: undefined,
+      maxQueue: undefined,
+      reconnect: { initialDelayMs: undefined, maxDelayMs: undefined, maxAttempts: undefined, stableAfterMs: undefined },
+      heartbeat: { intervalMs: undefined, timeoutMs: undefined },
+    };
+    expect(resolveClientOptions(allUndefined)).toEqual(defaults);
+    expect(resolveClientOptions({ reconnect: undefined, heartbeat: undefined })).toEqual(defaults);
+    // One option at a time, so a failure names it.
+    for (const key of ['initialDelayMs', 'maxDelayMs', 'maxAttempts', 'stableAfterMs'] as const) {
+      expect(resolveClientOptions({ reconnect: { [key]: undefined } }).reconnect, `reconnect.${key}`).toEqual(CLIENT_DEFAULTS.reconnect);
+    }
+  });
+
+  it('client: a value out of range throws a TypeError naming the option', () => {
+    const bad: [string, object][] = [
+      ['timeoutMs', { timeoutMs: -1 }],
+      ['connectTimeoutMs', { connectTimeoutMs: 0 }],
+      ['maxQueue', { maxQueue: 1.5 }],
+      ['reconnect.maxAttempts', { reconnect: { maxAttempts: -1 } }],
+      ['reconnect.stableAfterMs', { reconnect: { stableAfterMs: Number.NaN } }],
+      ['heartbeat.intervalMs', { heartbeat: { intervalMs: 0 } }],
+      ['heartbeat.timeoutMs', { heartbeat: { timeoutMs: -5 } }],
+      ['tokenIn', { tokenIn: 'cookie' }],
+      ['codec', { codec: 'xml' }],
+      ['token', { token: 42 }],
+    ];
+    for (const [path, options] of bad) expect(() => resolveClientOptions(options as never), path).toThrow(new RegExp(`^${path.replace('.', '\\.')} `));
+    // Infinity is "no limit" where the type says so.
+    expect(resolveClientOptions({ timeoutMs: Infinity, reconnect: { maxAttempts: Infinity } }).timeoutMs).toBe(Infinity);
   });
 });
 

@@ -1,5 +1,6 @@
 /**
- * Client-side helpers for high-rate data (the seeds hand-write both): a bounded ring buffer that
+ * Client-side helpers for high-rate data, so apps need not hand-write them (docs/streams.md,
+ * "Client helpers for high-rate data"): a bounded ring buffer that
  * keeps the newest N items (a chart's window, a log tail), and a store that keeps only the latest
  * value per key and hands changes over once per frame or interval (a dashboard of 10,000 tickers
  * updating faster than anyone can read).
@@ -107,8 +108,8 @@ export interface LatestByKey<K, V> {
 
 /**
  * Keeps the latest value per key and calls `onFlush` with the keys changed since the last flush —
- * once per animation frame (or interval), however many updates arrived. The seeds' "above ~100
- * updates per second, batch" advice, done once.
+ * once per animation frame (or interval), however many updates arrived: past about 100 updates a
+ * second a UI keeps up only by batching, and this does it once (docs/streams.md).
  *
  * @example
  * const prices = createLatestByKey<string, number>((changed) => render(changed));

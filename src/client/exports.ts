@@ -1,7 +1,7 @@
 /**
  * What both client entry points export besides `connect`.
  */
-export type { Client, ClientEvents, ClientState, CallOptions, CallRequestOptions, PublishOptions, CommandsOf, StreamsOf, UploadsOf } from './types.js';
+export type { Client, ClientEvents, ClientState, CallOptions, CallRequestOptions, PublishOptions } from './types.js';
 export type { StreamOptions, StreamReader, UploadOptions } from './streams.js';
 export type { ClientOptions, ReconnectOptions, ClientHeartbeatOptions, TokenProvider, TokenTransport, UrlProvider } from './options.js';
 export { CLIENT_DEFAULTS } from './options.js';
@@ -14,4 +14,4 @@ export { ErrorCode } from '../protocol/error-codes.js';
 export type { Member, StreamPosition, GapReason } from '../protocol/frames.js';
 export type { CodecName } from '../protocol/codec.js';
 export { RingBuffer, createLatestByKey, type LatestByKey, type LatestByKeyOptions } from './buffers.js';
-export type { CommandMap, StreamMap, UploadMap } from '../server/types.js';
+export type { CommandMap, StreamMap, UploadMap, CommandsOf, StreamsOf, UploadsOf } from '../protocol/api.js';

@@ -6,7 +6,8 @@
 import { createClient } from './client.js';
 import type { ClientOptions, UrlProvider } from './options.js';
 import type { SocketFactory, WebSocketConstructor } from './socket.js';
-import type { Client, CommandsOf, StreamsOf, UploadsOf } from './types.js';
+import type { CommandsOf, StreamsOf, UploadsOf } from '../protocol/api.js';
+import type { Client } from './types.js';
 
 /**
  * Connects to a Switchboard server. Returns at once; the client opens in the background, queues

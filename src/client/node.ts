@@ -7,7 +7,8 @@ import WebSocket from 'ws';
 import { createClient } from './client.js';
 import type { ClientOptions, UrlProvider } from './options.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
-import type { Client, CommandsOf, StreamsOf, UploadsOf } from './types.js';
+import type { CommandsOf, StreamsOf, UploadsOf } from '../protocol/api.js';
+import type { Client } from './types.js';
 
 const wsFactory: SocketFactory = (url, protocols) => {
   const ws = new WebSocket(url, protocols, { perMessageDeflate: false });

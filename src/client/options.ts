@@ -2,6 +2,7 @@
  * Client options, their defaults, and the one place they are merged and checked.
  */
 import type { CodecName } from '../protocol/codec.js';
+import { nonNegativeInt, nonNegativeNumber, oneOf, positiveNumber, withDefaults } from '../shared/options.js';
 import type { WebSocketConstructor } from './socket.js';
 
 /** A token, or a function that yields one; called before every connection attempt. */
@@ -10,6 +11,7 @@ export type TokenProvider = string | (() => string | undefined | Promise<string 
 /** Where to connect: one URL, several to fail over between (tried in turn), or a function. */
 export type UrlProvider = string | readonly string[] | ((attempt: number) => string | Promise<string>);
 
+/** When and how often the client reconnects after a drop (docs/client.md, "Reconnection"). */
 export interface ReconnectOptions {
   /** Ceiling of the first delay, in ms. @default 500 */
   initialDelayMs: number;
@@ -21,6 +23,7 @@ export interface ReconnectOptions {
   stableAfterMs: number;
 }
 
+/** Overrides of the liveness check the server announces in `welcome`. */
 export interface ClientHeartbeatOptions {
   /** Silence after which the client sends a ping, in ms. @default the server's (from `welcome`) */
   intervalMs?: number;
@@ -28,9 +31,14 @@ export interface ClientHeartbeatOptions {
   timeoutMs?: number;
 }
 
-/** How the client sends its token (docs/security.md). Cookies need no option: browsers send them. */
+/**
+ * Where the client sends its token (`tokenIn`; docs/security.md, "Where the token travels").
+ * Cookies need no option: browsers send them. Not to be confused with the server's list of
+ * transports it accepts (`jwt({ from })` in `switchboard/server`), which also has `'cookie'`.
+ */
 export type TokenTransport = 'protocol' | 'query' | 'message';
 
+/** Options of `connect`. Any option given as `undefined` keeps its default ({@link CLIENT_DEFAULTS}). */
 export interface ClientOptions {
   /** Wire codec (docs/protocol.md §2.6): JSON, or MessagePack (smaller, faster for binary data). @default 'json' */
   codec?: CodecName;
@@ -58,6 +66,7 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
 }
 
+/** The options after merging with {@link CLIENT_DEFAULTS} and checking. */
 export interface ResolvedClientOptions {
   codec: CodecName;
   token: TokenProvider | undefined;
@@ -70,32 +79,80 @@ export interface ResolvedClientOptions {
   maxQueue: number;
 }
 
-/** The defaults, in one object. */
+/** Every default of the client, in one table (docs/client.md lists them). */
 export const CLIENT_DEFAULTS = {
-  reconnect: { initialDelayMs: 500, maxDelayMs: 30_000, maxAttempts: Infinity, stableAfterMs: 5_000 },
+  codec: 'json',
+  tokenIn: 'protocol',
+  tokenQueryParam: 'token',
   connectTimeoutMs: 10_000,
+  reconnect: { initialDelayMs: 500, maxDelayMs: 30_000, maxAttempts: Infinity, stableAfterMs: 5_000 },
+  /** No override: the client uses the interval and timeout the server announces in `welcome`. */
+  heartbeat: {},
   timeoutMs: 30_000,
   maxQueue: 1000,
-} as const;
+} as const satisfies Omit<Required<ClientOptions>, 'token' | 'WebSocket' | 'reconnect'> & { reconnect: ReconnectOptions };
 
-/** Merges options with {@link CLIENT_DEFAULTS}; impossible values throw a `TypeError`. */
-export function resolveClientOptions(o: ClientOptions): ResolvedClientOptions {
-  const reconnect = o.reconnect === false ? false : { ...CLIENT_DEFAULTS.reconnect, ...o.reconnect };
-  if (reconnect) {
-    for (const [k, v] of Object.entries(reconnect)) {
-      if (typeof v !== 'number' || Number.isNaN(v) || v < 0) throw new TypeError(`reconnect.${k} must be a non-negative number`);
-    }
-    if (reconnect.initialDelayMs > reconnect.maxDelayMs) throw new TypeError('reconnect.initialDelayMs must not exceed maxDelayMs');
+/** The top-level options as {@link withDefaults} merges them (nested ones are merged after). */
+interface Merged {
+  codec: CodecName;
+  token: TokenProvider | undefined;
+  tokenIn: TokenTransport;
+  tokenQueryParam: string;
+  connectTimeoutMs: number;
+  reconnect: boolean | Partial<ReconnectOptions>;
+  heartbeat: boolean | ClientHeartbeatOptions;
+  timeoutMs: number;
+  maxQueue: number;
+}
+
+/** `Infinity` (no limit), else what `check` accepts. */
+const orInfinity = (check: (path: string, v: unknown) => number) => (path: string, v: unknown) => (v === Infinity ? v : check(path, v));
+
+/**
+ * Merges options with {@link CLIENT_DEFAULTS} (an option given as `undefined` keeps its default, at
+ * every level); a value out of range throws a `TypeError` naming the option.
+ */
+export function resolveClientOptions(options: ClientOptions = {}): ResolvedClientOptions {
+  const o = withDefaults<Merged>({ ...CLIENT_DEFAULTS, token: undefined }, options);
+  if (o.token !== undefined && typeof o.token !== 'string' && typeof o.token !== 'function') {
+    throw new TypeError(`token must be a string or a function, got ${typeof o.token}`);
   }
-  const timeoutMs = o.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
-  const maxQueue = o.maxQueue ?? CLIENT_DEFAULTS.maxQueue;
-  if (!(timeoutMs > 0)) throw new TypeError('timeoutMs must be positive');
-  if (!(maxQueue >= 0)) throw new TypeError('maxQueue must be non-negative');
-  const connectTimeoutMs = o.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs;
-  if (!(connectTimeoutMs > 0)) throw new TypeError('connectTimeoutMs must be positive');
-  const tokenIn = o.tokenIn ?? 'protocol';
-  if (!['protocol', 'query', 'message'].includes(tokenIn)) throw new TypeError(`tokenIn must be 'protocol', 'query' or 'message'`);
-  const codec = o.codec ?? 'json';
-  if (codec !== 'json' && codec !== 'msgpack') throw new TypeError(`codec must be 'json' or 'msgpack'`);
-  return { codec, token: o.token, tokenIn, tokenQueryParam: o.tokenQueryParam ?? 'token', reconnect, connectTimeoutMs, heartbeat: o.heartbeat ?? {}, timeoutMs, maxQueue };
+  if (typeof o.tokenQueryParam !== 'string' || o.tokenQueryParam.length === 0) throw new TypeError('tokenQueryParam must be a non-empty string');
+  // `true` (not in the type, but it worked) means "on, with the defaults".
+  const reconnect = o.reconnect === false ? false : resolveReconnect(o.reconnect === true ? undefined : o.reconnect);
+  const heartbeat = o.heartbeat === false ? false : resolveHeartbeat(o.heartbeat === true ? undefined : o.heartbeat);
+  return {
+    codec: oneOf('codec', o.codec, ['json', 'msgpack']),
+    token: o.token,
+    tokenIn: oneOf('tokenIn', o.tokenIn, ['protocol', 'query', 'message']),
+    tokenQueryParam: o.tokenQueryParam,
+    reconnect,
+    connectTimeoutMs: positiveNumber('connectTimeoutMs', o.connectTimeoutMs),
+    heartbeat,
+    // `Infinity`: no deadline (the request table sets no timer).
+    timeoutMs: orInfinity(positiveNumber)('timeoutMs', o.timeoutMs),
+    maxQueue: nonNegativeInt('maxQueue', o.maxQueue),
+  };
+}
+
+function resolveReconnect(given: Partial<ReconnectOptions> | undefined): ReconnectOptions {
+  if (given !== undefined && (typeof given !== 'object' || given === null)) throw new TypeError('reconnect must be false or an object');
+  const r = withDefaults<ReconnectOptions>(CLIENT_DEFAULTS.reconnect, given);
+  const out: ReconnectOptions = {
+    initialDelayMs: nonNegativeNumber('reconnect.initialDelayMs', r.initialDelayMs),
+    maxDelayMs: nonNegativeNumber('reconnect.maxDelayMs', r.maxDelayMs),
+    maxAttempts: orInfinity(nonNegativeInt)('reconnect.maxAttempts', r.maxAttempts),
+    stableAfterMs: nonNegativeNumber('reconnect.stableAfterMs', r.stableAfterMs),
+  };
+  if (out.initialDelayMs > out.maxDelayMs) throw new TypeError('reconnect.initialDelayMs must not exceed reconnect.maxDelayMs');
+  return out;
+}
+
+function resolveHeartbeat(given: ClientHeartbeatOptions | undefined): ClientHeartbeatOptions {
+  if (given !== undefined && (typeof given !== 'object' || given === null)) throw new TypeError('heartbeat must be false or an object');
+  const h = withDefaults<ClientHeartbeatOptions>(CLIENT_DEFAULTS.heartbeat, given);
+  const out: ClientHeartbeatOptions = {};
+  if (h.intervalMs !== undefined) out.intervalMs = positiveNumber('heartbeat.intervalMs', h.intervalMs);
+  if (h.timeoutMs !== undefined) out.timeoutMs = positiveNumber('heartbeat.timeoutMs', h.timeoutMs);
+  return out;
 }

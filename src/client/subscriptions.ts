@@ -5,6 +5,7 @@
  */
 import type { GapReason, Member, MessageMeta, StreamPosition, SubOutput } from '../protocol/frames.js';
 import type { SwitchboardError } from '../protocol/errors.js';
+import { Emitter, invokeListener, type ListenerErrorHandler, type Listeners } from '../shared/emitter.js';
 
 /** Metadata passed to message handlers. */
 export interface DeliveryMeta extends MessageMeta {
@@ -71,13 +72,17 @@ export interface Subscription {
   position(): StreamPosition | undefined;
 }
 
-type Listener = { [K in keyof SubscriptionEvents]: { event: K; cb: (arg: SubscriptionEvents[K]) => void } }[keyof SubscriptionEvents];
-
-/** One topic's shared state. */
+/**
+ * One topic's shared state: its handlers and event listeners (every handle of the topic adds to
+ * them), where it stands in the topic's stream, and whether the server confirmed it. A throwing
+ * handler or listener goes to `onError` (the client's `error` event) and never stops delivery.
+ */
 export class TopicState {
   readonly topic: string;
   readonly handlers = new Set<MessageHandler<never>>();
-  readonly listeners = new Set<Listener>();
+  /** The `join`, `leave`, `error` and `gap` listeners of every handle of the topic. */
+  readonly events: Emitter<Listeners<SubscriptionEvents>>;
+  readonly #onError: ListenerErrorHandler;
   members: Map<string, Member> | undefined;
   /** Confirmed by the server on the current connection. */
   active = false;
@@ -94,41 +99,47 @@ export class TopicState {
   /** Waiters for the first confirmation. */
   #waiters: { resolve(): void; reject(e: SwitchboardError): void }[] = [];
 
-  constructor(topic: string) {
+  constructor(topic: string, onError: ListenerErrorHandler) {
     this.topic = topic;
+    this.#onError = onError;
+    this.events = new Emitter(onError);
   }
 
+  /** Resolves once the server confirmed the subscription; rejects when it failed first. */
   waitReady(): Promise<void> {
     if (this.active) return Promise.resolve();
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
-  confirmed(out: SubOutput | undefined, askedSince: boolean, onError: (err: unknown) => void): void {
+  /** The server's `ok` for a `sub` (on `askedSince`: one that carried a position). */
+  confirmed(out: SubOutput | undefined, askedSince: boolean): void {
     this.active = true;
     this.retries = 0;
-    this.#applySnapshot(out?.members, onError);
+    this.#applySnapshot(out?.members);
     const from = this.position;
     if (out?.position) this.position = out.position;
     // No `recovered` in the answer to a `since`: the connection was subscribed already (a repeated
     // `sub` after a timeout), so nothing was replayed and nothing was lost.
     if (askedSince && out?.recovered !== undefined) {
       this.#recovered = out?.recovered === true;
-      if (!this.#recovered) this.#gap(out?.reason ?? 'no-history', from, out?.position, onError);
+      if (!this.#recovered) this.#gap(out?.reason ?? 'no-history', from, out?.position);
     }
     for (const w of this.#waiters.splice(0)) w.resolve();
   }
 
-  #gap(reason: GapEvent['reason'], from: StreamPosition | undefined, to: StreamPosition | undefined, onError: (err: unknown) => void): void {
+  #gap(reason: GapEvent['reason'], from: StreamPosition | undefined, to: StreamPosition | undefined): void {
     this.#recovered = false;
-    this.#emit({ event: 'gap', arg: { topic: this.topic, reason, from, to } }, onError);
+    this.events.emit('gap', { topic: this.topic, reason, from, to });
   }
 
+  /** The subscription ended (or never started): waiters of `ready` reject with `err`. */
   failed(err: SwitchboardError): void {
     this.active = false;
     for (const w of this.#waiters.splice(0)) w.reject(err);
   }
 
-  deliver(data: unknown, meta: DeliveryMeta, onError: (err: unknown) => void): void {
+  /** A `msg` frame: handed to every handler, unless it repeats what this subscription has seen. */
+  deliver(data: unknown, meta: DeliveryMeta): void {
     // Not confirmed on this connection: left over from an earlier server subscription of the
     // topic (unsubscribed, then subscribed again). The new one's answer and replay cover it.
     if (!this.active) return;
@@ -139,9 +150,9 @@ export class TopicState {
       if (p && p.epoch === epoch) {
         // Seen already: a replay overlapping what arrived live. Dropping it keeps exactly-once.
         if (offset <= p.offset) return;
-        if (offset > p.offset + 1) this.#gap('skipped', p, { epoch, offset: offset - 1 }, onError);
+        if (offset > p.offset + 1) this.#gap('skipped', p, { epoch, offset: offset - 1 });
       } else if (p) {
-        this.#gap('epoch', p, { epoch, offset: offset - 1 }, onError);
+        this.#gap('epoch', p, { epoch, offset: offset - 1 });
       }
       this.position = at;
     }
@@ -149,49 +160,31 @@ export class TopicState {
       meta.recovered = this.#recovered;
       this.#recovered = undefined;
     }
-    for (const h of this.handlers) {
-      try {
-        (h as MessageHandler)(data, meta);
-      } catch (err) {
-        onError(err);
-      }
-    }
+    // The live set, not a snapshot: a handler unsubscribed by an earlier one gets no more messages.
+    for (const h of this.handlers) invokeListener(h as MessageHandler, [data, meta], 'message', this.#onError);
   }
 
-  join(member: Member, onError: (err: unknown) => void): void {
+  /** A presence `join` frame. */
+  join(member: Member): void {
     if (!this.members || this.members.has(member.id)) return;
     this.members.set(member.id, member);
-    this.#emit({ event: 'join', arg: member }, onError);
+    this.events.emit('join', member);
   }
 
-  leave(member: Member, onError: (err: unknown) => void): void {
+  /** A presence `leave` frame. */
+  leave(member: Member): void {
     if (!this.members?.delete(member.id)) return;
-    this.#emit({ event: 'leave', arg: member }, onError);
-  }
-
-  emitError(err: SwitchboardError, onError: (err: unknown) => void): void {
-    this.#emit({ event: 'error', arg: err }, onError);
+    this.events.emit('leave', member);
   }
 
   /** A re-subscription's snapshot replaces the list; differences are reported as join/leave. */
-  #applySnapshot(members: Member[] | undefined, onError: (err: unknown) => void): void {
+  #applySnapshot(members: Member[] | undefined): void {
     if (!members) return;
     const next = new Map(members.map((m) => [m.id, m]));
     const prev = this.members;
     this.members = next;
     if (!prev) return;
-    for (const [id, m] of prev) if (!next.has(id)) this.#emit({ event: 'leave', arg: m }, onError);
-    for (const [id, m] of next) if (!prev.has(id)) this.#emit({ event: 'join', arg: m }, onError);
-  }
-
-  #emit(e: { event: keyof SubscriptionEvents; arg: Member | SwitchboardError | GapEvent }, onError: (err: unknown) => void): void {
-    for (const l of [...this.listeners]) {
-      if (l.event !== e.event) continue;
-      try {
-        (l.cb as (arg: unknown) => void)(e.arg);
-      } catch (err) {
-        onError(err);
-      }
-    }
+    for (const [id, m] of prev) if (!next.has(id)) this.events.emit('leave', m);
+    for (const [id, m] of next) if (!prev.has(id)) this.events.emit('join', m);
   }
 }

@@ -3,7 +3,7 @@
  */
 import type { Member } from '../protocol/frames.js';
 import type { SwitchboardError } from '../protocol/errors.js';
-import type { CommandMap, StreamMap, UploadMap } from '../server/types.js';
+import type { CommandMap, StreamMap, UploadMap } from '../protocol/api.js';
 import type { StreamOptions, StreamReader, UploadOptions } from './streams.js';
 import type { MessageHandler, SubscribeOptions, Subscription } from './subscriptions.js';
 
@@ -42,23 +42,6 @@ export interface PublishOptions extends CallOptions {
   /** Deliver to the publishing connection too, when it is subscribed. @default true */
   echo?: boolean;
 }
-
-/** The command map of a server type (`typeof server`) or a command map written by hand. */
-export type CommandsOf<T> = T extends { readonly '~types'?: { commands: infer C } }
-  ? '~types' extends keyof T
-    ? C extends CommandMap
-      ? C
-      : CommandMap
-    : T extends CommandMap
-      ? T
-      : CommandMap
-  : T extends CommandMap
-    ? T
-    : CommandMap;
-
-/** The stream and upload maps of a server type, or loose maps. */
-export type StreamsOf<T> = T extends { readonly '~types'?: { streams: infer S } } ? ('~types' extends keyof T ? (S extends StreamMap ? S : StreamMap) : StreamMap) : StreamMap;
-export type UploadsOf<T> = T extends { readonly '~types'?: { uploads: infer U } } ? ('~types' extends keyof T ? (U extends UploadMap ? U : UploadMap) : UploadMap) : UploadMap;
 
 /** A Switchboard client. Create one with `connect`. */
 export interface Client<Commands extends CommandMap = CommandMap, Streams extends StreamMap = StreamMap, Uploads extends UploadMap = UploadMap> {

@@ -1,8 +1,9 @@
 /**
- * Public types of the server API. Kept apart from the implementation so the client can import
- * the command map type of a server without pulling server code into a bundle.
+ * Public types of the server API, kept apart from the implementation. The API-map types the client
+ * shares live in protocol/api.ts, which has no Node imports.
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { ApiTypes, CommandMap, StreamMap, UploadMap } from '../protocol/api.js';
 import type { Member, StreamPosition } from '../protocol/frames.js';
 import type { TopicRule } from './topic-rules.js';
 import type { EngineHealth } from '../engines/engine.js';
@@ -49,9 +50,7 @@ export interface UploadSpec<In extends StandardSchemaV1 | undefined = undefined>
   highWaterMark?: number;
 }
 
-/** The item and input types of every registered stream and upload, by name. */
-export type StreamMap = Record<string, { input: unknown; item: unknown }>;
-export type UploadMap = Record<string, { input: unknown; item: unknown; output: unknown }>;
+export type { CommandMap, StreamMap, UploadMap } from '../protocol/api.js';
 
 type InputOf<S, Fallback> = S extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<S> : Fallback;
 type WireInputOf<S, Fallback> = S extends StandardSchemaV1 ? StandardSchemaV1.InferInput<S> : Fallback;
@@ -71,9 +70,6 @@ export interface CommandSpec<In extends StandardSchemaV1 = StandardSchemaV1> {
   input: In;
   output?: StandardSchemaV1;
 }
-
-/** The input and output types of every registered command, by name. */
-export type CommandMap = Record<string, { input: unknown; output: unknown }>;
 
 /** A Switchboard server. Create one with `createServer`. */
 export interface Server<Identity = unknown, Commands extends CommandMap = {}, Streams extends StreamMap = {}, Uploads extends UploadMap = {}> {
@@ -136,5 +132,5 @@ export interface Server<Identity = unknown, Commands extends CommandMap = {}, St
   /** Number of open connections now. */
   readonly connections: number;
   /** Type-only marker for `connect<typeof server>()`; always `undefined` at run time. */
-  readonly '~types'?: { identity: Identity; commands: Commands; streams: Streams; uploads: Uploads };
+  readonly '~types'?: ApiTypes<Identity, Commands, Streams, Uploads>;
 }

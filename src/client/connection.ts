@@ -1,0 +1,362 @@
+/**
+ * One client's connection lifecycle: each attempt (the URL, the token and where it travels, the
+ * codec, the connect deadline), the heartbeat, the reconnect policy after a drop, and the final stop
+ * (docs/client.md, "Reconnection", "Token refresh", "Heartbeat"). It knows nothing of topics or
+ * streams: it tells the client through {@link ConnectionHooks}, and the client wires those to its
+ * tables. Runtime-free: the entry point injects the socket factory.
+ */
+import type { Codec } from '../protocol/codec.js';
+import { jsonCodec, type CodecName } from '../protocol/codec.js';
+import { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { SwitchboardError } from '../protocol/errors.js';
+import type { ServerFrame, WelcomeFrame } from '../protocol/frames.js';
+import { isServerFrame } from '../protocol/frames.js';
+import { encodeTokenProtocol } from '../protocol/subprotocol.js';
+import type { Emitter, Listeners } from '../shared/emitter.js';
+import { backoffDelay } from './backoff.js';
+import type { ResolvedClientOptions, UrlProvider } from './options.js';
+import type { RequestTable, Transmit } from './requests.js';
+import type { SocketFactory, WebSocketLike } from './socket.js';
+import type { ClientEvents, ClientState } from './types.js';
+
+/** HTTP statuses after which another attempt is pointless unless the token changes. */
+const AUTH_REFUSALS = new Set([401, 403]);
+/** HTTP statuses after which another attempt is pointless. */
+const FINAL_STATUSES = new Set([400, 404]);
+
+const utf8 = new TextEncoder();
+/** Whether a payload exceeds `max` bytes; avoids encoding in the common small case. */
+function tooLarge(payload: string | Uint8Array, max: number): boolean {
+  if (typeof payload !== 'string') return payload.byteLength > max;
+  // n UTF-16 units take between n and 3n UTF-8 bytes.
+  if (payload.length * 3 <= max) return false;
+  if (payload.length > max) return true;
+  return utf8.encode(payload).length > max;
+}
+
+/**
+ * The codec module, loaded on first use: MessagePack (@msgpack/msgpack) is imported only by clients that
+ * choose it, so the JSON client needs no bundler and carries no MessagePack code.
+ */
+async function loadCodec(name: CodecName): Promise<Codec> {
+  return name === 'msgpack' ? (await import('../protocol/msgpack.js')).msgpackCodec : jsonCodec;
+}
+
+async function pickUrl(urls: UrlProvider, attempt: number): Promise<string> {
+  if (typeof urls === 'string') return urls;
+  if (typeof urls === 'function') return urls(attempt);
+  if (urls.length === 0) throw new TypeError('no URL to connect to');
+  return urls[attempt % urls.length] as string;
+}
+
+/** `url` with the token in its query string, before any #fragment (which is never sent). */
+function withTokenParam(url: string, param: string, token: string): string {
+  const hash = url.indexOf('#');
+  const [base, frag] = hash < 0 ? [url, ''] : [url.slice(0, hash), url.slice(hash)];
+  return `${base}${base.includes('?') ? '&' : '?'}${encodeURIComponent(param)}=${encodeURIComponent(token)}${frag}`;
+}
+
+/** What the connection tells the client, which wires it to its request, topic and stream tables. */
+export interface ConnectionHooks {
+  /** A decoded server frame arrived. */
+  frame(f: ServerFrame): void;
+  /** `welcome` arrived and the state is `open`; called before the `open` event. */
+  opened(): void;
+  /** The socket is gone (a reconnect may follow): what was in flight on it cannot be answered. */
+  lost(): void;
+  /** The client stopped for good: unsent work fails with `cause`, work sent before with `sentCause`. */
+  stopped(cause: SwitchboardError, sentCause: SwitchboardError): void;
+}
+
+/** What the connection needs besides its hooks. */
+export interface ConnectionDeps {
+  urls: UrlProvider;
+  opts: ResolvedClientOptions;
+  factory: SocketFactory;
+  events: Emitter<Listeners<ClientEvents>>;
+  /** For the token a `refresh` asks for, sent as an `auth` request. */
+  requests: RequestTable;
+  reportError(err: unknown): void;
+  hooks: ConnectionHooks;
+}
+
+/** One client's connection, as the client and its frame router use it. */
+export interface Connection {
+  readonly state: ClientState;
+  readonly clientId: string | undefined;
+  /** Encodes and sends a frame on the current socket; an error when it cannot be sent. */
+  readonly transmit: Transmit;
+  /** {@link Connection.transmit} while open, else `undefined`. */
+  openTransmit(): Transmit | undefined;
+  /** Starts the first attempt. */
+  start(): void;
+  /** The server's `welcome`: the connection is usable. */
+  welcomed(f: WelcomeFrame): void;
+  /** The server's `refresh`: fetch a fresh token and send it on the open connection (§1.4). */
+  refresh(): Promise<void>;
+  /** Resolves once the client is open; rejects with TIMEOUT, ABORTED or CLOSED. */
+  whenOpen(timeoutMs: number, signal: AbortSignal | undefined): Promise<void>;
+  /** `client.close()`: ends the client for good. */
+  close(code: number, reason: string): void;
+}
+
+/** Creates the connection of one client; nothing happens until {@link Connection.start}. */
+export function createConnection({ urls, opts, factory, events, requests, reportError, hooks }: ConnectionDeps): Connection {
+  /** JSON until the first attempt loads MessagePack, when chosen (see {@link loadCodec}). */
+  let codec: Codec = jsonCodec;
+  let state: ClientState = 'connecting';
+  let clientId: string | undefined;
+  let socket: WebSocketLike | undefined;
+  let welcome: WelcomeFrame | undefined;
+  /** Consecutive failed attempts; reset once a connection stayed open for `stableAfterMs`. */
+  let attempt = 0;
+  /** The token a 401/403 refused; the next attempt needs a different one. */
+  let refusedToken: string | undefined;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let connectTimer: ReturnType<typeof setTimeout> | undefined;
+  let stableTimer: ReturnType<typeof setTimeout> | undefined;
+  let heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  let pongTimer: ReturnType<typeof setTimeout> | undefined;
+  let heard = false;
+
+  const transmit: Transmit = (frame) => {
+    let payload: string | Uint8Array;
+    try {
+      payload = codec.encode(frame);
+    } catch (err) {
+      // A value the codec cannot encode (a BigInt, a cycle): this request fails, nothing else.
+      // Thrown here it would escape the queue flush on open and lose the rest of the queue.
+      return new SwitchboardError(ErrorCode.BAD_REQUEST, `Request could not be encoded: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const max = welcome?.maxPayload ?? Infinity;
+    if (tooLarge(payload, max)) {
+      return new SwitchboardError(ErrorCode.PAYLOAD_TOO_LARGE, `Request exceeds the server's maxPayload of ${max} bytes`);
+    }
+    socket?.send(payload);
+    return undefined;
+  };
+  const openTransmit = (): Transmit | undefined => (state === 'open' ? transmit : undefined);
+
+  function clearTimers(): void {
+    for (const t of [connectTimer, stableTimer, pongTimer]) if (t) clearTimeout(t);
+    if (heartbeatTimer) clearInterval(heartbeatTimer);
+    connectTimer = stableTimer = pongTimer = heartbeatTimer = undefined;
+  }
+
+  /** Detaches and closes the current socket; its late events are ignored from here on. */
+  function dropSocket(code?: number, reason?: string): void {
+    const s = socket;
+    socket = undefined;
+    if (!s) return;
+    s.onopen = s.onmessage = null;
+    s.onclose = null;
+    // Keep an error handler: closing a CONNECTING `ws` socket emits 'error' later, and an
+    // EventEmitter 'error' without a listener would crash the process.
+    s.onerror = () => {};
+    try {
+      if (s.readyState <= 1) s.close(code, reason);
+    } catch {
+      // Closing a CONNECTING socket may throw in some runtimes; it is abandoned either way.
+    }
+  }
+
+  async function open(): Promise<void> {
+    retryTimer = undefined;
+    let token: string | undefined;
+    let url: string;
+    try {
+      if (codec.name !== opts.codec) codec = await loadCodec(opts.codec);
+      token = typeof opts.token === 'function' ? await opts.token() : opts.token;
+      url = await pickUrl(urls, attempt);
+    } catch (err) {
+      reportError(err);
+      return onClosed(CloseCode.ABNORMAL, 'token or URL provider failed', undefined);
+    }
+    if (state === 'closed') return;
+    if (refusedToken !== undefined && token === refusedToken) {
+      return stop(CloseCode.ABNORMAL, 'handshake refused', new SwitchboardError(ErrorCode.UNAUTHORIZED, 'The server refused the token and no new one is available'));
+    }
+    const protocols = [codec.subprotocol];
+    if (token && opts.tokenIn === 'protocol') protocols.push(encodeTokenProtocol(token));
+    const urlWithoutToken = url;
+    if (!token && opts.tokenIn === 'message') {
+      // The server waits for an auth frame it would never get: 4408 and a reconnect loop.
+      return stop(CloseCode.ABNORMAL, 'no token', new SwitchboardError(ErrorCode.UNAUTHORIZED, "tokenIn: 'message' needs a token and the provider gave none"));
+    }
+    if (token && opts.tokenIn === 'query') url = withTokenParam(url, opts.tokenQueryParam, token);
+    let s: WebSocketLike;
+    try {
+      s = factory(url, protocols);
+    } catch (err) {
+      // A malformed URL is a programming error: reconnecting cannot fix it. Runtimes quote the URL
+      // in their error ("Invalid URL: …?token=…"); with tokenIn 'query' that would put the token in
+      // an error message (docs/protocol.md §1.1), so report the URL as it was before the token.
+      const e = err instanceof Error ? err : new Error(String(err));
+      const safe = url === urlWithoutToken ? e : new SyntaxError(`Invalid URL: ${urlWithoutToken}`);
+      return stop(CloseCode.ABNORMAL, 'invalid URL', safe);
+    }
+    socket = s;
+    s.binaryType = 'arraybuffer';
+    // Every attempt has a deadline, reconnecting or not: a server that accepts TCP and never
+    // answers the upgrade must not leave the client 'connecting' forever.
+    connectTimer = setTimeout(() => {
+      dropSocket();
+      onClosed(CloseCode.ABNORMAL, 'connect timeout', undefined);
+    }, opts.connectTimeoutMs);
+    // First-message transport: the token is the first frame, before the server's welcome (§1.3).
+    if (token && opts.tokenIn === 'message') s.onopen = () => s.send(codec.encode({ t: 'auth', token }));
+    s.onmessage = (ev) => receive(ev.data);
+    s.onerror = () => {}; // 'close' follows and carries what is known.
+    s.onclose = (ev) => {
+      if (socket !== s) return;
+      socket = undefined;
+      onClosed(ev.code, ev.reason, s.httpStatus, token);
+    };
+  }
+
+  function receive(data: unknown): void {
+    heard = true;
+    if (pongTimer) {
+      clearTimeout(pongTimer);
+      pongTimer = undefined;
+    }
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : (data as string | Uint8Array);
+    const decoded = codec.decode(bytes, typeof data !== 'string');
+    if (!decoded.ok || !isServerFrame(decoded.value)) {
+      reportError(new SwitchboardError(ErrorCode.BAD_REQUEST, 'The server sent a malformed frame'));
+      return;
+    }
+    hooks.frame(decoded.value);
+  }
+
+  async function refresh(): Promise<void> {
+    try {
+      const token = typeof opts.token === 'function' ? await opts.token() : opts.token;
+      if (!token) throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'The server asked for a fresh token and there is none');
+      await requests.request({ t: 'auth', token }, { timeoutMs: opts.timeoutMs, direct: true }, openTransmit());
+    } catch (err) {
+      // The server closes with 4401 after its deadline; the reconnect then asks the provider again.
+      reportError(err);
+    }
+  }
+
+  function welcomed(f: WelcomeFrame): void {
+    if (connectTimer) clearTimeout(connectTimer);
+    connectTimer = undefined;
+    welcome = f;
+    clientId = f.clientId;
+    refusedToken = undefined;
+    state = 'open';
+    if (opts.reconnect) stableTimer = setTimeout(() => (attempt = 0), opts.reconnect.stableAfterMs);
+    startHeartbeat(f);
+    hooks.opened();
+    events.emit('open', { clientId: f.clientId });
+  }
+
+  function startHeartbeat(f: WelcomeFrame): void {
+    if (opts.heartbeat === false) return;
+    const intervalMs = opts.heartbeat.intervalMs ?? f.heartbeat.intervalMs;
+    const timeoutMs = opts.heartbeat.timeoutMs ?? f.heartbeat.timeoutMs;
+    heard = false;
+    heartbeatTimer = setInterval(() => {
+      if (heard) {
+        heard = false;
+        return;
+      }
+      if (pongTimer) return;
+      socket?.send(codec.encode({ t: 'ping' }));
+      pongTimer = setTimeout(() => {
+        pongTimer = undefined;
+        // The server is gone without a close frame: give up on this socket and reconnect.
+        dropSocket();
+        onClosed(CloseCode.ABNORMAL, 'heartbeat timeout', undefined);
+      }, timeoutMs);
+    }, intervalMs);
+  }
+
+  /** The reconnect policy: whether, and after how long, another attempt follows this close. */
+  function onClosed(code: number, reason: string, httpStatus: number | undefined, token?: string): void {
+    clearTimers();
+    welcome = undefined;
+    hooks.lost();
+    if (state === 'closed') return;
+    if (httpStatus !== undefined && FINAL_STATUSES.has(httpStatus)) {
+      return stop(code, reason, new SwitchboardError(ErrorCode.UNAUTHORIZED, `Handshake refused with HTTP ${httpStatus}`), httpStatus);
+    }
+    // 4501 is first-message authentication's 401 (docs/protocol.md §5).
+    if ((httpStatus !== undefined && AUTH_REFUSALS.has(httpStatus)) || code === CloseCode.UNAUTHORIZED) {
+      if (typeof opts.token !== 'function') {
+        const why = httpStatus !== undefined ? `HTTP ${httpStatus}` : `close code ${code}`;
+        return stop(code, reason, new SwitchboardError(ErrorCode.UNAUTHORIZED, `Handshake refused with ${why}`), httpStatus);
+      }
+      refusedToken = token ?? '';
+    }
+    const retryable = shouldReconnect(code) || code === CloseCode.UNAUTHORIZED;
+    if (!opts.reconnect || !retryable || attempt >= opts.reconnect.maxAttempts) {
+      return stop(code, reason, undefined, httpStatus);
+    }
+    const delayMs = backoffDelay(attempt, opts.reconnect.initialDelayMs, opts.reconnect.maxDelayMs);
+    attempt++;
+    state = 'reconnecting';
+    events.emit('close', { code, reason, willReconnect: true, ...(httpStatus ? { httpStatus } : {}) });
+    if (state !== 'reconnecting') return; // a close listener called client.close()
+    events.emit('reconnecting', { attempt, delayMs });
+    if (state !== 'reconnecting') return;
+    retryTimer = setTimeout(() => void open(), delayMs);
+  }
+
+  /** Ends the client for good. */
+  function stop(code: number, reason: string, err?: Error, httpStatus?: number, byUser = false): void {
+    if (state === 'closed') return;
+    state = 'closed';
+    clearTimers();
+    if (retryTimer) clearTimeout(retryTimer);
+    retryTimer = undefined;
+    dropSocket(code, reason);
+    const cause = err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCode.CLOSED, 'Client closed');
+    // A keyed call sent before the client gave up may have run: DISCONNECTED says so; CLOSED is
+    // kept for close() itself.
+    const sentCause = byUser ? cause : new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost before the answer arrived, and the client stopped reconnecting');
+    hooks.stopped(cause, sentCause);
+    if (err) reportError(err);
+    events.emit('close', { code, reason, willReconnect: false, ...(httpStatus ? { httpStatus } : {}) });
+  }
+
+  function whenOpen(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    if (state === 'open') return Promise.resolve();
+    if (state === 'closed') return Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        offOpen();
+        offClose();
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const offOpen = events.on('open', () => (cleanup(), resolve()));
+      const offClose = events.on('close', (e) => {
+        if (!e.willReconnect) cleanup(), reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
+      });
+      const timer = setTimeout(() => (cleanup(), reject(new SwitchboardError(ErrorCode.TIMEOUT, `Not connected within ${timeoutMs} ms`))), timeoutMs);
+      const onAbort = () => (cleanup(), reject(new SwitchboardError(ErrorCode.ABORTED, 'Aborted')));
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  return {
+    get state() {
+      return state;
+    },
+    get clientId() {
+      return clientId;
+    },
+    transmit,
+    openTransmit,
+    start: () => void open(),
+    welcomed,
+    refresh,
+    whenOpen,
+    close: (code, reason) => stop(code, reason, undefined, undefined, true),
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Frame routing: each decoded server frame goes to the one table that owns its id or topic — the
+ * request table (`ok`, `err`), the stream table (`item`, `end`, `credit`, a stream's `err`), the
+ * topic table (`msg`, `join`, `leave`, a `sub`'s `ok`) — or to the connection (`welcome`, `refresh`).
+ */
+import type { ServerFrame } from '../protocol/frames.js';
+import type { Connection } from './connection.js';
+import type { RequestTable } from './requests.js';
+import type { ClientStreams } from './streams.js';
+import type { TopicTable } from './topics.js';
+
+/** The tables a frame can be for. */
+export interface FrameTargets {
+  requests: RequestTable;
+  streams: ClientStreams;
+  topics: TopicTable;
+  connection: Connection;
+}
+
+/** Returns the function that hands one server frame to its owner. */
+export function createFrameRouter({ requests, streams, topics, connection }: FrameTargets): (f: ServerFrame) => void {
+  return (f) => {
+    switch (f.t) {
+      case 'msg':
+        return topics.message(f);
+      case 'ok':
+        // The topic first: a `sub`'s replay follows its answer in the same tick (see TopicTable.answered).
+        topics.answered(f);
+        return requests.answer(f.id, true, f);
+      case 'err':
+        if (streams.error(f)) return;
+        return requests.answer(f.id, false, f);
+      case 'item':
+        return void streams.items(f.id, f.items);
+      case 'end':
+        return streams.end(f.id);
+      case 'credit':
+        return streams.credit(f.id, f.n);
+      case 'join':
+        return topics.join(f.topic, f.member);
+      case 'leave':
+        return topics.leave(f.topic, f.member);
+      case 'welcome':
+        return connection.welcomed(f);
+      case 'refresh':
+        return void connection.refresh();
+      case 'pong':
+        return;
+    }
+  };
+}

@@ -1,0 +1,238 @@
+/**
+ * The client's topic table: one server subscription per topic however many handles share it, the
+ * handles `client.subscribe` returns, and re-subscription after every open — with recovery from the
+ * last position (docs/protocol.md §2.7), retries of transient refusals, and one queue for what the
+ * server's rate limit refused (docs/client.md, "Subscriptions").
+ */
+import { ErrorCode } from '../protocol/error-codes.js';
+import { SwitchboardError } from '../protocol/errors.js';
+import type { Member, MsgFrame, OkFrame, SubOutput } from '../protocol/frames.js';
+import { MAX_HISTORY, isPosition } from '../protocol/frames.js';
+import type { ListenerErrorHandler, Listeners } from '../shared/emitter.js';
+import { backoffDelay } from './backoff.js';
+import type { RequestBody, RequestTable, Transmit } from './requests.js';
+import { TopicState, type DeliveryMeta, type MessageHandler, type SubscribeOptions, type Subscription, type SubscriptionEvents } from './subscriptions.js';
+import type { ClientState } from './types.js';
+
+/** Error codes after which a re-subscription is tried again on the same connection. */
+const TRANSIENT = new Set<string>([ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL]);
+
+/** What the topic table needs from the client. */
+export interface TopicHost {
+  requests: RequestTable;
+  /** The connection state now. */
+  state(): ClientState;
+  /** Sends a frame now; an error when it cannot be sent. */
+  transmit: Transmit;
+  /** {@link TopicHost.transmit} while open, else `undefined` (the request table then refuses `direct` requests). */
+  openTransmit(): Transmit | undefined;
+  /** Deadline of `sub` and `unsub` requests, in ms. */
+  timeoutMs: number;
+  /** Where a throwing handler or listener, and a `sub` that timed out, are reported. */
+  reportError: ListenerErrorHandler;
+}
+
+/** The topic table; the client routes `ok`, `msg`, `join` and `leave` frames and its connection's lifecycle to it. */
+export interface TopicTable {
+  /** `client.subscribe`. */
+  subscribe<T>(topic: string, handler: MessageHandler<T>, options: SubscribeOptions | undefined): Subscription;
+  /** An `ok` frame arrived; if it answers a `sub`, the topic is confirmed before its replay is routed. */
+  answered(f: OkFrame): void;
+  /** A `msg` frame. */
+  message(f: MsgFrame): void;
+  /** A presence `join` frame. */
+  join(topic: string, member: Member): void;
+  /** A presence `leave` frame. */
+  leave(topic: string, member: Member): void;
+  /** The connection opened: every topic is subscribed again (with its position). */
+  opened(): void;
+  /** The connection is gone: nothing is confirmed any more; the next open re-subscribes. */
+  lost(): void;
+  /** The client closed for good: every subscription ends with `cause`. */
+  stopped(cause: SwitchboardError): void;
+}
+
+/** Creates the topic table of one client. */
+export function createTopicTable(host: TopicHost): TopicTable {
+  const { requests } = host;
+  const topics = new Map<string, TopicState>();
+  /** `sub` requests in flight → their topic, confirmed when the answer arrives (see answered). */
+  const pendingSubs = new Map<number, { t: TopicState; askedSince: boolean }>();
+  /** Re-subscriptions waiting for the server's rate limit (see rateLimited). */
+  const rateQueue: TopicState[] = [];
+  let rateTimer: ReturnType<typeof setTimeout> | undefined;
+  let rateDelayMs = 100;
+  const isOpen = () => host.state() === 'open';
+
+  function resubscribe(t: TopicState): void {
+    // With a position (a topic with history, or `since`), ask for what was missed (§2.7); the first
+    // subscription may instead ask for the last N messages.
+    const since = t.position;
+    const body: RequestBody = since ? { t: 'sub', topic: t.topic, since } : { t: 'sub', topic: t.topic };
+    if (t.historyOnce) body.history = t.historyOnce;
+    const id = requests.reserveId();
+    pendingSubs.set(id, { t, askedSince: since !== undefined });
+    requests
+      .request(body, { timeoutMs: host.timeoutMs, direct: true, id }, host.openTransmit())
+      .then(
+        // Confirmed in answered(), before the replay that follows the answer in the same chunk.
+        () => {},
+        (err: SwitchboardError) => {
+          // A late answer to a timed-out `sub` still confirms it (with its replay); the entry goes
+          // with the connection otherwise.
+          if (err.code !== ErrorCode.TIMEOUT) pendingSubs.delete(id);
+          // Transient refusals (over the rate limit after a reconnect burst, the server's engine
+          // down or failing) are retried on this connection; only a real refusal ends it.
+          if (TRANSIENT.has(err.code)) {
+            if (topics.get(t.topic) !== t || !isOpen()) return; // the next open re-subscribes
+            if (err.code === ErrorCode.RATE_LIMITED) return rateLimited(t, err.retryAfterMs ?? 100);
+            const delayMs = backoffDelay(t.retries++, 100, 2_000);
+            t.retryTimer = setTimeout(() => {
+              t.retryTimer = undefined;
+              if (isOpen() && topics.get(t.topic) === t && !t.active) resubscribe(t);
+            }, delayMs);
+            return;
+          }
+          // Lost connection or timeout: the next open tries again. A refusal ends the subscription.
+          if (err.code === ErrorCode.DISCONNECTED || err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.CLOSED) {
+            if (err.code === ErrorCode.TIMEOUT) {
+              host.reportError(err, 'sub');
+              // Still open and still wanted: ask again rather than wait for a reconnect that a
+              // healthy connection may never have.
+              if (isOpen() && topics.get(t.topic) === t) resubscribe(t);
+            }
+            return;
+          }
+          if (topics.get(t.topic) === t) topics.delete(t.topic);
+          t.failed(err);
+          // Only `error` listeners hear it; with none, `ready` (rejected above) is the only report.
+          t.events.emit('error', err);
+        },
+      );
+  }
+
+  /**
+   * Re-subscriptions the server rate-limited wait in one queue and go out one at a time, each
+   * after the server's `retryAfterMs`: retrying them all at once would be refused again and
+   * could get the connection closed for flooding (1008).
+   */
+  function rateLimited(t: TopicState, retryAfterMs: number): void {
+    rateDelayMs = Math.max(10, retryAfterMs);
+    if (!rateQueue.includes(t)) rateQueue.push(t);
+    rateTimer ??= setTimeout(drainRateQueue, rateDelayMs);
+  }
+
+  function drainRateQueue(): void {
+    rateTimer = undefined;
+    const t = rateQueue.shift();
+    if (t && isOpen() && topics.get(t.topic) === t && !t.active) resubscribe(t);
+    if (rateQueue.length > 0) rateTimer = setTimeout(drainRateQueue, rateDelayMs);
+  }
+
+  function clearRateQueue(): void {
+    rateQueue.length = 0;
+    if (rateTimer) clearTimeout(rateTimer);
+    rateTimer = undefined;
+  }
+
+  function subscribe<T>(topic: string, handler: MessageHandler<T>, o: SubscribeOptions | undefined): Subscription {
+    if (typeof topic !== 'string' || topic.length === 0) throw new TypeError('topic must be a non-empty string');
+    if (typeof handler !== 'function') throw new TypeError('handler must be a function');
+    if (o?.since !== undefined && !isPosition(o.since)) throw new TypeError('since must be { epoch: string of 1-64 characters, offset: non-negative integer }');
+    if (o?.history !== undefined && !(Number.isSafeInteger(o.history) && o.history >= 1 && o.history <= MAX_HISTORY)) {
+      throw new TypeError('history must be an integer from 1 to 2147483647');
+    }
+    const closed = host.state() === 'closed';
+    const existing = topics.get(topic);
+    const replays = o?.since !== undefined || o?.history !== undefined;
+    if (existing && replays) {
+      // The topic's one server subscription is live already; a replay for one handler alone
+      // would need a second one. Refused loudly rather than silently started live.
+      const refused = Promise.reject(
+        new SwitchboardError(ErrorCode.BAD_REQUEST, `"${topic}" is already subscribed on this client; since/history apply to its first subscription`),
+      );
+      refused.catch(() => {});
+      return { topic, ready: refused, unsubscribe() {}, on: () => () => {}, members: () => [], position: () => undefined };
+    }
+    const t = existing ?? new TopicState(topic, host.reportError);
+    if (!existing) {
+      if (o?.since) t.position = o.since;
+      if (o?.history) t.historyOnce = o.history;
+    }
+    if (!existing && !closed) topics.set(topic, t);
+    t.handlers.add(handler as MessageHandler<never>);
+    const ready = closed ? Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed')) : t.waitReady();
+    // The caller may never await `ready`; a refusal must not become an unhandled rejection.
+    ready.catch(() => {});
+    if (!existing && isOpen()) resubscribe(t);
+    return handle(t, handler as MessageHandler<never>, ready);
+  }
+
+  /** One `client.subscribe` call's view of its topic: its handler and the listeners it added. */
+  function handle(t: TopicState, handler: MessageHandler<never>, ready: Promise<void>): Subscription {
+    const own: (() => void)[] = [];
+    return {
+      topic: t.topic,
+      ready,
+      unsubscribe() {
+        if (!t.handlers.delete(handler)) return;
+        for (const off of own.splice(0)) off();
+        if (t.handlers.size > 0 || topics.get(t.topic) !== t) return;
+        topics.delete(t.topic);
+        if (t.retryTimer) clearTimeout(t.retryTimer);
+        // Unsubscribed before the server confirmed: `ready` must not hang.
+        if (!t.active) t.failed(new SwitchboardError(ErrorCode.ABORTED, 'Unsubscribed before the subscription was confirmed'));
+        if (isOpen()) {
+          requests.request({ t: 'unsub', topic: t.topic }, { timeoutMs: host.timeoutMs, direct: true }, host.transmit).catch(() => {});
+        }
+      },
+      on(event, cb) {
+        const off = t.events.on(event, cb as Listeners<SubscriptionEvents>[typeof event]);
+        own.push(off);
+        return off;
+      },
+      members: () => [...(t.members?.values() ?? [])],
+      position: () => t.position,
+    };
+  }
+
+  return {
+    subscribe,
+    answered(f) {
+      const pending = pendingSubs.get(f.id);
+      if (!pending) return;
+      // Synchronously: the replayed `msg` frames right behind this answer are handled in the
+      // same tick, before a promise callback could run, and must find the position set.
+      pendingSubs.delete(f.id);
+      const { t, askedSince } = pending;
+      if (topics.get(t.topic) !== t) return;
+      t.historyOnce = undefined;
+      t.confirmed(f.output as SubOutput | undefined, askedSince);
+    },
+    message(f) {
+      // The decoded frame is this message's own: its meta becomes the handler's, no copy.
+      const meta = (f.meta ?? {}) as DeliveryMeta;
+      meta.topic = f.topic;
+      topics.get(f.topic)?.deliver(f.data, meta);
+    },
+    join: (topic, member) => topics.get(topic)?.join(member),
+    leave: (topic, member) => topics.get(topic)?.leave(member),
+    opened() {
+      for (const t of topics.values()) {
+        if (t.retryTimer) clearTimeout(t.retryTimer);
+        t.retryTimer = undefined;
+        resubscribe(t);
+      }
+    },
+    lost() {
+      pendingSubs.clear();
+      clearRateQueue(); // the next open re-subscribes every topic
+      for (const t of topics.values()) t.active = false;
+    },
+    stopped(cause) {
+      for (const t of topics.values()) if (t.retryTimer) clearTimeout(t.retryTimer);
+      clearRateQueue();
+      for (const t of topics.values()) t.failed(cause);
+    },
+  };
+}
