@@ -49,6 +49,8 @@ beforeAll(async () => {
   // npm test builds first; a lone `vitest run test/packaging.test.ts` on a fresh clone builds here.
   if (!existsSync(join(root, 'dist/server/index.js'))) await exec('npm', ['run', 'build', '--silent'], { cwd: root });
   tmp = mkdtempSync(join(tmpdir(), 'switchboard-packaging-'));
+  // --ignore-scripts: prepack rebuilds dist/ (rm -rf first) under the other test files running now.
+  // attw gets the tarball itself for the same reason (its --pack runs npm pack in the repository).
   const { stdout } = await exec('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], { cwd: root });
   const [packed] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
   tarball = join(tmp, packed.filename);
