@@ -1,5 +1,5 @@
 /**
- * `createResourceServer`: the seed's backend SDK. Method handlers get `rp.ws.connect(connectionId,
+ * `createResourceServer`: the RightPlace SDK's backend SDK. Method handlers get `rp.ws.connect(connectionId,
  * url, { headers })`, `rp.ws.send(connectionId, data)` and `rp.ws.close(connectionId)` as async
  * methods, on `ws`, bounded by a URL policy and caps; the connections' events go to `onEvent`
  * listeners in the shape of the guest's `rp:ws` messages (docs/bridge.md §8). Node only.
@@ -54,7 +54,7 @@ export interface BackendLimits {
 
 /** Options of {@link createResourceServer}. */
 export interface ResourceServerOptions<Methods extends Record<string, ResourceMethod>> {
-  /** The methods, by name, as in the seed. */
+  /** The methods, by name, as in the RightPlace SDK. */
   methods: Methods;
   /** URLs `rp.ws.connect` may open (policy.ts syntax). Required: nothing is allowed by default. */
   policy: { allow: readonly string[] };

@@ -1,13 +1,13 @@
 /**
  * `createResourceClient`: the guest SDK, running inside the resource's iframe. It speaks the raw
- * protocol of messages.ts with the host in the parent window and offers the seed's API —
+ * protocol of messages.ts with the host in the parent window and offers the RightPlace SDK's API —
  * `rp.ready()`, `rp.ws.connect(url, { headers, protocols })`, `rp.credentials.get(name)` (docs/bridge.md §4).
  */
 import { BridgeError, BridgeErrorCode } from './errors.js';
 import { GuestConnection, type WsConnection } from './guest-connection.js';
 import { BridgeMethod, isRequestId, type ReadyResult, type RequestId, type WsEventMessage } from './messages.js';
 
-/** Options of `rp.ws.connect`, as in the seed. */
+/** Options of `rp.ws.connect`, as in the RightPlace SDK. */
 export interface ConnectOptions {
   /** Upgrade headers; need the host's egress relay (else the connection fails with `EGRESS_REQUIRED`). @default {} */
   headers?: Record<string, string>;

@@ -5,7 +5,7 @@ import { CREDENTIAL_NAME } from './headers.js';
 import { createUrlPolicy, type UrlPolicy } from './policy.js';
 
 /**
- * The parts of a resource's manifest (the seed's `resource.json`) the host reads. Any other field
+ * The parts of a resource's manifest (the RightPlace SDK's `resource.json`) the host reads. Any other field
  * may be present and is ignored.
  */
 export interface ResourceManifest {

@@ -1,5 +1,5 @@
 /**
- * `connectWithRetry`: the seed's "reconnect on disconnect" example made safe to copy — full jitter
+ * `connectWithRetry`: the RightPlace SDK's "reconnect on disconnect" example made safe to copy — full jitter
  * (so many resources that lost one upstream do not return in one wave), a delay cap, an attempt
  * cap that resets on every successful open, and no retry after a refusal that cannot change
  * (`CAPABILITY_DENIED`, `URL_NOT_ALLOWED`…) or after `close()`.
@@ -112,7 +112,7 @@ export function connectWithRetry(rp: Pick<ResourceClient, 'ws'>, url: string, op
     current = conn;
     let lastError: BridgeError | undefined;
     conn.on('open', () => {
-      retries = 0; // as in the seed: a successful open resets the count
+      retries = 0; // as in the RightPlace SDK: a successful open resets the count
       emit('open');
     });
     conn.on('message', (data) => emit('message', data));
