@@ -40,8 +40,8 @@ export interface WsConnection {
   on<K extends keyof WsConnectionEvents>(event: K, listener: WsConnectionEvents[K]): () => void;
   /**
    * Sends text or bytes. Before `open` the host holds it and sends it once the connection opens,
-   * in order. A refusal by the host (`NOT_CONNECTED` after `close`, `LIMIT_EXCEEDED`,
-   * `PAYLOAD_TOO_LARGE`…) is reported as an `error` event; the connection stays as it is.
+   * in order. A refusal by the host (`LIMIT_EXCEEDED`, `PAYLOAD_TOO_LARGE`…) is reported as an
+   * `error` event; the connection stays as it is. After `close()` it does nothing.
    */
   send(data: BridgeData): void;
   /**
@@ -98,6 +98,8 @@ export class GuestConnection implements WsConnection {
   }
 
   send(data: BridgeData): void {
+    // After close() nothing but the close is told, so the host's NOT_CONNECTED would go unheard.
+    if (this.#state === 'closing' || this.#state === 'closed') return;
     this.#transport.request('ws.send', { connectionId: this.id, data }).then(
       (result) => {
         const b = (result as { bufferedAmount?: unknown } | null)?.bufferedAmount;
