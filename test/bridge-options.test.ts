@@ -8,6 +8,8 @@ import { BridgeErrorCode } from '../src/bridge/errors.js';
 import { CLIENT_BRIDGE_DEFAULTS, createResourceClient } from '../src/bridge/guest.js';
 import { createResourceServer } from '../src/bridge/node.js';
 import { ErrorCode } from '../src/protocol/error-codes.js';
+import type { WsEventMessage } from '../src/bridge/messages.js';
+import { recordingLogger } from './helpers.js';
 
 type Globals = { addEventListener?: unknown; removeEventListener?: unknown };
 
@@ -83,6 +85,24 @@ describe('backend SDK options', () => {
     expect(() => createResourceServer({ ...base, limits: { maxConnections: 0 } })).toThrow(/limits\.maxConnections/);
     expect(() => createResourceServer({ ...base, limits: { maxPayload: 1.5 } })).toThrow(/limits\.maxPayload/);
     expect(() => createResourceServer({ ...base, limits: { handshakeTimeoutMs: -1 } })).toThrow(/limits\.handshakeTimeoutMs/);
+  });
+
+  it('logs a throwing event listener with its connection id, and still runs the others', async () => {
+    const logger = recordingLogger();
+    const seen: WsEventMessage['event'][] = [];
+    const server = createResourceServer({
+      ...base,
+      logger,
+      onEvent: () => {
+        throw new Error('listener bug');
+      },
+      methods: { open: async (_p: unknown, { rp }) => rp.ws.connect('dead', 'ws://127.0.0.1:1/') },
+    });
+    server.onEvent((e) => seen.push(e.event));
+    await expect(server.call('open', {})).rejects.toMatchObject({ code: 'UPSTREAM_FAILED' });
+    expect(seen).toEqual(['error', 'close']);
+    expect(logger.lines.filter((l) => l.msg === 'bridge backend event listener threw').map((l) => (l.obj as { connectionId: string }).connectionId)).toEqual(['dead', 'dead']);
+    await server.close();
   });
 });
 
