@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay } from '../src/client/backoff.js';
 import { CLIENT_DEFAULTS, resolveClientOptions } from '../src/client/options.js';
-import { CloseCode, shouldReconnect } from '../src/protocol/close-codes.js';
+import { CloseCode, isSendableCloseCode, ReadyState, shouldReconnect } from '../src/protocol/close-codes.js';
 import { jsonCodec } from '../src/protocol/codec.js';
 import { validateClientFrame } from '../src/protocol/frames.js';
 import { decodeTokenProtocol, encodeTokenProtocol } from '../src/protocol/subprotocol.js';
@@ -27,6 +27,15 @@ describe('close-code table', () => {
   it('reconnects on RFC faults and the retry band, not on 1000 or the final band', () => {
     for (const c of [1001, 1002, 1003, 1006, 1007, 1008, 1009, 1011, 4000, 4499]) expect(shouldReconnect(c)).toBe(true);
     for (const c of [CloseCode.NORMAL, 4500, 4999]) expect(shouldReconnect(c)).toBe(false);
+  });
+  it('lets an application send 1000 and 3000-4999 only (RFC 6455 §7.4, WHATWG close())', () => {
+    for (const c of [1000, 3000, 3999, 4000, 4001, 4500, 4999]) expect(isSendableCloseCode(c)).toBe(true);
+    for (const c of [0, 999, 1001, 1005, 1006, 1009, 1011, 1015, 2999, 5000, 1000.5, NaN, Infinity, '1000', undefined, null]) {
+      expect(isSendableCloseCode(c)).toBe(false);
+    }
+  });
+  it('names the WebSocket ready states as the platform numbers them', () => {
+    expect(ReadyState).toEqual({ CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
   });
 });
 

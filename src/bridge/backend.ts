@@ -1,11 +1,14 @@
 /**
- * `createResourceServer`: the seed's backend SDK. Method handlers get `rp.ws.connect(connectionId,
+ * `createResourceServer`: the RightPlace SDK's backend SDK. Method handlers get `rp.ws.connect(connectionId,
  * url, { headers })`, `rp.ws.send(connectionId, data)` and `rp.ws.close(connectionId)` as async
  * methods, on `ws`, bounded by a URL policy and caps; the connections' events go to `onEvent`
  * listeners in the shape of the guest's `rp:ws` messages (docs/bridge.md §8). Node only.
  */
 import type WebSocket from 'ws';
+import { CloseCode, ReadyState } from '../protocol/close-codes.js';
+import { Emitter } from '../shared/emitter.js';
 import { consoleLogger, type Logger } from '../shared/logger.js';
+import { func, positiveInt, positiveNumber, withDefaults } from '../shared/options.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
 import { checkHeaders } from './headers.js';
 import { checkClose, checkProtocols, dataSize, isConnectionId, type BridgeData, type WsEventMessage } from './messages.js';
@@ -54,7 +57,7 @@ export interface BackendLimits {
 
 /** Options of {@link createResourceServer}. */
 export interface ResourceServerOptions<Methods extends Record<string, ResourceMethod>> {
-  /** The methods, by name, as in the seed. */
+  /** The methods, by name, as in the RightPlace SDK. */
   methods: Methods;
   /** URLs `rp.ws.connect` may open (policy.ts syntax). Required: nothing is allowed by default. */
   policy: { allow: readonly string[] };
@@ -82,6 +85,17 @@ export interface ResourceServer<Methods extends Record<string, ResourceMethod>> 
 export const BACKEND_DEFAULTS = {
   limits: { maxConnections: 64, maxPayload: 1_048_576, maxBufferedBytes: 4 * 1_048_576, handshakeTimeoutMs: 10_000 },
 } as const;
+
+/** Merges `limits` with {@link BACKEND_DEFAULTS} (`undefined` keeps a default) and checks them. */
+function resolveBackendLimits(given: Partial<BackendLimits> | undefined): BackendLimits {
+  const l = withDefaults<BackendLimits>(BACKEND_DEFAULTS.limits, given);
+  return {
+    maxConnections: positiveInt('limits.maxConnections', l.maxConnections),
+    maxPayload: positiveInt('limits.maxPayload', l.maxPayload),
+    maxBufferedBytes: positiveInt('limits.maxBufferedBytes', l.maxBufferedBytes),
+    handshakeTimeoutMs: positiveNumber('limits.handshakeTimeoutMs', l.handshakeTimeoutMs),
+  };
+}
 
 interface Entry {
   ws: WebSocket;
@@ -113,22 +127,20 @@ export function createResourceServer<Methods extends Record<string, ResourceMeth
   for (const [name, fn] of Object.entries(options.methods)) if (typeof fn !== 'function') throw new TypeError(`method ${name} must be a function`);
   if (!options.policy || !Array.isArray(options.policy.allow)) throw new TypeError('policy.allow must be an array of URL patterns');
   const policy = createUrlPolicy(options.policy.allow);
-  const limits = { ...BACKEND_DEFAULTS.limits, ...options.limits };
-  for (const [k, v] of Object.entries(limits)) if (!Number.isFinite(v) || v <= 0) throw new TypeError(`limits.${k} must be a positive number`);
+  const limits = resolveBackendLimits(options.limits);
   const logger = options.logger ?? consoleLogger;
-  const listeners = new Set<(event: WsEventMessage) => void>();
-  if (options.onEvent) listeners.add(options.onEvent);
+  // The owner has a logger: a throwing listener is logged with the connection it was told about.
+  let emitting = '';
+  const events = new Emitter<{ event: (event: WsEventMessage) => void }>((err) =>
+    logger.error({ err, connectionId: emitting }, 'bridge backend event listener threw'),
+  );
+  if (options.onEvent !== undefined) events.on('event', func('onEvent', options.onEvent));
   const connections = new Map<string, Entry>();
   const lifetime = new AbortController();
 
   function emit(event: WsEventMessage): void {
-    for (const l of [...listeners]) {
-      try {
-        l(event);
-      } catch (err) {
-        logger.error({ err, connectionId: event.connectionId }, 'bridge backend event listener threw');
-      }
-    }
+    emitting = event.connectionId;
+    events.emit('event', event);
   }
 
   function entryOf(connectionId: string): Entry {
@@ -175,14 +187,14 @@ export function createResourceServer<Methods extends Record<string, ResourceMeth
           connections.delete(connectionId);
           const e = err as BridgeError;
           emit({ type: 'rp:ws', connectionId, event: 'error', error: e.message, errorCode: e.code });
-          emit({ type: 'rp:ws', connectionId, event: 'close', code: 1006, reason: '' });
+          emit({ type: 'rp:ws', connectionId, event: 'close', code: CloseCode.ABNORMAL, reason: '' });
           throw err;
         }
       },
       send(connectionId, data) {
         return new Promise<void>((resolve, reject) => {
           const entry = entryOf(connectionId);
-          if (!entry.open || entry.ws.readyState !== 1) throw new BridgeError(BridgeErrorCode.NOT_CONNECTED, `connection ${connectionId} is not open`);
+          if (!entry.open || entry.ws.readyState !== ReadyState.OPEN) throw new BridgeError(BridgeErrorCode.NOT_CONNECTED, `connection ${connectionId} is not open`);
           const size = dataSize(data, limits.maxPayload);
           if (typeof size === 'string') throw new BridgeError(BridgeErrorCode.BAD_REQUEST, size);
           if (size > limits.maxPayload) throw new BridgeError(BridgeErrorCode.PAYLOAD_TOO_LARGE, `message of ${size} bytes; at most ${limits.maxPayload}`);
@@ -200,7 +212,7 @@ export function createResourceServer<Methods extends Record<string, ResourceMeth
           const invalid = checkClose(code, reason);
           if (invalid) throw new BridgeError(BridgeErrorCode.BAD_REQUEST, invalid);
           entry.ws.once('close', () => resolve());
-          entry.ws.close(code ?? 1000, reason ?? '');
+          entry.ws.close(code ?? CloseCode.NORMAL, reason ?? '');
         });
       },
     },
@@ -213,10 +225,7 @@ export function createResourceServer<Methods extends Record<string, ResourceMeth
       const handler = options.methods[method] as ResourceMethod;
       return handler(params, { rp, signal: lifetime.signal });
     }) as ResourceServer<Methods>['call'],
-    onEvent(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
-    },
+    onEvent: (listener) => events.on('event', listener),
     get connections() {
       return connections.size;
     },
@@ -226,9 +235,9 @@ export function createResourceServer<Methods extends Record<string, ResourceMeth
         [...connections.values()].map(
           ({ ws }) =>
             new Promise<void>((resolve) => {
-              if (ws.readyState === 3) return resolve();
+              if (ws.readyState === ReadyState.CLOSED) return resolve();
               ws.once('close', () => resolve());
-              if (ws.readyState === 1) ws.close(1001, 'resource server closing');
+              if (ws.readyState === ReadyState.OPEN) ws.close(CloseCode.GOING_AWAY, 'resource server closing');
               else ws.terminate();
             }),
         ),

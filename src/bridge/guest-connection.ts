@@ -1,12 +1,15 @@
 /**
- * One guest-side connection: the seed's `WsConnection` (`on`, `send`, `close`) fed by the host's
+ * One guest-side connection: the RightPlace SDK's `WsConnection` (`on`, `send`, `close`) fed by the host's
  * `rp:ws` events and by the answers to its own requests. It emits `close` exactly once, after at
- * most one `error` for a connection that never opened, and nothing after `close`.
+ * most one `error` for a connection that never opened, and nothing after `close`. Once the
+ * application called `close()`, the only event left is that `close` (docs/bridge.md §2).
  */
+import { CloseCode } from '../protocol/close-codes.js';
+import { Emitter } from '../shared/emitter.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
 import { checkClose, type BridgeData, type WsEventMessage } from './messages.js';
 
-/** The seed's connection events, with binary data and an error object added. */
+/** The RightPlace SDK's connection events, with binary data and an error object added. */
 export interface WsConnectionEvents {
   /** The connection is open. */
   open: () => void;
@@ -14,7 +17,7 @@ export interface WsConnectionEvents {
   message: (data: string | ArrayBuffer) => void;
   /** The connection is closed; the last event. A connection that never opened closes with 1006. */
   close: (code: number, reason: string) => void;
-  /** Something failed: the seed's message string, then the error with its `code` (docs/bridge.md §5). */
+  /** Something failed: the RightPlace SDK's message string, then the error with its `code` (docs/bridge.md §4). */
   error: (message: string, error: BridgeError) => void;
 }
 
@@ -36,11 +39,16 @@ export interface WsConnection {
   /** Adds a listener; returns the function that removes it. */
   on<K extends keyof WsConnectionEvents>(event: K, listener: WsConnectionEvents[K]): () => void;
   /**
-   * Sends text or bytes. A refusal by the host (not open, `LIMIT_EXCEEDED`, `PAYLOAD_TOO_LARGE`…)
-   * is reported as an `error` event; the connection stays as it is.
+   * Sends text or bytes. Before `open` the host holds it and sends it once the connection opens,
+   * in order. A refusal by the host (`LIMIT_EXCEEDED`, `PAYLOAD_TOO_LARGE`…) is reported as an
+   * `error` event; the connection stays as it is. After `close()` it does nothing.
    */
   send(data: BridgeData): void;
-  /** Closes the connection (`code` 1000 or 3000–4999; throws `BAD_REQUEST` otherwise). */
+  /**
+   * Closes the connection (`code` 1000 or 3000–4999; throws `BAD_REQUEST` otherwise). Called
+   * before `open`, it takes effect after the sends made before it; either way the only event
+   * that follows is `close`.
+   */
   close(code?: number, reason?: string): void;
 }
 
@@ -49,8 +57,6 @@ export interface ConnectionTransport {
   request(method: string, params: Record<string, unknown>): Promise<unknown>;
   forget(id: string): void;
 }
-
-type Listeners = { [K in keyof WsConnectionEvents]: Set<WsConnectionEvents[K]> };
 
 /** The implementation behind {@link WsConnection}; the client feeds it. */
 export class GuestConnection implements WsConnection {
@@ -62,7 +68,8 @@ export class GuestConnection implements WsConnection {
   #buffered = 0;
   #lastError: BridgeError | undefined;
   readonly #transport: ConnectionTransport;
-  readonly #listeners: Listeners = { open: new Set(), message: new Set(), close: new Set(), error: new Set() };
+  // A throwing listener is rethrown in a microtask, as one in an `EventTarget` handler would be.
+  readonly #events = new Emitter<WsConnectionEvents>();
   #settle: { resolve(): void; reject(e: BridgeError): void } | undefined;
 
   constructor(id: string, url: string, transport: ConnectionTransport) {
@@ -87,19 +94,19 @@ export class GuestConnection implements WsConnection {
   }
 
   on<K extends keyof WsConnectionEvents>(event: K, listener: WsConnectionEvents[K]): () => void {
-    const set = this.#listeners[event] as Set<WsConnectionEvents[K]>;
-    set.add(listener);
-    return () => void set.delete(listener);
+    return this.#events.on(event, listener);
   }
 
   send(data: BridgeData): void {
+    // After close() nothing but the close is told, so the host's NOT_CONNECTED would go unheard.
+    if (this.#state === 'closing' || this.#state === 'closed') return;
     this.#transport.request('ws.send', { connectionId: this.id, data }).then(
       (result) => {
         const b = (result as { bufferedAmount?: unknown } | null)?.bufferedAmount;
         if (typeof b === 'number') this.#buffered = b;
       },
       (err: BridgeError) => {
-        if (this.#state !== 'closed') this.#error(err);
+        if (this.#state === 'connecting' || this.#state === 'open') this.#error(err);
       },
     );
   }
@@ -121,6 +128,8 @@ export class GuestConnection implements WsConnection {
   /** Feeds one `rp:ws` event of this connection. */
   receive(msg: WsEventMessage): void {
     if (this.#state === 'closed') return;
+    // After close() only the close is told (a host may still relay what was on its way).
+    if (this.#state === 'closing' && msg.event !== 'close') return;
     switch (msg.event) {
       case 'open':
         if (this.#state !== 'connecting') return;
@@ -134,18 +143,19 @@ export class GuestConnection implements WsConnection {
       case 'error':
         return this.#error(new BridgeError(typeof msg.errorCode === 'string' ? msg.errorCode : BridgeErrorCode.UPSTREAM_FAILED, String(msg.error)));
       case 'close':
-        return this.#closed(typeof msg.code === 'number' ? msg.code : 1006, typeof msg.reason === 'string' ? msg.reason : '');
+        return this.#closed(typeof msg.code === 'number' ? msg.code : CloseCode.ABNORMAL, typeof msg.reason === 'string' ? msg.reason : '');
     }
   }
 
   /**
    * Ends the connection from the guest's side: the host refused it, or never answered. The host's
-   * own `error`/`close` events for it, if any follow, are ignored.
+   * own `error`/`close` events for it, if any follow, are ignored. After `close()` the error is
+   * not told: the application only hears its `close`.
    */
   fail(err: BridgeError): void {
     if (this.#state === 'closed') return;
-    this.#error(err);
-    this.#closed(1006, '');
+    if (this.#state !== 'closing') this.#error(err);
+    this.#closed(CloseCode.ABNORMAL, '');
   }
 
   #error(err: BridgeError): void {
@@ -154,25 +164,20 @@ export class GuestConnection implements WsConnection {
   }
 
   #closed(code: number, reason: string): void {
+    const byApp = this.#state === 'closing';
     this.#state = 'closed';
     this.#transport.forget(this.id);
     // Still unsettled: it never opened.
-    this.#settle?.reject(this.#lastError ?? new BridgeError(BridgeErrorCode.UPSTREAM_FAILED, `closed with ${code} before it opened`));
+    this.#settle?.reject(
+      byApp
+        ? new BridgeError(BridgeErrorCode.ABORTED, 'the application closed the connection before it opened')
+        : (this.#lastError ?? new BridgeError(BridgeErrorCode.UPSTREAM_FAILED, `closed with ${code} before it opened`)),
+    );
     this.#settle = undefined;
     this.#emit('close', code, reason);
   }
 
   #emit<K extends keyof WsConnectionEvents>(event: K, ...args: Parameters<WsConnectionEvents[K]>): void {
-    for (const listener of [...this.#listeners[event]]) {
-      try {
-        (listener as (...a: Parameters<WsConnectionEvents[K]>) => void)(...args);
-      } catch (err) {
-        // One throwing listener must not stop the others or the bridge; report it like an
-        // uncaught error in an event handler would be.
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
-    }
+    this.#events.emit(event, ...args);
   }
 }

@@ -1,13 +1,14 @@
 /**
  * `createResourceClient`: the guest SDK, running inside the resource's iframe. It speaks the raw
- * protocol of messages.ts with the host in the parent window and offers the seed's API —
+ * protocol of messages.ts with the host in the parent window and offers the RightPlace SDK's API —
  * `rp.ready()`, `rp.ws.connect(url, { headers, protocols })`, `rp.credentials.get(name)` (docs/bridge.md §4).
  */
+import { nonNegativeNumber, positiveNumber, withDefaults } from '../shared/options.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
 import { GuestConnection, type WsConnection } from './guest-connection.js';
 import { BridgeMethod, isRequestId, type ReadyResult, type RequestId, type WsEventMessage } from './messages.js';
 
-/** Options of `rp.ws.connect`, as in the seed. */
+/** Options of `rp.ws.connect`, as in the RightPlace SDK. */
 export interface ConnectOptions {
   /** Upgrade headers; need the host's egress relay (else the connection fails with `EGRESS_REQUIRED`). @default {} */
   headers?: Record<string, string>;
@@ -25,7 +26,7 @@ export interface ResourceClientOptions {
    * @default '*'
    */
   targetOrigin?: string;
-  /** How long a request waits for the host's answer before it fails with `TIMEOUT`, in ms. @default 10000 */
+  /** How long a request waits for the host's answer before it fails with `TIMEOUT`, in ms; 0 waits forever. @default 10000 */
   requestTimeoutMs?: number;
   /** How long `ready()` waits for a host before it fails with `TIMEOUT`, in ms. @default 10000 */
   readyTimeoutMs?: number;
@@ -54,13 +55,28 @@ export interface ResourceClient {
   dispose(): void;
 }
 
+type Tunables = Required<Omit<ResourceClientOptions, 'target'>>;
+
 /** The defaults, in one object. */
 export const CLIENT_BRIDGE_DEFAULTS = {
   targetOrigin: '*',
   requestTimeoutMs: 10_000,
   readyTimeoutMs: 10_000,
   readyIntervalMs: 100,
-} as const;
+} as const satisfies Tunables;
+
+/** Merges options with {@link CLIENT_BRIDGE_DEFAULTS} (`undefined` keeps a default) and checks them. */
+function resolveTunables(options: ResourceClientOptions): Tunables {
+  const { target: _target, ...given } = options;
+  const o = withDefaults<Tunables>(CLIENT_BRIDGE_DEFAULTS, given);
+  if (typeof o.targetOrigin !== 'string' || o.targetOrigin === '') throw new TypeError(`targetOrigin must be '*' or an origin, got ${String(o.targetOrigin)}`);
+  return {
+    targetOrigin: o.targetOrigin,
+    requestTimeoutMs: nonNegativeNumber('requestTimeoutMs', o.requestTimeoutMs),
+    readyTimeoutMs: positiveNumber('readyTimeoutMs', o.readyTimeoutMs),
+    readyIntervalMs: positiveNumber('readyIntervalMs', o.readyIntervalMs),
+  };
+}
 
 interface Pending {
   method: string;
@@ -86,7 +102,7 @@ function randomTag(): string {
  * ws.on('error', (message, err) => console.warn(err.code, message));
  */
 export function createResourceClient(options: ResourceClientOptions = {}): ResourceClient {
-  const o = { ...CLIENT_BRIDGE_DEFAULTS, ...options };
+  const o = resolveTunables(options ?? {});
   const self = globalThis as unknown as Window;
   const target = options.target ?? self.parent;
   if (!target || typeof target.postMessage !== 'function') throw new TypeError('no host window: pass options.target');

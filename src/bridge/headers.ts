@@ -4,7 +4,7 @@
  * them again (it trusts no host) before it substitutes credentials (docs/bridge.md §7).
  *
  * A credential reference is the string `{{rp.credential:NAME}}`. `rp.credentials.get(NAME)`
- * returns it, so the seed's `Bearer ${token}` still works — but only the egress server replaces
+ * returns it, so the RightPlace SDK's `Bearer ${token}` still works — but only the egress server replaces
  * it with the secret, so the secret never enters the iframe, the host page or a `postMessage`.
  */
 

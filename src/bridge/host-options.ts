@@ -1,11 +1,12 @@
 /**
  * Options of `createResourceHost`, their defaults, and the one place they are merged and checked.
  */
+import { func, positiveInt, withDefaults } from '../shared/options.js';
 import { CREDENTIAL_NAME } from './headers.js';
 import { createUrlPolicy, type UrlPolicy } from './policy.js';
 
 /**
- * The parts of a resource's manifest (the seed's `resource.json`) the host reads. Any other field
+ * The parts of a resource's manifest (the RightPlace SDK's `resource.json`) the host reads. Any other field
  * may be present and is ignored.
  */
 export interface ResourceManifest {
@@ -83,7 +84,7 @@ export interface ResourceHostOptions {
 export const HOST_DEFAULTS = {
   limits: { maxConnections: 8, maxBufferedBytes: 4 * 1_048_576, maxMessageBytes: 1_048_576 },
   targetOrigin: '*',
-} as const;
+} as const satisfies { limits: HostLimits; targetOrigin: string };
 
 /** Options after defaults were applied. */
 export interface ResolvedHostOptions {
@@ -96,11 +97,6 @@ export interface ResolvedHostOptions {
   limits: HostLimits;
   targetOrigin: string;
   WebSocket: BrowserWebSocketConstructor;
-}
-
-function positiveInt(name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 1) throw new TypeError(`${name} must be a positive integer, got ${v}`);
-  return v;
 }
 
 /** Merges options with {@link HOST_DEFAULTS}; impossible ones throw a `TypeError`. */
@@ -119,9 +115,12 @@ export function resolveHostOptions(o: ResourceHostOptions): ResolvedHostOptions 
   const credentials = o.credentials ?? [];
   for (const name of credentials) if (!CREDENTIAL_NAME.test(name)) throw new TypeError(`invalid credential name ${JSON.stringify(name)}`);
   if (credentials.length > 0 && !o.egress) throw new TypeError('credentials need an egress relay: the secrets live on its server');
-  const limits = { ...HOST_DEFAULTS.limits, ...o.limits };
+  const limits = withDefaults<HostLimits>(HOST_DEFAULTS.limits, o.limits);
   const WS = o.WebSocket ?? (globalThis as { WebSocket?: BrowserWebSocketConstructor }).WebSocket;
   if (!WS) throw new TypeError('no WebSocket in this runtime: pass options.WebSocket');
+  func('WebSocket', WS); // a constructor is a function
+  const targetOrigin = o.targetOrigin ?? HOST_DEFAULTS.targetOrigin;
+  if (typeof targetOrigin !== 'string' || targetOrigin === '') throw new TypeError(`targetOrigin must be '*' or an origin, got ${String(targetOrigin)}`);
   return {
     iframe,
     resourceId: typeof o.manifest.id === 'string' ? o.manifest.id : undefined,
@@ -134,7 +133,7 @@ export function resolveHostOptions(o: ResourceHostOptions): ResolvedHostOptions 
       maxBufferedBytes: positiveInt('limits.maxBufferedBytes', limits.maxBufferedBytes),
       maxMessageBytes: positiveInt('limits.maxMessageBytes', limits.maxMessageBytes),
     },
-    targetOrigin: o.targetOrigin ?? HOST_DEFAULTS.targetOrigin,
+    targetOrigin,
     WebSocket: WS,
   };
 }

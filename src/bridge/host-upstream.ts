@@ -3,6 +3,7 @@
  * egress relay (for headers) — behind one small interface, so the host's request handling does not
  * care which one it holds. Browser-side; nothing here knows about guests or postMessage.
  */
+import { CloseCode, ReadyState } from '../protocol/close-codes.js';
 import { encodeTokenProtocol } from '../protocol/subprotocol.js';
 import { BridgeErrorCode } from './errors.js';
 import { EGRESS_SUBPROTOCOL, parseEgressReply, type EgressConnect } from './egress-protocol.js';
@@ -30,8 +31,6 @@ export interface Upstream {
   /** Closes with `code` (1000 or 3000–4999) and `reason`; later events are still reported. */
   close(code?: number, reason?: string): void;
 }
-
-const OPEN = 1;
 
 /**
  * Wires a WebSocket's events to `events` and wraps it. `opening` decides when the connection
@@ -63,17 +62,17 @@ function wrap(ws: WebSocket, events: UpstreamEvents, opening: (ws: WebSocket, e:
   ws.onclose = (e: CloseEvent) => {
     ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
     if (!opened && !erred) events.error(BridgeErrorCode.UPSTREAM_FAILED, 'the connection could not be opened');
-    events.close(opened ? e.code : 1006, opened ? e.reason : '');
+    events.close(opened ? e.code : CloseCode.ABNORMAL, opened ? e.reason : '');
   };
   return {
     get isOpen() {
-      return opened && ws.readyState === OPEN;
+      return opened && ws.readyState === ReadyState.OPEN;
     },
     get bufferedAmount() {
       return ws.bufferedAmount;
     },
     send: (data) => ws.send(data as string | ArrayBuffer),
-    close: (code = 1000, reason = '') => ws.close(code, reason),
+    close: (code = CloseCode.NORMAL, reason = '') => ws.close(code, reason),
   };
 }
 
@@ -88,7 +87,7 @@ export function openDirect(WS: BrowserWebSocketConstructor, url: string, protoco
     const message = err instanceof Error ? err.message : 'the WebSocket constructor threw';
     queueMicrotask(() => {
       events.error(BridgeErrorCode.UPSTREAM_FAILED, message);
-      events.close(1006, '');
+      events.close(CloseCode.ABNORMAL, '');
     });
     return { isOpen: false, bufferedAmount: 0, send() {}, close() {} };
   }
@@ -123,20 +122,20 @@ export function openViaEgress(
   const start = (token: string | undefined) => {
     if (closedEarly) {
       events.error(BridgeErrorCode.UPSTREAM_FAILED, 'closed before it opened');
-      return events.close(1006, '');
+      return events.close(CloseCode.ABNORMAL, '');
     }
     let ws: WebSocket;
     try {
       ws = new WS(egress.url, token === undefined ? [EGRESS_SUBPROTOCOL] : [EGRESS_SUBPROTOCOL, encodeTokenProtocol(token)]);
     } catch (err) {
       events.error(BridgeErrorCode.EGRESS_FAILED, err instanceof Error ? err.message : 'cannot open the egress relay');
-      return events.close(1006, '');
+      return events.close(CloseCode.ABNORMAL, '');
     }
     inner = wrap(ws, relayed, (sock, e) => {
       if (e === undefined) {
         if (sock.protocol !== EGRESS_SUBPROTOCOL) {
           relayError = { code: BridgeErrorCode.EGRESS_FAILED, message: 'the egress relay did not accept its subprotocol' };
-          sock.close(1000);
+          sock.close(CloseCode.NORMAL);
         } else {
           sock.send(JSON.stringify(request));
         }
@@ -145,7 +144,7 @@ export function openViaEgress(
       const reply = parseEgressReply(e.data);
       if (reply?.type === 'open') return reply.protocol;
       relayError = reply ? { code: reply.code, message: reply.message } : { code: BridgeErrorCode.EGRESS_FAILED, message: 'the egress relay broke its protocol' };
-      sock.close(1000);
+      sock.close(CloseCode.NORMAL);
       return false;
     });
   };
@@ -157,7 +156,7 @@ export function openViaEgress(
         (t) => start(t),
         () => {
           events.error(BridgeErrorCode.EGRESS_FAILED, 'the egress token provider failed');
-          events.close(1006, '');
+          events.close(CloseCode.ABNORMAL, '');
         },
       );
   } else {
@@ -173,7 +172,7 @@ export function openViaEgress(
     send: (data) => inner?.send(data),
     close: (code, reason) => {
       if (inner) inner.close(code, reason);
-      else closedEarly = { code: code ?? 1000, reason: reason ?? '' };
+      else closedEarly = { code: code ?? CloseCode.NORMAL, reason: reason ?? '' };
     },
   };
 }

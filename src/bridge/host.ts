@@ -2,8 +2,9 @@
  * `createResourceHost`: the embedding page's side of the bridge. It listens to one iframe's
  * window, checks every request (capability, URL policy, headers, caps), opens and drives the
  * WebSockets the resource asked for, and relays their events in order — nothing more
- * (docs/bridge.md §2, §6). Issue 8.
+ * (docs/bridge.md §2, §6).
  */
+import { CloseCode } from '../protocol/close-codes.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
 import { credentialReference, checkHeaders, CREDENTIAL_NAME, referencedCredentials } from './headers.js';
 import { resolveHostOptions, type ResolvedHostOptions, type ResourceHostOptions } from './host-options.js';
@@ -17,6 +18,7 @@ import {
   dataSize,
   isConnectionId,
   parseRequest,
+  type BridgeData,
   type BridgeResponse,
   type ReadyResult,
   type RequestId,
@@ -41,8 +43,21 @@ type Params = Record<string, unknown>;
 /** How often the host checks, while it has connections, that its iframe is still in the document. */
 const REMOVAL_POLL_MS = 1_000;
 
+/**
+ * One connection of the resource. Its requests take effect in the order they came: sends made
+ * before the upstream opened wait in `queue`, and a close asked for before then waits behind them
+ * (docs/bridge.md §3.3).
+ */
 interface Connection {
   upstream: Upstream | undefined;
+  /** Whether the upstream opened (the queue is flushed then). */
+  opened: boolean;
+  /** Sends accepted before the upstream opened, in order. */
+  queue: BridgeData[];
+  /** Bytes in {@link queue}; they count against `limits.maxBufferedBytes` like unsent bytes. */
+  queuedBytes: number;
+  /** The close the guest asked for. Once set, the guest hears nothing of this connection but its `close`. */
+  closing: { code: number; reason: string } | undefined;
   /** Set once the guest got its `close`: later upstream events are dropped. */
   done: boolean;
 }
@@ -93,23 +108,32 @@ export function createResourceHost(options: ResourceHostOptions): ResourceHost {
 
   function totalBuffered(): number {
     let n = 0;
-    for (const c of connections.values()) n += c.upstream?.bufferedAmount ?? 0;
+    for (const c of connections.values()) n += (c.upstream?.bufferedAmount ?? 0) + c.queuedBytes;
     return n;
   }
 
   function eventsOf(connectionId: string, conn: Connection): UpstreamEvents {
     const live = () => connections.get(connectionId) === conn && !conn.done;
+    // After the guest asked to close, only its `close` is told: no `open`, message or error.
+    const heard = () => live() && conn.closing === undefined;
     return {
       open: (protocol) => {
-        if (live()) post({ type: 'rp:ws', connectionId, event: 'open', protocol });
+        if (!live()) return;
+        conn.opened = true;
+        const upstream = conn.upstream!;
+        // The guest's requests in the order it made them: queued sends, then its close.
+        for (const data of conn.queue.splice(0)) upstream.send(data);
+        conn.queuedBytes = 0;
+        if (conn.closing) return upstream.close(conn.closing.code, conn.closing.reason);
+        post({ type: 'rp:ws', connectionId, event: 'open', protocol });
       },
       message: (data) => {
-        if (!live()) return;
+        if (!heard()) return;
         const size = typeof data === 'string' ? dataSize(data, limits.maxMessageBytes) : data.byteLength;
         if (typeof size === 'number' && size > limits.maxMessageBytes) {
           // The upstream gets a normal close: a browser may only send 1000 or 3000-4999.
-          conn.upstream?.close(1000, 'message too big');
-          return finish(connectionId, 1009, 'message too big', {
+          conn.upstream?.close(CloseCode.NORMAL, 'message too big');
+          return finish(connectionId, CloseCode.MESSAGE_TOO_BIG, 'message too big', {
             code: BridgeErrorCode.PAYLOAD_TOO_LARGE,
             message: `a message above ${limits.maxMessageBytes} bytes arrived; the connection was closed`,
           });
@@ -119,7 +143,13 @@ export function createResourceHost(options: ResourceHostOptions): ResourceHost {
         else post({ type: 'rp:ws', connectionId, event: 'message', data }, [data]);
       },
       error: (code, message) => {
-        if (live()) post({ type: 'rp:ws', connectionId, event: 'error', error: message, errorCode: code });
+        if (!heard()) return;
+        const dropped = conn.opened ? 0 : conn.queue.length;
+        conn.queue = [];
+        conn.queuedBytes = 0;
+        // A connection that never opened reports its one error; the sends it held are dropped with it.
+        if (dropped > 0) message += `; ${dropped} queued message${dropped === 1 ? ' was' : 's were'} dropped`;
+        post({ type: 'rp:ws', connectionId, event: 'error', error: message, errorCode: code });
       },
       close: (code, reason) => {
         if (live()) finish(connectionId, code, reason);
@@ -132,10 +162,10 @@ export function createResourceHost(options: ResourceHostOptions): ResourceHost {
     if (!isConnectionId(connectionId)) throw new Refusal(BridgeErrorCode.BAD_REQUEST, 'connectionId must be a string of 1-128 characters');
     if (connections.has(connectionId)) throw new Refusal(BridgeErrorCode.BAD_REQUEST, `connection ${connectionId} is already in use`);
     // From here on the connection id is the guest's: a refusal also ends it with error + close,
-    // so a guest that listens to rp:ws events only (the seed's raw protocol) is told too.
+    // so a guest that listens to rp:ws events only (the RightPlace SDK's raw protocol) is told too.
     const refuse = (code: string, message: string) => {
       fail(id, code, message);
-      finish(connectionId, 1006, '', { code, message });
+      finish(connectionId, CloseCode.ABNORMAL, '', { code, message });
     };
     if (disposed) return refuse(BridgeErrorCode.DISPOSED, 'the host was disposed');
     if (!mayUseWs) return refuse(BridgeErrorCode.CAPABILITY_DENIED, `the manifest does not declare ${WS_CAPABILITY}`);
@@ -157,7 +187,7 @@ export function createResourceHost(options: ResourceHostOptions): ResourceHost {
     if (connections.size >= limits.maxConnections) {
       return refuse(BridgeErrorCode.LIMIT_EXCEEDED, `at most ${limits.maxConnections} connections per resource`);
     }
-    const conn: Connection = { upstream: undefined, done: false };
+    const conn: Connection = { upstream: undefined, opened: false, queue: [], queuedBytes: 0, closing: undefined, done: false };
     connections.set(connectionId, conn);
     const url = checked.url.href;
     const events = eventsOf(connectionId, conn);
@@ -189,22 +219,31 @@ export function createResourceHost(options: ResourceHostOptions): ResourceHost {
     const size = dataSize(p.data, limits.maxMessageBytes);
     if (typeof size === 'string') throw new Refusal(BridgeErrorCode.BAD_REQUEST, size);
     const upstream = conn.upstream!;
-    if (!upstream.isOpen) throw new Refusal(BridgeErrorCode.NOT_CONNECTED, `connection ${connectionId} is not open`);
+    if (conn.closing || (conn.opened && !upstream.isOpen)) throw new Refusal(BridgeErrorCode.NOT_CONNECTED, `connection ${connectionId} is closing`);
     if (size > limits.maxMessageBytes) throw new Refusal(BridgeErrorCode.PAYLOAD_TOO_LARGE, `message of ${size} bytes; at most ${limits.maxMessageBytes}`);
     const buffered = totalBuffered();
     if (buffered + size > limits.maxBufferedBytes) {
       throw new Refusal(BridgeErrorCode.LIMIT_EXCEEDED, `${buffered} bytes are waiting to be sent; at most ${limits.maxBufferedBytes} per resource`);
     }
-    upstream.send(p.data as string);
-    return { bufferedAmount: upstream.bufferedAmount };
+    if (conn.opened) {
+      upstream.send(p.data as BridgeData);
+      return { bufferedAmount: upstream.bufferedAmount };
+    }
+    // Not open yet: it goes out when the upstream opens, after the sends before it.
+    conn.queue.push(p.data as BridgeData);
+    conn.queuedBytes += size;
+    return { bufferedAmount: conn.queuedBytes };
   }
 
   function close(p: Params): null {
     const { conn } = live(p);
     const invalid = checkClose(p.code, p.reason);
     if (invalid) throw new Refusal(BridgeErrorCode.BAD_REQUEST, invalid);
-    // The guest's `close` event follows when the upstream confirms (or fails).
-    conn.upstream!.close((p.code as number | undefined) ?? 1000, (p.reason as string | undefined) ?? '');
+    if (conn.closing) return null;
+    conn.closing = { code: (p.code as number | undefined) ?? CloseCode.NORMAL, reason: (p.reason as string | undefined) ?? '' };
+    // Before open, the close waits for the upstream to open and the queued sends to go out. The
+    // guest's `close` event follows when the upstream confirms (or fails).
+    if (conn.opened) conn.upstream!.close(conn.closing.code, conn.closing.reason);
     return null;
   }
 
@@ -254,8 +293,8 @@ export function createResourceHost(options: ResourceHostOptions): ResourceHost {
     if (disposed) return;
     disposed = true;
     for (const [connectionId, conn] of [...connections]) {
-      conn.upstream?.close(1000, 'host disposed');
-      finish(connectionId, 1001, 'host disposed');
+      conn.upstream?.close(CloseCode.NORMAL, 'host disposed');
+      finish(connectionId, CloseCode.GOING_AWAY, 'host disposed');
     }
   }
 

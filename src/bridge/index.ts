@@ -1,6 +1,6 @@
 /**
  * `switchboard/bridge`: WebSockets for sandboxed iframes, opened and managed by the embedding page
- * (issue 8, docs/bridge.md). Browser-safe: the guest SDK, the host, the message types and codes.
+ * (docs/bridge.md). Browser-safe: the guest SDK, the host, the message types and codes.
  * The Node side (backend SDK, egress relay) is `switchboard/bridge/server`.
  *
  * @example

@@ -1,8 +1,9 @@
 /**
- * The bridge's `postMessage` protocol as data (docs/bridge.md §3): the seed's `rp:request` and
+ * The bridge's `postMessage` protocol as data (docs/bridge.md §3): the RightPlace SDK's `rp:request` and
  * `rp:ws` messages, the `rp:response` that answers every request, and the checks that turn an
  * untrusted `event.data` into a typed request. Pure: no DOM, no I/O.
  */
+import { isSendableCloseCode } from '../protocol/close-codes.js';
 
 /** Version of this message protocol, reported by `ready`. */
 export const BRIDGE_PROTOCOL_VERSION = 1;
@@ -19,7 +20,7 @@ export const BridgeMethod = {
   CREDENTIALS_GET: 'credentials.get',
 } as const;
 
-/** A request id: a string of 1–128 characters (the seed's `"req-1"`) or a non-negative safe integer. */
+/** A request id: a string of 1–128 characters (the RightPlace SDK's `"req-1"`) or a non-negative safe integer. */
 export type RequestId = string | number;
 
 /** Guest → host: asks the host to do something. Every request is answered by one {@link BridgeResponse}. */
@@ -158,7 +159,7 @@ export function dataSize(v: unknown, limit: number): number | string {
 
 /** Checks a close code and reason as `WebSocket.close` would; returns a message when invalid. */
 export function checkClose(code: unknown, reason: unknown): string | undefined {
-  if (code !== undefined && (typeof code !== 'number' || !Number.isInteger(code) || (code !== 1000 && (code < 3000 || code > 4999)))) {
+  if (code !== undefined && !isSendableCloseCode(code)) {
     return 'code must be 1000 or an integer in 3000-4999';
   }
   if (reason !== undefined && (typeof reason !== 'string' || encoder.encode(reason).byteLength > 123)) {

@@ -4,6 +4,7 @@
  * a close on with the same code. Node only.
  */
 import WebSocket from 'ws';
+import { CloseCode, RfcCloseCode } from '../protocol/close-codes.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
 
 /** What an upstream connection is opened with (everything already checked). */
@@ -104,9 +105,13 @@ export function pipe(from: WebSocket, to: WebSocket, highWaterMark: number): voi
   });
 }
 
-/** Whether `ws` may send `code` in a close frame (RFC 6455 §7.4, as `ws` checks it). */
-function sendable(code: number): boolean {
-  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+/**
+ * Whether `ws` may pass on `code` in a close frame (RFC 6455 §7.4, as `ws` checks it). Wider than
+ * what an application may choose (`isSendableCloseCode`): a relay repeats the peer's RFC codes.
+ */
+function relayable(code: number): boolean {
+  const rfc = code >= CloseCode.NORMAL && code <= RfcCloseCode.RFC_MAX && code !== RfcCloseCode.RESERVED && code !== RfcCloseCode.NO_STATUS && code !== CloseCode.ABNORMAL;
+  return rfc || (code >= RfcCloseCode.REGISTERED_MIN && code <= CloseCode.FINAL_MAX);
 }
 
 /**
@@ -116,9 +121,9 @@ function sendable(code: number): boolean {
  */
 export function closeLike(ws: WebSocket, code: number, reason: Buffer | string): void {
   if (ws.readyState === WebSocket.CLOSED) return;
-  if (code === 1006 || (ws.readyState !== WebSocket.OPEN && ws.readyState !== WebSocket.CLOSING)) return ws.terminate();
+  if (code === CloseCode.ABNORMAL || (ws.readyState !== WebSocket.OPEN && ws.readyState !== WebSocket.CLOSING)) return ws.terminate();
   if (ws.readyState === WebSocket.CLOSING) return;
-  if (code === 1005) return ws.close();
-  if (!sendable(code)) return ws.close(1011);
+  if (code === RfcCloseCode.NO_STATUS) return ws.close();
+  if (!relayable(code)) return ws.close(CloseCode.INTERNAL_ERROR);
   ws.close(code, reason);
 }

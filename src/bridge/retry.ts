@@ -1,10 +1,13 @@
 /**
- * `connectWithRetry`: the seed's "reconnect on disconnect" example made safe to copy — full jitter
+ * `connectWithRetry`: the RightPlace SDK's "reconnect on disconnect" example made safe to copy — full jitter
  * (so many resources that lost one upstream do not return in one wave), a delay cap, an attempt
  * cap that resets on every successful open, and no retry after a refusal that cannot change
  * (`CAPABILITY_DENIED`, `URL_NOT_ALLOWED`…) or after `close()`.
  */
 import { backoffDelay } from '../client/backoff.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { Emitter } from '../shared/emitter.js';
+import { func, nonNegativeInt, nonNegativeNumber, withDefaults } from '../shared/options.js';
 import { BridgeError, BridgeErrorCode, FINAL_CODES } from './errors.js';
 import type { ConnectOptions, ResourceClient } from './guest.js';
 import type { WsConnection } from './guest-connection.js';
@@ -28,8 +31,10 @@ export interface RetryOptions extends ConnectOptions {
   random?: () => number;
 }
 
+type RetrySchedule = Required<Pick<RetryOptions, 'maxRetries' | 'initialDelayMs' | 'maxDelayMs'>>;
+
 /** The defaults, in one object. */
-export const RETRY_DEFAULTS = { maxRetries: 5, initialDelayMs: 1_000, maxDelayMs: 30_000 } as const;
+export const RETRY_DEFAULTS = { maxRetries: 5, initialDelayMs: 1_000, maxDelayMs: 30_000 } as const satisfies RetrySchedule;
 
 /** Events of a {@link RetryingConnection}: those of every attempt, plus `retry` and `end`. */
 export interface RetryingConnectionEvents {
@@ -74,26 +79,19 @@ export function retryDelay(attempt: number, initialDelayMs: number, maxDelayMs: 
  * feed.on('end', () => showNotification('Price feed disconnected'));
  */
 export function connectWithRetry(rp: Pick<ResourceClient, 'ws'>, url: string, options: RetryOptions = {}): RetryingConnection {
-  const { headers, protocols, shouldRetry, random } = options;
-  const maxRetries = options.maxRetries ?? RETRY_DEFAULTS.maxRetries;
-  const initialDelayMs = options.initialDelayMs ?? RETRY_DEFAULTS.initialDelayMs;
-  const maxDelayMs = options.maxDelayMs ?? RETRY_DEFAULTS.maxDelayMs;
-  if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) throw new TypeError('maxRetries must be a non-negative integer');
-  if (!(initialDelayMs >= 0) || !(maxDelayMs >= initialDelayMs)) throw new TypeError('need 0 <= initialDelayMs <= maxDelayMs');
+  const { headers, protocols } = options;
+  const o = withDefaults<RetrySchedule>(RETRY_DEFAULTS, { maxRetries: options.maxRetries, initialDelayMs: options.initialDelayMs, maxDelayMs: options.maxDelayMs });
+  const maxRetries = nonNegativeInt('maxRetries', o.maxRetries);
+  const initialDelayMs = nonNegativeNumber('initialDelayMs', o.initialDelayMs);
+  const maxDelayMs = nonNegativeNumber('maxDelayMs', o.maxDelayMs);
+  if (maxDelayMs < initialDelayMs) throw new TypeError(`maxDelayMs must be at least initialDelayMs (${initialDelayMs}), got ${maxDelayMs}`);
+  const shouldRetry = options.shouldRetry === undefined ? undefined : func<NonNullable<RetryOptions['shouldRetry']>>('shouldRetry', options.shouldRetry);
+  const random = options.random === undefined ? undefined : func<() => number>('random', options.random);
 
-  const listeners = new Map<keyof RetryingConnectionEvents, Set<(...args: never[]) => void>>();
-  const emit = <K extends keyof RetryingConnectionEvents>(event: K, ...args: Parameters<RetryingConnectionEvents[K]>) => {
-    for (const l of [...(listeners.get(event) ?? [])]) {
-      try {
-        (l as (...a: Parameters<RetryingConnectionEvents[K]>) => void)(...args);
-      } catch (err) {
-        // A throwing listener must not stop the others nor the retry loop.
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
-    }
-  };
+  // No logger here: a throwing listener is rethrown in a microtask and stops neither the others
+  // nor the retry loop.
+  const events = new Emitter<RetryingConnectionEvents>();
+  const emit = <K extends keyof RetryingConnectionEvents>(event: K, ...args: Parameters<RetryingConnectionEvents[K]>) => events.emit(event, ...args);
   let current: WsConnection | undefined;
   let retries = 0;
   let stopped = false;
@@ -112,7 +110,7 @@ export function connectWithRetry(rp: Pick<ResourceClient, 'ws'>, url: string, op
     current = conn;
     let lastError: BridgeError | undefined;
     conn.on('open', () => {
-      retries = 0; // as in the seed: a successful open resets the count
+      retries = 0; // as in the RightPlace SDK: a successful open resets the count
       emit('open');
     });
     conn.on('message', (data) => emit('message', data));
@@ -140,12 +138,7 @@ export function connectWithRetry(rp: Pick<ResourceClient, 'ws'>, url: string, op
     get ended() {
       return ended;
     },
-    on(event, listener) {
-      let set = listeners.get(event);
-      if (!set) listeners.set(event, (set = new Set()));
-      set.add(listener as (...args: never[]) => void);
-      return () => void set.delete(listener as (...args: never[]) => void);
-    },
+    on: (event, listener) => events.on(event, listener),
     send(data) {
       if (current) return current.send(data);
       // Same code as the host's refusal of a send on a connection that is not open, and as
@@ -158,7 +151,7 @@ export function connectWithRetry(rp: Pick<ResourceClient, 'ws'>, url: string, op
       if (timer !== undefined) {
         clearTimeout(timer);
         timer = undefined;
-        end(code ?? 1000, reason ?? '');
+        end(code ?? CloseCode.NORMAL, reason ?? '');
       }
       current?.close(code, reason);
     },

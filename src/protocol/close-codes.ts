@@ -48,3 +48,40 @@ export function shouldReconnect(code: number): boolean {
   if (code >= CloseCode.FINAL_MIN && code <= CloseCode.FINAL_MAX) return false;
   return true;
 }
+
+/**
+ * Close codes the bridge and the relays name besides those of {@link CloseCode}: the RFC 6455
+ * §7.4.1 codes that are never sent in a close frame, and the bounds of the ranges below.
+ */
+export const RfcCloseCode = {
+  /** Reserved by RFC 6455; never sent. */
+  RESERVED: 1004,
+  /** The close frame carried no code. Never sent on the wire. */
+  NO_STATUS: 1005,
+  /** The TLS handshake failed. Never sent on the wire. */
+  TLS_HANDSHAKE: 1015,
+  /** Last code of the RFC 6455 band a peer may send (`ws` accepts 1000–1014 but 1004–1006). */
+  RFC_MAX: 1014,
+  /** First code of the band registered with IANA for libraries and frameworks (3000–3999). */
+  REGISTERED_MIN: 3000,
+} as const;
+
+/**
+ * Whether an application may pass `code` to `WebSocket.close` (RFC 6455 §7.4; WHATWG WebSockets):
+ * 1000, or an integer in 3000–4999. Every place that takes a close code from a user checks it here.
+ */
+export function isSendableCloseCode(code: unknown): code is number {
+  return (
+    typeof code === 'number' &&
+    Number.isInteger(code) &&
+    (code === CloseCode.NORMAL || (code >= RfcCloseCode.REGISTERED_MIN && code <= CloseCode.FINAL_MAX))
+  );
+}
+
+/** `WebSocket.readyState` values (WHATWG WebSockets, and the `ws` package), by name. */
+export const ReadyState = {
+  CONNECTING: 0,
+  OPEN: 1,
+  CLOSING: 2,
+  CLOSED: 3,
+} as const;
