@@ -151,4 +151,17 @@ describe('client.call', () => {
     expect(await within(closed, 'close event')).toMatchObject({ code: 1000, willReconnect: false });
     await expect(c.call('add', { a: 1, b: 2 })).rejects.toMatchObject({ code: 'CLOSED' });
   });
+
+  it('close() refuses a code or reason the WebSocket protocol does not allow, and stays open', async () => {
+    const { url } = await setup();
+    const c = client(url);
+    await c.call('add', { a: 1, b: 2 });
+    for (const code of [1001, 1006, 2999, 5000, 3000.5]) expect(() => c.close(code), String(code)).toThrow(/close code must be 1000 or an integer in 3000-4999/);
+    expect(() => c.close(4000, 'x'.repeat(124))).toThrow(/at most 123 bytes/);
+    expect(c.state).toBe('open');
+    expect(await c.call('add', { a: 2, b: 2 })).toBe(4);
+    const closed = new Promise((r) => c.on('close', r));
+    c.close(4000, 'moving on');
+    expect(await within(closed, 'close event')).toMatchObject({ code: 4000, willReconnect: false });
+  });
 });

@@ -4,7 +4,7 @@
  * Runtime-free: each entry point injects a socket factory.
  */
 import type { CommandMap, StreamMap, UploadMap } from '../protocol/api.js';
-import { CloseCode } from '../protocol/close-codes.js';
+import { CloseCode, isSendableCloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { Member, ServerFrame } from '../protocol/frames.js';
@@ -131,6 +131,11 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
       return streams.upload(name, items as AsyncIterable<unknown>, o) as never;
     },
     close(code = CloseCode.NORMAL, reason = 'client closed') {
+      // The runtime's WebSocket would throw later, inside the connection, with a vaguer message.
+      if (!isSendableCloseCode(code)) throw new TypeError(`close code must be 1000 or an integer in 3000-4999, got ${String(code)}`);
+      if (typeof reason !== 'string' || new TextEncoder().encode(reason).length > 123) {
+        throw new TypeError('close reason must be a string of at most 123 bytes in UTF-8');
+      }
       connection.close(code, reason);
     },
   };

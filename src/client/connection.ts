@@ -7,7 +7,7 @@
  */
 import type { Codec } from '../protocol/codec.js';
 import { jsonCodec, type CodecName } from '../protocol/codec.js';
-import { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
+import { CloseCode, ReadyState, shouldReconnect } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ServerFrame, WelcomeFrame } from '../protocol/frames.js';
@@ -155,7 +155,7 @@ export function createConnection({ urls, opts, factory, events, requests, report
     // EventEmitter 'error' without a listener would crash the process.
     s.onerror = () => {};
     try {
-      if (s.readyState <= 1) s.close(code, reason);
+      if (s.readyState === ReadyState.CONNECTING || s.readyState === ReadyState.OPEN) s.close(code, reason);
     } catch {
       // Closing a CONNECTING socket may throw in some runtimes; it is abandoned either way.
     }

@@ -3,7 +3,8 @@
  */
 export type { Client, ClientEvents, ClientState, CallOptions, CallRequestOptions, PublishOptions } from './types.js';
 export type { StreamOptions, StreamReader, UploadOptions } from './streams.js';
-export type { ClientOptions, ReconnectOptions, ClientHeartbeatOptions, TokenProvider, TokenTransport, UrlProvider } from './options.js';
+export type { ClientOptions, ReconnectOptions, ClientHeartbeatOptions, TokenProvider, UrlProvider } from './options.js';
+export type { ClientTokenTransport } from '../protocol/subprotocol.js';
 export { CLIENT_DEFAULTS } from './options.js';
 export type { Subscription, SubscriptionEvents, MessageHandler, DeliveryMeta, SubscribeOptions, GapEvent } from './subscriptions.js';
 export type { WebSocketLike, WebSocketConstructor, SocketFactory } from './socket.js';

@@ -2,6 +2,7 @@
  * Client options, their defaults, and the one place they are merged and checked.
  */
 import type { CodecName } from '../protocol/codec.js';
+import type { ClientTokenTransport } from '../protocol/subprotocol.js';
 import { nonNegativeInt, nonNegativeNumber, oneOf, positiveNumber, withDefaults } from '../shared/options.js';
 import type { WebSocketConstructor } from './socket.js';
 
@@ -31,13 +32,6 @@ export interface ClientHeartbeatOptions {
   timeoutMs?: number;
 }
 
-/**
- * Where the client sends its token (`tokenIn`; docs/security.md, "Where the token travels").
- * Cookies need no option: browsers send them. Not to be confused with the server's list of
- * transports it accepts (`jwt({ from })` in `switchboard/server`), which also has `'cookie'`.
- */
-export type TokenTransport = 'protocol' | 'query' | 'message';
-
 /** Options of `connect`. Any option given as `undefined` keeps its default ({@link CLIENT_DEFAULTS}). */
 export interface ClientOptions {
   /** Wire codec (docs/protocol.md §2.6): JSON, or MessagePack (smaller, faster for binary data). @default 'json' */
@@ -49,7 +43,7 @@ export interface ClientOptions {
    * proxies), the query string (`?token=`, for servers that need it), or the first message after
    * the upgrade. The server must accept the same transport. @default 'protocol'
    */
-  tokenIn?: TokenTransport;
+  tokenIn?: ClientTokenTransport;
   /** Query parameter with `tokenIn: 'query'`. @default 'token' */
   tokenQueryParam?: string;
   /** How long one connection attempt (the first too) may take until the server's `welcome`, in ms. @default 10000 */
@@ -70,7 +64,7 @@ export interface ClientOptions {
 export interface ResolvedClientOptions {
   codec: CodecName;
   token: TokenProvider | undefined;
-  tokenIn: TokenTransport;
+  tokenIn: ClientTokenTransport;
   tokenQueryParam: string;
   reconnect: ReconnectOptions | false;
   connectTimeoutMs: number;
@@ -96,7 +90,7 @@ export const CLIENT_DEFAULTS = {
 interface Merged {
   codec: CodecName;
   token: TokenProvider | undefined;
-  tokenIn: TokenTransport;
+  tokenIn: ClientTokenTransport;
   tokenQueryParam: string;
   connectTimeoutMs: number;
   reconnect: boolean | Partial<ReconnectOptions>;

@@ -74,6 +74,6 @@ export interface Client<Commands extends CommandMap = CommandMap, Streams extend
     items: AsyncIterable<Uploads[K]['item']> | Iterable<Uploads[K]['item']>,
     options?: UploadOptions<Uploads[K]['input']>,
   ): Promise<Uploads[K]['output']>;
-  /** Closes for good: no more reconnects, pending requests reject with `CLOSED`. */
+  /** Closes for good (idempotent): no more reconnects, pending requests reject with `CLOSED`. `code`: 1000 or 3000–4999, `reason`: at most 123 UTF-8 bytes; otherwise a `TypeError`. */
   close(code?: number, reason?: string): void;
 }

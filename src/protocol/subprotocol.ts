@@ -12,6 +12,18 @@ export const SUBPROTOCOL_V1_PREFIX = 'switchboard.v1.';
 /** Prefix of the token entry. */
 export const AUTH_PREFIX = 'switchboard.auth.';
 
+/**
+ * Where a token may travel (docs/security.md, "Where the token travels"): a `Sec-WebSocket-Protocol`
+ * entry (the client's default, safe in browsers), the query string (`?token=`; visible in proxy
+ * logs), a cookie (sent by browsers on their own; pair with `origins`), or the first message after
+ * the upgrade. The server's `jwt({ from })` lists the ones it accepts; a client picks one of them
+ * but `'cookie'` ({@link ClientTokenTransport}).
+ */
+export type TokenTransport = 'protocol' | 'query' | 'cookie' | 'message';
+
+/** Where a client puts its token (`tokenIn`): browsers send cookies on their own, so no option is needed for them. */
+export type ClientTokenTransport = Exclude<TokenTransport, 'cookie'>;
+
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
 

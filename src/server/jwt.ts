@@ -4,15 +4,10 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type CryptoKey, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { TokenTransport } from '../protocol/subprotocol.js';
 import type { Authenticate } from './options.js';
 
-/**
- * Where a token may travel (docs/security.md): a `Sec-WebSocket-Protocol` entry (the client's
- * default, safe in browsers), the query string (`?token=`; visible in proxy logs), a cookie (sent by
- * browsers on their own; pair with `origins`), or the first message after the upgrade.
- */
-export type TokenTransport = 'protocol' | 'query' | 'cookie' | 'message';
 
 export interface JwtOptions {
   /** Shared secret for HS256/384/512. */
