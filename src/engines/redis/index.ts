@@ -8,4 +8,4 @@
  * const server = createServer({ engine: redisEngine({ url: 'redis://127.0.0.1:6379' }) });
  */
 export { redisEngine, type RedisEngine, type RedisEngineOptions } from './redis-engine.js';
-export { redisEmitter, type RedisEmitter, type RedisEmitterOptions } from './emitter.js';
+export { redisEmitter, type RedisEmitter, type RedisEmitterOptions } from './external-emitter.js';
