@@ -57,6 +57,8 @@ describe.skipIf(!hasRedis || !REDIS_SERVER)('redis engine when Redis freezes', (
     const subscriber = client(url, 'sub');
     const r = record(subscriber, 'room:f');
     await within(r.sub.ready, 'subscribed');
+    const leaver = client(url, 'leaver');
+    await within(leaver.subscribe('room:f', () => {}).ready, 'leaver in');
     const pub = client(url, 'pub');
     await pub.publish('room:f', 'before');
     await until(() => r.got.length === 1, 'before');
@@ -85,6 +87,8 @@ describe.skipIf(!hasRedis || !REDIS_SERVER)('redis engine when Redis freezes', (
     expect(Date.now() - t1).toBeLessThan(DEADLINE);
     await expect(pub.call('echo', 1)).resolves.toBe(1); // what needs no Redis keeps working
     expect([pub.state, subscriber.state]).toEqual(['open', 'open']);
+    leaver.close(); // its removal cannot reach Redis now: made when Redis answers again
+    await until(() => server.health().connections === 2, 'leaver gone');
 
     redis.thaw();
     await until(() => server.health().engine.healthy, 'healthy again', DEADLINE * 3 + SLACK);
@@ -96,6 +100,7 @@ describe.skipIf(!hasRedis || !REDIS_SERVER)('redis engine when Redis freezes', (
     expect(r.data()).toEqual(['before', 'server-during', 'client-during', 'after', 'after-server']);
     expect(r.offsets()).toEqual([1, 2, 3, 4, 5]);
     expect(r.gaps).toEqual([]);
+    await until(() => r.sub.members().length === 1, 'sub hears leaver leave');
     expect((await subscriber.presence('room:f')).map((m) => m.id)).toEqual(['sub']);
   });
 

@@ -62,6 +62,17 @@ export class PresenceStore {
     return joined === 1;
   }
 
+  /**
+   * Records that one of this node's connections left, before its removal is attempted: should the
+   * removal not reach Redis (refused while Redis is stalled, or failed), restore() makes it later,
+   * and the entry is never re-added.
+   */
+  leaving(entry: PresenceEntry): void {
+    const key = `${entry.topic}\u0000${entry.clientId}`;
+    this.#mine.delete(key);
+    this.#pending.set(key, entry);
+  }
+
   /** Removes a connection (of this node, or of a dead one); the member when it was its last connection. */
   async remove(entry: PresenceEntry, nodeId = this.#d.nodeId): Promise<Member | undefined> {
     const { topic, clientId } = entry;

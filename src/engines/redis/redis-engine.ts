@@ -272,6 +272,7 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     },
     presenceAdd: (entry) => run('presence', () => presence.add(entry)),
     async presenceRemove(entry) {
+      presence.leaving(entry);
       return (await run('presence', () => presence.remove(entry))) !== undefined;
     },
     presenceList: (topic) => run('presence', () => presence.list(topic)),
