@@ -31,11 +31,6 @@ describe('memory engine options', () => {
 });
 
 describe('redis engine options', () => {
-  it('keeps the defaults for options that are explicitly undefined', async () => {
-    const engine = redisEngine({ url: undefined, prefix: undefined, nodeTtlMs: undefined, historyMetaTtlMs: undefined, commandTimeoutMs: undefined });
-    await engine.close();
-  });
-
   it('refuses values that cannot work, naming the option', () => {
     expect(() => redisEngine({ nodeTtlMs: 0 })).toThrow(new TypeError('nodeTtlMs must be a positive number, got 0'));
     expect(() => redisEngine({ commandTimeoutMs: -5 })).toThrow(/^commandTimeoutMs/);
