@@ -71,6 +71,10 @@ export interface PrivateRedis {
   readonly port: number;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Freezes the process (SIGSTOP on its own pid): its connections stay open, nothing is answered. */
+  freeze(): void;
+  /** Resumes a frozen process (SIGCONT). */
+  thaw(): void;
 }
 
 export async function privateRedis(): Promise<PrivateRedis> {
@@ -90,10 +94,15 @@ export async function privateRedis(): Promise<PrivateRedis> {
     const c = child;
     child = undefined;
     if (!c || c.exitCode !== null) return;
+    c.kill('SIGCONT');
     const exited = new Promise((r) => c.once('exit', r));
     c.kill('SIGKILL');
     await exited;
   };
+  const signal = (sig: NodeJS.Signals) => {
+    if (!child?.pid || child.exitCode !== null) throw new Error('private redis-server is not running');
+    process.kill(child.pid, sig);
+  };
   await start();
-  return { url, port, start, stop };
+  return { url, port, start, stop, freeze: () => signal('SIGSTOP'), thaw: () => signal('SIGCONT') };
 }

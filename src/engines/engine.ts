@@ -1,10 +1,12 @@
 /**
- * The engine is what a server shares with other servers: topic fan-out, presence, and (issue #5)
- * history. The in-memory engine serves one process; the Redis engine (issue #7) many. The server's
- * connection code only talks to this interface.
+ * The engine is what a server shares with other servers: topic fan-out, presence, history
+ * (docs/guarantees.md) and idempotent-call records. The in-memory engine serves one process; the
+ * Redis engine many (docs/scaling.md). The server's connection code only talks to this interface,
+ * and test/engine-contract.test.ts runs one suite against every engine.
  */
 import { randomBytes } from 'node:crypto';
 import type { GapReason, Member, MessageMeta, StreamPosition } from '../protocol/frames.js';
+import type { Logger } from '../shared/logger.js';
 
 /** A topic event, as it travels between server nodes. */
 export type EngineEvent =
@@ -73,6 +75,12 @@ export interface EngineNode {
    * last message it delivered, delivers what its subscribers missed, then what it held.
    */
   resync(): Promise<void>;
+  /**
+   * Where the engine reports what it handles itself (a failed heartbeat, a lost link, a resync
+   * that must be retried): the server passes its own logger.
+   * @default consoleLogger (errors and warnings to stderr)
+   */
+  logger?: Logger;
 }
 
 /** What {@link Engine.health} reports. */

@@ -4,6 +4,7 @@
  */
 import type { Member } from '../protocol/frames.js';
 import type { CallClaim, CallOutcome, Engine, EngineEvent, EngineNode, HistoryOptions, HistoryQuery, PresenceEntry } from './engine.js';
+import { positiveInt, positiveNumber, withDefaults } from '../shared/options.js';
 import { MemoryHistory } from './memory-history.js';
 
 /** Options of {@link createMemoryEngine}. */
@@ -20,19 +21,31 @@ export interface MemoryEngineOptions {
   sweepIntervalMs?: number;
 }
 
-const MEMORY_DEFAULTS: Required<MemoryEngineOptions> = {
+/** The defaults of {@link MemoryEngineOptions}. */
+const MEMORY_DEFAULTS: Readonly<Required<MemoryEngineOptions>> = {
   historyIdleTtlMs: 3_600_000,
   maxCallRecords: 100_000,
   sweepIntervalMs: 60_000,
 };
+
+/** Merges `options` with {@link MEMORY_DEFAULTS} (`undefined` keeps the default) and checks them. */
+function resolveMemoryOptions(options: MemoryEngineOptions | undefined): Required<MemoryEngineOptions> {
+  const o = withDefaults(MEMORY_DEFAULTS, options);
+  return {
+    historyIdleTtlMs: positiveNumber('historyIdleTtlMs', o.historyIdleTtlMs),
+    maxCallRecords: positiveInt('maxCallRecords', o.maxCallRecords),
+    // setInterval runs a delay it cannot use (undefined, NaN, 0) every millisecond.
+    sweepIntervalMs: positiveNumber('sweepIntervalMs', o.sweepIntervalMs),
+  };
+}
 
 type CallRecord =
   | { state: 'running'; fingerprint: string; until: number }
   | { state: 'done'; fingerprint: string; outcome: CallOutcome; until: number };
 
 /** Creates the default engine: fan-out, presence, history and call records for one server process. */
-export function createMemoryEngine(options: MemoryEngineOptions = {}): Engine {
-  const opts = { ...MEMORY_DEFAULTS, ...options };
+export function createMemoryEngine(options?: MemoryEngineOptions): Engine {
+  const opts = resolveMemoryOptions(options);
   let node: EngineNode | undefined;
   /** topic → member id → { member, connections } */
   const presence = new Map<string, Map<string, { member: Member; clients: Set<string> }>>();

@@ -21,6 +21,11 @@ export const ErrorCode = {
   UNAUTHORIZED: 'UNAUTHORIZED',
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
   UNAVAILABLE: 'UNAVAILABLE',
+  /**
+   * The engine did not confirm a publish in time (a frozen Redis): it may still be delivered when
+   * the engine resumes, or never. Unlike `UNAVAILABLE`, which means it was certainly not published.
+   */
+  OUTCOME_UNKNOWN: 'OUTCOME_UNKNOWN',
 } as const;
 
 /** One of the codes Switchboard itself defines. */

@@ -136,6 +136,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
       suspend: () => index.suspend(),
       resync: () =>
         index.resync().catch((err: unknown) => logger.error({ err }, 'could not re-read topic history after an engine outage')),
+      logger,
     });
     if (closing) return;
     http.on('upgrade', upgradeListener);

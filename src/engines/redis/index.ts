@@ -7,5 +7,6 @@
  * import { redisEngine } from 'switchboard/redis';
  * const server = createServer({ engine: redisEngine({ url: 'redis://127.0.0.1:6379' }) });
  */
-export { redisEngine, type RedisEngine, type RedisEngineOptions } from './redis-engine.js';
-export { redisEmitter, type RedisEmitter, type RedisEmitterOptions } from './emitter.js';
+export { redisEngine, type RedisEngine } from './redis-engine.js';
+export type { RedisEngineOptions } from './options.js';
+export { redisEmitter, type RedisEmitter, type RedisEmitterOptions } from './external-emitter.js';

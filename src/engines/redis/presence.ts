@@ -12,6 +12,7 @@ import type { EngineEvent, PresenceEntry } from '../engine.js';
 import type { RedisKeys } from './keys.js';
 import type { Scripts } from './scripts.js';
 
+/** What {@link PresenceStore} needs from the engine. */
 export interface PresenceStoreDeps {
   redis: Redis;
   scripts: Scripts;
@@ -20,9 +21,18 @@ export interface PresenceStoreDeps {
   nodeTtlMs: number;
   /** Publishes a `leave` for a member whose node died. */
   announce(topic: string, event: EngineEvent): Promise<void>;
+  /** Runs Redis commands with the engine's deadline (for what the store does on its own). */
+  run<T>(what: string, op: () => Promise<T>): Promise<T>;
+  /** Whether Redis answers in time: a heartbeat that cannot be answered is not sent. */
+  live(): boolean;
   onError(err: unknown, what: string): void;
 }
 
+/**
+ * This node's presence entries in Redis, the node registry, and the cleanup after dead nodes.
+ * `add`, `remove` and `list` send their commands as they are (the engine wraps them with its
+ * deadline); what the store does on its own (heartbeat, restore, stop) runs with the deadline here.
+ */
 export class PresenceStore {
   readonly #d: PresenceStoreDeps;
   /** What this node added, to re-add after Redis forgot it (restart, or our entries were cleaned up). */
@@ -43,6 +53,7 @@ export class PresenceStore {
     return [...this.#d.keys.presence(topic), this.#d.keys.nodeEntries(nodeId)];
   }
 
+  /** Adds a connection; `true` when its member was not present before. */
   async add({ topic, member, clientId }: PresenceEntry): Promise<boolean> {
     const key = `${topic}\u0000${clientId}`;
     this.#pending.delete(key);
@@ -51,6 +62,18 @@ export class PresenceStore {
     return joined === 1;
   }
 
+  /**
+   * Records that one of this node's connections left, before its removal is attempted: should the
+   * removal not reach Redis (refused while Redis is stalled, or failed), restore() makes it later,
+   * and the entry is never re-added.
+   */
+  leaving(entry: PresenceEntry): void {
+    const key = `${entry.topic}\u0000${entry.clientId}`;
+    this.#mine.delete(key);
+    this.#pending.set(key, entry);
+  }
+
+  /** Removes a connection (of this node, or of a dead one); the member when it was its last connection. */
   async remove(entry: PresenceEntry, nodeId = this.#d.nodeId): Promise<Member | undefined> {
     const { topic, clientId } = entry;
     const key = `${topic}\u0000${clientId}`;
@@ -66,6 +89,7 @@ export class PresenceStore {
     }
   }
 
+  /** The members present on `topic`. */
   async list(topic: string): Promise<Member[]> {
     const all = await this.#d.redis.hvals(this.#d.keys.presence(topic)[2]);
     return all.map((m) => JSON.parse(m) as Member);
@@ -73,7 +97,12 @@ export class PresenceStore {
 
   /** Starts the heartbeat: every third of the TTL, and once now. */
   start(): void {
-    const beat = () => void this.heartbeat().catch((err: unknown) => this.#d.onError(err, 'presence heartbeat'));
+    const beat = () => {
+      // While Redis is stalled a heartbeat would only fail; the node keeps its place until the
+      // TTL lapses, like a node whose heartbeat Redis could not answer.
+      if (!this.#d.live()) return;
+      void this.heartbeat().catch((err: unknown) => this.#d.onError(err, 'presence heartbeat'));
+    };
     this.#timer = setInterval(beat, Math.max(50, Math.floor(this.#d.nodeTtlMs / 3)));
     this.#timer.unref?.();
     beat();
@@ -82,7 +111,8 @@ export class PresenceStore {
   /** Renews this node's deadline and cleans up after nodes whose deadline lapsed. */
   async heartbeat(): Promise<void> {
     const { nodes } = this.#d.keys;
-    const [added, dead] = await this.#d.scripts.sbHeartbeat(nodes, this.#d.nodeId, this.#d.nodeTtlMs);
+    const { run } = this.#d;
+    const [added, dead] = await run('presence heartbeat', () => this.#d.scripts.sbHeartbeat(nodes, this.#d.nodeId, this.#d.nodeTtlMs));
     if (added === 1 && this.#registered) {
       // Other nodes took this node for dead (a stall longer than the TTL) and removed its
       // entries: its members are still connected here, so they come back.
@@ -91,14 +121,14 @@ export class PresenceStore {
     this.#registered = true;
     for (const nodeId of dead) {
       if (nodeId === this.#d.nodeId) continue;
-      const entries = await this.#d.redis.smembers(this.#d.keys.nodeEntries(nodeId));
+      const entries = await run('presence cleanup', () => this.#d.redis.smembers(this.#d.keys.nodeEntries(nodeId)));
       for (const e of entries) {
         const [topic, clientId] = JSON.parse(e) as [string, string];
-        const member = await this.remove({ topic, clientId, member: { id: '' } }, nodeId);
+        const member = await run('presence cleanup', () => this.remove({ topic, clientId, member: { id: '' } }, nodeId));
         if (member) await this.#d.announce(topic, { kind: 'leave', member });
       }
-      await this.#d.redis.del(this.#d.keys.nodeEntries(nodeId));
-      await this.#d.redis.zrem(nodes, nodeId);
+      await run('presence cleanup', () => this.#d.redis.del(this.#d.keys.nodeEntries(nodeId)));
+      await run('presence cleanup', () => this.#d.redis.zrem(nodes, nodeId));
     }
   }
 
@@ -111,14 +141,14 @@ export class PresenceStore {
       try {
         for (const [key, entry] of [...this.#pending]) {
           if (!this.#pending.has(key)) continue;
-          const member = await this.remove(entry);
+          const member = await this.#d.run('presence restore', () => this.remove(entry));
           if (member) await this.#d.announce(entry.topic, { kind: 'leave', member });
         }
         for (const [key, entry] of [...this.#mine]) {
           // Left meanwhile: re-adding it would make a ghost. (An add and a removal issued after
           // this check reach Redis in order on one connection, so the removal wins.)
           if (!this.#mine.has(key)) continue;
-          if (await this.add(entry)) await this.#d.announce(entry.topic, { kind: 'join', member: entry.member });
+          if (await this.#d.run('presence restore', () => this.add(entry))) await this.#d.announce(entry.topic, { kind: 'join', member: entry.member });
         }
       } finally {
         this.#restoring = undefined;
@@ -130,11 +160,12 @@ export class PresenceStore {
   /** Leaves the registry: stops the heartbeat and removes what this node added. */
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    const { run } = this.#d;
     for (const entry of [...this.#mine.values()]) {
-      const member = await this.remove(entry);
+      const member = await run('leaving the node registry', () => this.remove(entry));
       if (member) await this.#d.announce(entry.topic, { kind: 'leave', member });
     }
-    await this.#d.redis.del(this.#d.keys.nodeEntries(this.#d.nodeId));
-    await this.#d.redis.zrem(this.#d.keys.nodes, this.#d.nodeId);
+    await run('leaving the node registry', () => this.#d.redis.del(this.#d.keys.nodeEntries(this.#d.nodeId)));
+    await run('leaving the node registry', () => this.#d.redis.zrem(this.#d.keys.nodes, this.#d.nodeId));
   }
 }

@@ -12,52 +12,24 @@
  *   (nothing is buffered, so nothing is published late or twice); `health()` reports it; when
  *   Redis is back the engine re-subscribes, restores presence and asks the node to re-read the
  *   history its subscribers may have missed.
+ * - Redis frozen (it keeps its connections but answers nothing): every command has a deadline
+ *   (liveness.ts). A publish past it rejects with `OUTCOME_UNKNOWN` (it is still queued and may be
+ *   delivered when Redis resumes); until Redis answers again, operations fail at once with
+ *   `UNAVAILABLE` without being sent, and `health()` reports it (docs/scaling.md).
  */
 import { randomUUID } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis } from 'ioredis';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { SwitchboardError } from '../../protocol/errors.js';
 import type { StreamPosition } from '../../protocol/frames.js';
+import { consoleLogger, type Logger } from '../../shared/logger.js';
 import { newEpoch, type CallClaim, type CallOutcome, type Engine, type EngineEvent, type EngineNode, type HistoryOptions, type HistoryQuery, type HistoryResult, type StoredMessage } from '../engine.js';
 import { redisKeys } from './keys.js';
+import { CLIENT_OPTIONS, resolveRedisOptions, type RedisEngineOptions } from './options.js';
+import { DeadlinePassed, Liveness } from './liveness.js';
 import { PresenceStore } from './presence.js';
 import { defineScripts } from './scripts.js';
 import { channelMessage, decodeEvent, decodeValue, encodeEvent, encodeValue, splitChannelMessage, type CallRecord } from './wire.js';
-
-/** Options of {@link redisEngine}. */
-export interface RedisEngineOptions {
-  /** Redis URL. Ignored when `client` is given. @default process.env.SWITCHBOARD_REDIS_URL ?? 'redis://127.0.0.1:6379' */
-  url?: string;
-  /**
-   * An ioredis client to use for commands; the engine duplicates it for pub/sub and does not close
-   * it. Give it `enableOfflineQueue: false` to fail fast while Redis is down (the engine's own
-   * clients do). @default a client for `url`
-   */
-  client?: Redis;
-  /** Prefix of every key and channel, to share a Redis between apps or environments. @default 'sb:' */
-  prefix?: string;
-  /** How long a node's presence entries outlive its last heartbeat (a killed node's ghosts vanish within it), in ms. @default 15000 */
-  nodeTtlMs?: number;
-  /** How long a topic's epoch and offset outlive its last publish or read, in ms. @default 86400000 (1 day) */
-  historyMetaTtlMs?: number;
-  /** Called with errors the engine handles itself (heartbeat, resync); the server's logger is not reachable here. @default console.error */
-  onError?: (err: unknown, what: string) => void;
-}
-
-const REDIS_DEFAULTS = {
-  url: 'redis://127.0.0.1:6379',
-  prefix: 'sb:',
-  nodeTtlMs: 15_000,
-  historyMetaTtlMs: 86_400_000,
-};
-
-/** Options for the clients the engine creates: fail fast while disconnected, reconnect forever. */
-const CLIENT_OPTIONS: RedisOptions = {
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 1,
-  lazyConnect: true,
-  retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
-};
 
 type Entry = [id: string, fields: Buffer[]];
 
@@ -68,15 +40,14 @@ export interface RedisEngine extends Engine {
 }
 
 /** Creates a Redis engine: `createServer({ engine: redisEngine({ url }) })`. */
-export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
-  const url = options.url ?? process.env.SWITCHBOARD_REDIS_URL ?? REDIS_DEFAULTS.url;
-  const prefix = options.prefix ?? REDIS_DEFAULTS.prefix;
-  const nodeTtlMs = options.nodeTtlMs ?? REDIS_DEFAULTS.nodeTtlMs;
-  const metaTtlMs = options.historyMetaTtlMs ?? REDIS_DEFAULTS.historyMetaTtlMs;
-  const onError = options.onError ?? ((err, what) => console.error(`[switchboard] redis engine: ${what} failed:`, err));
+export function redisEngine(options?: RedisEngineOptions): RedisEngine {
+  const { url, prefix, nodeTtlMs, historyMetaTtlMs: metaTtlMs, commandTimeoutMs, client, onError: given } = resolveRedisOptions(options);
+  /** The server's logger, from `attach`. */
+  let logger: Logger = consoleLogger;
+  const onError = given ?? ((err: unknown, what: string) => logger.error({ err, what }, `redis engine: ${what} failed`));
   const nodeId = randomUUID();
-  const ownsClient = !options.client;
-  const redis = options.client ?? new Redis(url, CLIENT_OPTIONS);
+  const ownsClient = !client;
+  const redis = client ?? new Redis(url, CLIENT_OPTIONS);
   const sub = redis.duplicate(CLIENT_OPTIONS);
   const scripts = defineScripts(redis);
   const keys = redisKeys(prefix);
@@ -91,25 +62,69 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const channels = new Set<string>();
   /** Topics left while the subscriber connection was down (ioredis re-subscribes them on reconnect). */
   const unsubscribed = new Set<string>();
+  const liveness = new Liveness({
+    clients: [redis, sub],
+    timeoutMs: commandTimeoutMs,
+    onStall: () => {
+      if (closed) return;
+      if (given) given(new Error(`redis did not answer within ${commandTimeoutMs} ms`), 'redis liveness');
+      else logger.warn({ timeoutMs: commandTimeoutMs }, 'redis engine: redis does not answer in time; operations fail with UNAVAILABLE until it does');
+    },
+    onAnswer: () => {
+      if (closed) return;
+      if (!given) logger.info({}, 'redis engine: redis answers again');
+      // What failed fast meanwhile: stale channels, presence removals; the pub/sub link never
+      // dropped, so nothing was missed and no history needs re-reading.
+      void dropStaleChannels()
+        .then(() => presence.restore())
+        .catch((err: unknown) => onError(err, 'restore after redis answered again'));
+    },
+  });
   const presence = new PresenceStore({
-    redis,
-    scripts,
     keys,
     nodeId,
     nodeTtlMs,
+    run,
+    live: () => !liveness.stalled,
+    redis,
+    scripts,
     announce: (topic, event) => publish(topic, event).then(() => undefined),
     onError,
   });
 
-  /** Runs a Redis operation; a failure to reach Redis becomes `UNAVAILABLE`. */
-  async function run<T>(what: string, op: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a Redis operation with the command deadline. A failure to reach Redis becomes
+   * `UNAVAILABLE` (not sent, or refused); a deadline passed becomes `late` (the command is still
+   * queued and may run when Redis resumes). While Redis is stalled nothing is sent.
+   */
+  async function run<T>(what: string, op: () => Promise<T>, late: 'UNAVAILABLE' | 'OUTCOME_UNKNOWN' = ErrorCode.UNAVAILABLE): Promise<T> {
+    if (liveness.stalled) {
+      throw new SwitchboardError(ErrorCode.UNAVAILABLE, `The message engine is unavailable (${what})`, {
+        reason: `redis did not answer within ${commandTimeoutMs} ms`,
+      });
+    }
     try {
-      return await op();
+      return await liveness.within(op);
     } catch (err) {
       if (err instanceof SwitchboardError) throw err;
-      throw new SwitchboardError(ErrorCode.UNAVAILABLE, `The message engine is unavailable (${what})`, {
-        reason: err instanceof Error ? err.message : String(err),
-      });
+      const reason = err instanceof Error ? err.message : String(err);
+      if (err instanceof DeadlinePassed && late === ErrorCode.OUTCOME_UNKNOWN) {
+        throw new SwitchboardError(ErrorCode.OUTCOME_UNKNOWN, `The message engine did not confirm in time (${what}); it may still be delivered`, { reason });
+      }
+      throw new SwitchboardError(ErrorCode.UNAVAILABLE, `The message engine is unavailable (${what})`, { reason });
+    }
+  }
+
+  /** Unsubscribes channels left while they could not be unsubscribed (link down, Redis stalled). */
+  async function dropStaleChannels(): Promise<void> {
+    const stale = [...unsubscribed].filter((t) => !channels.has(t));
+    unsubscribed.clear();
+    if (!stale.length) return;
+    try {
+      await run('unsubscribe', () => sub.unsubscribe(...stale.map(channel)));
+    } catch (err) {
+      for (const t of stale) unsubscribed.add(t); // tried again at the next recovery
+      throw err;
     }
   }
 
@@ -128,7 +143,11 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     // so the resync below reads history from before the hole.
     node?.suspend();
   });
-  sub.on('ready', () => void recover());
+  sub.on('ready', () => {
+    liveness.connected();
+    void recover();
+  });
+  redis.on('ready', () => liveness.connected());
 
   /** After the subscriber connection came back: resync, then presence; retried until it works. */
   async function recover(): Promise<void> {
@@ -137,10 +156,8 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     try {
       // ioredis re-subscribed the channels it knew on reconnect; a PING answered after them proves
       // they are in effect, so the history read misses nothing published from here on.
-      await sub.ping();
-      const stale = [...unsubscribed].filter((t) => !channels.has(t));
-      unsubscribed.clear();
-      if (stale.length) await sub.unsubscribe(...stale.map(channel));
+      await run('resync', () => sub.ping());
+      await dropStaleChannels();
       await node?.resync();
       await presence.restore();
       lost = false;
@@ -158,7 +175,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   sub.on('error', (err: unknown) => onError(err, 'redis subscriber connection'));
   // Idle topics with subscribers keep their epoch: their meta TTL is renewed while carried here.
   const metaTimer = setInterval(() => {
-    if (redis.status !== 'ready' || channels.size === 0) return;
+    if (redis.status !== 'ready' || liveness.stalled || channels.size === 0) return;
     const p = redis.pipeline();
     for (const topic of channels) p.pexpire(keys.meta(topic), metaTtlMs);
     p.exec().catch((err: unknown) => onError(err, 'renewing topic meta'));
@@ -168,12 +185,17 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   async function publish(topic: string, event: EngineEvent, h?: HistoryOptions): Promise<StreamPosition | undefined> {
     const payload = encodeEvent(event);
     if (h && event.kind === 'msg') {
-      const [epoch, offset] = (await run('publish', () =>
-        scripts.sbPublish(keys.stream(topic), keys.meta(topic), channel(topic), payload, h.size, Math.ceil(h.ttlMs), metaTtlMs, newEpoch()),
+      const [epoch, offset] = (await run(
+        'publish',
+        () => scripts.sbPublish(keys.stream(topic), keys.meta(topic), channel(topic), payload, h.size, Math.ceil(h.ttlMs), metaTtlMs, newEpoch()),
+        ErrorCode.OUTCOME_UNKNOWN,
       )) as [string, number];
       return { epoch, offset };
     }
-    await run('publish', () => redis.publish(channel(topic), channelMessage(payload)));
+    // A message past its deadline may still go out; a join or leave announcement is the engine's
+    // own bookkeeping, whose callers only need to know it did not complete.
+    const late = event.kind === 'msg' ? ErrorCode.OUTCOME_UNKNOWN : ErrorCode.UNAVAILABLE;
+    await run('publish', () => redis.publish(channel(topic), channelMessage(payload)), late);
     return undefined;
   }
 
@@ -219,11 +241,14 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     nodeId,
     async attach(n) {
       if (node) throw new Error('this redis engine is already attached to a server');
-      // A failed attach may be retried (the server's listen() again) once Redis is up.
-      await run('connect', () => ready(redis));
-      await run('connect', () => ready(sub));
+      if (n.logger) logger = n.logger;
+      // A failed attach may be retried (the server's listen() again) once Redis is up. Connecting
+      // has its own deadline (ready()), longer than a command's.
+      await connect(redis);
+      await connect(sub);
       node = n;
       presence.start();
+      liveness.start();
     },
     publish,
     history,
@@ -233,6 +258,8 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
         await run('subscribe', () => sub.subscribe(channel(topic)));
       } catch (err) {
         channels.delete(topic);
+        // A SUBSCRIBE past its deadline may still take effect: drop it once Redis answers again.
+        unsubscribed.add(topic);
         throw err;
       }
     },
@@ -240,11 +267,12 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       channels.delete(topic);
       // While disconnected ioredis still lists the channel and re-subscribes it on reconnect; the
       // recovery then unsubscribes it (meanwhile the node drops events for topics nobody wants).
-      if (sub.status === 'ready') await sub.unsubscribe(channel(topic)).catch(() => unsubscribed.add(topic));
+      if (sub.status === 'ready' && !liveness.stalled) await run('unsubscribe', () => sub.unsubscribe(channel(topic))).catch(() => unsubscribed.add(topic));
       else unsubscribed.add(topic);
     },
     presenceAdd: (entry) => run('presence', () => presence.add(entry)),
     async presenceRemove(entry) {
+      presence.leaving(entry);
       return (await run('presence', () => presence.remove(entry))) !== undefined;
     },
     presenceList: (topic) => run('presence', () => presence.list(topic)),
@@ -268,24 +296,39 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       await run('call', () => redis.set(keys.call(key), encodeValue(done), 'PX', Math.ceil(ttlMs)));
     },
     health() {
-      if (redis.status === 'ready' && sub.status === 'ready') return { healthy: true };
-      return { healthy: false, detail: `redis ${redis.status}, subscriber ${sub.status}` };
+      if (redis.status !== 'ready' || sub.status !== 'ready') return { healthy: false, detail: `redis ${redis.status}, subscriber ${sub.status}` };
+      if (liveness.stalled) return { healthy: false, detail: `redis did not answer within ${commandTimeoutMs} ms` };
+      return { healthy: true };
     },
     async close() {
       if (closed) return;
       closed = true;
+      const attached = node !== undefined;
       node = undefined;
       clearInterval(metaTimer);
+      liveness.stop();
       if (retry) clearTimeout(retry);
       // Leaving the registry needs Redis; a Redis that is down must not hold close() (the entries
       // then lapse with the node TTL, as for a node that died).
-      const leave = presence.stop().catch((err: unknown) => onError(err, 'leaving the node registry'));
+      // An engine never attached never joined it.
+      const leave = attached ? presence.stop().catch((err: unknown) => onError(err, 'leaving the node registry')) : Promise.resolve();
       await Promise.race([leave, new Promise((r) => setTimeout(r, 2_000).unref?.())]);
       sub.disconnect();
       redis.off('error', onRedisError);
       if (ownsClient) await redis.quit().catch(() => redis.disconnect());
     },
   };
+}
+
+/** {@link ready}, with a failure as `UNAVAILABLE`. */
+async function connect(client: Redis): Promise<void> {
+  try {
+    await ready(client);
+  } catch (err) {
+    throw new SwitchboardError(ErrorCode.UNAVAILABLE, 'The message engine is unavailable (connect)', {
+      reason: err instanceof Error ? err.message : String(err),
+    });
+  }
 }
 
 /** Resolves once `client` is ready: connects a fresh one, or waits for one that is reconnecting. */

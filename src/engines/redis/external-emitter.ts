@@ -4,8 +4,10 @@
  * same positions and history as those published by the servers, when `history` matches theirs.
  */
 import type { Member, StreamPosition } from '../../protocol/frames.js';
+import { consoleLogger, type Logger } from '../../shared/logger.js';
 import type { HistoryOptions } from '../engine.js';
-import { redisEngine, type RedisEngineOptions } from './redis-engine.js';
+import type { RedisEngineOptions } from './options.js';
+import { redisEngine } from './redis-engine.js';
 
 /** Options of {@link redisEmitter}. */
 export interface RedisEmitterOptions extends RedisEngineOptions {
@@ -15,11 +17,17 @@ export interface RedisEmitterOptions extends RedisEngineOptions {
    * @default no history for any topic
    */
   history?: HistoryOptions | ((topic: string) => HistoryOptions | false);
+  /** Where the engine reports what it handles itself (a lost link, a failed heartbeat). @default consoleLogger */
+  logger?: Logger;
 }
 
 /** What {@link redisEmitter} returns. */
 export interface RedisEmitter {
-  /** Publishes to every subscriber of `topic` on every node; resolves its position on a topic with history. */
+  /**
+   * Publishes to every subscriber of `topic` on every node; resolves its position on a topic with
+   * history. Rejects with `UNAVAILABLE` (not published) or `OUTCOME_UNKNOWN` (Redis did not confirm
+   * within `commandTimeoutMs`: it may still be delivered) as the servers' publishes do.
+   */
   publish(topic: string, data: unknown): Promise<StreamPosition | undefined>;
   /** The members present on a presence topic, across nodes. */
   presence(topic: string): Promise<Member[]>;
@@ -28,10 +36,10 @@ export interface RedisEmitter {
 
 /** Creates an emitter connected to the cluster's Redis. */
 export async function redisEmitter(options: RedisEmitterOptions = {}): Promise<RedisEmitter> {
-  const engine = redisEngine(options);
+  const { history, logger, ...engineOptions } = options;
+  const engine = redisEngine(engineOptions);
   // A node without subscribers: it joins the registry (and helps clean up after dead nodes).
-  await engine.attach({ deliver() {}, suspend() {}, async resync() {} });
-  const { history } = options;
+  await engine.attach({ deliver() {}, suspend() {}, async resync() {}, logger: logger ?? consoleLogger });
   const historyOf = (topic: string): HistoryOptions | false => (typeof history === 'function' ? history(topic) : (history ?? false));
   return {
     async publish(topic, data) {

@@ -1,0 +1,41 @@
+/**
+ * Engine options are merged and checked like every other factory's (src/shared/options.ts): an
+ * explicit `undefined` means the default, a value that cannot work throws a TypeError naming it.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createMemoryEngine } from '../src/engines/memory.js';
+import { redisEngine } from '../src/engines/redis/index.js';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const node = { deliver() {}, suspend() {}, async resync() {} };
+
+describe('memory engine options', () => {
+  it('sweeps every 60 s when sweepIntervalMs is explicitly undefined (not every millisecond)', async () => {
+    const spy = vi.spyOn(globalThis, 'setInterval');
+    const engine = createMemoryEngine({ sweepIntervalMs: undefined, historyIdleTtlMs: undefined, maxCallRecords: undefined });
+    await engine.attach(node);
+    const delays = spy.mock.calls.map((c) => c[1]);
+    await engine.close();
+    expect(delays).toEqual([60_000]);
+  });
+
+  it('refuses values that cannot work, naming the option', () => {
+    expect(() => createMemoryEngine({ sweepIntervalMs: 0 })).toThrow(new TypeError('sweepIntervalMs must be a positive number, got 0'));
+    expect(() => createMemoryEngine({ sweepIntervalMs: Number.NaN })).toThrow(/^sweepIntervalMs/);
+    expect(() => createMemoryEngine({ maxCallRecords: 1.5 })).toThrow(/^maxCallRecords must be a positive integer/);
+    expect(() => createMemoryEngine({ historyIdleTtlMs: -1 })).toThrow(/^historyIdleTtlMs/);
+  });
+});
+
+describe('redis engine options', () => {
+  it('refuses values that cannot work, naming the option', () => {
+    expect(() => redisEngine({ nodeTtlMs: 0 })).toThrow(new TypeError('nodeTtlMs must be a positive number, got 0'));
+    expect(() => redisEngine({ commandTimeoutMs: -5 })).toThrow(/^commandTimeoutMs/);
+    expect(() => redisEngine({ historyMetaTtlMs: Number.POSITIVE_INFINITY })).toThrow(/^historyMetaTtlMs/);
+    expect(() => redisEngine({ prefix: 3 as never })).toThrow(/^prefix must be a string/);
+    expect(() => redisEngine({ onError: 'log' as never })).toThrow(/^onError must be a function/);
+  });
+});
