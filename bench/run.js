@@ -236,7 +236,7 @@ const params = Object.fromEntries(scenarios.map((s) => [s.name, s.params[mode]])
 const summary = summarize(scenarios, runs);
 const ratioTable = ratios(scenarios, summary);
 const goalList = goals(scenarios, summary, ratioTable);
-// Issue 7: fan-out over Redis with 2 and 3 nodes against 1 node, and 1 node against the in-memory
+// Scale-out: fan-out over Redis with 2 and 3 nodes against 1 node, and 1 node against the in-memory
 // engine of the same run (Switchboard JSON throughout).
 const scaleRatios = {};
 const sbFan = (name) => summary[name]?.['switchboard-json'];

@@ -1,6 +1,6 @@
 /**
  * Turns the runs into a summary (median and spread per metric), ratios against the baselines,
- * the issue-6 goals, a terminal table and a Markdown table.
+ * the goals against raw ws, a terminal table and a Markdown table.
  */
 import { BASELINES, STACKS, SUBJECTS } from '../stacks/index.js';
 import { round, spread } from './stats.js';
@@ -50,7 +50,7 @@ export function ratios(scenarios, summary) {
 }
 
 /**
- * The issue-6 goals: the ratio to raw ws per metric that has one, and "ahead of Socket.IO on every
+ * The goals: the ratio to raw ws per metric that has one, and "ahead of Socket.IO on every
  * figure"; exact counts (losses, failures) must be 0.
  */
 export function goals(scenarios, summary, ratioTable) {
@@ -128,7 +128,7 @@ export function terminalReport(scenarios, params, summary, ratioTable, goalList)
     if (ratioRows.length) out.push(pad([['ratio (median / median)', ...head.slice(1)], ...ratioRows]));
   }
   const missed = goalList.filter((g) => !g.met);
-  out.push(`\nGoals (issue 6): ${goalList.length - missed.length} of ${goalList.length} met`);
+  out.push(`\nGoals: ${goalList.length - missed.length} of ${goalList.length} met`);
   for (const g of missed) out.push(`  not met: ${g.scenario} ${label(g.stack)} ${g.metric} ${g.target}: ${fmt(g.value)}`);
   return out.join('\n');
 }

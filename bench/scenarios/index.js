@@ -10,13 +10,13 @@
  *   skip?     a reason not to run it on this machine (printed), e.g. no Redis for scale.js,
  *   servers?  (params) → one options object per server node (default: one node, `[{}]`);
  *             the load process gets one base URL per node (ctx.urls) — for the multi-node fan-out
- *             of issue 7,
+ *             of the scale-out comparison,
  *   ops?      (result) → operations done in the measured window (calls, deliveries): the report
  *             then shows server CPU µs per operation, which a busy machine disturbs far less
  *             than rates,
  *   run(ctx)  → { metrics, counts }, in the load process (bench/load.js describes ctx).
  *
- * `goal` is the issue-6 target as a ratio to raw ws: at least that much for `better: 'higher'`,
+ * `goal` is the target as a ratio to raw ws: at least that much for `better: 'higher'`,
  * at most that much for `better: 'lower'`.
  */
 import rpc from './rpc.js';

@@ -1,5 +1,5 @@
 /**
- * Issue 7's bench: the fan-out scenario on the Redis engine with 1, 2 and 3 server nodes, the
+ * The scale-out bench: the fan-out scenario on the Redis engine with 1, 2 and 3 server nodes, the
  * subscribers spread over the nodes round-robin and the publisher on the first node, so every
  * message crosses Redis to reach the other nodes. Switchboard JSON only; compared with itself
  * (2 and 3 nodes against 1) and with the in-memory engine's fan-out of the same run.
@@ -40,7 +40,7 @@ function scale(nodes) {
     // One key prefix per bench process: the nodes of a run share it; the fan topic keeps no
     // history, so only the node registry lives under it (removed when each node closes).
     servers: () => Array.from({ length: nodes }, () => ({ redis: REDIS_URL, prefix: `sb-bench-${process.pid}:` })),
-    // No issue-6 goal: the comparison is between node counts (see bench/run.js).
+    // No goal against raw ws: the comparison is between node counts (see bench/run.js).
     metrics: fanout.metrics.map(({ goal: _goal, ...m }) => m),
   };
 }

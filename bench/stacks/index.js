@@ -7,7 +7,7 @@
  *
  * Every server implements the same logic: an `echo` command, a `fan` topic that anyone may
  * subscribe and publish to, and (where streams exist) the `small`, `small-batched` and `chunks`
- * streams. To add a stack (e.g. Switchboard over the Redis engine, issue 7), add a folder with
+ * streams. To add a stack (e.g. Switchboard over the Redis engine), add a folder with
  * those two files and an entry here; a scenario that needs several server nodes says so with
  * `servers` (see bench/scenarios/index.js).
  */

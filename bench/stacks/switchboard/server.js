@@ -5,7 +5,7 @@
 import { createServer, silentLogger } from 'switchboard/server';
 import { CHUNK, STREAM_ITEM } from '../payloads.js';
 
-/** `redis`: a Redis URL to run on the Redis engine (issue 7's scale-out scenarios), with `prefix`. */
+/** `redis`: a Redis URL to run on the Redis engine (the scale-out scenarios), with `prefix`. */
 export async function start({ host, redis, prefix }) {
   const engine = redis ? (await import('switchboard/redis')).redisEngine({ url: redis, prefix, onError: () => {} }) : undefined;
   const server = createServer({
