@@ -8,7 +8,7 @@ import type WebSocket from 'ws';
 import { CloseCode, ReadyState } from '../protocol/close-codes.js';
 import { Emitter } from '../shared/emitter.js';
 import { consoleLogger, type Logger } from '../shared/logger.js';
-import { func, positiveInt, positiveNumber, withDefaults } from '../shared/options.js';
+import { func, positiveInt, positiveMs, withDefaults } from '../shared/options.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
 import { checkHeaders } from './headers.js';
 import { checkClose, checkProtocols, dataSize, isConnectionId, type BridgeData, type WsEventMessage } from './messages.js';
@@ -93,7 +93,7 @@ function resolveBackendLimits(given: Partial<BackendLimits> | undefined): Backen
     maxConnections: positiveInt('limits.maxConnections', l.maxConnections),
     maxPayload: positiveInt('limits.maxPayload', l.maxPayload),
     maxBufferedBytes: positiveInt('limits.maxBufferedBytes', l.maxBufferedBytes),
-    handshakeTimeoutMs: positiveNumber('limits.handshakeTimeoutMs', l.handshakeTimeoutMs),
+    handshakeTimeoutMs: positiveMs('limits.handshakeTimeoutMs', l.handshakeTimeoutMs),
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { consoleLogger, type Logger } from '../shared/logger.js';
-import { nonNegativeNumber, positiveInt, positiveNumber, withDefaults } from '../shared/options.js';
+import { nonNegativeMs, positiveInt, positiveMs, withDefaults } from '../shared/options.js';
 import { CREDENTIAL_NAME } from './headers.js';
 import { createUrlPolicy, type UrlPolicy } from './policy.js';
 
@@ -131,10 +131,10 @@ export function resolveEgressOptions<Identity>(o: EgressOptions<Identity>): Reso
       maxConnections: positiveInt('limits.maxConnections', limits.maxConnections),
       maxConnectionsPerIp: positiveInt('limits.maxConnectionsPerIp', limits.maxConnectionsPerIp),
       maxPayload: positiveInt('limits.maxPayload', limits.maxPayload),
-      handshakeTimeoutMs: positiveNumber('limits.handshakeTimeoutMs', limits.handshakeTimeoutMs),
+      handshakeTimeoutMs: positiveMs('limits.handshakeTimeoutMs', limits.handshakeTimeoutMs),
       highWaterMark: positiveInt('limits.highWaterMark', limits.highWaterMark),
     },
     logger: o.logger ?? consoleLogger,
-    shutdownTimeoutMs: nonNegativeNumber('shutdownTimeoutMs', o.shutdownTimeoutMs ?? EGRESS_DEFAULTS.shutdownTimeoutMs),
+    shutdownTimeoutMs: nonNegativeMs('shutdownTimeoutMs', o.shutdownTimeoutMs ?? EGRESS_DEFAULTS.shutdownTimeoutMs),
   };
 }

@@ -3,7 +3,7 @@
  * protocol of messages.ts with the host in the parent window and offers the RightPlace SDK's API —
  * `rp.ready()`, `rp.ws.connect(url, { headers, protocols })`, `rp.credentials.get(name)` (docs/bridge.md §4).
  */
-import { nonNegativeNumber, positiveNumber, withDefaults } from '../shared/options.js';
+import { nonNegativeMs, positiveMs, withDefaults } from '../shared/options.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
 import { GuestConnection, type WsConnection } from './guest-connection.js';
 import { BridgeMethod, isRequestId, type ReadyResult, type RequestId, type WsEventMessage } from './messages.js';
@@ -72,9 +72,9 @@ function resolveTunables(options: ResourceClientOptions): Tunables {
   if (typeof o.targetOrigin !== 'string' || o.targetOrigin === '') throw new TypeError(`targetOrigin must be '*' or an origin, got ${String(o.targetOrigin)}`);
   return {
     targetOrigin: o.targetOrigin,
-    requestTimeoutMs: nonNegativeNumber('requestTimeoutMs', o.requestTimeoutMs),
-    readyTimeoutMs: positiveNumber('readyTimeoutMs', o.readyTimeoutMs),
-    readyIntervalMs: positiveNumber('readyIntervalMs', o.readyIntervalMs),
+    requestTimeoutMs: nonNegativeMs('requestTimeoutMs', o.requestTimeoutMs),
+    readyTimeoutMs: positiveMs('readyTimeoutMs', o.readyTimeoutMs),
+    readyIntervalMs: positiveMs('readyIntervalMs', o.readyIntervalMs),
   };
 }
 

@@ -7,7 +7,7 @@
 import { backoffDelay } from '../client/backoff.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Emitter } from '../shared/emitter.js';
-import { func, nonNegativeInt, nonNegativeNumber, withDefaults } from '../shared/options.js';
+import { func, nonNegativeInt, nonNegativeMs, withDefaults } from '../shared/options.js';
 import { BridgeError, BridgeErrorCode, FINAL_CODES } from './errors.js';
 import type { ConnectOptions, ResourceClient } from './guest.js';
 import type { WsConnection } from './guest-connection.js';
@@ -82,8 +82,8 @@ export function connectWithRetry(rp: Pick<ResourceClient, 'ws'>, url: string, op
   const { headers, protocols } = options;
   const o = withDefaults<RetrySchedule>(RETRY_DEFAULTS, { maxRetries: options.maxRetries, initialDelayMs: options.initialDelayMs, maxDelayMs: options.maxDelayMs });
   const maxRetries = nonNegativeInt('maxRetries', o.maxRetries);
-  const initialDelayMs = nonNegativeNumber('initialDelayMs', o.initialDelayMs);
-  const maxDelayMs = nonNegativeNumber('maxDelayMs', o.maxDelayMs);
+  const initialDelayMs = nonNegativeMs('initialDelayMs', o.initialDelayMs);
+  const maxDelayMs = nonNegativeMs('maxDelayMs', o.maxDelayMs);
   if (maxDelayMs < initialDelayMs) throw new TypeError(`maxDelayMs must be at least initialDelayMs (${initialDelayMs}), got ${maxDelayMs}`);
   const shouldRetry = options.shouldRetry === undefined ? undefined : func<NonNullable<RetryOptions['shouldRetry']>>('shouldRetry', options.shouldRetry);
   const random = options.random === undefined ? undefined : func<() => number>('random', options.random);

@@ -3,7 +3,7 @@
  */
 import type { CodecName } from '../protocol/codec.js';
 import type { ClientTokenTransport } from '../protocol/subprotocol.js';
-import { nonNegativeInt, nonNegativeNumber, oneOf, positiveNumber, withDefaults } from '../shared/options.js';
+import { nonNegativeInt, nonNegativeMs, oneOf, positiveMs, withDefaults } from '../shared/options.js';
 import type { WebSocketConstructor } from './socket.js';
 
 /** A token, or a function that yields one; called before every connection attempt. */
@@ -121,10 +121,10 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
     tokenIn: oneOf('tokenIn', o.tokenIn, ['protocol', 'query', 'message']),
     tokenQueryParam: o.tokenQueryParam,
     reconnect,
-    connectTimeoutMs: positiveNumber('connectTimeoutMs', o.connectTimeoutMs),
+    connectTimeoutMs: positiveMs('connectTimeoutMs', o.connectTimeoutMs),
     heartbeat,
     // `Infinity`: no deadline (the request table sets no timer).
-    timeoutMs: orInfinity(positiveNumber)('timeoutMs', o.timeoutMs),
+    timeoutMs: orInfinity(positiveMs)('timeoutMs', o.timeoutMs),
     maxQueue: nonNegativeInt('maxQueue', o.maxQueue),
   };
 }
@@ -133,10 +133,10 @@ function resolveReconnect(given: Partial<ReconnectOptions> | undefined): Reconne
   if (given !== undefined && (typeof given !== 'object' || given === null)) throw new TypeError('reconnect must be false or an object');
   const r = withDefaults<ReconnectOptions>(CLIENT_DEFAULTS.reconnect, given);
   const out: ReconnectOptions = {
-    initialDelayMs: nonNegativeNumber('reconnect.initialDelayMs', r.initialDelayMs),
-    maxDelayMs: nonNegativeNumber('reconnect.maxDelayMs', r.maxDelayMs),
+    initialDelayMs: nonNegativeMs('reconnect.initialDelayMs', r.initialDelayMs),
+    maxDelayMs: nonNegativeMs('reconnect.maxDelayMs', r.maxDelayMs),
     maxAttempts: orInfinity(nonNegativeInt)('reconnect.maxAttempts', r.maxAttempts),
-    stableAfterMs: nonNegativeNumber('reconnect.stableAfterMs', r.stableAfterMs),
+    stableAfterMs: nonNegativeMs('reconnect.stableAfterMs', r.stableAfterMs),
   };
   if (out.initialDelayMs > out.maxDelayMs) throw new TypeError('reconnect.initialDelayMs must not exceed reconnect.maxDelayMs');
   return out;
@@ -146,7 +146,7 @@ function resolveHeartbeat(given: ClientHeartbeatOptions | undefined): ClientHear
   if (given !== undefined && (typeof given !== 'object' || given === null)) throw new TypeError('heartbeat must be false or an object');
   const h = withDefaults<ClientHeartbeatOptions>(CLIENT_DEFAULTS.heartbeat, given);
   const out: ClientHeartbeatOptions = {};
-  if (h.intervalMs !== undefined) out.intervalMs = positiveNumber('heartbeat.intervalMs', h.intervalMs);
-  if (h.timeoutMs !== undefined) out.timeoutMs = positiveNumber('heartbeat.timeoutMs', h.timeoutMs);
+  if (h.intervalMs !== undefined) out.intervalMs = positiveMs('heartbeat.intervalMs', h.intervalMs);
+  if (h.timeoutMs !== undefined) out.timeoutMs = positiveMs('heartbeat.timeoutMs', h.timeoutMs);
   return out;
 }

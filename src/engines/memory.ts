@@ -4,7 +4,7 @@
  */
 import type { Member } from '../protocol/frames.js';
 import type { CallClaim, CallOutcome, Engine, EngineEvent, EngineNode, HistoryOptions, HistoryQuery, PresenceEntry } from './engine.js';
-import { positiveInt, positiveNumber, withDefaults } from '../shared/options.js';
+import { positiveInt, positiveMs, positiveNumber, withDefaults } from '../shared/options.js';
 import { MemoryHistory } from './memory-history.js';
 
 /** Options of {@link createMemoryEngine}. */
@@ -35,7 +35,7 @@ function resolveMemoryOptions(options: MemoryEngineOptions | undefined): Require
     historyIdleTtlMs: positiveNumber('historyIdleTtlMs', o.historyIdleTtlMs),
     maxCallRecords: positiveInt('maxCallRecords', o.maxCallRecords),
     // setInterval runs a delay it cannot use (undefined, NaN, 0) every millisecond.
-    sweepIntervalMs: positiveNumber('sweepIntervalMs', o.sweepIntervalMs),
+    sweepIntervalMs: positiveMs('sweepIntervalMs', o.sweepIntervalMs),
   };
 }
 

@@ -46,6 +46,27 @@ export function nonNegativeNumber(path: string, v: unknown): number {
   return v;
 }
 
+/**
+ * The longest delay `setTimeout`/`setInterval` honour in every runtime (2^31 - 1 ms, about 24.8
+ * days): Node and browsers run a longer one after 1 ms, which would turn "wait long" into "at once".
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+function timer(path: string, v: number): number {
+  if (v > MAX_TIMER_MS) throw new TypeError(`${path} must be at most ${MAX_TIMER_MS} ms (about 24.8 days; longer timers fire at once), got ${v}`);
+  return v;
+}
+
+/** A duration above zero that a timer is set to (in ms, at most {@link MAX_TIMER_MS}). */
+export function positiveMs(path: string, v: unknown): number {
+  return timer(path, positiveNumber(path, v));
+}
+
+/** A duration, zero or above, that a timer is set to (in ms, at most {@link MAX_TIMER_MS}). */
+export function nonNegativeMs(path: string, v: unknown): number {
+  return timer(path, nonNegativeNumber(path, v));
+}
+
 /** A boolean. */
 export function bool(path: string, v: unknown): boolean {
   if (typeof v !== 'boolean') throw new TypeError(`${path} must be true or false, got ${show(v)}`);

@@ -3,7 +3,7 @@
  * the default), each value checked with the option's name in the TypeError.
  */
 import type { Redis, RedisOptions } from 'ioredis';
-import { func, positiveNumber, withDefaults } from '../../shared/options.js';
+import { func, positiveMs, positiveNumber, withDefaults } from '../../shared/options.js';
 
 /** Options of {@link redisEngine}. */
 export interface RedisEngineOptions {
@@ -63,9 +63,9 @@ export function resolveRedisOptions(options: RedisEngineOptions | undefined): ty
     url: string('url', o.url),
     client: o.client,
     prefix: string('prefix', o.prefix),
-    nodeTtlMs: positiveNumber('nodeTtlMs', o.nodeTtlMs),
+    nodeTtlMs: positiveMs('nodeTtlMs', o.nodeTtlMs),
     historyMetaTtlMs: positiveNumber('historyMetaTtlMs', o.historyMetaTtlMs),
-    commandTimeoutMs: positiveNumber('commandTimeoutMs', o.commandTimeoutMs),
+    commandTimeoutMs: positiveMs('commandTimeoutMs', o.commandTimeoutMs),
     onError: o.onError === undefined ? undefined : func<(err: unknown, what: string) => void>('onError', o.onError),
   };
 }
