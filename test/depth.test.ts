@@ -8,8 +8,12 @@
 import { Encoder } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { MAX_DEPTH } from '../src/protocol/depth.js';
+import { redisEmitter } from '../src/engines/redis/index.js';
 import { ServerError } from '../src/server/index.js';
 import { createTestScope, guardUnhandledRejections, type RawPeer } from './helpers.js';
+import { dropPrefix, REDIS_URL, requireRedis, testPrefix } from './redis-helpers.js';
+
+const hasRedis = await requireRedis('test/depth.test.ts');
 
 const CODECS = ['json', 'msgpack'] as const;
 type CodecName = (typeof CODECS)[number];
@@ -187,6 +191,18 @@ describe('depth limit across codecs: never delivered to some subscribers and not
       const m = await s.next((f) => f.t === 'msg', 'deep message');
       expect(depthOf(m.data)).toBe(MAX_DEPTH);
       expect(s.frames.filter((f) => f.t === 'msg')).toHaveLength(1);
+    }
+  });
+
+  it.skipIf(!hasRedis)('the Redis emitter refuses past the limit too, before anything reaches Redis', async () => {
+    const prefix = testPrefix();
+    const emitter = await redisEmitter({ url: REDIS_URL, prefix, onError: () => {} });
+    try {
+      await expect(emitter.publish('room', TOO_DEEP)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+      await expect(emitter.publish('room', nest(MAX_DEPTH))).resolves.toBeUndefined();
+    } finally {
+      await emitter.close();
+      await dropPrefix(prefix);
     }
   });
 });

@@ -29,11 +29,6 @@ export function errorFields(err: unknown): ErrorFields {
     : { code: err.code, message: err.message, details: err.details };
 }
 
-/** Whether `err` is sent as it is (a `SwitchboardError`) rather than hidden behind `INTERNAL`. */
-export function isWireError(err: unknown): err is SwitchboardError {
-  return err instanceof SwitchboardError;
-}
-
 /**
  * The `err` frame answering request `id` with `err`.
  *
