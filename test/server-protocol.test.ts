@@ -336,11 +336,12 @@ describe('command handlers', () => {
     expect(unhandled).toEqual([]);
   });
 
-  it('echoing a deeply nested input (parses, but cannot be re-encoded) → INTERNAL, not a crash', async () => {
+  it('a deeply nested input (parses, but could not be re-encoded) → BAD_REQUEST at arrival, not a crash', async () => {
     const { p } = await setup();
     const depth = 200_000;
     p.send(`{"t":"call","id":1,"name":"echo","input":${'['.repeat(depth)}${']'.repeat(depth)}}`);
-    expect(await p.answer(1)).toMatchObject({ t: 'err', id: 1, code: 'INTERNAL' });
+    // Refused where it enters, past the one depth limit of docs/protocol.md §2.6 (the handler never runs).
+    expect(await p.answer(1)).toMatchObject({ t: 'err', id: 1, code: 'BAD_REQUEST' });
     expect(await request(p, { t: 'call', id: 2, name: 'echo', input: [[1]] })).toEqual({ t: 'ok', id: 2, output: [[1]] });
     expect(unhandled).toEqual([]);
   });

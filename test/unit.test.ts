@@ -63,6 +63,18 @@ describe('token subprotocol', () => {
     const twice = `switchboard.v1.json, ${encodeTokenProtocol('a')}, ${encodeTokenProtocol('b')}`;
     expect(negotiate(twice)).toMatchObject({ ok: false, status: 400 });
   });
+  it('follows the exact token-entry rules of docs/protocol.md §1.1', () => {
+    // Empty: the empty token, handed to authenticate like any other.
+    expect(negotiate('switchboard.v1.json, switchboard.auth.')).toMatchObject({ ok: true, token: '' });
+    // Two entries, even equal ones: 400.
+    const a = encodeTokenProtocol('a');
+    expect(negotiate(`switchboard.v1.json, ${a}, ${a}`)).toMatchObject({ ok: false, status: 400 });
+    // Anywhere in the list, spaces trimmed; unknown entries skipped.
+    expect(negotiate(`  ${a} ,other, switchboard.v1.msgpack `)).toMatchObject({ ok: true, token: 'a', codec: { name: 'msgpack' } });
+    // Padding and the standard alphabet are malformed.
+    expect(negotiate(`switchboard.v1.json, ${encodeTokenProtocol('ab')}=`)).toMatchObject({ ok: false, status: 400 });
+    expect(negotiate('switchboard.v1.json, Switchboard.auth.YQ')).toMatchObject({ ok: true, token: undefined });
+  });
 });
 
 describe('validateClientFrame', () => {

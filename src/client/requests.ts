@@ -4,6 +4,7 @@
  * request settles exactly once, with its answer or a coded error.
  */
 import { ErrorCode } from '../protocol/error-codes.js';
+import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ErrFrame } from '../protocol/frames.js';
 
@@ -106,8 +107,7 @@ export class RequestTable {
       this.#cleanup(entry);
       entry.resolve((frame as { output?: unknown }).output);
     } else {
-      const f = frame as ErrFrame;
-      this.#settleError(entry, new SwitchboardError(String(f.code), String(f.message), f.details));
+      this.#settleError(entry, frameToError(frame as ErrFrame));
     }
   }
 

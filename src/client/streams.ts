@@ -3,7 +3,9 @@
  * async iterable, granting credit as the consumer reads so the producer never runs more than
  * `highWaterMark` items ahead; `client.upload` sends an iterable's items within the server's credit.
  */
+import { ReceiveWindow, SendWindow } from '../protocol/credit-window.js';
 import { ErrorCode } from '../protocol/error-codes.js';
+import { errFrame, frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ErrFrame } from '../protocol/frames.js';
 import type { RequestTable, Transmit } from './requests.js';
@@ -60,13 +62,11 @@ export function createClientStreams(host: StreamHost) {
     host.isOpen() ? host.transmit(frame as Parameters<Transmit>[0]) : undefined;
 
   function stream<T>(name: string, input: unknown, opts: StreamOptions = {}): StreamReader<T> {
-    const hwm = opts.highWaterMark ?? 64;
-    if (!Number.isSafeInteger(hwm) || hwm < 1) throw new TypeError('highWaterMark must be a positive integer');
+    const flow = new ReceiveWindow(opts.highWaterMark ?? 64); // throws the TypeError for a bad highWaterMark
     const queue: T[] = [];
     let id: number | undefined;
     let finished = false; // no more items will arrive
     let failure: SwitchboardError | undefined;
-    let consumed = 0;
     let waiter: { resolve(r: IteratorResult<T>): void; reject(e: unknown): void } | undefined;
 
     const stop = () => {
@@ -99,10 +99,8 @@ export function createClientStreams(host: StreamHost) {
     };
     /** Hands an item to the consumer and re-grants credit in halves of the window. */
     const take = (value: T): IteratorResult<T> => {
-      if (++consumed >= Math.ceil(hwm / 2) && !finished && id !== undefined) {
-        sendIfOpen({ t: 'credit', id, n: consumed });
-        consumed = 0;
-      }
+      const n = flow.consume();
+      if (n > 0 && !finished && id !== undefined) sendIfOpen({ t: 'credit', id, n });
       return { value, done: false };
     };
 
@@ -135,7 +133,7 @@ export function createClientStreams(host: StreamHost) {
             fail,
             credit() {},
           });
-          const err = host.transmit({ t: 'stream', id, name, credit: hwm, ...(input === undefined ? {} : { input }) } as never);
+          const err = host.transmit({ t: 'stream', id, name, credit: flow.open(), ...(input === undefined ? {} : { input }) } as never);
           if (err) fail(err);
         })
         .catch((err: unknown) => fail(err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCode.INTERNAL, String(err))));
@@ -167,10 +165,11 @@ export function createClientStreams(host: StreamHost) {
   ): Promise<Output> {
     await host.whenOpen(opts.timeoutMs ?? host.defaultTimeoutMs, opts.signal);
     const id = host.requests.reserveId();
-    let credit = 0;
+    // The server grants first; a malformed grant from it is ignored.
+    const flow = new SendWindow();
     let finished = false;
     let wake: (() => void) | undefined;
-    live.set(id, { items() {}, end() {}, credit: (n) => ((credit += n), wake?.()) });
+    live.set(id, { items() {}, end() {}, credit: (n) => (flow.grant(n), wake?.()) });
     const onAbort = () => sendIfOpen({ t: 'cancel', id });
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const result = host.requests.request(
@@ -197,11 +196,11 @@ export function createClientStreams(host: StreamHost) {
     done.catch(() => {});
     const pump = (async () => {
       for await (const item of items) {
-        while (credit === 0 && !finished) await new Promise<void>((r) => (wake = r));
+        while (flow.available === 0 && !finished) await new Promise<void>((r) => (wake = r));
         if (finished) return; // `for await` closes the iterable
         const err = host.transmit({ t: 'item', id, items: [item] } as never);
         if (err) throw err;
-        credit--;
+        flow.take();
       }
       if (!finished) sendIfOpen({ t: 'end', id });
     })();
@@ -215,7 +214,7 @@ export function createClientStreams(host: StreamHost) {
         reject(err);
         // The server answers nothing for a cancelled upload (§2.3): settle its request here, or
         // its timer and signal listeners would outlive the upload until the connection closes.
-        host.requests.answer(id, false, { t: 'err', id, code: ErrorCode.ABORTED, message: 'Upload cancelled' });
+        host.requests.answer(id, false, errFrame(id, ErrorCode.ABORTED, 'Upload cancelled'));
       });
     });
   }
@@ -231,7 +230,7 @@ export function createClientStreams(host: StreamHost) {
     error(f: ErrFrame): boolean {
       const s = live.get(f.id);
       if (!s?.fail) return false;
-      s.fail(new SwitchboardError(String(f.code), String(f.message), f.details));
+      s.fail(frameToError(f));
       return true;
     },
     /** The connection dropped or the client closed: every stream fails with `err`. */

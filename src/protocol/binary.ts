@@ -9,14 +9,16 @@
  * · attachment bytes in `b` order. In `f` each binary value is replaced by `null`.
  */
 
+import { MAX_FRAME_DEPTH, tooDeep } from './depth.js';
+
 /** First byte of an envelope; anything else in a binary message is refused. */
 export const ENVELOPE_MAGIC = 0xb1;
 /**
- * Deepest nesting searched for binary values (docs/protocol.md §2.6). Deeper binary values would be
- * sent as JSON objects of numbers, so the limit is far beyond any real payload.
+ * Most containers a frame may nest, the frame included (docs/protocol.md §2.6): values are refused
+ * past `MAX_DEPTH` where they enter, so only a frame built around a value that skipped that check
+ * gets here, and it fails to encode — under every codec alike.
  */
-export const MAX_BINARY_DEPTH = 1_000;
-const MAX_DEPTH = MAX_BINARY_DEPTH;
+const MAX_DEPTH = MAX_FRAME_DEPTH;
 
 type Path = (string | number)[];
 
@@ -24,16 +26,20 @@ function isBinary(v: unknown): v is Uint8Array | ArrayBuffer {
   return v instanceof Uint8Array || v instanceof ArrayBuffer;
 }
 
-/** Whether `value` holds a binary value anywhere (Socket.IO's `hasBinary` walk, bounded). */
+/**
+ * Whether `value` holds a binary value anywhere (Socket.IO's `hasBinary` walk). Throws a
+ * `BAD_REQUEST` `SwitchboardError` for a frame nesting more than `MAX_FRAME_DEPTH` containers.
+ */
 export function hasBinary(value: unknown, depth = 0): boolean {
-  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return false;
+  if (value === null || typeof value !== 'object') return false;
   if (isBinary(value) || ArrayBuffer.isView(value)) return true;
+  // Objects with toJSON (Date…) are plain data to JSON: leaves.
+  if (!Array.isArray(value) && typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+  if (depth >= MAX_DEPTH) throw tooDeep('the frame');
   if (Array.isArray(value)) {
     for (const v of value) if (typeof v === 'object' && v !== null && hasBinary(v, depth + 1)) return true;
     return false;
   }
-  // Objects with toJSON (Date…) are plain data to JSON.
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
   for (const k in value) {
     const v = (value as Record<string, unknown>)[k];
     if (typeof v === 'object' && v !== null && hasBinary(v, depth + 1)) return true;
@@ -43,7 +49,7 @@ export function hasBinary(value: unknown, depth = 0): boolean {
 
 /** A copy of `value` with binary values replaced by null, and the binary values with their paths. */
 function extract(value: unknown, path: Path, out: { path: Path; bytes: Uint8Array }[], depth: number): unknown {
-  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
+  if (value === null || typeof value !== 'object') return value;
   if (value instanceof ArrayBuffer) {
     out.push({ path, bytes: new Uint8Array(value) });
     return null;
@@ -52,8 +58,9 @@ function extract(value: unknown, path: Path, out: { path: Path; bytes: Uint8Arra
     out.push({ path, bytes: new Uint8Array(value.buffer, value.byteOffset, value.byteLength) });
     return null;
   }
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function' && !Array.isArray(value)) return value;
+  if (depth >= MAX_DEPTH) throw tooDeep('the frame');
   if (Array.isArray(value)) return value.map((v, i) => extract(v, [...path, i], out, depth + 1));
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
   const copy: Record<string, unknown> = {};
   for (const k in value) copy[k] = extract((value as Record<string, unknown>)[k], [...path, k], out, depth + 1);
   return copy;
@@ -85,7 +92,7 @@ export function encodeEnvelope(frame: unknown): Uint8Array {
 export class EnvelopeError extends Error {}
 
 function isPath(p: unknown): p is Path {
-  return Array.isArray(p) && p.length > 0 && p.length <= MAX_DEPTH + 1 && p.every((k) => typeof k === 'string' || (typeof k === 'number' && Number.isSafeInteger(k) && k >= 0));
+  return Array.isArray(p) && p.length > 0 && p.length <= MAX_DEPTH && p.every((k) => typeof k === 'string' || (typeof k === 'number' && Number.isSafeInteger(k) && k >= 0));
 }
 
 /**

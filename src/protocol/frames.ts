@@ -3,7 +3,9 @@
  * arrive from the untrusted side. Pure: no I/O.
  */
 import { CloseCode } from './close-codes.js';
+import { exceedsDepth, MAX_DEPTH } from './depth.js';
 import { ErrorCode } from './error-codes.js';
+import { errFrame } from './error-frame.js';
 
 /** Protocol version carried by `welcome`. */
 export const PROTOCOL_VERSION = 1;
@@ -61,10 +63,18 @@ export interface CancelFrame { t: 'cancel'; id: number }
 /** Largest credit one `credit` frame may grant. */
 export const MAX_CREDIT = 2 ** 31 - 1;
 
+/**
+ * A `credit` or `item` frame with a usable `id` and a malformed body (a grant of 0, items that are
+ * not a non-empty array or nest too deep). It is handed to the stream table rather than answered
+ * here: for a live stream or upload it ends that stream with `fault` (docs/protocol.md §2.3), for
+ * any other id `fault` is the answer.
+ */
+export interface FlowFaultFrame { t: 'credit' | 'item'; id: number; fault: ErrFrame }
+
 /** Any frame a client sends. */
 export type ClientFrame =
   | CallFrame | SubFrame | UnsubFrame | PubFrame | PresenceFrame | PingFrame | AuthFrame
-  | StreamFrame | UploadFrame | CreditFrame | ItemFrame | EndFrame | CancelFrame;
+  | StreamFrame | UploadFrame | CreditFrame | ItemFrame | EndFrame | CancelFrame | FlowFaultFrame;
 
 export interface WelcomeFrame {
   t: 'welcome';
@@ -119,7 +129,8 @@ function isId(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-function isCredit(v: unknown): v is number {
+/** Whether `v` is a grant a `credit` frame may carry: an integer from 1 to 2^31−1. */
+export function isCredit(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= MAX_CREDIT;
 }
 
@@ -138,9 +149,18 @@ export function isName(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME_LENGTH;
 }
 
+const badRequestFrame = (id: number, message: string): ErrFrame => errFrame(id, ErrorCode.BAD_REQUEST, message);
+
 function badRequest(id: number, message: string): Validated {
-  return { ok: false, fault: { kind: 'reply', frame: { t: 'err', id, code: ErrorCode.BAD_REQUEST, message } } };
+  return { ok: false, fault: { kind: 'reply', frame: badRequestFrame(id, message) } };
 }
+
+/** A malformed flow-control frame, for the stream table to decide (see {@link FlowFaultFrame}). */
+function flowFault(t: 'credit' | 'item', id: number, message: string): Validated {
+  return { ok: true, frame: { t, id, fault: badRequestFrame(id, message) } };
+}
+
+const TOO_DEEP = ` is nested deeper than ${MAX_DEPTH} levels`;
 
 const protocolError = (reason: string): Validated => ({
   ok: false,
@@ -173,6 +193,7 @@ export function validateClientFrame(value: unknown): Validated {
       if (f.key !== undefined && !(typeof f.key === 'string' && f.key.length > 0 && f.key.length <= MAX_KEY_LENGTH)) {
         return badRequest(id, '"key" must be a string of 1-256 characters');
       }
+      if (exceedsDepth(f.input)) return badRequest(id, `"input"${TOO_DEEP}`);
       return { ok: true, frame: value as CallFrame };
     case 'sub':
       if (!isName(f.topic)) return badRequest(id, '"topic" must be a string of 1-256 characters');
@@ -195,15 +216,19 @@ export function validateClientFrame(value: unknown): Validated {
     case 'stream':
       if (!isName(f.name)) return badRequest(id, '"name" must be a string of 1-256 characters');
       if (!isCredit(f.credit)) return badRequest(id, '"credit" must be an integer from 1 to 2147483647');
+      if (exceedsDepth(f.input)) return badRequest(id, `"input"${TOO_DEEP}`);
       return { ok: true, frame: value as StreamFrame };
     case 'upload':
       if (!isName(f.name)) return badRequest(id, '"name" must be a string of 1-256 characters');
+      if (exceedsDepth(f.input)) return badRequest(id, `"input"${TOO_DEEP}`);
       return { ok: true, frame: value as UploadFrame };
     case 'credit':
-      if (!isCredit(f.n)) return badRequest(id, '"n" must be an integer from 1 to 2147483647');
+      if (!isCredit(f.n)) return flowFault('credit', id, '"n" must be an integer from 1 to 2147483647');
       return { ok: true, frame: value as CreditFrame };
     case 'item':
-      if (!Array.isArray(f.items) || f.items.length === 0) return badRequest(id, '"items" must be a non-empty array');
+      if (!Array.isArray(f.items) || f.items.length === 0) return flowFault('item', id, '"items" must be a non-empty array');
+      // The array itself is one level: each item may nest MAX_DEPTH containers.
+      if (exceedsDepth(f.items, MAX_DEPTH + 1)) return flowFault('item', id, `an item${TOO_DEEP}`);
       return { ok: true, frame: value as ItemFrame };
     case 'end':
     case 'cancel':
@@ -211,13 +236,14 @@ export function validateClientFrame(value: unknown): Validated {
     case 'pub':
       if (!isName(f.topic)) return badRequest(id, '"topic" must be a string of 1-256 characters');
       if (f.echo !== undefined && typeof f.echo !== 'boolean') return badRequest(id, '"echo" must be a boolean');
+      if (exceedsDepth(f.data)) return badRequest(id, `"data"${TOO_DEEP}`);
       return { ok: true, frame: value as PubFrame };
     default:
       return {
         ok: false,
         fault: {
           kind: 'reply',
-          frame: { t: 'err', id, code: ErrorCode.UNKNOWN_FRAME, message: 'Unknown frame kind' },
+          frame: errFrame(id, ErrorCode.UNKNOWN_FRAME, 'Unknown frame kind'),
         },
       };
   }

@@ -10,3 +10,6 @@ export * from './codec.js';
 export { msgpackCodec } from './msgpack.js';
 export { encodeEnvelope, decodeEnvelope, hasBinary, EnvelopeError, ENVELOPE_MAGIC } from './binary.js';
 export * from './subprotocol.js';
+export * from './error-frame.js';
+export * from './credit-window.js';
+export * from './depth.js';

@@ -8,13 +8,16 @@
  * every one of them being fetchable.
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
-import { MAX_BINARY_DEPTH } from './binary.js';
 import type { Codec } from './codec.js';
+import { MAX_FRAME_DEPTH, tooDeep } from './depth.js';
 import { CloseCode } from './close-codes.js';
 import { SUBPROTOCOL_MSGPACK } from './subprotocol.js';
 
 // ignoreUndefined: as JSON drops undefined-valued properties (undefined array items become nil).
-const encoder = new Encoder({ ignoreUndefined: true });
+// maxDepth: the library stops at 100 levels by default; every codec must carry the documented
+// depth (docs/protocol.md §2.6). buffersAsBytes refuses deeper frames first, with the same error
+// as the JSON codec; the encoder counts the leaves inside the deepest container as one more level.
+const encoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_FRAME_DEPTH + 1 });
 const decoder = new Decoder();
 
 /**
@@ -23,8 +26,10 @@ const decoder = new Decoder();
  * Copy-on-write: a frame without ArrayBuffers is returned as is.
  */
 function buffersAsBytes(value: unknown, depth: number): unknown {
-  if (typeof value !== 'object' || value === null || depth > MAX_BINARY_DEPTH || ArrayBuffer.isView(value)) return value;
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return value;
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (value instanceof Date) return value;
+  if (depth >= MAX_FRAME_DEPTH) throw tooDeep('the frame');
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {

@@ -4,7 +4,9 @@
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { CloseCode } from '../protocol/close-codes.js';
+import { exceedsDepth, MAX_DEPTH } from '../protocol/depth.js';
 import { ErrorCode } from '../protocol/error-codes.js';
+import { errFrame, errorToFrame, INTERNAL_MESSAGE } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { CallFrame, ClientFrame, PubFrame, SubFrame } from '../protocol/frames.js';
 import type { Engine, HistoryOptions } from '../engines/engine.js';
@@ -49,14 +51,14 @@ export interface DispatchDeps<Identity> {
 export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameSink<Identity> {
   const { commands, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope } = deps;
   const streams = createStreams<Identity>(
-    (conn, id, v) => answer(conn as Connection<Identity>, id, 'upload', () => (conn as Connection<Identity>).reply(id, v)),
+    (conn, id, v) => answer(conn as Connection<Identity>, id, 'upload', () => replyChecked(conn as Connection<Identity>, id, v)),
     (conn, id, err, what) => failWith(conn as Connection<Identity>, id, err, what),
   );
 
   /** Opens a stream or upload: NOT_FOUND, the live-stream limit, then the stream table. */
   function open(conn: Connection<Identity>, f: Extract<ClientFrame, { t: 'stream' | 'upload' }>): void {
     const entry = f.t === 'stream' ? deps.streams.get(f.name) : deps.uploads.get(f.name);
-    if (!entry) return conn.fail({ t: 'err', id: f.id, code: ErrorCode.NOT_FOUND, message: `No ${f.t} named "${f.name}"` });
+    if (!entry) return conn.fail(errFrame(f.id, ErrorCode.NOT_FOUND, `No ${f.t} named "${f.name}"`));
     if (streams.count(conn) + conn.pendingCalls >= limits.maxPendingCalls) {
       return limitExceeded(conn, f.id, 'maxPendingCalls', limits.maxPendingCalls);
     }
@@ -87,24 +89,32 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       send();
     } catch (err) {
       logger.error({ err, clientId: conn.clientId, what }, 'answer could not be encoded');
-      conn.fail({ t: 'err', id, code: ErrorCode.INTERNAL, message: 'Internal server error' });
+      conn.fail(errFrame(id, ErrorCode.INTERNAL, INTERNAL_MESSAGE));
     }
+  }
+
+  /**
+   * Answers `ok` with a handler's output. Output nested past the depth limit is the server's bug:
+   * refused here, before any codec sees it, so {@link answer} makes it a logged INTERNAL under
+   * every codec alike (docs/protocol.md §2.6).
+   */
+  function replyChecked(conn: Connection<Identity>, id: number, output: unknown): void {
+    if (exceedsDepth(output)) throw new Error(`output nested deeper than ${MAX_DEPTH} levels`);
+    conn.reply(id, output);
   }
 
   function failWith(conn: Connection<Identity>, id: number, err: unknown, what: string): void {
-    if (err instanceof SwitchboardError) {
-      const frame = err.details === undefined
-        ? { t: 'err' as const, id, code: err.code, message: err.message }
-        : { t: 'err' as const, id, code: err.code, message: err.message, details: err.details };
+    // Details past the depth limit hide the error behind INTERNAL, as any other server bug.
+    if (err instanceof SwitchboardError && !exceedsDepth(err.details)) {
       // Guarded: a throw here would also break the connection's topic-operation chain for good.
-      return answer(conn, id, what, () => conn.fail(frame));
+      return answer(conn, id, what, () => conn.fail(errorToFrame(id, err)));
     }
     logger.error({ err, clientId: conn.clientId, what }, 'handler failed');
-    conn.fail({ t: 'err', id, code: ErrorCode.INTERNAL, message: 'Internal server error' });
+    conn.fail(errFrame(id, ErrorCode.INTERNAL, INTERNAL_MESSAGE));
   }
 
   const forbidden = (conn: Connection<Identity>, id: number, topic: string) =>
-    conn.fail({ t: 'err', id, code: ErrorCode.FORBIDDEN, message: `Not allowed on topic "${topic}"` });
+    conn.fail(errFrame(id, ErrorCode.FORBIDDEN, `Not allowed on topic "${topic}"`));
 
   function check(
     perm: TopicPermission<Identity> | undefined,
@@ -118,7 +128,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
   }
 
   const limitExceeded = (conn: Connection<Identity>, id: number, limit: string, value: number) =>
-    conn.fail({ t: 'err', id, code: ErrorCode.LIMIT_EXCEEDED, message: `Limit ${limit} (${value}) reached`, details: { limit, value } });
+    conn.fail(errFrame(id, ErrorCode.LIMIT_EXCEEDED, `Limit ${limit} (${value}) reached`, { limit, value }));
 
   /** Runs the handler (after input validation, when there is a schema) and checks its output. */
   async function runCommand(entry: CommandEntry<Identity>, conn: Connection<Identity>, f: CallFrame, what: string): Promise<unknown> {
@@ -131,14 +141,14 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       // The handler broke its own contract: a server bug, not the caller's.
       logger.error({ err, clientId: conn.clientId, what }, 'command output failed its schema');
       // Already logged: a SwitchboardError reaches the caller without a second log line.
-      throw new SwitchboardError(ErrorCode.INTERNAL, 'Internal server error');
+      throw new SwitchboardError(ErrorCode.INTERNAL, INTERNAL_MESSAGE);
     }
   }
 
   function settle(conn: Connection<Identity>, id: number, what: string, p: Promise<unknown>): void {
     conn.pendingCalls++;
     p.then(
-      (v) => answer(conn, id, what, () => conn.reply(id, v)),
+      (v) => answer(conn, id, what, () => replyChecked(conn, id, v)),
       (err: unknown) => failWith(conn, id, err, what),
     ).finally(() => conn.pendingCalls--);
   }
@@ -146,7 +156,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
   function call(conn: Connection<Identity>, f: CallFrame): void {
     const entry = commands.get(f.name);
     if (!entry) {
-      return conn.fail({ t: 'err', id: f.id, code: ErrorCode.NOT_FOUND, message: `No command named "${f.name}"` });
+      return conn.fail(errFrame(f.id, ErrorCode.NOT_FOUND, `No command named "${f.name}"`));
     }
     // Refused before anything runs: at the limit, even a command that would answer at once waits.
     // Live streams and uploads count too (docs/streams.md), as calls count when opening a stream.
@@ -169,7 +179,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       return failWith(conn, f.id, err, what);
     }
     if (out instanceof Promise) settle(conn, f.id, what, out);
-    else answer(conn, f.id, what, () => conn.reply(f.id, out));
+    else answer(conn, f.id, what, () => replyChecked(conn, f.id, out));
   }
 
   async function publish(conn: Connection<Identity>, f: PubFrame): Promise<void> {
@@ -180,6 +190,8 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     const allowed = check(rule?.publish, conn, f.topic, f.data);
     if (!(allowed === true || (allowed !== false && (await allowed)))) return forbidden(conn, f.id, f.topic);
     const data = rule?.schema ? await validate(rule.schema, f.data, 'message') : f.data;
+    // The frame's data was checked on arrival; a schema's output is the server's: INTERNAL if too deep.
+    if (data !== f.data && exceedsDepth(data)) throw new Error(`topic schema output nested deeper than ${MAX_DEPTH} levels`);
     const history = historyOf(f.topic);
     await engine.publish(
       f.topic,
@@ -204,7 +216,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
 
   async function presence(conn: Connection<Identity>, id: number, topic: string): Promise<void> {
     if (!index.has(conn, topic)) {
-      return conn.fail({ t: 'err', id, code: ErrorCode.NOT_SUBSCRIBED, message: `Not subscribed to "${topic}"` });
+      return conn.fail(errFrame(id, ErrorCode.NOT_SUBSCRIBED, `Not subscribed to "${topic}"`));
     }
     const members = rules.find(topic)?.presence ? await engine.presenceList(topic) : [];
     conn.reply(id, { members });

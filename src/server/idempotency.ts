@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ErrorCode } from '../protocol/error-codes.js';
+import { errorFields, frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import { jsonCodec } from '../protocol/codec.js';
 import type { CallOutcome, Engine } from '../engines/engine.js';
@@ -33,7 +34,7 @@ function fingerprint(input: unknown): string {
 
 function settle(outcome: CallOutcome): unknown {
   if (outcome.ok) return outcome.output;
-  throw new SwitchboardError(outcome.code, outcome.message, outcome.details);
+  throw frameToError(outcome);
 }
 
 const conflict = () =>
@@ -48,14 +49,9 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotentRun {
     try {
       outcome = { ok: true, output: await run() };
     } catch (err) {
-      if (err instanceof SwitchboardError) {
-        outcome = err.details === undefined
-          ? { ok: false, code: err.code, message: err.message }
-          : { ok: false, code: err.code, message: err.message, details: err.details };
-      } else {
-        logger.error({ err, what }, 'handler failed');
-        outcome = { ok: false, code: ErrorCode.INTERNAL, message: 'Internal server error' };
-      }
+      // Remembered as it is sent: a non-SwitchboardError becomes INTERNAL (logged here, once).
+      if (!(err instanceof SwitchboardError)) logger.error({ err, what }, 'handler failed');
+      outcome = { ok: false, ...errorFields(err) };
     }
     try {
       await engine.finishCall(key, fp, outcome, ttlMs);

@@ -8,6 +8,7 @@ import { WebSocketServer } from 'ws';
 import { createMemoryEngine } from '../engines/memory.js';
 import type { Codec } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { assertDepth } from '../protocol/depth.js';
 import { PROTOCOL_VERSION, isName } from '../protocol/frames.js';
 import { Admission } from '../net/admission.js';
 import { closeWithin } from '../net/close-peers.js';
@@ -177,6 +178,8 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     },
     async publish(topic, data) {
       if (!isName(topic)) throw new TypeError('topic must be a string of 1-256 characters');
+      // Refused before any delivery: a value every codec can carry or none (docs/protocol.md §2.6).
+      assertDepth(data, 'data');
       const history = historyOf(topic);
       const position = await engine.publish(topic, { kind: 'msg', data, meta: {} }, ...(history ? [history] : []));
       return position ?? undefined;

@@ -6,9 +6,12 @@
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { CloseCode } from '../protocol/close-codes.js';
+import { ReceiveWindow, SendWindow } from '../protocol/credit-window.js';
+import { exceedsDepth, MAX_DEPTH } from '../protocol/depth.js';
 import { ErrorCode } from '../protocol/error-codes.js';
+import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
-import type { CreditFrame, ItemFrame, StreamFrame, UploadFrame } from '../protocol/frames.js';
+import type { CreditFrame, FlowFaultFrame, ItemFrame, StreamFrame, UploadFrame } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
 import type { StreamContext } from './types.js';
 import { validate } from './validation.js';
@@ -45,6 +48,8 @@ interface Live {
   items(items: unknown[]): void;
   end(): void;
   cancel(reason: 'cancel' | 'disconnect'): void;
+  /** A malformed flow-control frame for this id: the stream ends with `err` (docs/protocol.md §2.3). */
+  fault(err: SwitchboardError): void;
 }
 
 type Reply = (conn: Connection<never>, id: number, value: unknown) => void;
@@ -74,7 +79,7 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
     const streams = table(conn);
     if (streams.has(f.id)) return fail(conn as never, f.id, new SwitchboardError(ErrorCode.BAD_REQUEST, 'Stream id in use'), `stream ${f.name}`);
     const abort = new AbortController();
-    let credit = f.credit;
+    const flow = new SendWindow(f.credit);
     let stopped = false;
     let wake: (() => void) | undefined;
     let iterator: AsyncIterator<unknown> | Iterator<unknown> | undefined;
@@ -110,11 +115,12 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
     };
     const state: Live = {
       credit(n) {
-        credit = Math.min(credit + n, Number.MAX_SAFE_INTEGER);
+        flow.grant(n);
         wake?.();
       },
       items() {},
       end() {},
+      fault: (err) => failStream(err),
       cancel(reason) {
         if (stopped) return;
         stopped = true;
@@ -152,7 +158,7 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
           await new Promise<void>((resolve) => setImmediate(resolve));
           continue;
         }
-        if (credit === 0) {
+        if (flow.available === 0) {
           flush();
           await new Promise<void>((resolve) => (wake = resolve));
           wake = undefined;
@@ -161,13 +167,16 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
         const r = await it.next();
         if (stopped) break;
         if (r.done) break;
-        credit--;
+        // Handler output past the depth limit: a server bug (INTERNAL, logged), refused before
+        // it is encoded so that no codec sees it (docs/protocol.md §2.6).
+        if (exceedsDepth(r.value)) throw new Error(`stream "${f.name}" yielded an item nested deeper than ${MAX_DEPTH} levels`);
+        flow.take();
         if (!entry.batch) {
           send([r.value]);
           continue;
         }
         batch.push(r.value);
-        if (batch.length >= entry.batch.maxItems || credit === 0) flush();
+        if (batch.length >= entry.batch.maxItems || flow.available === 0) flush();
         else timer ??= setTimeout(flush, entry.batch.maxDelayMs);
       }
       flush();
@@ -185,16 +194,12 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
     if (streams.has(f.id)) return fail(conn as never, f.id, new SwitchboardError(ErrorCode.BAD_REQUEST, 'Stream id in use'), `upload ${f.name}`);
     const abort = new AbortController();
     const queue: unknown[] = [];
-    let outstanding = 0; // granted and not yet received
-    let consumed = 0; // taken by the handler since the last grant
+    const flow = new ReceiveWindow(entry.highWaterMark);
     let ended = false;
     let failure: SwitchboardError | undefined;
     let done = false;
     let wake: (() => void) | undefined;
-    const grant = (n: number) => {
-      outstanding += n;
-      conn.send({ t: 'credit', id: f.id, n } satisfies CreditFrame);
-    };
+    const grant = (n: number) => conn.send({ t: 'credit', id: f.id, n } satisfies CreditFrame);
     const finish = () => {
       done = true;
       streams.delete(f.id);
@@ -203,12 +208,11 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
       credit() {},
       items(items) {
         if (done || ended) return; // after `end`: ignored (docs/protocol.md §2.3)
-        if (items.length > outstanding) {
+        if (!flow.receive(items.length)) {
           // More than granted: the peer ignores flow control; that is abuse, not a slow link.
           conn.close(CloseCode.POLICY_VIOLATION, 'upload exceeded its credit');
           return;
         }
-        outstanding -= items.length;
         for (const item of items) queue.push(item);
         wake?.();
       },
@@ -223,6 +227,15 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
         finish();
         wake?.();
       },
+      fault(err) {
+        if (done) return;
+        // Like a cancel, but the client is told why: the upload's answer is this `err`.
+        failure = err;
+        abort.abort(failure);
+        finish();
+        wake?.();
+        fail(conn as never, f.id, err, `upload ${f.name}`);
+      },
     };
     streams.set(f.id, state);
 
@@ -234,10 +247,8 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
             if (queue.length > 0) {
               const value = queue.shift();
               // Re-grant in halves so the sender never idles and never exceeds highWaterMark ahead.
-              if (++consumed >= Math.ceil(entry.highWaterMark / 2) && !ended) {
-                grant(consumed);
-                consumed = 0;
-              }
+              const n = flow.consume();
+              if (n > 0 && !ended) grant(n);
               return { value, done: false };
             }
             if (ended || done) return { value: undefined, done: true };
@@ -254,7 +265,7 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
     (async () => {
       const input = entry.input ? await validate(entry.input, f.input, 'input') : f.input;
       if (done) return undefined;
-      grant(entry.highWaterMark);
+      grant(flow.open());
       return entry.handler(input, items, contextFor(conn, abort));
     })().then(
       (result) => {
@@ -275,9 +286,17 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
     openUpload,
     /** Live streams and uploads of a connection (bounded by `limits.maxPendingCalls`). */
     count: (conn: Connection<Identity>) => live.get(conn)?.size ?? 0,
-    /** Routes a flow-control frame; returns false when the id is not a live stream. */
-    route(conn: Connection<Identity>, f: CreditFrame | ItemFrame | { t: 'end' | 'cancel'; id: number }): boolean {
+    /**
+     * Routes a flow-control frame; returns false when the id is not a live stream. A malformed one
+     * ends its live stream with `err`; for any other id it is answered with that `err`.
+     */
+    route(conn: Connection<Identity>, f: CreditFrame | ItemFrame | FlowFaultFrame | { t: 'end' | 'cancel'; id: number }): boolean {
       const s = live.get(conn)?.get(f.id);
+      if ('fault' in f) {
+        if (s) s.fault(frameToError(f.fault));
+        else conn.fail(f.fault);
+        return s !== undefined;
+      }
       if (!s) return false;
       if (f.t === 'credit') s.credit(f.n);
       else if (f.t === 'item') s.items(f.items);

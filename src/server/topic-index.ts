@@ -101,8 +101,17 @@ export class TopicIndex<Identity> {
    */
   async add(conn: Connection<Identity>, topic: string, o: AddOptions, answer: (out: SubOutput) => void): Promise<void> {
     if (conn.topics.has(topic)) {
-      // Already subscribed: nothing to replay (§2.7).
-      return answer(o.presence ? { members: await this.#engine.presenceList(topic) } : {});
+      // Already subscribed: nothing to replay, but on a topic with history the answer still says
+      // where the messages that follow it continue (§2.7).
+      const members = o.presence ? await this.#engine.presenceList(topic) : undefined;
+      const top = o.history && !this.#lastSeen.has(topic) ? (await this.#engine.history(topic, {})).top : undefined;
+      const out: SubOutput = members ? { members } : {};
+      // Read after the awaits, right before the answer: messages delivered meanwhile precede it.
+      if (o.history) {
+        const at = this.#deliveredTo(conn, topic) ?? top;
+        if (at) out.position = at;
+      }
+      return answer(out);
     }
     conn.topics.add(topic);
     const ready = this.#engineReady(topic);
@@ -121,7 +130,8 @@ export class TopicIndex<Identity> {
         }
       }
       if (!this.#stillWanted(conn, topic)) return await this.#undo(conn, topic, member);
-      const hist = o.history ? await this.#engine.history(topic, historyQuery(o)) : undefined;
+      let hist = o.history ? await this.#engine.history(topic, historyQuery(o)) : undefined;
+      if (hist && hist.recovered === false && hist.reason === 'epoch') hist = await this.#fromEpochStart(topic, hist);
       const members = o.presence ? await this.#engine.presenceList(topic) : undefined;
       this.#release(conn, topic);
       if (!this.#stillWanted(conn, topic)) return await this.#undo(conn, topic, member);
@@ -154,6 +164,28 @@ export class TopicIndex<Identity> {
       await this.#undo(conn, topic, member).catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * The position after the last message this node sent a subscribed connection: the node's last
+   * delivered position, or the connection's floor when its replay went further (a shared engine's
+   * live copies of replayed messages may still be on their way).
+   */
+  #deliveredTo(conn: Connection<Identity>, topic: string): StreamPosition | undefined {
+    const seen = this.#lastSeen.get(topic);
+    const floor = this.#floors.get(topic)?.get(conn);
+    if (floor && (!seen || (floor.epoch === seen.epoch && floor.offset > seen.offset))) return { ...floor };
+    return seen && { ...seen };
+  }
+
+  /**
+   * A `since` from another epoch: the subscriber has seen nothing of the current one. When the
+   * engine still holds the current epoch from its first offset, that whole epoch is replayed (the
+   * gap is only the old epoch's tail); otherwise `hist` stands (docs/guarantees.md, "Epochs").
+   */
+  async #fromEpochStart(topic: string, hist: HistoryResult): Promise<HistoryResult> {
+    const whole = await this.#engine.history(topic, { since: { epoch: hist.top.epoch, offset: 0 } });
+    return whole.recovered ? { top: whole.top, messages: whole.messages, recovered: false, reason: 'epoch' } : hist;
   }
 
   /** Puts the connection in its topic's set, holding the events delivered to it until released. */
@@ -234,18 +266,19 @@ export class TopicIndex<Identity> {
         let replay: StoredMessage[] = [];
         try {
           if (since && this.#subs.get(topic)?.size) {
-            const hist = await this.#engine.history(topic, { since });
-            if (hist.recovered) replay = hist.messages;
+            let hist = await this.#engine.history(topic, { since });
+            // The engine lost the topic meanwhile: its new epoch, from the start, if still whole.
+            if (hist.recovered === false && hist.reason === 'epoch') hist = await this.#fromEpochStart(topic, hist);
+            if (hist.recovered || hist.reason === 'epoch') replay = hist.messages;
           }
         } finally {
           const held = this.#topicHeld.get(topic) ?? [];
           this.#topicHeld.delete(topic);
-          let cursor = since?.offset ?? 0;
+          let upTo = since;
           for (const m of replay) {
             this.deliver(topic, { kind: 'msg', data: m.data, meta: m.meta, ...(m.skip ? { skip: m.skip } : {}) });
-            cursor = m.meta.offset;
+            upTo = { epoch: m.meta.epoch, offset: m.meta.offset };
           }
-          const upTo = since && { epoch: since.epoch, offset: cursor };
           for (const e of held) if (!upTo || !covered(e, upTo)) this.deliver(topic, e);
         }
       }),

@@ -3,6 +3,7 @@
  * (a job worker, a cron, an HTTP handler elsewhere), like Socket.IO's emitter. Messages get the
  * same positions and history as those published by the servers, when `history` matches theirs.
  */
+import { assertDepth } from '../../protocol/depth.js';
 import type { Member, StreamPosition } from '../../protocol/frames.js';
 import { consoleLogger, type Logger } from '../../shared/logger.js';
 import type { HistoryOptions } from '../engine.js';
@@ -43,6 +44,8 @@ export async function redisEmitter(options: RedisEmitterOptions = {}): Promise<R
   const historyOf = (topic: string): HistoryOptions | false => (typeof history === 'function' ? history(topic) : (history ?? false));
   return {
     async publish(topic, data) {
+      // As server.publish: refused before any delivery, never encodable by some codecs only (docs/protocol.md §2.6).
+      assertDepth(data, 'data');
       const h = historyOf(topic);
       return (await engine.publish(topic, { kind: 'msg', data, meta: {} }, ...(h ? [h] : []))) ?? undefined;
     },
