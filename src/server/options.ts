@@ -50,11 +50,20 @@ export interface LimitOptions {
   /** Commands of one connection running at once; one more is refused with `LIMIT_EXCEEDED`. @default 100 */
   maxPendingCalls: number;
   /**
-   * Bytes the server may hold for one connection that does not read. Past it a non-volatile
-   * message closes the connection with 4001 (slow consumer); a volatile one is dropped for it.
+   * Bytes the server holds for one connection before it watches it. Past it a volatile message is
+   * dropped for that connection; any other is still sent, and the connection must then write
+   * something out within every `slowConsumerGraceMs` until its buffer is empty, or it is closed
+   * with 4001 (slow consumer). Past 4 × this bound it is closed at once, however fast it drains
+   * (a hard cap on memory). `server.drained()` waits for every connection to be back under it.
    * @default 8388608 (8 MiB)
    */
   sendBufferBytes: number;
+  /**
+   * How long a connection over `sendBufferBytes` may go without the operating system accepting a
+   * single byte of its buffer before it is closed with 4001 (slow consumer), in ms. A burst that
+   * the peer keeps reading is not a slow consumer. @default 5000
+   */
+  slowConsumerGraceMs: number;
 }
 
 /** Topic history (docs/protocol.md §2.7). */
@@ -209,6 +218,7 @@ export const DEFAULTS = {
     maxSubscriptionsPerConnection: 1_000,
     maxPendingCalls: 100,
     sendBufferBytes: 8 * 1_048_576,
+    slowConsumerGraceMs: 5_000,
   },
   codecs: ['json', 'msgpack'] as CodecName[],
   compression: false,
@@ -275,6 +285,7 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
       maxSubscriptionsPerConnection: positive('limits.maxSubscriptionsPerConnection', limits.maxSubscriptionsPerConnection),
       maxPendingCalls: positive('limits.maxPendingCalls', limits.maxPendingCalls),
       sendBufferBytes: positive('limits.sendBufferBytes', limits.sendBufferBytes),
+      slowConsumerGraceMs: positive('limits.slowConsumerGraceMs', limits.slowConsumerGraceMs),
     },
     codecs: resolveCodecs(o.codecs),
     compression: o.compression ?? DEFAULTS.compression,

@@ -12,6 +12,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { PROTOCOL_VERSION, isName } from '../protocol/frames.js';
 import { Admission } from './admission.js';
 import { createAuthSession } from './auth-session.js';
+import { Backpressure } from './backpressure.js';
 import { Connection } from './connection.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { createDispatcher, type CommandEntry } from './dispatch.js';
@@ -54,6 +55,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   const uploads = new Map<string, UploadEntry<Identity>>();
   const rules = new TopicRules<Identity>();
   const connections = new Set<Connection<Identity>>();
+  const pressure = new Backpressure();
   const memberKey = (identity: Identity, clientId: string) => opts.presence.key(identity, clientId);
   const index = new TopicIndex<Identity>(
     engine,
@@ -106,7 +108,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   let heartbeat: NodeJS.Timeout | undefined;
 
   function accept({ ws, identity, codec, deferred, reauth, release }: Accepted<Identity>): void {
-    const conn = new Connection<Identity>(ws, randomUUID(), identity, codec, limits);
+    const conn = new Connection<Identity>(ws, randomUUID(), identity, codec, limits, pressure);
     connections.add(conn);
     ws.on('message', (data: Buffer, isBinary: boolean) => conn.receive(data, isBinary, dispatcher));
     ws.on('pong', () => conn.alive());
@@ -238,6 +240,14 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     },
     get connections() {
       return connections.size;
+    },
+    get bufferedBytes() {
+      let sum = 0;
+      for (const conn of connections) sum += conn.bufferedBytes;
+      return sum;
+    },
+    drained() {
+      return pressure.drained();
     },
     health() {
       return { engine: engine.health?.() ?? { healthy: true }, connections: connections.size, closing };
