@@ -5,6 +5,7 @@
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { Connection } from './connection.js';
+import type { Members } from './members.js';
 import type { Logger } from '../shared/logger.js';
 
 /** Verifies a token for one connection (its upgrade request is in the closure when needed). */
@@ -15,7 +16,7 @@ export interface AuthSessionDeps<Identity> {
   refreshGraceMs: number;
   expiresAt(identity: Identity): number | undefined;
   /** A refreshed identity must be the same member (presence, permissions already granted). */
-  memberKey(identity: Identity, clientId: string): string;
+  members: Pick<Members<Identity>, 'id'>;
   /** Sends `welcome` and makes the connection usable. */
   welcome(conn: Connection<Identity>): void;
   logger: Logger;
@@ -120,7 +121,7 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
       // timer keeps running, so the client reconnects after 4401 if no later refresh succeeds.
       if (identity === FAULT) return conn.fail({ t: 'err', id, code: ErrorCode.INTERNAL, message: 'Internal server error' });
       if (identity === null || identity === undefined) return refuse('Token refused');
-      if (deps.memberKey(identity, conn.clientId) !== deps.memberKey(conn.identity, conn.clientId)) {
+      if (deps.members.id(identity, conn.clientId) !== deps.members.id(conn.identity, conn.clientId)) {
         return refuse('Token is for another identity');
       }
       const before = deps.expiresAt(conn.identity);

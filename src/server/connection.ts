@@ -7,7 +7,6 @@ import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { Codec } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { ErrorCode } from '../protocol/error-codes.js';
 import type { ClientFrame, ErrFrame, ServerFrame } from '../protocol/frames.js';
 import { validateClientFrame } from '../protocol/frames.js';
 import type { Backpressure } from './backpressure.js';
@@ -21,6 +20,8 @@ export type Encoded = string | Uint8Array;
 /** What a connection hands its frames to. */
 export interface FrameSink<Identity> {
   handle(conn: Connection<Identity>, frame: ClientFrame): void;
+  /** A malformed request that still has an id: `refusal` is its answer (BAD_REQUEST, UNKNOWN_FRAME). */
+  malformed(conn: Connection<Identity>, refusal: ErrFrame): void;
   /** First-message authentication: the connection's first frame (docs/protocol.md §1.3). */
   firstAuth(conn: Connection<Identity>, token: string): void;
   /** The connection closed: end what still runs for it (streams). */
@@ -32,11 +33,6 @@ export interface ConnectionLimits {
   rate: RateOptions | false;
   sendBufferBytes: number;
   slowConsumerGraceMs: number;
-}
-
-/** The answer to a request refused by `limits.rate` (docs/protocol.md §4). */
-export function rateLimited(id: number, retryAfterMs: number): ErrFrame {
-  return { t: 'err', id, code: ErrorCode.RATE_LIMITED, message: 'Too many requests', details: { retryAfterMs } };
 }
 
 /** How long a slow consumer's socket may linger after its SLOW_CONSUMER close before it is destroyed. */
@@ -109,15 +105,13 @@ export class Connection<Identity = unknown> {
   readonly codec: Codec;
   readonly ctx: CommandContext<Identity>;
   #topics: Set<string> | undefined;
-  /** Set by any inbound traffic; cleared by the heartbeat sweep. */
-  seen = true;
-  /** Armed after a heartbeat ping; any inbound traffic disarms it. */
-  pingTimer: NodeJS.Timeout | undefined;
   /** Commands of this connection running now (for `limits.maxPendingCalls`). */
   pendingCalls = 0;
   /** First-message authentication has not completed: only an `auth` frame is accepted. */
   authPending = false;
   #timers: Set<NodeJS.Timeout> | undefined;
+  /** Messages and pongs received (read by the heartbeat, heartbeat.ts). */
+  #received = 0;
   readonly #ws: WebSocket;
   /** Created on first use of `ctx.signal`: most connections never run a handler that reads it. */
   #abort: AbortController | undefined;
@@ -298,8 +292,9 @@ export class Connection<Identity = unknown> {
   }
 
   /**
-   * Charges one request to the rate limit. Returns 0 when allowed, else the ms until one will be;
-   * a connection that keeps going after `burst` refusals is closed with 1008.
+   * Charges one request to the rate limit (which frames cost one is decided in dispatch.ts). Returns
+   * 0 when allowed, else the ms until one will be; a connection that keeps going after `burst`
+   * refusals is closed with POLICY_VIOLATION.
    */
   charge(): number {
     if (!this.#rate) return 0;
@@ -311,11 +306,12 @@ export class Connection<Identity = unknown> {
 
   /** Marks the peer alive; called for every message and pong. */
   alive(): void {
-    this.seen = true;
-    if (this.pingTimer) {
-      clearTimeout(this.pingTimer);
-      this.pingTimer = undefined;
-    }
+    this.#received++;
+  }
+
+  /** Messages and pongs received so far (the heartbeat's sign of life). */
+  get received(): number {
+    return this.#received;
   }
 
   /** Starts the close handshake. */
@@ -352,8 +348,6 @@ export class Connection<Identity = unknown> {
   /** Called once when the socket has closed: aborts handlers' signals and stops timers. */
   dispose(): void {
     this.#unwatch();
-    if (this.pingTimer) clearTimeout(this.pingTimer);
-    this.pingTimer = undefined;
     if (this.#timers) {
       for (const t of this.#timers) clearTimeout(t);
       this.#timers.clear();
@@ -377,19 +371,9 @@ export class Connection<Identity = unknown> {
       if (v.ok && v.frame.t === 'auth' && v.frame.id === undefined) return sink.firstAuth(this, v.frame.token);
       return this.close(CloseCode.AUTH_TIMEOUT, 'authentication required first');
     }
-    if (v.ok && v.frame.t === 'ping') {
-      // Pings have no id to answer RATE_LIMITED to: over the limit they go unanswered, and a flood
-      // of them still ends in 1008 through the violation budget.
-      if (this.charge() > 0) return;
-      return sink.handle(this, v.frame);
-    }
     if (!v.ok) {
       if (v.fault.kind === 'close') return this.close(v.fault.code, v.fault.reason);
-      // A malformed request (BAD_REQUEST, UNKNOWN_FRAME) is still a request that costs a parse and
-      // an answer: charged like the others, or a flood of them would never meet limits.rate nor
-      // its 1008 (docs/protocol.md §4, §5).
-      const wait = this.charge();
-      return this.fail(wait > 0 ? rateLimited(v.fault.frame.id, wait) : v.fault.frame);
+      return sink.malformed(this, v.fault.frame);
     }
     sink.handle(this, v.frame);
   }

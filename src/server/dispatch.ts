@@ -6,11 +6,11 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { SwitchboardError } from '../protocol/errors.js';
-import type { CallFrame, ClientFrame, PubFrame, SubFrame } from '../protocol/frames.js';
+import type { CallFrame, ClientFrame, ErrFrame, PubFrame, SubFrame } from '../protocol/frames.js';
 import type { Engine, HistoryOptions } from '../engines/engine.js';
 import type { IdempotentRun } from './idempotency.js';
 import type { AuthSession } from './auth-session.js';
-import { rateLimited, type Connection, type FrameSink } from './connection.js';
+import type { Connection, FrameSink } from './connection.js';
 import type { Logger } from '../shared/logger.js';
 import type { LimitOptions } from './options.js';
 import type { TopicIndex } from './topic-index.js';
@@ -45,6 +45,11 @@ export interface DispatchDeps<Identity> {
   keyScope(conn: Connection<Identity>): string;
 }
 
+/** The answer to a request refused by `limits.rate` (docs/protocol.md §4). */
+function rateLimited(id: number, retryAfterMs: number): ErrFrame {
+  return { t: 'err', id, code: ErrorCode.RATE_LIMITED, message: 'Too many requests', details: { retryAfterMs } };
+}
+
 /** Creates the frame sink shared by all connections of a server. */
 export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameSink<Identity> {
   const { commands, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope } = deps;
@@ -57,9 +62,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
   function open(conn: Connection<Identity>, f: Extract<ClientFrame, { t: 'stream' | 'upload' }>): void {
     const entry = f.t === 'stream' ? deps.streams.get(f.name) : deps.uploads.get(f.name);
     if (!entry) return conn.fail({ t: 'err', id: f.id, code: ErrorCode.NOT_FOUND, message: `No ${f.t} named "${f.name}"` });
-    if (streams.count(conn) + conn.pendingCalls >= limits.maxPendingCalls) {
-      return limitExceeded(conn, f.id, 'maxPendingCalls', limits.maxPendingCalls);
-    }
+    if (atPendingLimit(conn, f.id)) return;
     if (f.t === 'stream') streams.openStream(conn, f, entry as StreamEntry<Identity>);
     else streams.openUpload(conn, f, entry as UploadEntry<Identity>);
   }
@@ -120,6 +123,16 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
   const limitExceeded = (conn: Connection<Identity>, id: number, limit: string, value: number) =>
     conn.fail({ t: 'err', id, code: ErrorCode.LIMIT_EXCEEDED, message: `Limit ${limit} (${value}) reached`, details: { limit, value } });
 
+  /**
+   * `limits.maxPendingCalls`: commands running plus live streams and uploads of the connection
+   * (docs/streams.md). At the limit, refuses request `id` with LIMIT_EXCEEDED and returns true.
+   */
+  function atPendingLimit(conn: Connection<Identity>, id: number): boolean {
+    if (conn.pendingCalls + streams.count(conn) < limits.maxPendingCalls) return false;
+    limitExceeded(conn, id, 'maxPendingCalls', limits.maxPendingCalls);
+    return true;
+  }
+
   /** Runs the handler (after input validation, when there is a schema) and checks its output. */
   async function runCommand(entry: CommandEntry<Identity>, conn: Connection<Identity>, f: CallFrame, what: string): Promise<unknown> {
     const input = entry.input ? await validate(entry.input, f.input, 'input') : f.input;
@@ -149,10 +162,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       return conn.fail({ t: 'err', id: f.id, code: ErrorCode.NOT_FOUND, message: `No command named "${f.name}"` });
     }
     // Refused before anything runs: at the limit, even a command that would answer at once waits.
-    // Live streams and uploads count too (docs/streams.md), as calls count when opening a stream.
-    if (conn.pendingCalls + streams.count(conn) >= limits.maxPendingCalls) {
-      return limitExceeded(conn, f.id, 'maxPendingCalls', limits.maxPendingCalls);
-    }
+    if (atPendingLimit(conn, f.id)) return;
     const what = `command ${f.name}`;
     if (f.key !== undefined) {
       // The scope and name are part of the key: another user, or another command, is another call.
@@ -220,8 +230,22 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     closed(conn) {
       streams.closeAll(conn);
     },
+    // Every rate-limit charge is decided here (docs/security.md, limits.rate): one token per
+    // request, ping and malformed request; flow control only when it is not for a live stream.
+    malformed(conn, refusal) {
+      // A malformed request (BAD_REQUEST, UNKNOWN_FRAME) is still a request that costs a parse and
+      // an answer: charged like the others, or a flood of them would never meet limits.rate nor
+      // its POLICY_VIOLATION close (docs/protocol.md §4, §5).
+      const wait = conn.charge();
+      conn.fail(wait > 0 ? rateLimited(refusal.id, wait) : refusal);
+    },
     handle(conn, frame: ClientFrame) {
-      if (frame.t === 'ping') return conn.send({ t: 'pong' });
+      if (frame.t === 'ping') {
+        // Pings have no id to answer RATE_LIMITED to: over the limit they go unanswered, and a
+        // flood of them still ends in POLICY_VIOLATION through the violation budget.
+        if (conn.charge() === 0) conn.send({ t: 'pong' });
+        return;
+      }
       if (frame.t === 'auth' && frame.id === undefined) {
         return conn.close(CloseCode.PROTOCOL_ERROR, 'unexpected first-message auth');
       }

@@ -17,24 +17,17 @@ import { Connection } from './connection.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { createDispatcher, type CommandEntry } from './dispatch.js';
 import type { StreamEntry, UploadEntry } from './streams.js';
-import { resolveHistory, resolveOptions, type HistoryConfig, type ServerOptions } from './options.js';
+import { SERVER_DEFAULTS, resolveHistory, resolveOptions, type HistoryConfig, type ServerOptions } from './options.js';
+import { nonNegativeNumber, positiveInt, withDefaults } from '../shared/options.js';
+import { startHeartbeat } from './heartbeat.js';
 import { createIdempotency } from './idempotency.js';
+import { createMembers } from './members.js';
 import type { HistoryOptions } from '../engines/engine.js';
 import { TopicIndex } from './topic-index.js';
 import { TopicRules } from './topic-rules.js';
 import type { CommandHandler, CommandSpec, Server, StreamSpec, UploadSpec } from './types.js';
 import { createUpgradeHandler, type Accepted } from './upgrade.js';
 import { isStandardSchema } from './validation.js';
-
-function positiveInt(v: number, what: string): number {
-  if (!Number.isSafeInteger(v) || v < 1) throw new TypeError(`${what} must be a positive integer`);
-  return v;
-}
-
-function nonNegative(v: number, what: string): number {
-  if (!Number.isFinite(v) || v < 0) throw new TypeError(`${what} must be a non-negative number`);
-  return v;
-}
 
 /**
  * Creates a Switchboard server.
@@ -56,24 +49,17 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   const rules = new TopicRules<Identity>();
   const connections = new Set<Connection<Identity>>();
   const pressure = new Backpressure();
-  const memberKey = (identity: Identity, clientId: string) => opts.presence.key(identity, clientId);
-  const index = new TopicIndex<Identity>(
-    engine,
-    (conn) => {
-      const id = memberKey(conn.identity, conn.clientId);
-      return opts.presence.info ? { id, info: opts.presence.info(conn.identity) } : { id };
-    },
-    (topic) => rules.find(topic)?.volatile === true,
-  );
+  const members = createMembers(opts.presence, opts.idempotency.scope);
+  const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true);
   const welcome = (conn: Connection<Identity>) =>
     conn.send({ t: 'welcome', v: PROTOCOL_VERSION, clientId: conn.clientId, heartbeat: opts.heartbeat, maxPayload: limits.maxPayload });
-  const auth = createAuthSession<Identity>({ ...opts, memberKey, welcome });
+  const auth = createAuthSession<Identity>({ ...opts, members, welcome });
   const historyOf = (topic: string): HistoryOptions | false => {
     const h = rules.find(topic)?.history;
     return h === undefined ? opts.history : (h as Required<HistoryConfig> | false);
   };
   const idempotent = createIdempotency({ engine, logger, ttlMs: opts.idempotency.ttlMs, leaseMs: opts.idempotency.leaseMs });
-  const keyScope = (conn: Connection<Identity>) => opts.idempotency.scope(conn.identity);
+  const keyScope = (conn: Connection<Identity>) => members.scope(conn.identity);
   const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope });
   const ownsHttp = !opts.server;
   // Our own HTTP server drops a request whose headers do not complete in time (slowloris);
@@ -105,7 +91,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   let closing = false;
   let closed: Promise<void> | undefined;
   let attached: Promise<void> | undefined;
-  let heartbeat: NodeJS.Timeout | undefined;
+  let stopHeartbeat: (() => void) | undefined;
 
   function accept({ ws, identity, codec, deferred, reauth, release }: Accepted<Identity>): void {
     const conn = new Connection<Identity>(ws, randomUUID(), identity, codec, limits, pressure);
@@ -131,18 +117,6 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
 
   const upgradeListener = createUpgradeHandler<Identity>({ opts, http, wss, admission, codecOf, accept, isClosing: () => closing });
 
-  function sweep(): void {
-    for (const conn of connections) {
-      if (conn.seen) {
-        conn.seen = false;
-      } else if (!conn.pingTimer) {
-        conn.ping();
-        conn.pingTimer = setTimeout(() => conn.terminate(), opts.heartbeat.timeoutMs);
-        conn.pingTimer.unref?.();
-      }
-    }
-  }
-
   async function start(): Promise<void> {
     await engine.attach({
       deliver: (topic, event) => index.deliver(topic, event),
@@ -152,8 +126,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     });
     if (closing) return;
     http.on('upgrade', upgradeListener);
-    heartbeat = setInterval(sweep, opts.heartbeat.intervalMs);
-    heartbeat.unref();
+    stopHeartbeat = startHeartbeat(connections, opts.heartbeat);
   }
 
   function port(): number {
@@ -175,13 +148,14 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     stream(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
       const { spec, handler } = registration('stream', name, specOrHandler, maybeHandler, streams);
       const b = (spec as StreamSpec<StandardSchemaV1 | undefined> | undefined)?.batch;
-      const batch = b ? { maxItems: positiveInt(b.maxItems ?? 64, 'batch.maxItems'), maxDelayMs: nonNegative(b.maxDelayMs ?? 5, 'batch.maxDelayMs') } : undefined;
+      const merged = b && withDefaults(SERVER_DEFAULTS.stream.batch as { maxItems: number; maxDelayMs: number }, b);
+      const batch = merged && { maxItems: positiveInt('batch.maxItems', merged.maxItems), maxDelayMs: nonNegativeNumber('batch.maxDelayMs', merged.maxDelayMs) };
       streams.set(name, { handler: handler as StreamEntry<Identity>['handler'], input: spec?.input, batch });
       return server as never;
     },
     upload(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
       const { spec, handler } = registration('upload', name, specOrHandler, maybeHandler, uploads);
-      const hwm = positiveInt((spec as UploadSpec<StandardSchemaV1 | undefined> | undefined)?.highWaterMark ?? 16, 'highWaterMark');
+      const hwm = positiveInt('highWaterMark', (spec as UploadSpec<StandardSchemaV1 | undefined> | undefined)?.highWaterMark ?? SERVER_DEFAULTS.upload.highWaterMark);
       uploads.set(name, { handler: handler as UploadEntry<Identity>['handler'], input: spec?.input, highWaterMark: hwm });
       return server as never;
     },
@@ -277,7 +251,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
 
   async function shutdown(): Promise<void> {
     closing = true;
-    if (heartbeat) clearInterval(heartbeat);
+    stopHeartbeat?.();
     // The upgrade listener stays: on an HTTP server that outlives us, upgrades to our path are
     // answered 503 rather than left hanging.
     const gone = [...connections].map(
