@@ -62,7 +62,7 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
   /**
    * Verifies a token; `FAULT` when verification threw. A throw is a server fault (a key set that
    * cannot be fetched, a user store that is down), not a refused token: at the handshake it is HTTP
-   * 500 and the client retries (docs/protocol.md §1.2), so it must not become a final 4501 here.
+   * 500 and the client retries (docs/protocol.md §1.2), so it must not become a final UNAUTHORIZED close here.
    */
   async function verify(conn: Connection<Identity>, state: SessionState<Identity>, token: string): Promise<Identity | null | undefined | typeof FAULT> {
     try {
@@ -101,7 +101,7 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
       const identity = await verify(conn, state, token);
       state.verifying = false;
       if (!conn.open) return;
-      // 1011 (the client reconnects with backoff), as HTTP 500 would at the handshake.
+      // INTERNAL_ERROR (the client reconnects with backoff), as HTTP 500 would at the handshake.
       if (identity === FAULT) return conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
       if (identity === null || identity === undefined) return conn.close(CloseCode.UNAUTHORIZED, 'unauthorized');
       conn.identity = identity;
@@ -118,7 +118,7 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
       const identity = await verify(conn, state, token);
       if (!conn.open) return;
       // Not the token's fault: INTERNAL as for any server failure (docs/protocol.md §4); the grace
-      // timer keeps running, so the client reconnects after 4401 if no later refresh succeeds.
+      // timer keeps running, so the client reconnects after TOKEN_EXPIRED if no later refresh succeeds.
       if (identity === FAULT) return conn.fail({ t: 'err', id, code: ErrorCode.INTERNAL, message: 'Internal server error' });
       if (identity === null || identity === undefined) return refuse('Token refused');
       if (deps.members.id(identity, conn.clientId) !== deps.members.id(conn.identity, conn.clientId)) {

@@ -122,7 +122,7 @@ export class Connection<Identity = unknown> {
   /** Set while the send buffer is over `sendBufferBytes` (created only then: the hot path stays one comparison). */
   #overdue: Overdue | undefined;
   readonly #rate: TokenBucket | undefined;
-  /** Refusals a connection may collect without slowing down before it is closed with 1008. */
+  /** Refusals a connection may collect without slowing down before it is closed with POLICY_VIOLATION. */
   readonly #violations: TokenBucket | undefined;
   #overflowed = false;
   /** ws's socket (`_socket`, set before ws hands the WebSocket over); undefined if ws ever renames it. */
@@ -174,7 +174,7 @@ export class Connection<Identity = unknown> {
   }
 
   get open(): boolean {
-    return this.#ws.readyState === 1;
+    return this.#ws.readyState === WebSocket.OPEN;
   }
 
   /** Encodes and sends one frame. */
@@ -316,7 +316,7 @@ export class Connection<Identity = unknown> {
 
   /** Starts the close handshake. */
   close(code: number, reason: string): void {
-    if (this.#ws.readyState <= 1) this.#ws.close(code, reason);
+    if (this.#ws.readyState === WebSocket.CONNECTING || this.#ws.readyState === WebSocket.OPEN) this.#ws.close(code, reason);
   }
 
   /** Drops the TCP connection without a close handshake (dead peers). */
@@ -326,12 +326,12 @@ export class Connection<Identity = unknown> {
 
   /** Runs `cb` once the socket has closed (at once when it already has). */
   onClosed(cb: () => void): void {
-    if (this.#ws.readyState === 3) cb();
+    if (this.#ws.readyState === WebSocket.CLOSED) cb();
     else this.#ws.once('close', cb);
   }
 
   ping(): void {
-    if (this.#ws.readyState === 1) this.#ws.ping();
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.ping();
   }
 
   /** A timer owned by this connection: cleared when it closes, never keeping the process alive. */
@@ -361,7 +361,7 @@ export class Connection<Identity = unknown> {
     // ws keeps emitting 'message' for frames that arrive after close() started the close handshake
     // (e.g. the frames a peer pipelined behind a malformed one). The connection is over for us:
     // running them would execute commands for a peer we already refused (docs/protocol.md §5).
-    if (this.#ws.readyState !== 1) return;
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
     this.alive();
     const decoded = this.codec.decode(isBinary ? data : data.toString('utf8'), isBinary);
     if (!decoded.ok) return this.close(decoded.code, decoded.reason);

@@ -32,11 +32,11 @@ export interface RateOptions {
 
 /** Every limit has a safe default; docs/security.md says what each one stops. */
 export interface LimitOptions {
-  /** Largest accepted message in bytes (after decompression); a larger one closes the connection with 1009. @default 1048576 (1 MiB) */
+  /** Largest accepted message in bytes (after decompression); a larger one closes the connection with MESSAGE_TOO_BIG (1009). @default 1048576 (1 MiB) */
   maxPayload: number;
   /**
    * Requests (calls, publishes, subscribes…) per connection. Over it a request is refused with
-   * `RATE_LIMITED`; `burst` more refusals without slowing down close the connection with 1008.
+   * `RATE_LIMITED`; `burst` more refusals without slowing down close the connection with POLICY_VIOLATION (1008).
    * `false` turns it off. @default { perSecond: 100, burst: 200 }
    */
   rate: RateOptions | false;
@@ -54,14 +54,14 @@ export interface LimitOptions {
    * Bytes the server holds for one connection before it watches it. Past it a volatile message is
    * dropped for that connection; any other is still sent, and the connection must then write
    * something out within every `slowConsumerGraceMs` until its buffer is empty, or it is closed
-   * with 4001 (slow consumer). Past 4 × this bound it is closed at once, however fast it drains
+   * with SLOW_CONSUMER (4001). Past 4 × this bound it is closed at once, however fast it drains
    * (a hard cap on memory). `server.drained()` waits for every connection to be back under it.
    * @default 8388608 (8 MiB)
    */
   sendBufferBytes: number;
   /**
    * How long a connection over `sendBufferBytes` may go without the operating system accepting a
-   * single byte of its buffer before it is closed with 4001 (slow consumer), in ms. A burst that
+   * single byte of its buffer before it is closed with SLOW_CONSUMER (4001), in ms. A burst that
    * the peer keeps reading is not a slow consumer. @default 5000
    */
   slowConsumerGraceMs: number;

@@ -83,7 +83,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     clientTracking: false,
     maxPayload: limits.maxPayload,
     // Off by default (docs/security.md). When on, ws applies maxPayload to the inflated size, so a
-    // decompression bomb ends with 1009 like any oversize message.
+    // decompression bomb ends with MESSAGE_TOO_BIG like any oversize message.
     perMessageDeflate: opts.compression ? { threshold: 1_024 } : false,
     handleProtocols: (_offered, req) => codecOf.get(req)?.subprotocol ?? false,
   });

@@ -131,7 +131,7 @@ export interface Server<Identity = unknown, Commands extends CommandMap = {}, St
   health(): { engine: EngineHealth; connections: number; closing: boolean };
   /** Starts listening (or waits for the attached server to listen); resolves the port. */
   listen(): Promise<{ port: number }>;
-  /** Closes every connection with 1001 and resolves once all are gone. */
+  /** Closes every connection with GOING_AWAY (1001) and resolves once all are gone. */
   close(): Promise<void>;
   /** Number of open connections now. */
   readonly connections: number;
