@@ -199,8 +199,8 @@ export const SERVER_DEFAULTS = {
   presence: { key: defaultMemberKey as (identity: unknown, clientId: string) => string },
   logger: consoleLogger as Logger,
   shutdownTimeoutMs: 5_000,
-  /** The server-wide `history` (none); a history configuration's own defaults are {@link HISTORY_DEFAULTS}. */
-  history: false as const,
+  /** A history configuration's defaults, for the server's `history` and each rule's; without one a topic has none. */
+  history: { size: 100, ttlMs: 300_000 },
   idempotency: { ttlMs: 600_000, leaseMs: 60_000 },
   /** `server.stream(name, { batch })`: a batch's defaults (docs/streams.md). */
   stream: { batch: { maxItems: 64, maxDelayMs: 5 } },
@@ -208,14 +208,11 @@ export const SERVER_DEFAULTS = {
   upload: { highWaterMark: 16 },
 } as const;
 
-/** A history configuration's defaults (docs/protocol.md §2.7), for the server's `history` and each topic rule's. */
-export const HISTORY_DEFAULTS: Required<HistoryConfig> = { size: 100, ttlMs: 300_000 };
-
 /** Checks a history configuration and fills in its defaults. */
 export function resolveHistory(name: string, h: HistoryConfig | false | undefined): Required<HistoryConfig> | false | undefined {
   if (h === undefined || h === false) return h;
   if (typeof h !== 'object' || h === null) throw new TypeError(`${name} must be an object or false`);
-  const { size, ttlMs } = withDefaults(HISTORY_DEFAULTS, h);
+  const { size, ttlMs } = withDefaults(SERVER_DEFAULTS.history as Required<HistoryConfig>, h);
   return { size: positiveInt(`${name}.size`, size), ttlMs: positiveNumber(`${name}.ttlMs`, ttlMs) };
 }
 
