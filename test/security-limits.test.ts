@@ -924,9 +924,10 @@ describe('slow consumers (limits.sendBufferBytes)', () => {
     const after = settledMemory() - before;
     figure('slow consumer MiB (peak growth, settled growth)', [(peak / MiB).toFixed(2), (after / MiB).toFixed(2)]);
     // Without the bound the server would retain the slow peer's backlog: up to ~45 MiB by the end
-    // (the kernel's socket buffers take the first few MiB). With it: sendBufferBytes (1 MiB) plus
-    // one message, plus at most one batch (512 KiB) for the good subscriber. 16 MiB is ten times
-    // that and a third of the backlog.
+    // (the kernel's socket buffers take the first few MiB). With it: at most the hard cap of
+    // 4 × sendBufferBytes (4 MiB; it is reached before the grace period ends) plus one message,
+    // plus at most one batch (512 KiB) for the good subscriber. 16 MiB is three times that and a
+    // third of the backlog.
     expect(peak).toBeLessThan(16 * MiB);
     expect(after).toBeLessThan(16 * MiB);
     await until(() => server.connections === 2, 'the slow consumer to be disconnected');
@@ -947,8 +948,9 @@ describe('slow consumers (limits.sendBufferBytes)', () => {
     const by = await bystander(url);
     const slow = await SeqPeer.open(url, 'big:1');
     slow.socket!.pause();
-    // No other subscriber: the burst is cheap once the slow peer is cut off. It resumes reading
-    // well within the server's linger (about a second), so it reads the backlog, then the close frame.
+    // No other subscriber: the burst is cheap once the slow peer is cut off (at the hard cap of
+    // 4 × sendBufferBytes, within the first batch). It resumes reading well within the server's
+    // linger (about a second), so it reads the backlog, then the close frame.
     for (let b = 0; b < MESSAGES / 100; b++) {
       for (let i = 0; i < 100; i++) await server.publish('big:1', { seq: b * 100 + i, pad });
       await nextTurn();

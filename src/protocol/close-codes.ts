@@ -25,7 +25,7 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
   /** First code of the band after which the client reconnects. */
   RETRY_MIN: 4000,
-  /** The outbound buffer passed `limits.sendBufferBytes`: the peer stopped reading. */
+  /** The peer stopped reading: its outbound buffer stayed over `limits.sendBufferBytes` for the grace period, or passed the hard cap. */
   SLOW_CONSUMER: 4001,
   /** No fresh token arrived within the refresh deadline; reconnect with a new one. */
   TOKEN_EXPIRED: 4401,

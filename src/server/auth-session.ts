@@ -4,7 +4,9 @@
  */
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
+import { errFrame, INTERNAL_MESSAGE } from '../protocol/error-frame.js';
 import type { Connection } from './connection.js';
+import type { Members } from './members.js';
 import type { Logger } from '../shared/logger.js';
 
 /** Verifies a token for one connection (its upgrade request is in the closure when needed). */
@@ -15,7 +17,7 @@ export interface AuthSessionDeps<Identity> {
   refreshGraceMs: number;
   expiresAt(identity: Identity): number | undefined;
   /** A refreshed identity must be the same member (presence, permissions already granted). */
-  memberKey(identity: Identity, clientId: string): string;
+  members: Pick<Members<Identity>, 'id'>;
   /** Sends `welcome` and makes the connection usable. */
   welcome(conn: Connection<Identity>): void;
   logger: Logger;
@@ -61,7 +63,7 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
   /**
    * Verifies a token; `FAULT` when verification threw. A throw is a server fault (a key set that
    * cannot be fetched, a user store that is down), not a refused token: at the handshake it is HTTP
-   * 500 and the client retries (docs/protocol.md §1.2), so it must not become a final 4501 here.
+   * 500 and the client retries (docs/protocol.md §1.2), so it must not become a final UNAUTHORIZED close here.
    */
   async function verify(conn: Connection<Identity>, state: SessionState<Identity>, token: string): Promise<Identity | null | undefined | typeof FAULT> {
     try {
@@ -100,7 +102,7 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
       const identity = await verify(conn, state, token);
       state.verifying = false;
       if (!conn.open) return;
-      // 1011 (the client reconnects with backoff), as HTTP 500 would at the handshake.
+      // INTERNAL_ERROR (the client reconnects with backoff), as HTTP 500 would at the handshake.
       if (identity === FAULT) return conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
       if (identity === null || identity === undefined) return conn.close(CloseCode.UNAUTHORIZED, 'unauthorized');
       conn.identity = identity;
@@ -112,15 +114,15 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
     /** An `auth` frame with an id: a token refresh, asked for or proactive. */
     async refresh(conn: Connection<Identity>, id: number, token: string): Promise<void> {
       const state = states.get(conn);
-      const refuse = (message: string) => conn.fail({ t: 'err', id, code: ErrorCode.UNAUTHORIZED, message });
+      const refuse = (message: string) => conn.fail(errFrame(id, ErrorCode.UNAUTHORIZED, message));
       if (!state) return refuse('This connection has no token to refresh');
       const identity = await verify(conn, state, token);
       if (!conn.open) return;
       // Not the token's fault: INTERNAL as for any server failure (docs/protocol.md §4); the grace
-      // timer keeps running, so the client reconnects after 4401 if no later refresh succeeds.
-      if (identity === FAULT) return conn.fail({ t: 'err', id, code: ErrorCode.INTERNAL, message: 'Internal server error' });
+      // timer keeps running, so the client reconnects after TOKEN_EXPIRED if no later refresh succeeds.
+      if (identity === FAULT) return conn.fail(errFrame(id, ErrorCode.INTERNAL, INTERNAL_MESSAGE));
       if (identity === null || identity === undefined) return refuse('Token refused');
-      if (deps.memberKey(identity, conn.clientId) !== deps.memberKey(conn.identity, conn.clientId)) {
+      if (deps.members.id(identity, conn.clientId) !== deps.members.id(conn.identity, conn.clientId)) {
         return refuse('Token is for another identity');
       }
       const before = deps.expiresAt(conn.identity);

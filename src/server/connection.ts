@@ -3,12 +3,13 @@
  * tracks liveness and its own limits. Never throws into ws's event loop: every bad input ends in a
  * reply or a close code.
  */
-import type { WebSocket } from 'ws';
+import type { Socket } from 'node:net';
+import { WebSocket } from 'ws';
 import type { Codec } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { ErrorCode } from '../protocol/error-codes.js';
 import type { ClientFrame, ErrFrame, ServerFrame } from '../protocol/frames.js';
 import { validateClientFrame } from '../protocol/frames.js';
+import type { Backpressure } from './backpressure.js';
 import type { RateOptions } from './options.js';
 import { TokenBucket } from './rate-limit.js';
 import type { CommandContext } from './types.js';
@@ -19,6 +20,8 @@ export type Encoded = string | Uint8Array;
 /** What a connection hands its frames to. */
 export interface FrameSink<Identity> {
   handle(conn: Connection<Identity>, frame: ClientFrame): void;
+  /** A malformed request that still has an id: `refusal` is its answer (BAD_REQUEST, UNKNOWN_FRAME). */
+  malformed(conn: Connection<Identity>, refusal: ErrFrame): void;
   /** First-message authentication: the connection's first frame (docs/protocol.md §1.3). */
   firstAuth(conn: Connection<Identity>, token: string): void;
   /** The connection closed: end what still runs for it (streams). */
@@ -29,20 +32,47 @@ export interface FrameSink<Identity> {
 export interface ConnectionLimits {
   rate: RateOptions | false;
   sendBufferBytes: number;
+  slowConsumerGraceMs: number;
 }
 
-/** The answer to a request refused by `limits.rate` (docs/protocol.md §4). */
-export function rateLimited(id: number, retryAfterMs: number): ErrFrame {
-  return { t: 'err', id, code: ErrorCode.RATE_LIMITED, message: 'Too many requests', details: { retryAfterMs } };
-}
-
-/** How long a slow consumer's socket may linger after its 4001 close before it is destroyed. */
+/** How long a slow consumer's socket may linger after its SLOW_CONSUMER close before it is destroyed. */
 const SLOW_CONSUMER_LINGER_MS = 1_000;
 
-/** The part of ws's underlying `net.Socket` used to batch writes (see {@link Connection.sendEncoded}). */
-interface Corkable {
-  cork(): void;
-  uncork(): void;
+/**
+ * The hard cap on one connection's send buffer, as a multiple of `limits.sendBufferBytes`: past it
+ * even a consumer that still drains is closed, so a flood cannot exhaust memory while the grace
+ * period runs (docs/security.md, "Slow consumers").
+ */
+export const SEND_BUFFER_CAP_FACTOR = 4;
+
+/**
+ * ws's underlying socket (a `net.Socket`): corked to batch writes, and read for how many bytes the
+ * operating system accepted. `_bytesDispatched` (bytes handed to libuv) and the handle's
+ * `writeQueueSize` (the part libuv could not write yet) are Node internals that `bytesWritten` and
+ * `bufferSize` are built on; they are the only view of progress inside one large write, which
+ * `writableLength` and write callbacks only show once the whole write completes.
+ */
+type WireSocket = Pick<Socket, 'cork' | 'uncork' | 'once' | 'off'> & {
+  _bytesDispatched?: number;
+  _handle?: { writeQueueSize?: number } | null;
+};
+
+/** Bytes of this socket the operating system has accepted so far; never decreases. */
+function accepted(socket: WireSocket): number {
+  return (socket._bytesDispatched ?? 0) - (socket._handle?.writeQueueSize ?? 0);
+}
+
+/** How many times per grace period a connection over its bound is checked for progress. */
+const CHECKS_PER_GRACE = 4;
+
+/** A connection over its send-buffer bound: its check timer, and when its buffer last moved. */
+interface Overdue {
+  timer: NodeJS.Timeout;
+  /** {@link accepted} at the last check. */
+  accepted: number;
+  /** When a check last saw bytes accepted (or the bound was passed). */
+  movedAt: number;
+  onDrain: () => void;
 }
 
 /** Where a `ctx` finds its connection; not enumerable, so a spread `ctx` copies only the public fields. */
@@ -75,37 +105,41 @@ export class Connection<Identity = unknown> {
   readonly codec: Codec;
   readonly ctx: CommandContext<Identity>;
   #topics: Set<string> | undefined;
-  /** Set by any inbound traffic; cleared by the heartbeat sweep. */
-  seen = true;
-  /** Armed after a heartbeat ping; any inbound traffic disarms it. */
-  pingTimer: NodeJS.Timeout | undefined;
   /** Commands of this connection running now (for `limits.maxPendingCalls`). */
   pendingCalls = 0;
   /** First-message authentication has not completed: only an `auth` frame is accepted. */
   authPending = false;
   #timers: Set<NodeJS.Timeout> | undefined;
+  /** Messages and pongs received (read by the heartbeat, heartbeat.ts). */
+  #received = 0;
   readonly #ws: WebSocket;
   /** Created on first use of `ctx.signal`: most connections never run a handler that reads it. */
   #abort: AbortController | undefined;
   #disposed = false;
   readonly #sendBufferBytes: number;
+  readonly #slowConsumerGraceMs: number;
+  readonly #pressure: Backpressure;
+  /** Set while the send buffer is over `sendBufferBytes` (created only then: the hot path stays one comparison). */
+  #overdue: Overdue | undefined;
   readonly #rate: TokenBucket | undefined;
-  /** Refusals a connection may collect without slowing down before it is closed with 1008. */
+  /** Refusals a connection may collect without slowing down before it is closed with POLICY_VIOLATION. */
   readonly #violations: TokenBucket | undefined;
   #overflowed = false;
   /** ws's socket (`_socket`, set before ws hands the WebSocket over); undefined if ws ever renames it. */
-  readonly #socket: Corkable | undefined;
+  readonly #socket: WireSocket | undefined;
   /** A flush of the corked socket is scheduled for the end of this tick. */
   #corked = false;
 
-  constructor(ws: WebSocket, clientId: string, identity: Identity, codec: Codec, limits: ConnectionLimits) {
+  constructor(ws: WebSocket, clientId: string, identity: Identity, codec: Codec, limits: ConnectionLimits, pressure: Backpressure) {
     this.#ws = ws;
-    const socket = (ws as unknown as { _socket?: Partial<Corkable> })._socket;
-    this.#socket = typeof socket?.cork === 'function' && typeof socket.uncork === 'function' ? (socket as Corkable) : undefined;
+    const socket = (ws as unknown as { _socket?: Partial<WireSocket> })._socket;
+    this.#socket = typeof socket?.cork === 'function' && typeof socket.uncork === 'function' ? (socket as WireSocket) : undefined;
     this.clientId = clientId;
     this.identity = identity;
     this.codec = codec;
     this.#sendBufferBytes = limits.sendBufferBytes;
+    this.#slowConsumerGraceMs = limits.slowConsumerGraceMs;
+    this.#pressure = pressure;
     if (limits.rate) {
       const now = Date.now();
       this.#rate = new TokenBucket(limits.rate.perSecond, limits.rate.burst, now);
@@ -140,7 +174,7 @@ export class Connection<Identity = unknown> {
   }
 
   get open(): boolean {
-    return this.#ws.readyState === 1;
+    return this.#ws.readyState === WebSocket.OPEN;
   }
 
   /** Encodes and sends one frame. */
@@ -149,25 +183,29 @@ export class Connection<Identity = unknown> {
     this.sendEncoded(out, typeof out !== 'string');
   }
 
+  /** Bytes queued for this peer and not yet handed to the operating system. */
+  get bufferedBytes(): number {
+    return this.#ws.bufferedAmount;
+  }
+
   /**
-   * Sends a payload (encoded once for many connections on fan-out). Over the send-buffer bound a
-   * volatile payload is dropped for this connection; anything else ends it as a slow consumer, so a
-   * peer that stops reading costs at most `sendBufferBytes` plus one message.
+   * Sends a payload (encoded once for many connections on fan-out). Over `sendBufferBytes` a
+   * volatile payload is dropped for this connection; anything else is still queued, and the
+   * connection is watched: one that writes nothing out for `slowConsumerGraceMs` is a slow consumer
+   * (a burst that it drains is not), and past {@link SEND_BUFFER_CAP_FACTOR} × `sendBufferBytes` it
+   * is closed at once, so a peer costs at most that plus one message (docs/security.md).
    */
   sendEncoded(payload: Encoded | Buffer, binary: boolean, volatile = false): void {
-    if (this.#ws.readyState !== 1 || this.#overflowed) return;
-    if (this.#ws.bufferedAmount > this.#sendBufferBytes) {
+    if (this.#ws.readyState !== WebSocket.OPEN || this.#overflowed) return;
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered > this.#sendBufferBytes) {
       if (volatile) return;
-      this.#overflowed = true;
-      this.#ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
-      // The close frame waits behind the unread data; do not wait for a peer that never reads.
-      setTimeout(() => this.#ws.terminate(), SLOW_CONSUMER_LINGER_MS).unref();
-      return;
+      if (buffered > this.#sendBufferBytes * SEND_BUFFER_CAP_FACTOR) return this.#slowConsumer();
     }
     // Everything sent to this peer in one tick (answers to a batch of pipelined calls, several
     // publishes fanned out from one read) leaves in one writev at the end of the tick instead of
     // one syscall per frame: ws corks only around each frame's header and payload. Measured in
-    // docs/performance.md (issue 6); bufferedAmount still counts the corked bytes.
+    // docs/performance.md; bufferedAmount still counts the corked bytes.
     if (!this.#corked && this.#socket) {
       this.#corked = true;
       this.#socket.cork();
@@ -175,6 +213,61 @@ export class Connection<Identity = unknown> {
       if (Connection.#pending.push(this as Connection<unknown>) === 1) process.nextTick(Connection.#flush);
     }
     this.#ws.send(payload, { binary });
+    // A volatile message never makes a consumer overdue: over the bound it is the one dropped.
+    if (!volatile && !this.#overdue && this.#ws.bufferedAmount > this.#sendBufferBytes) this.#watch();
+  }
+
+  /**
+   * The buffer passed the bound: from now on the connection must show progress (bytes accepted by
+   * the operating system) within every grace period until it has written its buffer out. One timer
+   * per connection over the bound, none for the others.
+   */
+  #watch(): void {
+    const onDrain = () => this.#unwatch();
+    const timer = setTimeout(() => this.#judge(), this.#slowConsumerGraceMs / CHECKS_PER_GRACE);
+    timer.unref();
+    this.#overdue = { timer, accepted: this.#socket ? accepted(this.#socket) : 0, movedAt: Date.now(), onDrain };
+    // 'drain' fires once the socket's buffer is empty (it passed the stream's high-water mark, so
+    // a write has returned false): the connection is no longer behind.
+    this.#socket?.once('drain', onDrain);
+    this.#pressure.add(this);
+  }
+
+  /**
+   * Checks a connection over the bound: back under it, still draining, or slow (nothing accepted
+   * for a whole grace period, give or take one check).
+   */
+  #judge(): void {
+    const overdue = this.#overdue;
+    if (!overdue) return;
+    if (this.#ws.bufferedAmount <= this.#sendBufferBytes) return this.#unwatch();
+    const now = this.#socket ? accepted(this.#socket) : overdue.accepted;
+    const at = Date.now();
+    if (now !== overdue.accepted) {
+      overdue.accepted = now;
+      overdue.movedAt = at;
+    } else if (at - overdue.movedAt >= this.#slowConsumerGraceMs) {
+      return this.#slowConsumer();
+    }
+    overdue.timer.refresh();
+  }
+
+  #unwatch(): void {
+    const overdue = this.#overdue;
+    if (!overdue) return;
+    this.#overdue = undefined;
+    clearTimeout(overdue.timer);
+    this.#socket?.off('drain', overdue.onDrain);
+    this.#pressure.delete(this);
+  }
+
+  /** Ends the connection as a slow consumer (SLOW_CONSUMER); the server stops waiting for it at once. */
+  #slowConsumer(): void {
+    this.#overflowed = true;
+    this.#unwatch();
+    this.#ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+    // The close frame waits behind the unread data; do not wait for a peer that never reads.
+    setTimeout(() => this.#ws.terminate(), SLOW_CONSUMER_LINGER_MS).unref();
   }
 
   /** Connections corked in this tick by {@link sendEncoded}. */
@@ -199,8 +292,9 @@ export class Connection<Identity = unknown> {
   }
 
   /**
-   * Charges one request to the rate limit. Returns 0 when allowed, else the ms until one will be;
-   * a connection that keeps going after `burst` refusals is closed with 1008.
+   * Charges one request to the rate limit (which frames cost one is decided in dispatch.ts). Returns
+   * 0 when allowed, else the ms until one will be; a connection that keeps going after `burst`
+   * refusals is closed with POLICY_VIOLATION.
    */
   charge(): number {
     if (!this.#rate) return 0;
@@ -212,16 +306,17 @@ export class Connection<Identity = unknown> {
 
   /** Marks the peer alive; called for every message and pong. */
   alive(): void {
-    this.seen = true;
-    if (this.pingTimer) {
-      clearTimeout(this.pingTimer);
-      this.pingTimer = undefined;
-    }
+    this.#received++;
+  }
+
+  /** Messages and pongs received so far (the heartbeat's sign of life). */
+  get received(): number {
+    return this.#received;
   }
 
   /** Starts the close handshake. */
   close(code: number, reason: string): void {
-    if (this.#ws.readyState <= 1) this.#ws.close(code, reason);
+    if (this.#ws.readyState === WebSocket.CONNECTING || this.#ws.readyState === WebSocket.OPEN) this.#ws.close(code, reason);
   }
 
   /** Drops the TCP connection without a close handshake (dead peers). */
@@ -231,12 +326,12 @@ export class Connection<Identity = unknown> {
 
   /** Runs `cb` once the socket has closed (at once when it already has). */
   onClosed(cb: () => void): void {
-    if (this.#ws.readyState === 3) cb();
+    if (this.#ws.readyState === WebSocket.CLOSED) cb();
     else this.#ws.once('close', cb);
   }
 
   ping(): void {
-    if (this.#ws.readyState === 1) this.#ws.ping();
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.ping();
   }
 
   /** A timer owned by this connection: cleared when it closes, never keeping the process alive. */
@@ -252,8 +347,7 @@ export class Connection<Identity = unknown> {
 
   /** Called once when the socket has closed: aborts handlers' signals and stops timers. */
   dispose(): void {
-    if (this.pingTimer) clearTimeout(this.pingTimer);
-    this.pingTimer = undefined;
+    this.#unwatch();
     if (this.#timers) {
       for (const t of this.#timers) clearTimeout(t);
       this.#timers.clear();
@@ -267,7 +361,7 @@ export class Connection<Identity = unknown> {
     // ws keeps emitting 'message' for frames that arrive after close() started the close handshake
     // (e.g. the frames a peer pipelined behind a malformed one). The connection is over for us:
     // running them would execute commands for a peer we already refused (docs/protocol.md §5).
-    if (this.#ws.readyState !== 1) return;
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
     this.alive();
     const decoded = this.codec.decode(isBinary ? data : data.toString('utf8'), isBinary);
     if (!decoded.ok) return this.close(decoded.code, decoded.reason);
@@ -277,19 +371,9 @@ export class Connection<Identity = unknown> {
       if (v.ok && v.frame.t === 'auth' && v.frame.id === undefined) return sink.firstAuth(this, v.frame.token);
       return this.close(CloseCode.AUTH_TIMEOUT, 'authentication required first');
     }
-    if (v.ok && v.frame.t === 'ping') {
-      // Pings have no id to answer RATE_LIMITED to: over the limit they go unanswered, and a flood
-      // of them still ends in 1008 through the violation budget.
-      if (this.charge() > 0) return;
-      return sink.handle(this, v.frame);
-    }
     if (!v.ok) {
       if (v.fault.kind === 'close') return this.close(v.fault.code, v.fault.reason);
-      // A malformed request (BAD_REQUEST, UNKNOWN_FRAME) is still a request that costs a parse and
-      // an answer: charged like the others, or a flood of them would never meet limits.rate nor
-      // its 1008 (docs/protocol.md §4, §5).
-      const wait = this.charge();
-      return this.fail(wait > 0 ? rateLimited(v.fault.frame.id, wait) : v.fault.frame);
+      return sink.malformed(this, v.fault.frame);
     }
     sink.handle(this, v.frame);
   }

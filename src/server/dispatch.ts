@@ -8,11 +8,11 @@ import { exceedsDepth, MAX_DEPTH } from '../protocol/depth.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { errFrame, errorToFrame, INTERNAL_MESSAGE } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
-import type { CallFrame, ClientFrame, PubFrame, SubFrame } from '../protocol/frames.js';
+import type { CallFrame, ClientFrame, ErrFrame, PubFrame, SubFrame } from '../protocol/frames.js';
 import type { Engine, HistoryOptions } from '../engines/engine.js';
 import type { IdempotentRun } from './idempotency.js';
 import type { AuthSession } from './auth-session.js';
-import { rateLimited, type Connection, type FrameSink } from './connection.js';
+import type { Connection, FrameSink } from './connection.js';
 import type { Logger } from '../shared/logger.js';
 import type { LimitOptions } from './options.js';
 import type { TopicIndex } from './topic-index.js';
@@ -47,6 +47,11 @@ export interface DispatchDeps<Identity> {
   keyScope(conn: Connection<Identity>): string;
 }
 
+/** The answer to a request refused by `limits.rate` (docs/protocol.md §4). */
+function rateLimited(id: number, retryAfterMs: number): ErrFrame {
+  return errFrame(id, ErrorCode.RATE_LIMITED, 'Too many requests', { retryAfterMs });
+}
+
 /** Creates the frame sink shared by all connections of a server. */
 export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameSink<Identity> {
   const { commands, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope } = deps;
@@ -59,9 +64,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
   function open(conn: Connection<Identity>, f: Extract<ClientFrame, { t: 'stream' | 'upload' }>): void {
     const entry = f.t === 'stream' ? deps.streams.get(f.name) : deps.uploads.get(f.name);
     if (!entry) return conn.fail(errFrame(f.id, ErrorCode.NOT_FOUND, `No ${f.t} named "${f.name}"`));
-    if (streams.count(conn) + conn.pendingCalls >= limits.maxPendingCalls) {
-      return limitExceeded(conn, f.id, 'maxPendingCalls', limits.maxPendingCalls);
-    }
+    if (atPendingLimit(conn, f.id)) return;
     if (f.t === 'stream') streams.openStream(conn, f, entry as StreamEntry<Identity>);
     else streams.openUpload(conn, f, entry as UploadEntry<Identity>);
   }
@@ -130,6 +133,16 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
   const limitExceeded = (conn: Connection<Identity>, id: number, limit: string, value: number) =>
     conn.fail(errFrame(id, ErrorCode.LIMIT_EXCEEDED, `Limit ${limit} (${value}) reached`, { limit, value }));
 
+  /**
+   * `limits.maxPendingCalls`: commands running plus live streams and uploads of the connection
+   * (docs/streams.md). At the limit, refuses request `id` with LIMIT_EXCEEDED and returns true.
+   */
+  function atPendingLimit(conn: Connection<Identity>, id: number): boolean {
+    if (conn.pendingCalls + streams.count(conn) < limits.maxPendingCalls) return false;
+    limitExceeded(conn, id, 'maxPendingCalls', limits.maxPendingCalls);
+    return true;
+  }
+
   /** Runs the handler (after input validation, when there is a schema) and checks its output. */
   async function runCommand(entry: CommandEntry<Identity>, conn: Connection<Identity>, f: CallFrame, what: string): Promise<unknown> {
     const input = entry.input ? await validate(entry.input, f.input, 'input') : f.input;
@@ -159,10 +172,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       return conn.fail(errFrame(f.id, ErrorCode.NOT_FOUND, `No command named "${f.name}"`));
     }
     // Refused before anything runs: at the limit, even a command that would answer at once waits.
-    // Live streams and uploads count too (docs/streams.md), as calls count when opening a stream.
-    if (conn.pendingCalls + streams.count(conn) >= limits.maxPendingCalls) {
-      return limitExceeded(conn, f.id, 'maxPendingCalls', limits.maxPendingCalls);
-    }
+    if (atPendingLimit(conn, f.id)) return;
     const what = `command ${f.name}`;
     if (f.key !== undefined) {
       // The scope and name are part of the key: another user, or another command, is another call.
@@ -232,8 +242,22 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     closed(conn) {
       streams.closeAll(conn);
     },
+    // Every rate-limit charge is decided here (docs/security.md, limits.rate): one token per
+    // request, ping and malformed request; flow control only when it is not for a live stream.
+    malformed(conn, refusal) {
+      // A malformed request (BAD_REQUEST, UNKNOWN_FRAME) is still a request that costs a parse and
+      // an answer: charged like the others, or a flood of them would never meet limits.rate nor
+      // its POLICY_VIOLATION close (docs/protocol.md §4, §5).
+      const wait = conn.charge();
+      conn.fail(wait > 0 ? rateLimited(refusal.id, wait) : refusal);
+    },
     handle(conn, frame: ClientFrame) {
-      if (frame.t === 'ping') return conn.send({ t: 'pong' });
+      if (frame.t === 'ping') {
+        // Pings have no id to answer RATE_LIMITED to: over the limit they go unanswered, and a
+        // flood of them still ends in POLICY_VIOLATION through the violation budget.
+        if (conn.charge() === 0) conn.send({ t: 'pong' });
+        return;
+      }
       if (frame.t === 'auth' && frame.id === undefined) {
         return conn.close(CloseCode.PROTOCOL_ERROR, 'unexpected first-message auth');
       }

@@ -12,7 +12,7 @@ export type { TokenTransport } from '../protocol/subprotocol.js';
 export type { Server, CommandContext, CommandHandler, CommandMap, CommandSpec, StreamContext, StreamHandler, UploadHandler, StreamSpec, UploadSpec, StreamMap, UploadMap } from './types.js';
 export type { BatchOptions } from './streams.js';
 export type { ServerOptions, Authenticate, HeartbeatOptions, LimitOptions, RateOptions, PresenceOptions, HistoryConfig, IdempotencyOptions } from './options.js';
-export { DEFAULTS as SERVER_DEFAULTS } from './options.js';
+export { SERVER_DEFAULTS } from './options.js';
 export type { TopicRule, TopicPermission } from './topic-rules.js';
 export { consoleLogger, silentLogger, type Logger } from '../shared/logger.js';
 export { createMemoryEngine, type MemoryEngineOptions } from '../engines/memory.js';

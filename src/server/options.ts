@@ -1,12 +1,13 @@
 /**
  * Server options, their defaults, and the one place they are merged and checked.
  */
-import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Engine } from '../engines/engine.js';
 import type { CodecName } from '../protocol/codec.js';
 import type { Logger } from '../shared/logger.js';
 import { consoleLogger } from '../shared/logger.js';
+import { bool, func, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, withDefaults } from '../shared/options.js';
+import { defaultMemberKey } from './members.js';
 
 /** Decides who connects. Return the identity to accept, `null`/`undefined` to refuse with HTTP 401. */
 export type Authenticate<Identity> = (
@@ -31,11 +32,11 @@ export interface RateOptions {
 
 /** Every limit has a safe default; docs/security.md says what each one stops. */
 export interface LimitOptions {
-  /** Largest accepted message in bytes (after decompression); a larger one closes the connection with 1009. @default 1048576 (1 MiB) */
+  /** Largest accepted message in bytes (after decompression); a larger one closes the connection with MESSAGE_TOO_BIG (1009). @default 1048576 (1 MiB) */
   maxPayload: number;
   /**
    * Requests (calls, publishes, subscribes…) per connection. Over it a request is refused with
-   * `RATE_LIMITED`; `burst` more refusals without slowing down close the connection with 1008.
+   * `RATE_LIMITED`; `burst` more refusals without slowing down close the connection with POLICY_VIOLATION (1008).
    * `false` turns it off. @default { perSecond: 100, burst: 200 }
    */
   rate: RateOptions | false;
@@ -50,11 +51,20 @@ export interface LimitOptions {
   /** Commands of one connection running at once; one more is refused with `LIMIT_EXCEEDED`. @default 100 */
   maxPendingCalls: number;
   /**
-   * Bytes the server may hold for one connection that does not read. Past it a non-volatile
-   * message closes the connection with 4001 (slow consumer); a volatile one is dropped for it.
+   * Bytes the server holds for one connection before it watches it. Past it a volatile message is
+   * dropped for that connection; any other is still sent, and the connection must then write
+   * something out within every `slowConsumerGraceMs` until its buffer is empty, or it is closed
+   * with SLOW_CONSUMER (4001). Past 4 × this bound it is closed at once, however fast it drains
+   * (a hard cap on memory). `server.drained()` waits for every connection to be back under it.
    * @default 8388608 (8 MiB)
    */
   sendBufferBytes: number;
+  /**
+   * How long a connection over `sendBufferBytes` may go without the operating system accepting a
+   * single byte of its buffer before it is closed with SLOW_CONSUMER (4001), in ms. A burst that
+   * the peer keeps reading is not a slow consumer. @default 5000
+   */
+  slowConsumerGraceMs: number;
 }
 
 /** Topic history (docs/protocol.md §2.7). */
@@ -156,38 +166,8 @@ export interface ResolvedOptions<Identity> {
   logger: Logger;
   shutdownTimeoutMs: number;
   history: Required<HistoryConfig> | false;
-  idempotency: Required<IdempotencyOptions<Identity>>;
-}
-
-function defaultKey(identity: unknown, clientId: string): string {
-  if (typeof identity === 'string' && identity) return identity;
-  if (typeof identity === 'object' && identity !== null) {
-    const { id, sub } = identity as { id?: unknown; sub?: unknown };
-    if (typeof id === 'string' && id) return id;
-    if (typeof id === 'number') return String(id);
-    if (typeof sub === 'string' && sub) return sub;
-  }
-  return clientId;
-}
-
-/** Marks "no stable id": what the presence key falls back to for a connection without one. */
-const NO_ID = '\u0000';
-
-/**
- * The default scope of idempotency keys: one shared scope for anonymous callers, else the
- * identity's member id, else (an identity without id or sub) a digest of the whole identity, so
- * two different users never share one.
- */
-function defaultScope<Identity>(identity: Identity, key: (identity: Identity, clientId: string) => string): string {
-  if (identity === undefined || identity === null) return '';
-  const id = key(identity, NO_ID);
-  if (id !== NO_ID && id !== '') return `id:${id}`;
-  try {
-    return `h:${createHash('sha256').update(JSON.stringify(identity) ?? String(identity)).digest('base64url')}`;
-  } catch {
-    // Not serialisable (a cycle): nothing stable to scope by, so keys cannot cross connections.
-    return `c:${randomUUID()}`;
-  }
+  /** `scope` stays unset when not given: members.ts derives it from the member id. */
+  idempotency: IdempotencyOptions<Identity>;
 }
 
 function defaultExpiresAt(identity: unknown): number | undefined {
@@ -195,8 +175,8 @@ function defaultExpiresAt(identity: unknown): number | undefined {
   return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
 }
 
-/** The defaults, in one object. */
-export const DEFAULTS = {
+/** The server's defaults, in one object; `createServer` merges the options over it once. */
+export const SERVER_DEFAULTS = {
   port: 0,
   path: '/ws',
   heartbeat: { intervalMs: 30_000, timeoutMs: 10_000 },
@@ -209,86 +189,115 @@ export const DEFAULTS = {
     maxSubscriptionsPerConnection: 1_000,
     maxPendingCalls: 100,
     sendBufferBytes: 8 * 1_048_576,
+    slowConsumerGraceMs: 5_000,
   },
   codecs: ['json', 'msgpack'] as CodecName[],
   compression: false,
   authTimeoutMs: 5_000,
   refreshGraceMs: 10_000,
+  expiresAt: defaultExpiresAt as (identity: unknown) => number | undefined,
+  presence: { key: defaultMemberKey as (identity: unknown, clientId: string) => string },
+  logger: consoleLogger as Logger,
   shutdownTimeoutMs: 5_000,
+  /** A history configuration's defaults, for the server's `history` and each rule's; without one a topic has none. */
   history: { size: 100, ttlMs: 300_000 },
   idempotency: { ttlMs: 600_000, leaseMs: 60_000 },
+  /** `server.stream(name, { batch })`: a batch's defaults (docs/streams.md). */
+  stream: { batch: { maxItems: 64, maxDelayMs: 5 } },
+  /** `server.upload(name, { highWaterMark })`. */
+  upload: { highWaterMark: 16 },
 } as const;
 
 /** Checks a history configuration and fills in its defaults. */
 export function resolveHistory(name: string, h: HistoryConfig | false | undefined): Required<HistoryConfig> | false | undefined {
   if (h === undefined || h === false) return h;
   if (typeof h !== 'object' || h === null) throw new TypeError(`${name} must be an object or false`);
-  const size = h.size ?? DEFAULTS.history.size;
-  if (!Number.isSafeInteger(size) || size < 1) throw new TypeError(`${name}.size must be a positive integer, got ${size}`);
-  return { size, ttlMs: positive(`${name}.ttlMs`, h.ttlMs ?? DEFAULTS.history.ttlMs) };
+  const { size, ttlMs } = withDefaults(SERVER_DEFAULTS.history as Required<HistoryConfig>, h);
+  return { size: positiveInt(`${name}.size`, size), ttlMs: positiveNumber(`${name}.ttlMs`, ttlMs) };
 }
 
-function resolveCodecs(codecs: CodecName[] | undefined): ReadonlySet<CodecName> {
-  const list = codecs ?? DEFAULTS.codecs;
-  if (list.length === 0 || list.some((c) => c !== 'json' && c !== 'msgpack')) {
-    throw new TypeError(`codecs must list 'json' and/or 'msgpack', got ${JSON.stringify(list)}`);
-  }
-  return new Set(list);
+function resolveCodecs(list: readonly CodecName[]): ReadonlySet<CodecName> {
+  if (!Array.isArray(list) || list.length === 0) throw new TypeError(`codecs must list 'json' and/or 'msgpack', got ${JSON.stringify(list)}`);
+  return new Set(list.map((c, i) => oneOf(`codecs[${i}]`, c, ['json', 'msgpack'] as const)));
 }
 
-function positive(name: string, v: number, allowZero = false): number {
-  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-    throw new TypeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${v}`);
-  }
-  return v;
-}
-
-/** Merges options with {@link DEFAULTS} and rejects impossible combinations with a `TypeError`. */
+/** Merges options with {@link SERVER_DEFAULTS} (an `undefined` field means its default) and rejects impossible ones with a `TypeError`. */
 export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOptions<Identity> {
+  const d = SERVER_DEFAULTS;
   if (o.server && o.port !== undefined) throw new TypeError('pass either `port` or `server`, not both');
-  const path = o.path ?? DEFAULTS.path;
-  if (!path.startsWith('/')) throw new TypeError('`path` must start with "/"');
-  const heartbeat = { ...DEFAULTS.heartbeat, ...o.heartbeat };
-  const limits = { ...DEFAULTS.limits, ...o.limits };
-  const rate = limits.rate === false ? false : { ...DEFAULTS.limits.rate, ...limits.rate };
-  if (rate) {
-    positive('limits.rate.perSecond', rate.perSecond);
-    positive('limits.rate.burst', rate.burst);
-  }
+  const top = withDefaults(
+    {
+      port: d.port as number,
+      path: d.path as string,
+      codecs: d.codecs as readonly CodecName[],
+      compression: d.compression as boolean,
+      authTimeoutMs: d.authTimeoutMs as number,
+      refreshGraceMs: d.refreshGraceMs as number,
+      shutdownTimeoutMs: d.shutdownTimeoutMs as number,
+      expiresAt: d.expiresAt as (identity: Identity) => number | undefined,
+      logger: d.logger,
+    },
+    {
+      port: o.port,
+      path: o.path,
+      codecs: o.codecs,
+      compression: o.compression,
+      authTimeoutMs: o.authTimeoutMs,
+      refreshGraceMs: o.refreshGraceMs,
+      shutdownTimeoutMs: o.shutdownTimeoutMs,
+      expiresAt: o.expiresAt,
+      logger: o.logger,
+    },
+  );
+  if (typeof top.path !== 'string' || !top.path.startsWith('/')) throw new TypeError('`path` must start with "/"');
+  const heartbeat = withDefaults(d.heartbeat as HeartbeatOptions, o.heartbeat);
+  const { rate: givenRate, ...givenLimits } = o.limits ?? {};
+  const { rate: defaultRate, ...defaultLimits } = d.limits;
+  const limits = withDefaults(defaultLimits as Omit<LimitOptions, 'rate'>, givenLimits);
+  const rate = givenRate === false ? false : withDefaults(defaultRate as RateOptions, givenRate);
+  const presence = withDefaults({ key: d.presence.key as PresenceOptions<Identity>['key'], info: undefined as PresenceOptions<Identity>['info'] }, o.presence);
+  const idempotency = withDefaults({ ttlMs: d.idempotency.ttlMs as number, leaseMs: d.idempotency.leaseMs as number, scope: undefined as IdempotencyOptions<Identity>['scope'] }, o.idempotency);
   return {
-    port: positive('port', o.port ?? DEFAULTS.port, true),
+    port: nonNegativeInt('port', top.port),
     host: o.host,
     server: o.server,
-    path,
-    authenticate: o.authenticate,
+    path: top.path,
+    authenticate: o.authenticate === undefined ? undefined : func<Authenticate<Identity>>('authenticate', o.authenticate),
     origins: o.origins ? new Set(o.origins) : undefined,
     heartbeat: {
-      intervalMs: positive('heartbeat.intervalMs', heartbeat.intervalMs),
-      timeoutMs: positive('heartbeat.timeoutMs', heartbeat.timeoutMs),
+      intervalMs: positiveNumber('heartbeat.intervalMs', heartbeat.intervalMs),
+      timeoutMs: positiveNumber('heartbeat.timeoutMs', heartbeat.timeoutMs),
     },
     limits: {
-      maxPayload: positive('limits.maxPayload', limits.maxPayload),
-      rate,
-      maxConnections: positive('limits.maxConnections', limits.maxConnections),
-      maxConnectionsPerIp: positive('limits.maxConnectionsPerIp', limits.maxConnectionsPerIp),
-      handshakeTimeoutMs: positive('limits.handshakeTimeoutMs', limits.handshakeTimeoutMs),
-      maxSubscriptionsPerConnection: positive('limits.maxSubscriptionsPerConnection', limits.maxSubscriptionsPerConnection),
-      maxPendingCalls: positive('limits.maxPendingCalls', limits.maxPendingCalls),
-      sendBufferBytes: positive('limits.sendBufferBytes', limits.sendBufferBytes),
+      maxPayload: positiveInt('limits.maxPayload', limits.maxPayload),
+      rate: rate && {
+        perSecond: positiveNumber('limits.rate.perSecond', rate.perSecond),
+        burst: positiveNumber('limits.rate.burst', rate.burst),
+      },
+      maxConnections: positiveInt('limits.maxConnections', limits.maxConnections),
+      maxConnectionsPerIp: positiveInt('limits.maxConnectionsPerIp', limits.maxConnectionsPerIp),
+      handshakeTimeoutMs: positiveNumber('limits.handshakeTimeoutMs', limits.handshakeTimeoutMs),
+      maxSubscriptionsPerConnection: positiveInt('limits.maxSubscriptionsPerConnection', limits.maxSubscriptionsPerConnection),
+      maxPendingCalls: positiveInt('limits.maxPendingCalls', limits.maxPendingCalls),
+      sendBufferBytes: positiveInt('limits.sendBufferBytes', limits.sendBufferBytes),
+      slowConsumerGraceMs: positiveNumber('limits.slowConsumerGraceMs', limits.slowConsumerGraceMs),
     },
-    codecs: resolveCodecs(o.codecs),
-    compression: o.compression ?? DEFAULTS.compression,
-    authTimeoutMs: positive('authTimeoutMs', o.authTimeoutMs ?? DEFAULTS.authTimeoutMs),
-    refreshGraceMs: positive('refreshGraceMs', o.refreshGraceMs ?? DEFAULTS.refreshGraceMs),
-    expiresAt: o.expiresAt ?? defaultExpiresAt,
-    presence: { key: o.presence?.key ?? defaultKey, ...(o.presence?.info ? { info: o.presence.info } : {}) },
-    logger: o.logger ?? consoleLogger,
-    shutdownTimeoutMs: positive('shutdownTimeoutMs', o.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, true),
+    codecs: resolveCodecs(top.codecs),
+    compression: bool('compression', top.compression),
+    authTimeoutMs: positiveNumber('authTimeoutMs', top.authTimeoutMs),
+    refreshGraceMs: positiveNumber('refreshGraceMs', top.refreshGraceMs),
+    expiresAt: func('expiresAt', top.expiresAt),
+    presence: {
+      key: func('presence.key', presence.key),
+      ...(presence.info === undefined ? {} : { info: func<NonNullable<PresenceOptions<Identity>['info']>>('presence.info', presence.info) }),
+    },
+    logger: top.logger,
+    shutdownTimeoutMs: nonNegativeNumber('shutdownTimeoutMs', top.shutdownTimeoutMs),
     history: resolveHistory('history', o.history) ?? false,
     idempotency: {
-      ttlMs: positive('idempotency.ttlMs', o.idempotency?.ttlMs ?? DEFAULTS.idempotency.ttlMs),
-      leaseMs: positive('idempotency.leaseMs', o.idempotency?.leaseMs ?? DEFAULTS.idempotency.leaseMs),
-      scope: o.idempotency?.scope ?? ((identity: Identity) => defaultScope(identity, o.presence?.key ?? defaultKey)),
+      ttlMs: positiveNumber('idempotency.ttlMs', idempotency.ttlMs),
+      leaseMs: positiveNumber('idempotency.leaseMs', idempotency.leaseMs),
+      ...(idempotency.scope === undefined ? {} : { scope: func<NonNullable<IdempotencyOptions<Identity>['scope']>>('idempotency.scope', idempotency.scope) }),
     },
   };
 }

@@ -14,28 +14,22 @@ import { Admission } from '../net/admission.js';
 import { closeWithin } from '../net/close-peers.js';
 import { createHttpEndpoint } from '../net/http-endpoint.js';
 import { createAuthSession } from './auth-session.js';
+import { Backpressure } from './backpressure.js';
 import { Connection } from './connection.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { createDispatcher, type CommandEntry } from './dispatch.js';
 import type { StreamEntry, UploadEntry } from './streams.js';
-import { resolveHistory, resolveOptions, type HistoryConfig, type ServerOptions } from './options.js';
+import { SERVER_DEFAULTS, resolveHistory, resolveOptions, type HistoryConfig, type ServerOptions } from './options.js';
+import { nonNegativeNumber, positiveInt, withDefaults } from '../shared/options.js';
+import { startHeartbeat } from './heartbeat.js';
 import { createIdempotency } from './idempotency.js';
+import { createMembers } from './members.js';
 import type { HistoryOptions } from '../engines/engine.js';
 import { TopicIndex } from './topic-index.js';
 import { TopicRules } from './topic-rules.js';
 import type { CommandHandler, CommandSpec, Server, StreamSpec, UploadSpec } from './types.js';
 import { createUpgradeHandler, type Accepted } from './accept-upgrade.js';
 import { isStandardSchema } from './validation.js';
-
-function positiveInt(v: number, what: string): number {
-  if (!Number.isSafeInteger(v) || v < 1) throw new TypeError(`${what} must be a positive integer`);
-  return v;
-}
-
-function nonNegative(v: number, what: string): number {
-  if (!Number.isFinite(v) || v < 0) throw new TypeError(`${what} must be a non-negative number`);
-  return v;
-}
 
 /**
  * Creates a Switchboard server.
@@ -56,24 +50,18 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   const uploads = new Map<string, UploadEntry<Identity>>();
   const rules = new TopicRules<Identity>();
   const connections = new Set<Connection<Identity>>();
-  const memberKey = (identity: Identity, clientId: string) => opts.presence.key(identity, clientId);
-  const index = new TopicIndex<Identity>(
-    engine,
-    (conn) => {
-      const id = memberKey(conn.identity, conn.clientId);
-      return opts.presence.info ? { id, info: opts.presence.info(conn.identity) } : { id };
-    },
-    (topic) => rules.find(topic)?.volatile === true,
-  );
+  const pressure = new Backpressure();
+  const members = createMembers(opts.presence, opts.idempotency.scope);
+  const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true);
   const welcome = (conn: Connection<Identity>) =>
     conn.send({ t: 'welcome', v: PROTOCOL_VERSION, clientId: conn.clientId, heartbeat: opts.heartbeat, maxPayload: limits.maxPayload });
-  const auth = createAuthSession<Identity>({ ...opts, memberKey, welcome });
+  const auth = createAuthSession<Identity>({ ...opts, members, welcome });
   const historyOf = (topic: string): HistoryOptions | false => {
     const h = rules.find(topic)?.history;
     return h === undefined ? opts.history : (h as Required<HistoryConfig> | false);
   };
   const idempotent = createIdempotency({ engine, logger, ttlMs: opts.idempotency.ttlMs, leaseMs: opts.idempotency.leaseMs });
-  const keyScope = (conn: Connection<Identity>) => opts.idempotency.scope(conn.identity);
+  const keyScope = (conn: Connection<Identity>) => members.scope(conn.identity);
   const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope });
   // Our own HTTP server (with the slowloris guard), or the application's.
   const endpoint = createHttpEndpoint({ server: opts.server, port: opts.port, host: opts.host, handshakeTimeoutMs: limits.handshakeTimeoutMs });
@@ -85,7 +73,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     clientTracking: false,
     maxPayload: limits.maxPayload,
     // Off by default (docs/security.md). When on, ws applies maxPayload to the inflated size, so a
-    // decompression bomb ends with 1009 like any oversize message.
+    // decompression bomb ends with MESSAGE_TOO_BIG like any oversize message.
     perMessageDeflate: opts.compression ? { threshold: 1_024 } : false,
     handleProtocols: (_offered, req) => codecOf.get(req)?.subprotocol ?? false,
   });
@@ -93,10 +81,10 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
   let closing = false;
   let closed: Promise<void> | undefined;
   let attached: Promise<void> | undefined;
-  let heartbeat: NodeJS.Timeout | undefined;
+  let stopHeartbeat: (() => void) | undefined;
 
   function accept({ ws, identity, codec, deferred, reauth, release }: Accepted<Identity>): void {
-    const conn = new Connection<Identity>(ws, randomUUID(), identity, codec, limits);
+    const conn = new Connection<Identity>(ws, randomUUID(), identity, codec, limits, pressure);
     connections.add(conn);
     ws.on('message', (data: Buffer, isBinary: boolean) => conn.receive(data, isBinary, dispatcher));
     ws.on('pong', () => conn.alive());
@@ -119,18 +107,6 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
 
   const upgradeListener = createUpgradeHandler<Identity>({ opts, http, wss, admission, codecOf, accept, isClosing: () => closing });
 
-  function sweep(): void {
-    for (const conn of connections) {
-      if (conn.seen) {
-        conn.seen = false;
-      } else if (!conn.pingTimer) {
-        conn.ping();
-        conn.pingTimer = setTimeout(() => conn.terminate(), opts.heartbeat.timeoutMs);
-        conn.pingTimer.unref?.();
-      }
-    }
-  }
-
   async function start(): Promise<void> {
     await engine.attach({
       deliver: (topic, event) => index.deliver(topic, event),
@@ -141,8 +117,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     });
     if (closing) return;
     http.on('upgrade', upgradeListener);
-    heartbeat = setInterval(sweep, opts.heartbeat.intervalMs);
-    heartbeat.unref();
+    stopHeartbeat = startHeartbeat(connections, opts.heartbeat);
   }
 
   const server: Server<Identity> = {
@@ -160,13 +135,14 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     stream(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
       const { spec, handler } = registration('stream', name, specOrHandler, maybeHandler, streams);
       const b = (spec as StreamSpec<StandardSchemaV1 | undefined> | undefined)?.batch;
-      const batch = b ? { maxItems: positiveInt(b.maxItems ?? 64, 'batch.maxItems'), maxDelayMs: nonNegative(b.maxDelayMs ?? 5, 'batch.maxDelayMs') } : undefined;
+      const merged = b && withDefaults(SERVER_DEFAULTS.stream.batch as { maxItems: number; maxDelayMs: number }, b);
+      const batch = merged && { maxItems: positiveInt('batch.maxItems', merged.maxItems), maxDelayMs: nonNegativeNumber('batch.maxDelayMs', merged.maxDelayMs) };
       streams.set(name, { handler: handler as StreamEntry<Identity>['handler'], input: spec?.input, batch });
       return server as never;
     },
     upload(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
       const { spec, handler } = registration('upload', name, specOrHandler, maybeHandler, uploads);
-      const hwm = positiveInt((spec as UploadSpec<StandardSchemaV1 | undefined> | undefined)?.highWaterMark ?? 16, 'highWaterMark');
+      const hwm = positiveInt('highWaterMark', (spec as UploadSpec<StandardSchemaV1 | undefined> | undefined)?.highWaterMark ?? SERVER_DEFAULTS.upload.highWaterMark);
       uploads.set(name, { handler: handler as UploadEntry<Identity>['handler'], input: spec?.input, highWaterMark: hwm });
       return server as never;
     },
@@ -206,6 +182,14 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     get connections() {
       return connections.size;
     },
+    get bufferedBytes() {
+      let sum = 0;
+      for (const conn of connections) sum += conn.bufferedBytes;
+      return sum;
+    },
+    drained() {
+      return pressure.drained();
+    },
     health() {
       return { engine: engine.health?.() ?? { healthy: true }, connections: connections.size, closing };
     },
@@ -234,7 +218,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
 
   async function shutdown(): Promise<void> {
     closing = true;
-    if (heartbeat) clearInterval(heartbeat);
+    stopHeartbeat?.();
     // The upgrade listener stays: on an HTTP server that outlives us, upgrades to our path are
     // answered 503 rather than left hanging.
     const peers = [...connections].map((conn) => ({

@@ -127,10 +127,28 @@ export interface Server<Identity = unknown, Commands extends CommandMap = {}, St
   health(): { engine: EngineHealth; connections: number; closing: boolean };
   /** Starts listening (or waits for the attached server to listen); resolves the port. */
   listen(): Promise<{ port: number }>;
-  /** Closes every connection with 1001 and resolves once all are gone. */
+  /** Closes every connection with GOING_AWAY (1001) and resolves once all are gone. */
   close(): Promise<void>;
   /** Number of open connections now. */
   readonly connections: number;
+  /**
+   * Bytes queued for all connections and not yet handed to the operating system, summed over
+   * connections (a message fanned out to N subscribers counts N times, though its bytes are held
+   * once). Walks every connection: read it for metrics, not per message.
+   */
+  readonly bufferedBytes: number;
+  /**
+   * Backpressure for the server's own publishing: resolves at once when no connection holds more
+   * than `limits.sendBufferBytes`, else once every connection that does has written its buffer out
+   * or been closed (a peer that stops reading is closed after `limits.slowConsumerGraceMs`).
+   *
+   * @example
+   * for (const row of rows) {
+   *   await server.publish('feed', row);
+   *   await server.drained(); // memory stays near sendBufferBytes per subscriber, however fast rows come
+   * }
+   */
+  drained(): Promise<void>;
   /** Type-only marker for `connect<typeof server>()`; always `undefined` at run time. */
   readonly '~types'?: ApiTypes<Identity, Commands, Streams, Uploads>;
 }

@@ -1,0 +1,64 @@
+/**
+ * Server options (src/server/options.ts, docs/server.md): merged once over SERVER_DEFAULTS, where an
+ * explicit `undefined` means the default, and checked with the shared validators, whose TypeError
+ * names the option's path.
+ */
+import { describe, expect, it } from 'vitest';
+import { resolveOptions } from '../src/server/options.js';
+import { SERVER_DEFAULTS, createServer } from '../src/server/index.js';
+import { createTestScope, guardUnhandledRejections } from './helpers.js';
+
+const scope = createTestScope();
+guardUnhandledRejections();
+
+describe('server options', () => {
+  it('an explicit undefined means the default, at every level', async () => {
+    const given = {
+      limits: { maxPayload: undefined, rate: undefined, slowConsumerGraceMs: undefined },
+      heartbeat: { intervalMs: undefined },
+      shutdownTimeoutMs: undefined,
+      port: undefined,
+      presence: { key: undefined },
+      idempotency: { ttlMs: undefined },
+    };
+    expect(resolveOptions(given)).toEqual(resolveOptions({}));
+    const o = resolveOptions(given);
+    expect(o.limits.maxPayload).toBe(SERVER_DEFAULTS.limits.maxPayload);
+    expect(o.limits.rate).toEqual(SERVER_DEFAULTS.limits.rate);
+    expect(o.heartbeat).toEqual(SERVER_DEFAULTS.heartbeat);
+    expect(o.shutdownTimeoutMs).toBe(SERVER_DEFAULTS.shutdownTimeoutMs);
+
+    // And a live server built so tells its clients the default heartbeat and payload limit.
+    const { url } = await scope.start({ limits: { maxPayload: undefined }, heartbeat: { intervalMs: undefined }, shutdownTimeoutMs: undefined });
+    const peer = await scope.peer(url).ready();
+    expect(peer.frames[0]).toMatchObject({ t: 'welcome', heartbeat: { intervalMs: 30_000, timeoutMs: 10_000 }, maxPayload: 1_048_576 });
+    peer.send('x'.repeat(1_048_577));
+    expect(await peer.closed()).toBe(1009);
+  });
+
+  it('refuses an impossible value with a TypeError that names its path', () => {
+    const cases: [Parameters<typeof createServer>[0], RegExp][] = [
+      [{ limits: { sendBufferBytes: 1.5 } }, /limits\.sendBufferBytes/],
+      [{ limits: { slowConsumerGraceMs: 0 } }, /limits\.slowConsumerGraceMs/],
+      [{ limits: { rate: { perSecond: -1 } } }, /limits\.rate\.perSecond/],
+      [{ heartbeat: { timeoutMs: Number.NaN } }, /heartbeat\.timeoutMs/],
+      [{ shutdownTimeoutMs: -1 }, /shutdownTimeoutMs/],
+      [{ port: 1.5 }, /port/],
+      [{ codecs: ['json', 'xml' as never] }, /codecs\[1\]/],
+      [{ compression: 'yes' as never }, /compression/],
+      [{ history: { size: 0 } }, /history\.size/],
+      [{ presence: { key: 'id' as never } }, /presence\.key/],
+    ];
+    for (const [options, path] of cases) expect(() => createServer(options), JSON.stringify(options)).toThrow(path);
+    for (const [options] of cases) expect(() => createServer(options)).toThrow(TypeError);
+  });
+
+  it('checks stream batches and upload windows the same way', () => {
+    const s = createServer();
+    expect(() => s.stream('a', { batch: { maxItems: 0 } }, function* () {})).toThrow(/batch\.maxItems/);
+    expect(() => s.stream('b', { batch: { maxDelayMs: -1 } }, function* () {})).toThrow(/batch\.maxDelayMs/);
+    expect(() => s.stream('c', { batch: { maxItems: undefined, maxDelayMs: undefined } }, function* () {})).not.toThrow();
+    expect(() => s.upload('d', { highWaterMark: 0 }, async () => 1)).toThrow(/highWaterMark/);
+    expect(() => s.upload('e', { highWaterMark: undefined }, async () => 1)).not.toThrow();
+  });
+});
