@@ -27,7 +27,7 @@ const DIST_DIR = path.resolve(fileURLToPath(new URL('../dist', import.meta.url))
  * The browser client imports only files under these `dist/` folders (the `node` entry and the
  * server are never loaded by a browser), so nothing else of `dist/` is served.
  */
-const CLIENT_DIRS = ['client', 'protocol'].map((d) => path.join(DIST_DIR, d));
+const CLIENT_DIRS = ['client', 'protocol', 'shared'].map((d) => path.join(DIST_DIR, d));
 
 const CONTENT_TYPES = new Map([
   ['.html', 'text/html; charset=utf-8'],
