@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { type Client, type ClientOptions, type Member, type WebSocketConstructor } from '../src/client/node.js';
+import type { Client, ClientOptions, Member, WebSocketConstructor } from '../src/client/node.js';
 import { jsonCodec } from '../src/protocol/codec.js';
 import { msgpackCodec } from '../src/protocol/msgpack.js';
 import { ServerError, type Server } from '../src/server/index.js';
