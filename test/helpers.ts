@@ -243,6 +243,23 @@ export interface StartedServer<I = unknown> {
 }
 
 /**
+ * Runs `cleanups` one at a time, last registered first, every one of them even when some throw or
+ * reject; then rethrows the one failure, or an AggregateError holding them all in the order seen.
+ */
+export async function runCleanups(cleanups: readonly (() => unknown)[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const cleanup of [...cleanups].reverse()) {
+    try {
+      await cleanup();
+    } catch (err) {
+      failures.push(err);
+    }
+  }
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) throw new AggregateError(failures, `${failures.length} cleanups failed`);
+}
+
+/**
  * Everything a test opens, undone after each test whatever its outcome: cleanups run one at a time
  * in reverse order of registration (a client before the server it talks to), every one of them even
  * when some fail, and the failures are reported together afterwards. Call once at the top of a file.
@@ -251,18 +268,7 @@ export interface StartedServer<I = unknown> {
  */
 export function createTestScope(): TestScope {
   const cleanups: (() => unknown)[] = [];
-  afterEach(async () => {
-    const failures: unknown[] = [];
-    for (const cleanup of cleanups.splice(0).reverse()) {
-      try {
-        await cleanup();
-      } catch (err) {
-        failures.push(err);
-      }
-    }
-    if (failures.length === 1) throw failures[0];
-    if (failures.length > 1) throw new AggregateError(failures, `${failures.length} cleanups failed`);
-  });
+  afterEach(() => runCleanups(cleanups.splice(0)));
   const defer = (fn: () => unknown): void => void cleanups.push(fn);
   const track = <T extends Closable>(closable: T): T => {
     defer(() => closable.close());
