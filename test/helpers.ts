@@ -221,8 +221,8 @@ export interface TestScope {
   /** {@link startServer}, closed after the test. */
   server<I = unknown>(options?: ServerOptions<I>, setup?: (s: Server<I>) => void): Promise<StartedServer<I>>;
   /**
-   * The same function as {@link TestScope.server}, under the name the scope had first; kept for the
-   * files not yet moved to `server`.
+   * The same function as {@link TestScope.server}, under the name the scope had first.
+   * @deprecated Use `server`; kept only while server-protocol and recovery tests still say `start`.
    */
   start<I = unknown>(options?: ServerOptions<I>, setup?: (s: Server<I>) => void): Promise<StartedServer<I>>;
   /** A Node client from `connect(url, options)`, closed after the test. */
