@@ -1,5 +1,5 @@
 /**
- * The benchmark harness still runs (issue 6): `bench/run.js --smoke` in a child process, against
+ * The benchmark harness (docs/performance.md) still runs: `bench/run.js --smoke` in a child process, against
  * the built package, must finish with exit 0 and report every stack × scenario with zero fan-out
  * losses. Never asserts on speed: CI machines are shared and noisy.
  */

@@ -1,5 +1,5 @@
 /**
- * Real servers for the bridge suites (issue 8): an echo WebSocket server that records what each
+ * Real servers for the bridge suites (docs/bridge.md): an echo WebSocket server that records what each
  * connection sent it (headers, subprotocol, messages, close), and a static HTTP server for pages
  * and the built ESM in dist/. All on 127.0.0.1, port 0.
  */

@@ -1,5 +1,5 @@
 /**
- * The iframe bridge (issue 8) in a real Chromium: a host page on one origin embeds a sandboxed
+ * The iframe bridge (docs/bridge.md) in a real Chromium: a host page on one origin embeds a sandboxed
  * iframe (`sandbox="allow-scripts"`, opaque origin) served from another, and the iframe reaches an
  * echo server on 127.0.0.1 only through the host. Runs the built ESM from dist/ (`npm test`
  * builds first). Uses Debian's `chromium` (or `CHROMIUM_PATH`) and never downloads a browser:
@@ -85,7 +85,7 @@ window.track = (conn) => {
 window.pageReady = true;
 </script>`;
 
-/** A guest that uses no SDK at all: the seed's raw postMessage protocol. */
+/** A guest that uses no SDK at all: the RightPlace document's raw postMessage protocol (docs/bridge.md). */
 const RAW_PAGE = `<!doctype html><meta charset="utf-8"><title>raw</title><body>
 ${RECORDER}
 <script>
@@ -401,7 +401,7 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
         async ({ url, other }) => {
           const rp = window.bridge.createResourceClient();
           const info = await rp.ready();
-          // As in the seed: `Bearer ${token}`. The token is a reference, not the secret.
+          // As in the RightPlace document: `Bearer ${token}`. The token is a reference, not the secret.
           const token = await rp.credentials.get('chat-token');
           const ws = rp.ws.connect(url, { headers: { Authorization: `Bearer ${token}`, 'X-Resource': 'test' }, protocols: ['chat-v2'] });
           const log = window.track(ws);
@@ -466,7 +466,7 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
       await wait((m) => m.event === 'message' && typeof m.data === 'object', 'the binary echo');
       window.post({ type: 'rp:request', id: 'req-3', method: 'ws.close', params: { connectionId } });
       await wait((m) => m.event === 'close', 'close');
-      // The id is random, as in the seed: name it for the comparison.
+      // The id is random, as in the RightPlace document: name it for the comparison.
       return JSON.parse(JSON.stringify(mine()).replaceAll(connectionId, 'ID')) as unknown[];
     }, echo.url);
     expect(received).toEqual([

@@ -1,5 +1,5 @@
 /**
- * The Node side of the iframe bridge (issue 8) and its pure cores: URL policy, header and
+ * The Node side of the iframe bridge (docs/bridge.md) and its pure cores: URL policy, header and
  * credential checks, request parsing, retry delays; the egress relay and the backend SDK against
  * real `ws` servers on 127.0.0.1, port 0. The browser side is test/bridge.browser.test.ts.
  */
@@ -447,7 +447,7 @@ describe('backend SDK (createResourceServer)', () => {
       limits,
       onEvent: (e) => events.push(e),
       methods: {
-        // The seed's example, unchanged but for the params type.
+        // The RightPlace document's example (docs/bridge.md), unchanged but for the params type.
         startStream: async (params: { url: string; token: string }, { rp }) => {
           const connectionId = `stream-${Date.now()}`;
           await rp.ws.connect(connectionId, params.url, { headers: { Authorization: `Bearer ${params.token}` } });

@@ -1,12 +1,12 @@
 /**
- * The chaos test of issue #5 (docs/guarantees.md): a TCP proxy between 20 clients and the server
+ * The chaos test of docs/guarantees.md: a TCP proxy between 20 clients and the server
  * severs every connection after a random 50–500 ms while the server publishes 20,000 messages on
  * four topics at a steady rate, and the clients make idempotent calls. Every client must receive
  * every message exactly once and in order (asserted on offsets) with no gap reported, and every
  * keyed call must run exactly once. The figures are printed for the closing note.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type Client, type GapEvent } from '../src/client/node.js';
+import { describe, expect, it } from 'vitest';
+import type { Client, GapEvent } from '../src/client/node.js';
 import { redisEngine } from '../src/engines/redis/index.js';
 import type { Engine, Server } from '../src/server/index.js';
 import { dropPrefix, REDIS_URL, redisAnswers, testPrefix } from './redis-helpers.js';
@@ -21,10 +21,6 @@ const PER_TICK = 10;
 const CALLS_PER_CLIENT = 25;
 
 const scope = createTestScope();
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 const hasRedis = await redisAnswers();
 if (!hasRedis) console.warn(`SKIP chaos on the Redis engine: no Redis answers at ${REDIS_URL}`);
@@ -35,7 +31,8 @@ const engines = [
     make: (): Engine => {
       const prefix = testPrefix();
       const engine = redisEngine({ url: REDIS_URL, prefix, onError: () => {} });
-      cleanups.push(() => dropPrefix(prefix), () => engine.close());
+      scope.defer(() => dropPrefix(prefix));
+      scope.track(engine);
       return engine;
     },
   },
@@ -45,7 +42,7 @@ describe.each(engines)('chaos on the $name engine: connections severed every 50-
   it.skipIf(name === 'redis' && !hasRedis)('delivers every message exactly once and in order, and runs every keyed call once', { timeout: 120_000 }, async () => {
     const runs = new Map<string, number>();
     const engine = make();
-    const { server, port } = await scope.start(
+    const { server, port } = await scope.server(
       { ...(engine ? { engine } : {}), history: { size: MESSAGES, ttlMs: 120_000 }, limits: { rate: { perSecond: 1_000, burst: 1_000 } } },
       (s: Server) => {
         s.topic('chaos:*', { subscribe: true });
@@ -56,7 +53,7 @@ describe.each(engines)('chaos on the $name engine: connections severed every 50-
       },
     );
     const proxy = await createChaosProxy(port);
-    cleanups.push(() => proxy.close());
+    scope.track(proxy);
     proxy.chaos({ minMs: 50, maxMs: 500 });
 
     /** Per client, per topic: the offsets and values its handler received, and the gaps reported. */
@@ -65,13 +62,12 @@ describe.each(engines)('chaos on the $name engine: connections severed every 50-
     const clients: Client[] = [];
     const ready: Promise<void>[] = [];
     for (let i = 0; i < CLIENTS; i++) {
-      const c = connect(proxy.url, {
+      const c = scope.client(proxy.url, {
         reconnect: { initialDelayMs: 10, maxDelayMs: 100, maxAttempts: Infinity, stableAfterMs: 1_000 },
         timeoutMs: 60_000,
       });
       c.on('error', () => {}); // heartbeat or resubscribe timeouts under chaos are reported, not fatal
       clients.push(c);
-      cleanups.push(() => c.close());
       for (const topic of TOPICS) {
         const sub = c.subscribe<number>(topic, (value, meta) => {
           const s = seen[i]!.get(topic)!;
@@ -82,7 +78,6 @@ describe.each(engines)('chaos on the $name engine: connections severed every 50-
         ready.push(sub.ready);
       }
     }
-    // Every subscription confirmed once (later cuts are recovered by the client itself).
     // Every subscription confirmed once before the first message (a fresh subscription starts at
     // the topic's position then); later cuts are recovered by the clients themselves.
     await within(Promise.all(ready), 'every subscription confirmed', 20_000);
@@ -101,7 +96,7 @@ describe.each(engines)('chaos on the $name engine: connections severed every 50-
           resolve();
         }
       }, 5);
-      cleanups.push(() => clearInterval(timer));
+      scope.defer(() => clearInterval(timer));
     });
 
     // Meanwhile each client makes keyed calls, one after another.

@@ -1,18 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect } from '../src/client/node.js';
-import { RawPeer, startServer, until } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { createTestScope, until } from './helpers.js';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const scope = createTestScope();
 
 describe('client token edge cases', () => {
   it("stops with UNAUTHORIZED when tokenIn is 'message' and the provider has no token", async () => {
-    const { server, url } = await startServer();
-    cleanups.push(() => server.close());
-    const c = connect(url, { tokenIn: 'message', token: () => undefined, reconnect: { initialDelayMs: 5, maxDelayMs: 10 } });
-    cleanups.push(() => c.close());
+    const { server, url } = await scope.server();
+    const c = scope.client(url, { tokenIn: 'message', token: () => undefined, reconnect: { initialDelayMs: 5, maxDelayMs: 10 } });
     const errors: string[] = [];
     c.on('error', (e) => errors.push((e as { code?: string }).code ?? ''));
     await until(() => c.state === 'closed', 'client stops');
@@ -21,10 +15,8 @@ describe('client token edge cases', () => {
   });
 
   it('refuses a URL with a #fragment (invalid for WebSockets) without the query token in the error', async () => {
-    const { server, url } = await startServer({ authenticate: () => 'ok' });
-    cleanups.push(() => server.close());
-    const c = connect(`${url}?room=1#frag`, { tokenIn: 'query', token: 'secret-token' });
-    cleanups.push(() => c.close());
+    const { url } = await scope.server({ authenticate: () => 'ok' });
+    const c = scope.client(`${url}?room=1#frag`, { tokenIn: 'query', token: 'secret-token' });
     const errors: Error[] = [];
     c.on('error', (e) => errors.push(e));
     await until(() => c.state === 'closed', 'client stops on an invalid URL');
@@ -34,10 +26,8 @@ describe('client token edge cases', () => {
 
   it('appends the query token to an existing query string', async () => {
     const seen: (string | undefined)[] = [];
-    const { server, url } = await startServer({ authenticate: (req) => (seen.push(req.url), 'ok') });
-    cleanups.push(() => server.close());
-    const c = connect(`${url}?room=1`, { tokenIn: 'query', token: 'tok en' });
-    cleanups.push(() => c.close());
+    const { url } = await scope.server({ authenticate: (req) => (seen.push(req.url), 'ok') });
+    const c = scope.client(`${url}?room=1`, { tokenIn: 'query', token: 'tok en' });
     await until(() => c.state === 'open', 'open');
     expect(seen).toEqual(['/ws?room=1&token=tok%20en']);
   });
@@ -45,10 +35,8 @@ describe('client token edge cases', () => {
 
 describe('ping floods', () => {
   it('are charged to the rate limit and end in 1008', async () => {
-    const { server, url } = await startServer({ limits: { rate: { perSecond: 10, burst: 5 } } });
-    cleanups.push(() => server.close());
-    const p = await new RawPeer(url).ready();
-    cleanups.push(() => p.ws.terminate());
+    const { url } = await scope.server({ limits: { rate: { perSecond: 10, burst: 5 } } });
+    const p = await scope.peer(url).ready();
     for (let i = 0; i < 100; i++) p.send({ t: 'ping' });
     expect(await p.closed()).toBe(1008);
     // Only the pings within the budget were answered.

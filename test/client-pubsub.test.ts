@@ -1,21 +1,12 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { connect, type Client, type Member } from '../src/client/node.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { Member } from '../src/client/node.js';
 import type { Server } from '../src/server/index.js';
-import { startServer, until, within } from './helpers.js';
+import { createTestScope, until, within } from './helpers.js';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function client(url: string, opts: Parameters<typeof connect>[1] = {}): Client {
-  const c = connect(url, opts);
-  cleanups.push(() => c.close());
-  return c;
-}
+const scope = createTestScope();
 
 async function setup(configure?: (s: Server<{ id: string }>) => void) {
-  const started = await startServer<{ id: string }>(
+  return scope.server<{ id: string }>(
     {
       authenticate: (_req, token) => (token ? { id: token.split('#')[0]! } : null),
       presence: { info: (i) => ({ name: i.id.toUpperCase() }) },
@@ -27,17 +18,15 @@ async function setup(configure?: (s: Server<{ id: string }>) => void) {
       configure?.(s);
     },
   );
-  cleanups.push(() => started.server.close());
-  return started;
 }
 
 describe('pub/sub', () => {
   it('delivers 2,000 back-to-back publishes complete and in order to every subscriber', async () => {
     const { url, server } = await setup();
-    const subscribers = ['a', 'b', 'c'].map((id) => client(url, { token: id }));
+    const subscribers = ['a', 'b', 'c'].map((id) => scope.client(url, { token: id }));
     const received = subscribers.map(() => [] as number[]);
     await Promise.all(subscribers.map((c, i) => c.subscribe<number>('feed', (n) => received[i]!.push(n)).ready));
-    const publisher = client(url, { token: 'p' });
+    const publisher = scope.client(url, { token: 'p' });
     // Open first: 2,000 requests exceed the default offline queue of 1,000 (which would refuse them).
     await until(() => publisher.state === 'open', 'publisher open');
     // From a client: 2,000 publishes without awaiting each one.
@@ -53,7 +42,7 @@ describe('pub/sub', () => {
 
   it('rejects ready and publish with FORBIDDEN where no rule allows, without affecting the connection', async () => {
     const { url } = await setup((s) => s.topic('readonly', { subscribe: true }));
-    const c = client(url, { token: 'x' });
+    const c = scope.client(url, { token: 'x' });
     await expect(c.subscribe('secret', () => {}).ready).rejects.toMatchObject({ code: 'FORBIDDEN' });
     await expect(c.publish('readonly', 1)).rejects.toMatchObject({ code: 'FORBIDDEN' });
     await expect(c.publish('nowhere', 1)).rejects.toMatchObject({ code: 'FORBIDDEN' });
@@ -64,7 +53,7 @@ describe('pub/sub', () => {
   it('shares one server subscription between handlers and ends it with the last unsubscribe', async () => {
     let subs = 0;
     const { url, server } = await setup((s) => s.topic('shared', { subscribe: () => (subs++, true) }));
-    const c = client(url, { token: 'x' });
+    const c = scope.client(url, { token: 'x' });
     const a: unknown[] = [];
     const b: unknown[] = [];
     const s1 = c.subscribe('shared', (d) => a.push(d));
@@ -88,7 +77,7 @@ describe('pub/sub', () => {
 
   it('reports a throwing handler as an error event without breaking other handlers', async () => {
     const { url, server } = await setup();
-    const c = client(url, { token: 'x' });
+    const c = scope.client(url, { token: 'x' });
     const errors: Error[] = [];
     c.on('error', (e) => errors.push(e));
     const got: unknown[] = [];
@@ -101,7 +90,7 @@ describe('pub/sub', () => {
 
   it('a throwing error listener is called once and its error rethrown once, not reported on error again (no recursion)', async () => {
     const { url, server } = await setup();
-    const c = client(url, { token: 'x' });
+    const c = scope.client(url, { token: 'x' });
     let calls = 0;
     c.on('error', () => {
       calls++;
@@ -137,7 +126,7 @@ describe('pub/sub', () => {
 describe('presence', () => {
   it('aggregates per identity: three tabs join once and leave with the last one', async () => {
     const { url } = await setup();
-    const watcher = client(url, { token: 'watcher' });
+    const watcher = scope.client(url, { token: 'watcher' });
     const sub = watcher.subscribe('room:1', () => {});
     const joins: Member[] = [];
     const leaves: Member[] = [];
@@ -146,7 +135,7 @@ describe('presence', () => {
     await sub.ready;
     expect(sub.members()).toEqual([{ id: 'watcher', info: { name: 'WATCHER' } }]);
 
-    const tabs = [1, 2, 3].map((n) => client(url, { token: `alice#tab${n}` }));
+    const tabs = [1, 2, 3].map((n) => scope.client(url, { token: `alice#tab${n}` }));
     await Promise.all(tabs.map((t) => t.subscribe('room:1', () => {}).ready));
     await until(() => joins.length >= 1, 'alice joins');
     expect(await watcher.presence('room:1')).toHaveLength(2);
@@ -167,7 +156,7 @@ describe('presence', () => {
 
   it('reports a throwing presence listener as a client error event; the other listeners still hear it, and unsubscribe removes them', async () => {
     const { url } = await setup();
-    const watcher = client(url, { token: 'watcher' });
+    const watcher = scope.client(url, { token: 'watcher' });
     const errors: Error[] = [];
     watcher.on('error', (e) => errors.push(e));
     const sub = watcher.subscribe('room:9', () => {});
@@ -177,7 +166,7 @@ describe('presence', () => {
     });
     sub.on('join', (m) => joins.push(m.id));
     await sub.ready;
-    const dana = client(url, { token: 'dana' });
+    const dana = scope.client(url, { token: 'dana' });
     await dana.subscribe('room:9', () => {}).ready;
     await until(() => joins.length === 1, 'second join listener still called');
     expect(joins).toEqual(['dana']);
@@ -187,7 +176,7 @@ describe('presence', () => {
     const otherJoins: string[] = [];
     other.on('join', (m) => otherJoins.push(m.id));
     sub.unsubscribe();
-    const erin = client(url, { token: 'erin' });
+    const erin = scope.client(url, { token: 'erin' });
     await erin.subscribe('room:9', () => {}).ready;
     await until(() => otherJoins.includes('erin'), 'erin joins');
     expect(joins).toEqual(['dana']);
@@ -196,8 +185,8 @@ describe('presence', () => {
 
   it('re-syncs the member list after a reconnect, reporting differences as join/leave', async () => {
     const first = await setup();
-    const watcher = client(first.url, { token: 'watcher', reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
-    const bob = client(first.url, { token: 'bob', reconnect: false });
+    const watcher = scope.client(first.url, { token: 'watcher', reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
+    const bob = scope.client(first.url, { token: 'bob', reconnect: false });
     const sub = watcher.subscribe('room:2', () => {});
     await sub.ready;
     await bob.subscribe('room:2', () => {}).ready;
@@ -207,12 +196,11 @@ describe('presence', () => {
     sub.on('leave', (m) => leaves.push(m.id));
     sub.on('join', (m) => joins.push(m.id));
     await first.server.close();
-    const second = await startServer<{ id: string }>(
+    const second = await scope.server<{ id: string }>(
       { port: first.port, authenticate: (_r, t) => (t ? { id: t } : null) },
       (s) => s.topic('room:*', { subscribe: true, presence: true }),
     );
-    cleanups.push(() => second.server.close());
-    const carol = client(second.url, { token: 'carol' });
+    const carol = scope.client(second.url, { token: 'carol' });
     await carol.subscribe('room:2', () => {}).ready;
     await until(() => leaves.includes('bob') && sub.members().length === 2, 'member list re-synced');
     expect(sub.members().map((m) => m.id).sort()).toEqual(['carol', 'watcher']);
@@ -221,14 +209,13 @@ describe('presence', () => {
 
   it('ends a subscription whose re-subscription is refused after a reconnect, with an error event', async () => {
     const first = await setup();
-    const c = client(first.url, { token: 'x', reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
+    const c = scope.client(first.url, { token: 'x', reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
     const sub = c.subscribe('room:3', () => {});
     await sub.ready;
     const failed = within(new Promise((r) => sub.on('error', r)), 'subscription error');
     await first.server.close();
     // The restarted server has no rule for room:* any more.
-    const second = await startServer({ port: first.port });
-    cleanups.push(() => second.server.close());
+    await scope.server({ port: first.port });
     expect(await failed).toMatchObject({ code: 'FORBIDDEN' });
   });
 });

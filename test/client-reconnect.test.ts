@@ -1,23 +1,20 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { connect, type Client, type ClientEvents } from '../src/client/node.js';
-import { startServer, silentTcpServer, until, within } from './helpers.js';
+import type { Client, ClientEvents, ClientOptions } from '../src/client/node.js';
+import { createTestScope, silentTcpServer, until, within } from './helpers.js';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const scope = createTestScope();
 
 const fast = { initialDelayMs: 20, maxDelayMs: 60, stableAfterMs: 5_000 };
 
-function client(url: string, opts: Parameters<typeof connect>[1] = {}): Client & { log: string[] } {
-  const c = connect(url, opts) as Client & { log: string[] };
+/** A client that logs its events in order. */
+function client(url: string, opts: ClientOptions = {}): Client & { log: string[] } {
+  const c = scope.client(url, opts) as Client & { log: string[] };
   c.log = [];
   c.on('open', () => c.log.push('open'));
   c.on('close', (e) => c.log.push(`close:${e.code}:${e.willReconnect}`));
   c.on('reconnecting', (e) => c.log.push(`reconnecting:${e.attempt}`));
   c.on('error', (e) => c.log.push(`error:${(e as { code?: string }).code ?? e.message}`));
-  cleanups.push(() => c.close());
   return c;
 }
 
@@ -30,7 +27,7 @@ describe('reconnection', () => {
     const subscribed: string[] = [];
     const setup = (s: import('../src/server/index.js').Server) =>
       s.topic('news', { subscribe: (ctx) => (subscribed.push(ctx.clientId), true) });
-    const first = await startServer({}, setup);
+    const first = await scope.server({}, setup);
     const c = client(first.url, { reconnect: fast });
     const got: unknown[] = [];
     const sub = c.subscribe('news', (d) => got.push(d));
@@ -43,8 +40,7 @@ describe('reconnection', () => {
     expect(await closed).toMatchObject({ code: 1001, willReconnect: true });
     expect(c.state).toBe('reconnecting');
 
-    const second = await startServer({ port: first.port }, setup);
-    cleanups.push(() => second.server.close());
+    const second = await scope.server({ port: first.port }, setup);
     await until(() => subscribed.length === 2, 're-subscription on the new server');
     expect(c.state).toBe('open');
     await second.server.publish('news', 'after');
@@ -56,13 +52,12 @@ describe('reconnection', () => {
   it('calls the token provider again before every reconnect', async () => {
     const seen: (string | undefined)[] = [];
     const auth = { authenticate: (_req: unknown, token: string | undefined) => (seen.push(token), token ? { id: token } : null) };
-    const first = await startServer(auth);
+    const first = await scope.server(auth);
     let n = 0;
     const c = client(first.url, { reconnect: fast, token: async () => `token-${++n}` });
     await nextEvent(c, 'open');
     await first.server.close();
-    const second = await startServer({ ...auth, port: first.port });
-    cleanups.push(() => second.server.close());
+    await scope.server({ ...auth, port: first.port });
     await until(() => c.state === 'open' && seen.length >= 2, 'reopen with a fresh token');
     expect(seen[0]).toBe('token-1');
     expect(seen.at(-1)).toBe(`token-${n}`);
@@ -71,7 +66,7 @@ describe('reconnection', () => {
 
   it('treats HTTP 401 as final for a fixed token: closed, UNAUTHORIZED, no further attempts', async () => {
     let attempts = 0;
-    const { url } = await startServer({ authenticate: () => (attempts++, null) });
+    const { url } = await scope.server({ authenticate: () => (attempts++, null) });
     const c = client(url, { reconnect: fast, token: 'wrong' });
     const close = await nextEvent(c, 'close');
     expect(close).toMatchObject({ willReconnect: false, httpStatus: 401 });
@@ -82,7 +77,7 @@ describe('reconnection', () => {
 
   it('retries after 401 only when the token provider yields a different token', async () => {
     const tokens: (string | undefined)[] = [];
-    const { url } = await startServer({ authenticate: (_r, t) => (tokens.push(t), t === 'good' ? { id: 'u' } : null) });
+    const { url } = await scope.server({ authenticate: (_r, t) => (tokens.push(t), t === 'good' ? { id: 'u' } : null) });
     const queue = ['bad', 'good'];
     const c = client(url, { reconnect: fast, token: () => queue.shift() ?? 'good' });
     await nextEvent(c, 'open');
@@ -90,8 +85,7 @@ describe('reconnection', () => {
 
     // Same token again after a refusal: the client stops instead of looping.
     const stuck: (string | undefined)[] = [];
-    const other = await startServer({ authenticate: (_r, t) => (stuck.push(t), null) });
-    cleanups.push(() => other.server.close());
+    const other = await scope.server({ authenticate: (_r, t) => (stuck.push(t), null) });
     const c2 = client(other.url, { reconnect: fast, token: () => 'same' });
     await until(() => c2.state === 'closed', 'client gives up on a token that cannot change');
     expect(stuck).toEqual(['same']);
@@ -99,7 +93,7 @@ describe('reconnection', () => {
   });
 
   it('close() while reconnecting stops every further attempt', async () => {
-    const first = await startServer();
+    const first = await scope.server();
     const c = client(first.url, { reconnect: { initialDelayMs: 200, maxDelayMs: 200 } });
     await nextEvent(c, 'open');
     const reconnecting = nextEvent(c, 'reconnecting');
@@ -107,8 +101,7 @@ describe('reconnection', () => {
     await reconnecting;
     c.close();
     expect(c.state).toBe('closed');
-    const second = await startServer({ port: first.port });
-    cleanups.push(() => second.server.close());
+    const second = await scope.server({ port: first.port });
     // Observation window of several backoff ceilings: nothing may connect.
     await new Promise((r) => setTimeout(r, 500));
     expect(second.server.connections).toBe(0);
@@ -142,7 +135,7 @@ describe('reconnection', () => {
 
   it('gives each attempt a connect timeout (a server that never answers the upgrade)', async () => {
     const tcp = await silentTcpServer();
-    cleanups.push(tcp.stop);
+    scope.defer(tcp.stop);
     const c = client(`ws://127.0.0.1:${tcp.port}/ws`, { connectTimeoutMs: 100, reconnect: { ...fast, maxAttempts: 2 } });
     await until(() => c.state === 'closed', 'attempts time out', 5_000);
     expect(c.log.filter((l) => l.startsWith('reconnecting:'))).toEqual(['reconnecting:1', 'reconnecting:2']);
@@ -150,7 +143,7 @@ describe('reconnection', () => {
 
   it('applies the connect timeout to the first attempt with reconnect: false too', async () => {
     const tcp = await silentTcpServer();
-    cleanups.push(tcp.stop);
+    scope.defer(tcp.stop);
     const c = client(`ws://127.0.0.1:${tcp.port}/ws`, { reconnect: false, connectTimeoutMs: 100 });
     const close = await nextEvent(c, 'close', 3_000);
     expect(close).toMatchObject({ code: 1006, reason: 'connect timeout', willReconnect: false });
@@ -167,7 +160,7 @@ describe('reconnection', () => {
       ws.send(JSON.stringify({ t: 'welcome', v: 1, clientId: `c${connections}`, heartbeat: { intervalMs: 50, timeoutMs: 50 }, maxPayload: 1 << 20 }));
     });
     await new Promise((r) => wss.once('listening', r));
-    cleanups.push(() => new Promise<void>((r) => { for (const ws of wss.clients) ws.terminate(); wss.close(() => r()); }));
+    scope.defer(() => new Promise<void>((r) => { for (const ws of wss.clients) ws.terminate(); wss.close(() => r()); }));
     const c = client(`ws://127.0.0.1:${(wss.address() as { port: number }).port}/ws`, { reconnect: fast });
     const close = await nextEvent(c, 'close', 3_000);
     expect(close).toMatchObject({ code: 1006, reason: 'heartbeat timeout', willReconnect: true });
@@ -201,6 +194,6 @@ async function scriptedServer(script: (ws: import('ws').WebSocket) => void) {
     script(ws);
   });
   await new Promise((r) => wss.once('listening', r));
-  cleanups.push(() => new Promise<void>((r) => { for (const ws of wss.clients) ws.terminate(); wss.close(() => r()); }));
+  scope.defer(() => new Promise<void>((r) => { for (const ws of wss.clients) ws.terminate(); wss.close(() => r()); }));
   return { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}/ws`, connections: () => count };
 }

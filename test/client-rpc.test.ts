@@ -1,18 +1,14 @@
 import { createServer as createNet } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type Client } from '../src/client/node.js';
+import { describe, expect, it } from 'vitest';
 import { ServerError } from '../src/server/index.js';
-import { recordingLogger, silentTcpServer, startServer, until, within } from './helpers.js';
+import { createTestScope, recordingLogger, silentTcpServer, until, within } from './helpers.js';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const scope = createTestScope();
 
 async function setup() {
   const logger = recordingLogger();
   let release: (() => void) | undefined;
-  const { server, url, port } = await startServer({ logger }, (s) => {
+  const { server, url, port } = await scope.server({ logger }, (s) => {
     s.command('add', ({ a, b }: { a: number; b: number }) => a + b)
       .command('echo', async (input: unknown) => input)
       .command('fail', () => {
@@ -24,20 +20,13 @@ async function setup() {
       .command('hang', () => new Promise<void>((r) => (release = r)))
       .command('whoami', (_i: undefined, ctx) => ctx.clientId);
   });
-  cleanups.push(() => server.close());
   return { server, url, port, logger, release: () => release?.() };
-}
-
-function client(url: string, opts: Parameters<typeof connect>[1] = {}): Client {
-  const c = connect(url, opts);
-  cleanups.push(() => c.close());
-  return c;
 }
 
 describe('client.call', () => {
   it('resolves results, including after awaiting in the handler', async () => {
     const { url } = await setup();
-    const c = client(url);
+    const c = scope.client(url);
     expect(await c.call('add', { a: 2, b: 3 })).toBe(5);
     expect(await c.call('echo', { deep: [1, { x: 'é' }] })).toEqual({ deep: [1, { x: 'é' }] });
     expect(await c.call('whoami')).toBe(c.clientId);
@@ -45,7 +34,7 @@ describe('client.call', () => {
 
   it('rejects with NOT_FOUND, the ServerError code, or INTERNAL without internal text', async () => {
     const { url, logger } = await setup();
-    const c = client(url);
+    const c = scope.client(url);
     await expect(c.call('missing')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(c.call('fail')).rejects.toMatchObject({
       code: 'INSUFFICIENT_FUNDS',
@@ -60,7 +49,7 @@ describe('client.call', () => {
 
   it('queues calls made while connecting and sends them on open', async () => {
     const { url } = await setup();
-    const c = client(url);
+    const c = scope.client(url);
     expect(c.state).toBe('connecting');
     const results = await Promise.all([c.call('add', { a: 1, b: 1 }), c.call('add', { a: 2, b: 2 })]);
     expect(results).toEqual([2, 4]);
@@ -73,7 +62,7 @@ describe('client.call', () => {
     await new Promise<void>((r) => net.listen(0, '127.0.0.1', r));
     const port = (net.address() as { port: number }).port;
     await new Promise<void>((r) => net.close(() => r()));
-    const c = client(`ws://127.0.0.1:${port}/ws`, { maxQueue: 2, reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
+    const c = scope.client(`ws://127.0.0.1:${port}/ws`, { maxQueue: 2, reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
     const a = c.call('x', undefined, { timeoutMs: 2_000 });
     const b = c.call('x', undefined, { timeoutMs: 2_000 });
     await expect(c.call('x')).rejects.toMatchObject({ code: 'QUEUE_FULL' });
@@ -84,8 +73,8 @@ describe('client.call', () => {
 
   it('counts timeoutMs from the call, queued time included', async () => {
     const { port, stop } = await silentTcpServer();
-    cleanups.push(stop);
-    const c = client(`ws://127.0.0.1:${port}/ws`);
+    scope.defer(stop);
+    const c = scope.client(`ws://127.0.0.1:${port}/ws`);
     await expect(c.call('x', undefined, { timeoutMs: 150 })).rejects.toMatchObject({ code: 'TIMEOUT' });
     expect(c.state).not.toBe('open');
   });
@@ -94,7 +83,7 @@ describe('client.call', () => {
     const { url, server } = await setup();
     let calls = 0;
     server.command('count', () => ++calls);
-    const c = client(url);
+    const c = scope.client(url);
     const ac = new AbortController();
     const p = c.call('count', undefined, { signal: ac.signal });
     ac.abort();
@@ -107,7 +96,7 @@ describe('client.call', () => {
 
   it('rejects an in-flight call with DISCONNECTED when the connection drops', async () => {
     const { url, server } = await setup();
-    const c = client(url, { reconnect: false });
+    const c = scope.client(url, { reconnect: false });
     await c.call('add', { a: 0, b: 0 });
     const p = c.call('hang');
     await until(() => server.connections === 1, 'connection');
@@ -117,9 +106,8 @@ describe('client.call', () => {
   });
 
   it('refuses a request larger than the server maxPayload locally with PAYLOAD_TOO_LARGE and stays open', async () => {
-    const { server, url } = await startServer({ limits: { maxPayload: 1024 } }, (s) => s.command('echo', (i: unknown) => i));
-    cleanups.push(() => server.close());
-    const c = client(url);
+    const { url } = await scope.server({ limits: { maxPayload: 1024 } }, (s) => s.command('echo', (i: unknown) => i));
+    const c = scope.client(url);
     expect(await c.call('echo', 'x'.repeat(900))).toHaveLength(900);
     await expect(c.call('echo', 'é'.repeat(600))).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
     expect(c.state).toBe('open');
@@ -128,7 +116,7 @@ describe('client.call', () => {
 
   it('takes an option given as undefined as its default (numeric options included, nested ones too)', async () => {
     const { url } = await setup();
-    const c = client(url, {
+    const c = scope.client(url, {
       timeoutMs: undefined,
       connectTimeoutMs: undefined,
       maxQueue: undefined,
@@ -143,7 +131,7 @@ describe('client.call', () => {
 
   it('rejects calls after close() with CLOSED and reports state closed', async () => {
     const { url } = await setup();
-    const c = client(url);
+    const c = scope.client(url);
     await c.call('add', { a: 1, b: 2 });
     const closed = new Promise((r) => c.on('close', r));
     c.close();
@@ -154,7 +142,7 @@ describe('client.call', () => {
 
   it('close() refuses a code or reason the WebSocket protocol does not allow, and stays open', async () => {
     const { url } = await setup();
-    const c = client(url);
+    const c = scope.client(url);
     await c.call('add', { a: 1, b: 2 });
     for (const code of [1001, 1006, 2999, 5000, 3000.5]) expect(() => c.close(code), String(code)).toThrow(/close code must be 1000 or an integer in 3000-4999/);
     expect(() => c.close(4000, 'x'.repeat(124))).toThrow(/at most 123 bytes/);

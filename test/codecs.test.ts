@@ -7,31 +7,28 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { connect, type Client, type ClientOptions, type Member, type WebSocketConstructor } from '../src/client/node.js';
+import type { Client, ClientOptions, Member, WebSocketConstructor } from '../src/client/node.js';
 import { jsonCodec } from '../src/protocol/codec.js';
 import { msgpackCodec } from '../src/protocol/msgpack.js';
 import { ServerError, type Server } from '../src/server/index.js';
-import { recordingLogger, startServer, until, guardUnhandledRejections } from './helpers.js';
+import { createTestScope, guardUnhandledRejections, recordingLogger, until } from './helpers.js';
 
 const CODECS = ['json', 'msgpack'] as const;
 type CodecName = (typeof CODECS)[number];
 
-const cleanups: (() => unknown)[] = [];
 guardUnhandledRejections();
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  vi.restoreAllMocks();
-});
+afterEach(() => vi.restoreAllMocks());
+// Registered last, so its cleanup runs first: before the mocks are restored and the rejections checked.
+const scope = createTestScope();
 
+/** A client speaking `codec`. */
 function client(url: string, codec: CodecName, opts: ClientOptions = {}): Client {
-  const c = connect(url, { codec, ...opts });
-  cleanups.push(() => c.close());
-  return c;
+  return scope.client(url, { codec, ...opts });
 }
 
 async function setup(configure?: (s: Server<{ id: string }>) => void) {
   const logger = recordingLogger();
-  const started = await startServer<{ id: string }>(
+  const started = await scope.server<{ id: string }>(
     {
       logger,
       authenticate: (_req, token) => (token ? { id: token.split('#')[0]! } : null),
@@ -55,7 +52,6 @@ async function setup(configure?: (s: Server<{ id: string }>) => void) {
       configure?.(s);
     },
   );
-  cleanups.push(() => started.server.close());
   return { ...started, logger };
 }
 

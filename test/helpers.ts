@@ -4,6 +4,8 @@
 import { once } from 'node:events';
 import { afterEach, beforeEach, expect } from 'vitest';
 import WebSocket from 'ws';
+import { connect, type Client, type ClientOptions, type UrlProvider } from '../src/client/node.js';
+import type { CommandsOf, StreamsOf, UploadsOf } from '../src/protocol/api.js';
 import { jsonCodec } from '../src/protocol/codec.js';
 import { msgpackCodec } from '../src/protocol/msgpack.js';
 import { createServer, silentLogger, type Logger, type Server, type ServerOptions } from '../src/server/index.js';
@@ -38,10 +40,7 @@ export function recordingLogger(): Logger & { lines: { level: string; obj: objec
 }
 
 /** Starts a server on 127.0.0.1, port 0 (unless given), silent unless a logger is passed. */
-export async function startServer<I = unknown>(
-  options: ServerOptions<I> = {},
-  setup?: (s: Server<I>) => void,
-): Promise<{ server: Server<I>; port: number; url: string }> {
+export async function startServer<I = unknown>(options: ServerOptions<I> = {}, setup?: (s: Server<I>) => void): Promise<StartedServer<I>> {
   const server = createServer<I>({ host: '127.0.0.1', logger: silentLogger, ...options });
   setup?.(server);
   const { port } = await server.listen();
@@ -212,35 +211,84 @@ export function expectedOutcome(bytes: Buffer, binary: boolean, maxPayload: numb
   return { answer: id };
 }
 
+/** What a test scope closes after each test: anything with a `close()` (its promise awaited). */
+export interface Closable {
+  close(): unknown;
+}
+
+/** The one test scope a file uses; see {@link createTestScope}. */
+export interface TestScope {
+  /** {@link startServer}, closed after the test. */
+  server<I = unknown>(options?: ServerOptions<I>, setup?: (s: Server<I>) => void): Promise<StartedServer<I>>;
+  /**
+   * The same function as {@link TestScope.server}, under the name the scope had first.
+   * @deprecated Use `server`; kept only while server-protocol and recovery tests still say `start`.
+   */
+  start<I = unknown>(options?: ServerOptions<I>, setup?: (s: Server<I>) => void): Promise<StartedServer<I>>;
+  /** A Node client from `connect(url, options)`, closed after the test. */
+  client<Api = unknown>(url: UrlProvider, options?: ClientOptions): Client<CommandsOf<Api>, StreamsOf<Api>, UploadsOf<Api>>;
+  /** A {@link RawPeer}, terminated after the test. */
+  peer(url: string, protocols?: string[], opts?: WebSocket.ClientOptions): RawPeer;
+  /** Closes `closable` after the test (servers, engines, proxies, emitters); returns it. */
+  track<T extends Closable>(closable: T): T;
+  /** Runs `fn` after the test, for what has no `close()` (HTTP servers, Redis prefixes, timers). */
+  defer(fn: () => unknown): void;
+}
+
+/** A server {@link startServer} started: the server, its port and its `ws://` URL. */
+export interface StartedServer<I = unknown> {
+  server: Server<I>;
+  port: number;
+  url: string;
+}
+
 /**
- * Servers and raw peers a test file opens, closed after each test whatever its outcome. After-hooks
- * run in reverse order of registration: call this after a file's own afterEach when that one must
- * run later (e.g. it closes HTTP servers these Switchboard servers are attached to).
+ * Runs `cleanups` one at a time, last registered first, every one of them even when some throw or
+ * reject; then rethrows the one failure, or an AggregateError holding them all in the order seen.
  */
-export function createTestScope() {
-  const servers: { close(): Promise<void> }[] = [];
-  const peers: RawPeer[] = [];
-  afterEach(async () => {
-    for (const p of peers.splice(0)) p.ws.terminate();
-    await Promise.all(servers.splice(0).map((s) => s.close()));
-  });
+export async function runCleanups(cleanups: readonly (() => unknown)[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const cleanup of [...cleanups].reverse()) {
+    try {
+      await cleanup();
+    } catch (err) {
+      failures.push(err);
+    }
+  }
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) throw new AggregateError(failures, `${failures.length} cleanups failed`);
+}
+
+/**
+ * Everything a test opens, undone after each test whatever its outcome: cleanups run one at a time
+ * in reverse order of registration (a client before the server it talks to), every one of them even
+ * when some fail, and the failures are reported together afterwards. Call once at the top of a file.
+ * Its afterEach is registered here, and after-hooks run in reverse order of registration: a file's
+ * own afterEach registered later runs before this one.
+ */
+export function createTestScope(): TestScope {
+  const cleanups: (() => unknown)[] = [];
+  afterEach(() => runCleanups(cleanups.splice(0)));
+  const defer = (fn: () => unknown): void => void cleanups.push(fn);
+  const track = <T extends Closable>(closable: T): T => {
+    defer(() => closable.close());
+    return closable;
+  };
+  const server = async <I = unknown>(options: ServerOptions<I> = {}, setup?: (s: Server<I>) => void): Promise<StartedServer<I>> => {
+    const started = await startServer<I>(options, setup);
+    track(started.server);
+    return started;
+  };
   return {
-    /** Closes `server` after the test. */
-    track<T extends { close(): Promise<void> }>(server: T): T {
-      servers.push(server);
-      return server;
-    },
-    /** {@link startServer}, closed after the test. */
-    async start<I>(options: ServerOptions<I> = {}, setup?: (s: Server<I>) => void) {
-      const started = await startServer<I>(options, setup);
-      servers.push(started.server);
-      return started;
-    },
-    /** A {@link RawPeer}, terminated after the test. */
-    peer(url: string, protocols?: string[], opts?: WebSocket.ClientOptions): RawPeer {
+    server,
+    start: server,
+    client: <Api = unknown>(url: UrlProvider, options: ClientOptions = {}) => track(connect<Api>(url, options)),
+    peer(url, protocols, opts) {
       const p = new RawPeer(url, protocols, opts);
-      peers.push(p);
+      defer(() => p.ws.terminate());
       return p;
     },
+    track,
+    defer,
   };
 }

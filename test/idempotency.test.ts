@@ -3,28 +3,23 @@
  * the first outcome, a different input is a conflict, and a keyed call in flight when the
  * connection drops is re-sent after the reconnect instead of failing.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type Client } from '../src/client/node.js';
+import { describe, expect, it } from 'vitest';
+import type { Client, ClientOptions } from '../src/client/node.js';
 import { ServerError, type Server, type ServerOptions } from '../src/server/index.js';
 import { createChaosProxy } from './chaos-proxy.js';
 import { createTestScope, until, within } from './helpers.js';
 
 const scope = createTestScope();
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
-function client(url: string, opts: Parameters<typeof connect>[1] = {}): Client {
-  const c = connect(url, { reconnect: { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: Infinity, stableAfterMs: 1_000 }, ...opts });
-  cleanups.push(() => c.close());
-  return c;
+/** A client that reconnects fast and forever. */
+function client(url: string, opts: ClientOptions = {}): Client {
+  return scope.client(url, { reconnect: { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: Infinity, stableAfterMs: 1_000 }, ...opts });
 }
 
 async function setup(options: Omit<ServerOptions<string>, 'authenticate'> = {}) {
   const runs: { name: string; input: unknown; user: unknown }[] = [];
   let release: (() => void) | undefined;
-  const started = await scope.start<string>(
+  const started = await scope.server<string>(
     { authenticate: (_req, token) => token ?? 'anon', ...options },
     (s: Server<string>) => {
       s.command('charge', (input: { amount: number }, ctx) => {
@@ -115,7 +110,7 @@ describe('idempotency keys', () => {
   it('re-sends a keyed call in flight when the connection drops, and it runs once; an unkeyed one rejects DISCONNECTED', async () => {
     const { port, runs, release } = await setup();
     const proxy = await createChaosProxy(port);
-    cleanups.push(() => proxy.close());
+    scope.track(proxy);
     const a = client(proxy.url);
     await within(new Promise((res) => a.on('open', () => res(undefined))), 'open');
     const keyed = a.call('slow', 'once', { idempotencyKey: 'flight' });
@@ -150,7 +145,7 @@ describe('idempotency keys', () => {
 
 describe('idempotency edge cases (regressions from review)', () => {
   it('never shares a key scope between two users whose identities have no id or sub', async () => {
-    const { url } = await scope.start<{ name: string }>(
+    const { url } = await scope.server<{ name: string }>(
       { authenticate: (_req, token) => (token ? { name: token } : null) },
       (s) => s.command('balance', (_: unknown, ctx) => `${ctx.identity.name}'s balance`),
     );
@@ -164,7 +159,7 @@ describe('idempotency edge cases (regressions from review)', () => {
   it('rejects a keyed call in flight with DISCONNECTED, not CLOSED, when the client stops reconnecting', async () => {
     const { port, release } = await setup();
     const proxy = await createChaosProxy(port);
-    cleanups.push(() => proxy.close());
+    scope.track(proxy);
     const c = client(proxy.url, { reconnect: false });
     await within(new Promise((res) => c.on('open', () => res(undefined))), 'open');
     const keyed = c.call('slow', 'k', { idempotencyKey: 'gone' }).catch((e: { code: string }) => e.code);

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import vm from 'node:vm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { Admission, addressKey, releaseOnce } from '../src/net/admission.js';
 import { closeWithin, type ClosingPeer } from '../src/net/close-peers.js';
@@ -19,18 +19,15 @@ import { refuse } from '../src/net/refuse.js';
 import { REFUSED, authenticateUpgrade, completeUpgrade, createUpgradeListener, type Upgrade, type UpgradeEndpoint } from '../src/net/upgrade.js';
 import { encodeTokenProtocol, readOfferedProtocols } from '../src/protocol/subprotocol.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { guardUnhandledRejections, recordingLogger, until, within } from './helpers.js';
+import { createTestScope, guardUnhandledRejections, recordingLogger, until, within } from './helpers.js';
 
 guardUnhandledRejections();
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const scope = createTestScope();
 
 /** An HTTP server on 127.0.0.1, closed (with its sockets) after the test. */
 async function httpServer(): Promise<{ http: HttpServer; port: number }> {
   const http = createHttpServer();
-  cleanups.push(() => new Promise<void>((r) => (http.closeAllConnections(), http.close(() => r()))));
+  scope.defer(() => new Promise<void>((r) => (http.closeAllConnections(), http.close(() => r()))));
   http.listen(0, '127.0.0.1');
   await once(http, 'listening');
   return { http, port: (http.address() as AddressInfo).port };
@@ -39,7 +36,7 @@ async function httpServer(): Promise<{ http: HttpServer; port: number }> {
 /** Sends a raw request and resolves what came back once the server closed the socket. */
 async function rawRequest(port: number, head: string[]): Promise<{ status: number; text: string }> {
   const socket = connect(port, '127.0.0.1');
-  cleanups.push(() => socket.destroy());
+  scope.defer(() => socket.destroy());
   socket.on('error', () => {});
   let text = '';
   socket.setEncoding('latin1');
@@ -108,7 +105,7 @@ describe('originAllowed', () => {
 describe('refuse', () => {
   it('answers one complete HTTP response and closes the socket', async () => {
     const server = createNetServer((socket) => refuse(socket, 429, 'Too many', { 'Retry-After': '1' }));
-    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    scope.defer(() => new Promise<void>((r) => server.close(() => r())));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { status, text } = await rawRequest((server.address() as AddressInfo).port, ['GET / HTTP/1.1']);
@@ -170,14 +167,14 @@ describe('createHttpEndpoint', () => {
 
   it('its own server: listens, answers plain HTTP with 426, times out slow headers, and closes', async () => {
     const ep = createHttpEndpoint({ server: undefined, port: 0, host: '127.0.0.1', handshakeTimeoutMs: 200 });
-    cleanups.push(() => ep.close());
+    scope.track(ep);
     expect(ep.owned).toBe(true);
     const port = await ep.listen();
     expect(await ep.listen()).toBe(port); // idempotent
     const plain = await rawRequest(port, ['GET / HTTP/1.1', 'Host: x', 'Connection: close']);
     expect(plain.status).toBe(426);
     const slow = connect(port, '127.0.0.1');
-    cleanups.push(() => slow.destroy());
+    scope.defer(() => slow.destroy());
     slow.on('error', () => {});
     let text = '';
     slow.setEncoding('latin1');
@@ -202,7 +199,7 @@ describe('createHttpEndpoint', () => {
 
   it('an attached server: listen() waits for the application to listen (or fail), and close() leaves it running', async () => {
     const http = createHttpServer();
-    cleanups.push(() => new Promise<void>((r) => (http.closeAllConnections(), http.close(() => r()))));
+    scope.defer(() => new Promise<void>((r) => (http.closeAllConnections(), http.close(() => r()))));
     const ep = createHttpEndpoint({ server: http, port: 0, host: undefined, handshakeTimeoutMs: 1_000 });
     expect(ep.owned).toBe(false);
     let settled = false;
@@ -266,7 +263,7 @@ describe('the upgrade listener', () => {
     const { http, port } = await httpServer();
     const wss = new WebSocketServer({ noServer: true, clientTracking: false });
     const accepted: WebSocket[] = [];
-    cleanups.push(() => accepted.forEach((ws) => ws.terminate()));
+    scope.defer(() => accepted.forEach((ws) => ws.terminate()));
     let closing = false;
     const ep: UpgradeEndpoint = {
       http,

@@ -5,10 +5,10 @@
  * stall; a keyed call slower than its lease runs once; listen() can be retried once Redis is up.
  * Needs a real Redis; skipped with a printed reason where none answers.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { connect, type Client } from '../src/client/node.js';
+import type { Client, ClientOptions } from '../src/client/node.js';
 import { redisEmitter, redisEngine } from '../src/engines/redis/index.js';
 import { createServer, silentLogger, type Server, type ServerOptions } from '../src/server/index.js';
 import { createChaosProxy } from './chaos-proxy.js';
@@ -18,30 +18,28 @@ import { dropPrefix, REDIS_URL, requireRedis, testPrefix } from './redis-helpers
 
 const hasRedis = await requireRedis('test/redis-resilience.test.ts');
 const scope = createTestScope();
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 const H = { size: 10_000, ttlMs: 60_000 };
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function client(url: string, opts: Parameters<typeof connect>[1] = {}): Client {
-  const c = connect(url, { reconnect: { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: Infinity, stableAfterMs: 1_000 }, ...opts });
+/** A client that reconnects fast and forever, its errors expected. */
+function client(url: string, opts: ClientOptions = {}): Client {
+  const c = scope.client(url, { reconnect: { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: Infinity, stableAfterMs: 1_000 }, ...opts });
   c.on('error', () => {});
-  cleanups.push(() => c.close());
   return c;
 }
 
+/** A fresh key prefix, dropped after the test. */
 function prefix(): string {
   const p = testPrefix();
-  cleanups.push(() => dropPrefix(p));
+  scope.defer(() => dropPrefix(p));
   return p;
 }
 
+/** A server on `engine`; the engine is closed after the server. */
 async function node(engine: ReturnType<typeof redisEngine>, setup: (s: Server<string>) => void, options: ServerOptions<string> = {}) {
-  cleanups.push(() => engine.close());
-  return scope.start<string>({ engine, authenticate: (_req, token) => token ?? null, limits: { rate: false }, ...options }, setup);
+  scope.track(engine);
+  return scope.server<string>({ engine, authenticate: (_req, token) => token ?? null, limits: { rate: false }, ...options }, setup);
 }
 
 describe.skipIf(!hasRedis)('redis engine when links fail', () => {
@@ -49,12 +47,12 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
     const pfx = prefix();
     const name = `sbtest-${Math.random().toString(36).slice(2, 8)}`;
     const cmd = new Redis(REDIS_URL, { connectionName: name, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-    cleanups.push(() => cmd.disconnect());
+    scope.defer(() => cmd.disconnect());
     await new Promise((r) => cmd.once('ready', r));
     const engine = redisEngine({ client: cmd, prefix: pfx, onError: () => {} });
     const { url } = await node(engine, (s) => s.topic('room:*', { subscribe: true, history: H }));
     const emitter = await redisEmitter({ url: REDIS_URL, prefix: pfx, onError: () => {}, history: H });
-    cleanups.push(() => emitter.close());
+    scope.track(emitter);
     const r = record(client(url, { token: 'u' }), 'room:x');
     await within(r.sub.ready, 'subscribed');
     let n = 0;
@@ -68,7 +66,7 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
     await until(() => r.got.length > 50, 'flowing');
     // Redis drops this node's subscriber connection (as client-output-buffer-limit would).
     const admin = new Redis(REDIS_URL);
-    cleanups.push(() => admin.disconnect());
+    scope.defer(() => admin.disconnect());
     const line = ((await admin.client('LIST')) as string).split('\n').find((l) => l.includes(`name=${name}`) && / sub=1 /.test(l));
     expect(line, 'the node’s subscriber connection').toBeTruthy();
     await admin.client('KILL', 'ID', /id=(\d+)/.exec(line!)![1]!);
@@ -85,7 +83,7 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
     const pfx = prefix();
     const nodes = await Promise.all([0, 1].map(() => node(redisEngine({ url: REDIS_URL, prefix: pfx, onError: () => {} }), (s) => s.topic('room:*', { subscribe: true, history: H }))));
     const emitter = await redisEmitter({ url: REDIS_URL, prefix: pfx, history: H, onError: () => {} });
-    cleanups.push(() => emitter.close());
+    scope.track(emitter);
     const topics = ['room:a', 'room:b'];
     let stop = false;
     let published = 0;
@@ -101,7 +99,7 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
     // Raw peers check §2.7 frame by frame: after `ok` with position P come P+1, P+2, … exactly.
     const worker = async (w: number) => {
       const ws = new WebSocket(nodes[w % 2]!.url, ['switchboard.v1.json', 'switchboard.auth.dw']);
-      cleanups.push(() => ws.terminate());
+      scope.defer(() => ws.terminate());
       type Frame = Record<string, any>;
       const session = new Map<string, { next: number; epoch: string; mode: string; position: number; node: number }>();
       const last = new Map<string, { epoch: string; offset: number }>();
@@ -159,7 +157,7 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
   it('leaves no ghost when a member leaves while its node is cut off from Redis', { timeout: 20_000 }, async () => {
     const pfx = prefix();
     const proxy = await createChaosProxy(Number(new URL(REDIS_URL).port || 6379));
-    cleanups.push(() => proxy.close());
+    scope.track(proxy);
     const setup = (s: Server<string>) => s.topic('room:*', { subscribe: true, presence: true });
     const a = await node(redisEngine({ url: `redis://127.0.0.1:${proxy.port}`, prefix: pfx, nodeTtlMs: 600, onError: () => {} }), setup);
     const b = await node(redisEngine({ url: REDIS_URL, prefix: pfx, nodeTtlMs: 600, onError: () => {} }), setup);
@@ -222,10 +220,10 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
   it('lets listen() be retried after Redis was unreachable at start', async () => {
     const pfx = prefix();
     const proxy = await createChaosProxy(Number(new URL(REDIS_URL).port || 6379));
-    cleanups.push(() => proxy.close());
+    scope.track(proxy);
     proxy.pause();
     const engine = redisEngine({ url: `redis://127.0.0.1:${proxy.port}`, prefix: pfx, onError: () => {} });
-    cleanups.push(() => engine.close());
+    scope.track(engine);
     const server = scope.track(createServer({ host: '127.0.0.1', logger: silentLogger, engine }));
     await expect(server.listen()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     proxy.resume();

@@ -4,8 +4,8 @@
  * calls across nodes, an emitter without clients, and Redis going away and coming back.
  * Needs a real Redis; skipped with a printed reason where none answers.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type Client, type Member } from '../src/client/node.js';
+import { describe, expect, it } from 'vitest';
+import type { Client, ClientOptions, Member } from '../src/client/node.js';
 import { redisEmitter, redisEngine, type RedisEngineOptions } from '../src/engines/redis/index.js';
 import type { Server } from '../src/server/index.js';
 import { createTestScope, until, within } from './helpers.js';
@@ -14,29 +14,25 @@ import { dropPrefix, privateRedis, REDIS_SERVER, REDIS_URL, requireRedis, testPr
 
 const hasRedis = await requireRedis('test/redis.test.ts');
 const scope = createTestScope();
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 const FAST = { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: Infinity, stableAfterMs: 1_000 };
 
-function client(url: string | string[], opts: Parameters<typeof connect>[1] = {}): Client {
-  const c = connect(url, { reconnect: FAST, ...opts });
+/** A client that reconnects fast and forever, its errors expected. */
+function client(url: string | string[], opts: ClientOptions = {}): Client {
+  const c = scope.client(url, { reconnect: FAST, ...opts });
   c.on('error', () => {});
-  cleanups.push(() => c.close());
   return c;
 }
 
 /** Starts `n` servers sharing one Redis under a fresh prefix. */
 async function cluster(n: number, engineOpts: RedisEngineOptions = {}) {
   const prefix = engineOpts.prefix ?? testPrefix();
-  cleanups.push(() => dropPrefix(prefix, engineOpts.url));
+  scope.defer(() => dropPrefix(prefix, engineOpts.url));
   const runs: string[] = [];
   const nodes: { server: Server<string>; url: string; port: number }[] = [];
   for (let i = 0; i < n; i++) {
     const engine = redisEngine({ url: REDIS_URL, nodeTtlMs: 1_000, onError: () => {}, ...engineOpts, prefix });
-    const started = await scope.start<string>(
+    const started = await scope.server<string>(
       { engine, authenticate: (_req, token) => token ?? null, limits: { rate: false } },
       (s) => {
         s.topic('room:*', { subscribe: true, publish: true, presence: true, history: { size: 1_000, ttlMs: 60_000 } });
@@ -48,7 +44,7 @@ async function cluster(n: number, engineOpts: RedisEngineOptions = {}) {
       },
     );
     // The server does not own an engine it was given: close it after the server.
-    cleanups.push(() => engine.close());
+    scope.track(engine);
     nodes.push(started);
   }
   return { prefix, nodes, runs };
@@ -137,7 +133,7 @@ describe.skipIf(!hasRedis)('redis engine, several servers in one process', () =>
   it('publishes from an emitter without clients, into the same history', async () => {
     const { nodes, prefix } = await cluster(1);
     const emitter = await redisEmitter({ url: REDIS_URL, prefix, onError: () => {}, history: (t) => (t.startsWith('room:') ? { size: 1_000, ttlMs: 60_000 } : false) });
-    cleanups.push(() => emitter.close());
+    scope.track(emitter);
     const r = record(client(nodes[0]!.url, { token: 'w' }), 'room:e');
     await within(r.sub.ready, 'subscribed');
     const pos = await emitter.publish('room:e', 'from a worker');
@@ -150,7 +146,7 @@ describe.skipIf(!hasRedis)('redis engine, several servers in one process', () =>
 describe.skipIf(!hasRedis || !REDIS_SERVER)('redis engine, Redis stopped and restarted', () => {
   it('keeps local connections, reports unhealthy, refuses publishes with UNAVAILABLE, and recovers with the gap reported', { timeout: 30_000 }, async () => {
     const redis = await privateRedis();
-    cleanups.push(() => redis.stop());
+    scope.defer(() => redis.stop());
     const { nodes } = await cluster(2, { url: redis.url });
     const sub = client(nodes[1]!.url, { token: 's' });
     const r = record(sub, 'room:r');

@@ -2,31 +2,16 @@
  * Regressions found by review after the first suites were written: each test reproduces one
  * defect that the matching fix removed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect } from '../src/client/node.js';
+import { describe, expect, it } from 'vitest';
 import { createMemoryEngine, createServer, silentLogger, type Engine } from '../src/server/index.js';
-import { RawPeer, guardUnhandledRejections, startServer, until, within } from './helpers.js';
+import { createTestScope, guardUnhandledRejections, until, within } from './helpers.js';
 
 guardUnhandledRejections();
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function serve(...args: Parameters<typeof startServer>) {
-  const s = await startServer(...args);
-  cleanups.push(() => s.server.close());
-  return s;
-}
-function client(url: string, opts: Parameters<typeof connect>[1] = {}) {
-  const c = connect(url, opts);
-  cleanups.push(() => c.close());
-  return c;
-}
+const scope = createTestScope();
 
 describe('server streams', () => {
   it('an unencodable item in a batched stream fails that stream with INTERNAL, not the process', async () => {
-    const { url } = await serve({}, (s) =>
+    const { url } = await scope.server({}, (s) =>
       s
         .stream('bad', { batch: { maxItems: 10, maxDelayMs: 5 } }, async function* () {
           yield { n: 1n };
@@ -34,7 +19,7 @@ describe('server streams', () => {
         })
         .command('ping', () => 'pong'),
     );
-    const c = client(url);
+    const c = scope.client(url);
     const it = c.stream('bad');
     await expect(within(it.next(), 'stream to fail')).rejects.toMatchObject({ code: 'INTERNAL' });
     expect(await c.call('ping')).toBe('pong');
@@ -43,7 +28,7 @@ describe('server streams', () => {
   it('a synchronous producer with a huge credit does not block the event loop, and stops when its peer is gone', async () => {
     let produced = 0;
     let finished = false;
-    const { url } = await serve({ limits: { sendBufferBytes: 256 * 1024 } }, (s) =>
+    const { url } = await scope.server({ limits: { sendBufferBytes: 256 * 1024 } }, (s) =>
       s
         .stream('flood', function* () {
           try {
@@ -57,10 +42,9 @@ describe('server streams', () => {
         })
         .command('ping', () => 'pong'),
     );
-    const bystander = client(url);
+    const bystander = scope.client(url);
     await bystander.call('ping');
-    const greedy = await new RawPeer(url).ready();
-    cleanups.push(() => greedy.ws.terminate());
+    const greedy = await scope.peer(url).ready();
     // Stop reading, then grant everything.
     (greedy.ws as unknown as { _socket: { pause(): void } })._socket.pause();
     greedy.send({ t: 'stream', id: 1, name: 'flood', credit: 2 ** 31 - 1 });
@@ -78,8 +62,8 @@ describe('server streams', () => {
 
 describe('client', () => {
   it('a queued request that cannot be encoded fails alone; the rest of the queue and open still happen', async () => {
-    const { url } = await serve({}, (s) => s.command('echo', (x: unknown) => x));
-    const c = client(url);
+    const { url } = await scope.server({}, (s) => s.command('echo', (x: unknown) => x));
+    const c = scope.client(url);
     const opened = new Promise((r) => c.on('open', r));
     const bad = c.call('echo', { n: 1n });
     const good = c.call('echo', 'fine');
@@ -89,8 +73,8 @@ describe('client', () => {
   });
 
   it('stream() then close() in the same tick rejects the iterator with CLOSED', async () => {
-    const { url } = await serve({}, (s) => s.stream('s', async function* () { yield 1; }));
-    const c = client(url);
+    const { url } = await scope.server({}, (s) => s.stream('s', async function* () { yield 1; }));
+    const c = scope.client(url);
     await until(() => c.state === 'open', 'open');
     const it = c.stream('s');
     c.close();
@@ -99,7 +83,7 @@ describe('client', () => {
 
   it('an upload that times out cancels its server handler and frees its pending slot', async () => {
     let aborted = 0;
-    const { url } = await serve({ limits: { maxPendingCalls: 2 } }, (s) =>
+    const { url } = await scope.server({ limits: { maxPendingCalls: 2 } }, (s) =>
       s
         .upload('slow', async (_i, items: AsyncIterable<unknown>, ctx) => {
           ctx.signal.addEventListener('abort', () => aborted++);
@@ -108,7 +92,7 @@ describe('client', () => {
         })
         .command('ping', () => 'pong'),
     );
-    const c = client(url);
+    const c = scope.client(url);
     const never = async function* () {
       await new Promise(() => {});
       yield 1;
@@ -151,10 +135,10 @@ describe('server lifecycle and engines', () => {
       presenceList: (t) => memory.presenceList(t),
       close: () => memory.close(),
     };
-    const { url, server } = await serve({ engine, authenticate: (_r, t) => t ?? null }, (s) =>
+    const { url, server } = await scope.server({ engine, authenticate: (_r, t) => t ?? null }, (s) =>
       s.topic('room', { subscribe: true, presence: true }),
     );
-    const p = await new RawPeer(url, ['switchboard.v1.json', 'switchboard.auth.Z2hvc3Q']).ready();
+    const p = await scope.peer(url, ['switchboard.v1.json', 'switchboard.auth.Z2hvc3Q']).ready();
     p.send({ t: 'sub', id: 1, topic: 'room' });
     setTimeout(() => p.ws.terminate(), 20);
     await until(() => server.connections === 0, 'connection gone');

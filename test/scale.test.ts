@@ -9,20 +9,18 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connect, type Client, type GapEvent, type Member } from '../src/client/node.js';
+import type { Client, GapEvent, Member } from '../src/client/node.js';
 import { redisEmitter } from '../src/engines/redis/index.js';
-import { until, within } from './helpers.js';
+import { createTestScope, until, within } from './helpers.js';
 import { dropPrefix, REDIS_URL, requireRedis, testPrefix } from './redis-helpers.js';
 
 const hasRedis = await requireRedis('test/scale.test.ts');
 const FIXTURE = fileURLToPath(new URL('./fixtures/redis-node.mjs', import.meta.url));
 const NODE_TTL_MS = 1_500;
 const prefix = testPrefix();
-const cleanups: (() => unknown)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  await dropPrefix(prefix);
-});
+const scope = createTestScope();
+// The nodes share the file's prefix: dropped once every test's cleanups have run.
+afterAll(() => dropPrefix(prefix));
 
 interface Node {
   child: ChildProcessByStdio<null, Readable, Readable>;
@@ -30,13 +28,14 @@ interface Node {
   exited: Promise<unknown>;
 }
 
+/** Spawns a node process on the shared Redis; it is stopped after the test unless it already exited. */
 async function startNode(): Promise<Node> {
   const child = spawn(process.execPath, [FIXTURE], {
     env: { ...process.env, SWITCHBOARD_REDIS_URL: REDIS_URL, PREFIX: prefix, NODE_TTL_MS: String(NODE_TTL_MS) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise((res) => child.once('exit', res));
-  cleanups.push(async () => {
+  scope.defer(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       await exited;
@@ -61,14 +60,14 @@ async function startNode(): Promise<Node> {
   return { child, url: `ws://127.0.0.1:${port}/ws`, exited };
 }
 
+/** A client of every node, reconnecting fast unless told not to; its errors are expected. */
 function client(urls: string[], token: string, reconnect = true): Client {
-  const c = connect(urls, {
+  const c = scope.client(urls, {
     token,
     reconnect: reconnect ? { initialDelayMs: 10, maxDelayMs: 100, maxAttempts: Infinity, stableAfterMs: 1_000 } : false,
     timeoutMs: 20_000,
   });
   c.on('error', () => {});
-  cleanups.push(() => c.close());
   return c;
 }
 
@@ -122,7 +121,7 @@ describe.skipIf(!hasRedis)('three node processes on one Redis', () => {
     // Phase 2: a worker publishes 3,000 more at a steady rate; node 2 is killed a third of the way.
     for (const p of publishers) p.close();
     const emitter = await redisEmitter({ url: REDIS_URL, prefix, onError: () => {}, history: { size: 50_000, ttlMs: 120_000 } });
-    cleanups.push(() => emitter.close());
+    scope.track(emitter);
     const TOTAL = 3_000;
     let published = 0;
     let killedAt = 0;
@@ -141,7 +140,7 @@ describe.skipIf(!hasRedis)('three node processes on one Redis', () => {
           resolve();
         }
       }, 5);
-      cleanups.push(() => clearInterval(timer));
+      scope.defer(() => clearInterval(timer));
     });
     await nodes[2]!.exited;
 

@@ -9,12 +9,12 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { connect, type Client, type ClientEvents, type ClientOptions } from '../src/client/node.js';
+import type { Client, ClientEvents, ClientOptions } from '../src/client/node.js';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import { jwt, type JwtClaims, type JwtOptions, type ServerOptions, type Server, type TokenAuthenticate } from '../src/server/index.js';
-import { RawPeer, recordingLogger, startServer, until, within, guardUnhandledRejections } from './helpers.js';
+import { createTestScope, guardUnhandledRejections, recordingLogger, until, within, type RawPeer } from './helpers.js';
 
 const V1 = 'switchboard.v1.json';
 const SECRET = 'switchboard-test-secret-of-sufficient-length';
@@ -23,11 +23,8 @@ const KEY = new TextEncoder().encode(SECRET);
 // ---------------------------------------------------------------------------------------------
 // Bookkeeping: everything a test opens is closed in afterEach, and no promise may go unhandled.
 
-const cleanups: (() => unknown)[] = [];
 guardUnhandledRejections();
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const scope = createTestScope();
 
 const nowSec = () => Math.floor(Date.now() / 1000);
 
@@ -49,28 +46,21 @@ async function soonExpiring(claims: JWTPayload = { sub: 'alice' }): Promise<{ to
 /** Base64url without padding (RFC 4648 §5), for hand-made tokens. */
 const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 
-async function start(options: ServerOptions<JwtClaims> = {}, setup?: (s: Server<JwtClaims>) => void) {
-  const started = await startServer<JwtClaims>(options, (s) => {
+/** A server with `whoami` and the `news` topic registered before `setup`. */
+function start(options: ServerOptions<JwtClaims> = {}, setup?: (s: Server<JwtClaims>) => void) {
+  return scope.server<JwtClaims>(options, (s) => {
     s.command('whoami', (_input: undefined, ctx) => ({ identity: ctx.identity, clientId: ctx.clientId }));
     s.topic('news', { subscribe: true });
     setup?.(s);
   });
-  cleanups.push(() => started.server.close());
-  return started;
 }
 
 /** A server authenticating with `jwt({ secret, algorithms: ['HS256'], ...o })`. */
 const startJwt = (o: Partial<JwtOptions> = {}, options: ServerOptions<JwtClaims> = {}) =>
   start({ authenticate: jwt({ secret: SECRET, algorithms: ['HS256'], ...o } as JwtOptions), ...options });
 
-function peer(url: string, protocols?: string[], opts?: WebSocket.ClientOptions): RawPeer {
-  const p = new RawPeer(url, protocols, opts);
-  cleanups.push(() => p.ws.terminate());
-  return p;
-}
-
 /** A raw peer carrying `token` in its `switchboard.auth.*` subprotocol entry. */
-const tokenPeer = (url: string, token: string) => peer(url, [V1, encodeTokenProtocol(token)]);
+const tokenPeer = (url: string, token: string) => scope.peer(url, [V1, encodeTokenProtocol(token)]);
 
 /** Calls `whoami` on a raw peer and returns the identity the server holds. */
 async function whoami(p: RawPeer, id: number): Promise<Record<string, unknown>> {
@@ -85,7 +75,7 @@ function attempt(url: string, protocols: string[] = [V1], opts: WebSocket.Client
   return within(
     new Promise((resolve) => {
       const ws = new WebSocket(url, protocols, opts);
-      cleanups.push(() => ws.terminate());
+      scope.defer(() => ws.terminate());
       ws.on('unexpected-response', (_req, res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -118,7 +108,7 @@ function expectNoTokenIn(logger: Logged, token: string): void {
 
 /** A Node client that records its events; closed in afterEach. */
 function client(url: string, opts: ClientOptions = {}): Client & { log: string[]; errors: Error[] } {
-  const c = connect(url, opts) as Client & { log: string[]; errors: Error[] };
+  const c = scope.client(url, opts) as Client & { log: string[]; errors: Error[] };
   c.log = [];
   c.errors = [];
   c.on('open', (e) => c.log.push(`open:${e.clientId}`));
@@ -128,7 +118,6 @@ function client(url: string, opts: ClientOptions = {}): Client & { log: string[]
     c.errors.push(e);
     c.log.push(`error:${(e as { code?: string }).code ?? e.message}`);
   });
-  cleanups.push(() => c.close());
   return c;
 }
 
@@ -166,7 +155,7 @@ async function httpServer(handler: (req: IncomingMessage, res: ServerResponse) =
     handler(req, res);
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  cleanups.push(
+  scope.defer(
     () =>
       new Promise<void>((r) => {
         http.close(() => r());
@@ -339,7 +328,7 @@ describe('token transports', () => {
     const c = client(url, { token, tokenIn: 'query' });
     await nextEvent(c, 'open');
     expect(await c.call('whoami')).toMatchObject({ identity: { sub: 'query' } });
-    const p = await peer(`${url}?room=1&token=${encodeURIComponent(token)}`).ready();
+    const p = await scope.peer(`${url}?room=1&token=${encodeURIComponent(token)}`).ready();
     expect(await whoami(p, 1)).toEqual({ sub: 'query' });
     expect((await attempt(`${url}?token=${encodeURIComponent(await sign({ sub: 'x' }, { key: KEY.slice(1) }))}`)).status).toBe(401);
 
@@ -357,13 +346,13 @@ describe('token transports', () => {
   it('cookie: the default sb_token and a custom cookieName; refused when not in from', async () => {
     const token = await sign({ sub: 'cookie' });
     const { url } = await startJwt({ from: ['cookie'] });
-    const p = await peer(url, [V1], { headers: { Cookie: `theme=dark; sb_token=${token}; other=1` } }).ready();
+    const p = await scope.peer(url, [V1], { headers: { Cookie: `theme=dark; sb_token=${token}; other=1` } }).ready();
     expect(await whoami(p, 1)).toEqual({ sub: 'cookie' });
     expect((await attempt(url, [V1], { headers: { Cookie: `session=${token}` } })).status).toBe(401);
 
     const custom = await startJwt({ from: ['cookie'], cookieName: 'session' });
     expect((await attempt(custom.url, [V1], { headers: { Cookie: `sb_token=${token}` } })).status).toBe(401);
-    const q = await peer(custom.url, [V1], { headers: { Cookie: `session=${token}` } }).ready();
+    const q = await scope.peer(custom.url, [V1], { headers: { Cookie: `session=${token}` } }).ready();
     expect(await whoami(q, 1)).toEqual({ sub: 'cookie' });
 
     const protocolOnly = await startJwt();
@@ -374,7 +363,7 @@ describe('token transports', () => {
     const alice = await sign({ sub: 'alice' });
     const bob = await sign({ sub: 'bob' });
     const { url } = await startJwt({ from: ['cookie', 'protocol'] });
-    const p = await peer(url, [V1, encodeTokenProtocol(bob)], { headers: { Cookie: `sb_token=${alice}` } }).ready();
+    const p = await scope.peer(url, [V1, encodeTokenProtocol(bob)], { headers: { Cookie: `sb_token=${alice}` } }).ready();
     expect(await whoami(p, 1)).toEqual({ sub: 'alice' });
   });
 
@@ -398,7 +387,7 @@ describe('first-message authentication (§1.3)', () => {
       { authenticate: jwt({ secret: SECRET, algorithms: ['HS256'], from: ['protocol', 'message'] }) },
       (s) => s.command('count', () => ++ran),
     );
-    const p = peer(url);
+    const p = scope.peer(url);
     await within(once(p.ws, 'open'), 'upgrade');
     // A handshake token still works the usual way on the same server.
     const q = await tokenPeer(url, await sign({ sub: 'handshake' })).ready();
@@ -418,7 +407,7 @@ describe('first-message authentication (§1.3)', () => {
       { authenticate: jwt({ secret: SECRET, algorithms: ['HS256'], from: ['message'] }) },
       (s) => s.command('count', () => ++ran),
     );
-    const p = peer(url);
+    const p = scope.peer(url);
     await within(once(p.ws, 'open'), 'upgrade');
     p.send({ t: 'call', id: 1, name: 'count' });
     p.send({ t: 'auth', token: await sign({ sub: 'too-late' }) });
@@ -428,7 +417,7 @@ describe('first-message authentication (§1.3)', () => {
 
     // A ping is "another frame" as well, and so is a refresh-style auth with an id.
     for (const first of [{ t: 'ping' }, { t: 'auth', id: 1, token: await sign({ sub: 'x' }) }]) {
-      const r = peer(url);
+      const r = scope.peer(url);
       await within(once(r.ws, 'open'), 'upgrade');
       r.send(first);
       expect(await r.closed()).toBe(4408);
@@ -438,7 +427,7 @@ describe('first-message authentication (§1.3)', () => {
 
   it('closes with 4408 after authTimeoutMs when nothing arrives', async () => {
     const { url } = await startFirst(300);
-    const p = peer(url);
+    const p = scope.peer(url);
     await within(once(p.ws, 'open'), 'upgrade');
     const opened = Date.now();
     expect(await p.closed()).toBe(4408);
@@ -449,7 +438,7 @@ describe('first-message authentication (§1.3)', () => {
   it('closes with 4501 for a refused token, and the reason does not contain it', async () => {
     const { url } = await startFirst();
     const token = await sign({ sub: 'alice' }, { key: new TextEncoder().encode('wrong secret, wrong secret!') });
-    const p = peer(url);
+    const p = scope.peer(url);
     await within(once(p.ws, 'open'), 'upgrade');
     p.send({ t: 'auth', token });
     expect(await p.closed()).toBe(4501);
@@ -564,7 +553,7 @@ describe('tokens stay secret', () => {
     const { url } = await start({ logger, authenticate: jwt({ jwks: jwks.url, algorithms: ['RS256'], from: ['message'] }) });
     const { privateKey } = await generateKeyPair('RS256');
     const token = await sign({ sub: 'alice' }, { alg: 'RS256', key: privateKey, kid: 'k1' });
-    const p = peer(url);
+    const p = scope.peer(url);
     await within(once(p.ws, 'open'), 'upgrade');
     p.send({ t: 'auth', token });
     // A server fault is not a refused token: 1011 (reconnect), not 4501 (final) — §1.2 answers 500 alike.

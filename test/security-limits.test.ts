@@ -1,5 +1,5 @@
 /**
- * Adversarial tests of the limits of issue 3 (src/server/options.ts `LimitOptions`,
+ * Adversarial tests of the server's limits (src/server/options.ts `LimitOptions`, docs/security.md,
  * docs/protocol.md §1.2, §4, §5): oversize and compressed messages, rate-limit floods, connection
  * floods, slowloris, per-connection limits and slow consumers. Everything runs on real sockets on
  * 127.0.0.1 (raw TCP where a well-behaved client library would refuse to misbehave), and every test

@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { inspect } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import { createServer, silentLogger } from '../src/server/index.js';
@@ -16,17 +16,9 @@ import { createTestScope, handshakeStatus, recordingLogger, until, within } from
 
 const V1 = 'switchboard.v1.json';
 
-/** Everything opened by a test, closed in afterEach whatever the test's outcome. */
-const sockets: Socket[] = [];
-const cleanups: (() => Promise<void> | void)[] = [];
-
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
-  for (const c of cleanups.splice(0)) await c();
-});
-// Registered after the hook above, so it runs before it: Switchboard servers and their peers close
-// before the HTTP servers some of them are attached to.
-const { start, peer, track } = createTestScope();
+// Cleanups run in reverse order: Switchboard servers and their peers close before the HTTP servers
+// they are attached to, which are opened first.
+const scope = createTestScope();
 
 /** Logger lines rendered deeply (Error messages and stacks included) for substring checks. */
 function rendered(lines: { level: string; obj: object; msg?: string }[]): string[] {
@@ -39,7 +31,7 @@ function rendered(lines: { level: string; obj: object; msg?: string }[]): string
  */
 async function rawRequest(port: number, head: string[]): Promise<{ status: number; text: string }> {
   const socket = connect(port, '127.0.0.1');
-  sockets.push(socket);
+  scope.defer(() => socket.destroy());
   socket.on('error', () => {});
   let text = '';
   socket.setEncoding('latin1');
@@ -86,7 +78,7 @@ function attempt(url: string, protocols: string[] = [V1]): Promise<string | numb
 
 describe('origin check', () => {
   it('refuses a foreign Origin with 403 and accepts the listed one and a missing one', async () => {
-    const { url } = await start({ origins: ['http://good.test'] });
+    const { url } = await scope.server({ origins: ['http://good.test'] });
     expect(await handshakeStatus(url, { origin: 'http://evil.test' })).toBe(403);
     expect(await handshakeStatus(url, { origin: 'http://good.test' })).toBe(101);
     // ws sends no Origin header unless asked to: a non-browser client.
@@ -99,17 +91,17 @@ describe('origin check', () => {
 
 describe('authentication', () => {
   it('refuses with 401 when authenticate returns null', async () => {
-    const { url } = await start({ authenticate: () => null });
+    const { url } = await scope.server({ authenticate: () => null });
     expect(await handshakeStatus(url)).toBe(401);
   });
 
   it('refuses with 401 when authenticate returns undefined', async () => {
-    const { url } = await start({ authenticate: () => undefined });
+    const { url } = await scope.server({ authenticate: () => undefined });
     expect(await handshakeStatus(url)).toBe(401);
   });
 
   it('refuses with 401 when an async authenticate resolves null', async () => {
-    const { url } = await start({ authenticate: async () => null });
+    const { url } = await scope.server({ authenticate: async () => null });
     expect(await handshakeStatus(url)).toBe(401);
   });
 
@@ -118,7 +110,7 @@ describe('authentication', () => {
     const token = 'sekret-token.with.dots';
     const entry = encodeTokenProtocol(token);
     const seen: (string | undefined)[] = [];
-    const { url } = await start({
+    const { url } = await scope.server({
       logger,
       authenticate: (_req, t) => {
         seen.push(t);
@@ -138,7 +130,7 @@ describe('authentication', () => {
 
   it('answers 500 when an async authenticate rejects, and the body does not leak the error', async () => {
     const logger = recordingLogger();
-    const { port } = await start({
+    const { port } = await scope.server({
       logger,
       authenticate: async () => {
         throw new Error('connection string postgres://admin:pw@db');
@@ -153,13 +145,13 @@ describe('authentication', () => {
   it('never logs the token when refusing with 401', async () => {
     const logger = recordingLogger();
     const token = 'another-secret';
-    const { url } = await start({ logger, authenticate: () => null });
+    const { url } = await scope.server({ logger, authenticate: () => null });
     expect(await handshakeStatus(url, {}, [V1, encodeTokenProtocol(token)])).toBe(401);
     for (const line of rendered(logger.lines)) expect(line).not.toContain(token);
   });
 
   it('runs an async authenticate and hands its identity to command handlers as ctx.identity', async () => {
-    const { url } = await start<{ id: string; role: string }>(
+    const { url } = await scope.server<{ id: string; role: string }>(
       {
         authenticate: async (_req, token) => {
           await new Promise((r) => setImmediate(r));
@@ -169,7 +161,7 @@ describe('authentication', () => {
       (s) => s.command('whoami', (_input, ctx) => ({ identity: ctx.identity, clientId: ctx.clientId })),
     );
     expect(await handshakeStatus(url, {}, [V1, encodeTokenProtocol('bad')])).toBe(401);
-    const p = await peer(url, [V1, encodeTokenProtocol('good')]).ready();
+    const p = await scope.peer(url, [V1, encodeTokenProtocol('good')]).ready();
     const welcome = p.frames[0]!;
     p.send({ t: 'call', id: 1, name: 'whoami' });
     expect(await p.answer(1)).toEqual({
@@ -181,7 +173,7 @@ describe('authentication', () => {
 
   it('passes authenticate exactly the decoded token (non-ASCII, dots, astral chars), or undefined without one', async () => {
     const seen: (string | undefined)[] = [];
-    const { url } = await start({
+    const { url } = await scope.server({
       authenticate: (_req, token) => {
         seen.push(token);
         return 'someone';
@@ -189,25 +181,25 @@ describe('authentication', () => {
     });
     const tokens = ['eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiLDqSJ9.c2ln', 'naïve.Ω.日本.𝄞', '', '?>~+/='];
     for (const token of tokens) {
-      const p = await peer(url, [V1, encodeTokenProtocol(token)]).ready();
+      const p = await scope.peer(url, [V1, encodeTokenProtocol(token)]).ready();
       // The server answers with the codec only; the token entry is never echoed (§1.1).
       expect(p.ws.protocol).toBe(V1);
     }
-    await peer(url, [V1]).ready();
+    await scope.peer(url, [V1]).ready();
     expect(seen).toEqual([...tokens, undefined]);
   });
 });
 
 describe('paths', () => {
   it('answers 404 on another path when it owns the HTTP server, and ignores the query string', async () => {
-    const { port } = await start();
+    const { port } = await scope.server();
     expect(await handshakeStatus(`ws://127.0.0.1:${port}/other`)).toBe(404);
     expect(await handshakeStatus(`ws://127.0.0.1:${port}/ws/extra`)).toBe(404);
     expect(await handshakeStatus(`ws://127.0.0.1:${port}/ws?room=1`)).toBe(101);
   });
 
   it('answers plain HTTP requests with 426', async () => {
-    const { port } = await start();
+    const { port } = await scope.server();
     const res = await rawRequest(port, [`GET /ws HTTP/1.1`, `Host: 127.0.0.1:${port}`, 'Connection: close']);
     expect(res.status).toBe(426);
   });
@@ -222,7 +214,7 @@ describe('paths', () => {
       otherUpgrades++;
       other.handleUpgrade(req, socket, head, (ws) => other.emit('connection', ws, req));
     });
-    cleanups.push(
+    scope.defer(
       () => new Promise<void>((resolve) => {
         for (const c of other.clients) c.terminate();
         other.close();
@@ -231,7 +223,7 @@ describe('paths', () => {
       }),
     );
     const sb = createServer({ server: http, path: '/ws' }).command('add', ({ a, b }: { a: number; b: number }) => a + b);
-    track(sb);
+    scope.track(sb);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const { port } = await sb.listen();
     expect(port).toBe((http.address() as { port: number }).port);
@@ -239,7 +231,7 @@ describe('paths', () => {
     // The other endpoint works and keeps its own socket; Switchboard neither answers nor closes it.
     const ows = new WebSocket(`ws://127.0.0.1:${port}/other`);
     ows.on('error', () => {});
-    cleanups.push(() => ows.terminate());
+    scope.defer(() => ows.terminate());
     await within(once(ows, 'open'), 'other endpoint open');
     const reply = once(ows, 'message');
     ows.send('hi');
@@ -248,7 +240,7 @@ describe('paths', () => {
     expect(ows.protocol).toBe('');
 
     // Switchboard's own path works on the same server.
-    const p = await peer(`ws://127.0.0.1:${port}/ws`).ready();
+    const p = await scope.peer(`ws://127.0.0.1:${port}/ws`).ready();
     p.send({ t: 'call', id: 1, name: 'add', input: { a: 2, b: 3 } });
     expect(await p.answer(1)).toEqual({ t: 'ok', id: 1, output: 5 });
     expect(sb.connections).toBe(1);
@@ -265,7 +257,7 @@ describe('paths', () => {
 
 describe('subprotocol negotiation', () => {
   it('refuses with 400 when subprotocols are offered but no supported switchboard.v1.*', async () => {
-    const { url } = await start();
+    const { url } = await scope.server();
     expect(await handshakeStatus(url, {}, ['switchboard.v9.json'])).toBe(400);
     expect(await handshakeStatus(url, {}, ['switchboard.v1.cbor'])).toBe(400);
     expect(await handshakeStatus(url, {}, ['graphql-ws'])).toBe(400);
@@ -274,17 +266,17 @@ describe('subprotocol negotiation', () => {
   });
 
   it("picks the first supported codec in the client's order, within the server's codecs", async () => {
-    const { url } = await start();
-    expect((await peer(url, ['graphql-ws', 'switchboard.v1.cbor', V1, 'switchboard.v1.msgpack']).ready()).ws.protocol).toBe(V1);
-    expect((await peer(url, ['switchboard.v1.msgpack', V1]).ready()).ws.protocol).toBe('switchboard.v1.msgpack');
-    const jsonOnly = await start({ codecs: ['json'] });
+    const { url } = await scope.server();
+    expect((await scope.peer(url, ['graphql-ws', 'switchboard.v1.cbor', V1, 'switchboard.v1.msgpack']).ready()).ws.protocol).toBe(V1);
+    expect((await scope.peer(url, ['switchboard.v1.msgpack', V1]).ready()).ws.protocol).toBe('switchboard.v1.msgpack');
+    const jsonOnly = await scope.server({ codecs: ['json'] });
     expect(await handshakeStatus(jsonOnly.url, {}, ['switchboard.v1.msgpack'])).toBe(400);
-    expect((await peer(jsonOnly.url, ['switchboard.v1.msgpack', V1]).ready()).ws.protocol).toBe(V1);
+    expect((await scope.peer(jsonOnly.url, ['switchboard.v1.msgpack', V1]).ready()).ws.protocol).toBe(V1);
   });
 
   it('refuses a malformed token entry with 400 (through ws and through raw TCP)', async () => {
     let calls = 0;
-    const { url, port } = await start({
+    const { url, port } = await scope.server({
       authenticate: () => {
         calls++;
         return 'x';
@@ -303,8 +295,8 @@ describe('subprotocol negotiation', () => {
   });
 
   it('treats a request without subprotocols as switchboard.v1.json', async () => {
-    const { url } = await start({}, (s) => s.command('echo', (x) => x));
-    const p = await peer(url, []).ready();
+    const { url } = await scope.server({}, (s) => s.command('echo', (x) => x));
+    const p = await scope.peer(url, []).ready();
     expect(p.ws.protocol).toBe('');
     expect(p.frames[0]).toMatchObject({ t: 'welcome', v: 1, maxPayload: 1_048_576 });
     p.send({ t: 'call', id: 7, name: 'echo', input: ['json'] });
@@ -312,8 +304,8 @@ describe('subprotocol negotiation', () => {
   });
 
   it('sends a complete welcome frame first', async () => {
-    const { url } = await start({ heartbeat: { intervalMs: 1234, timeoutMs: 567 }, limits: { maxPayload: 4096 } });
-    const p = await peer(url).ready();
+    const { url } = await scope.server({ heartbeat: { intervalMs: 1234, timeoutMs: 567 }, limits: { maxPayload: 4096 } });
+    const p = await scope.peer(url).ready();
     const [welcome] = p.frames;
     expect(welcome).toEqual({
       t: 'welcome',
@@ -322,20 +314,20 @@ describe('subprotocol negotiation', () => {
       heartbeat: { intervalMs: 1234, timeoutMs: 567 },
       maxPayload: 4096,
     });
-    const q = await peer(url).ready();
+    const q = await scope.peer(url).ready();
     expect(q.frames[0]!.clientId).not.toBe(welcome!.clientId);
   });
 });
 
 describe('hostile sockets', () => {
   it('survives a half-written HTTP request and keeps serving other clients', async () => {
-    const { url, port, server } = await start({}, (s) => s.command('echo', (x) => x));
+    const { url, port, server } = await scope.server({}, (s) => s.command('echo', (x) => x));
     const half = connect(port, '127.0.0.1');
-    sockets.push(half);
+    scope.defer(() => half.destroy());
     half.on('error', () => {});
     await once(half, 'connect');
     half.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upg`);
-    const p = await peer(url).ready();
+    const p = await scope.peer(url).ready();
     p.send({ t: 'call', id: 1, name: 'echo', input: 'still here' });
     expect(await p.answer(1)).toEqual({ t: 'ok', id: 1, output: 'still here' });
     // The peer that never finished its request is not a connection.
@@ -346,14 +338,14 @@ describe('hostile sockets', () => {
   });
 
   it('answers garbage bytes with 400 and closes, without crashing', async () => {
-    const { url, port } = await start();
+    const { url, port } = await scope.server();
     const res = await rawRequest(port, ['\u0000\u00ff not http at all']);
     expect(res.status).toBe(400);
-    await peer(url).ready();
+    await scope.peer(url).ready();
   });
 
   it('refuses an upgrade with no Sec-WebSocket-Key with 400', async () => {
-    const { port } = await start();
+    const { port } = await scope.server();
     const head = upgradeHead(port, '/ws').filter((l) => !l.startsWith('Sec-WebSocket-Key'));
     expect((await rawRequest(port, head)).status).toBe(400);
   });
@@ -362,7 +354,7 @@ describe('hostile sockets', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let started = 0;
-    const { url, port, server } = await start({
+    const { url, port, server } = await scope.server({
       authenticate: async () => {
         started++;
         await gate;
@@ -370,7 +362,7 @@ describe('hostile sockets', () => {
       },
     });
     const s = connect(port, '127.0.0.1');
-    sockets.push(s);
+    scope.defer(() => s.destroy());
     s.on('error', () => {});
     await once(s, 'connect');
     s.write(`${upgradeHead(port, '/ws').join('\r\n')}\r\n\r\n`);
@@ -379,16 +371,16 @@ describe('hostile sockets', () => {
     await within(once(s, 'close'), 'raw socket closed');
     release();
     // The next handshake goes through the same (now open) gate and succeeds.
-    await peer(url).ready();
+    await scope.peer(url).ready();
     expect(server.connections).toBe(1);
   });
 });
 
 describe('shutdown', () => {
   it('close() closes every peer with 1001, resolves, and refuses later upgrades', async () => {
-    const { url, server } = await start();
-    const a = await peer(url).ready();
-    const b = await peer(url, []).ready();
+    const { url, server } = await scope.server();
+    const a = await scope.peer(url).ready();
+    const b = await scope.peer(url, []).ready();
     expect(server.connections).toBe(2);
     await within(server.close(), 'server.close()');
     expect(server.connections).toBe(0);
@@ -405,7 +397,7 @@ describe('shutdown', () => {
     let calls = 0;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const { url, server } = await start({
+    const { url, server } = await scope.server({
       authenticate: async () => {
         if (++calls === 1) return 'keeper';
         await gate;
@@ -413,7 +405,7 @@ describe('shutdown', () => {
       },
     });
     // An open peer keeps close() busy with its close handshake while the late handshake finishes.
-    const keeper = await peer(url).ready();
+    const keeper = await scope.peer(url).ready();
     const status = handshakeStatus(url);
     await until(() => calls === 2, 'second authenticate to start');
     const closing = server.close();
@@ -428,12 +420,12 @@ describe('shutdown', () => {
 describe('shutdown on a shared HTTP server', () => {
   it('answers 503 to upgrades after close() instead of leaving them hanging, and keeps the HTTP server', async () => {
     const http = createHttpServer((_req, res) => res.end('still here'));
-    cleanups.push(() => new Promise<void>((r) => { http.close(() => r()); http.closeAllConnections(); }));
+    scope.defer(() => new Promise<void>((r) => { http.close(() => r()); http.closeAllConnections(); }));
     const server = createServer({ server: http, logger: silentLogger });
     http.listen(0, '127.0.0.1');
     const { port } = await server.listen();
     const url = `ws://127.0.0.1:${port}/ws`;
-    await peer(url).ready();
+    await scope.peer(url).ready();
     const first = server.close();
     expect(server.close()).toBe(first); // one shutdown, however often it is asked for
     await within(first, 'server.close()');
@@ -445,7 +437,7 @@ describe('shutdown on a shared HTTP server', () => {
   it('listen() rejects when the attached server fails to listen', async () => {
     const taken = createHttpServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => taken.close(() => r())));
+    scope.defer(() => new Promise<void>((r) => taken.close(() => r())));
     const http = createHttpServer();
     const server = createServer({ server: http });
     const listening = server.listen();

@@ -6,28 +6,25 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { getEventListeners } from 'node:events';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { connect, type Client, type ClientOptions, type StreamReader, type WebSocketConstructor } from '../src/client/node.js';
+import type { Client, ClientOptions, StreamReader, WebSocketConstructor } from '../src/client/node.js';
 import { jsonCodec } from '../src/protocol/codec.js';
 import { msgpackCodec } from '../src/protocol/msgpack.js';
 import { ServerError, type ServerOptions, type StreamContext } from '../src/server/index.js';
-import { RawPeer, recordingLogger, startServer, until, within, guardUnhandledRejections } from './helpers.js';
+import { createTestScope, guardUnhandledRejections, recordingLogger, until, within, type RawPeer } from './helpers.js';
 
 const CODECS = ['json', 'msgpack'] as const;
 type CodecName = (typeof CODECS)[number];
 const SUBPROTOCOL: Record<CodecName, string> = { json: 'switchboard.v1.json', msgpack: 'switchboard.v1.msgpack' };
 const CODEC = { json: jsonCodec, msgpack: msgpackCodec };
 
-const cleanups: (() => unknown)[] = [];
 /** Measured figures, printed with SB_FIGURES=1. */
 const figures: Record<string, string> = {};
 
 guardUnhandledRejections();
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const scope = createTestScope();
 afterAll(() => {
   if (process.env.SB_FIGURES) console.log(figures);
 });
@@ -62,7 +59,7 @@ interface Run {
 async function setup(codec: CodecName, options: ServerOptions = {}) {
   const logger = recordingLogger();
   const runs: Run[] = [];
-  const { server, url } = await startServer({ logger, ...options }, (s) => {
+  const { server, url } = await scope.server({ logger, ...options }, (s) => {
     s.command('noop', () => 'ok')
       .command('echo', (x: unknown) => x)
       .upload('sink', async (_input, items: AsyncIterable<unknown>) => {
@@ -86,19 +83,17 @@ async function setup(codec: CodecName, options: ServerOptions = {}) {
         }
       });
   });
-  cleanups.push(() => server.close());
   return { server, url, logger, runs, codec };
 }
 
+/** A client speaking `codec`. */
 function client(url: string, codec: CodecName, opts: ClientOptions = {}): Client {
-  const c = connect(url, { codec, ...opts });
-  cleanups.push(() => c.close());
-  return c;
+  return scope.client(url, { codec, ...opts });
 }
 
+/** A raw peer that negotiated `codec`. */
 async function rawPeer(url: string, codec: CodecName): Promise<RawPeer> {
-  const p = new RawPeer(url, [SUBPROTOCOL[codec]]);
-  cleanups.push(() => p.ws.terminate());
+  const p = scope.peer(url, [SUBPROTOCOL[codec]]);
   await p.ready();
   expect(p.ws.protocol).toBe(SUBPROTOCOL[codec]);
   return p;

@@ -5,35 +5,13 @@
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import * as v from 'valibot';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { connect, type Client } from '../src/client/node.js';
-import { createServer, type Server, type ServerOptions } from '../src/server/index.js';
-import { RawPeer, recordingLogger, startServer, until, within, guardUnhandledRejections } from './helpers.js';
+import { createServer } from '../src/server/index.js';
+import { createTestScope, guardUnhandledRejections, recordingLogger, until, within } from './helpers.js';
 
-const cleanups: (() => unknown)[] = [];
 guardUnhandledRejections();
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function start(setup: (s: Server) => void, options: ServerOptions = {}) {
-  const started = await startServer(options, setup);
-  cleanups.push(() => started.server.close());
-  return started;
-}
-
-function client(url: string): Client {
-  const c = connect(url);
-  cleanups.push(() => c.close());
-  return c;
-}
-
-function peer(url: string): Promise<RawPeer> {
-  const p = new RawPeer(url);
-  cleanups.push(() => p.ws.terminate());
-  return p.ready();
-}
+const scope = createTestScope();
 
 /** The rejection of `p`, which must reject. */
 async function rejection(p: Promise<unknown>): Promise<{ code: string; message: string; details: unknown }> {
@@ -69,8 +47,8 @@ describe('command input schemas', () => {
       address: z.object({ zip: z.string().regex(/^\d{5}$/) }),
       tags: z.array(z.string()),
     });
-    const { url } = await start((s) => s.command('create', { input }, (i) => (seen.push(i), 'created')));
-    const c = client(url);
+    const { url } = await scope.server({}, (s) => s.command('create', { input }, (i) => (seen.push(i), 'created')));
+    const c = scope.client(url);
     const err = await rejection(c.call('create', { name: 'x', address: { zip: 'abc' }, tags: ['ok', 7] }));
     expect(err).toBeInstanceOf(Error);
     expect(err.code).toBe('INVALID_INPUT');
@@ -89,8 +67,8 @@ describe('command input schemas', () => {
   });
 
   it('the wire answer is { t: "err", code: "INVALID_INPUT", message, details: { issues } }', async () => {
-    const { url } = await start((s) => s.command('n', { input: z.number() }, (n) => n));
-    const p = await peer(url);
+    const { url } = await scope.server({}, (s) => s.command('n', { input: z.number() }, (n) => n));
+    const p = await scope.peer(url).ready();
     p.send({ t: 'call', id: 1, name: 'n', input: 'seven' });
     expect(await p.answer(1)).toEqual({
       t: 'err',
@@ -109,8 +87,8 @@ describe('command input schemas', () => {
       email: z.string().trim().toLowerCase(),
       when: z.string().transform((s) => new Date(s).getUTCFullYear()),
     });
-    const { url } = await start((s) => s.command('save', { input }, (i) => (seen.push(i), i)));
-    const c = client(url);
+    const { url } = await scope.server({}, (s) => s.command('save', { input }, (i) => (seen.push(i), i)));
+    const c = scope.client(url);
     const sent = { count: '42', email: '  Ada@Example.COM ', when: '2024-05-01T00:00:00Z', admin: true };
     const expected = { count: 42, tags: ['none'], email: 'ada@example.com', when: 2024 };
     expect(await c.call('save', sent)).toEqual(expected);
@@ -124,8 +102,8 @@ describe('command input schemas', () => {
       name: v.optional(v.pipe(v.string(), v.minLength(3)), 'anonymous'),
       items: v.array(v.object({ qty: v.pipe(v.number(), v.integer()) })),
     });
-    const { url } = await start((s) => s.command('order', { input }, (i) => (seen.push(i), i)));
-    const c = client(url);
+    const { url } = await scope.server({}, (s) => s.command('order', { input }, (i) => (seen.push(i), i)));
+    const c = scope.client(url);
     const err = await rejection(c.call('order', { id: '0', name: 'ab', items: [{ qty: 1 }, { qty: 1.5 }] }));
     expect(err.code).toBe('INVALID_INPUT');
     expect(err.details).toEqual({
@@ -149,8 +127,8 @@ describe('command input schemas', () => {
         return !taken.has(u);
       }, 'name is taken'),
     });
-    const { url } = await start((s) => s.command('register', { input }, ({ user }) => (ran++, `hello ${user}`)));
-    const c = client(url);
+    const { url } = await scope.server({}, (s) => s.command('register', { input }, ({ user }) => (ran++, `hello ${user}`)));
+    const c = scope.client(url);
     const err = await rejection(c.call('register', { user: 'alice' }));
     expect(err.code).toBe('INVALID_INPUT');
     expect(err.details).toEqual({ issues: [{ message: 'name is taken', path: ['user'] }] });
@@ -160,8 +138,8 @@ describe('command input schemas', () => {
   });
 
   it('sends at most 50 issues', async () => {
-    const { url } = await start((s) => s.command('many', { input: z.array(z.number()) }, (a) => a.length));
-    const c = client(url);
+    const { url } = await scope.server({}, (s) => s.command('many', { input: z.array(z.number()) }, (a) => a.length));
+    const c = scope.client(url);
     const err = await rejection(c.call('many', Array.from({ length: 80 }, (_, i) => `n${i}`)));
     const issues = (err.details as { issues: { path: unknown[] }[] }).issues;
     expect(issues).toHaveLength(50);
@@ -173,8 +151,8 @@ describe('command input schemas', () => {
     const input = z.string().transform((): string => {
       throw new Error('validator bug with secret detail');
     });
-    const { url } = await start((s) => s.command('boom', { input }, (x) => x), { logger });
-    const c = client(url);
+    const { url } = await scope.server({ logger }, (s) => s.command('boom', { input }, (x) => x));
+    const c = scope.client(url);
     const err = await rejection(c.call('boom', 'x'));
     expect(err).toMatchObject({ code: 'INTERNAL', message: 'Internal server error' });
     expect(JSON.stringify(err)).not.toContain('secret detail');
@@ -185,14 +163,12 @@ describe('command input schemas', () => {
 describe('command output schemas', () => {
   it('an output that fails its schema is INTERNAL to the caller and logged with the issues', async () => {
     const logger = recordingLogger();
-    const { url } = await start(
-      (s) =>
-        s.command('price', { input: z.object({ sku: z.string() }), output: z.object({ cents: z.number().int() }) }, ({ sku }) =>
-          sku === 'bad' ? { cents: 'a lot' } : { cents: 995 },
-        ),
-      { logger },
+    const { url } = await scope.server({ logger }, (s) =>
+      s.command('price', { input: z.object({ sku: z.string() }), output: z.object({ cents: z.number().int() }) }, ({ sku }) =>
+        sku === 'bad' ? { cents: 'a lot' } : { cents: 995 },
+      ),
     );
-    const c = client(url);
+    const c = scope.client(url);
     expect(await c.call('price', { sku: 'good' })).toEqual({ cents: 995 });
     expect(logger.lines).toEqual([]);
     const err = await rejection(c.call('price', { sku: 'bad' }));
@@ -207,16 +183,16 @@ describe('command output schemas', () => {
 
   it('the caller receives the output schema\'s output (unknown keys stripped, transforms applied)', async () => {
     const output = z.object({ id: z.string(), name: z.string().transform((n) => n.toUpperCase()) });
-    const { url } = await start((s) =>
+    const { url } = await scope.server({}, (s) =>
       s.command('user', { input: z.string(), output }, (id) => ({ id, name: 'ada', passwordHash: '$2b$10$secret' })),
     );
-    const c = client(url);
+    const c = scope.client(url);
     expect(await c.call('user', 'u1')).toEqual({ id: 'u1', name: 'ADA' });
   });
 
   it('an output schema alone (no input schema) validates the output and passes input through', async () => {
-    const { url } = await start((s) => s.command('len', { output: z.number() } as never, (x: unknown) => (typeof x === 'string' ? x.length : x)));
-    const c = client(url);
+    const { url } = await scope.server({}, (s) => s.command('len', { output: z.number() } as never, (x: unknown) => (typeof x === 'string' ? x.length : x)));
+    const c = scope.client(url);
     expect(await c.call('len', 'abcd')).toBe(4);
     expect((await rejection(c.call('len', { not: 'a string' }))).code).toBe('INTERNAL');
   });
@@ -244,8 +220,8 @@ describe('registration', () => {
       typeof value === 'number' ? { value: value * 2 } : { issues: [{ message: 'expected a number' }] };
     const callable = Object.assign((x: unknown) => x, { '~standard': { version: 1 as const, vendor: 'fn', validate } });
     expect(() => createServer().command('bare', callable as never, (x: unknown) => x)).toThrow(TypeError);
-    const { url } = await start((s) => s.command('double', { input: callable as StandardSchemaV1<unknown, number> }, (n) => n));
-    const c = client(url);
+    const { url } = await scope.server({}, (s) => s.command('double', { input: callable as StandardSchemaV1<unknown, number> }, (n) => n));
+    const c = scope.client(url);
     expect(await c.call('double', 21)).toBe(42);
     expect(await rejection(c.call('double', 'x'))).toMatchObject({ code: 'INVALID_INPUT', details: { issues: [{ message: 'expected a number' }] } });
   });
@@ -257,9 +233,9 @@ describe('topic payload schemas', () => {
     .transform((m) => ({ text: m.text, length: m.text.length }));
 
   it('refuses an invalid payload with INVALID_INPUT and delivers nothing; a valid one arrives as the schema output', async () => {
-    const { url } = await start((s) => s.topic('chat:*', { schema: message, publish: true, subscribe: true }));
-    const publisher = client(url);
-    const reader = client(url);
+    const { url } = await scope.server({}, (s) => s.topic('chat:*', { schema: message, publish: true, subscribe: true }));
+    const publisher = scope.client(url);
+    const reader = scope.client(url);
     const got: unknown[] = [];
     await within(reader.subscribe('chat:1', (d) => got.push(d)).ready, 'subscribed');
     const err = await rejection(publisher.publish('chat:1', { text: '' }));
@@ -276,14 +252,14 @@ describe('topic payload schemas', () => {
   it('checks publish permission before the schema: a forbidden invalid payload is FORBIDDEN, and the schema never runs', async () => {
     const schema = countingSchema();
     const asked: unknown[] = [];
-    const { url } = await start((s) =>
+    const { url } = await scope.server({}, (s) =>
       s.topic('locked', {
         subscribe: true,
         publish: (_ctx, _topic, data) => (asked.push(data), data === 'let me in'),
         schema,
       }),
     );
-    const c = client(url);
+    const c = scope.client(url);
     const got: unknown[] = [];
     await within(c.subscribe('locked', (d) => got.push(d)).ready, 'subscribed');
     expect((await rejection(c.publish('locked', 12345))).code).toBe('FORBIDDEN');
@@ -298,8 +274,8 @@ describe('topic payload schemas', () => {
 
   it('a topic without a publish rule refuses with FORBIDDEN whatever the payload', async () => {
     const schema = countingSchema();
-    const { url } = await start((s) => s.topic('ticker:*', { subscribe: true, schema }));
-    const c = client(url);
+    const { url } = await scope.server({}, (s) => s.topic('ticker:*', { subscribe: true, schema }));
+    const c = scope.client(url);
     expect((await rejection(c.publish('ticker:btc', 'valid'))).code).toBe('FORBIDDEN');
     expect((await rejection(c.publish('ticker:btc', 42))).code).toBe('FORBIDDEN');
     expect(schema.runs).toEqual([]);
@@ -307,8 +283,8 @@ describe('topic payload schemas', () => {
 
   it('server.publish is not validated', async () => {
     const schema = countingSchema();
-    const { url, server } = await start((s) => s.topic('feed', { subscribe: true, publish: true, schema }));
-    const c = client(url);
+    const { url, server } = await scope.server({}, (s) => s.topic('feed', { subscribe: true, publish: true, schema }));
+    const c = scope.client(url);
     const got: unknown[] = [];
     await within(c.subscribe('feed', (d) => got.push(d)).ready, 'subscribed');
     await server.publish('feed', { not: 'a string' });
@@ -325,8 +301,8 @@ describe('topic payload schemas', () => {
         return n >= 0;
       }, 'negative'),
     );
-    const { url } = await start((s) => s.topic('seq', { subscribe: true, publish: true, schema }));
-    const c = client(url);
+    const { url } = await scope.server({}, (s) => s.topic('seq', { subscribe: true, publish: true, schema }));
+    const c = scope.client(url);
     const got: unknown[] = [];
     await within(c.subscribe('seq', (d) => got.push(d)).ready, 'subscribed');
     const results = await Promise.allSettled([0, 1, -1, 2, 3].map((n) => c.publish('seq', n)));
