@@ -23,7 +23,7 @@ async function settled(p: RawPeer): Promise<void> {
 
 describe('sub answers (docs/protocol.md §2.7)', () => {
   async function setup() {
-    const { server, url } = await scope.start({}, (s) =>
+    const { server, url } = await scope.server({}, (s) =>
       s.topic('feed', { subscribe: true, publish: true, history: { size: 100, ttlMs: 60_000 } }).topic('plain', { subscribe: true }),
     );
     return { server, p: await scope.peer(url).ready() };
@@ -64,7 +64,7 @@ describe('sub answers (docs/protocol.md §2.7)', () => {
 describe('malformed flow-control frames (docs/protocol.md §2.3)', () => {
   async function setup() {
     const log = { finally: 0, uploadDone: 0, uploadFailed: [] as unknown[] };
-    const { url } = await scope.start({}, (s) =>
+    const { url } = await scope.server({}, (s) =>
       s
         .command('echo', (x) => x)
         .stream('count', async function* () {

@@ -50,7 +50,7 @@ const TOO_DEEP = nest(MAX_DEPTH + 1);
 
 async function setup() {
   const log = { streamFinally: 0, uploadItems: 0 };
-  const { server, url } = await scope.start({}, (s) =>
+  const { server, url } = await scope.server({}, (s) =>
     s
       .topic('room', { subscribe: true, publish: true })
       .command('echo', (x) => x)

@@ -220,11 +220,6 @@ export interface Closable {
 export interface TestScope {
   /** {@link startServer}, closed after the test. */
   server<I = unknown>(options?: ServerOptions<I>, setup?: (s: Server<I>) => void): Promise<StartedServer<I>>;
-  /**
-   * The same function as {@link TestScope.server}, under the name the scope had first.
-   * @deprecated Use `server`; kept only while server-protocol and recovery tests still say `start`.
-   */
-  start<I = unknown>(options?: ServerOptions<I>, setup?: (s: Server<I>) => void): Promise<StartedServer<I>>;
   /** A Node client from `connect(url, options)`, closed after the test. */
   client<Api = unknown>(url: UrlProvider, options?: ClientOptions): Client<CommandsOf<Api>, StreamsOf<Api>, UploadsOf<Api>>;
   /** A {@link RawPeer}, terminated after the test. */
@@ -281,7 +276,6 @@ export function createTestScope(): TestScope {
   };
   return {
     server,
-    start: server,
     client: <Api = unknown>(url: UrlProvider, options: ClientOptions = {}) => track(connect<Api>(url, options)),
     peer(url, protocols, opts) {
       const p = new RawPeer(url, protocols, opts);

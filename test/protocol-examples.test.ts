@@ -27,7 +27,7 @@ function example(name: string): string[] {
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex').toUpperCase().replace(/(..)(?=.)/g, '$1 ');
 
 async function start() {
-  return scope.start({}, (s) =>
+  return scope.server({}, (s) =>
     s
       .topic('room:lobby', { subscribe: true, history: { size: 100, ttlMs: 60_000 } })
       .command('add', { input: z.object({ a: z.number(), b: z.number() }) }, ({ a, b }) => a + b)

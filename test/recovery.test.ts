@@ -3,7 +3,7 @@
  * message, replay after a reconnect with nothing lost or repeated, an explicit gap when the window
  * was overrun or the epoch changed, `since` and `history` on first subscribe.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { connect, type Client } from '../src/client/node.js';
 import { createMemoryEngine, type Engine, type Server, type ServerOptions } from '../src/server/index.js';
@@ -17,28 +17,20 @@ import { dropPrefix, REDIS_URL, requireRedis, testPrefix } from './redis-helpers
 const hasRedis = await requireRedis('test/recovery.test.ts');
 
 const scope = createTestScope();
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 /** Reconnects fast: the tests sever connections on purpose. */
 const FAST = { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: Infinity, stableAfterMs: 1_000 };
 
 function client(url: string, opts: Parameters<typeof connect>[1] = {}): Client {
-  const c = connect(url, { reconnect: FAST, ...opts });
-  cleanups.push(() => c.close());
-  return c;
+  return scope.client(url, { reconnect: FAST, ...opts });
 }
 
 async function proxied(target: number): Promise<ChaosProxy> {
-  const p = await createChaosProxy(target);
-  cleanups.push(() => p.close());
-  return p;
+  return scope.track(await createChaosProxy(target));
 }
 
 async function setup(options: ServerOptions = {}, history: ServerOptions['history'] = { size: 100, ttlMs: 60_000 }) {
-  return scope.start({ history, ...options }, (s: Server) => {
+  return scope.server({ history, ...options }, (s: Server) => {
     s.topic('feed', { subscribe: true, publish: true });
     s.topic('plain', { subscribe: true, publish: true, history: false });
     s.topic('small', { subscribe: true, history: { size: 10, ttlMs: 60_000 } });
@@ -231,10 +223,10 @@ describe('a gap loses no more than it must (docs/guarantees.md, "Epochs")', () =
 
   it.skipIf(!hasRedis)('Redis lost the topic (a new epoch): the new epoch is replayed from its start', async () => {
     const prefix = testPrefix();
-    cleanups.push(() => dropPrefix(prefix));
+    scope.defer(() => dropPrefix(prefix));
     const engine = redisEngine({ url: REDIS_URL, prefix, onError: () => {} });
     const { server, port } = await setup({ engine });
-    cleanups.push(() => engine.close());
+    scope.defer(() => engine.close());
     const proxy = await proxied(port);
     const c = client(proxy.url);
     const r = record(c, 'feed');
@@ -246,7 +238,7 @@ describe('a gap loses no more than it must (docs/guarantees.md, "Epochs")', () =
     await until(() => c.state !== 'open', 'disconnected');
     // The topic's data is lost (a Redis failover without persistence): the next publish starts a new epoch.
     const redis = new Redis(REDIS_URL);
-    cleanups.push(() => redis.disconnect());
+    scope.defer(() => redis.disconnect());
     await redis.del(`${prefix}h:feed`, `${prefix}m:feed`);
     await publishAll(server, 'feed', range(1, 5));
     proxy.resume();
@@ -367,7 +359,7 @@ describe('joining history and live messages', () => {
 
   it('holds messages published during the history read: no loss, no duplicate, no reordering', async () => {
     const engine = slowHistoryEngine();
-    cleanups.push(() => engine.close());
+    scope.defer(() => engine.close());
     const { server, port } = await setup({ engine });
     const proxy = await proxied(port);
     let n = 0;
@@ -376,7 +368,7 @@ describe('joining history and live messages', () => {
     const publisher = setInterval(() => {
       for (let i = 0; i < 10 && n < 20_000; i++) void server.publish('big', ++n);
     }, 2);
-    cleanups.push(() => clearInterval(publisher));
+    scope.defer(() => clearInterval(publisher));
     const c = client(proxy.url);
     const r = record(c, 'big', { history: 50 });
     await within(r.sub.ready, 'subscribed');
@@ -406,7 +398,7 @@ describe('client-side dedupe and gap detection', () => {
   it('drops repeated offsets and reports a jump as a skipped gap (a server that misbehaves)', async () => {
     // A hand-written server: welcome, a sub answer with a position, then offsets 1, 2, 2, 1, 3, 6.
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'switchboard.v1.json' });
-    cleanups.push(() => new Promise((res) => wss.close(() => res(undefined))));
+    scope.defer(() => new Promise((res) => wss.close(() => res(undefined))));
     await new Promise((res) => wss.once('listening', res));
     wss.on('connection', (ws) => {
       ws.send(JSON.stringify({ t: 'welcome', v: 1, clientId: 'c', heartbeat: { intervalMs: 30_000, timeoutMs: 10_000 }, maxPayload: 1 << 20 }));
@@ -468,7 +460,7 @@ describe('re-subscription edge cases (regressions from review)', () => {
     const timer = setInterval(() => {
       for (let i = 0; i < 20 && n < 20_000; i++) void server.publish('big', ++n);
     }, 1);
-    cleanups.push(() => clearInterval(timer));
+    scope.defer(() => clearInterval(timer));
     await until(() => first.got.length > 200, 'flowing');
     first.sub.unsubscribe();
     const second = record(c, 'big', { since: first.sub.position() });
@@ -492,7 +484,7 @@ describe('re-subscription edge cases (regressions from review)', () => {
 
   it('confirms a sub whose answer came after its timeout, without a false gap', async () => {
     const mem = createMemoryEngine();
-    cleanups.push(() => mem.close());
+    scope.defer(() => mem.close());
     let slow = false;
     const engine: Engine = {
       ...mem,

@@ -44,7 +44,7 @@ async function frozenSetup(logger = recordingLogger()): Promise<{ redis: Private
       /* already stopped */
     }
   });
-  const { server, url } = await scope.start<string>({ engine, logger, authenticate: (_req, token) => token ?? null, limits: { rate: false } }, (s) => {
+  const { server, url } = await scope.server<string>({ engine, logger, authenticate: (_req, token) => token ?? null, limits: { rate: false } }, (s) => {
     s.topic('room:*', { subscribe: true, publish: true, presence: true, history: { size: 100, ttlMs: 60_000 } });
     s.command('echo', (x: unknown) => x);
   });

@@ -29,7 +29,7 @@ describe('server options', () => {
     expect(o.shutdownTimeoutMs).toBe(SERVER_DEFAULTS.shutdownTimeoutMs);
 
     // And a live server built so tells its clients the default heartbeat and payload limit.
-    const { url } = await scope.start({ limits: { maxPayload: undefined }, heartbeat: { intervalMs: undefined }, shutdownTimeoutMs: undefined });
+    const { url } = await scope.server({ limits: { maxPayload: undefined }, heartbeat: { intervalMs: undefined }, shutdownTimeoutMs: undefined });
     const peer = await scope.peer(url).ready();
     expect(peer.frames[0]).toMatchObject({ t: 'welcome', heartbeat: { intervalMs: 30_000, timeoutMs: 10_000 }, maxPayload: 1_048_576 });
     peer.send('x'.repeat(1_048_577));

@@ -14,7 +14,7 @@ const V1 = 'switchboard.v1.json';
 
 // Every test, not only the fuzz loop: nothing the server does may reject with nobody listening.
 const unhandled = guardUnhandledRejections();
-const { start, peer } = createTestScope();
+const { server: start, peer } = createTestScope();
 
 async function ready(url: string, protocols?: string[], opts?: WebSocket.ClientOptions): Promise<RawPeer> {
   return peer(url, protocols, opts).ready();
