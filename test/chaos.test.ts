@@ -5,6 +5,7 @@
  * every message exactly once and in order (asserted on offsets) with no gap reported, and every
  * keyed call must run exactly once. The figures are printed for the closing note.
  */
+import { silentLogger } from '../src/shared/logger.js';
 import { describe, expect, it } from 'vitest';
 import type { Client, GapEvent } from '../src/client/node.js';
 import { redisEngine } from '../src/engines/redis/index.js';
@@ -30,7 +31,7 @@ const engines = [
     name: 'redis',
     make: (): Engine => {
       const prefix = testPrefix();
-      const engine = redisEngine({ url: REDIS_URL, prefix, onError: () => {} });
+      const engine = redisEngine({ url: REDIS_URL, prefix, logger: silentLogger });
       scope.defer(() => dropPrefix(prefix));
       scope.track(engine);
       return engine;

@@ -5,6 +5,7 @@
  * server.publish — before anything is delivered, so no codec's subscribers get what another's lose.
  * Real sockets on 127.0.0.1:0; raw peers, so the test sees every frame.
  */
+import { silentLogger } from '../src/shared/logger.js';
 import { Encoder } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { MAX_DEPTH } from '../src/protocol/depth.js';
@@ -196,7 +197,7 @@ describe('depth limit across codecs: never delivered to some subscribers and not
 
   it.skipIf(!hasRedis)('the Redis emitter refuses past the limit too, before anything reaches Redis', async () => {
     const prefix = testPrefix();
-    const emitter = await redisEmitter({ url: REDIS_URL, prefix, onError: () => {} });
+    const emitter = await redisEmitter({ url: REDIS_URL, prefix, logger: silentLogger });
     try {
       await expect(emitter.publish('room', TOO_DEEP)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
       await expect(emitter.publish('room', nest(MAX_DEPTH))).resolves.toBeUndefined();

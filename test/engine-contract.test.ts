@@ -5,20 +5,17 @@
  * engine (Redis Cluster, NATS…) runs the same suite by adding one entry to ENGINES.
  * The Redis entry needs a real Redis; it is skipped with a printed reason where none answers.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { CallOutcome, Engine, EngineEvent, EngineNode, HistoryOptions, StoredMessage } from '../src/engines/engine.js';
 import { createMemoryEngine } from '../src/engines/memory.js';
 import { redisEngine } from '../src/engines/redis/index.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { until } from './helpers.js';
+import { createTestScope, until } from './helpers.js';
 import { dropPrefix, REDIS_URL, redisAnswers, testPrefix } from './redis-helpers.js';
 
 const hasRedis = await redisAnswers();
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const scope = createTestScope();
 
 /** One engine family under test: how to make instances that share (or do not share) their data. */
 interface EngineFixture {
@@ -34,10 +31,11 @@ interface EngineFixture {
   /** Makes the data set lose everything (a Redis restarted without persistence). */
   loseData?(dataset: string): Promise<void>;
   /**
-   * An engine on `dataset` and a way to make it die without a goodbye (its heartbeat stops); or
-   * why the family has no such thing.
+   * An engine on `dataset` and a way to make it die without a goodbye (its heartbeat stops), for
+   * engines whose nodes are separate processes; absent where a node cannot die apart from its
+   * server (the memory engine is one process, and its members go with it).
    */
-  mortal: { create(dataset: string, nodeTtlMs: number): { engine: Engine; die(): void } } | { skip: string };
+  mortal?: { create(dataset: string, nodeTtlMs: number): { engine: Engine; die(): void } };
 }
 
 const ENGINES: EngineFixture[] = [
@@ -46,14 +44,13 @@ const ENGINES: EngineFixture[] = [
     dataset: () => 'memory',
     create: () => createMemoryEngine(),
     shared: false,
-    mortal: { skip: 'one process: a memory engine dies with its server and every connection it held' },
   },
   {
     name: 'redis',
     ...(hasRedis ? {} : { skip: `no Redis answers at ${REDIS_URL} (start redis-server, or set SWITCHBOARD_TEST_REDIS_URL)` }),
     dataset: () => {
       const p = testPrefix();
-      cleanups.push(() => dropPrefix(p));
+      scope.defer(() => dropPrefix(p));
       return p;
     },
     create: (prefix, o) => redisEngine({ url: REDIS_URL, prefix, ...o }),
@@ -65,7 +62,7 @@ const ENGINES: EngineFixture[] = [
         // longer heartbeat, exactly as if its process had been killed.
         const client = new Redis(REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => null });
         client.on('error', () => {});
-        cleanups.push(() => client.disconnect());
+        scope.defer(() => client.disconnect());
         return { engine: redisEngine({ client, prefix, nodeTtlMs }), die: () => client.disconnect() };
       },
     },
@@ -101,7 +98,7 @@ describe.each(ENGINES)('engine contract: $name', (f) => {
   /** An attached engine and its node, closed after the test. */
   async function start(dataset = f.dataset(), o?: { nodeTtlMs?: number }) {
     const engine = f.create(dataset, o);
-    cleanups.push(() => engine.close());
+    scope.defer(() => engine.close());
     const node = recordingNode();
     await engine.attach(node);
     return { engine, node, dataset };
@@ -286,16 +283,14 @@ describe.each(ENGINES)('engine contract: $name', (f) => {
       await eventually(async () => (await engine.claimCall('k6', 'fp', 60_000)).state === 'claimed', 'outcome expired', 3_000);
     });
 
-    const death = 'skip' in f.mortal ? f.mortal.skip : undefined;
-    if (death) console.warn(`SKIP test/engine-contract.test.ts [${f.name}] node death: ${death}`);
-    it.skipIf(death !== undefined)('removes the presence of a node that died, announcing each member’s leave', { timeout: 15_000 }, async () => {
-      if ('skip' in f.mortal) return;
+    const family = f.mortal;
+    if (family) it('removes the presence of a node that died, announcing each member’s leave', { timeout: 15_000 }, async () => {
       const nodeTtlMs = 600;
       const { engine: live, node, dataset } = await start(undefined, { nodeTtlMs });
       const t = topic();
       await live.subscribe(t);
-      const mortal = f.mortal.create(dataset, nodeTtlMs);
-      cleanups.push(() => mortal.engine.close());
+      const mortal = family.create(dataset, nodeTtlMs);
+      scope.defer(() => mortal.engine.close());
       await mortal.engine.attach({ ...recordingNode() });
       await mortal.engine.presenceAdd({ topic: t, member: { id: 'ghost' }, clientId: 'g1' });
       await mortal.engine.presenceAdd({ topic: t, member: { id: 'ghost' }, clientId: 'g2' });

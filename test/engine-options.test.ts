@@ -36,6 +36,6 @@ describe('redis engine options', () => {
     expect(() => redisEngine({ commandTimeoutMs: -5 })).toThrow(/^commandTimeoutMs/);
     expect(() => redisEngine({ historyMetaTtlMs: Number.POSITIVE_INFINITY })).toThrow(/^historyMetaTtlMs/);
     expect(() => redisEngine({ prefix: 3 as never })).toThrow(/^prefix must be a string/);
-    expect(() => redisEngine({ onError: 'log' as never })).toThrow(/^onError must be a function/);
+    expect(() => redisEngine({ logger: 'log' as never })).toThrow(/^logger must be a logger/);
   });
 });

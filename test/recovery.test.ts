@@ -3,6 +3,7 @@
  * message, replay after a reconnect with nothing lost or repeated, an explicit gap when the window
  * was overrun or the epoch changed, `since` and `history` on first subscribe.
  */
+import { silentLogger } from '../src/shared/logger.js';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { connect, type Client } from '../src/client/node.js';
@@ -224,7 +225,7 @@ describe('a gap loses no more than it must (docs/guarantees.md, "Epochs")', () =
   it.skipIf(!hasRedis)('Redis lost the topic (a new epoch): the new epoch is replayed from its start', async () => {
     const prefix = testPrefix();
     scope.defer(() => dropPrefix(prefix));
-    const engine = redisEngine({ url: REDIS_URL, prefix, onError: () => {} });
+    const engine = redisEngine({ url: REDIS_URL, prefix, logger: silentLogger });
     const { server, port } = await setup({ engine });
     scope.defer(() => engine.close());
     const proxy = await proxied(port);

@@ -5,8 +5,8 @@
  * operations fail at once with UNAVAILABLE, health() is false until Redis answers again, and then
  * everything works as before. The Redis here is a private redis-server, frozen by its own pid.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { connect, type Client } from '../src/client/node.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { Client } from '../src/client/node.js';
 import { redisEngine } from '../src/engines/redis/index.js';
 import type { Server } from '../src/server/index.js';
 import { createTestScope, recordingLogger, until, within } from './helpers.js';
@@ -15,29 +15,24 @@ import { privateRedis, REDIS_SERVER, requireRedis, testPrefix, type PrivateRedis
 
 const hasRedis = await requireRedis('test/redis-freeze.test.ts');
 const scope = createTestScope();
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 /** The deadline under test; the checks allow generous slack for a loaded machine. */
 const DEADLINE = 1_000;
 const SLACK = 1_500;
 
 function client(url: string, token: string): Client {
-  const c = connect(url, { token, reconnect: { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: Infinity, stableAfterMs: 1_000 } });
+  const c = scope.client(url, { token, reconnect: { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: Infinity, stableAfterMs: 1_000 } });
   c.on('error', () => {});
-  cleanups.push(() => c.close());
   return c;
 }
 
 async function frozenSetup(logger = recordingLogger()): Promise<{ redis: PrivateRedis; server: Server<string>; url: string }> {
   const redis = await privateRedis();
-  cleanups.push(() => redis.stop());
+  scope.defer(() => redis.stop());
   const engine = redisEngine({ url: redis.url, prefix: testPrefix(), commandTimeoutMs: DEADLINE });
-  cleanups.push(() => engine.close());
+  scope.defer(() => engine.close());
   // Whatever a test did, the process is resumed first (cleanups run last to first).
-  cleanups.push(() => {
+  scope.defer(() => {
     try {
       redis.thaw();
     } catch {
@@ -106,7 +101,7 @@ describe.skipIf(!hasRedis || !REDIS_SERVER)('redis engine when Redis freezes', (
 
   it('turns unhealthy while an idle Redis is frozen, and healthy again when it resumes, telling the server’s logger', { timeout: 20_000 }, async () => {
     const printed = [vi.spyOn(console, 'error'), vi.spyOn(console, 'warn')];
-    cleanups.push(() => printed.forEach((p) => p.mockRestore()));
+    scope.defer(() => printed.forEach((p) => p.mockRestore()));
     const logger = recordingLogger();
     const { redis, server } = await frozenSetup(logger);
     expect(server.health().engine.healthy).toBe(true);

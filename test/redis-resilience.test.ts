@@ -49,9 +49,9 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
     const cmd = new Redis(REDIS_URL, { connectionName: name, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
     scope.defer(() => cmd.disconnect());
     await new Promise((r) => cmd.once('ready', r));
-    const engine = redisEngine({ client: cmd, prefix: pfx, onError: () => {} });
+    const engine = redisEngine({ client: cmd, prefix: pfx, logger: silentLogger });
     const { url } = await node(engine, (s) => s.topic('room:*', { subscribe: true, history: H }));
-    const emitter = await redisEmitter({ url: REDIS_URL, prefix: pfx, onError: () => {}, history: H });
+    const emitter = await redisEmitter({ url: REDIS_URL, prefix: pfx, logger: silentLogger, history: H });
     scope.track(emitter);
     const r = record(client(url, { token: 'u' }), 'room:x');
     await within(r.sub.ready, 'subscribed');
@@ -81,8 +81,8 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
 
   it('keeps the replay/live join exact on the wire: two nodes, concurrent sub/unsub, steady publishing', { timeout: 30_000 }, async () => {
     const pfx = prefix();
-    const nodes = await Promise.all([0, 1].map(() => node(redisEngine({ url: REDIS_URL, prefix: pfx, onError: () => {} }), (s) => s.topic('room:*', { subscribe: true, history: H }))));
-    const emitter = await redisEmitter({ url: REDIS_URL, prefix: pfx, history: H, onError: () => {} });
+    const nodes = await Promise.all([0, 1].map(() => node(redisEngine({ url: REDIS_URL, prefix: pfx, logger: silentLogger }), (s) => s.topic('room:*', { subscribe: true, history: H }))));
+    const emitter = await redisEmitter({ url: REDIS_URL, prefix: pfx, history: H, logger: silentLogger });
     scope.track(emitter);
     const topics = ['room:a', 'room:b'];
     let stop = false;
@@ -159,8 +159,8 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
     const proxy = await createChaosProxy(Number(new URL(REDIS_URL).port || 6379));
     scope.track(proxy);
     const setup = (s: Server<string>) => s.topic('room:*', { subscribe: true, presence: true });
-    const a = await node(redisEngine({ url: `redis://127.0.0.1:${proxy.port}`, prefix: pfx, nodeTtlMs: 600, onError: () => {} }), setup);
-    const b = await node(redisEngine({ url: REDIS_URL, prefix: pfx, nodeTtlMs: 600, onError: () => {} }), setup);
+    const a = await node(redisEngine({ url: `redis://127.0.0.1:${proxy.port}`, prefix: pfx, nodeTtlMs: 600, logger: silentLogger }), setup);
+    const b = await node(redisEngine({ url: REDIS_URL, prefix: pfx, nodeTtlMs: 600, logger: silentLogger }), setup);
     const alice = client(a.url, { token: 'alice' });
     await within(alice.subscribe('room:p', () => {}).ready, 'alice in');
     const bob = client(b.url, { token: 'bob' });
@@ -179,8 +179,8 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
   it('brings back the members of a node that stalled longer than the node TTL', async () => {
     const pfx = prefix();
     const setup = (s: Server<string>) => s.topic('room:*', { subscribe: true, presence: true });
-    const b = await node(redisEngine({ url: REDIS_URL, prefix: pfx, nodeTtlMs: 300, onError: () => {} }), setup);
-    const a = await node(redisEngine({ url: REDIS_URL, prefix: pfx, nodeTtlMs: 300, onError: () => {} }), setup);
+    const b = await node(redisEngine({ url: REDIS_URL, prefix: pfx, nodeTtlMs: 300, logger: silentLogger }), setup);
+    const a = await node(redisEngine({ url: REDIS_URL, prefix: pfx, nodeTtlMs: 300, logger: silentLogger }), setup);
     const alice = client(a.url, { token: 'alice' });
     await within(alice.subscribe('room:p', () => {}).ready, 'alice in');
     // This whole process stalls for 600 ms (> TTL): afterwards node B may clean node A up first.
@@ -198,7 +198,7 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     const make = (name: string) =>
-      node(redisEngine({ url: REDIS_URL, prefix: pfx, onError: () => {} }), (s) =>
+      node(redisEngine({ url: REDIS_URL, prefix: pfx, logger: silentLogger }), (s) =>
         s.command('charge', async () => {
           runs.push(name);
           await released;
@@ -222,7 +222,7 @@ describe.skipIf(!hasRedis)('redis engine when links fail', () => {
     const proxy = await createChaosProxy(Number(new URL(REDIS_URL).port || 6379));
     scope.track(proxy);
     proxy.pause();
-    const engine = redisEngine({ url: `redis://127.0.0.1:${proxy.port}`, prefix: pfx, onError: () => {} });
+    const engine = redisEngine({ url: `redis://127.0.0.1:${proxy.port}`, prefix: pfx, logger: silentLogger });
     scope.track(engine);
     const server = scope.track(createServer({ host: '127.0.0.1', logger: silentLogger, engine }));
     await expect(server.listen()).rejects.toMatchObject({ code: 'UNAVAILABLE' });

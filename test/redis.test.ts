@@ -4,6 +4,7 @@
  * calls across nodes, an emitter without clients, and Redis going away and coming back.
  * Needs a real Redis; skipped with a printed reason where none answers.
  */
+import { silentLogger } from '../src/shared/logger.js';
 import { describe, expect, it } from 'vitest';
 import type { Client, ClientOptions, Member } from '../src/client/node.js';
 import { redisEmitter, redisEngine, type RedisEngineOptions } from '../src/engines/redis/index.js';
@@ -31,7 +32,7 @@ async function cluster(n: number, engineOpts: RedisEngineOptions = {}) {
   const runs: string[] = [];
   const nodes: { server: Server<string>; url: string; port: number }[] = [];
   for (let i = 0; i < n; i++) {
-    const engine = redisEngine({ url: REDIS_URL, nodeTtlMs: 1_000, onError: () => {}, ...engineOpts, prefix });
+    const engine = redisEngine({ url: REDIS_URL, nodeTtlMs: 1_000, logger: silentLogger, ...engineOpts, prefix });
     const started = await scope.server<string>(
       { engine, authenticate: (_req, token) => token ?? null, limits: { rate: false } },
       (s) => {
@@ -132,7 +133,7 @@ describe.skipIf(!hasRedis)('redis engine, several servers in one process', () =>
 
   it('publishes from an emitter without clients, into the same history', async () => {
     const { nodes, prefix } = await cluster(1);
-    const emitter = await redisEmitter({ url: REDIS_URL, prefix, onError: () => {}, history: (t) => (t.startsWith('room:') ? { size: 1_000, ttlMs: 60_000 } : false) });
+    const emitter = await redisEmitter({ url: REDIS_URL, prefix, logger: silentLogger, history: (t) => (t.startsWith('room:') ? { size: 1_000, ttlMs: 60_000 } : false) });
     scope.track(emitter);
     const r = record(client(nodes[0]!.url, { token: 'w' }), 'room:e');
     await within(r.sub.ready, 'subscribed');

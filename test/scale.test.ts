@@ -5,6 +5,7 @@
  * its clients fail over to the other nodes and receive every message exactly once, and the dead
  * node's presence entries vanish within the node TTL. Runs the nodes from dist/ (npm test builds).
  */
+import { silentLogger } from '../src/shared/logger.js';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -120,7 +121,7 @@ describe.skipIf(!hasRedis)('three node processes on one Redis', () => {
 
     // Phase 2: a worker publishes 3,000 more at a steady rate; node 2 is killed a third of the way.
     for (const p of publishers) p.close();
-    const emitter = await redisEmitter({ url: REDIS_URL, prefix, onError: () => {}, history: { size: 50_000, ttlMs: 120_000 } });
+    const emitter = await redisEmitter({ url: REDIS_URL, prefix, logger: silentLogger, history: { size: 50_000, ttlMs: 120_000 } });
     scope.track(emitter);
     const TOTAL = 3_000;
     let published = 0;

@@ -19,3 +19,12 @@ export const consoleLogger: Logger = {
 
 /** A logger that drops everything (tests, benchmarks). */
 export const silentLogger: Logger = { error() {}, warn() {}, info() {}, debug() {} };
+
+/** Checks that `v` has the four methods of the {@link Logger} contract (a pino instance does). */
+export function checkLogger(path: string, v: unknown): Logger {
+  const l = v as Partial<Record<keyof Logger, unknown>> | null;
+  if (typeof l !== 'object' || l === null || (['error', 'warn', 'info', 'debug'] as const).some((m) => typeof l[m] !== 'function')) {
+    throw new TypeError(`${path} must be a logger with error, warn, info and debug methods (pino's work)`);
+  }
+  return v as Logger;
+}

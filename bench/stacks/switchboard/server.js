@@ -7,7 +7,7 @@ import { CHUNK, STREAM_ITEM } from '../payloads.js';
 
 /** `redis`: a Redis URL to run on the Redis engine (the scale-out scenarios), with `prefix`. */
 export async function start({ host, redis, prefix }) {
-  const engine = redis ? (await import('switchboard/redis')).redisEngine({ url: redis, prefix, onError: () => {} }) : undefined;
+  const engine = redis ? (await import('switchboard/redis')).redisEngine({ url: redis, prefix, logger: silentLogger }) : undefined;
   const server = createServer({
     host,
     ...(engine ? { engine } : {}),

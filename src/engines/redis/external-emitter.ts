@@ -5,7 +5,7 @@
  */
 import { assertDepth } from '../../protocol/depth.js';
 import type { Member, StreamPosition } from '../../protocol/frames.js';
-import { consoleLogger, type Logger } from '../../shared/logger.js';
+import { consoleLogger } from '../../shared/logger.js';
 import type { HistoryOptions } from '../engine.js';
 import type { RedisEngineOptions } from './options.js';
 import { redisEngine } from './redis-engine.js';
@@ -18,8 +18,6 @@ export interface RedisEmitterOptions extends RedisEngineOptions {
    * @default no history for any topic
    */
   history?: HistoryOptions | ((topic: string) => HistoryOptions | false);
-  /** Where the engine reports what it handles itself (a lost link, a failed heartbeat). @default consoleLogger */
-  logger?: Logger;
 }
 
 /** What {@link redisEmitter} returns. */
@@ -37,10 +35,10 @@ export interface RedisEmitter {
 
 /** Creates an emitter connected to the cluster's Redis. */
 export async function redisEmitter(options: RedisEmitterOptions = {}): Promise<RedisEmitter> {
-  const { history, logger, ...engineOptions } = options;
+  const { history, ...engineOptions } = options;
   const engine = redisEngine(engineOptions);
   // A node without subscribers: it joins the registry (and helps clean up after dead nodes).
-  await engine.attach({ deliver() {}, suspend() {}, async resync() {}, logger: logger ?? consoleLogger });
+  await engine.attach({ deliver() {}, suspend() {}, async resync() {}, logger: options.logger ?? consoleLogger });
   const historyOf = (topic: string): HistoryOptions | false => (typeof history === 'function' ? history(topic) : (history ?? false));
   return {
     async publish(topic, data) {

@@ -3,7 +3,8 @@
  * the default), each value checked with the option's name in the TypeError.
  */
 import type { Redis, RedisOptions } from 'ioredis';
-import { func, positiveMs, positiveNumber, withDefaults } from '../../shared/options.js';
+import { checkLogger, type Logger } from '../../shared/logger.js';
+import { positiveMs, positiveNumber, withDefaults } from '../../shared/options.js';
 
 /** Options of {@link redisEngine}. */
 export interface RedisEngineOptions {
@@ -30,12 +31,11 @@ export interface RedisEngineOptions {
    */
   commandTimeoutMs?: number;
   /**
-   * Called with errors the engine handles itself (heartbeat, resync, a lost link).
-   * @deprecated The engine reports to the server's `logger` (given to `attach`); this only
-   * overrides it.
-   * @default the server's logger
+   * Where the engine reports what it handles itself (a lost link, a failed heartbeat, a freeze).
+   * @default the logger of the server it is attached to (`createServer({ logger })`); errors and
+   * warnings to stderr before that
    */
-  onError?: (err: unknown, what: string) => void;
+  logger?: Logger;
 }
 
 /** The defaults of {@link RedisEngineOptions} (`url` first comes from `SWITCHBOARD_REDIS_URL`). */
@@ -46,7 +46,7 @@ const REDIS_DEFAULTS = {
   nodeTtlMs: 15_000,
   historyMetaTtlMs: 86_400_000,
   commandTimeoutMs: 2_000,
-  onError: undefined as ((err: unknown, what: string) => void) | undefined,
+  logger: undefined as Logger | undefined,
 };
 
 /**
@@ -66,7 +66,7 @@ export function resolveRedisOptions(options: RedisEngineOptions | undefined): ty
     nodeTtlMs: positiveMs('nodeTtlMs', o.nodeTtlMs),
     historyMetaTtlMs: positiveNumber('historyMetaTtlMs', o.historyMetaTtlMs),
     commandTimeoutMs: positiveMs('commandTimeoutMs', o.commandTimeoutMs),
-    onError: o.onError === undefined ? undefined : func<(err: unknown, what: string) => void>('onError', o.onError),
+    logger: o.logger === undefined ? undefined : checkLogger('logger', o.logger),
   };
 }
 

@@ -41,10 +41,10 @@ export interface RedisEngine extends Engine {
 
 /** Creates a Redis engine: `createServer({ engine: redisEngine({ url }) })`. */
 export function redisEngine(options?: RedisEngineOptions): RedisEngine {
-  const { url, prefix, nodeTtlMs, historyMetaTtlMs: metaTtlMs, commandTimeoutMs, client, onError: given } = resolveRedisOptions(options);
-  /** The server's logger, from `attach`. */
-  let logger: Logger = consoleLogger;
-  const onError = given ?? ((err: unknown, what: string) => logger.error({ err, what }, `redis engine: ${what} failed`));
+  const { url, prefix, nodeTtlMs, historyMetaTtlMs: metaTtlMs, commandTimeoutMs, client, logger: given } = resolveRedisOptions(options);
+  /** The given logger, else the server's (from `attach`). */
+  let logger: Logger = given ?? consoleLogger;
+  const onError = (err: unknown, what: string) => logger.error({ err, what }, `redis engine: ${what} failed`);
   const nodeId = randomUUID();
   const ownsClient = !client;
   const redis = client ?? new Redis(url, CLIENT_OPTIONS);
@@ -67,12 +67,11 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     timeoutMs: commandTimeoutMs,
     onStall: () => {
       if (closed) return;
-      if (given) given(new Error(`redis did not answer within ${commandTimeoutMs} ms`), 'redis liveness');
-      else logger.warn({ timeoutMs: commandTimeoutMs }, 'redis engine: redis does not answer in time; operations fail with UNAVAILABLE until it does');
+      logger.warn({ timeoutMs: commandTimeoutMs }, 'redis engine: redis does not answer in time; operations fail with UNAVAILABLE until it does');
     },
     onAnswer: () => {
       if (closed) return;
-      if (!given) logger.info({}, 'redis engine: redis answers again');
+      logger.info({}, 'redis engine: redis answers again');
       // What failed fast meanwhile: stale channels, presence removals; the pub/sub link never
       // dropped, so nothing was missed and no history needs re-reading.
       void dropStaleChannels()
@@ -241,7 +240,7 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     nodeId,
     async attach(n) {
       if (node) throw new Error('this redis engine is already attached to a server');
-      if (n.logger) logger = n.logger;
+      if (n.logger && !given) logger = n.logger;
       // A failed attach may be retried (the server's listen() again) once Redis is up. Connecting
       // has its own deadline (ready()), longer than a command's.
       await connect(redis);
