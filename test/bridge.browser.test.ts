@@ -452,7 +452,7 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
     }
   });
 
-  it('works with the raw postMessage protocol alone, exactly as the seed documents it', async () => {
+  it('works with the raw postMessage protocol alone, exactly as the RightPlace documentation prints it', async () => {
     const { guest } = await open({ manifest: withWs, policy }, '/raw.html');
     const received = await guest.evaluate(async (url) => {
       const connectionId = `ws-${Date.now()}-${Math.random().toString(36).slice(2)}`;

@@ -81,7 +81,7 @@ const OWNER = Symbol('connection');
 /**
  * The accessors of every `ctx`: the same two functions for all connections. A getter written in an
  * object literal is a new function per connection, which gave each `ctx` its own hidden class
- * (~0.5 KB per connection in heap snapshots; issue 6).
+ * (~0.5 KB per connection in heap snapshots; docs/performance.md, idle memory).
  */
 const CTX_ACCESSORS: PropertyDescriptorMap = {
   identity: {
@@ -153,7 +153,7 @@ export class Connection<Identity = unknown> {
   /**
    * Topics this connection is subscribed to (the index holds the reverse map). Created on first
    * use, as are `timers` and `ctx.signal`: an idle connection that never subscribes carries none of
-   * them (issue 6, memory per idle connection).
+   * them (docs/performance.md, memory per idle connection).
    */
   get topics(): Set<string> {
     return (this.#topics ??= new Set());
