@@ -466,7 +466,7 @@ describe('backend SDK (createResourceServer)', () => {
   }
   const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code?: string }) => e.code);
 
-  it('runs the RightPlace documentation's example: connect with headers, send, events to listeners, close', async () => {
+  it('runs the RightPlace documentation example: connect with headers, send, events to listeners, close', async () => {
     echo = await startEcho();
     const { server, events } = backend();
     const { connectionId } = await server.call('startStream', { url: echo.url, token: 't0k' });
