@@ -1,8 +1,11 @@
 /**
- * The published declaration files, as a browser project sees them: the packed package (what npm
- * users get) installed into a throwaway project with no Node types (`"types": []`, DOM lib,
- * `skipLibCheck: false`), type-checked by the repo's `tsc`. A `.d.ts` of `switchboard/client` or
- * `switchboard/bridge` that reaches `node:http` or `ws` fails here (docs/client.md, "Runtimes").
+ * The published declaration files, as consumer projects see them: the packed package (what npm
+ * users get) installed into a throwaway project and type-checked by the repo's `tsc` with
+ * `skipLibCheck: false`.
+ * - A browser project (no Node types, DOM lib): a `.d.ts` of `switchboard/client` or
+ *   `switchboard/bridge` that reaches `node:http` or `ws` fails (docs/client.md, "Runtimes").
+ * - A Node project with `@types/node` but not `@types/ws`: a `.d.ts` of `switchboard/server` or
+ *   `switchboard/redis` that names `ws` (or a DOM-only type) fails (README, "Install").
  * Needs `npm run build` first (npm test builds).
  */
 import { execFile } from 'node:child_process';
@@ -11,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const run = promisify(execFile);
@@ -42,49 +45,55 @@ console.log(typeof guest, BridgeErrorCode.CAPABILITY_DENIED);
 export {};
 `;
 
-describe('a browser-only TypeScript project', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sb-consumer-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/** The tarball, packed once for every project of this file. */
+const packDir = mkdtempSync(join(tmpdir(), 'sb-pack-'));
+let tarball = '';
+beforeAll(async () => {
+  expect(existsSync(resolve(root, 'dist/client/index.d.ts'))).toBe(true);
+  // The tarball npm publishes; --ignore-scripts: dist is built already (prepack would rebuild it).
+  const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], { cwd: root, timeout: 15_000 });
+  tarball = join(packDir, (JSON.parse(stdout) as { filename: string }[])[0]!.filename);
+}, 30_000);
+afterAll(() => rmSync(packDir, { recursive: true, force: true }));
 
-  it('type-checks switchboard/client and switchboard/bridge from the packed package without Node types', async () => {
-    expect(existsSync(resolve(root, 'dist/client/index.d.ts'))).toBe(true);
-    // The tarball npm publishes; --ignore-scripts: dist is built already (prepare would rebuild it).
-    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: root, timeout: 15_000 });
-    const [packed] = JSON.parse(stdout) as { filename: string }[];
+/**
+ * A throwaway project: the tarball unpacked as npm installs it, its `dependencies` (never its
+ * devDependencies, so no @types/ws) plus `extra` linked from this repo's node_modules instead of
+ * fetched, and `tsc` run on `code`. Resolves tsc's complaints ('' when it type-checks).
+ */
+async function typecheck(name: string, compilerOptions: object, extra: string[], code: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), `sb-consumer-${name}-`));
+  try {
     const pkgDir = join(dir, 'node_modules', 'switchboard');
     mkdirSync(pkgDir, { recursive: true });
-    await run('tar', ['-xzf', join(dir, packed!.filename), '-C', pkgDir, '--strip-components=1'], { timeout: 10_000 });
-    // Install what npm would: the package's dependencies (not its devDependencies, so no @types/ws
-    // and no @types/node), linked from this repo's node_modules instead of fetched.
+    await run('tar', ['-xzf', tarball, '-C', pkgDir, '--strip-components=1'], { timeout: 10_000 });
     const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    for (const dep of Object.keys(pkg.dependencies)) {
+    for (const dep of [...Object.keys(pkg.dependencies), ...extra]) {
       const target = join(dir, 'node_modules', dep);
       mkdirSync(dirname(target), { recursive: true });
       symlinkSync(resolve(root, 'node_modules', dep), target, 'dir');
     }
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-    writeFileSync(
-      join(dir, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          noEmit: true,
-          types: [],
-          lib: ['ES2022', 'DOM'],
-          target: 'ES2022',
-          module: 'NodeNext',
-          moduleResolution: 'NodeNext',
-          skipLibCheck: false,
-        },
-        files: ['app.ts'],
-      }),
-    );
-    writeFileSync(join(dir, 'app.ts'), consumer);
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `consumer-${name}`, private: true, type: 'module' }));
+    const base = { strict: true, noEmit: true, target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', skipLibCheck: false };
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...base, ...compilerOptions }, files: ['app.ts'] }));
+    writeFileSync(join(dir, 'app.ts'), code);
     const tsc = resolve(root, 'node_modules/typescript/bin/tsc');
-    const result = await run(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { cwd: dir, timeout: 30_000 }).then(
+    return await run(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { cwd: dir, timeout: 30_000 }).then(
       () => '',
       (err: { stdout?: string; stderr?: string }) => `${err.stdout ?? ''}${err.stderr ?? ''}` || String(err),
     );
-    expect(result).toBe('');
-  });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('consumer projects type-check the packed package', () => {
+  it('a browser-only project: switchboard/client and switchboard/bridge without Node types', async () => {
+    expect(await typecheck('browser', { types: [], lib: ['ES2022', 'DOM'] }, [], consumer)).toBe('');
+  }, 40_000);
+
+  it('a Node project: switchboard/server and switchboard/redis with @types/node but not @types/ws', async () => {
+    const app = readFileSync(resolve(root, 'test/fixtures/consumer-node/app.ts'), 'utf8');
+    expect(await typecheck('node', { types: ['node'], lib: ['ES2022'] }, ['@types/node', 'undici-types', 'ioredis'], app)).toBe('');
+  }, 40_000);
 });

@@ -67,6 +67,18 @@ export interface LimitOptions {
   slowConsumerGraceMs: number;
 }
 
+/**
+ * Coalescing of items produced close together into one frame (the client still yields them one by
+ * one). Lives here, not beside the stream table, so the public declaration files never reach the
+ * connection's socket types.
+ */
+export interface BatchOptions {
+  /** Most items in one frame. @default 64 */
+  maxItems: number;
+  /** Longest time an item waits for companions, in ms. @default 5 */
+  maxDelayMs: number;
+}
+
 /** Topic history (docs/protocol.md §2.7). */
 export interface HistoryConfig {
   /** Messages kept per topic, the newest. @default 100 */

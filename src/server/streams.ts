@@ -13,16 +13,9 @@ import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { CreditFrame, FlowFaultFrame, ItemFrame, StreamFrame, UploadFrame } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
+import type { BatchOptions } from './options.js';
 import type { StreamContext } from './types.js';
 import { validate } from './validation.js';
-
-/** Coalescing of items produced close together into one frame (the client still yields them one by one). */
-export interface BatchOptions {
-  /** Most items in one frame. @default 64 */
-  maxItems: number;
-  /** Longest time an item waits for companions, in ms. @default 5 */
-  maxDelayMs: number;
-}
 
 /** Items a stream producer pulls before it lets other work run (setImmediate). */
 const YIELD_EVERY = 256;
