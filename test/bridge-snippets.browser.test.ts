@@ -8,17 +8,16 @@
  * the published ones; the host page maps their URL (`wss://echo.websocket.org`) to a local echo
  * server through the host's `WebSocket` option, so nothing in them is edited.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import { chromiumFor, launchChromium } from './browser.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type * as Bridge from '../src/bridge/index.js';
 import { startEcho, startStatic, type Echo } from './bridge-fixtures.js';
 import { guardUnhandledRejections, until, within } from './helpers.js';
 
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM_PATH);
-if (!hasChromium) console.warn(`SKIP bridge snippet tests: no chromium at ${CHROMIUM_PATH}`);
+const hasChromium = chromiumFor('bridge snippet tests');
 
 guardUnhandledRejections();
 
@@ -119,11 +118,7 @@ describe.skipIf(!hasChromium)('the RightPlace snippets, as printed, against our 
   beforeAll(async () => {
     hostSite = await startStatic({ '/host.html': HOST_PAGE });
     guestSite = await startStatic({ '/raw.html': RAW_PAGE, '/quick-start.html': QUICK_START_PAGE, '/sdk.html': SDK_PAGE }, { cors: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 15_000,
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -5,8 +5,8 @@
  * builds first). Uses Debian's `chromium` (or `CHROMIUM_PATH`) and never downloads a browser:
  * without one the suite is skipped, with the reason printed.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import { chromiumFor, launchChromium } from './browser.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type * as Bridge from '../src/bridge/index.js';
 import { createEgressRelay, type EgressRelay } from '../src/bridge/node.js';
@@ -14,11 +14,7 @@ import { silentLogger } from '../src/shared/logger.js';
 import { startEcho, startStatic, type Echo } from './bridge-fixtures.js';
 import { guardUnhandledRejections, until, within } from './helpers.js';
 
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM_PATH);
-if (!hasChromium) {
-  console.warn(`SKIP bridge browser tests: no chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`);
-}
+const hasChromium = chromiumFor('bridge browser tests');
 
 guardUnhandledRejections();
 
@@ -122,11 +118,7 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
     hostSite = await startStatic({ '/host.html': HOST_PAGE });
     // The iframe's pages come from another origin (another port).
     guestSite = await startStatic({ '/guest.html': GUEST_PAGE, '/raw.html': RAW_PAGE, '/hostile.html': HOSTILE_PAGE }, { cors: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 15_000,
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

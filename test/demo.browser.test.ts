@@ -8,21 +8,17 @@
  * suite is skipped, with the reason printed.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromiumFor, launchChromium } from './browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../src/client/node.js';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import { handshakeStatus, within } from './helpers.js';
 
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM_PATH);
-if (!hasChromium) {
-  console.warn(`SKIP demo browser tests: no chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`);
-}
+const hasChromium = chromiumFor('demo browser tests');
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 /** How long the page may take to show something a person would wait for. */
@@ -94,19 +90,7 @@ describe.skipIf(!hasChromium)('chat demo in a real browser', () => {
 
   beforeAll(async () => {
     demo = await startDemo();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      timeout: 15_000,
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
