@@ -11,32 +11,24 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CloseCode } from '../src/protocol/close-codes.js';
-import type { Server, ServerOptions } from '../src/server/index.js';
+import type { ServerOptions } from '../src/server/index.js';
 import { subscribers as openSubscribers, type WirePeer } from './fixtures/wire-peers.mjs';
-import { guardUnhandledRejections, startServer, until, within } from './helpers.js';
+import { createTestScope, guardUnhandledRejections, until, within } from './helpers.js';
 
 const KiB = 1_024;
 const MiB = 1_048_576;
 /** The server's hard cap on one connection's buffer, as documented (docs/security.md). */
 const CAP_FACTOR = 4;
 
-const servers: Server[] = [];
-const peers: WirePeer[] = [];
-const workers: Worker[] = [];
 guardUnhandledRejections();
-
-afterEach(async () => {
-  for (const p of peers.splice(0)) p.socket.destroy();
-  await Promise.all(workers.splice(0).map((w) => w.terminate()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const scope = createTestScope();
 
 /** Subscribers in this process (a few), closed after the test. */
 async function subscribers(port: number, topic: string, n: number): Promise<WirePeer[]> {
   const out = await openSubscribers(port, topic, n);
-  peers.push(...out);
+  scope.defer(() => out.forEach((p) => p.socket.destroy()));
   return out;
 }
 
@@ -52,7 +44,7 @@ interface PeerStatus {
  */
 async function remoteSubscribers(port: number, topic: string, clients: number, paused: number) {
   const worker = new Worker(new URL('./fixtures/wire-peers.mjs', import.meta.url), { workerData: { wirePeers: { port, topic, clients, paused } } });
-  workers.push(worker);
+  scope.defer(() => worker.terminate());
   let peers: PeerStatus[] = [];
   let ready = false;
   let failed: unknown;
@@ -74,9 +66,7 @@ async function remoteSubscribers(port: number, topic: string, clients: number, p
 const figure = (name: string, value: unknown) => void (process.env.SB_FIGURES && console.log(`[figure] ${name}: ${JSON.stringify(value)}`));
 
 async function start(options: ServerOptions, topic: string) {
-  const started = await startServer(options, (s) => s.topic(topic, { subscribe: true }));
-  servers.push(started.server);
-  return started;
+  return scope.server(options, (s) => s.topic(topic, { subscribe: true }));
 }
 
 

@@ -5,21 +5,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
 import vm from 'node:vm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createEgressRelay, type EgressOptions } from '../src/bridge/node.js';
 import { EGRESS_SUBPROTOCOL } from '../src/bridge/egress-protocol.js';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { createTestScope, guardUnhandledRejections, handshakeStatus, within } from './helpers.js';
+import { closedBy, createTestScope, guardUnhandledRejections, handshakeStatus, within } from './helpers.js';
 
 guardUnhandledRejections();
-const sockets: Socket[] = [];
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.destroy();
-});
 const scope = createTestScope();
 
 /** A relay on its own port on 127.0.0.1 that may open nothing reachable (these tests never connect upstream). */
@@ -29,33 +24,13 @@ async function relay<I = unknown>(o: Partial<EgressOptions<I>> = {}) {
   return { relay: r, port, url: `ws://127.0.0.1:${port}/bridge/egress` };
 }
 
-async function tcp(port: number): Promise<Socket> {
-  const s = connect(port, '127.0.0.1');
-  sockets.push(s);
-  s.on('error', () => {});
-  await once(s, 'connect');
-  return s;
-}
-
-/** Collects what the relay sends and resolves it with the elapsed time once the socket closes. */
-function closedBy(s: Socket, t0: number, timeoutMs = 3_000): Promise<{ text: string; ms: number }> {
-  let text = '';
-  s.setEncoding('latin1');
-  s.on('data', (d: string) => (text += d));
-  return within(
-    once(s, 'close').then(() => ({ text, ms: performance.now() - t0 })),
-    'the relay to close the socket',
-    timeoutMs,
-  );
-}
-
 describe('egress relay endpoint', () => {
   it('closes slowloris sockets (silent, half a request, a byte at a time) with 408 about handshakeTimeoutMs after they connect', async () => {
     const timeout = 300;
     const { port, url } = await relay({ limits: { handshakeTimeoutMs: timeout, maxConnectionsPerIp: 1 } });
-    const silent = await tcp(port);
-    const half = await tcp(port);
-    const drip = await tcp(port);
+    const silent = await scope.tcp(port);
+    const half = await scope.tcp(port);
+    const drip = await scope.tcp(port);
     const t0 = performance.now();
     const closes = [closedBy(silent, t0), closedBy(half, t0), closedBy(drip, t0)];
     half.write(`GET /bridge/egress HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upg`);
@@ -82,7 +57,7 @@ describe('egress relay endpoint', () => {
     const shutdownTimeoutMs = 200;
     const { relay: r, port } = await relay({ shutdownTimeoutMs });
     // A hand-written upgrade: the peer then reads but never sends anything, a close frame included.
-    const s = await tcp(port);
+    const s = await scope.tcp(port);
     let text = '';
     s.setEncoding('latin1');
     s.on('data', (d: string) => (text += d));

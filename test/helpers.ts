@@ -1,7 +1,9 @@
 /**
  * Shared test utilities. Everything waits on events with a deadline; nothing sleeps blindly.
  */
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { afterEach, beforeEach, expect } from 'vitest';
 import WebSocket from 'ws';
 import { connect, type Client, type ClientOptions, type UrlProvider } from '../src/client/node.js';
@@ -228,6 +230,39 @@ export interface TestScope {
   track<T extends Closable>(closable: T): T;
   /** Runs `fn` after the test, for what has no `close()` (HTTP servers, Redis prefixes, timers). */
   defer(fn: () => unknown): void;
+  /**
+   * Sends a hand-written HTTP request (`head`: its lines) on a raw TCP socket, destroyed after the
+   * test, and resolves the response's status and text once the server closed the connection
+   * (refusals always close it, docs/protocol.md §1.2).
+   */
+  rawRequest(port: number, head: string[]): Promise<{ status: number; text: string }>;
+  /** A raw TCP socket to 127.0.0.1:`port`, destroyed after the test; resolves once connected. */
+  tcp(port: number): Promise<Socket>;
+}
+
+/** Collects what the peer sends on `s` and resolves it with the time since `t0` once it closes the socket. */
+export function closedBy(s: Socket, t0: number, timeoutMs = 3_000): Promise<{ text: string; ms: number }> {
+  let text = '';
+  s.setEncoding('latin1');
+  s.on('data', (d: string) => (text += d));
+  return within(
+    once(s, 'close').then(() => ({ text, ms: performance.now() - t0 })),
+    'the peer to close the socket',
+    timeoutMs,
+  );
+}
+
+/** The lines of a valid WebSocket upgrade request for `path`, plus `extra` header lines. */
+export function upgradeHead(port: number, path: string, extra: string[] = []): string[] {
+  return [
+    `GET ${path} HTTP/1.1`,
+    `Host: 127.0.0.1:${port}`,
+    'Connection: Upgrade',
+    'Upgrade: websocket',
+    'Sec-WebSocket-Version: 13',
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+    ...extra,
+  ];
 }
 
 /** A server {@link startServer} started: the server, its port and its `ws://` URL. */
@@ -284,5 +319,25 @@ export function createTestScope(): TestScope {
     },
     track,
     defer,
+    async rawRequest(port, head) {
+      const socket = tcpConnect(port, '127.0.0.1');
+      defer(() => socket.destroy());
+      socket.on('error', () => {});
+      let text = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => (text += chunk));
+      await once(socket, 'connect');
+      socket.write(`${head.join('\r\n')}\r\n\r\n`);
+      await within(once(socket, 'close'), 'the server to close the raw socket');
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      return { status: m ? Number(m[1]) : 0, text };
+    },
+    async tcp(port) {
+      const s = tcpConnect(port, '127.0.0.1');
+      defer(() => s.destroy());
+      s.on('error', () => {});
+      await once(s, 'connect');
+      return s;
+    },
   };
 }

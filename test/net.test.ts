@@ -3,7 +3,6 @@
  * deadline, the offered-subprotocol reader, the HTTP server with its listen/close, shutdown of peers,
  * and the upgrade listener with a minimal endpoint of its own — real sockets on 127.0.0.1, port 0.
  */
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
@@ -19,7 +18,7 @@ import { refuse } from '../src/net/refuse.js';
 import { REFUSED, authenticateUpgrade, completeUpgrade, createUpgradeListener, type Upgrade, type UpgradeEndpoint } from '../src/net/upgrade.js';
 import { encodeTokenProtocol, readOfferedProtocols } from '../src/protocol/subprotocol.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { createTestScope, guardUnhandledRejections, recordingLogger, until, within } from './helpers.js';
+import { createTestScope, guardUnhandledRejections, recordingLogger, until, upgradeHead, within } from './helpers.js';
 
 guardUnhandledRejections();
 const scope = createTestScope();
@@ -31,33 +30,6 @@ async function httpServer(): Promise<{ http: HttpServer; port: number }> {
   http.listen(0, '127.0.0.1');
   await once(http, 'listening');
   return { http, port: (http.address() as AddressInfo).port };
-}
-
-/** Sends a raw request and resolves what came back once the server closed the socket. */
-async function rawRequest(port: number, head: string[]): Promise<{ status: number; text: string }> {
-  const socket = connect(port, '127.0.0.1');
-  scope.defer(() => socket.destroy());
-  socket.on('error', () => {});
-  let text = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => (text += chunk));
-  await once(socket, 'connect');
-  socket.write(`${head.join('\r\n')}\r\n\r\n`);
-  await within(once(socket, 'close'), 'the server to close the socket');
-  const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
-  return { status: m ? Number(m[1]) : 0, text };
-}
-
-function upgradeHead(port: number, path: string, extra: string[] = []): string[] {
-  return [
-    `GET ${path} HTTP/1.1`,
-    `Host: 127.0.0.1:${port}`,
-    'Connection: Upgrade',
-    'Upgrade: websocket',
-    'Sec-WebSocket-Version: 13',
-    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-    ...extra,
-  ];
 }
 
 describe('Admission', () => {
@@ -108,7 +80,7 @@ describe('refuse', () => {
     scope.defer(() => new Promise<void>((r) => server.close(() => r())));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    const { status, text } = await rawRequest((server.address() as AddressInfo).port, ['GET / HTTP/1.1']);
+    const { status, text } = await scope.rawRequest((server.address() as AddressInfo).port, ['GET / HTTP/1.1']);
     expect(status).toBe(429);
     expect(text).toBe(
       'HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 9\r\nRetry-After: 1\r\n\r\nToo many\n',
@@ -171,7 +143,7 @@ describe('createHttpEndpoint', () => {
     expect(ep.owned).toBe(true);
     const port = await ep.listen();
     expect(await ep.listen()).toBe(port); // idempotent
-    const plain = await rawRequest(port, ['GET / HTTP/1.1', 'Host: x', 'Connection: close']);
+    const plain = await scope.rawRequest(port, ['GET / HTTP/1.1', 'Host: x', 'Connection: close']);
     expect(plain.status).toBe(426);
     const slow = connect(port, '127.0.0.1');
     scope.defer(() => slow.destroy());
@@ -284,9 +256,9 @@ describe('the upgrade listener', () => {
 
   it('answers 404 for another path only when it is the only upgrade listener', async () => {
     const alone = await endpoint();
-    expect((await rawRequest(alone.port, upgradeHead(alone.port, '/other'))).status).toBe(404);
+    expect((await scope.rawRequest(alone.port, upgradeHead(alone.port, '/other'))).status).toBe(404);
     const shared = await endpoint({ other: true });
-    expect((await rawRequest(shared.port, upgradeHead(shared.port, '/other'))).status).toBe(418);
+    expect((await scope.rawRequest(shared.port, upgradeHead(shared.port, '/other'))).status).toBe(418);
   });
 
   it('counts admissions from the request (429 with Retry-After, 503 naming the endpoint) and releases on close', async () => {
@@ -299,7 +271,7 @@ describe('the upgrade listener', () => {
     };
     const a = await open();
     await open();
-    const tooMany = await rawRequest(port, upgradeHead(port, '/here?x=1'));
+    const tooMany = await scope.rawRequest(port, upgradeHead(port, '/here?x=1'));
     expect(tooMany.status).toBe(429);
     expect(tooMany.text).toContain('Retry-After: 1');
     a!.close();
@@ -307,7 +279,7 @@ describe('the upgrade listener', () => {
     ep.admission.release('127.0.0.1');
     await open();
     ep.admission.admit('elsewhere'); // the third and last slot in all
-    const full = await rawRequest(port, upgradeHead(port, '/here'));
+    const full = await scope.rawRequest(port, upgradeHead(port, '/here'));
     expect(full.status).toBe(503);
     expect(full.text).toContain('Thing is at capacity');
     expect(accepted).toHaveLength(3);
@@ -315,9 +287,9 @@ describe('the upgrade listener', () => {
 
   it('refuses a foreign origin (403) and every upgrade once shutting down (503), releasing their slots', async () => {
     const { port, ep, shutDown } = await endpoint({ origins: new Set(['https://app.example']), admission: new Admission(10, 1) });
-    expect((await rawRequest(port, upgradeHead(port, '/here', ['Origin: https://evil.example']))).status).toBe(403);
+    expect((await scope.rawRequest(port, upgradeHead(port, '/here', ['Origin: https://evil.example']))).status).toBe(403);
     shutDown();
-    expect((await rawRequest(port, upgradeHead(port, '/here', ['Origin: https://app.example']))).status).toBe(503);
+    expect((await scope.rawRequest(port, upgradeHead(port, '/here', ['Origin: https://app.example']))).status).toBe(503);
     expect(ep.admission.admit('127.0.0.1')).toBe(0); // both slots were given back
   });
 
@@ -333,9 +305,9 @@ describe('the upgrade listener', () => {
         return false;
       },
     });
-    expect((await rawRequest(port, upgradeHead(port, '/here'))).status).toBe(400);
+    expect((await scope.rawRequest(port, upgradeHead(port, '/here'))).status).toBe(400);
     fail = true;
-    expect((await rawRequest(port, upgradeHead(port, '/here'))).status).toBe(500);
+    expect((await scope.rawRequest(port, upgradeHead(port, '/here'))).status).toBe(500);
     expect(logger.lines.map((l) => l.msg)).toEqual(['upgrade failed']);
     expect(ep.admission.admit('127.0.0.1')).toBe(0);
   });
@@ -359,14 +331,14 @@ describe('the upgrade listener', () => {
       },
     });
     const token = ['Sec-WebSocket-Protocol: ' + encodeTokenProtocol('secret-token')];
-    expect((await rawRequest(port, upgradeHead(port, '/here', token))).status).toBe(401);
+    expect((await scope.rawRequest(port, upgradeHead(port, '/here', token))).status).toBe(401);
     outcome = () => {
       throw new Error('db down');
     };
-    expect((await rawRequest(port, upgradeHead(port, '/here', token))).status).toBe(500);
+    expect((await scope.rawRequest(port, upgradeHead(port, '/here', token))).status).toBe(500);
     outcome = () => new Promise(() => {});
     const t0 = performance.now();
-    expect((await rawRequest(port, upgradeHead(port, '/here', token))).status).toBe(503);
+    expect((await scope.rawRequest(port, upgradeHead(port, '/here', token))).status).toBe(503);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(130);
     outcome = () => Promise.resolve('alice');
     const ws = new WebSocket(`ws://127.0.0.1:${port}/here`);
@@ -395,7 +367,7 @@ describe('the upgrade listener', () => {
         return r;
       },
     });
-    const pending = rawRequest(port, upgradeHead(port, '/here'));
+    const pending = scope.rawRequest(port, upgradeHead(port, '/here'));
     await until(() => waiting.length === 1, 'the decision to start');
     shutDown();
     waiting[0]!();

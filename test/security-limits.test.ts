@@ -7,49 +7,33 @@
  * SB_FIGURES=1 prints the measured figures (latency, memory) the assertions bound.
  */
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { constants as zlib, deflateRawSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import type { Server, ServerOptions } from '../src/server/index.js';
-import { RawPeer, handshakeStatus, recordingLogger, startServer, until, within, guardUnhandledRejections } from './helpers.js';
+import { closedBy, createTestScope, RawPeer, handshakeStatus, recordingLogger, until, within, guardUnhandledRejections } from './helpers.js';
 
 const V1 = 'switchboard.v1.json';
 const MiB = 1_048_576;
 
-/** Everything a test opens, closed in afterEach whatever its outcome. */
-const servers: { close(): Promise<void> }[] = [];
-const peers: RawPeer[] = [];
-const sockets: Socket[] = [];
-const clients: WebSocket[] = [];
 guardUnhandledRejections();
-
-afterEach(async () => {
-  for (const p of peers.splice(0)) p.ws.terminate();
-  for (const c of clients.splice(0)) c.terminate();
-  for (const s of sockets.splice(0)) s.destroy();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const scope = createTestScope();
 
 /** Starts a server that always has an `echo` command (the bystander's), plus the test's setup. */
 async function start<I>(options: ServerOptions<I> = {}, setup?: (s: Server<I>) => void) {
-  const started = await startServer<I>(options, (s) => {
+  return scope.server<I>(options, (s) => {
     s.command('echo', (x) => x);
     setup?.(s);
   });
-  servers.push(started.server);
-  return started;
 }
 
 function peer(url: string, opts?: WebSocket.ClientOptions, protocols: string[] = [V1]): RawPeer {
-  const p = new RawPeer(url, protocols, opts);
-  peers.push(p);
-  return p;
+  return scope.peer(url, protocols, opts);
 }
 
 const ready = (url: string, opts?: WebSocket.ClientOptions, protocols?: string[]) => peer(url, opts, protocols).ready();
@@ -138,7 +122,7 @@ interface RawUpgrade {
 /** Sends a WebSocket upgrade request on a raw TCP socket and resolves the response head. */
 function rawUpgrade(port: number, o: { localAddress?: string; headers?: string[]; key?: string; protocols?: string[] } = {}): Promise<RawUpgrade> {
   const socket = connect({ port, host: '127.0.0.1', ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
-  sockets.push(socket);
+  scope.defer(() => socket.destroy());
   socket.on('error', () => {});
   socket.write(
     [
@@ -610,7 +594,7 @@ describe('limits.maxConnections and limits.maxConnectionsPerIp', () => {
       // A peer that vanishes while authenticate hangs gives its slot back at the timeout.
       const vanishing = await new Promise<Socket>((resolve) => {
         const s = connect(port, '127.0.0.1', () => resolve(s));
-        sockets.push(s);
+        scope.defer(() => s.destroy());
         s.on('error', () => {});
       });
       const hangsBefore = hangs;
@@ -672,34 +656,13 @@ describe('limits.maxConnections and limits.maxConnectionsPerIp', () => {
 });
 
 describe('limits.handshakeTimeoutMs', () => {
-  /** Opens a raw TCP socket and resolves when it is connected. */
-  async function tcp(port: number): Promise<Socket> {
-    const s = connect(port, '127.0.0.1');
-    sockets.push(s);
-    s.on('error', () => {});
-    await once(s, 'connect');
-    return s;
-  }
-
-  /** Collects what the server sends and resolves it with the elapsed time once it closes the socket. */
-  function closedBy(s: Socket, t0: number, timeoutMs = 3_000): Promise<{ text: string; ms: number }> {
-    let text = '';
-    s.setEncoding('latin1');
-    s.on('data', (d: string) => (text += d));
-    return within(
-      once(s, 'close').then(() => ({ text, ms: performance.now() - t0 })),
-      'the server to close the slow socket',
-      timeoutMs,
-    );
-  }
-
   it('closes slowloris sockets (silent, half a request, a byte at a time) with 408 after the timeout, without taking slots', async () => {
     const timeout = 300;
     const { url, port, server } = await start({ limits: { handshakeTimeoutMs: timeout, maxConnectionsPerIp: 2 } });
     const by = await bystander(url);
-    const silent = await tcp(port);
-    const half = await tcp(port);
-    const drip = await tcp(port);
+    const silent = await scope.tcp(port);
+    const half = await scope.tcp(port);
+    const drip = await scope.tcp(port);
     const t0 = performance.now();
     const closes = [closedBy(silent, t0), closedBy(half, t0), closedBy(drip, t0)];
     half.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upg`);
@@ -863,7 +826,7 @@ describe('slow consumers (limits.sendBufferBytes)', () => {
 
     constructor(url: string) {
       this.ws = new WebSocket(url, [V1]);
-      clients.push(this.ws);
+      scope.defer(() => this.ws.terminate());
       this.ws.once('upgrade', (res) => (this.socket = res.socket as Socket));
       this.ws.on('message', (data) => {
         const f = JSON.parse(data.toString()) as Record<string, unknown>;

@@ -3,7 +3,6 @@
  * docs/protocol.md §1 with raw `ws` peers and raw TCP: origins, authentication, paths, subprotocol
  * negotiation, hostile sockets, shutdown, options.
  */
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect } from 'node:net';
@@ -12,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import { createServer, silentLogger } from '../src/server/index.js';
-import { createTestScope, handshakeStatus, recordingLogger, until, within } from './helpers.js';
+import { createTestScope, handshakeStatus, recordingLogger, until, upgradeHead, within } from './helpers.js';
 
 const V1 = 'switchboard.v1.json';
 
@@ -29,33 +28,6 @@ function rendered(lines: { level: string; obj: object; msg?: string }[]): string
  * Sends a hand-written HTTP request on a raw TCP socket and resolves the response's status code
  * once the server has closed the connection (refusals always close it, docs/protocol.md §1.2).
  */
-async function rawRequest(port: number, head: string[]): Promise<{ status: number; text: string }> {
-  const socket = connect(port, '127.0.0.1');
-  scope.defer(() => socket.destroy());
-  socket.on('error', () => {});
-  let text = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => (text += chunk));
-  await once(socket, 'connect');
-  socket.write(`${head.join('\r\n')}\r\n\r\n`);
-  await within(once(socket, 'close'), 'server to close the raw socket');
-  const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
-  return { status: m ? Number(m[1]) : 0, text };
-}
-
-/** A valid WebSocket upgrade request for `path`, plus extra header lines. */
-function upgradeHead(port: number, path: string, extra: string[] = []): string[] {
-  return [
-    `GET ${path} HTTP/1.1`,
-    `Host: 127.0.0.1:${port}`,
-    'Connection: Upgrade',
-    'Upgrade: websocket',
-    'Sec-WebSocket-Version: 13',
-    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-    ...extra,
-  ];
-}
-
 /** Outcome of an upgrade attempt: 'open', the refusal's HTTP status, or the socket error's code. */
 function attempt(url: string, protocols: string[] = [V1]): Promise<string | number> {
   return within(
@@ -136,7 +108,7 @@ describe('authentication', () => {
         throw new Error('connection string postgres://admin:pw@db');
       },
     });
-    const res = await rawRequest(port, upgradeHead(port, '/ws', ['Connection: close']));
+    const res = await scope.rawRequest(port, upgradeHead(port, '/ws', ['Connection: close']));
     expect(res.status).toBe(500);
     expect(res.text).not.toContain('postgres');
     expect(logger.lines.filter((l) => l.level === 'error')).toHaveLength(1);
@@ -200,7 +172,7 @@ describe('paths', () => {
 
   it('answers plain HTTP requests with 426', async () => {
     const { port } = await scope.server();
-    const res = await rawRequest(port, [`GET /ws HTTP/1.1`, `Host: 127.0.0.1:${port}`, 'Connection: close']);
+    const res = await scope.rawRequest(port, [`GET /ws HTTP/1.1`, `Host: 127.0.0.1:${port}`, 'Connection: close']);
     expect(res.status).toBe(426);
   });
 
@@ -289,7 +261,7 @@ describe('subprotocol negotiation', () => {
     // Bytes that are not UTF-8 (0xff 0xfe) are not a token.
     expect(await handshakeStatus(url, {}, [V1, 'switchboard.auth._-4'])).toBe(400);
     // Characters a ws client refuses to send: hand-written request.
-    const res = await rawRequest(port, upgradeHead(port, '/ws', [`Sec-WebSocket-Protocol: ${V1}, switchboard.auth.@@ @`]));
+    const res = await scope.rawRequest(port, upgradeHead(port, '/ws', [`Sec-WebSocket-Protocol: ${V1}, switchboard.auth.@@ @`]));
     expect(res.status).toBe(400);
     expect(calls).toBe(0);
   });
@@ -339,7 +311,7 @@ describe('hostile sockets', () => {
 
   it('answers garbage bytes with 400 and closes, without crashing', async () => {
     const { url, port } = await scope.server();
-    const res = await rawRequest(port, ['\u0000\u00ff not http at all']);
+    const res = await scope.rawRequest(port, ['\u0000\u00ff not http at all']);
     expect(res.status).toBe(400);
     await scope.peer(url).ready();
   });
@@ -347,7 +319,7 @@ describe('hostile sockets', () => {
   it('refuses an upgrade with no Sec-WebSocket-Key with 400', async () => {
     const { port } = await scope.server();
     const head = upgradeHead(port, '/ws').filter((l) => !l.startsWith('Sec-WebSocket-Key'));
-    expect((await rawRequest(port, head)).status).toBe(400);
+    expect((await scope.rawRequest(port, head)).status).toBe(400);
   });
 
   it('survives a peer that resets its socket while authenticate is pending', async () => {
