@@ -218,4 +218,21 @@ describe('presence', () => {
     await scope.server({ port: first.port });
     expect(await failed).toMatchObject({ code: 'FORBIDDEN' });
   });
+
+  it('two handles that add the same listener function each keep it until their own unsubscribe', async () => {
+    const { url } = await setup();
+    const c = scope.client(url, { token: 'watcher' });
+    const joined: string[] = [];
+    const onJoin = (m: Member) => joined.push(m.id);
+    const a = c.subscribe('room:shared', () => {});
+    const b = c.subscribe('room:shared', () => {});
+    a.on('join', onJoin);
+    b.on('join', onJoin);
+    await Promise.all([a.ready, b.ready]);
+    a.unsubscribe();
+    const other = scope.client(url, { token: 'bob' });
+    await other.subscribe('room:shared', () => {}).ready;
+    await until(() => joined.includes('bob'), 'the remaining handle to see bob join');
+    expect(joined.filter((id) => id === 'bob')).toEqual(['bob']);
+  });
 });

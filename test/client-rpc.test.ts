@@ -129,6 +129,22 @@ describe('client.call', () => {
     expect(c.state).toBe('open');
   });
 
+  it('takes a timeout of Infinity, or longer than a timer holds, as no deadline (a timer would fire at once)', async () => {
+    const { url, release } = await setup();
+    const c = scope.client(url, { timeoutMs: Infinity });
+    // Started while connecting: waits for the connection without a deadline.
+    const pending = c.call('hang', undefined, { timeoutMs: 3e9 });
+    const sum = c.call('add', { a: 1, b: 1 });
+    expect(await sum).toBe(2);
+    await new Promise((r) => setTimeout(r, 50));
+    let settled = false;
+    void pending.finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toBe(false);
+    release();
+    await expect(pending).resolves.toBeUndefined();
+  });
+
   it('rejects calls after close() with CLOSED and reports state closed', async () => {
     const { url } = await setup();
     const c = scope.client(url);

@@ -14,6 +14,7 @@ import type { ServerFrame, WelcomeFrame } from '../protocol/frames.js';
 import { isServerFrame } from '../protocol/frames.js';
 import { encodeTokenProtocol } from '../protocol/subprotocol.js';
 import type { Emitter, Listeners } from '../shared/emitter.js';
+import { MAX_TIMER_MS } from '../shared/options.js';
 import { backoffDelay } from './backoff.js';
 import type { ResolvedClientOptions, UrlProvider } from './options.js';
 import type { RequestTable, Transmit } from './requests.js';
@@ -337,7 +338,8 @@ export function createConnection({ urls, opts, factory, events, requests, report
       const offClose = events.on('close', (e) => {
         if (!e.willReconnect) cleanup(), reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
       });
-      const timer = setTimeout(() => (cleanup(), reject(new SwitchboardError(ErrorCode.TIMEOUT, `Not connected within ${timeoutMs} ms`))), timeoutMs);
+      // `Infinity` (or beyond what a timer holds) is "no deadline": setTimeout would fire at once.
+      const timer = timeoutMs <= MAX_TIMER_MS ? setTimeout(() => (cleanup(), reject(new SwitchboardError(ErrorCode.TIMEOUT, `Not connected within ${timeoutMs} ms`))), timeoutMs) : undefined;
       const onAbort = () => (cleanup(), reject(new SwitchboardError(ErrorCode.ABORTED, 'Aborted')));
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });

@@ -7,6 +7,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ErrFrame } from '../protocol/frames.js';
+import { MAX_TIMER_MS } from '../shared/options.js';
 
 /** A request frame without its id; the table assigns one. */
 export type RequestBody = { t: 'call' | 'sub' | 'unsub' | 'pub' | 'presence' | 'auth' | 'upload' } & Record<string, unknown>;
@@ -78,7 +79,8 @@ export class RequestTable {
         sent: false,
         timer: undefined,
       };
-      if (Number.isFinite(opts.timeoutMs)) {
+      // `Infinity`, or more than a timer holds (it would fire at once), is no deadline.
+      if (opts.timeoutMs <= MAX_TIMER_MS) {
         entry.timer = setTimeout(
           () => this.#settleError(entry, new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${opts.timeoutMs} ms`)),
           opts.timeoutMs,

@@ -187,7 +187,9 @@ export function createTopicTable(host: TopicHost): TopicTable {
         }
       },
       on(event, cb) {
-        const off = t.events.on(event, cb as Listeners<SubscriptionEvents>[typeof event]);
+        // A wrapper per registration: two handles that add the same function must not share it,
+        // or one handle's unsubscribe would silence the other.
+        const off = t.events.on(event, ((arg: never) => (cb as (a: never) => void)(arg)) as Listeners<SubscriptionEvents>[typeof event]);
         own.push(off);
         return off;
       },
