@@ -4,6 +4,7 @@
  * real sockets, so the frames themselves are what is checked.
  */
 import { describe, expect, it } from 'vitest';
+import { validateClientFrame } from '../src/protocol/frames.js';
 import { createTestScope, guardUnhandledRejections, until, type RawPeer } from './helpers.js';
 
 guardUnhandledRejections();
@@ -124,5 +125,22 @@ describe('malformed flow-control frames (docs/protocol.md §2.3)', () => {
     p.send({ t: 'credit', id: 10, n: 1 });
     await settled(p);
     expect(p.frames.some((f) => f.id === 10)).toBe(false);
+  });
+
+  it('malformed credit for ids that are not live counts against limits.rate like any malformed request', async () => {
+    const { url } = await scope.server({ limits: { rate: { perSecond: 0.001, burst: 2 } } });
+    const p = await scope.peer(url).ready();
+    const codes = [];
+    for (const id of [1, 2, 3]) codes.push((await ask(p, { t: 'credit', id, n: 0 })).code);
+    expect(codes).toEqual(['BAD_REQUEST', 'BAD_REQUEST', 'RATE_LIMITED']);
+  });
+
+  it('validateClientFrame does not call a malformed credit or item valid (switchboard/protocol)', () => {
+    for (const frame of [{ t: 'credit', id: 1, n: 0 }, { t: 'item', id: 1, items: [] }, { t: 'item', id: 1, items: 'x' }]) {
+      const v = validateClientFrame(frame);
+      expect(v.ok, JSON.stringify(frame)).toBe(false);
+      if (!v.ok) expect(v.fault).toMatchObject({ kind: 'flow', frame: { t: 'err', id: 1, code: 'BAD_REQUEST' } });
+    }
+    expect(validateClientFrame({ t: 'credit', id: 1, n: 3 })).toEqual({ ok: true, frame: { t: 'credit', id: 1, n: 3 } });
   });
 });

@@ -63,18 +63,10 @@ export interface CancelFrame { t: 'cancel'; id: number }
 /** Largest credit one `credit` frame may grant. */
 export const MAX_CREDIT = 2 ** 31 - 1;
 
-/**
- * A `credit` or `item` frame with a usable `id` and a malformed body (a grant of 0, items that are
- * not a non-empty array or nest too deep). It is handed to the stream table rather than answered
- * here: for a live stream or upload it ends that stream with `fault` (docs/protocol.md §2.3), for
- * any other id `fault` is the answer.
- */
-export interface FlowFaultFrame { t: 'credit' | 'item'; id: number; fault: ErrFrame }
-
 /** Any frame a client sends. */
 export type ClientFrame =
   | CallFrame | SubFrame | UnsubFrame | PubFrame | PresenceFrame | PingFrame | AuthFrame
-  | StreamFrame | UploadFrame | CreditFrame | ItemFrame | EndFrame | CancelFrame | FlowFaultFrame;
+  | StreamFrame | UploadFrame | CreditFrame | ItemFrame | EndFrame | CancelFrame;
 
 export interface WelcomeFrame {
   t: 'welcome';
@@ -117,10 +109,16 @@ export type ServerFrame =
   | WelcomeFrame | OkFrame | ErrFrame | MsgFrame | JoinFrame | LeaveFrame | PongFrame | RefreshFrame
   | ItemFrame | EndFrame | CreditFrame;
 
-/** What to do with a frame that failed validation. */
+/**
+ * What to do with a frame that failed validation: close the connection, answer the request with
+ * `frame`, or — a `credit` or `item` frame with a usable id and a malformed body (a grant of 0,
+ * items that are not a non-empty array or nest too deep) — end that id's live stream or upload with
+ * `frame`, or answer with it when no stream is live under that id (docs/protocol.md §2.3).
+ */
 export type FrameFault =
   | { kind: 'close'; code: number; reason: string }
-  | { kind: 'reply'; frame: ErrFrame };
+  | { kind: 'reply'; frame: ErrFrame }
+  | { kind: 'flow'; frame: ErrFrame };
 
 /** Result of {@link validateClientFrame}. */
 export type Validated = { ok: true; frame: ClientFrame } | { ok: false; fault: FrameFault };
@@ -155,9 +153,9 @@ function badRequest(id: number, message: string): Validated {
   return { ok: false, fault: { kind: 'reply', frame: badRequestFrame(id, message) } };
 }
 
-/** A malformed flow-control frame, for the stream table to decide (see {@link FlowFaultFrame}). */
-function flowFault(t: 'credit' | 'item', id: number, message: string): Validated {
-  return { ok: true, frame: { t, id, fault: badRequestFrame(id, message) } };
+/** A malformed flow-control frame, for the stream table to decide (see {@link FrameFault}). */
+function flowFault(id: number, message: string): Validated {
+  return { ok: false, fault: { kind: 'flow', frame: badRequestFrame(id, message) } };
 }
 
 const TOO_DEEP = ` is nested deeper than ${MAX_DEPTH} levels`;
@@ -223,12 +221,12 @@ export function validateClientFrame(value: unknown): Validated {
       if (exceedsDepth(f.input)) return badRequest(id, `"input"${TOO_DEEP}`);
       return { ok: true, frame: value as UploadFrame };
     case 'credit':
-      if (!isCredit(f.n)) return flowFault('credit', id, '"n" must be an integer from 1 to 2147483647');
+      if (!isCredit(f.n)) return flowFault(id, '"n" must be an integer from 1 to 2147483647');
       return { ok: true, frame: value as CreditFrame };
     case 'item':
-      if (!Array.isArray(f.items) || f.items.length === 0) return flowFault('item', id, '"items" must be a non-empty array');
+      if (!Array.isArray(f.items) || f.items.length === 0) return flowFault(id, '"items" must be a non-empty array');
       // The array itself is one level: each item may nest MAX_DEPTH containers.
-      if (exceedsDepth(f.items, MAX_DEPTH + 1)) return flowFault('item', id, `an item${TOO_DEEP}`);
+      if (exceedsDepth(f.items, MAX_DEPTH + 1)) return flowFault(id, `an item${TOO_DEEP}`);
       return { ok: true, frame: value as ItemFrame };
     case 'end':
     case 'cancel':

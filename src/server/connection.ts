@@ -20,8 +20,11 @@ export type Encoded = string | Uint8Array;
 /** What a connection hands its frames to. */
 export interface FrameSink<Identity> {
   handle(conn: Connection<Identity>, frame: ClientFrame): void;
-  /** A malformed request that still has an id: `refusal` is its answer (BAD_REQUEST, UNKNOWN_FRAME). */
-  malformed(conn: Connection<Identity>, refusal: ErrFrame): void;
+  /**
+   * A malformed request that still has an id: `refusal` is its answer (BAD_REQUEST, UNKNOWN_FRAME).
+   * `flow`: a malformed `credit` or `item`, which ends that id's live stream instead when there is one.
+   */
+  malformed(conn: Connection<Identity>, refusal: ErrFrame, flow: boolean): void;
   /** First-message authentication: the connection's first frame (docs/protocol.md §1.3). */
   firstAuth(conn: Connection<Identity>, token: string): void;
   /** The connection closed: end what still runs for it (streams). */
@@ -373,7 +376,7 @@ export class Connection<Identity = unknown> {
     }
     if (!v.ok) {
       if (v.fault.kind === 'close') return this.close(v.fault.code, v.fault.reason);
-      return sink.malformed(this, v.fault.frame);
+      return sink.malformed(this, v.fault.frame, v.fault.kind === 'flow');
     }
     sink.handle(this, v.frame);
   }

@@ -244,7 +244,10 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     },
     // Every rate-limit charge is decided here (docs/security.md, limits.rate): one token per
     // request, ping and malformed request; flow control only when it is not for a live stream.
-    malformed(conn, refusal) {
+    malformed(conn, refusal, flow) {
+      // A malformed credit or item for a live stream ends that stream (docs/protocol.md §2.3); like
+      // the stream's other flow control it is paced by credit, not charged.
+      if (flow && streams.fault(conn, refusal)) return;
       // A malformed request (BAD_REQUEST, UNKNOWN_FRAME) is still a request that costs a parse and
       // an answer: charged like the others, or a flood of them would never meet limits.rate nor
       // its POLICY_VIOLATION close (docs/protocol.md §4, §5).

@@ -11,7 +11,7 @@ import { exceedsDepth, MAX_DEPTH } from '../protocol/depth.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
-import type { CreditFrame, FlowFaultFrame, ItemFrame, StreamFrame, UploadFrame } from '../protocol/frames.js';
+import type { CreditFrame, ErrFrame, ItemFrame, StreamFrame, UploadFrame } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
 import type { BatchOptions } from './options.js';
 import type { StreamContext } from './types.js';
@@ -86,6 +86,8 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
       streams.delete(f.id);
       if (timer) clearTimeout(timer);
       abort.abort(err);
+      // The send loop may be waiting for credit: let it see `stopped` and finish.
+      wake?.();
       void Promise.resolve(iterator?.return?.()).catch(() => {});
       fail(conn as never, f.id, err, `stream ${f.name}`);
     };
@@ -279,23 +281,24 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
     openUpload,
     /** Live streams and uploads of a connection (bounded by `limits.maxPendingCalls`). */
     count: (conn: Connection<Identity>) => live.get(conn)?.size ?? 0,
-    /**
-     * Routes a flow-control frame; returns false when the id is not a live stream. A malformed one
-     * ends its live stream with `err`; for any other id it is answered with that `err`.
-     */
-    route(conn: Connection<Identity>, f: CreditFrame | ItemFrame | FlowFaultFrame | { t: 'end' | 'cancel'; id: number }): boolean {
+    /** Routes a flow-control frame; returns false when the id is not a live stream. */
+    route(conn: Connection<Identity>, f: CreditFrame | ItemFrame | { t: 'end' | 'cancel'; id: number }): boolean {
       const s = live.get(conn)?.get(f.id);
-      if ('fault' in f) {
-        if (s) s.fault(frameToError(f.fault));
-        else conn.fail(f.fault);
-        return s !== undefined;
-      }
       if (!s) return false;
       if (f.t === 'credit') s.credit(f.n);
       else if (f.t === 'item') s.items(f.items);
       else if (f.t === 'end') s.end();
       else s.cancel('cancel');
       return true;
+    },
+    /**
+     * A malformed `credit` or `item` (`refusal` is its answer) ends the live stream or upload of its
+     * id with that `err`; returns false when none is live under that id.
+     */
+    fault(conn: Connection<Identity>, refusal: ErrFrame): boolean {
+      const s = live.get(conn)?.get(refusal.id);
+      if (s) s.fault(frameToError(refusal));
+      return s !== undefined;
     },
     /** The connection closed: every stream ends. */
     closeAll(conn: Connection<Identity>): void {
