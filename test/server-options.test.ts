@@ -48,6 +48,10 @@ describe('server options', () => {
       [{ compression: 'yes' as never }, /compression/],
       [{ history: { size: 0 } }, /history\.size/],
       [{ presence: { key: 'id' as never } }, /presence\.key/],
+      // A timer longer than 2^31 - 1 ms fires at once: a live peer would be dropped as dead.
+      [{ heartbeat: { timeoutMs: 2 ** 31 } }, /heartbeat\.timeoutMs must be at most/],
+      [{ limits: { handshakeTimeoutMs: 2 ** 31 } }, /limits\.handshakeTimeoutMs must be at most/],
+      [{ shutdownTimeoutMs: 2 ** 31 } , /shutdownTimeoutMs must be at most/],
     ];
     for (const [options, path] of cases) expect(() => createServer(options), JSON.stringify(options)).toThrow(path);
     for (const [options] of cases) expect(() => createServer(options)).toThrow(TypeError);
@@ -57,6 +61,7 @@ describe('server options', () => {
     const s = createServer();
     expect(() => s.stream('a', { batch: { maxItems: 0 } }, function* () {})).toThrow(/batch\.maxItems/);
     expect(() => s.stream('b', { batch: { maxDelayMs: -1 } }, function* () {})).toThrow(/batch\.maxDelayMs/);
+    expect(() => s.stream('b2', { batch: { maxDelayMs: 2 ** 31 } }, function* () {})).toThrow(/batch\.maxDelayMs must be at most/);
     expect(() => s.stream('c', { batch: { maxItems: undefined, maxDelayMs: undefined } }, function* () {})).not.toThrow();
     expect(() => s.upload('d', { highWaterMark: 0 }, async () => 1)).toThrow(/highWaterMark/);
     expect(() => s.upload('e', { highWaterMark: undefined }, async () => 1)).not.toThrow();

@@ -6,7 +6,7 @@ import type { Engine } from '../engines/engine.js';
 import type { CodecName } from '../protocol/codec.js';
 import type { Logger } from '../shared/logger.js';
 import { consoleLogger } from '../shared/logger.js';
-import { bool, func, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, withDefaults } from '../shared/options.js';
+import { bool, func, nonNegativeInt, nonNegativeMs, oneOf, positiveInt, positiveMs, positiveNumber, withDefaults } from '../shared/options.js';
 import { defaultMemberKey } from './members.js';
 
 /** Decides who connects. Return the identity to accept, `null`/`undefined` to refuse with HTTP 401. */
@@ -277,8 +277,8 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
     authenticate: o.authenticate === undefined ? undefined : func<Authenticate<Identity>>('authenticate', o.authenticate),
     origins: o.origins ? new Set(o.origins) : undefined,
     heartbeat: {
-      intervalMs: positiveNumber('heartbeat.intervalMs', heartbeat.intervalMs),
-      timeoutMs: positiveNumber('heartbeat.timeoutMs', heartbeat.timeoutMs),
+      intervalMs: positiveMs('heartbeat.intervalMs', heartbeat.intervalMs),
+      timeoutMs: positiveMs('heartbeat.timeoutMs', heartbeat.timeoutMs),
     },
     limits: {
       maxPayload: positiveInt('limits.maxPayload', limits.maxPayload),
@@ -288,27 +288,27 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
       },
       maxConnections: positiveInt('limits.maxConnections', limits.maxConnections),
       maxConnectionsPerIp: positiveInt('limits.maxConnectionsPerIp', limits.maxConnectionsPerIp),
-      handshakeTimeoutMs: positiveNumber('limits.handshakeTimeoutMs', limits.handshakeTimeoutMs),
+      handshakeTimeoutMs: positiveMs('limits.handshakeTimeoutMs', limits.handshakeTimeoutMs),
       maxSubscriptionsPerConnection: positiveInt('limits.maxSubscriptionsPerConnection', limits.maxSubscriptionsPerConnection),
       maxPendingCalls: positiveInt('limits.maxPendingCalls', limits.maxPendingCalls),
       sendBufferBytes: positiveInt('limits.sendBufferBytes', limits.sendBufferBytes),
-      slowConsumerGraceMs: positiveNumber('limits.slowConsumerGraceMs', limits.slowConsumerGraceMs),
+      slowConsumerGraceMs: positiveMs('limits.slowConsumerGraceMs', limits.slowConsumerGraceMs),
     },
     codecs: resolveCodecs(top.codecs),
     compression: bool('compression', top.compression),
-    authTimeoutMs: positiveNumber('authTimeoutMs', top.authTimeoutMs),
-    refreshGraceMs: positiveNumber('refreshGraceMs', top.refreshGraceMs),
+    authTimeoutMs: positiveMs('authTimeoutMs', top.authTimeoutMs),
+    refreshGraceMs: positiveMs('refreshGraceMs', top.refreshGraceMs),
     expiresAt: func('expiresAt', top.expiresAt),
     presence: {
       key: func('presence.key', presence.key),
       ...(presence.info === undefined ? {} : { info: func<NonNullable<PresenceOptions<Identity>['info']>>('presence.info', presence.info) }),
     },
     logger: top.logger,
-    shutdownTimeoutMs: nonNegativeNumber('shutdownTimeoutMs', top.shutdownTimeoutMs),
+    shutdownTimeoutMs: nonNegativeMs('shutdownTimeoutMs', top.shutdownTimeoutMs),
     history: resolveHistory('history', o.history) ?? false,
     idempotency: {
       ttlMs: positiveNumber('idempotency.ttlMs', idempotency.ttlMs),
-      leaseMs: positiveNumber('idempotency.leaseMs', idempotency.leaseMs),
+      leaseMs: positiveMs('idempotency.leaseMs', idempotency.leaseMs),
       ...(idempotency.scope === undefined ? {} : { scope: func<NonNullable<IdempotencyOptions<Identity>['scope']>>('idempotency.scope', idempotency.scope) }),
     },
   };

@@ -20,7 +20,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { createDispatcher, type CommandEntry } from './dispatch.js';
 import type { StreamEntry, UploadEntry } from './streams.js';
 import { SERVER_DEFAULTS, resolveHistory, resolveOptions, type HistoryConfig, type ServerOptions } from './options.js';
-import { nonNegativeNumber, positiveInt, withDefaults } from '../shared/options.js';
+import { nonNegativeMs, positiveInt, withDefaults } from '../shared/options.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createIdempotency } from './idempotency.js';
 import { createMembers } from './members.js';
@@ -136,7 +136,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
       const { spec, handler } = registration('stream', name, specOrHandler, maybeHandler, streams);
       const b = (spec as StreamSpec<StandardSchemaV1 | undefined> | undefined)?.batch;
       const merged = b && withDefaults(SERVER_DEFAULTS.stream.batch as { maxItems: number; maxDelayMs: number }, b);
-      const batch = merged && { maxItems: positiveInt('batch.maxItems', merged.maxItems), maxDelayMs: nonNegativeNumber('batch.maxDelayMs', merged.maxDelayMs) };
+      const batch = merged && { maxItems: positiveInt('batch.maxItems', merged.maxItems), maxDelayMs: nonNegativeMs('batch.maxDelayMs', merged.maxDelayMs) };
       streams.set(name, { handler: handler as StreamEntry<Identity>['handler'], input: spec?.input, batch });
       return server as never;
     },
