@@ -6,8 +6,9 @@
  * tables. Runtime-free: the entry point injects the socket factory.
  */
 import { jsonCodec } from '../protocol/codec.js';
-import { CloseCode, ReadyState, shouldReconnect } from '../protocol/close-codes.js';
-import { ErrorCode } from '../protocol/error-codes.js';
+import * as CloseCode from '../protocol/close-code-values.js';
+import { ReadyState, shouldReconnect } from '../protocol/close-codes.js';
+import * as ErrorCode from '../protocol/error-code-values.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ServerFrame, WelcomeFrame } from '../protocol/frames.js';
 import { isServerFrame } from '../protocol/frames.js';
