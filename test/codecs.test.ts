@@ -7,8 +7,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import type { Client, ClientOptions, Member, WebSocketConstructor } from '../src/client/node.js';
+import { connect, type Client, type ClientOptions, type Member, type WebSocketConstructor } from '../src/client/node.js';
 import { jsonCodec } from '../src/protocol/codec.js';
+import { msgpack } from '../src/msgpack/index.js';
 import { msgpackCodec } from '../src/protocol/msgpack.js';
 import { ServerError, type Server } from '../src/server/index.js';
 import { createTestScope, guardUnhandledRejections, recordingLogger, until } from './helpers.js';
@@ -23,7 +24,8 @@ const scope = createTestScope();
 
 /** A client speaking `codec`. */
 function client(url: string, codec: CodecName, opts: ClientOptions = {}): Client {
-  return scope.client(url, { codec, ...opts });
+  // MessagePack is a plug-in on the client (switchboard/msgpack); JSON is built in.
+  return scope.client(url, { codec: codec === 'msgpack' ? msgpack() : codec, ...opts });
 }
 
 async function setup(configure?: (s: Server<{ id: string }>) => void) {
@@ -207,5 +209,28 @@ describe('mixed codecs on one topic', () => {
     await server.publish('feed', { i: 200, bytes });
     await until(() => subs.filter((s) => s.codec === 'json').every((s) => s.got.length === 201), 'the last message');
     expect(n).toEqual({ json: 1, msgpack: 0 });
+  });
+});
+
+describe('the client codec option (docs/client.md, "Codecs")', () => {
+  it("refuses codec: 'msgpack' at connect() with a TypeError that says how to plug MessagePack in", () => {
+    const attempt = () => connect('ws://127.0.0.1:1/ws', { codec: 'msgpack' as never, reconnect: false });
+    expect(attempt).toThrow(TypeError);
+    expect(attempt).toThrow("import { msgpack } from 'switchboard/msgpack' and pass codec: msgpack()");
+  });
+
+  it('refuses a codec that is neither json nor a codec object, naming the option', () => {
+    for (const codec of ['xml', {}, { subprotocol: 'x', encode: () => '' }, null, 3]) {
+      expect(() => connect('ws://127.0.0.1:1/ws', { codec: codec as never, reconnect: false }), String(codec)).toThrow(/^codec must be 'json' or a codec object/);
+    }
+  });
+
+  it('uses a codec object the app passes in: its subprotocol is offered and it encodes every frame', async () => {
+    const { url } = await setup();
+    const frames: unknown[] = [];
+    const counting = { ...msgpack(), encode: (f: unknown) => (frames.push(f), msgpackCodec.encode(f)) };
+    const c = client(url, 'json', { token: 'x', codec: counting });
+    expect(await c.call('add', { a: 2, b: 3 })).toBe(5);
+    expect(frames).toContainEqual({ t: 'call', id: 1, name: 'add', input: { a: 2, b: 3 } });
   });
 });

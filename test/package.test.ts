@@ -23,7 +23,9 @@ function importGraph(entry: string, dynamic = false): { files: Set<string>; bare
     files.add(file);
     // Comments hold @example imports that are not code.
     const src = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
-    for (const m of src.matchAll(/(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|import\s+['"]([^'"]+)['"]/g)) {
+    // Static imports start a line (tsc writes them so): a string that quotes an import statement
+    // (an error message saying what to import) is not one.
+    for (const m of src.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s+['"]([^'"]+)['"]/gm)) {
       const spec = m[1] ?? m[2] ?? m[3]!;
       // Dynamic imports are loaded on demand (code-split by bundlers); follow static ones only.
       if (m[2] !== undefined && !dynamic) continue;
@@ -56,9 +58,20 @@ describe('package', () => {
     }
   });
 
-  it('the browser client loads @msgpack/msgpack only on demand, and nothing Node-only even then', () => {
-    const { bare } = importGraph(resolve(root, 'dist/client/index.js'), true);
-    expect(bare).toEqual(['@msgpack/msgpack']);
+  it('switchboard/client reaches no MessagePack code, even on demand: it is the switchboard/msgpack plug-in', () => {
+    for (const entry of ['dist/client/index.js', 'dist/client/node.js', 'dist/client/index.d.ts']) {
+      const { files, bare } = importGraph(resolve(root, entry), true);
+      expect(bare.filter((s) => s.includes('msgpack')), entry).toEqual([]);
+      expect([...files].filter((f) => /msgpack/.test(f)), entry).toEqual([]);
+    }
+  });
+
+  it('switchboard/msgpack needs @msgpack/msgpack and nothing Node-only, and loads nothing of the client or server', () => {
+    for (const entry of ['dist/msgpack/index.js', 'dist/msgpack/index.d.ts']) {
+      const { files, bare } = importGraph(resolve(root, entry), true);
+      expect(bare, entry).toEqual(entry.endsWith('.js') ? ['@msgpack/msgpack'] : []);
+      expect([...files].filter((f) => /[\\/](client|server)[\\/]/.test(f)), entry).toEqual([]);
+    }
   });
 
   it('the Node client entry uses ws', () => {
@@ -93,7 +106,7 @@ describe('package', () => {
 
   it('exports map subpaths with types, importable from plain Node JS by package name', async () => {
     const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string> | string> };
-    for (const sub of ['./server', './client', './protocol', './bridge', './bridge/server', './redis']) {
+    for (const sub of ['./server', './client', './msgpack', './protocol', './bridge', './bridge/server', './redis']) {
       const e = pkg.exports[sub] as Record<string, string>;
       expect(Object.keys(e)[0]).toBe('types');
       for (const target of Object.values(e)) expect(existsSync(resolve(root, target))).toBe(true);
@@ -101,13 +114,15 @@ describe('package', () => {
     const script = `
       const { createServer } = await import('switchboard/server');
       const { connect } = await import('switchboard/client');
+      const { msgpack } = await import('switchboard/msgpack');
       const s = createServer({ port: 0, host: '127.0.0.1' }).command('hi', () => 'hello');
       const { port } = await s.listen();
       const c = connect('ws://127.0.0.1:' + port + '/ws');
-      console.log(await c.call('hi'));
-      c.close(); await s.close();`;
+      const m = connect('ws://127.0.0.1:' + port + '/ws', { codec: msgpack() });
+      console.log(await c.call('hi'), await m.call('hi'));
+      c.close(); m.close(); await s.close();`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root, timeout: 10_000 });
-    expect(stdout.trim()).toBe('hello');
+    expect(stdout.trim()).toBe('hello hello');
   });
 
   it('switchboard/bridge and switchboard/bridge/server import by package name', async () => {

@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { z } from 'zod';
 import type { Client, ClientOptions, StreamReader, WebSocketConstructor } from '../src/client/node.js';
 import { jsonCodec } from '../src/protocol/codec.js';
+import { msgpack } from '../src/msgpack/index.js';
 import { msgpackCodec } from '../src/protocol/msgpack.js';
 import { ServerError, type ServerOptions, type StreamContext } from '../src/server/index.js';
 import { createTestScope, guardUnhandledRejections, recordingLogger, until, within, type RawPeer } from './helpers.js';
@@ -88,7 +89,8 @@ async function setup(codec: CodecName, options: ServerOptions = {}) {
 
 /** A client speaking `codec`. */
 function client(url: string, codec: CodecName, opts: ClientOptions = {}): Client {
-  return scope.client(url, { codec, ...opts });
+  // MessagePack is a plug-in on the client (switchboard/msgpack); JSON is built in.
+  return scope.client(url, { codec: codec === 'msgpack' ? msgpack() : codec, ...opts });
 }
 
 /** A raw peer that negotiated `codec`. */

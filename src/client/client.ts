@@ -4,8 +4,9 @@
  * Runtime-free: each entry point injects a socket factory.
  */
 import type { CommandMap, StreamMap, UploadMap } from '../protocol/api.js';
-import { CloseCode, isSendableCloseCode } from '../protocol/close-codes.js';
-import { ErrorCode } from '../protocol/error-codes.js';
+import * as CloseCode from '../protocol/close-code-values.js';
+import { isSendableCloseCode } from '../protocol/close-codes.js';
+import * as ErrorCode from '../protocol/error-code-values.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { Member, ServerFrame } from '../protocol/frames.js';
 import { MAX_KEY_LENGTH } from '../protocol/frames.js';

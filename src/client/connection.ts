@@ -5,10 +5,10 @@
  * streams: it tells the client through {@link ConnectionHooks}, and the client wires those to its
  * tables. Runtime-free: the entry point injects the socket factory.
  */
-import type { Codec } from '../protocol/codec.js';
-import { jsonCodec, type CodecName } from '../protocol/codec.js';
-import { CloseCode, ReadyState, shouldReconnect } from '../protocol/close-codes.js';
-import { ErrorCode } from '../protocol/error-codes.js';
+import { jsonCodec } from '../protocol/codec.js';
+import * as CloseCode from '../protocol/close-code-values.js';
+import { ReadyState, shouldReconnect } from '../protocol/close-codes.js';
+import * as ErrorCode from '../protocol/error-code-values.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ServerFrame, WelcomeFrame } from '../protocol/frames.js';
 import { isServerFrame } from '../protocol/frames.js';
@@ -34,14 +34,6 @@ function tooLarge(payload: string | Uint8Array, max: number): boolean {
   if (payload.length * 3 <= max) return false;
   if (payload.length > max) return true;
   return utf8.encode(payload).length > max;
-}
-
-/**
- * The codec module, loaded on first use: MessagePack (@msgpack/msgpack) is imported only by clients that
- * choose it, so the JSON client needs no bundler and carries no MessagePack code.
- */
-async function loadCodec(name: CodecName): Promise<Codec> {
-  return name === 'msgpack' ? (await import('../protocol/msgpack.js')).msgpackCodec : jsonCodec;
 }
 
 async function pickUrl(urls: UrlProvider, attempt: number): Promise<string> {
@@ -104,8 +96,9 @@ export interface Connection {
 
 /** Creates the connection of one client; nothing happens until {@link Connection.start}. */
 export function createConnection({ urls, opts, factory, events, requests, reportError, hooks }: ConnectionDeps): Connection {
-  /** JSON until the first attempt loads MessagePack, when chosen (see {@link loadCodec}). */
-  let codec: Codec = jsonCodec;
+  // A codec other than JSON is a plug-in the app passed in (switchboard/msgpack): the client never
+  // imports one itself, so a JSON app bundles no MessagePack code.
+  const codec = opts.codec === 'json' ? jsonCodec : opts.codec;
   let state: ClientState = 'connecting';
   let clientId: string | undefined;
   let socket: WebSocketLike | undefined;
@@ -167,7 +160,6 @@ export function createConnection({ urls, opts, factory, events, requests, report
     let token: string | undefined;
     let url: string;
     try {
-      if (codec.name !== opts.codec) codec = await loadCodec(opts.codec);
       token = typeof opts.token === 'function' ? await opts.token() : opts.token;
       url = await pickUrl(urls, attempt);
     } catch (err) {

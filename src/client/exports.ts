@@ -13,6 +13,6 @@ export { SwitchboardError } from '../protocol/errors.js';
 export { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
 export { ErrorCode } from '../protocol/error-codes.js';
 export type { Member, StreamPosition, GapReason } from '../protocol/frames.js';
-export type { CodecName } from '../protocol/codec.js';
+export type { Codec, CodecName, Decoded } from '../protocol/codec.js';
 export { RingBuffer, createLatestByKey, type LatestByKey, type LatestByKeyOptions } from './buffers.js';
 export type { CommandMap, StreamMap, UploadMap, CommandsOf, StreamsOf, UploadsOf } from '../protocol/api.js';

@@ -1,7 +1,7 @@
 /**
  * Client options, their defaults, and the one place they are merged and checked.
  */
-import type { CodecName } from '../protocol/codec.js';
+import type { Codec } from '../protocol/codec.js';
 import type { ClientTokenTransport } from '../protocol/subprotocol.js';
 import { nonNegativeInt, nonNegativeMs, oneOf, positiveMs, withDefaults } from '../shared/options.js';
 import type { WebSocketConstructor } from './socket.js';
@@ -34,8 +34,12 @@ export interface ClientHeartbeatOptions {
 
 /** Options of `connect`. Any option given as `undefined` keeps its default ({@link CLIENT_DEFAULTS}). */
 export interface ClientOptions {
-  /** Wire codec (docs/protocol.md §2.6): JSON, or MessagePack (smaller, faster for binary data). @default 'json' */
-  codec?: CodecName;
+  /**
+   * Wire codec (docs/protocol.md §2.6): `'json'`, built in, or a codec object such as `msgpack()`
+   * from `switchboard/msgpack` (smaller, faster for binary data), which only apps that choose it
+   * bundle. @default 'json'
+   */
+  codec?: 'json' | Codec;
   /** Sent with every connection attempt; a function is called again before each one, and when the server asks for a refresh. @default none */
   token?: TokenProvider;
   /**
@@ -62,7 +66,7 @@ export interface ClientOptions {
 
 /** The options after merging with {@link CLIENT_DEFAULTS} and checking. */
 export interface ResolvedClientOptions {
-  codec: CodecName;
+  codec: 'json' | Codec;
   token: TokenProvider | undefined;
   tokenIn: ClientTokenTransport;
   tokenQueryParam: string;
@@ -88,7 +92,7 @@ export const CLIENT_DEFAULTS = {
 
 /** The top-level options as {@link withDefaults} merges them (nested ones are merged after). */
 interface Merged {
-  codec: CodecName;
+  codec: 'json' | Codec;
   token: TokenProvider | undefined;
   tokenIn: ClientTokenTransport;
   tokenQueryParam: string;
@@ -116,7 +120,7 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
   const reconnect = o.reconnect === false ? false : resolveReconnect(o.reconnect === true ? undefined : o.reconnect);
   const heartbeat = o.heartbeat === false ? false : resolveHeartbeat(o.heartbeat === true ? undefined : o.heartbeat);
   return {
-    codec: oneOf('codec', o.codec, ['json', 'msgpack']),
+    codec: resolveCodec(o.codec),
     token: o.token,
     tokenIn: oneOf('tokenIn', o.tokenIn, ['protocol', 'query', 'message']),
     tokenQueryParam: o.tokenQueryParam,
@@ -127,6 +131,20 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
     timeoutMs: orInfinity(positiveMs)('timeoutMs', o.timeoutMs),
     maxQueue: nonNegativeInt('maxQueue', o.maxQueue),
   };
+}
+
+/**
+ * `'json'` or a {@link Codec}. The name `'msgpack'` is refused with the fix: MessagePack is a
+ * plug-in, so a client that never imports it never bundles it (docs/client.md, "Codecs").
+ */
+function resolveCodec(c: unknown): 'json' | Codec {
+  if (c === 'msgpack') throw new TypeError("codec: 'msgpack' is a plug-in now: import { msgpack } from 'switchboard/msgpack' and pass codec: msgpack()");
+  if (c === 'json') return c;
+  const k = c as Codec | null;
+  if (typeof k !== 'object' || k === null || typeof k.subprotocol !== 'string' || typeof k.encode !== 'function' || typeof k.decode !== 'function') {
+    throw new TypeError(`codec must be 'json' or a codec object such as msgpack() from 'switchboard/msgpack', got ${typeof c === 'string' ? JSON.stringify(c) : String(c)}`);
+  }
+  return k;
 }
 
 function resolveReconnect(given: Partial<ReconnectOptions> | undefined): ReconnectOptions {

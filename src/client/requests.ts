@@ -3,7 +3,7 @@
  * queue that holds requests made while the client is not open. Nothing is dropped silently: every
  * request settles exactly once, with its answer or a coded error.
  */
-import { ErrorCode } from '../protocol/error-codes.js';
+import * as ErrorCode from '../protocol/error-code-values.js';
 import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ErrFrame } from '../protocol/frames.js';

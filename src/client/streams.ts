@@ -4,7 +4,7 @@
  * `highWaterMark` items ahead; `client.upload` sends an iterable's items within the server's credit.
  */
 import { ReceiveWindow, SendWindow } from '../protocol/credit-window.js';
-import { ErrorCode } from '../protocol/error-codes.js';
+import * as ErrorCode from '../protocol/error-code-values.js';
 import { errFrame, frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ErrFrame } from '../protocol/frames.js';

@@ -4,7 +4,7 @@
  * last position (docs/protocol.md §2.7), retries of transient refusals, and one queue for what the
  * server's rate limit refused (docs/client.md, "Subscriptions").
  */
-import { ErrorCode } from '../protocol/error-codes.js';
+import * as ErrorCode from '../protocol/error-code-values.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { Member, MsgFrame, OkFrame, SubOutput } from '../protocol/frames.js';
 import { MAX_HISTORY, isPosition } from '../protocol/frames.js';

@@ -4,39 +4,25 @@
  * 4500–4999 ask it to stay away. The client's reconnect decision reads {@link shouldReconnect}.
  * See docs/protocol.md §5.
  */
+import * as codes from './close-code-values.js';
+
 export const CloseCode = {
-  /** The client called `close()`. */
-  NORMAL: 1000,
-  /** The server is shutting down. */
-  GOING_AWAY: 1001,
-  /** A frame broke the protocol's structure (not an object, no `t`, no valid `id`). */
-  PROTOCOL_ERROR: 1002,
-  /** A binary message where the codec expects text. */
-  UNSUPPORTED_DATA: 1003,
-  /** No close frame was received (network loss, heartbeat timeout). Never sent on the wire. */
-  ABNORMAL: 1006,
-  /** A text message that is not valid JSON or not UTF-8. */
-  INVALID_PAYLOAD: 1007,
-  /** Reserved for sustained abuse such as rate-limit floods. */
-  POLICY_VIOLATION: 1008,
-  /** A message above `limits.maxPayload`. */
-  MESSAGE_TOO_BIG: 1009,
-  /** The server failed unexpectedly. */
-  INTERNAL_ERROR: 1011,
-  /** First code of the band after which the client reconnects. */
-  RETRY_MIN: 4000,
-  /** The peer stopped reading: its outbound buffer stayed over `limits.sendBufferBytes` for the grace period, or passed the hard cap. */
-  SLOW_CONSUMER: 4001,
-  /** No fresh token arrived within the refresh deadline; reconnect with a new one. */
-  TOKEN_EXPIRED: 4401,
-  /** First-message authentication: no `auth` frame in time, or another frame first. */
-  AUTH_TIMEOUT: 4408,
-  /** First code of the band after which the client does not reconnect. */
-  FINAL_MIN: 4500,
-  /** First-message authentication refused the token (final unless the provider yields another). */
-  UNAUTHORIZED: 4501,
-  /** Last application code. */
-  FINAL_MAX: 4999,
+  NORMAL: codes.NORMAL,
+  GOING_AWAY: codes.GOING_AWAY,
+  PROTOCOL_ERROR: codes.PROTOCOL_ERROR,
+  UNSUPPORTED_DATA: codes.UNSUPPORTED_DATA,
+  ABNORMAL: codes.ABNORMAL,
+  INVALID_PAYLOAD: codes.INVALID_PAYLOAD,
+  POLICY_VIOLATION: codes.POLICY_VIOLATION,
+  MESSAGE_TOO_BIG: codes.MESSAGE_TOO_BIG,
+  INTERNAL_ERROR: codes.INTERNAL_ERROR,
+  RETRY_MIN: codes.RETRY_MIN,
+  SLOW_CONSUMER: codes.SLOW_CONSUMER,
+  TOKEN_EXPIRED: codes.TOKEN_EXPIRED,
+  AUTH_TIMEOUT: codes.AUTH_TIMEOUT,
+  FINAL_MIN: codes.FINAL_MIN,
+  UNAUTHORIZED: codes.UNAUTHORIZED,
+  FINAL_MAX: codes.FINAL_MAX,
 } as const;
 
 /**
@@ -44,8 +30,9 @@ export const CloseCode = {
  * Only a normal close (which the client itself initiated) and the final band stop it.
  */
 export function shouldReconnect(code: number): boolean {
-  if (code === CloseCode.NORMAL) return false;
-  if (code >= CloseCode.FINAL_MIN && code <= CloseCode.FINAL_MAX) return false;
+  // The constants, not the table: the browser client bundles this function without the table.
+  if (code === codes.NORMAL) return false;
+  if (code >= codes.FINAL_MIN && code <= codes.FINAL_MAX) return false;
   return true;
 }
 
@@ -63,7 +50,7 @@ export const RfcCloseCode = {
   /** Last code of the RFC 6455 band a peer may send (`ws` accepts 1000–1014 but 1004–1006). */
   RFC_MAX: 1014,
   /** First code of the band registered with IANA for libraries and frameworks (3000–3999). */
-  REGISTERED_MIN: 3000,
+  REGISTERED_MIN: codes.REGISTERED_MIN,
 } as const;
 
 /**
@@ -74,7 +61,7 @@ export function isSendableCloseCode(code: unknown): code is number {
   return (
     typeof code === 'number' &&
     Number.isInteger(code) &&
-    (code === CloseCode.NORMAL || (code >= RfcCloseCode.REGISTERED_MIN && code <= CloseCode.FINAL_MAX))
+    (code === codes.NORMAL || (code >= codes.REGISTERED_MIN && code <= codes.FINAL_MAX))
   );
 }
 

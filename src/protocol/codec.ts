@@ -3,7 +3,7 @@
  * MessagePack ship; each is negotiated by its own subprotocol name.
  */
 import { decodeEnvelope, encodeEnvelope, hasBinary } from './binary.js';
-import { CloseCode } from './close-codes.js';
+import * as CloseCode from './close-code-values.js';
 import { SUBPROTOCOL_JSON } from './subprotocol.js';
 
 /** Outcome of decoding one WebSocket message. */

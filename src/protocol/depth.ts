@@ -4,7 +4,7 @@
  * anything is delivered — so a value is never delivered under one codec and lost under another.
  * Pure: no I/O.
  */
-import { ErrorCode } from './error-codes.js';
+import * as ErrorCode from './error-code-values.js';
 import { SwitchboardError } from './errors.js';
 
 /**

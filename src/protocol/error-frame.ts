@@ -3,7 +3,7 @@
  * `err` frame, and back. Both ends and the idempotency records use it, so a code, message and
  * `details` travel the same way everywhere. Pure: no I/O, no logging (the caller logs what it hides).
  */
-import { ErrorCode } from './error-codes.js';
+import * as ErrorCode from './error-code-values.js';
 import { SwitchboardError } from './errors.js';
 import type { ErrFrame } from './frames.js';
 

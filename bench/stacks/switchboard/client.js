@@ -1,11 +1,12 @@
 /**
  * Switchboard's client driver for the load process: the public client API, no reconnect (a failure
- * must count as one), codec from the stack.
+ * must count as one), codec from the stack (by name; MessagePack is the client's plug-in).
  */
 import { connect } from 'switchboard/client';
+import { msgpack } from 'switchboard/msgpack';
 
 export function open(baseUrl, { codec }) {
-  const client = connect(`${baseUrl}/ws`, { codec, reconnect: false, connectTimeoutMs: 60_000, timeoutMs: 120_000 });
+  const client = connect(`${baseUrl}/ws`, { codec: codec === 'msgpack' ? msgpack() : codec, reconnect: false, connectTimeoutMs: 60_000, timeoutMs: 120_000 });
   client.on('error', () => {}); // counted by the scenario through rejections, not printed
   return new Promise((resolve, reject) => {
     const offOpen = client.on('open', () => {

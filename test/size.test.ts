@@ -1,0 +1,55 @@
+/**
+ * The browser bundle budget (docs/performance.md, "Bundle size"): the full client — connect, calls,
+ * idempotent calls, subscriptions with history and resume, presence, streams, uploads — built from
+ * the built dist/ with esbuild (`bundle`, `minify`, `format: 'esm'`) and gzipped at level 9 must stay
+ * within its budget with JSON (the goal is 8 KB), and must carry no MessagePack code (the `switchboard/msgpack` plug-in). A size
+ * budget, not a timed test: `npm run size` prints the table that compares it with other clients.
+ */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { build, type Metafile } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The goal: 8 KB, gzip -9 (docs/performance.md, "Bundle size"). */
+const TARGET = 8_192;
+/**
+ * The budget enforced today: the smallest figure reached without dropping a behaviour, an error
+ * code or a message that tests and docs rely on. A ratchet: lower it with every cut, never raise
+ * it; docs/performance.md says where the remaining bytes go.
+ */
+const BUDGET = 9_500;
+
+/** The entry in bench/size-entries/ bundled in memory (it imports switchboard/* by package name: dist/). */
+async function bundle(entry: string): Promise<{ min: number; gzip: number; inputs: string[] }> {
+  const out = await build({
+    entryPoints: [resolve(root, 'bench/size-entries', entry)],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  const code = out.outputFiles[0]!.contents;
+  return { min: code.byteLength, gzip: gzipSync(code, { level: 9 }).byteLength, inputs: Object.keys((out.metafile as Metafile).inputs) };
+}
+
+const isMsgpack = (path: string) => /msgpack/.test(path);
+
+describe('browser bundle size', () => {
+  it(`the full JSON client is at most ${BUDGET} bytes minified and gzipped (-9), with no MessagePack code`, async () => {
+    const json = await bundle('switchboard-json.js');
+    console.log(`switchboard/client, full client, JSON: ${json.min} bytes minified, ${json.gzip} bytes gzip -9 (budget ${BUDGET}, target ${TARGET})`);
+    expect(json.inputs.some((f) => f.includes('dist/client/'))).toBe(true);
+    expect(json.inputs.filter(isMsgpack)).toEqual([]);
+    expect(json.gzip).toBeLessThanOrEqual(BUDGET);
+  });
+
+  it('the MessagePack client bundles the plug-in and @msgpack/msgpack (the JSON check above can fail)', async () => {
+    const msgpack = await bundle('switchboard-msgpack.js');
+    console.log(`switchboard/client + switchboard/msgpack: ${msgpack.min} bytes minified, ${msgpack.gzip} bytes gzip -9`);
+    expect(msgpack.inputs.filter(isMsgpack)).toEqual(expect.arrayContaining([expect.stringContaining('@msgpack/msgpack'), expect.stringContaining('dist/msgpack/index.js')]));
+  });
+});
