@@ -3,7 +3,7 @@
  * routing (router.ts), requests (requests.ts), the topic table (topics.ts) and streams (streams.ts).
  * Runtime-free: each entry point injects a socket factory.
  */
-import type { CommandMap, StreamMap, UploadMap } from '../protocol/api.js';
+import type { CommandMap, StreamMap, TopicMap, UploadMap } from '../protocol/api.js';
 import { CloseCode, isSendableCloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { SwitchboardError } from '../protocol/errors.js';
@@ -23,11 +23,13 @@ import type { Client, ClientEvents } from './types.js';
  * Creates a client over the given socket factory. Entry points wrap this as `connect`.
  * @internal
  */
-export function createClient<Commands extends CommandMap = CommandMap, Streams extends StreamMap = StreamMap, Uploads extends UploadMap = UploadMap>(
-  urls: UrlProvider,
-  options: ClientOptions,
-  factory: SocketFactory,
-): Client<Commands, Streams, Uploads> {
+export function createClient<
+  Commands extends CommandMap = CommandMap,
+  Streams extends StreamMap = StreamMap,
+  Uploads extends UploadMap = UploadMap,
+  Topics extends TopicMap = TopicMap,
+  MemberInfo = unknown,
+>(urls: UrlProvider, options: ClientOptions, factory: SocketFactory): Client<Commands, Streams, Uploads, Topics, MemberInfo> {
   const opts = resolveClientOptions(options);
   /**
    * The one error policy: whatever no promise reports (a throwing handler or listener, a refused
@@ -141,5 +143,6 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
   };
 
   connection.start();
-  return client;
+  // Topic and member types are compile-time only: the loose methods built above serve them all.
+  return client as Client<Commands, Streams, Uploads, Topics, MemberInfo>;
 }
