@@ -44,6 +44,22 @@ describe('typed topics', () => {
     expectTypeOf<PatternTopics<'*'>>().toEqualTypeOf<string>();
   });
 
+  it('matches topics to patterns as compilePattern does: `*` is any run of characters', () => {
+    // Each pair agrees with compilePattern(pattern).test(topic) in server/topic-rules.ts.
+    expectTypeOf<'xx'>().toExtend<PatternTopics<'x*x'>>();
+    expectTypeOf<'x'>().not.toExtend<PatternTopics<'x*x'>>();
+    expectTypeOf<'aab'>().toExtend<PatternTopics<'a*ab'>>();
+    expectTypeOf<'ab'>().not.toExtend<PatternTopics<'a*ab'>>();
+    expectTypeOf<'a:b:c:end'>().toExtend<PatternTopics<'*:*:end'>>();
+    expectTypeOf<'::end'>().toExtend<PatternTopics<'*:*:end'>>();
+    expectTypeOf<':end'>().not.toExtend<PatternTopics<'*:*:end'>>();
+    expectTypeOf<'a.b'>().toExtend<PatternTopics<'a.b'>>();
+    expectTypeOf<'aXb'>().not.toExtend<PatternTopics<'a.b'>>(); // '.' is literal, not a RegExp dot
+    expectTypeOf<'line\nbreak'>().toExtend<PatternTopics<'line*'>>();
+    expectTypeOf<'room:*'>().toExtend<PatternTopics<'room:*'>>();
+    expectTypeOf<''>().toExtend<PatternTopics<'**'>>();
+  });
+
   it('makes a topic no rule matches a compile error', () => {
     // @ts-expect-error no rule matches 'user:bob'
     client.subscribe('user:bob', () => {});
