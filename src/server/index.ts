@@ -9,11 +9,12 @@
 export { createServer } from './server.js';
 export { jwt, isTokenAuthenticate, type JwtOptions, type JwtClaims, type TokenAuthenticate } from './jwt.js';
 export type { TokenTransport } from '../protocol/subprotocol.js';
-export type { Server, CommandContext, CommandHandler, CommandMap, CommandSpec, StreamContext, StreamHandler, UploadHandler, StreamSpec, UploadSpec, StreamMap, UploadMap, TopicEntry, TopicMap } from './types.js';
+export type { Server, CommandContext, CommandHandler, CommandMap, CommandSpec, StreamContext, StreamHandler, UploadHandler, StreamSpec, UploadSpec, StreamMap, UploadMap } from './types.js';
 export type { BatchOptions } from './streams.js';
 export type { ServerOptions, Authenticate, HeartbeatOptions, LimitOptions, RateOptions, PresenceOptions, HistoryConfig, IdempotencyOptions } from './options.js';
 export { SERVER_DEFAULTS } from './options.js';
 export type { TopicRule, TopicPermission } from './topic-rules.js';
+export type { TopicEntry, TopicMap } from './types.js';
 export { consoleLogger, silentLogger, type Logger } from '../shared/logger.js';
 export { createMemoryEngine, type MemoryEngineOptions } from '../engines/memory.js';
 export type { Engine, EngineEvent, EngineNode, EngineHealth, PresenceEntry, HistoryOptions, HistoryQuery, HistoryResult, StoredMessage, CallClaim, CallOutcome } from '../engines/engine.js';
