@@ -3,7 +3,7 @@
  * routing (router.ts), requests (requests.ts), the topic table (topics.ts) and streams (streams.ts).
  * Runtime-free: each entry point injects a socket factory.
  */
-import type { CommandMap, StreamMap, TopicMap, UploadMap } from '../protocol/api.js';
+import type { CommandMap, StreamMap, UploadMap } from '../protocol/api.js';
 import { CloseCode, isSendableCloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { SwitchboardError } from '../protocol/errors.js';
@@ -18,6 +18,7 @@ import type { SocketFactory } from './socket.js';
 import { createClientStreams } from './streams.js';
 import { createTopicTable } from './topics.js';
 import type { Client, ClientEvents } from './types.js';
+import type { TopicMap } from '../protocol/api.js';
 
 /**
  * Creates a client over the given socket factory. Entry points wrap this as `connect`.
