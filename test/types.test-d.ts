@@ -54,7 +54,9 @@ describe('inferred API', () => {
 
   it('types history, gaps, positions and idempotency keys', () => {
     const client = connect<typeof server>('ws://x');
-    const sub = client.subscribe<string>('room:1', (_data, meta) => {
+    const sub = client.subscribe('room:1', (data, meta) => {
+      // The 'room:*' rule has no schema and no type argument: its payload is unknown.
+      expectTypeOf(data).toEqualTypeOf<unknown>();
       expectTypeOf(meta.epoch).toEqualTypeOf<string | undefined>();
       expectTypeOf(meta.offset).toEqualTypeOf<number | undefined>();
       expectTypeOf(meta.recovered).toEqualTypeOf<boolean | undefined>();
@@ -65,6 +67,9 @@ describe('inferred API', () => {
     });
     expectTypeOf(sub.position()).toEqualTypeOf<{ epoch: string; offset: number } | undefined>();
     client.subscribe('room:1', () => {}, { since: { epoch: 'e', offset: 3 } });
+    // A typed client takes the payload type from the server's rule, not from a type argument.
+    // @ts-expect-error the type parameter of a typed client's subscribe is the topic
+    client.subscribe<{ text: string }>('room:1', () => {});
     // @ts-expect-error since needs an offset
     client.subscribe('room:1', () => {}, { since: { epoch: 'e' } });
     expectTypeOf(client.call('add', { a: 1, b: 2 }, { idempotencyKey: 'k' })).toEqualTypeOf<Promise<number>>();

@@ -19,16 +19,19 @@ import type { SocketFactory } from './socket.js';
 import { createClientStreams } from './streams.js';
 import { createTopicTable } from './topics.js';
 import type { Client, ClientEvents } from './types.js';
+import type { TopicMap } from '../protocol/api.js';
 
 /**
  * Creates a client over the given socket factory. Entry points wrap this as `connect`.
  * @internal
  */
-export function createClient<Commands extends CommandMap = CommandMap, Streams extends StreamMap = StreamMap, Uploads extends UploadMap = UploadMap>(
-  urls: UrlProvider,
-  options: ClientOptions,
-  factory: SocketFactory,
-): Client<Commands, Streams, Uploads> {
+export function createClient<
+  Commands extends CommandMap = CommandMap,
+  Streams extends StreamMap = StreamMap,
+  Uploads extends UploadMap = UploadMap,
+  Topics extends TopicMap = TopicMap,
+  MemberInfo = unknown,
+>(urls: UrlProvider, options: ClientOptions, factory: SocketFactory): Client<Commands, Streams, Uploads, Topics, MemberInfo> {
   const opts = resolveClientOptions(options);
   /**
    * The one error policy: whatever no promise reports (a throwing handler or listener, a refused
@@ -142,5 +145,6 @@ export function createClient<Commands extends CommandMap = CommandMap, Streams e
   };
 
   connection.start();
-  return client;
+  // Topic and member types are compile-time only: the loose methods built above serve them all.
+  return client as Client<Commands, Streams, Uploads, Topics, MemberInfo>;
 }

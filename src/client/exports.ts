@@ -1,7 +1,7 @@
 /**
  * What both client entry points export besides `connect`.
  */
-export type { Client, ClientEvents, ClientState, CallOptions, CallRequestOptions, PublishOptions } from './types.js';
+export type { Client, ClientEvents, ClientState, CallOptions, CallRequestOptions, PublishOptions, TypedTopics, LooseTopics, TopicMethods } from './types.js';
 export type { StreamOptions, StreamReader, UploadOptions } from './streams.js';
 export type { ClientOptions, ReconnectOptions, ClientHeartbeatOptions, TokenProvider, UrlProvider } from './options.js';
 export type { ClientTokenTransport } from '../protocol/subprotocol.js';
@@ -15,4 +15,20 @@ export { ErrorCode } from '../protocol/error-codes.js';
 export type { Member, StreamPosition, GapReason } from '../protocol/frames.js';
 export type { Codec, CodecName, Decoded } from '../protocol/codec.js';
 export { RingBuffer, createLatestByKey, type LatestByKey, type LatestByKeyOptions } from './buffers.js';
-export type { CommandMap, StreamMap, UploadMap, CommandsOf, StreamsOf, UploadsOf } from '../protocol/api.js';
+export type {
+  CommandMap,
+  StreamMap,
+  UploadMap,
+  TopicMap,
+  TopicEntry,
+  CommandsOf,
+  StreamsOf,
+  UploadsOf,
+  TopicsOf,
+  MemberInfoOf,
+  PatternTopics,
+  TopicName,
+  TopicArg,
+  TopicData,
+  TopicInput,
+} from '../protocol/api.js';

@@ -6,7 +6,7 @@
 import { createClient } from './client.js';
 import type { ClientOptions, UrlProvider } from './options.js';
 import type { SocketFactory, WebSocketConstructor } from './socket.js';
-import type { CommandsOf, StreamsOf, UploadsOf } from '../protocol/api.js';
+import type { CommandsOf, MemberInfoOf, StreamsOf, TopicsOf, UploadsOf } from '../protocol/api.js';
 import type { Client } from './types.js';
 
 /**
@@ -19,7 +19,10 @@ import type { Client } from './types.js';
  * const sum = await client.call('add', { a: 2, b: 3 });
  * client.subscribe('room:lobby', (msg) => render(msg));
  */
-export function connect<Api = unknown>(url: UrlProvider, options: ClientOptions = {}): Client<CommandsOf<Api>, StreamsOf<Api>, UploadsOf<Api>> {
+export function connect<Api = unknown>(
+  url: UrlProvider,
+  options: ClientOptions = {},
+): Client<CommandsOf<Api>, StreamsOf<Api>, UploadsOf<Api>, TopicsOf<Api>, MemberInfoOf<Api>> {
   const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WS) {
     throw new TypeError('No WebSocket in this runtime: pass options.WebSocket, or import switchboard/client from Node (uses ws)');

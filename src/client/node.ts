@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { createClient } from './client.js';
 import type { ClientOptions, UrlProvider } from './options.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
-import type { CommandsOf, StreamsOf, UploadsOf } from '../protocol/api.js';
+import type { CommandsOf, MemberInfoOf, StreamsOf, TopicsOf, UploadsOf } from '../protocol/api.js';
 import type { Client } from './types.js';
 
 const wsFactory: SocketFactory = (url, protocols) => {
@@ -46,7 +46,10 @@ const wsFactory: SocketFactory = (url, protocols) => {
  * const client = connect('ws://127.0.0.1:8080/ws', { token: 'secret' });
  * console.log(await client.call('add', { a: 2, b: 3 }));
  */
-export function connect<Api = unknown>(url: UrlProvider, options: ClientOptions = {}): Client<CommandsOf<Api>, StreamsOf<Api>, UploadsOf<Api>> {
+export function connect<Api = unknown>(
+  url: UrlProvider,
+  options: ClientOptions = {},
+): Client<CommandsOf<Api>, StreamsOf<Api>, UploadsOf<Api>, TopicsOf<Api>, MemberInfoOf<Api>> {
   const factory: SocketFactory = options.WebSocket
     ? (u, protocols) => new options.WebSocket!(u, protocols)
     : wsFactory;

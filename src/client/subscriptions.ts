@@ -45,29 +45,29 @@ export interface GapEvent {
 /** Receives the messages of a subscription. */
 export type MessageHandler<T = unknown> = (data: T, meta: DeliveryMeta) => void;
 
-/** Events of one subscription. */
-export interface SubscriptionEvents {
+/** Events of one subscription; `MemberInfo` is what the server's `presence.info` returns. */
+export interface SubscriptionEvents<MemberInfo = unknown> {
   /** A member appeared (presence topics only). */
-  join: Member;
+  join: Member<MemberInfo>;
   /** A member left (presence topics only). */
-  leave: Member;
+  leave: Member<MemberInfo>;
   /** The server refused a re-subscription after a reconnect; the subscription has ended. */
   error: SwitchboardError;
   /** Messages were lost and could not be replayed (topics with history; docs/guarantees.md). */
   gap: GapEvent;
 }
 
-/** What `client.subscribe` returns. */
-export interface Subscription {
-  readonly topic: string;
+/** What `client.subscribe` returns; typed clients fill in the members' `info` type and the topic. */
+export interface Subscription<MemberInfo = unknown, Topic extends string = string> {
+  readonly topic: Topic;
   /** Resolves once the server confirmed the subscription; rejects with `FORBIDDEN` where no rule allows it. */
   readonly ready: Promise<void>;
   /** Stops this handler; the server subscription ends with the topic's last handler. */
   unsubscribe(): void;
   /** Listens to presence and error events of this subscription; returns the remover. */
-  on<K extends keyof SubscriptionEvents>(event: K, cb: (arg: SubscriptionEvents[K]) => void): () => void;
+  on<K extends keyof SubscriptionEvents>(event: K, cb: (arg: SubscriptionEvents<MemberInfo>[K]) => void): () => void;
   /** The members present now, as last reported by the server (empty without presence). */
-  members(): Member[];
+  members(): Member<MemberInfo>[];
   /** The position of the last message received (or the server's position at subscribe), on topics with history. */
   position(): StreamPosition | undefined;
 }

@@ -3,7 +3,7 @@
  */
 import type { Member } from '../protocol/frames.js';
 import type { SwitchboardError } from '../protocol/errors.js';
-import type { CommandMap, StreamMap, UploadMap } from '../protocol/api.js';
+import type { CommandMap, StreamMap, TopicArg, TopicData, TopicInput, TopicMap, UploadMap } from '../protocol/api.js';
 import type { StreamOptions, StreamReader, UploadOptions } from './streams.js';
 import type { MessageHandler, SubscribeOptions, Subscription } from './subscriptions.js';
 
@@ -43,8 +43,58 @@ export interface PublishOptions extends CallOptions {
   echo?: boolean;
 }
 
-/** A Switchboard client. Create one with `connect`. */
-export interface Client<Commands extends CommandMap = CommandMap, Streams extends StreamMap = StreamMap, Uploads extends UploadMap = UploadMap> {
+/**
+ * Topic methods of a client typed with a server's topic rules (`connect<typeof server>()`): a
+ * literal topic no rule matches is a compile error, and payloads have the type of the rule that
+ * governs the topic — the first registered rule whose pattern matches, as on the server. A topic
+ * typed `string` is accepted (the server checks it) with the union of the payloads of every rule
+ * that may match it (docs/client.md, "Typed topics").
+ */
+export interface TypedTopics<Topics extends TopicMap, MemberInfo = unknown> {
+  /**
+   * Subscribes to a topic; survives reconnects. On a topic with history, messages missed while
+   * disconnected are replayed exactly once and in order, or a `gap` event says they are lost.
+   */
+  subscribe<const Topic extends string>(
+    topic: TopicArg<Topics, Topic>,
+    handler: MessageHandler<TopicData<Topics, Topic>>,
+    options?: SubscribeOptions,
+  ): Subscription<MemberInfo, Topic>;
+  /** Publishes on a topic; resolves once the server accepted it. `data` is the rule schema's input type. */
+  publish<const Topic extends string>(topic: TopicArg<Topics, Topic>, data: TopicInput<Topics, Topic>, options?: PublishOptions): Promise<void>;
+  /** Asks the server who is on a presence topic this client is subscribed to. */
+  presence<const Topic extends string>(topic: TopicArg<Topics, Topic>, options?: CallOptions): Promise<Member<MemberInfo>[]>;
+}
+
+/** Topic methods of a client without the server's types: any topic, payloads `unknown` unless stated. */
+export interface LooseTopics<MemberInfo = unknown> {
+  /**
+   * Subscribes to a topic; survives reconnects. On a topic with history, messages missed while
+   * disconnected are replayed exactly once and in order, or a `gap` event says they are lost.
+   * `T` is the payload type the caller vouches for (nothing checks it).
+   */
+  subscribe<T = unknown>(topic: string, handler: MessageHandler<T>, options?: SubscribeOptions): Subscription<MemberInfo>;
+  /** Publishes on a topic; resolves once the server accepted it. */
+  publish(topic: string, data: unknown, options?: PublishOptions): Promise<void>;
+  /** Asks the server who is on a presence topic this client is subscribed to. */
+  presence(topic: string, options?: CallOptions): Promise<Member<MemberInfo>[]>;
+}
+
+/** The topic methods for a topic map: typed for a server's rules (a tuple), loose for the loose map. */
+export type TopicMethods<Topics extends TopicMap, MemberInfo = unknown> = number extends Topics['length'] ? LooseTopics<MemberInfo> : TypedTopics<Topics, MemberInfo>;
+
+/**
+ * A Switchboard client. Create one with `connect`; `connect<typeof server>()` fills the type
+ * parameters from the server (`Topics`: its topic rules in order; `MemberInfo`: what its
+ * `presence.info` returns).
+ */
+export interface Client<
+  Commands extends CommandMap = CommandMap,
+  Streams extends StreamMap = StreamMap,
+  Uploads extends UploadMap = UploadMap,
+  Topics extends TopicMap = TopicMap,
+  MemberInfo = unknown,
+> {
   /** The connection state now. */
   readonly state: ClientState;
   /** This connection's id as the server knows it; `undefined` until the first `open`. */
@@ -56,12 +106,13 @@ export interface Client<Commands extends CommandMap = CommandMap, Streams extend
   /**
    * Subscribes to a topic; survives reconnects. On a topic with history, messages missed while
    * disconnected are replayed exactly once and in order, or a `gap` event says they are lost.
+   * Typed by the server's topic rules when there are any ({@link TypedTopics}), else {@link LooseTopics}.
    */
-  subscribe<T = unknown>(topic: string, handler: MessageHandler<T>, options?: SubscribeOptions): Subscription;
+  readonly subscribe: TopicMethods<Topics, MemberInfo>['subscribe'];
   /** Publishes on a topic; resolves once the server accepted it. */
-  publish(topic: string, data: unknown, options?: PublishOptions): Promise<void>;
+  readonly publish: TopicMethods<Topics, MemberInfo>['publish'];
   /** Asks the server who is on a presence topic this client is subscribed to. */
-  presence(topic: string, options?: CallOptions): Promise<Member[]>;
+  readonly presence: TopicMethods<Topics, MemberInfo>['presence'];
   /**
    * Opens a server-to-client stream: an async iterable of the handler's items, in order, with
    * flow control (at most `highWaterMark` items ahead). `break`, `return()`, `cancel()` or the

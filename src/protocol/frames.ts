@@ -15,11 +15,11 @@ export const MAX_NAME_LENGTH = 256;
 export const MAX_TOKEN_LENGTH = 16_384;
 
 /** A presence member: one identity, however many connections it has. */
-export interface Member {
+export interface Member<Info = unknown> {
   /** Stable id derived from the identity (see docs/protocol.md §2.4). */
   id: string;
-  /** Public information the server chose to share (display name…). */
-  info?: unknown;
+  /** Public information the server chose to share (display name…): what its `presence.info` returns. */
+  info?: Info;
 }
 
 /** Longest idempotency key of a `call`, in UTF-16 code units. */

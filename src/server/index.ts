@@ -14,6 +14,7 @@ export type { BatchOptions } from './options.js';
 export type { ServerOptions, Authenticate, HeartbeatOptions, LimitOptions, RateOptions, PresenceOptions, HistoryConfig, IdempotencyOptions } from './options.js';
 export { SERVER_DEFAULTS } from './options.js';
 export type { TopicRule, TopicPermission } from './topic-rules.js';
+export type { TopicEntry, TopicMap } from './types.js';
 export { consoleLogger, silentLogger, type Logger } from '../shared/logger.js';
 export { createMemoryEngine, type MemoryEngineOptions } from '../engines/memory.js';
 export type { Engine, EngineEvent, EngineNode, EngineHealth, PresenceEntry, HistoryOptions, HistoryQuery, HistoryResult, StoredMessage, CallClaim, CallOutcome } from '../engines/engine.js';

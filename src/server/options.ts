@@ -104,17 +104,18 @@ export interface IdempotencyOptions<Identity> {
   scope?(identity: Identity): string;
 }
 
-export interface PresenceOptions<Identity> {
+export interface PresenceOptions<Identity, Info = unknown> {
   /**
    * Derives a member id from a connection's identity. Connections with the same id are one member.
    * @default identity itself when a string, else its string `id` or `sub`, else the clientId
    */
   key(identity: Identity, clientId: string): string;
   /** Public information shown to other subscribers (never the whole identity by default). @default none */
-  info?(identity: Identity): unknown;
+  info?(identity: Identity): Info;
 }
 
-export interface ServerOptions<Identity = unknown> {
+/** Options of `createServer`; `Info` is what `presence.info` returns (typed on the client's members). */
+export interface ServerOptions<Identity = unknown, Info = unknown> {
   /** Port to listen on; 0 picks a free one. Not allowed together with `server`. @default 0 */
   port?: number;
   /** Host to bind when listening on `port`. @default all interfaces (Node's default) */
@@ -152,7 +153,7 @@ export interface ServerOptions<Identity = unknown> {
   /** Idempotent calls: how long outcomes are remembered. @default { ttlMs: 600000, leaseMs: 60000 } */
   idempotency?: Partial<IdempotencyOptions<Identity>>;
   /** How presence members are derived from identities. */
-  presence?: Partial<PresenceOptions<Identity>>;
+  presence?: Partial<PresenceOptions<Identity, Info>>;
   /** Where errors thrown by handlers are reported. pino-compatible. @default errors/warnings to stderr */
   logger?: Logger;
   /** How long `close()` waits for clients to finish the close handshake before terminating them, in ms. @default 5000 */

@@ -9,7 +9,7 @@ import { createMemoryEngine } from '../engines/memory.js';
 import type { Codec } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { assertDepth } from '../protocol/depth.js';
-import { PROTOCOL_VERSION, isName } from '../protocol/frames.js';
+import { PROTOCOL_VERSION, isName, type Member } from '../protocol/frames.js';
 import { Admission } from '../net/admission.js';
 import { closeWithin } from '../net/close-peers.js';
 import { createHttpEndpoint } from '../net/http-endpoint.js';
@@ -26,7 +26,7 @@ import { createIdempotency } from './idempotency.js';
 import { createMembers } from './members.js';
 import type { HistoryOptions } from '../engines/engine.js';
 import { TopicIndex } from './topic-index.js';
-import { TopicRules } from './topic-rules.js';
+import { TopicRules, type TopicRule } from './topic-rules.js';
 import type { CommandHandler, CommandSpec, Server, StreamSpec, UploadSpec } from './types.js';
 import { createUpgradeHandler, type Accepted } from './accept-upgrade.js';
 import { isStandardSchema } from './validation.js';
@@ -40,7 +40,9 @@ import { isStandardSchema } from './validation.js';
  *   .topic('room:*', { subscribe: true, publish: true, presence: true });
  * const { port } = await server.listen();
  */
-export function createServer<Identity = unknown>(options: ServerOptions<Identity> = {}): Server<Identity> {
+export function createServer<Identity = unknown, MemberInfo = unknown>(
+  options: ServerOptions<Identity, MemberInfo> = {},
+): Server<Identity, {}, {}, {}, [], MemberInfo> {
   const opts = resolveOptions(options);
   const { logger, limits } = opts;
   const ownsEngine = !options.engine;
@@ -120,7 +122,7 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
     stopHeartbeat = startHeartbeat(connections, opts.heartbeat);
   }
 
-  const server: Server<Identity> = {
+  const server: Server<Identity, {}, {}, {}, [], MemberInfo> = {
     command(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
       const { spec, handler } = registration('command', name, specOrHandler, maybeHandler, commands);
       const { input, output } = (spec ?? {}) as Partial<CommandSpec>;
@@ -146,13 +148,14 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
       uploads.set(name, { handler: handler as UploadEntry<Identity>['handler'], input: spec?.input, highWaterMark: hwm });
       return server as never;
     },
-    topic(pattern, rule) {
+    topic(pattern: string, rule: TopicRule<Identity>) {
       if (rule.schema && !isStandardSchema(rule.schema)) throw new TypeError(`schema of topic "${pattern}" must implement Standard Schema`);
       const history = resolveHistory(`history of topic "${pattern}"`, rule.history);
       rules.add(pattern, history === undefined ? rule : { ...rule, history });
-      return server;
+      // The same object: only its type grows with each rule (docs/server.md, "Typed topics").
+      return server as never;
     },
-    async publish(topic, data) {
+    async publish(topic: string, data: unknown) {
       if (!isName(topic)) throw new TypeError('topic must be a string of 1-256 characters');
       // Refused before any delivery: a value every codec can carry or none (docs/protocol.md §2.6).
       assertDepth(data, 'data');
@@ -161,7 +164,8 @@ export function createServer<Identity = unknown>(options: ServerOptions<Identity
       return position ?? undefined;
     },
     async presence(topic) {
-      return engine.presenceList(topic);
+      // Members carry what `presence.info` returned, so their `info` has its type.
+      return (await engine.presenceList(topic)) as Member<MemberInfo>[];
     },
     async listen() {
       if (closing) throw new Error('server is closed');

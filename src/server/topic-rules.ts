@@ -18,7 +18,11 @@ export interface TopicRule<Identity = unknown> {
   publish?: TopicPermission<Identity>;
   /** Track who is subscribed, per identity, and send `join`/`leave` to subscribers. @default false */
   presence?: boolean;
-  /** Standard Schema every client-published payload must pass (after `publish` allowed it); `INVALID_INPUT` otherwise. @default none */
+  /**
+   * Standard Schema every client-published payload must pass (after `publish` allowed it);
+   * `INVALID_INPUT` otherwise. Subscribers receive its output; its types type the topic on a
+   * typed client (docs/server.md, "Typed topics"). @default none
+   */
   schema?: StandardSchemaV1;
   /**
    * Drop messages for a subscriber whose send buffer is over `limits.sendBufferBytes` instead of
@@ -41,7 +45,11 @@ interface CompiledRule<Identity> {
 
 const CACHE_LIMIT = 10_000;
 
-/** Compiles `room:*` to an anchored RegExp where `*` matches any run of characters. */
+/**
+ * Compiles `room:*` to an anchored RegExp where `*` matches any run of characters. The type
+ * `PatternTopics` (protocol/api.ts) mirrors this for typed clients — `*` as `${string}`, every
+ * other character literal — so a change here must be made there too (docs/server.md, "Typed topics").
+ */
 export function compilePattern(pattern: string): RegExp {
   const body = pattern.split('*').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*');
   return new RegExp(`^${body}$`, 's');
@@ -58,7 +66,7 @@ export class TopicRules<Identity> {
     this.#cache.clear();
   }
 
-  /** The rule that governs `topic`, or `undefined` when none matches. */
+  /** The rule that governs `topic` (the first added that matches, as the types assume), or `undefined` when none matches. */
   find(topic: string): TopicRule<Identity> | undefined {
     let hit = this.#cache.get(topic);
     if (hit === undefined) {

@@ -3,7 +3,7 @@
  * shares live in protocol/api.ts, which has no Node imports.
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import type { ApiTypes, CommandMap, StreamMap, UploadMap } from '../protocol/api.js';
+import type { ApiTypes, CommandMap, StreamMap, TopicData, TopicEntry, TopicMap, TopicName, TopicsOf, UploadMap } from '../protocol/api.js';
 import type { Member, StreamPosition } from '../protocol/frames.js';
 import type { TopicRule } from './topic-rules.js';
 import type { EngineHealth } from '../engines/engine.js';
@@ -50,7 +50,7 @@ export interface UploadSpec<In extends StandardSchemaV1 | undefined = undefined>
   highWaterMark?: number;
 }
 
-export type { CommandMap, StreamMap, UploadMap } from '../protocol/api.js';
+export type { CommandMap, StreamMap, TopicEntry, TopicMap, UploadMap } from '../protocol/api.js';
 
 type InputOf<S, Fallback> = S extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<S> : Fallback;
 type WireInputOf<S, Fallback> = S extends StandardSchemaV1 ? StandardSchemaV1.InferInput<S> : Fallback;
@@ -71,8 +71,30 @@ export interface CommandSpec<In extends StandardSchemaV1 = StandardSchemaV1> {
   output?: StandardSchemaV1;
 }
 
-/** A Switchboard server. Create one with `createServer`. */
-export interface Server<Identity = unknown, Commands extends CommandMap = {}, Streams extends StreamMap = {}, Uploads extends UploadMap = {}> {
+/** The entry a topic rule with schema `S` adds: clients publish the schema's input, subscribers get its output. */
+type SchemaTopic<Pattern extends string, S> = S extends StandardSchemaV1
+  ? TopicEntry<Pattern, StandardSchemaV1.InferInput<S>, StandardSchemaV1.InferOutput<S>>
+  : TopicEntry<Pattern>;
+
+/**
+ * A topic `server.publish` may be given: one of the rules' topics (with its data checked), or any
+ * other string (the server publishes where it likes; its data is then `unknown`).
+ */
+type ServerTopic<M extends TopicMap, T extends string> = number extends M['length'] ? unknown : T extends TopicName<M> ? TopicData<M, T> : unknown;
+
+/**
+ * A Switchboard server. Create one with `createServer`. The type parameters record what was
+ * registered, for `connect<typeof server>()`: `Topics` is the rules in registration order (the
+ * default, a plain array, stands for any rules), `MemberInfo` what `presence.info` returns.
+ */
+export interface Server<
+  Identity = unknown,
+  Commands extends CommandMap = {},
+  Streams extends StreamMap = {},
+  Uploads extends UploadMap = {},
+  out Topics extends TopicMap = TopicMap,
+  MemberInfo = unknown,
+> {
   /**
    * Registers a request/response command. Returns the server with the command's types added, so
    * `connect<typeof server>()` types `client.call` for it.
@@ -80,13 +102,13 @@ export interface Server<Identity = unknown, Commands extends CommandMap = {}, St
   command<Name extends string, Input = unknown, Output = unknown>(
     name: Name,
     handler: CommandHandler<Input, Output, Identity>,
-  ): Server<Identity, Commands & { [K in Name]: { input: Input; output: Awaited<Output> } }, Streams, Uploads>;
+  ): Server<Identity, Commands & { [K in Name]: { input: Input; output: Awaited<Output> } }, Streams, Uploads, Topics, MemberInfo>;
   /** Registers a command whose input is validated by a Standard Schema; the handler's input type is inferred from it. */
   command<Name extends string, In extends StandardSchemaV1, Output = unknown>(
     name: Name,
     spec: CommandSpec<In>,
     handler: CommandHandler<StandardSchemaV1.InferOutput<In>, Output, Identity>,
-  ): Server<Identity, Commands & { [K in Name]: { input: StandardSchemaV1.InferInput<In>; output: Awaited<Output> } }, Streams, Uploads>;
+  ): Server<Identity, Commands & { [K in Name]: { input: StandardSchemaV1.InferInput<In>; output: Awaited<Output> } }, Streams, Uploads, Topics, MemberInfo>;
   /**
    * Registers a server-to-client stream: the handler's (async) iterable is pulled only while the
    * consumer has credit; `ctx.signal` aborts on cancel or disconnect.
@@ -94,31 +116,52 @@ export interface Server<Identity = unknown, Commands extends CommandMap = {}, St
   stream<Name extends string, Input = unknown, Item = unknown>(
     name: Name,
     handler: StreamHandler<Input, Item, Identity>,
-  ): Server<Identity, Commands, Streams & { [K in Name]: { input: Input; item: Item } }, Uploads>;
+  ): Server<Identity, Commands, Streams & { [K in Name]: { input: Input; item: Item } }, Uploads, Topics, MemberInfo>;
   stream<Name extends string, In extends StandardSchemaV1 | undefined = undefined, Input = unknown, Item = unknown>(
     name: Name,
     spec: StreamSpec<In>,
     handler: StreamHandler<InputOf<In, Input>, Item, Identity>,
-  ): Server<Identity, Commands, Streams & { [K in Name]: { input: WireInputOf<In, Input>; item: Item } }, Uploads>;
+  ): Server<Identity, Commands, Streams & { [K in Name]: { input: WireInputOf<In, Input>; item: Item } }, Uploads, Topics, MemberInfo>;
   /** Registers a client-to-server stream (uploads, sensors): the handler consumes items with flow control. */
   upload<Name extends string, Input = unknown, Item = unknown, Output = unknown>(
     name: Name,
     handler: UploadHandler<Input, Item, Output, Identity>,
-  ): Server<Identity, Commands, Streams, Uploads & { [K in Name]: { input: Input; item: Item; output: Awaited<Output> } }>;
+  ): Server<Identity, Commands, Streams, Uploads & { [K in Name]: { input: Input; item: Item; output: Awaited<Output> } }, Topics, MemberInfo>;
   upload<Name extends string, In extends StandardSchemaV1 | undefined = undefined, Input = unknown, Item = unknown, Output = unknown>(
     name: Name,
     spec: UploadSpec<In>,
     handler: UploadHandler<InputOf<In, Input>, Item, Output, Identity>,
-  ): Server<Identity, Commands, Streams, Uploads & { [K in Name]: { input: WireInputOf<In, Input>; item: Item; output: Awaited<Output> } }>;
-  /** Declares who may subscribe to and publish on topics matching `pattern` (`*` matches any run). */
-  topic(pattern: string, rule: TopicRule<Identity>): this;
+  ): Server<Identity, Commands, Streams, Uploads & { [K in Name]: { input: WireInputOf<In, Input>; item: Item; output: Awaited<Output> } }, Topics, MemberInfo>;
+  /**
+   * Declares who may subscribe to and publish on topics matching `pattern` (`*` matches any run of
+   * characters). Returns the server with the rule's types added, so `connect<typeof server>()`
+   * types `subscribe` and `publish` on its topics: the payload is the `schema`'s (clients publish
+   * its input type, subscribers receive its output type), else `unknown`.
+   *
+   * @example
+   * createServer().topic('room:*', { subscribe: true, publish: true, schema: z.object({ text: z.string() }) });
+   */
+  topic<const Pattern extends string, S extends StandardSchemaV1 | undefined = undefined>(
+    pattern: Pattern,
+    rule: TopicRule<Identity> & { schema?: S },
+  ): Server<Identity, Commands, Streams, Uploads, [...Topics, SchemaTopic<Pattern, S>], MemberInfo>;
+  /**
+   * Declares a topic rule whose payload type is given as a type argument, for a rule without a
+   * schema (nothing checks it at run time). TypeScript infers no type argument when one is given,
+   * so the pattern is passed as both: `server.topic<'room:*', { text: string }>('room:*', rule)`.
+   */
+  topic<const Pattern extends string, Data>(
+    pattern: Pattern,
+    rule: TopicRule<Identity> & { schema?: undefined },
+  ): Server<Identity, Commands, Streams, Uploads, [...Topics, TopicEntry<Pattern, Data, Data>], MemberInfo>;
   /**
    * Publishes `data` to every subscriber of `topic`. Rules do not apply to the server. Resolves the
-   * message's stream position on a topic with history, else `undefined`.
+   * message's stream position on a topic with history, else `undefined`. On a topic a typed rule
+   * matches, `data` must have the rule's payload type (what its subscribers are typed to receive).
    */
-  publish(topic: string, data: unknown): Promise<StreamPosition | undefined>;
+  publish<const Topic extends string>(topic: Topic, data: ServerTopic<TopicsOf<this>, Topic>): Promise<StreamPosition | undefined>;
   /** Members present on a presence topic. */
-  presence(topic: string): Promise<Member[]>;
+  presence(topic: string): Promise<Member<MemberInfo>[]>;
   /**
    * For health endpoints: whether the engine can serve (a Redis engine whose Redis is unreachable
    * reports `healthy: false`; local connections stay open meanwhile), open connections, and
@@ -150,5 +193,5 @@ export interface Server<Identity = unknown, Commands extends CommandMap = {}, St
    */
   drained(): Promise<void>;
   /** Type-only marker for `connect<typeof server>()`; always `undefined` at run time. */
-  readonly '~types'?: ApiTypes<Identity, Commands, Streams, Uploads>;
+  readonly '~types'?: ApiTypes<Identity, Commands, Streams, Uploads, Topics, MemberInfo>;
 }
