@@ -21,9 +21,6 @@ function fake(answers: boolean) {
     terminate() {
       conn.terminated = true;
     },
-    after(ms: number, fn: () => void) {
-      return setTimeout(fn, ms);
-    },
   };
   return conn satisfies Heartbeating;
 }

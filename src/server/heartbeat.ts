@@ -12,8 +12,6 @@ export interface Heartbeating {
   readonly received: number;
   ping(): void;
   terminate(): void;
-  /** A timer cleared when the connection closes. */
-  after(ms: number, fn: () => void): unknown;
 }
 
 /** Starts the heartbeat over a live collection of connections; returns its stop function. */
@@ -22,6 +20,12 @@ export function startHeartbeat(connections: Iterable<Heartbeating>, options: Hea
   const heard = new WeakMap<Heartbeating, number>();
   /** Connections pinged and not heard from since: what they had received when pinged. */
   const pinged = new WeakMap<Heartbeating, { received: number }>();
+  /**
+   * The pending ping deadlines, kept here rather than on the connection: an idle connection then
+   * carries no timer set of its own (docs/performance.md, memory per idle connection). One that
+   * closes meanwhile is let go when its deadline passes.
+   */
+  const deadlines = new Set<ReturnType<typeof setTimeout>>();
 
   function tick(): void {
     for (const conn of connections) {
@@ -35,16 +39,23 @@ export function startHeartbeat(connections: Iterable<Heartbeating>, options: Hea
         const mark = { received };
         pinged.set(conn, mark);
         conn.ping();
-        conn.after(options.timeoutMs, () => {
+        const deadline = setTimeout(() => {
+          deadlines.delete(deadline);
           if (pinged.get(conn) !== mark) return; // answered, maybe pinged again since
           pinged.delete(conn);
           if (conn.received === received) conn.terminate();
-        });
+        }, options.timeoutMs);
+        deadline.unref?.();
+        deadlines.add(deadline);
       }
     }
   }
 
   const timer = setInterval(tick, options.intervalMs);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    for (const d of deadlines) clearTimeout(d);
+    deadlines.clear();
+  };
 }
