@@ -5,7 +5,8 @@
  */
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createHash } from 'node:crypto';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import WebSocket from 'ws';
 import { connect } from '../src/client/node.js';
@@ -465,6 +466,42 @@ describe('backend SDK (createResourceServer)', () => {
     return { server, events };
   }
   const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code?: string }) => e.code);
+
+  it('close() drops an upstream that never answers the close frame after shutdownTimeoutMs', async () => {
+    // An upstream that completes the handshake, then never reads again (so never answers the close).
+    const sockets = new Set<import('node:net').Socket>();
+    const upstream = createNetServer((sock) => {
+      sockets.add(sock);
+      sock.on('error', () => {});
+      sock.once('data', (head: Buffer) => {
+        const key = /sec-websocket-key: *(\S+)/i.exec(head.toString('latin1'))?.[1] ?? '';
+        const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+        sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+        sock.pause();
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const port = (upstream.address() as AddressInfo).port;
+    try {
+      const shutdownTimeoutMs = 200;
+      const server = createResourceServer({
+        policy: { allow: [`ws://127.0.0.1:${port}`] },
+        shutdownTimeoutMs,
+        methods: { open: async (_p: undefined, { rp }) => rp.ws.connect('c1', `ws://127.0.0.1:${port}/`) },
+      });
+      await server.call('open', undefined);
+      expect(server.connections).toBe(1);
+      const t0 = performance.now();
+      await within(server.close(), 'close() to resolve', 3_000);
+      const ms = performance.now() - t0;
+      expect(ms).toBeGreaterThanOrEqual(shutdownTimeoutMs - 20);
+      expect(ms).toBeLessThan(2_000);
+      expect(() => createResourceServer({ policy: { allow: ['ws://x'] }, methods: {}, shutdownTimeoutMs: -1 })).toThrow(/shutdownTimeoutMs/);
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      await new Promise<void>((r) => upstream.close(() => r()));
+    }
+  });
 
   it('runs the RightPlace documentation example: connect with headers, send, events to listeners, close', async () => {
     echo = await startEcho();

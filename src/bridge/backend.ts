@@ -8,7 +8,8 @@ import type WebSocket from 'ws';
 import { CloseCode, ReadyState } from '../protocol/close-codes.js';
 import { Emitter } from '../shared/emitter.js';
 import { consoleLogger, type Logger } from '../shared/logger.js';
-import { func, positiveInt, positiveMs, withDefaults } from '../shared/options.js';
+import { closeWithin } from '../net/close-peers.js';
+import { func, nonNegativeMs, positiveInt, positiveMs, withDefaults } from '../shared/options.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
 import { checkHeaders } from './headers.js';
 import { checkClose, checkProtocols, dataSize, isConnectionId, type BridgeData, type WsEventMessage } from './messages.js';
@@ -67,6 +68,11 @@ export interface ResourceServerOptions<Methods extends Record<string, ResourceMe
   onEvent?: (event: WsEventMessage) => void;
   /** Where throwing listeners are reported. @default errors/warnings to stderr */
   logger?: Logger;
+  /**
+   * How long `close()` waits for each upstream to finish the close handshake before dropping it,
+   * in ms (as the server's and the relay's `shutdownTimeoutMs`). @default 5000
+   */
+  shutdownTimeoutMs?: number;
 }
 
 /** A resource's backend. */
@@ -84,6 +90,7 @@ export interface ResourceServer<Methods extends Record<string, ResourceMethod>> 
 /** The defaults, in one object. */
 export const BACKEND_DEFAULTS = {
   limits: { maxConnections: 64, maxPayload: 1_048_576, maxBufferedBytes: 4 * 1_048_576, handshakeTimeoutMs: 10_000 },
+  shutdownTimeoutMs: 5_000,
 } as const;
 
 /** Merges `limits` with {@link BACKEND_DEFAULTS} (`undefined` keeps a default) and checks them. */
@@ -129,6 +136,7 @@ export function createResourceServer<Methods extends Record<string, ResourceMeth
   const policy = createUrlPolicy(options.policy.allow);
   const limits = resolveBackendLimits(options.limits);
   const logger = options.logger ?? consoleLogger;
+  const shutdownTimeoutMs = nonNegativeMs('shutdownTimeoutMs', options.shutdownTimeoutMs ?? BACKEND_DEFAULTS.shutdownTimeoutMs);
   // The owner has a logger: a throwing listener is logged with the connection it was told about.
   let emitting = '';
   const events = new Emitter<{ event: (event: WsEventMessage) => void }>((err) =>
@@ -231,16 +239,13 @@ export function createResourceServer<Methods extends Record<string, ResourceMeth
     },
     async close() {
       lifetime.abort();
-      await Promise.all(
-        [...connections.values()].map(
-          ({ ws }) =>
-            new Promise<void>((resolve) => {
-              if (ws.readyState === ReadyState.CLOSED) return resolve();
-              ws.once('close', () => resolve());
-              if (ws.readyState === ReadyState.OPEN) ws.close(CloseCode.GOING_AWAY, 'resource server closing');
-              else ws.terminate();
-            }),
-        ),
+      await closeWithin(
+        [...connections.values()].map(({ ws }) => ({
+          close: () => (ws.readyState === ReadyState.OPEN ? ws.close(CloseCode.GOING_AWAY, 'resource server closing') : ws.terminate()),
+          terminate: () => ws.terminate(),
+          onClosed: (cb: () => void) => (ws.readyState === ReadyState.CLOSED ? cb() : void ws.once('close', cb)),
+        })),
+        shutdownTimeoutMs,
       );
     },
   };
