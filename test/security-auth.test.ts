@@ -254,6 +254,13 @@ describe('jwt() with a shared secret (HS256)', () => {
     expect(typeof jwt({ publicKey: pem, algorithms: ['RS256', 'PS256'] })).toBe('function');
     expect(() => jwt({ jwks: { keys: [] }, algorithms: ['HS256'] })).toThrow(TypeError);
     expect(typeof jwt({ secret: SECRET, algorithms: ['HS256'] })).toBe('function');
+    // Each option is checked with its name; an explicit undefined keeps the default.
+    expect(() => jwt({ secret: SECRET, algorithms: ['HS256'], cookieName: '' })).toThrow(/cookieName must be a non-empty string/);
+    expect(() => jwt({ secret: SECRET, algorithms: ['HS256'], queryParam: 5 as never })).toThrow(/queryParam must be a non-empty string/);
+    expect(() => jwt({ secret: SECRET, algorithms: ['HS256'], clockToleranceSec: -1 })).toThrow(/clockToleranceSec/);
+    expect(() => jwt({ secret: SECRET, algorithms: ['HS256'], from: ['header' as never] })).toThrow(/from\[0\] must be one of/);
+    const defaults = jwt({ secret: SECRET, algorithms: ['HS256'], from: undefined, cookieName: undefined, queryParam: undefined, clockToleranceSec: undefined });
+    expect(defaults.transports).toEqual(['protocol']);
   });
 });
 

@@ -6,6 +6,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type CryptoKey, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { TokenTransport } from '../protocol/subprotocol.js';
+import { nonEmptyString, nonNegativeNumber, oneOf, withDefaults } from '../shared/options.js';
 import type { Authenticate } from './options.js';
 
 
@@ -87,9 +88,12 @@ function cookie(req: IncomingMessage, name: string): string | undefined {
  * createServer({ authenticate: jwt({ secret: process.env.JWT_SECRET!, algorithms: ['HS256'], audience: 'chat' }) });
  */
 export function jwt(options: JwtOptions): TokenAuthenticate<JwtClaims> {
-  // An option passed as `undefined` keeps its default (a spread would let it erase the default).
-  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as JwtOptions;
-  const o = { ...JWT_DEFAULTS, ...given };
+  const o = withDefaults<JwtOptions & typeof JWT_DEFAULTS>(JWT_DEFAULTS as JwtOptions & typeof JWT_DEFAULTS, options);
+  nonEmptyString('jwt: cookieName', o.cookieName);
+  nonEmptyString('jwt: queryParam', o.queryParam);
+  nonNegativeNumber('jwt: clockToleranceSec', o.clockToleranceSec);
+  if (!Array.isArray(o.from)) throw new TypeError('jwt: `from` must be an array of transports');
+  o.from.forEach((t, i) => oneOf(`jwt: from[${i}]`, t, ['protocol', 'query', 'cookie', 'message']));
   if (!Array.isArray(o.algorithms) || o.algorithms.length === 0) throw new TypeError('jwt: `algorithms` is required');
   if (o.algorithms.some((a) => a.toLowerCase() === 'none')) throw new TypeError('jwt: alg "none" is never accepted');
   const keys = [o.secret, o.publicKey, o.jwks].filter((k) => k !== undefined);
