@@ -6,7 +6,7 @@
 import { nonNegativeMs, positiveMs, withDefaults } from '../shared/options.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
 import { GuestConnection, type WsConnection } from './guest-connection.js';
-import { BridgeMethod, isRequestId, type ReadyResult, type RequestId, type WsEventMessage } from './messages.js';
+import { BridgeMethod, checkTargetOrigin, isRequestId, type ReadyResult, type RequestId, type WsEventMessage } from './messages.js';
 
 /** Options of `rp.ws.connect`, as in the RightPlace SDK. */
 export interface ConnectOptions {
@@ -69,9 +69,8 @@ export const CLIENT_BRIDGE_DEFAULTS = {
 function resolveTunables(options: ResourceClientOptions): Tunables {
   const { target: _target, ...given } = options;
   const o = withDefaults<Tunables>(CLIENT_BRIDGE_DEFAULTS, given);
-  if (typeof o.targetOrigin !== 'string' || o.targetOrigin === '') throw new TypeError(`targetOrigin must be '*' or an origin, got ${String(o.targetOrigin)}`);
   return {
-    targetOrigin: o.targetOrigin,
+    targetOrigin: checkTargetOrigin(o.targetOrigin),
     requestTimeoutMs: nonNegativeMs('requestTimeoutMs', o.requestTimeoutMs),
     readyTimeoutMs: positiveMs('readyTimeoutMs', o.readyTimeoutMs),
     readyIntervalMs: positiveMs('readyIntervalMs', o.readyIntervalMs),

@@ -4,6 +4,7 @@
 import { func, positiveInt, withDefaults } from '../shared/options.js';
 import { CREDENTIAL_NAME } from './headers.js';
 import { createUrlPolicy, type UrlPolicy } from './policy.js';
+import { checkTargetOrigin } from './messages.js';
 
 /**
  * The parts of a resource's manifest (the RightPlace SDK's `resource.json`) the host reads. Any other field
@@ -119,8 +120,7 @@ export function resolveHostOptions(o: ResourceHostOptions): ResolvedHostOptions 
   const WS = o.WebSocket ?? (globalThis as { WebSocket?: BrowserWebSocketConstructor }).WebSocket;
   if (!WS) throw new TypeError('no WebSocket in this runtime: pass options.WebSocket');
   func('WebSocket', WS); // a constructor is a function
-  const targetOrigin = o.targetOrigin ?? HOST_DEFAULTS.targetOrigin;
-  if (typeof targetOrigin !== 'string' || targetOrigin === '') throw new TypeError(`targetOrigin must be '*' or an origin, got ${String(targetOrigin)}`);
+  const targetOrigin = checkTargetOrigin(o.targetOrigin ?? HOST_DEFAULTS.targetOrigin);
   return {
     iframe,
     resourceId: typeof o.manifest.id === 'string' ? o.manifest.id : undefined,

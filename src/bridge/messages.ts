@@ -157,6 +157,12 @@ export function dataSize(v: unknown, limit: number): number | string {
   return 'data must be a string, an ArrayBuffer or an ArrayBufferView (e.g. Uint8Array)';
 }
 
+/** Checks a `targetOrigin` option (host and guest): `'*'` or an origin, as `postMessage` takes it. */
+export function checkTargetOrigin(v: unknown): string {
+  if (typeof v !== 'string' || v === '') throw new TypeError(`targetOrigin must be '*' or an origin, got ${String(v)}`);
+  return v;
+}
+
 /** Checks a close code and reason as `WebSocket.close` would; returns a message when invalid. */
 export function checkClose(code: unknown, reason: unknown): string | undefined {
   if (code !== undefined && !isSendableCloseCode(code)) {
