@@ -309,6 +309,8 @@ describe('the upgrade listener', () => {
     fail = true;
     expect((await scope.rawRequest(port, upgradeHead(port, '/here'))).status).toBe(500);
     expect(logger.lines.map((l) => l.msg)).toEqual(['upgrade failed']);
+    // Which endpoint failed: the server and the relay log the same messages.
+    expect(logger.lines[0]!.obj).toMatchObject({ endpoint: ep.name });
     expect(ep.admission.admit('127.0.0.1')).toBe(0);
   });
 
@@ -349,6 +351,7 @@ describe('the upgrade listener', () => {
       ['error', 'authenticate threw'],
       ['warn', 'authenticate timed out'],
     ]);
+    for (const line of logger.lines) expect(line.obj).toMatchObject({ endpoint: ep.name });
     expect(JSON.stringify(logger.lines)).not.toContain('secret-token');
     // Both of the address's slots are free again: every refusal gave its slot back.
     await until(() => released, 'the accepted socket to close on the server');

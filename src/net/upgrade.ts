@@ -33,6 +33,8 @@ export interface UpgradeEndpoint {
 
 /** An admitted upgrade request, handed to the endpoint's own logic. */
 export interface Upgrade {
+  /** Which endpoint answers (its `name`), for log lines: "Server", "Relay". */
+  endpoint: string;
   req: IncomingMessage;
   socket: Duplex;
   head: Buffer;
@@ -82,13 +84,13 @@ export function createUpgradeListener(ep: UpgradeEndpoint, decide: UpgradeDecisi
       return refuse(socket, refused, refused === 429 ? 'Too many connections from this address' : `${ep.name} is at capacity`, { 'Retry-After': '1' });
     }
     const release = releaseOnce(admission, ip);
-    handle({ req, socket, head, ip, deadline: at + ep.handshakeTimeoutMs, release }).then(
+    handle({ endpoint: ep.name, req, socket, head, ip, deadline: at + ep.handshakeTimeoutMs, release }).then(
       (accepted) => {
         if (!accepted) release();
       },
       (err: unknown) => {
         release();
-        logger.error({ err }, 'upgrade failed');
+        logger.error({ err, endpoint: ep.name }, 'upgrade failed');
         refuse(socket, 500, 'Internal Server Error');
       },
     );
@@ -113,11 +115,11 @@ export async function authenticateUpgrade<Identity>(
     result = await deadline(authenticate(), ms);
   } catch (err) {
     // The token is not logged; only the error the application threw.
-    logger.error({ err, ip: u.ip }, 'authenticate threw');
+    logger.error({ err, ip: u.ip, endpoint: u.endpoint }, 'authenticate threw');
     return refuse(u.socket, 500, 'Authentication failed'), REFUSED;
   }
   if (result === TIMED_OUT) {
-    logger.warn({ ip: u.ip, timeoutMs: Math.max(0, ms) }, 'authenticate timed out');
+    logger.warn({ ip: u.ip, endpoint: u.endpoint, timeoutMs: Math.max(0, ms) }, 'authenticate timed out');
     return refuse(u.socket, 503, 'Authentication timed out'), REFUSED;
   }
   if (result === null || result === undefined) return refuse(u.socket, 401, 'Unauthorized'), REFUSED;
