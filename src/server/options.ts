@@ -62,7 +62,10 @@ export interface LimitOptions {
   /**
    * How long a connection over `sendBufferBytes` may go without the operating system accepting a
    * single byte of its buffer before it is closed with SLOW_CONSUMER (4001), in ms. A burst that
-   * the peer keeps reading is not a slow consumer. @default 5000
+   * the peer keeps reading is not a slow consumer. The default is the write deadline NATS uses; a
+   * shorter one dropped healthy readers of a 20 MiB burst to 1,000 subscribers on a loaded 2-core
+   * machine, whose kernel stalled some sockets for seconds (docs/security.md, "Slow consumers").
+   * @default 10000
    */
   slowConsumerGraceMs: number;
 }
@@ -202,7 +205,7 @@ export const SERVER_DEFAULTS = {
     maxSubscriptionsPerConnection: 1_000,
     maxPendingCalls: 100,
     sendBufferBytes: 8 * 1_048_576,
-    slowConsumerGraceMs: 5_000,
+    slowConsumerGraceMs: 10_000,
   },
   codecs: ['json', 'msgpack'] as CodecName[],
   compression: false,
