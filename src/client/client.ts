@@ -8,12 +8,13 @@ import * as CloseCode from '../protocol/close-code-values.js';
 import { isSendableCloseCode } from '../protocol/close-codes.js';
 import * as ErrorCode from '../protocol/error-code-values.js';
 import { SwitchboardError } from '../protocol/errors.js';
+import { utf8Encoder } from '../protocol/utf8.js';
 import type { Member, ServerFrame } from '../protocol/frames.js';
 import { MAX_KEY_LENGTH } from '../protocol/frames.js';
 import { Emitter, type Listeners } from '../shared/emitter.js';
 import { createConnection } from './connection.js';
 import { resolveClientOptions, type ClientOptions, type UrlProvider } from './options.js';
-import { RequestTable, type RequestBody } from './requests.js';
+import { clientClosed, createRequestTable, type RequestBody } from './requests.js';
 import { createFrameRouter } from './router.js';
 import type { SocketFactory } from './socket.js';
 import { createClientStreams } from './streams.js';
@@ -49,7 +50,7 @@ export function createClient<
     if (event === 'error') throw err;
     reportError(err);
   });
-  const requests = new RequestTable(opts.maxQueue);
+  const requests = createRequestTable(opts.maxQueue);
   let route: (f: ServerFrame) => void = () => {};
   const connection = createConnection({
     urls,
@@ -95,7 +96,7 @@ export function createClient<
   route = createFrameRouter({ requests, streams, topics, connection });
 
   function request(body: RequestBody, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<unknown> {
-    if (connection.state === 'closed') return Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
+    if (connection.state === 'closed') return Promise.reject(clientClosed());
     return requests.request(body, { timeoutMs: timeoutMs ?? opts.timeoutMs, signal }, connection.openTransmit());
   }
 
@@ -131,13 +132,13 @@ export function createClient<
       return streams.stream(name, input, o) as never;
     },
     upload(name, items, o) {
-      if (connection.state === 'closed') return Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
+      if (connection.state === 'closed') return Promise.reject(clientClosed());
       return streams.upload(name, items as AsyncIterable<unknown>, o) as never;
     },
     close(code = CloseCode.NORMAL, reason = 'client closed') {
       // The runtime's WebSocket would throw later, inside the connection, with a vaguer message.
       if (!isSendableCloseCode(code)) throw new TypeError(`close code must be 1000 or an integer in 3000-4999, got ${String(code)}`);
-      if (typeof reason !== 'string' || new TextEncoder().encode(reason).length > 123) {
+      if (typeof reason !== 'string' || utf8Encoder.encode(reason).length > 123) {
         throw new TypeError('close reason must be a string of at most 123 bytes in UTF-8');
       }
       connection.close(code, reason);

@@ -8,7 +8,7 @@ import * as ErrorCode from '../protocol/error-code-values.js';
 import { errFrame, frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ErrFrame } from '../protocol/frames.js';
-import type { RequestTable, Transmit } from './requests.js';
+import { clientClosed, type RequestTable, type Transmit } from './requests.js';
 
 export interface StreamOptions {
   /** Cancels the stream; the iterator then rejects with `ABORTED`. */
@@ -112,7 +112,7 @@ export function createClientStreams(host: StreamHost) {
         .then(() => {
           if (finished) return;
           // close() in the same tick: whenOpen resolved before the client stopped.
-          if (!host.isOpen()) return fail(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
+          if (!host.isOpen()) return fail(clientClosed());
           id = host.requests.reserveId();
           live.set(id, {
             items(items) {

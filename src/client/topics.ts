@@ -10,7 +10,7 @@ import type { Member, MsgFrame, OkFrame, SubOutput } from '../protocol/frames.js
 import { MAX_HISTORY, isPosition } from '../protocol/frames.js';
 import type { ListenerErrorHandler, Listeners } from '../shared/emitter.js';
 import { backoffDelay } from './backoff.js';
-import type { RequestBody, RequestTable, Transmit } from './requests.js';
+import { clientClosed, type RequestBody, type RequestTable, type Transmit } from './requests.js';
 import { TopicState, type DeliveryMeta, type MessageHandler, type SubscribeOptions, type Subscription, type SubscriptionEvents } from './subscriptions.js';
 import type { ClientState } from './types.js';
 
@@ -161,7 +161,7 @@ export function createTopicTable(host: TopicHost): TopicTable {
     }
     if (!existing && !closed) topics.set(topic, t);
     t.handlers.add(handler as MessageHandler<never>);
-    const ready = closed ? Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed')) : t.waitReady();
+    const ready = closed ? Promise.reject(clientClosed()) : t.waitReady();
     // The caller may never await `ready`; a refusal must not become an unhandled rejection.
     ready.catch(() => {});
     if (!existing && isOpen()) resubscribe(t);
