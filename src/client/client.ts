@@ -52,48 +52,27 @@ export function createClient<
   });
   const requests = createRequestTable(opts.maxQueue);
   let route: (f: ServerFrame) => void = () => {};
-  const connection = createConnection({
-    urls,
-    opts,
-    factory,
-    events,
-    requests,
-    reportError,
-    hooks: {
-      frame: (f) => route(f),
-      opened() {
-        topics.opened();
-        requests.flush(connection.transmit);
-      },
-      lost() {
-        requests.disconnected();
-        topics.lost();
-        // Streams are not resumed: their handlers were aborted with the connection (§2.3).
-        streams.failAll(new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost during the stream'));
-      },
-      stopped(cause, sentCause) {
-        requests.rejectAll(cause, sentCause);
-        streams.failAll(cause);
-        topics.stopped(cause);
-      },
+  const connection = createConnection(urls, opts, factory, events, requests, reportError, {
+    frame: (f) => route(f),
+    opened() {
+      topics.opened();
+      requests.flush(connection.transmit);
+    },
+    lost() {
+      requests.disconnected();
+      topics.lost();
+      // Streams are not resumed: their handlers were aborted with the connection (§2.3).
+      streams.failAll(new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost during the stream'));
+    },
+    stopped(cause, sentCause) {
+      requests.rejectAll(cause, sentCause);
+      streams.failAll(cause);
+      topics.stopped(cause);
     },
   });
-  const streams = createClientStreams({
-    requests,
-    transmit: connection.transmit,
-    whenOpen: connection.whenOpen,
-    isOpen: () => connection.state === 'open',
-    defaultTimeoutMs: opts.timeoutMs,
-  });
-  const topics = createTopicTable({
-    requests,
-    state: () => connection.state,
-    transmit: connection.transmit,
-    openTransmit: connection.openTransmit,
-    timeoutMs: opts.timeoutMs,
-    reportError,
-  });
-  route = createFrameRouter({ requests, streams, topics, connection });
+  const streams = createClientStreams(requests, connection, opts.timeoutMs);
+  const topics = createTopicTable(requests, connection, opts.timeoutMs, reportError);
+  route = createFrameRouter(requests, streams, topics, connection);
 
   function request(body: RequestBody, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<unknown> {
     if (connection.state === 'closed') return Promise.reject(clientClosed());

@@ -56,18 +56,6 @@ export interface ConnectionHooks {
   stopped(cause: SwitchboardError, sentCause: SwitchboardError): void;
 }
 
-/** What the connection needs besides its hooks. */
-export interface ConnectionDeps {
-  urls: UrlProvider;
-  opts: ResolvedClientOptions;
-  factory: SocketFactory;
-  events: Emitter<Listeners<ClientEvents>>;
-  /** For the token a `refresh` asks for, sent as an `auth` request. */
-  requests: RequestTable;
-  reportError(err: unknown): void;
-  hooks: ConnectionHooks;
-}
-
 /** One client's connection, as the client and its frame router use it. */
 export interface Connection {
   readonly state: ClientState;
@@ -88,8 +76,20 @@ export interface Connection {
   close(code: number, reason: string): void;
 }
 
-/** Creates the connection of one client; nothing happens until {@link Connection.start}. */
-export function createConnection({ urls, opts, factory, events, requests, reportError, hooks }: ConnectionDeps): Connection {
+/**
+ * Creates the connection of one client; nothing happens until {@link Connection.start}. It emits
+ * the client's `open`, `close` and `reconnecting` on `events`, sends the token a `refresh` asks for
+ * as an `auth` request through `requests`, and reports what no promise reports to `reportError`.
+ */
+export function createConnection(
+  urls: UrlProvider,
+  opts: ResolvedClientOptions,
+  factory: SocketFactory,
+  events: Emitter<Listeners<ClientEvents>>,
+  requests: RequestTable,
+  reportError: (err: unknown) => void,
+  hooks: ConnectionHooks,
+): Connection {
   // A codec other than JSON is a plug-in the app passed in (switchboard/msgpack): the client never
   // imports one itself, so a JSON app bundles no MessagePack code.
   const codec = opts.codec === 'json' ? jsonCodec : opts.codec;

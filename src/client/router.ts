@@ -9,16 +9,8 @@ import type { RequestTable } from './requests.js';
 import type { ClientStreams } from './streams.js';
 import type { TopicTable } from './topics.js';
 
-/** The tables a frame can be for. */
-export interface FrameTargets {
-  requests: RequestTable;
-  streams: ClientStreams;
-  topics: TopicTable;
-  connection: Connection;
-}
-
-/** Returns the function that hands one server frame to its owner. */
-export function createFrameRouter({ requests, streams, topics, connection }: FrameTargets): (f: ServerFrame) => void {
+/** Returns the function that hands one server frame to the table it is for. */
+export function createFrameRouter(requests: RequestTable, streams: ClientStreams, topics: TopicTable, connection: Connection): (f: ServerFrame) => void {
   return (f) => {
     switch (f.t) {
       case 'msg':
