@@ -74,9 +74,9 @@ export function createClient<
   const topics = createTopicTable(requests, connection, opts.timeoutMs, reportError);
   route = createFrameRouter(requests, streams, topics, connection);
 
-  function request(body: RequestBody, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+  function request(body: RequestBody, o: { timeoutMs?: number; signal?: AbortSignal } | undefined): Promise<unknown> {
     if (connection.state === 'closed') return Promise.reject(clientClosed());
-    return requests.request(body, { timeoutMs: timeoutMs ?? opts.timeoutMs, signal }, connection.openTransmit());
+    return requests.request(body, { timeoutMs: o?.timeoutMs ?? opts.timeoutMs, signal: o?.signal }, connection.openTransmit());
   }
 
   const client: Client<Commands, Streams, Uploads> = {
@@ -96,14 +96,14 @@ export function createClient<
         }
         body.key = key;
       }
-      return request(body, o?.timeoutMs, o?.signal) as Promise<never>;
+      return request(body, o) as Promise<never>;
     },
     async publish(topic, data, o) {
       const body: RequestBody = o?.echo === false ? { t: 'pub', topic, data, echo: false } : { t: 'pub', topic, data };
-      await request(body, o?.timeoutMs, o?.signal);
+      await request(body, o);
     },
     async presence(topic, o) {
-      const out = (await request({ t: 'presence', topic }, o?.timeoutMs, o?.signal)) as { members?: Member[] } | undefined;
+      const out = (await request({ t: 'presence', topic }, o)) as { members?: Member[] } | undefined;
       return out?.members ?? [];
     },
     subscribe: (topic, handler, o) => topics.subscribe(topic, handler, o),

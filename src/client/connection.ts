@@ -138,8 +138,7 @@ export function createConnection(
     const s = socket;
     socket = undefined;
     if (!s) return;
-    s.onopen = s.onmessage = null;
-    s.onclose = null;
+    s.onopen = s.onmessage = s.onclose = null;
     // Keep an error handler: closing a CONNECTING `ws` socket emits 'error' later, and an
     // EventEmitter 'error' without a listener would crash the process.
     s.onerror = () => {};
@@ -159,7 +158,7 @@ export function createConnection(
       url = await pickUrl(urls, attempt);
     } catch (err) {
       reportError(err);
-      return onClosed(CloseCode.ABNORMAL, 'token or URL provider failed', undefined);
+      return onClosed(CloseCode.ABNORMAL, 'token or URL provider failed');
     }
     if (state === 'closed') return;
     if (refusedToken !== undefined && token === refusedToken) {
@@ -190,7 +189,7 @@ export function createConnection(
     // answers the upgrade must not leave the client 'connecting' forever.
     connectTimer = setTimeout(() => {
       dropSocket();
-      onClosed(CloseCode.ABNORMAL, 'connect timeout', undefined);
+      onClosed(CloseCode.ABNORMAL, 'connect timeout');
     }, opts.connectTimeoutMs);
     // First-message transport: the token is the first frame, before the server's welcome (§1.3).
     if (token && opts.tokenIn === 'message') s.onopen = () => s.send(codec.encode({ t: 'auth', token }));
@@ -205,10 +204,8 @@ export function createConnection(
 
   function receive(data: unknown): void {
     heard = true;
-    if (pongTimer) {
-      clearTimeout(pongTimer);
-      pongTimer = undefined;
-    }
+    clearTimeout(pongTimer);
+    pongTimer = undefined;
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : (data as string | Uint8Array);
     const decoded = codec.decode(bytes, typeof data !== 'string');
     if (!decoded.ok || !isServerFrame(decoded.value)) {
@@ -257,13 +254,13 @@ export function createConnection(
         pongTimer = undefined;
         // The server is gone without a close frame: give up on this socket and reconnect.
         dropSocket();
-        onClosed(CloseCode.ABNORMAL, 'heartbeat timeout', undefined);
+        onClosed(CloseCode.ABNORMAL, 'heartbeat timeout');
       }, timeoutMs);
     }, intervalMs);
   }
 
   /** The reconnect policy: whether, and after how long, another attempt follows this close. */
-  function onClosed(code: number, reason: string, httpStatus: number | undefined, token?: string): void {
+  function onClosed(code: number, reason: string, httpStatus?: number, token?: string): void {
     clearTimers();
     welcome = undefined;
     hooks.lost();

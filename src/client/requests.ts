@@ -4,9 +4,7 @@
  * request settles exactly once, with its answer or a coded error.
  */
 import * as ErrorCode from '../protocol/error-code-values.js';
-import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
-import type { ErrFrame } from '../protocol/frames.js';
 import { MAX_TIMER_MS } from '../shared/options.js';
 
 /** A request frame without its id; the table assigns one. */
@@ -65,8 +63,11 @@ export interface RequestTable {
   request(body: RequestBody, opts: RequestOptions, transmit: Transmit | undefined): Promise<unknown>;
   /** Sends every queued request, in order (called on open). */
   flush(transmit: Transmit): void;
-  /** Settles the request a server answer is for; answers to unknown ids (timed out) are ignored. */
-  answer(id: number, ok: boolean, frame: { output?: unknown } | ErrFrame): void;
+  /**
+   * Settles the request an answer is for — with `err`, or else with `output`; answers to unknown
+   * ids (timed out) are ignored.
+   */
+  settle(id: number, err: SwitchboardError | undefined, output?: unknown): void;
   /**
    * The connection dropped: requests already sent may or may not have run, so they fail, except
    * calls with an idempotency key: the server runs those once however often they arrive, so they
@@ -126,13 +127,13 @@ export function createRequestTable(maxQueue: number): RequestTable {
     flush(transmit) {
       for (const entry of queue.splice(0)) send(entry, transmit);
     },
-    answer(id, ok, frame) {
+    settle(id, err, output) {
       const entry = inFlight.get(id);
       if (!entry) return;
-      if (!ok) return fail(entry, frameToError(frame as ErrFrame));
+      if (err) return fail(entry, err);
       entry.disarm();
       inFlight.delete(id);
-      entry.resolve((frame as { output?: unknown }).output);
+      entry.resolve(output);
     },
     disconnected() {
       const again: Entry[] = [];

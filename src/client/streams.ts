@@ -5,7 +5,7 @@
  */
 import { ReceiveWindow, SendWindow } from '../protocol/credit-window.js';
 import * as ErrorCode from '../protocol/error-code-values.js';
-import { errFrame, frameToError } from '../protocol/error-frame.js';
+import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ErrFrame } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
@@ -38,12 +38,13 @@ export interface StreamReader<T> extends AsyncIterableIterator<T> {
 /** What the stream machinery uses of the connection. */
 export type StreamConnection = Pick<Connection, 'state' | 'transmit' | 'whenOpen'>;
 
+/** A live stream (`items`, `end`, `fail`) or upload (`credit`): what its server frames do. */
 interface Live {
-  items(items: unknown[]): void;
-  end(): void;
+  items?(items: unknown[]): void;
+  end?(): void;
   /** Streams only: uploads settle through the request table (their `ok`/`err`). */
   fail?(err: SwitchboardError): void;
-  credit(n: number): void;
+  credit?(n: number): void;
 }
 
 const aborted = (): SwitchboardError => new SwitchboardError(ErrorCode.ABORTED, 'Stream aborted');
@@ -116,7 +117,6 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
             },
             end: () => finish(),
             fail,
-            credit() {},
           });
           const err = connection.transmit({ t: 'stream', id, name, credit: flow.open(), ...(input === undefined ? {} : { input }) } as never);
           if (err) fail(err);
@@ -154,7 +154,7 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
     const flow = new SendWindow();
     let finished = false;
     let wake: (() => void) | undefined;
-    live.set(id, { items() {}, end() {}, credit: (n) => (flow.grant(n), wake?.()) });
+    live.set(id, { credit: (n) => (flow.grant(n), wake?.()) });
     const cancel = () => sendIfOpen({ t: 'cancel', id });
     const finish = (tellServer: boolean) => {
       if (tellServer) cancel();
@@ -198,7 +198,7 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
         reject(err);
         // The server answers nothing for a cancelled upload (§2.3): settle its request here, or
         // its timer and signal listeners would outlive the upload until the connection closes.
-        requests.answer(id, false, errFrame(id, ErrorCode.ABORTED, 'Upload cancelled'));
+        requests.settle(id, new SwitchboardError(ErrorCode.ABORTED, 'Upload cancelled'));
       });
     });
   }
@@ -206,10 +206,10 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
   return {
     stream,
     upload,
-    /** Routes a server frame of a stream; false when the id is not a live stream. */
-    items: (id: number, items: unknown[]) => (live.get(id)?.items(items), live.has(id)),
-    end: (id: number) => void live.get(id)?.end(),
-    credit: (id: number, n: number) => void live.get(id)?.credit(n),
+    /** Routes the server frames of a stream or upload; frames for an id that is not live are ignored. */
+    items: (id: number, items: unknown[]) => live.get(id)?.items?.(items),
+    end: (id: number) => live.get(id)?.end?.(),
+    credit: (id: number, n: number) => live.get(id)?.credit?.(n),
     /** An `err` frame for a stream id: the stream fails. Returns false for other ids. */
     error(f: ErrFrame): boolean {
       const s = live.get(f.id);

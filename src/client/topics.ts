@@ -169,7 +169,7 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
         for (const off of own.splice(0)) off();
         if (t.handlers.size > 0 || topics.get(t.topic) !== t) return;
         topics.delete(t.topic);
-        if (t.retryTimer) clearTimeout(t.retryTimer);
+        clearTimeout(t.retryTimer);
         // Unsubscribed before the server confirmed: `ready` must not hang.
         if (!t.active) t.failed(new SwitchboardError(ErrorCode.ABORTED, 'Unsubscribed before the subscription was confirmed'));
         if (isOpen()) {
@@ -211,7 +211,7 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
     leave: (topic, member) => topics.get(topic)?.leave(member),
     opened() {
       for (const t of topics.values()) {
-        if (t.retryTimer) clearTimeout(t.retryTimer);
+        clearTimeout(t.retryTimer);
         t.retryTimer = undefined;
         resubscribe(t);
       }
@@ -222,7 +222,7 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
       for (const t of topics.values()) t.active = false;
     },
     stopped(cause) {
-      for (const t of topics.values()) if (t.retryTimer) clearTimeout(t.retryTimer);
+      for (const t of topics.values()) clearTimeout(t.retryTimer);
       clearRateQueue();
       for (const t of topics.values()) t.failed(cause);
     },

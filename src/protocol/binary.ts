@@ -83,7 +83,12 @@ export function encodeEnvelope(frame: unknown): Uint8Array {
 export class EnvelopeError extends Error {}
 
 function isPath(p: unknown): p is Path {
-  return Array.isArray(p) && p.length > 0 && p.length <= MAX_DEPTH && p.every((k) => typeof k === 'string' || (typeof k === 'number' && Number.isSafeInteger(k) && k >= 0));
+  return Array.isArray(p) && p.length > 0 && p.length <= MAX_DEPTH && p.every((k) => typeof k === 'string' || (Number.isSafeInteger(k) && k >= 0));
+}
+
+/** Throws {@link EnvelopeError} with `why` unless `ok`. */
+function need(ok: unknown, why: string): asserts ok {
+  if (!ok) throw new EnvelopeError(why);
 }
 
 /**
@@ -91,39 +96,34 @@ function isPath(p: unknown): p is Path {
  * Throws {@link EnvelopeError} when anything does not add up.
  */
 export function decodeEnvelope(data: Uint8Array): unknown {
-  if (data.byteLength < 5 || data[0] !== ENVELOPE_MAGIC) throw new EnvelopeError('not an envelope');
+  need(data.byteLength >= 5 && data[0] === ENVELOPE_MAGIC, 'not an envelope');
   const headerLength = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(1);
-  if (5 + headerLength > data.byteLength) throw new EnvelopeError('header overruns the message');
+  let at = 5 + headerLength;
+  need(at <= data.byteLength, 'header overruns the message');
   let header: { f?: unknown; b?: unknown };
   try {
-    header = JSON.parse(dec.decode(data.subarray(5, 5 + headerLength)));
+    header = JSON.parse(dec.decode(data.subarray(5, at)));
   } catch {
     throw new EnvelopeError('header is not JSON');
   }
-  if (typeof header !== 'object' || header === null || !Array.isArray(header.b)) throw new EnvelopeError('header has no attachment list');
-  let at = 5 + headerLength;
+  need(typeof header === 'object' && header !== null && Array.isArray(header.b), 'header has no attachment list');
   const root = { f: header.f };
   for (const entry of header.b as unknown[]) {
-    if (!Array.isArray(entry) || entry.length !== 2 || !isPath(entry[0])) throw new EnvelopeError('bad attachment entry');
+    need(Array.isArray(entry) && entry.length === 2 && isPath(entry[0]), 'bad attachment entry');
     const length = entry[1];
-    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || at + length > data.byteLength) {
-      throw new EnvelopeError('attachment overruns the message');
-    }
-    const bytes = data.subarray(at, at + length);
-    at += length;
+    need(Number.isSafeInteger(length) && length >= 0 && at + length <= data.byteLength, 'attachment overruns the message');
+    const bytes = data.subarray(at, (at += length));
     // Walk to the parent; only plain objects and arrays that the header itself created.
     let parent: unknown = root;
     const path: Path = ['f', ...entry[0]];
-    for (let i = 0; i < path.length - 1; i++) {
-      parent = (parent as Record<string | number, unknown>)[path[i]!];
-      if (typeof parent !== 'object' || parent === null) throw new EnvelopeError('attachment path does not exist');
+    const key = path.pop()!;
+    for (const k of path) {
+      parent = (parent as Record<string | number, unknown>)[k];
+      need(typeof parent === 'object' && parent !== null, 'attachment path does not exist');
     }
-    const key = path[path.length - 1]!;
-    if (key === '__proto__' || !Object.prototype.hasOwnProperty.call(parent, key) || (parent as Record<string | number, unknown>)[key] !== null) {
-      throw new EnvelopeError('attachment path does not point at a placeholder');
-    }
+    need(key !== '__proto__' && Object.hasOwn(parent as object, key) && (parent as Record<string | number, unknown>)[key] === null, 'attachment path does not point at a placeholder');
     (parent as Record<string | number, unknown>)[key] = bytes;
   }
-  if (at !== data.byteLength) throw new EnvelopeError('trailing bytes after the attachments');
+  need(at === data.byteLength, 'trailing bytes after the attachments');
   return root.f;
 }
