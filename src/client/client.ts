@@ -107,9 +107,7 @@ export function createClient<
       return out?.members ?? [];
     },
     subscribe: (topic, handler, o) => topics.subscribe(topic, handler, o),
-    stream(name, input, o) {
-      return streams.stream(name, input, o) as never;
-    },
+    stream: (name, input, o) => streams.stream(name, input, o) as never,
     upload(name, items, o) {
       if (connection.state === 'closed') return Promise.reject(clientClosed());
       return streams.upload(name, items as AsyncIterable<unknown>, o) as never;

@@ -149,6 +149,12 @@ export function createConnection(
     }
   }
 
+  /** Gives up on the current socket without a close frame from the server (1006), then follows the reconnect policy. */
+  function abandon(reason: string): void {
+    dropSocket();
+    onClosed(CloseCode.ABNORMAL, reason);
+  }
+
   async function open(): Promise<void> {
     retryTimer = undefined;
     let token: string | undefined;
@@ -187,10 +193,7 @@ export function createConnection(
     s.binaryType = 'arraybuffer';
     // Every attempt has a deadline, reconnecting or not: a server that accepts TCP and never
     // answers the upgrade must not leave the client 'connecting' forever.
-    connectTimer = setTimeout(() => {
-      dropSocket();
-      onClosed(CloseCode.ABNORMAL, 'connect timeout');
-    }, opts.connectTimeoutMs);
+    connectTimer = setTimeout(() => abandon('connect timeout'), opts.connectTimeoutMs);
     // First-message transport: the token is the first frame, before the server's welcome (§1.3).
     if (token && opts.tokenIn === 'message') s.onopen = () => s.send(codec.encode({ t: 'auth', token }));
     s.onmessage = (ev) => receive(ev.data);
@@ -250,12 +253,8 @@ export function createConnection(
       }
       if (pongTimer) return;
       socket?.send(codec.encode({ t: 'ping' }));
-      pongTimer = setTimeout(() => {
-        pongTimer = undefined;
-        // The server is gone without a close frame: give up on this socket and reconnect.
-        dropSocket();
-        onClosed(CloseCode.ABNORMAL, 'heartbeat timeout');
-      }, timeoutMs);
+      // No frame in time: the server is gone without a close frame. Give up on this socket and reconnect.
+      pongTimer = setTimeout(() => abandon('heartbeat timeout'), timeoutMs);
     }, intervalMs);
   }
 

@@ -85,7 +85,6 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
       else waiter?.resolve({ value: undefined, done: true });
       waiter = undefined;
     };
-    const fail = (err: SwitchboardError) => finish(err);
     const cancel = () => finish(undefined, true);
     const onAbort = () => finish(aborted(), true);
     /** Hands an item to the consumer and re-grants credit in halves of the window. */
@@ -103,7 +102,7 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
         .then(() => {
           if (finished) return;
           // close() in the same tick: whenOpen resolved before the client stopped.
-          if (!isOpen()) return fail(clientClosed());
+          if (!isOpen()) return finish(clientClosed());
           id = requests.reserveId();
           live.set(id, {
             items(items) {
@@ -116,12 +115,12 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
               }
             },
             end: () => finish(),
-            fail,
+            fail: finish,
           });
           const err = connection.transmit({ t: 'stream', id, name, credit: flow.open(), ...(input === undefined ? {} : { input }) } as never);
-          if (err) fail(err);
+          if (err) finish(err);
         })
-        .catch((err: unknown) => fail(err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCode.INTERNAL, String(err))));
+        .catch((err: unknown) => finish(err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCode.INTERNAL, String(err))));
     }
 
     const reader: StreamReader<T> = {

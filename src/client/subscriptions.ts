@@ -82,17 +82,17 @@ export interface TopicState {
   readonly handlers: Set<MessageHandler<never>>;
   /** The `join`, `leave`, `error` and `gap` listeners of every handle of the topic. */
   readonly events: Emitter<Listeners<SubscriptionEvents>>;
-  members: Map<string, Member> | undefined;
+  members?: Map<string, Member>;
   /** Confirmed by the server on the current connection. */
   active: boolean;
   /** Where this subscription stands in the topic's stream; sent as `since` when re-subscribing. */
-  position: StreamPosition | undefined;
+  position?: StreamPosition;
   /** A re-subscription scheduled after a transient refusal. */
-  retryTimer: ReturnType<typeof setTimeout> | undefined;
+  retryTimer?: ReturnType<typeof setTimeout>;
   /** Consecutive transient refusals, for the retry backoff. */
   retries: number;
   /** `history` of the first `sub` (cleared once the server confirmed it). */
-  historyOnce: number | undefined;
+  historyOnce?: number;
   /** Resolves once the server confirmed the subscription; rejects when it failed first. */
   waitReady(): Promise<void>;
   /** The server's `ok` for a `sub` (on `askedSince`: one that carried a position). */
@@ -128,12 +128,8 @@ export function createTopicState(topic: string, onError: ListenerErrorHandler): 
     topic,
     handlers: new Set(),
     events,
-    members: undefined,
     active: false,
-    position: undefined,
-    retryTimer: undefined,
     retries: 0,
-    historyOnce: undefined,
     waitReady: () => (t.active ? Promise.resolve() : new Promise((resolve, reject) => waiters.push({ resolve, reject }))),
     confirmed(out, askedSince) {
       t.active = true;

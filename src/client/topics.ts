@@ -134,15 +134,12 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
     }
     const closed = connection.state === 'closed';
     const existing = topics.get(topic);
-    const replays = o?.since !== undefined || o?.history !== undefined;
-    if (existing && replays) {
+    if (existing && (o?.since !== undefined || o?.history !== undefined)) {
       // The topic's one server subscription is live already; a replay for one handler alone
-      // would need a second one. Refused loudly rather than silently started live.
-      const refused = Promise.reject(
-        new SwitchboardError(ErrorCode.BAD_REQUEST, `"${topic}" is already subscribed on this client; since/history apply to its first subscription`),
-      );
-      refused.catch(() => {});
-      return { topic, ready: refused, unsubscribe() {}, on: () => () => {}, members: () => [], position: () => undefined };
+      // would need a second one. Refused loudly rather than silently started live: the handle is
+      // of a state outside the table, which never hears anything.
+      const refused = new SwitchboardError(ErrorCode.BAD_REQUEST, `"${topic}" is already subscribed on this client; since/history apply to its first subscription`);
+      return handle(createTopicState(topic, reportError), handler as MessageHandler<never>, Promise.reject(refused));
     }
     const t = existing ?? createTopicState(topic, reportError);
     if (!existing) {
@@ -152,14 +149,14 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
     if (!existing && !closed) topics.set(topic, t);
     t.handlers.add(handler as MessageHandler<never>);
     const ready = closed ? Promise.reject(clientClosed()) : t.waitReady();
-    // The caller may never await `ready`; a refusal must not become an unhandled rejection.
-    ready.catch(() => {});
     if (!existing && isOpen()) resubscribe(t);
     return handle(t, handler as MessageHandler<never>, ready);
   }
 
   /** One `client.subscribe` call's view of its topic: its handler and the listeners it added. */
   function handle(t: TopicState, handler: MessageHandler<never>, ready: Promise<void>): Subscription {
+    // The caller may never await `ready`; a refusal must not become an unhandled rejection.
+    ready.catch(() => {});
     const own: (() => void)[] = [];
     return {
       topic: t.topic,

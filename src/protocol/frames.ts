@@ -129,7 +129,8 @@ function isId(v: unknown): v is number {
 
 /** Whether `v` is a grant a `credit` frame may carry: an integer from 1 to 2^31−1. */
 export function isCredit(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= MAX_CREDIT;
+  // Number.isSafeInteger is false for anything that is not a number.
+  return Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_CREDIT;
 }
 
 /** Whether `v` is a well-formed stream position. */
@@ -138,7 +139,7 @@ export function isPosition(v: unknown): v is StreamPosition {
   const { epoch, offset } = v as Record<string, unknown>;
   return (
     typeof epoch === 'string' && epoch.length > 0 && epoch.length <= MAX_EPOCH_LENGTH &&
-    typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0
+    Number.isSafeInteger(offset) && (offset as number) >= 0
   );
 }
 
