@@ -28,7 +28,6 @@ interface Entry {
   reject(e: SwitchboardError): void;
   /** Clears the deadline and the abort listener. */
   disarm(): void;
-  sent?: boolean;
   /** Sent at least once (a keyed call re-queued after a disconnect). */
   everSent?: boolean;
 }
@@ -89,18 +88,18 @@ export function createRequestTable(maxQueue: number): RequestTable {
 
   function fail(entry: Entry, err: SwitchboardError): void {
     entry.disarm();
-    if (entry.sent) inFlight.delete(entry.id);
-    else {
-      const i = queue.indexOf(entry);
-      if (i >= 0) queue.splice(i, 1);
-    }
+    // In flight or queued (an id belongs to one entry): out of both. Requests wait in the queue only
+    // while the client is not open, so the search is over an empty queue in the common case.
+    inFlight.delete(entry.id);
+    const i = queue.indexOf(entry);
+    if (i >= 0) queue.splice(i, 1);
     entry.reject(err);
   }
 
   function send(entry: Entry, transmit: Transmit): void {
     const err = transmit({ ...entry.body, id: entry.id });
     if (err) return fail(entry, err);
-    entry.sent = entry.everSent = true;
+    entry.everSent = true;
     inFlight.set(entry.id, entry);
   }
 
@@ -140,7 +139,6 @@ export function createRequestTable(maxQueue: number): RequestTable {
       for (const entry of [...inFlight.values()]) {
         if (entry.body.t === 'call' && entry.body.key !== undefined) {
           inFlight.delete(entry.id);
-          entry.sent = false;
           again.push(entry);
         } else {
           fail(entry, new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost before the answer arrived'));
