@@ -108,10 +108,8 @@ export function createClient<
     },
     subscribe: (topic, handler, o) => topics.subscribe(topic, handler, o),
     stream: (name, input, o) => streams.stream(name, input, o) as never,
-    upload(name, items, o) {
-      if (connection.state === 'closed') return Promise.reject(clientClosed());
-      return streams.upload(name, items as AsyncIterable<unknown>, o) as never;
-    },
+    // After close() it rejects with CLOSED: the connection's whenOpen does.
+    upload: (name, items, o) => streams.upload(name, items as AsyncIterable<unknown>, o) as never,
     close(code = CloseCode.NORMAL, reason = 'client closed') {
       // The runtime's WebSocket would throw later, inside the connection, with a vaguer message.
       if (!isSendableCloseCode(code)) throw new TypeError(`close code must be 1000 or an integer in 3000-4999, got ${String(code)}`);
