@@ -15,7 +15,7 @@ import { createTopicState, type TopicState, type DeliveryMeta, type MessageHandl
 import type { Connection } from './connection.js';
 
 /** Error codes after which a re-subscription is tried again on the same connection. */
-const TRANSIENT = new Set<string>([ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL]);
+const TRANSIENT: string[] = [ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL];
 
 /** What the topic table uses of the connection. */
 export type TopicConnection = Pick<Connection, 'state' | 'transmit' | 'openTransmit'>;
@@ -73,7 +73,7 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
           if (err.code !== ErrorCode.TIMEOUT) pendingSubs.delete(id);
           // Transient refusals (over the rate limit after a reconnect burst, the server's engine
           // down or failing) are retried on this connection; only a real refusal ends it.
-          if (TRANSIENT.has(err.code)) {
+          if (TRANSIENT.includes(err.code)) {
             if (topics.get(t.topic) !== t || !isOpen()) return; // the next open re-subscribes
             if (err.code === ErrorCode.RATE_LIMITED) return rateLimited(t, err.retryAfterMs ?? 100);
             const delayMs = backoffDelay(t.retries++, 100, 2_000);
