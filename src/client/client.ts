@@ -8,12 +8,13 @@ import * as CloseCode from '../protocol/close-code-values.js';
 import { isSendableCloseCode } from '../protocol/close-codes.js';
 import * as ErrorCode from '../protocol/error-code-values.js';
 import { SwitchboardError } from '../protocol/errors.js';
+import { utf8Encoder } from '../protocol/utf8.js';
 import type { Member, ServerFrame } from '../protocol/frames.js';
 import { MAX_KEY_LENGTH } from '../protocol/frames.js';
 import { Emitter, type Listeners } from '../shared/emitter.js';
 import { createConnection } from './connection.js';
 import { resolveClientOptions, type ClientOptions, type UrlProvider } from './options.js';
-import { RequestTable, type RequestBody } from './requests.js';
+import { clientClosed, createRequestTable, type RequestBody } from './requests.js';
 import { createFrameRouter } from './router.js';
 import type { SocketFactory } from './socket.js';
 import { createClientStreams } from './streams.js';
@@ -49,54 +50,33 @@ export function createClient<
     if (event === 'error') throw err;
     reportError(err);
   });
-  const requests = new RequestTable(opts.maxQueue);
+  const requests = createRequestTable(opts.maxQueue);
   let route: (f: ServerFrame) => void = () => {};
-  const connection = createConnection({
-    urls,
-    opts,
-    factory,
-    events,
-    requests,
-    reportError,
-    hooks: {
-      frame: (f) => route(f),
-      opened() {
-        topics.opened();
-        requests.flush(connection.transmit);
-      },
-      lost() {
-        requests.disconnected();
-        topics.lost();
-        // Streams are not resumed: their handlers were aborted with the connection (§2.3).
-        streams.failAll(new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost during the stream'));
-      },
-      stopped(cause, sentCause) {
-        requests.rejectAll(cause, sentCause);
-        streams.failAll(cause);
-        topics.stopped(cause);
-      },
+  const connection = createConnection(urls, opts, factory, events, requests, reportError, {
+    frame: (f) => route(f),
+    opened() {
+      topics.opened();
+      requests.flush(connection.transmit);
+    },
+    lost() {
+      requests.disconnected();
+      topics.lost();
+      // Streams are not resumed: their handlers were aborted with the connection (§2.3).
+      streams.failAll(new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost during the stream'));
+    },
+    stopped(cause, sentCause) {
+      requests.rejectAll(cause, sentCause);
+      streams.failAll(cause);
+      topics.stopped(cause);
     },
   });
-  const streams = createClientStreams({
-    requests,
-    transmit: connection.transmit,
-    whenOpen: connection.whenOpen,
-    isOpen: () => connection.state === 'open',
-    defaultTimeoutMs: opts.timeoutMs,
-  });
-  const topics = createTopicTable({
-    requests,
-    state: () => connection.state,
-    transmit: connection.transmit,
-    openTransmit: connection.openTransmit,
-    timeoutMs: opts.timeoutMs,
-    reportError,
-  });
-  route = createFrameRouter({ requests, streams, topics, connection });
+  const streams = createClientStreams(requests, connection, opts.timeoutMs);
+  const topics = createTopicTable(requests, connection, opts.timeoutMs, reportError);
+  route = createFrameRouter(requests, streams, topics, connection);
 
-  function request(body: RequestBody, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<unknown> {
-    if (connection.state === 'closed') return Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
-    return requests.request(body, { timeoutMs: timeoutMs ?? opts.timeoutMs, signal }, connection.openTransmit());
+  function request(body: RequestBody, o: { timeoutMs?: number; signal?: AbortSignal } | undefined): Promise<unknown> {
+    if (connection.state === 'closed') return Promise.reject(clientClosed());
+    return requests.request(body, { timeoutMs: o?.timeoutMs ?? opts.timeoutMs, signal: o?.signal }, connection.openTransmit());
   }
 
   const client: Client<Commands, Streams, Uploads> = {
@@ -116,28 +96,24 @@ export function createClient<
         }
         body.key = key;
       }
-      return request(body, o?.timeoutMs, o?.signal) as Promise<never>;
+      return request(body, o) as Promise<never>;
     },
     async publish(topic, data, o) {
       const body: RequestBody = o?.echo === false ? { t: 'pub', topic, data, echo: false } : { t: 'pub', topic, data };
-      await request(body, o?.timeoutMs, o?.signal);
+      await request(body, o);
     },
     async presence(topic, o) {
-      const out = (await request({ t: 'presence', topic }, o?.timeoutMs, o?.signal)) as { members?: Member[] } | undefined;
+      const out = (await request({ t: 'presence', topic }, o)) as { members?: Member[] } | undefined;
       return out?.members ?? [];
     },
     subscribe: (topic, handler, o) => topics.subscribe(topic, handler, o),
-    stream(name, input, o) {
-      return streams.stream(name, input, o) as never;
-    },
-    upload(name, items, o) {
-      if (connection.state === 'closed') return Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
-      return streams.upload(name, items as AsyncIterable<unknown>, o) as never;
-    },
+    stream: (name, input, o) => streams.stream(name, input, o) as never,
+    // After close() it rejects with CLOSED: the connection's whenOpen does.
+    upload: (name, items, o) => streams.upload(name, items as AsyncIterable<unknown>, o) as never,
     close(code = CloseCode.NORMAL, reason = 'client closed') {
       // The runtime's WebSocket would throw later, inside the connection, with a vaguer message.
       if (!isSendableCloseCode(code)) throw new TypeError(`close code must be 1000 or an integer in 3000-4999, got ${String(code)}`);
-      if (typeof reason !== 'string' || new TextEncoder().encode(reason).length > 123) {
+      if (typeof reason !== 'string' || utf8Encoder.encode(reason).length > 123) {
         throw new TypeError('close reason must be a string of at most 123 bytes in UTF-8');
       }
       connection.close(code, reason);

@@ -13,27 +13,21 @@ import { SwitchboardError } from '../protocol/errors.js';
 import type { ServerFrame, WelcomeFrame } from '../protocol/frames.js';
 import { isServerFrame } from '../protocol/frames.js';
 import { encodeTokenProtocol } from '../protocol/subprotocol.js';
+import { utf8Encoder } from '../protocol/utf8.js';
 import type { Emitter, Listeners } from '../shared/emitter.js';
-import { MAX_TIMER_MS } from '../shared/options.js';
 import { backoffDelay } from './backoff.js';
 import type { ResolvedClientOptions, UrlProvider } from './options.js';
-import type { RequestTable, Transmit } from './requests.js';
+import { arm, clientClosed, type RequestTable, type Transmit } from './requests.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
 import type { ClientEvents, ClientState } from './types.js';
 
-/** HTTP statuses after which another attempt is pointless unless the token changes. */
-const AUTH_REFUSALS = new Set([401, 403]);
-/** HTTP statuses after which another attempt is pointless. */
-const FINAL_STATUSES = new Set([400, 404]);
-
-const utf8 = new TextEncoder();
 /** Whether a payload exceeds `max` bytes; avoids encoding in the common small case. */
 function tooLarge(payload: string | Uint8Array, max: number): boolean {
   if (typeof payload !== 'string') return payload.byteLength > max;
   // n UTF-16 units take between n and 3n UTF-8 bytes.
   if (payload.length * 3 <= max) return false;
   if (payload.length > max) return true;
-  return utf8.encode(payload).length > max;
+  return utf8Encoder.encode(payload).length > max;
 }
 
 async function pickUrl(urls: UrlProvider, attempt: number): Promise<string> {
@@ -62,18 +56,6 @@ export interface ConnectionHooks {
   stopped(cause: SwitchboardError, sentCause: SwitchboardError): void;
 }
 
-/** What the connection needs besides its hooks. */
-export interface ConnectionDeps {
-  urls: UrlProvider;
-  opts: ResolvedClientOptions;
-  factory: SocketFactory;
-  events: Emitter<Listeners<ClientEvents>>;
-  /** For the token a `refresh` asks for, sent as an `auth` request. */
-  requests: RequestTable;
-  reportError(err: unknown): void;
-  hooks: ConnectionHooks;
-}
-
 /** One client's connection, as the client and its frame router use it. */
 export interface Connection {
   readonly state: ClientState;
@@ -94,8 +76,20 @@ export interface Connection {
   close(code: number, reason: string): void;
 }
 
-/** Creates the connection of one client; nothing happens until {@link Connection.start}. */
-export function createConnection({ urls, opts, factory, events, requests, reportError, hooks }: ConnectionDeps): Connection {
+/**
+ * Creates the connection of one client; nothing happens until {@link Connection.start}. It emits
+ * the client's `open`, `close` and `reconnecting` on `events`, sends the token a `refresh` asks for
+ * as an `auth` request through `requests`, and reports what no promise reports to `reportError`.
+ */
+export function createConnection(
+  urls: UrlProvider,
+  opts: ResolvedClientOptions,
+  factory: SocketFactory,
+  events: Emitter<Listeners<ClientEvents>>,
+  requests: RequestTable,
+  reportError: (err: unknown) => void,
+  hooks: ConnectionHooks,
+): Connection {
   // A codec other than JSON is a plug-in the app passed in (switchboard/msgpack): the client never
   // imports one itself, so a JSON app bundles no MessagePack code.
   const codec = opts.codec === 'json' ? jsonCodec : opts.codec;
@@ -113,6 +107,7 @@ export function createConnection({ urls, opts, factory, events, requests, report
   let heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   let pongTimer: ReturnType<typeof setTimeout> | undefined;
   let heard = false;
+  const getToken = async () => (typeof opts.token === 'function' ? opts.token() : opts.token);
 
   const transmit: Transmit = (frame) => {
     let payload: string | Uint8Array;
@@ -132,10 +127,10 @@ export function createConnection({ urls, opts, factory, events, requests, report
   };
   const openTransmit = (): Transmit | undefined => (state === 'open' ? transmit : undefined);
 
+  /** Clears every timer of the connection (`clearTimeout` clears an interval too: WHATWG timers, Node). */
   function clearTimers(): void {
-    for (const t of [connectTimer, stableTimer, pongTimer]) if (t) clearTimeout(t);
-    if (heartbeatTimer) clearInterval(heartbeatTimer);
-    connectTimer = stableTimer = pongTimer = heartbeatTimer = undefined;
+    for (const t of [connectTimer, stableTimer, pongTimer, heartbeatTimer, retryTimer]) clearTimeout(t);
+    connectTimer = stableTimer = pongTimer = heartbeatTimer = retryTimer = undefined;
   }
 
   /** Detaches and closes the current socket; its late events are ignored from here on. */
@@ -143,8 +138,7 @@ export function createConnection({ urls, opts, factory, events, requests, report
     const s = socket;
     socket = undefined;
     if (!s) return;
-    s.onopen = s.onmessage = null;
-    s.onclose = null;
+    s.onopen = s.onmessage = s.onclose = null;
     // Keep an error handler: closing a CONNECTING `ws` socket emits 'error' later, and an
     // EventEmitter 'error' without a listener would crash the process.
     s.onerror = () => {};
@@ -155,16 +149,22 @@ export function createConnection({ urls, opts, factory, events, requests, report
     }
   }
 
+  /** Gives up on the current socket without a close frame from the server (1006), then follows the reconnect policy. */
+  function abandon(reason: string): void {
+    dropSocket();
+    onClosed(CloseCode.ABNORMAL, reason);
+  }
+
   async function open(): Promise<void> {
     retryTimer = undefined;
     let token: string | undefined;
     let url: string;
     try {
-      token = typeof opts.token === 'function' ? await opts.token() : opts.token;
+      token = await getToken();
       url = await pickUrl(urls, attempt);
     } catch (err) {
       reportError(err);
-      return onClosed(CloseCode.ABNORMAL, 'token or URL provider failed', undefined);
+      return onClosed(CloseCode.ABNORMAL, 'token or URL provider failed');
     }
     if (state === 'closed') return;
     if (refusedToken !== undefined && token === refusedToken) {
@@ -193,10 +193,7 @@ export function createConnection({ urls, opts, factory, events, requests, report
     s.binaryType = 'arraybuffer';
     // Every attempt has a deadline, reconnecting or not: a server that accepts TCP and never
     // answers the upgrade must not leave the client 'connecting' forever.
-    connectTimer = setTimeout(() => {
-      dropSocket();
-      onClosed(CloseCode.ABNORMAL, 'connect timeout', undefined);
-    }, opts.connectTimeoutMs);
+    connectTimer = setTimeout(() => abandon('connect timeout'), opts.connectTimeoutMs);
     // First-message transport: the token is the first frame, before the server's welcome (§1.3).
     if (token && opts.tokenIn === 'message') s.onopen = () => s.send(codec.encode({ t: 'auth', token }));
     s.onmessage = (ev) => receive(ev.data);
@@ -210,10 +207,8 @@ export function createConnection({ urls, opts, factory, events, requests, report
 
   function receive(data: unknown): void {
     heard = true;
-    if (pongTimer) {
-      clearTimeout(pongTimer);
-      pongTimer = undefined;
-    }
+    clearTimeout(pongTimer);
+    pongTimer = undefined;
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : (data as string | Uint8Array);
     const decoded = codec.decode(bytes, typeof data !== 'string');
     if (!decoded.ok || !isServerFrame(decoded.value)) {
@@ -225,7 +220,7 @@ export function createConnection({ urls, opts, factory, events, requests, report
 
   async function refresh(): Promise<void> {
     try {
-      const token = typeof opts.token === 'function' ? await opts.token() : opts.token;
+      const token = await getToken();
       if (!token) throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'The server asked for a fresh token and there is none');
       await requests.request({ t: 'auth', token }, { timeoutMs: opts.timeoutMs, direct: true }, openTransmit());
     } catch (err) {
@@ -235,8 +230,7 @@ export function createConnection({ urls, opts, factory, events, requests, report
   }
 
   function welcomed(f: WelcomeFrame): void {
-    if (connectTimer) clearTimeout(connectTimer);
-    connectTimer = undefined;
+    clearTimeout(connectTimer);
     welcome = f;
     clientId = f.clientId;
     refusedToken = undefined;
@@ -259,26 +253,23 @@ export function createConnection({ urls, opts, factory, events, requests, report
       }
       if (pongTimer) return;
       socket?.send(codec.encode({ t: 'ping' }));
-      pongTimer = setTimeout(() => {
-        pongTimer = undefined;
-        // The server is gone without a close frame: give up on this socket and reconnect.
-        dropSocket();
-        onClosed(CloseCode.ABNORMAL, 'heartbeat timeout', undefined);
-      }, timeoutMs);
+      // No frame in time: the server is gone without a close frame. Give up on this socket and reconnect.
+      pongTimer = setTimeout(() => abandon('heartbeat timeout'), timeoutMs);
     }, intervalMs);
   }
 
   /** The reconnect policy: whether, and after how long, another attempt follows this close. */
-  function onClosed(code: number, reason: string, httpStatus: number | undefined, token?: string): void {
+  function onClosed(code: number, reason: string, httpStatus?: number, token?: string): void {
     clearTimers();
     welcome = undefined;
     hooks.lost();
     if (state === 'closed') return;
-    if (httpStatus !== undefined && FINAL_STATUSES.has(httpStatus)) {
+    // After these statuses another attempt is pointless; after 401 and 403, unless the token changes.
+    if (httpStatus === 400 || httpStatus === 404) {
       return stop(code, reason, new SwitchboardError(ErrorCode.UNAUTHORIZED, `Handshake refused with HTTP ${httpStatus}`), httpStatus);
     }
     // 4501 is first-message authentication's 401 (docs/protocol.md §5).
-    if ((httpStatus !== undefined && AUTH_REFUSALS.has(httpStatus)) || code === CloseCode.UNAUTHORIZED) {
+    if (httpStatus === 401 || httpStatus === 403 || code === CloseCode.UNAUTHORIZED) {
       if (typeof opts.token !== 'function') {
         const why = httpStatus !== undefined ? `HTTP ${httpStatus}` : `close code ${code}`;
         return stop(code, reason, new SwitchboardError(ErrorCode.UNAUTHORIZED, `Handshake refused with ${why}`), httpStatus);
@@ -292,7 +283,7 @@ export function createConnection({ urls, opts, factory, events, requests, report
     const delayMs = backoffDelay(attempt, opts.reconnect.initialDelayMs, opts.reconnect.maxDelayMs);
     attempt++;
     state = 'reconnecting';
-    events.emit('close', { code, reason, willReconnect: true, ...(httpStatus ? { httpStatus } : {}) });
+    emitClose(code, reason, true, httpStatus);
     if (state !== 'reconnecting') return; // a close listener called client.close()
     events.emit('reconnecting', { attempt, delayMs });
     if (state !== 'reconnecting') return;
@@ -304,37 +295,36 @@ export function createConnection({ urls, opts, factory, events, requests, report
     if (state === 'closed') return;
     state = 'closed';
     clearTimers();
-    if (retryTimer) clearTimeout(retryTimer);
-    retryTimer = undefined;
     dropSocket(code, reason);
-    const cause = err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCode.CLOSED, 'Client closed');
+    const cause = err instanceof SwitchboardError ? err : clientClosed();
     // A keyed call sent before the client gave up may have run: DISCONNECTED says so; CLOSED is
     // kept for close() itself.
     const sentCause = byUser ? cause : new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost before the answer arrived, and the client stopped reconnecting');
     hooks.stopped(cause, sentCause);
     if (err) reportError(err);
-    events.emit('close', { code, reason, willReconnect: false, ...(httpStatus ? { httpStatus } : {}) });
+    emitClose(code, reason, false, httpStatus);
+  }
+
+  function emitClose(code: number, reason: string, willReconnect: boolean, httpStatus: number | undefined): void {
+    events.emit('close', { code, reason, willReconnect, ...(httpStatus ? { httpStatus } : {}) });
   }
 
   function whenOpen(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     if (state === 'open') return Promise.resolve();
-    if (state === 'closed') return Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
+    if (state === 'closed') return Promise.reject(clientClosed());
+    const aborted = () => new SwitchboardError(ErrorCode.ABORTED, 'Aborted');
+    if (signal?.aborted) return Promise.reject(aborted());
     return new Promise((resolve, reject) => {
-      const cleanup = () => {
+      const done = (err?: SwitchboardError) => {
         offOpen();
         offClose();
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        disarm();
+        if (err) reject(err);
+        else resolve();
       };
-      const offOpen = events.on('open', () => (cleanup(), resolve()));
-      const offClose = events.on('close', (e) => {
-        if (!e.willReconnect) cleanup(), reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
-      });
-      // `Infinity` (or beyond what a timer holds) is "no deadline": setTimeout would fire at once.
-      const timer = timeoutMs <= MAX_TIMER_MS ? setTimeout(() => (cleanup(), reject(new SwitchboardError(ErrorCode.TIMEOUT, `Not connected within ${timeoutMs} ms`))), timeoutMs) : undefined;
-      const onAbort = () => (cleanup(), reject(new SwitchboardError(ErrorCode.ABORTED, 'Aborted')));
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const offOpen = events.on('open', () => done());
+      const offClose = events.on('close', (e) => void (e.willReconnect || done(clientClosed())));
+      const disarm = arm(timeoutMs, () => done(new SwitchboardError(ErrorCode.TIMEOUT, `Not connected within ${timeoutMs} ms`)), signal, () => done(aborted()));
     });
   }
 

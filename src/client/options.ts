@@ -90,54 +90,80 @@ export const CLIENT_DEFAULTS = {
   maxQueue: 1000,
 } as const satisfies Omit<Required<ClientOptions>, 'token' | 'WebSocket' | 'reconnect'> & { reconnect: ReconnectOptions };
 
-/** The top-level options as {@link withDefaults} merges them (nested ones are merged after). */
-interface Merged {
-  codec: 'json' | Codec;
-  token: TokenProvider | undefined;
-  tokenIn: ClientTokenTransport;
-  tokenQueryParam: string;
-  connectTimeoutMs: number;
-  reconnect: boolean | Partial<ReconnectOptions>;
-  heartbeat: boolean | ClientHeartbeatOptions;
-  timeoutMs: number;
-  maxQueue: number;
-}
+/** Checks one option's value (`path` names it in the `TypeError`) and returns it. */
+type Check = (path: string, v: never) => unknown;
 
 /** `Infinity` (no limit), else what `check` accepts. */
-const orInfinity = (check: (path: string, v: unknown) => number) => (path: string, v: unknown) => (v === Infinity ? v : check(path, v));
+const orInfinity = (check: Check): Check => (path, v) => (v === Infinity ? v : check(path, v));
+
+/**
+ * `given` merged over `defaults` ({@link withDefaults}) and each field of `checks` checked, its path
+ * prefixed with `prefix`; a field that is `undefined` after the merge stays out. The one code path
+ * of every level of the client's options.
+ */
+function resolveLevel<T>(prefix: string, defaults: object, given: unknown, checks: { [K in keyof T]: Check }): T {
+  const merged = withDefaults(defaults as Record<string, unknown>, given as Record<string, unknown>);
+  const out = {} as Record<string, unknown>;
+  for (const key in checks) {
+    const v = merged[key];
+    if (v !== undefined) out[key] = checks[key](prefix + key, v as never);
+  }
+  return out as T;
+}
+
+/** A nested level (`reconnect`, `heartbeat`): `false` turns it off; `true` (not in the type, but it worked) means the defaults. */
+const nested =
+  <T>(defaults: object, checks: { [K in keyof T]: Check }): Check =>
+  (path, v: unknown) => {
+    if (v === false) return v;
+    if (v !== true && v !== undefined && (typeof v !== 'object' || v === null)) throw new TypeError(`${path} must be false or an object`);
+    return resolveLevel<T>(`${path}.`, defaults, v === true ? undefined : v, checks);
+  };
+
+const reconnectLevel = nested<ReconnectOptions>(CLIENT_DEFAULTS.reconnect, {
+  initialDelayMs: nonNegativeMs,
+  maxDelayMs: nonNegativeMs,
+  maxAttempts: orInfinity(nonNegativeInt),
+  stableAfterMs: nonNegativeMs,
+});
+
+/** How each top-level option is checked, in the order they are checked. */
+const CHECKS: { [K in keyof ResolvedClientOptions]: Check } = {
+  token(path, v: unknown) {
+    if (v !== undefined && typeof v !== 'string' && typeof v !== 'function') throw new TypeError(`${path} must be a string or a function, got ${typeof v}`);
+    return v;
+  },
+  tokenQueryParam(path, v: unknown) {
+    if (typeof v !== 'string' || v.length === 0) throw new TypeError(`${path} must be a non-empty string`);
+    return v;
+  },
+  reconnect(path, v: ReconnectOptions | false) {
+    const r = reconnectLevel(path, v as never) as ReconnectOptions | false;
+    if (r && r.initialDelayMs > r.maxDelayMs) throw new TypeError('reconnect.initialDelayMs must not exceed reconnect.maxDelayMs');
+    return r;
+  },
+  heartbeat: nested<ClientHeartbeatOptions>(CLIENT_DEFAULTS.heartbeat, { intervalMs: positiveMs, timeoutMs: positiveMs }),
+  codec: resolveCodec,
+  tokenIn: (path, v) => oneOf(path, v, ['protocol', 'query', 'message']),
+  connectTimeoutMs: positiveMs,
+  // `Infinity`: no deadline (the request table sets no timer).
+  timeoutMs: orInfinity(positiveMs),
+  maxQueue: nonNegativeInt,
+};
 
 /**
  * Merges options with {@link CLIENT_DEFAULTS} (an option given as `undefined` keeps its default, at
  * every level); a value out of range throws a `TypeError` naming the option.
  */
 export function resolveClientOptions(options: ClientOptions = {}): ResolvedClientOptions {
-  const o = withDefaults<Merged>({ ...CLIENT_DEFAULTS, token: undefined }, options);
-  if (o.token !== undefined && typeof o.token !== 'string' && typeof o.token !== 'function') {
-    throw new TypeError(`token must be a string or a function, got ${typeof o.token}`);
-  }
-  if (typeof o.tokenQueryParam !== 'string' || o.tokenQueryParam.length === 0) throw new TypeError('tokenQueryParam must be a non-empty string');
-  // `true` (not in the type, but it worked) means "on, with the defaults".
-  const reconnect = o.reconnect === false ? false : resolveReconnect(o.reconnect === true ? undefined : o.reconnect);
-  const heartbeat = o.heartbeat === false ? false : resolveHeartbeat(o.heartbeat === true ? undefined : o.heartbeat);
-  return {
-    codec: resolveCodec(o.codec),
-    token: o.token,
-    tokenIn: oneOf('tokenIn', o.tokenIn, ['protocol', 'query', 'message']),
-    tokenQueryParam: o.tokenQueryParam,
-    reconnect,
-    connectTimeoutMs: positiveMs('connectTimeoutMs', o.connectTimeoutMs),
-    heartbeat,
-    // `Infinity`: no deadline (the request table sets no timer).
-    timeoutMs: orInfinity(positiveMs)('timeoutMs', o.timeoutMs),
-    maxQueue: nonNegativeInt('maxQueue', o.maxQueue),
-  };
+  return resolveLevel<ResolvedClientOptions>('', CLIENT_DEFAULTS, options, CHECKS);
 }
 
 /**
  * `'json'` or a {@link Codec}. The name `'msgpack'` is refused with the fix: MessagePack is a
  * plug-in, so a client that never imports it never bundles it (docs/client.md, "Codecs").
  */
-function resolveCodec(c: unknown): 'json' | Codec {
+function resolveCodec(_path: string, c: unknown): 'json' | Codec {
   if (c === 'msgpack') throw new TypeError("codec: 'msgpack' is a plug-in now: import { msgpack } from 'switchboard/msgpack' and pass codec: msgpack()");
   if (c === 'json') return c;
   const k = c as Codec | null;
@@ -145,26 +171,4 @@ function resolveCodec(c: unknown): 'json' | Codec {
     throw new TypeError(`codec must be 'json' or a codec object such as msgpack() from 'switchboard/msgpack', got ${typeof c === 'string' ? JSON.stringify(c) : String(c)}`);
   }
   return k;
-}
-
-function resolveReconnect(given: Partial<ReconnectOptions> | undefined): ReconnectOptions {
-  if (given !== undefined && (typeof given !== 'object' || given === null)) throw new TypeError('reconnect must be false or an object');
-  const r = withDefaults<ReconnectOptions>(CLIENT_DEFAULTS.reconnect, given);
-  const out: ReconnectOptions = {
-    initialDelayMs: nonNegativeMs('reconnect.initialDelayMs', r.initialDelayMs),
-    maxDelayMs: nonNegativeMs('reconnect.maxDelayMs', r.maxDelayMs),
-    maxAttempts: orInfinity(nonNegativeInt)('reconnect.maxAttempts', r.maxAttempts),
-    stableAfterMs: nonNegativeMs('reconnect.stableAfterMs', r.stableAfterMs),
-  };
-  if (out.initialDelayMs > out.maxDelayMs) throw new TypeError('reconnect.initialDelayMs must not exceed reconnect.maxDelayMs');
-  return out;
-}
-
-function resolveHeartbeat(given: ClientHeartbeatOptions | undefined): ClientHeartbeatOptions {
-  if (given !== undefined && (typeof given !== 'object' || given === null)) throw new TypeError('heartbeat must be false or an object');
-  const h = withDefaults<ClientHeartbeatOptions>(CLIENT_DEFAULTS.heartbeat, given);
-  const out: ClientHeartbeatOptions = {};
-  if (h.intervalMs !== undefined) out.intervalMs = positiveMs('heartbeat.intervalMs', h.intervalMs);
-  if (h.timeoutMs !== undefined) out.timeoutMs = positiveMs('heartbeat.timeoutMs', h.timeoutMs);
-  return out;
 }

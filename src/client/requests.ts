@@ -4,9 +4,7 @@
  * request settles exactly once, with its answer or a coded error.
  */
 import * as ErrorCode from '../protocol/error-code-values.js';
-import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
-import type { ErrFrame } from '../protocol/frames.js';
 import { MAX_TIMER_MS } from '../shared/options.js';
 
 /** A request frame without its id; the table assigns one. */
@@ -28,139 +26,129 @@ interface Entry {
   body: RequestBody;
   resolve(v: unknown): void;
   reject(e: SwitchboardError): void;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  sent: boolean;
+  /** Clears the deadline and the abort listener. */
+  disarm(): void;
   /** Sent at least once (a keyed call re-queued after a disconnect). */
   everSent?: boolean;
 }
 
+/** The error of anything asked of a client that was closed (`client.close()`, or it gave up). */
+export const clientClosed = (): SwitchboardError => new SwitchboardError(ErrorCode.CLOSED, 'Client closed');
+
 /** Sends an encoded frame; returns an error when it cannot be sent (too large). */
 export type Transmit = (frame: RequestBody & { id: number }) => SwitchboardError | undefined;
 
-export class RequestTable {
-  #nextId = 1;
-  readonly #inFlight = new Map<number, Entry>();
-  readonly #queue: Entry[] = [];
-  readonly #maxQueue: number;
+/**
+ * Arms what can end a pending operation early: a deadline (`Infinity`, or more than a timer holds —
+ * it would fire at once — is none) and an abort signal. Returns the function that disarms both.
+ */
+export function arm(timeoutMs: number, onTimeout: () => void, signal: AbortSignal | undefined, onAbort: () => void): () => void {
+  const timer = timeoutMs <= MAX_TIMER_MS ? setTimeout(onTimeout, timeoutMs) : undefined;
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return () => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  };
+}
 
-  constructor(maxQueue: number) {
-    this.#maxQueue = maxQueue;
-  }
-
+/** The request table of one client: ids, deadlines, cancellation and the offline queue. */
+export interface RequestTable {
   /** Takes an id from the request id space (streams share it with requests). */
-  reserveId(): number {
-    return this.#nextId++;
-  }
-
-  /** Queued plus in-flight requests. */
-  get size(): number {
-    return this.#inFlight.size + this.#queue.length;
-  }
-
+  reserveId(): number;
   /**
    * Starts a request. With `transmit` (the client is open) it goes out now; without, it waits in
    * the queue or rejects with `QUEUE_FULL`.
    */
-  request(body: RequestBody, opts: RequestOptions, transmit: Transmit | undefined): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      if (opts.signal?.aborted) return reject(new SwitchboardError(ErrorCode.ABORTED, 'Request aborted'));
-      if (!transmit && !opts.direct && this.#queue.length >= this.#maxQueue) {
-        return reject(new SwitchboardError(ErrorCode.QUEUE_FULL, `Offline queue is full (${this.#maxQueue} requests)`));
-      }
-      const entry: Entry = {
-        id: opts.id ?? this.#nextId++,
-        body,
-        resolve,
-        reject,
-        signal: opts.signal,
-        onAbort: undefined,
-        sent: false,
-        timer: undefined,
-      };
-      // `Infinity`, or more than a timer holds (it would fire at once), is no deadline.
-      if (opts.timeoutMs <= MAX_TIMER_MS) {
-        entry.timer = setTimeout(
-          () => this.#settleError(entry, new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${opts.timeoutMs} ms`)),
-          opts.timeoutMs,
-        );
-      }
-      if (opts.signal) {
-        entry.onAbort = () => this.#settleError(entry, new SwitchboardError(ErrorCode.ABORTED, 'Request aborted'));
-        opts.signal.addEventListener('abort', entry.onAbort, { once: true });
-      }
-      if (transmit) this.#send(entry, transmit);
-      else if (opts.direct) this.#settleError(entry, new SwitchboardError(ErrorCode.DISCONNECTED, 'Not connected'));
-      else this.#queue.push(entry);
-    });
-  }
-
+  request(body: RequestBody, opts: RequestOptions, transmit: Transmit | undefined): Promise<unknown>;
   /** Sends every queued request, in order (called on open). */
-  flush(transmit: Transmit): void {
-    for (const entry of this.#queue.splice(0)) this.#send(entry, transmit);
-  }
-
-  /** Settles the request a server answer is for; answers to unknown ids (timed out) are ignored. */
-  answer(id: number, ok: boolean, frame: { output?: unknown } | ErrFrame): void {
-    const entry = this.#inFlight.get(id);
-    if (!entry) return;
-    if (ok) {
-      this.#cleanup(entry);
-      entry.resolve((frame as { output?: unknown }).output);
-    } else {
-      this.#settleError(entry, frameToError(frame as ErrFrame));
-    }
-  }
-
+  flush(transmit: Transmit): void;
+  /**
+   * Settles the request an answer is for — with `err`, or else with `output`; answers to unknown
+   * ids (timed out) are ignored.
+   */
+  settle(id: number, err: SwitchboardError | undefined, output?: unknown): void;
   /**
    * The connection dropped: requests already sent may or may not have run, so they fail, except
    * calls with an idempotency key: the server runs those once however often they arrive, so they
    * go back to the front of the queue, in their original order, to be sent again on open (§2.8).
    */
-  disconnected(): void {
-    const again: Entry[] = [];
-    for (const entry of [...this.#inFlight.values()]) {
-      if (entry.body.t === 'call' && entry.body.key !== undefined) {
-        this.#inFlight.delete(entry.id);
-        entry.sent = false;
-        again.push(entry);
-      } else {
-        this.#settleError(entry, new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost before the answer arrived'));
-      }
-    }
-    // Keyed calls were accepted already: they do not count against maxQueue a second time.
-    this.#queue.unshift(...again);
-  }
-
+  disconnected(): void;
   /**
    * The client is closed for good: everything still pending fails with `err`, or with `sentErr`
    * when it was sent before (a keyed call waiting to be re-sent may have run).
    */
-  rejectAll(err: SwitchboardError, sentErr: SwitchboardError = err): void {
-    for (const entry of [...this.#queue, ...this.#inFlight.values()]) this.#settleError(entry, entry.everSent ? sentErr : err);
-  }
+  rejectAll(err: SwitchboardError, sentErr: SwitchboardError): void;
+}
 
-  #send(entry: Entry, transmit: Transmit): void {
-    const err = transmit({ ...entry.body, id: entry.id });
-    if (err) return this.#settleError(entry, err);
-    entry.sent = true;
-    entry.everSent = true;
-    this.#inFlight.set(entry.id, entry);
-  }
+/** Creates the request table of one client; at most `maxQueue` requests wait while it is not open. */
+export function createRequestTable(maxQueue: number): RequestTable {
+  let nextId = 1;
+  const inFlight = new Map<number, Entry>();
+  const queue: Entry[] = [];
 
-  #cleanup(entry: Entry): void {
-    clearTimeout(entry.timer);
-    if (entry.onAbort) entry.signal?.removeEventListener('abort', entry.onAbort);
-    if (entry.sent) this.#inFlight.delete(entry.id);
-    else {
-      const i = this.#queue.indexOf(entry);
-      if (i >= 0) this.#queue.splice(i, 1);
-    }
-  }
-
-  #settleError(entry: Entry, err: SwitchboardError): void {
-    this.#cleanup(entry);
+  function fail(entry: Entry, err: SwitchboardError): void {
+    entry.disarm();
+    // In flight or queued (an id belongs to one entry): out of both. Requests wait in the queue only
+    // while the client is not open, so the search is over an empty queue in the common case.
+    inFlight.delete(entry.id);
+    const i = queue.indexOf(entry);
+    if (i >= 0) queue.splice(i, 1);
     entry.reject(err);
   }
+
+  function send(entry: Entry, transmit: Transmit): void {
+    const err = transmit({ ...entry.body, id: entry.id });
+    if (err) return fail(entry, err);
+    entry.everSent = true;
+    inFlight.set(entry.id, entry);
+  }
+
+  return {
+    reserveId: () => nextId++,
+    request: (body, opts, transmit) =>
+      new Promise((resolve, reject) => {
+        const aborted = () => new SwitchboardError(ErrorCode.ABORTED, 'Request aborted');
+        if (opts.signal?.aborted) return reject(aborted());
+        if (!transmit && !opts.direct && queue.length >= maxQueue) {
+          return reject(new SwitchboardError(ErrorCode.QUEUE_FULL, `Offline queue is full (${maxQueue} requests)`));
+        }
+        const entry = { id: opts.id ?? nextId++, body, resolve, reject } as Entry;
+        entry.disarm = arm(
+          opts.timeoutMs,
+          () => fail(entry, new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${opts.timeoutMs} ms`)),
+          opts.signal,
+          () => fail(entry, aborted()),
+        );
+        if (transmit) send(entry, transmit);
+        else if (opts.direct) fail(entry, new SwitchboardError(ErrorCode.DISCONNECTED, 'Not connected'));
+        else queue.push(entry);
+      }),
+    flush(transmit) {
+      for (const entry of queue.splice(0)) send(entry, transmit);
+    },
+    settle(id, err, output) {
+      const entry = inFlight.get(id);
+      if (!entry) return;
+      if (err) return fail(entry, err);
+      entry.disarm();
+      inFlight.delete(id);
+      entry.resolve(output);
+    },
+    disconnected() {
+      const again: Entry[] = [];
+      for (const entry of [...inFlight.values()]) {
+        if (entry.body.t === 'call' && entry.body.key !== undefined) {
+          inFlight.delete(entry.id);
+          again.push(entry);
+        } else {
+          fail(entry, new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost before the answer arrived'));
+        }
+      }
+      // Keyed calls were accepted already: they do not count against maxQueue a second time.
+      queue.unshift(...again);
+    },
+    rejectAll(err, sentErr) {
+      for (const entry of [...queue, ...inFlight.values()]) fail(entry, entry.everSent ? sentErr : err);
+    },
+  };
 }

@@ -3,22 +3,15 @@
  * request table (`ok`, `err`), the stream table (`item`, `end`, `credit`, a stream's `err`), the
  * topic table (`msg`, `join`, `leave`, a `sub`'s `ok`) — or to the connection (`welcome`, `refresh`).
  */
+import { frameToError } from '../protocol/error-frame.js';
 import type { ServerFrame } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
 import type { RequestTable } from './requests.js';
 import type { ClientStreams } from './streams.js';
 import type { TopicTable } from './topics.js';
 
-/** The tables a frame can be for. */
-export interface FrameTargets {
-  requests: RequestTable;
-  streams: ClientStreams;
-  topics: TopicTable;
-  connection: Connection;
-}
-
-/** Returns the function that hands one server frame to its owner. */
-export function createFrameRouter({ requests, streams, topics, connection }: FrameTargets): (f: ServerFrame) => void {
+/** Returns the function that hands one server frame to the table it is for. */
+export function createFrameRouter(requests: RequestTable, streams: ClientStreams, topics: TopicTable, connection: Connection): (f: ServerFrame) => void {
   return (f) => {
     switch (f.t) {
       case 'msg':
@@ -26,12 +19,12 @@ export function createFrameRouter({ requests, streams, topics, connection }: Fra
       case 'ok':
         // The topic first: a `sub`'s replay follows its answer in the same tick (see TopicTable.answered).
         topics.answered(f);
-        return requests.answer(f.id, true, f);
+        return requests.settle(f.id, undefined, f.output);
       case 'err':
         if (streams.error(f)) return;
-        return requests.answer(f.id, false, f);
+        return requests.settle(f.id, frameToError(f));
       case 'item':
-        return void streams.items(f.id, f.items);
+        return streams.items(f.id, f.items);
       case 'end':
         return streams.end(f.id);
       case 'credit':
@@ -44,8 +37,7 @@ export function createFrameRouter({ requests, streams, topics, connection }: Fra
         return connection.welcomed(f);
       case 'refresh':
         return void connection.refresh();
-      case 'pong':
-        return;
+      // `pong` needs nothing more: any frame already told the heartbeat the server is alive.
     }
   };
 }

@@ -5,10 +5,11 @@
  */
 import { ReceiveWindow, SendWindow } from '../protocol/credit-window.js';
 import * as ErrorCode from '../protocol/error-code-values.js';
-import { errFrame, frameToError } from '../protocol/error-frame.js';
+import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ErrFrame } from '../protocol/frames.js';
-import type { RequestTable, Transmit } from './requests.js';
+import type { Connection } from './connection.js';
+import { clientClosed, type RequestTable, type Transmit } from './requests.js';
 
 export interface StreamOptions {
   /** Cancels the stream; the iterator then rejects with `ABORTED`. */
@@ -34,32 +35,27 @@ export interface StreamReader<T> extends AsyncIterableIterator<T> {
   cancel(): void;
 }
 
-/** What the stream machinery needs from the client. */
-export interface StreamHost {
-  requests: RequestTable;
-  /** Sends a frame now (the client is open); an error when it cannot be sent. */
-  transmit: Transmit;
-  /** Resolves when the client is open; rejects with TIMEOUT, ABORTED or CLOSED. */
-  whenOpen(timeoutMs: number, signal: AbortSignal | undefined): Promise<void>;
-  isOpen(): boolean;
-  defaultTimeoutMs: number;
-}
+/** What the stream machinery uses of the connection. */
+export type StreamConnection = Pick<Connection, 'state' | 'transmit' | 'whenOpen'>;
 
+/** A live stream (`items`, `end`, `fail`) or upload (`credit`): what its server frames do. */
 interface Live {
-  items(items: unknown[]): void;
-  end(): void;
+  items?(items: unknown[]): void;
+  end?(): void;
   /** Streams only: uploads settle through the request table (their `ok`/`err`). */
   fail?(err: SwitchboardError): void;
-  credit(n: number): void;
+  credit?(n: number): void;
 }
 
-const aborted = () => new SwitchboardError(ErrorCode.ABORTED, 'Stream aborted');
+const aborted = (): SwitchboardError => new SwitchboardError(ErrorCode.ABORTED, 'Stream aborted');
 
-export function createClientStreams(host: StreamHost) {
+/** Creates the stream table of one client; streams wait for the connection up to `defaultTimeoutMs` by default. */
+export function createClientStreams(requests: RequestTable, connection: StreamConnection, defaultTimeoutMs: number) {
+  const isOpen = () => connection.state === 'open';
   const live = new Map<number, Live>();
   /** Sends a frame if the connection is open; flow-control frames for a dead connection are moot. */
   const sendIfOpen = (frame: Parameters<Transmit>[0] | { t: string; id: number; [k: string]: unknown }) =>
-    host.isOpen() ? host.transmit(frame as Parameters<Transmit>[0]) : undefined;
+    isOpen() ? connection.transmit(frame as Parameters<Transmit>[0]) : undefined;
 
   function stream<T>(name: string, input: unknown, opts: StreamOptions = {}): StreamReader<T> {
     const flow = new ReceiveWindow(opts.highWaterMark ?? 64); // throws the TypeError for a bad highWaterMark
@@ -69,34 +65,28 @@ export function createClientStreams(host: StreamHost) {
     let failure: SwitchboardError | undefined;
     let waiter: { resolve(r: IteratorResult<T>): void; reject(e: unknown): void } | undefined;
 
-    const stop = () => {
+    /**
+     * Ends the stream once: with `err` the iterator rejects (after the items that did arrive), else
+     * it ends. `cancelled` (by the app): the server is told, and what is buffered is dropped — an
+     * abort rejects with ABORTED now, not after up to highWaterMark more items.
+     */
+    const finish = (err?: SwitchboardError, cancelled?: boolean) => {
+      if (finished) return;
+      if (cancelled) {
+        if (id !== undefined) sendIfOpen({ t: 'cancel', id });
+        queue.length = 0;
+      }
       finished = true;
+      failure = err;
       if (id !== undefined) live.delete(id);
       opts.signal?.removeEventListener('abort', onAbort);
-    };
-    const fail = (err: SwitchboardError) => {
-      if (finished) return;
-      failure = err;
-      stop();
-      waiter?.reject(err);
+      // A waiter exists only while the queue is empty: nothing more will come.
+      if (err) waiter?.reject(err);
+      else waiter?.resolve({ value: undefined, done: true });
       waiter = undefined;
     };
-    const cancel = () => {
-      if (finished) return;
-      if (id !== undefined) sendIfOpen({ t: 'cancel', id });
-      stop();
-      queue.length = 0;
-      waiter?.resolve({ value: undefined, done: true });
-      waiter = undefined;
-    };
-    const onAbort = () => {
-      if (finished) return;
-      if (id !== undefined) sendIfOpen({ t: 'cancel', id });
-      // Drop what is buffered: the iterator rejects with ABORTED now, not after up to
-      // highWaterMark more items (a disconnect, by contrast, keeps the items that did arrive).
-      queue.length = 0;
-      fail(aborted());
-    };
+    const cancel = () => finish(undefined, true);
+    const onAbort = () => finish(aborted(), true);
     /** Hands an item to the consumer and re-grants credit in halves of the window. */
     const take = (value: T): IteratorResult<T> => {
       const n = flow.consume();
@@ -104,16 +94,16 @@ export function createClientStreams(host: StreamHost) {
       return { value, done: false };
     };
 
-    if (opts.signal?.aborted) failure = aborted();
+    if (opts.signal?.aborted) finish(aborted());
     else {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      host
-        .whenOpen(opts.timeoutMs ?? host.defaultTimeoutMs, opts.signal)
+      connection
+        .whenOpen(opts.timeoutMs ?? defaultTimeoutMs, opts.signal)
         .then(() => {
           if (finished) return;
           // close() in the same tick: whenOpen resolved before the client stopped.
-          if (!host.isOpen()) return fail(new SwitchboardError(ErrorCode.CLOSED, 'Client closed'));
-          id = host.requests.reserveId();
+          if (!isOpen()) return finish(clientClosed());
+          id = requests.reserveId();
           live.set(id, {
             items(items) {
               for (const item of items as T[]) {
@@ -124,19 +114,13 @@ export function createClientStreams(host: StreamHost) {
                 } else queue.push(item);
               }
             },
-            end() {
-              stop();
-              // A waiter exists only while the queue is empty: nothing more will come.
-              waiter?.resolve({ value: undefined, done: true });
-              waiter = undefined;
-            },
-            fail,
-            credit() {},
+            end: () => finish(),
+            fail: finish,
           });
-          const err = host.transmit({ t: 'stream', id, name, credit: flow.open(), ...(input === undefined ? {} : { input }) } as never);
-          if (err) fail(err);
+          const err = connection.transmit({ t: 'stream', id, name, credit: flow.open(), ...(input === undefined ? {} : { input }) } as never);
+          if (err) finish(err);
         })
-        .catch((err: unknown) => fail(err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCode.INTERNAL, String(err))));
+        .catch((err: unknown) => finish(err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCode.INTERNAL, String(err))));
     }
 
     const reader: StreamReader<T> = {
@@ -163,42 +147,43 @@ export function createClientStreams(host: StreamHost) {
     items: AsyncIterable<Item> | Iterable<Item>,
     opts: UploadOptions = {},
   ): Promise<Output> {
-    await host.whenOpen(opts.timeoutMs ?? host.defaultTimeoutMs, opts.signal);
-    const id = host.requests.reserveId();
+    await connection.whenOpen(opts.timeoutMs ?? defaultTimeoutMs, opts.signal);
+    const id = requests.reserveId();
     // The server grants first; a malformed grant from it is ignored.
     const flow = new SendWindow();
     let finished = false;
     let wake: (() => void) | undefined;
-    live.set(id, { items() {}, end() {}, credit: (n) => (flow.grant(n), wake?.()) });
-    const onAbort = () => sendIfOpen({ t: 'cancel', id });
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const result = host.requests.request(
-      { t: 'upload', name, ...(opts.input === undefined ? {} : { input: opts.input }) },
-      { timeoutMs: opts.timeoutMs ?? Infinity, signal: opts.signal, id, direct: true },
-      host.isOpen() ? host.transmit : undefined,
-    );
-    let answered = false;
-    result.then(
-      () => (answered = true),
-      (err: SwitchboardError) => {
-        // The server answers ok/err itself; a TIMEOUT (or a local failure) leaves its handler
-        // running and holding a maxPendingCalls slot unless it is told to stop.
-        answered = err.code !== ErrorCode.TIMEOUT && err.code !== ErrorCode.ABORTED;
-      },
-    );
-    const done = result.finally(() => {
-      if (!answered) sendIfOpen({ t: 'cancel', id });
+    live.set(id, { credit: (n) => (flow.grant(n), wake?.()) });
+    const cancel = () => sendIfOpen({ t: 'cancel', id });
+    const finish = (tellServer: boolean) => {
+      if (tellServer) cancel();
       finished = true;
       live.delete(id);
-      opts.signal?.removeEventListener('abort', onAbort);
+      opts.signal?.removeEventListener('abort', cancel);
       wake?.();
-    });
+    };
+    opts.signal?.addEventListener('abort', cancel, { once: true });
+    const done = requests
+      .request(
+        { t: 'upload', name, ...(opts.input === undefined ? {} : { input: opts.input }) },
+        { timeoutMs: opts.timeoutMs ?? Infinity, signal: opts.signal, id, direct: true },
+        isOpen() ? connection.transmit : undefined,
+      )
+      .then(
+        (output) => (finish(false), output),
+        (err: SwitchboardError) => {
+          // The server answers ok/err itself; a TIMEOUT (or a local failure) leaves its handler
+          // running and holding a maxPendingCalls slot unless it is told to stop.
+          finish(err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.ABORTED);
+          throw err;
+        },
+      );
     done.catch(() => {});
     const pump = (async () => {
       for await (const item of items) {
         while (flow.available === 0 && !finished) await new Promise<void>((r) => (wake = r));
         if (finished) return; // `for await` closes the iterable
-        const err = host.transmit({ t: 'item', id, items: [item] } as never);
+        const err = connection.transmit({ t: 'item', id, items: [item] } as never);
         if (err) throw err;
         flow.take();
       }
@@ -208,13 +193,11 @@ export function createClientStreams(host: StreamHost) {
       done.then((v) => resolve(v as Output), reject);
       pump.catch((err: unknown) => {
         // The iterable threw or an item could not be sent: stop the server side too.
-        if (!finished) sendIfOpen({ t: 'cancel', id });
-        finished = true;
-        live.delete(id);
+        finish(!finished);
         reject(err);
         // The server answers nothing for a cancelled upload (§2.3): settle its request here, or
         // its timer and signal listeners would outlive the upload until the connection closes.
-        host.requests.answer(id, false, errFrame(id, ErrorCode.ABORTED, 'Upload cancelled'));
+        requests.settle(id, new SwitchboardError(ErrorCode.ABORTED, 'Upload cancelled'));
       });
     });
   }
@@ -222,10 +205,10 @@ export function createClientStreams(host: StreamHost) {
   return {
     stream,
     upload,
-    /** Routes a server frame of a stream; false when the id is not a live stream. */
-    items: (id: number, items: unknown[]) => (live.get(id)?.items(items), live.has(id)),
-    end: (id: number) => void live.get(id)?.end(),
-    credit: (id: number, n: number) => void live.get(id)?.credit(n),
+    /** Routes the server frames of a stream or upload; frames for an id that is not live are ignored. */
+    items: (id: number, items: unknown[]) => live.get(id)?.items?.(items),
+    end: (id: number) => live.get(id)?.end?.(),
+    credit: (id: number, n: number) => live.get(id)?.credit?.(n),
     /** An `err` frame for a stream id: the stream fails. Returns false for other ids. */
     error(f: ErrFrame): boolean {
       const s = live.get(f.id);

@@ -77,114 +77,118 @@ export interface Subscription<MemberInfo = unknown, Topic extends string = strin
  * them), where it stands in the topic's stream, and whether the server confirmed it. A throwing
  * handler or listener goes to `onError` (the client's `error` event) and never stops delivery.
  */
-export class TopicState {
+export interface TopicState {
   readonly topic: string;
-  readonly handlers = new Set<MessageHandler<never>>();
+  readonly handlers: Set<MessageHandler<never>>;
   /** The `join`, `leave`, `error` and `gap` listeners of every handle of the topic. */
   readonly events: Emitter<Listeners<SubscriptionEvents>>;
-  readonly #onError: ListenerErrorHandler;
-  members: Map<string, Member> | undefined;
+  members?: Map<string, Member>;
   /** Confirmed by the server on the current connection. */
-  active = false;
+  active: boolean;
   /** Where this subscription stands in the topic's stream; sent as `since` when re-subscribing. */
-  position: StreamPosition | undefined;
+  position?: StreamPosition;
   /** A re-subscription scheduled after a transient refusal. */
-  retryTimer: ReturnType<typeof setTimeout> | undefined;
+  retryTimer?: ReturnType<typeof setTimeout>;
   /** Consecutive transient refusals, for the retry backoff. */
-  retries = 0;
+  retries: number;
   /** `history` of the first `sub` (cleared once the server confirmed it). */
-  historyOnce: number | undefined;
-  /** What the next delivered message reports as `meta.recovered`. */
-  #recovered: boolean | undefined;
-  /** Waiters for the first confirmation. */
-  #waiters: { resolve(): void; reject(e: SwitchboardError): void }[] = [];
-
-  constructor(topic: string, onError: ListenerErrorHandler) {
-    this.topic = topic;
-    this.#onError = onError;
-    this.events = new Emitter(onError);
-  }
-
+  historyOnce?: number;
   /** Resolves once the server confirmed the subscription; rejects when it failed first. */
-  waitReady(): Promise<void> {
-    if (this.active) return Promise.resolve();
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
-  }
-
+  waitReady(): Promise<void>;
   /** The server's `ok` for a `sub` (on `askedSince`: one that carried a position). */
-  confirmed(out: SubOutput | undefined, askedSince: boolean): void {
-    this.active = true;
-    this.retries = 0;
-    this.#applySnapshot(out?.members);
-    const from = this.position;
-    if (out?.position) this.position = out.position;
-    // No `recovered` in the answer to a `since`: the connection was subscribed already (a repeated
-    // `sub` after a timeout), so nothing was replayed and nothing was lost.
-    if (askedSince && out?.recovered !== undefined) {
-      this.#recovered = out?.recovered === true;
-      if (!this.#recovered) this.#gap(out?.reason ?? 'no-history', from, out?.position);
-    }
-    for (const w of this.#waiters.splice(0)) w.resolve();
-  }
-
-  #gap(reason: GapEvent['reason'], from: StreamPosition | undefined, to: StreamPosition | undefined): void {
-    this.#recovered = false;
-    this.events.emit('gap', { topic: this.topic, reason, from, to });
-  }
-
+  confirmed(out: SubOutput | undefined, askedSince: boolean): void;
   /** The subscription ended (or never started): waiters of `ready` reject with `err`. */
-  failed(err: SwitchboardError): void {
-    this.active = false;
-    for (const w of this.#waiters.splice(0)) w.reject(err);
-  }
-
+  failed(err: SwitchboardError): void;
   /** A `msg` frame: handed to every handler, unless it repeats what this subscription has seen. */
-  deliver(data: unknown, meta: DeliveryMeta): void {
-    // Not confirmed on this connection: left over from an earlier server subscription of the
-    // topic (unsubscribed, then subscribed again). The new one's answer and replay cover it.
-    if (!this.active) return;
-    const { epoch, offset } = meta;
-    if (epoch !== undefined && offset !== undefined) {
-      const p = this.position;
-      const at = { epoch, offset };
-      if (p && p.epoch === epoch) {
-        // Seen already: a replay overlapping what arrived live. Dropping it keeps exactly-once.
-        if (offset <= p.offset) return;
-        if (offset > p.offset + 1) this.#gap('skipped', p, { epoch, offset: offset - 1 });
-      } else if (p) {
-        this.#gap('epoch', p, { epoch, offset: offset - 1 });
-      }
-      this.position = at;
-    }
-    if (this.#recovered !== undefined) {
-      meta.recovered = this.#recovered;
-      this.#recovered = undefined;
-    }
-    // The live set, not a snapshot: a handler unsubscribed by an earlier one gets no more messages.
-    for (const h of this.handlers) invokeListener(h as MessageHandler, [data, meta], 'message', this.#onError);
-  }
-
+  deliver(data: unknown, meta: DeliveryMeta): void;
   /** A presence `join` frame. */
-  join(member: Member): void {
-    if (!this.members || this.members.has(member.id)) return;
-    this.members.set(member.id, member);
-    this.events.emit('join', member);
-  }
-
+  join(member: Member): void;
   /** A presence `leave` frame. */
-  leave(member: Member): void {
-    if (!this.members?.delete(member.id)) return;
-    this.events.emit('leave', member);
-  }
+  leave(member: Member): void;
+}
 
-  /** A re-subscription's snapshot replaces the list; differences are reported as join/leave. */
-  #applySnapshot(members: Member[] | undefined): void {
-    if (!members) return;
-    const next = new Map(members.map((m) => [m.id, m]));
-    const prev = this.members;
-    this.members = next;
-    if (!prev) return;
-    for (const [id, m] of prev) if (!next.has(id)) this.events.emit('leave', m);
-    for (const [id, m] of next) if (!prev.has(id)) this.events.emit('join', m);
-  }
+/** Creates the state of one topic; nothing is sent. */
+export function createTopicState(topic: string, onError: ListenerErrorHandler): TopicState {
+  const events = new Emitter<Listeners<SubscriptionEvents>>(onError);
+  /** What the next delivered message reports as `meta.recovered`. */
+  let recovered: boolean | undefined;
+  /** Waiters for the first confirmation. */
+  const waiters: { resolve(): void; reject(e: SwitchboardError): void }[] = [];
+  const settle = (err?: SwitchboardError) => {
+    for (const w of waiters.splice(0)) {
+      if (err) w.reject(err);
+      else w.resolve();
+    }
+  };
+  const gap = (reason: GapEvent['reason'], from: StreamPosition | undefined, to: StreamPosition | undefined): void => {
+    recovered = false;
+    events.emit('gap', { topic, reason, from, to });
+  };
+  const t: TopicState = {
+    topic,
+    handlers: new Set(),
+    events,
+    active: false,
+    retries: 0,
+    waitReady: () => (t.active ? Promise.resolve() : new Promise((resolve, reject) => waiters.push({ resolve, reject }))),
+    confirmed(out, askedSince) {
+      t.active = true;
+      t.retries = 0;
+      // A re-subscription's snapshot replaces the member list; differences are reported as join/leave.
+      if (out?.members) {
+        const next = new Map(out.members.map((m) => [m.id, m]));
+        const prev = t.members;
+        t.members = next;
+        if (prev) {
+          for (const [id, m] of prev) if (!next.has(id)) events.emit('leave', m);
+          for (const [id, m] of next) if (!prev.has(id)) events.emit('join', m);
+        }
+      }
+      const from = t.position;
+      if (out?.position) t.position = out.position;
+      // No `recovered` in the answer to a `since`: the connection was subscribed already (a repeated
+      // `sub` after a timeout), so nothing was replayed and nothing was lost.
+      if (askedSince && out?.recovered !== undefined) {
+        recovered = out.recovered === true;
+        if (!recovered) gap(out.reason ?? 'no-history', from, out.position);
+      }
+      settle();
+    },
+    failed(err) {
+      t.active = false;
+      settle(err);
+    },
+    deliver(data, meta) {
+      // Not confirmed on this connection: left over from an earlier server subscription of the
+      // topic (unsubscribed, then subscribed again). The new one's answer and replay cover it.
+      if (!t.active) return;
+      const { epoch, offset } = meta;
+      if (epoch !== undefined && offset !== undefined) {
+        const p = t.position;
+        if (p && p.epoch === epoch) {
+          // Seen already: a replay overlapping what arrived live. Dropping it keeps exactly-once.
+          if (offset <= p.offset) return;
+          if (offset > p.offset + 1) gap('skipped', p, { epoch, offset: offset - 1 });
+        } else if (p) {
+          gap('epoch', p, { epoch, offset: offset - 1 });
+        }
+        t.position = { epoch, offset };
+      }
+      if (recovered !== undefined) {
+        meta.recovered = recovered;
+        recovered = undefined;
+      }
+      // The live set, not a snapshot: a handler unsubscribed by an earlier one gets no more messages.
+      for (const h of t.handlers) invokeListener(h as MessageHandler, [data, meta], 'message', onError);
+    },
+    join(member) {
+      if (!t.members || t.members.has(member.id)) return;
+      t.members.set(member.id, member);
+      events.emit('join', member);
+    },
+    leave(member) {
+      if (t.members?.delete(member.id)) events.emit('leave', member);
+    },
+  };
+  return t;
 }

@@ -10,27 +10,15 @@ import type { Member, MsgFrame, OkFrame, SubOutput } from '../protocol/frames.js
 import { MAX_HISTORY, isPosition } from '../protocol/frames.js';
 import type { ListenerErrorHandler, Listeners } from '../shared/emitter.js';
 import { backoffDelay } from './backoff.js';
-import type { RequestBody, RequestTable, Transmit } from './requests.js';
-import { TopicState, type DeliveryMeta, type MessageHandler, type SubscribeOptions, type Subscription, type SubscriptionEvents } from './subscriptions.js';
-import type { ClientState } from './types.js';
+import { clientClosed, type RequestBody, type RequestTable } from './requests.js';
+import { createTopicState, type TopicState, type DeliveryMeta, type MessageHandler, type SubscribeOptions, type Subscription, type SubscriptionEvents } from './subscriptions.js';
+import type { Connection } from './connection.js';
 
 /** Error codes after which a re-subscription is tried again on the same connection. */
-const TRANSIENT = new Set<string>([ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL]);
+const TRANSIENT: string[] = [ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL];
 
-/** What the topic table needs from the client. */
-export interface TopicHost {
-  requests: RequestTable;
-  /** The connection state now. */
-  state(): ClientState;
-  /** Sends a frame now; an error when it cannot be sent. */
-  transmit: Transmit;
-  /** {@link TopicHost.transmit} while open, else `undefined` (the request table then refuses `direct` requests). */
-  openTransmit(): Transmit | undefined;
-  /** Deadline of `sub` and `unsub` requests, in ms. */
-  timeoutMs: number;
-  /** Where a throwing handler or listener, and a `sub` that timed out, are reported. */
-  reportError: ListenerErrorHandler;
-}
+/** What the topic table uses of the connection. */
+export type TopicConnection = Pick<Connection, 'state' | 'transmit' | 'openTransmit'>;
 
 /** The topic table; the client routes `ok`, `msg`, `join` and `leave` frames and its connection's lifecycle to it. */
 export interface TopicTable {
@@ -52,9 +40,11 @@ export interface TopicTable {
   stopped(cause: SwitchboardError): void;
 }
 
-/** Creates the topic table of one client. */
-export function createTopicTable(host: TopicHost): TopicTable {
-  const { requests } = host;
+/**
+ * Creates the topic table of one client. `sub` and `unsub` requests have the deadline `timeoutMs`;
+ * a throwing handler or listener, and a `sub` that timed out, go to `reportError`.
+ */
+export function createTopicTable(requests: RequestTable, connection: TopicConnection, timeoutMs: number, reportError: ListenerErrorHandler): TopicTable {
   const topics = new Map<string, TopicState>();
   /** `sub` requests in flight → their topic, confirmed when the answer arrives (see answered). */
   const pendingSubs = new Map<number, { t: TopicState; askedSince: boolean }>();
@@ -62,7 +52,7 @@ export function createTopicTable(host: TopicHost): TopicTable {
   const rateQueue: TopicState[] = [];
   let rateTimer: ReturnType<typeof setTimeout> | undefined;
   let rateDelayMs = 100;
-  const isOpen = () => host.state() === 'open';
+  const isOpen = () => connection.state === 'open';
 
   function resubscribe(t: TopicState): void {
     // With a position (a topic with history, or `since`), ask for what was missed (§2.7); the first
@@ -73,7 +63,7 @@ export function createTopicTable(host: TopicHost): TopicTable {
     const id = requests.reserveId();
     pendingSubs.set(id, { t, askedSince: since !== undefined });
     requests
-      .request(body, { timeoutMs: host.timeoutMs, direct: true, id }, host.openTransmit())
+      .request(body, { timeoutMs, direct: true, id }, connection.openTransmit())
       .then(
         // Confirmed in answered(), before the replay that follows the answer in the same chunk.
         () => {},
@@ -83,7 +73,7 @@ export function createTopicTable(host: TopicHost): TopicTable {
           if (err.code !== ErrorCode.TIMEOUT) pendingSubs.delete(id);
           // Transient refusals (over the rate limit after a reconnect burst, the server's engine
           // down or failing) are retried on this connection; only a real refusal ends it.
-          if (TRANSIENT.has(err.code)) {
+          if (TRANSIENT.includes(err.code)) {
             if (topics.get(t.topic) !== t || !isOpen()) return; // the next open re-subscribes
             if (err.code === ErrorCode.RATE_LIMITED) return rateLimited(t, err.retryAfterMs ?? 100);
             const delayMs = backoffDelay(t.retries++, 100, 2_000);
@@ -96,7 +86,7 @@ export function createTopicTable(host: TopicHost): TopicTable {
           // Lost connection or timeout: the next open tries again. A refusal ends the subscription.
           if (err.code === ErrorCode.DISCONNECTED || err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.CLOSED) {
             if (err.code === ErrorCode.TIMEOUT) {
-              host.reportError(err, 'sub');
+              reportError(err, 'sub');
               // Still open and still wanted: ask again rather than wait for a reconnect that a
               // healthy connection may never have.
               if (isOpen() && topics.get(t.topic) === t) resubscribe(t);
@@ -142,34 +132,31 @@ export function createTopicTable(host: TopicHost): TopicTable {
     if (o?.history !== undefined && !(Number.isSafeInteger(o.history) && o.history >= 1 && o.history <= MAX_HISTORY)) {
       throw new TypeError('history must be an integer from 1 to 2147483647');
     }
-    const closed = host.state() === 'closed';
+    const closed = connection.state === 'closed';
     const existing = topics.get(topic);
-    const replays = o?.since !== undefined || o?.history !== undefined;
-    if (existing && replays) {
+    if (existing && (o?.since !== undefined || o?.history !== undefined)) {
       // The topic's one server subscription is live already; a replay for one handler alone
-      // would need a second one. Refused loudly rather than silently started live.
-      const refused = Promise.reject(
-        new SwitchboardError(ErrorCode.BAD_REQUEST, `"${topic}" is already subscribed on this client; since/history apply to its first subscription`),
-      );
-      refused.catch(() => {});
-      return { topic, ready: refused, unsubscribe() {}, on: () => () => {}, members: () => [], position: () => undefined };
+      // would need a second one. Refused loudly rather than silently started live: the handle is
+      // of a state outside the table, which never hears anything.
+      const refused = new SwitchboardError(ErrorCode.BAD_REQUEST, `"${topic}" is already subscribed on this client; since/history apply to its first subscription`);
+      return handle(createTopicState(topic, reportError), handler as MessageHandler<never>, Promise.reject(refused));
     }
-    const t = existing ?? new TopicState(topic, host.reportError);
+    const t = existing ?? createTopicState(topic, reportError);
     if (!existing) {
       if (o?.since) t.position = o.since;
       if (o?.history) t.historyOnce = o.history;
     }
     if (!existing && !closed) topics.set(topic, t);
     t.handlers.add(handler as MessageHandler<never>);
-    const ready = closed ? Promise.reject(new SwitchboardError(ErrorCode.CLOSED, 'Client closed')) : t.waitReady();
-    // The caller may never await `ready`; a refusal must not become an unhandled rejection.
-    ready.catch(() => {});
+    const ready = closed ? Promise.reject(clientClosed()) : t.waitReady();
     if (!existing && isOpen()) resubscribe(t);
     return handle(t, handler as MessageHandler<never>, ready);
   }
 
   /** One `client.subscribe` call's view of its topic: its handler and the listeners it added. */
   function handle(t: TopicState, handler: MessageHandler<never>, ready: Promise<void>): Subscription {
+    // The caller may never await `ready`; a refusal must not become an unhandled rejection.
+    ready.catch(() => {});
     const own: (() => void)[] = [];
     return {
       topic: t.topic,
@@ -179,11 +166,11 @@ export function createTopicTable(host: TopicHost): TopicTable {
         for (const off of own.splice(0)) off();
         if (t.handlers.size > 0 || topics.get(t.topic) !== t) return;
         topics.delete(t.topic);
-        if (t.retryTimer) clearTimeout(t.retryTimer);
+        clearTimeout(t.retryTimer);
         // Unsubscribed before the server confirmed: `ready` must not hang.
         if (!t.active) t.failed(new SwitchboardError(ErrorCode.ABORTED, 'Unsubscribed before the subscription was confirmed'));
         if (isOpen()) {
-          requests.request({ t: 'unsub', topic: t.topic }, { timeoutMs: host.timeoutMs, direct: true }, host.transmit).catch(() => {});
+          requests.request({ t: 'unsub', topic: t.topic }, { timeoutMs, direct: true }, connection.transmit).catch(() => {});
         }
       },
       on(event, cb) {
@@ -221,7 +208,7 @@ export function createTopicTable(host: TopicHost): TopicTable {
     leave: (topic, member) => topics.get(topic)?.leave(member),
     opened() {
       for (const t of topics.values()) {
-        if (t.retryTimer) clearTimeout(t.retryTimer);
+        clearTimeout(t.retryTimer);
         t.retryTimer = undefined;
         resubscribe(t);
       }
@@ -232,7 +219,7 @@ export function createTopicTable(host: TopicHost): TopicTable {
       for (const t of topics.values()) t.active = false;
     },
     stopped(cause) {
-      for (const t of topics.values()) if (t.retryTimer) clearTimeout(t.retryTimer);
+      for (const t of topics.values()) clearTimeout(t.retryTimer);
       clearRateQueue();
       for (const t of topics.values()) t.failed(cause);
     },

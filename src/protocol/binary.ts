@@ -10,6 +10,7 @@
  */
 
 import { MAX_FRAME_DEPTH, tooDeep } from './depth.js';
+import { utf8Encoder as enc, utf8StrictDecoder as dec } from './utf8.js';
 
 /** First byte of an envelope; anything else in a binary message is refused. */
 export const ENVELOPE_MAGIC = 0xb1;
@@ -21,9 +22,36 @@ export const ENVELOPE_MAGIC = 0xb1;
 const MAX_DEPTH = MAX_FRAME_DEPTH;
 
 type Path = (string | number)[];
+type Attachment = { path: Path; bytes: Uint8Array };
 
-function isBinary(v: unknown): v is Uint8Array | ArrayBuffer {
-  return v instanceof Uint8Array || v instanceof ArrayBuffer;
+/**
+ * The one walk over a frame's values, in two modes. Without `out` it tells whether `value` holds a
+ * binary value (`true`/`false`, stopping at the first one) and allocates nothing; with `out` it
+ * returns a copy of `value` in which each binary value is `null`, and pushes each binary value with
+ * its path to `out`. Objects with `toJSON` (Date…) are plain data to JSON: leaves. A value nesting
+ * more than `MAX_FRAME_DEPTH` containers throws a `BAD_REQUEST` `SwitchboardError`.
+ */
+function walk(value: unknown, depth: number, out?: Attachment[], path?: Path): unknown {
+  if (value === null || typeof value !== 'object') return out ? value : false;
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+    if (!out) return true;
+    out.push({ path: path!, bytes: value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength) });
+    return null;
+  }
+  const array = Array.isArray(value);
+  if (!array && typeof (value as { toJSON?: unknown }).toJSON === 'function') return out ? value : false;
+  if (depth >= MAX_DEPTH) throw tooDeep('the frame');
+  if (array) {
+    if (out) return value.map((v, i) => walk(v, depth + 1, out, [...path!, i]));
+    return value.some((v) => walk(v, depth + 1));
+  }
+  const copy: Record<string, unknown> = {};
+  for (const k in value) {
+    const r = walk((value as Record<string, unknown>)[k], depth + 1, out, out && [...path!, k]);
+    if (out) copy[k] = r;
+    else if (r) return true;
+  }
+  return out ? copy : false;
 }
 
 /**
@@ -31,59 +59,22 @@ function isBinary(v: unknown): v is Uint8Array | ArrayBuffer {
  * `BAD_REQUEST` `SwitchboardError` for a frame nesting more than `MAX_FRAME_DEPTH` containers.
  */
 export function hasBinary(value: unknown, depth = 0): boolean {
-  if (value === null || typeof value !== 'object') return false;
-  if (isBinary(value) || ArrayBuffer.isView(value)) return true;
-  // Objects with toJSON (Date…) are plain data to JSON: leaves.
-  if (!Array.isArray(value) && typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
-  if (depth >= MAX_DEPTH) throw tooDeep('the frame');
-  if (Array.isArray(value)) {
-    for (const v of value) if (typeof v === 'object' && v !== null && hasBinary(v, depth + 1)) return true;
-    return false;
-  }
-  for (const k in value) {
-    const v = (value as Record<string, unknown>)[k];
-    if (typeof v === 'object' && v !== null && hasBinary(v, depth + 1)) return true;
-  }
-  return false;
+  return walk(value, depth) as boolean;
 }
-
-/** A copy of `value` with binary values replaced by null, and the binary values with their paths. */
-function extract(value: unknown, path: Path, out: { path: Path; bytes: Uint8Array }[], depth: number): unknown {
-  if (value === null || typeof value !== 'object') return value;
-  if (value instanceof ArrayBuffer) {
-    out.push({ path, bytes: new Uint8Array(value) });
-    return null;
-  }
-  if (ArrayBuffer.isView(value)) {
-    out.push({ path, bytes: new Uint8Array(value.buffer, value.byteOffset, value.byteLength) });
-    return null;
-  }
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function' && !Array.isArray(value)) return value;
-  if (depth >= MAX_DEPTH) throw tooDeep('the frame');
-  if (Array.isArray(value)) return value.map((v, i) => extract(v, [...path, i], out, depth + 1));
-  const copy: Record<string, unknown> = {};
-  for (const k in value) copy[k] = extract((value as Record<string, unknown>)[k], [...path, k], out, depth + 1);
-  return copy;
-}
-
-const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: true });
 
 /** Encodes a frame that holds binary values as an envelope. */
 export function encodeEnvelope(frame: unknown): Uint8Array {
-  const bins: { path: Path; bytes: Uint8Array }[] = [];
-  const f = extract(frame, [], bins, 0);
+  const bins: Attachment[] = [];
+  const f = walk(frame, 0, bins, []);
   const header = enc.encode(JSON.stringify({ f, b: bins.map((b) => [b.path, b.bytes.byteLength]) }));
-  let total = 5 + header.byteLength;
-  for (const b of bins) total += b.bytes.byteLength;
-  const out = new Uint8Array(total);
+  const parts = [header, ...bins.map((b) => b.bytes)];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 5));
   out[0] = ENVELOPE_MAGIC;
   new DataView(out.buffer).setUint32(1, header.byteLength);
-  out.set(header, 5);
-  let at = 5 + header.byteLength;
-  for (const b of bins) {
-    out.set(b.bytes, at);
-    at += b.bytes.byteLength;
+  let at = 5;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
   }
   return out;
 }
@@ -92,7 +83,12 @@ export function encodeEnvelope(frame: unknown): Uint8Array {
 export class EnvelopeError extends Error {}
 
 function isPath(p: unknown): p is Path {
-  return Array.isArray(p) && p.length > 0 && p.length <= MAX_DEPTH && p.every((k) => typeof k === 'string' || (typeof k === 'number' && Number.isSafeInteger(k) && k >= 0));
+  return Array.isArray(p) && p.length > 0 && p.length <= MAX_DEPTH && p.every((k) => typeof k === 'string' || (Number.isSafeInteger(k) && k >= 0));
+}
+
+/** Throws {@link EnvelopeError} with `why` unless `ok`. */
+function need(ok: unknown, why: string): asserts ok {
+  if (!ok) throw new EnvelopeError(why);
 }
 
 /**
@@ -100,39 +96,34 @@ function isPath(p: unknown): p is Path {
  * Throws {@link EnvelopeError} when anything does not add up.
  */
 export function decodeEnvelope(data: Uint8Array): unknown {
-  if (data.byteLength < 5 || data[0] !== ENVELOPE_MAGIC) throw new EnvelopeError('not an envelope');
+  need(data.byteLength >= 5 && data[0] === ENVELOPE_MAGIC, 'not an envelope');
   const headerLength = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(1);
-  if (5 + headerLength > data.byteLength) throw new EnvelopeError('header overruns the message');
+  let at = 5 + headerLength;
+  need(at <= data.byteLength, 'header overruns the message');
   let header: { f?: unknown; b?: unknown };
   try {
-    header = JSON.parse(dec.decode(data.subarray(5, 5 + headerLength)));
+    header = JSON.parse(dec.decode(data.subarray(5, at)));
   } catch {
     throw new EnvelopeError('header is not JSON');
   }
-  if (typeof header !== 'object' || header === null || !Array.isArray(header.b)) throw new EnvelopeError('header has no attachment list');
-  let at = 5 + headerLength;
+  need(typeof header === 'object' && header !== null && Array.isArray(header.b), 'header has no attachment list');
   const root = { f: header.f };
   for (const entry of header.b as unknown[]) {
-    if (!Array.isArray(entry) || entry.length !== 2 || !isPath(entry[0])) throw new EnvelopeError('bad attachment entry');
+    need(Array.isArray(entry) && entry.length === 2 && isPath(entry[0]), 'bad attachment entry');
     const length = entry[1];
-    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || at + length > data.byteLength) {
-      throw new EnvelopeError('attachment overruns the message');
-    }
-    const bytes = data.subarray(at, at + length);
-    at += length;
+    need(Number.isSafeInteger(length) && length >= 0 && at + length <= data.byteLength, 'attachment overruns the message');
+    const bytes = data.subarray(at, (at += length));
     // Walk to the parent; only plain objects and arrays that the header itself created.
     let parent: unknown = root;
     const path: Path = ['f', ...entry[0]];
-    for (let i = 0; i < path.length - 1; i++) {
-      parent = (parent as Record<string | number, unknown>)[path[i]!];
-      if (typeof parent !== 'object' || parent === null) throw new EnvelopeError('attachment path does not exist');
+    const key = path.pop()!;
+    for (const k of path) {
+      parent = (parent as Record<string | number, unknown>)[k];
+      need(typeof parent === 'object' && parent !== null, 'attachment path does not exist');
     }
-    const key = path[path.length - 1]!;
-    if (key === '__proto__' || !Object.prototype.hasOwnProperty.call(parent, key) || (parent as Record<string | number, unknown>)[key] !== null) {
-      throw new EnvelopeError('attachment path does not point at a placeholder');
-    }
+    need(key !== '__proto__' && Object.hasOwn(parent as object, key) && (parent as Record<string | number, unknown>)[key] === null, 'attachment path does not point at a placeholder');
     (parent as Record<string | number, unknown>)[key] = bytes;
   }
-  if (at !== data.byteLength) throw new EnvelopeError('trailing bytes after the attachments');
+  need(at === data.byteLength, 'trailing bytes after the attachments');
   return root.f;
 }

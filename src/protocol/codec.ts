@@ -5,6 +5,7 @@
 import { decodeEnvelope, encodeEnvelope, hasBinary } from './binary.js';
 import * as CloseCode from './close-code-values.js';
 import { SUBPROTOCOL_JSON } from './subprotocol.js';
+import { utf8Encoder } from './utf8.js';
 
 /** Outcome of decoding one WebSocket message. */
 export type Decoded = { ok: true; value: unknown } | { ok: false; code: number; reason: string };
@@ -35,7 +36,7 @@ export const jsonCodec: Codec = {
   encode: (frame) => (hasBinary(frame) ? encodeEnvelope(frame) : JSON.stringify(frame)),
   decode(data, isBinary) {
     try {
-      if (isBinary) return { ok: true, value: decodeEnvelope(typeof data === 'string' ? new TextEncoder().encode(data) : data) };
+      if (isBinary) return { ok: true, value: decodeEnvelope(typeof data === 'string' ? utf8Encoder.encode(data) : data) };
       return { ok: true, value: JSON.parse(typeof data === 'string' ? data : utf8.decode(data)) };
     } catch {
       return { ok: false, code: CloseCode.INVALID_PAYLOAD, reason: isBinary ? 'malformed binary envelope' : 'message is not valid JSON' };

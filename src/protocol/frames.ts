@@ -129,7 +129,8 @@ function isId(v: unknown): v is number {
 
 /** Whether `v` is a grant a `credit` frame may carry: an integer from 1 to 2^31−1. */
 export function isCredit(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= MAX_CREDIT;
+  // Number.isSafeInteger is false for anything that is not a number.
+  return Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_CREDIT;
 }
 
 /** Whether `v` is a well-formed stream position. */
@@ -138,7 +139,7 @@ export function isPosition(v: unknown): v is StreamPosition {
   const { epoch, offset } = v as Record<string, unknown>;
   return (
     typeof epoch === 'string' && epoch.length > 0 && epoch.length <= MAX_EPOCH_LENGTH &&
-    typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0
+    Number.isSafeInteger(offset) && (offset as number) >= 0
   );
 }
 
@@ -158,7 +159,8 @@ function flowFault(id: number, message: string): Validated {
   return { ok: false, fault: { kind: 'flow', frame: badRequestFrame(id, message) } };
 }
 
-const TOO_DEEP = ` is nested deeper than ${MAX_DEPTH} levels`;
+/** The message of a value past the depth limit (the wording of `tooDeep` in depth.ts). */
+const tooDeepMessage = (what: string): string => `${what} is nested deeper than ${MAX_DEPTH} levels`;
 
 const protocolError = (reason: string): Validated => ({
   ok: false,
@@ -191,7 +193,7 @@ export function validateClientFrame(value: unknown): Validated {
       if (f.key !== undefined && !(typeof f.key === 'string' && f.key.length > 0 && f.key.length <= MAX_KEY_LENGTH)) {
         return badRequest(id, '"key" must be a string of 1-256 characters');
       }
-      if (exceedsDepth(f.input)) return badRequest(id, `"input"${TOO_DEEP}`);
+      if (exceedsDepth(f.input)) return badRequest(id, tooDeepMessage('"input"'));
       return { ok: true, frame: value as CallFrame };
     case 'sub':
       if (!isName(f.topic)) return badRequest(id, '"topic" must be a string of 1-256 characters');
@@ -214,11 +216,11 @@ export function validateClientFrame(value: unknown): Validated {
     case 'stream':
       if (!isName(f.name)) return badRequest(id, '"name" must be a string of 1-256 characters');
       if (!isCredit(f.credit)) return badRequest(id, '"credit" must be an integer from 1 to 2147483647');
-      if (exceedsDepth(f.input)) return badRequest(id, `"input"${TOO_DEEP}`);
+      if (exceedsDepth(f.input)) return badRequest(id, tooDeepMessage('"input"'));
       return { ok: true, frame: value as StreamFrame };
     case 'upload':
       if (!isName(f.name)) return badRequest(id, '"name" must be a string of 1-256 characters');
-      if (exceedsDepth(f.input)) return badRequest(id, `"input"${TOO_DEEP}`);
+      if (exceedsDepth(f.input)) return badRequest(id, tooDeepMessage('"input"'));
       return { ok: true, frame: value as UploadFrame };
     case 'credit':
       if (!isCredit(f.n)) return flowFault(id, '"n" must be an integer from 1 to 2147483647');
@@ -226,7 +228,7 @@ export function validateClientFrame(value: unknown): Validated {
     case 'item':
       if (!Array.isArray(f.items) || f.items.length === 0) return flowFault(id, '"items" must be a non-empty array');
       // The array itself is one level: each item may nest MAX_DEPTH containers.
-      if (exceedsDepth(f.items, MAX_DEPTH + 1)) return flowFault(id, `an item${TOO_DEEP}`);
+      if (exceedsDepth(f.items, MAX_DEPTH + 1)) return flowFault(id, tooDeepMessage('an item'));
       return { ok: true, frame: value as ItemFrame };
     case 'end':
     case 'cancel':
@@ -234,7 +236,7 @@ export function validateClientFrame(value: unknown): Validated {
     case 'pub':
       if (!isName(f.topic)) return badRequest(id, '"topic" must be a string of 1-256 characters');
       if (f.echo !== undefined && typeof f.echo !== 'boolean') return badRequest(id, '"echo" must be a boolean');
-      if (exceedsDepth(f.data)) return badRequest(id, `"data"${TOO_DEEP}`);
+      if (exceedsDepth(f.data)) return badRequest(id, tooDeepMessage('"data"'));
       return { ok: true, frame: value as PubFrame };
     default:
       return {

@@ -2,6 +2,7 @@
  * Subprotocol names (docs/protocol.md §1.1) and the token entry browsers can carry in
  * `Sec-WebSocket-Protocol`. Isomorphic: uses only `btoa`/`atob` and TextEncoder.
  */
+import { utf8Encoder as enc, utf8StrictDecoder as dec } from './utf8.js';
 
 /** Protocol v1 with the JSON codec. */
 export const SUBPROTOCOL_JSON = 'switchboard.v1.json';
@@ -23,9 +24,6 @@ export type TokenTransport = 'protocol' | 'query' | 'cookie' | 'message';
 
 /** Where a client puts its token (`tokenIn`): browsers send cookies on their own, so no option is needed for them. */
 export type ClientTokenTransport = Exclude<TokenTransport, 'cookie'>;
-
-const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: true });
 
 /** Encodes a token as a `switchboard.auth.<base64url>` subprotocol entry. */
 export function encodeTokenProtocol(token: string): string {

@@ -84,9 +84,7 @@ export class Emitter<Events extends { [K in keyof Events]: (...args: never[]) =>
 
   /** Calls every listener of `event` in the order they were added, on a snapshot of the set. */
   emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
-    const set = this.#listeners.get(event);
-    if (!set || set.size === 0) return;
-    for (const listener of [...set]) {
+    for (const listener of [...(this.#listeners.get(event) ?? [])]) {
       invokeListener(listener as (...a: Parameters<Events[K]>) => void, args, String(event), this.#onListenerError);
     }
   }

@@ -18,32 +18,32 @@ export function withDefaults<T extends object>(defaults: T, given: { readonly [K
   return out;
 }
 
-function show(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+/** `v` when `ok`, else the `TypeError` "`path` must be `what`, got `v`" every validator throws. */
+function check<T>(path: string, v: unknown, ok: boolean, what: string): T {
+  if (!ok) throw new TypeError(`${path} must be ${what}, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+  return v as T;
 }
+
+// Number.isSafeInteger and Number.isFinite are false for anything that is not a number.
 
 /** A positive safe integer (counts, sizes in bytes, limits). */
 export function positiveInt(path: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new TypeError(`${path} must be a positive integer, got ${show(v)}`);
-  return v;
+  return check(path, v, Number.isSafeInteger(v) && (v as number) >= 1, 'a positive integer');
 }
 
 /** Zero or a positive safe integer. */
 export function nonNegativeInt(path: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new TypeError(`${path} must be a non-negative integer, got ${show(v)}`);
-  return v;
+  return check(path, v, Number.isSafeInteger(v) && (v as number) >= 0, 'a non-negative integer');
 }
 
 /** A finite number above zero (durations in ms, rates). */
 export function positiveNumber(path: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new TypeError(`${path} must be a positive number, got ${show(v)}`);
-  return v;
+  return check(path, v, Number.isFinite(v) && (v as number) > 0, 'a positive number');
 }
 
 /** A finite number, zero or above. */
 export function nonNegativeNumber(path: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`${path} must be a non-negative number, got ${show(v)}`);
-  return v;
+  return check(path, v, Number.isFinite(v) && (v as number) >= 0, 'a non-negative number');
 }
 
 /**
@@ -52,10 +52,8 @@ export function nonNegativeNumber(path: string, v: unknown): number {
  */
 export const MAX_TIMER_MS = 2_147_483_647;
 
-function timer(path: string, v: number): number {
-  if (v > MAX_TIMER_MS) throw new TypeError(`${path} must be at most ${MAX_TIMER_MS} ms (about 24.8 days; longer timers fire at once), got ${v}`);
-  return v;
-}
+const timer = (path: string, v: number): number =>
+  check(path, v, v <= MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (about 24.8 days; longer timers fire at once)`);
 
 /** A duration above zero that a timer is set to (in ms, at most {@link MAX_TIMER_MS}). */
 export function positiveMs(path: string, v: unknown): number {
@@ -69,8 +67,7 @@ export function nonNegativeMs(path: string, v: unknown): number {
 
 /** A boolean. */
 export function bool(path: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw new TypeError(`${path} must be true or false, got ${show(v)}`);
-  return v;
+  return check(path, v, typeof v === 'boolean', 'true or false');
 }
 
 /** A function. */
@@ -81,10 +78,7 @@ export function func<F extends (...args: never[]) => unknown>(path: string, v: u
 
 /** One of a fixed set of strings. */
 export function oneOf<const T extends string>(path: string, v: unknown, allowed: readonly T[]): T {
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-    throw new TypeError(`${path} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${show(v)}`);
-  }
-  return v as T;
+  return check(path, v, (allowed as readonly unknown[]).includes(v), `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
 }
 
 /** A string of at least one character. */
