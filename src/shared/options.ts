@@ -83,6 +83,5 @@ export function oneOf<const T extends string>(path: string, v: unknown, allowed:
 
 /** A string of at least one character. */
 export function nonEmptyString(path: string, v: unknown): string {
-  if (typeof v !== 'string' || v.length === 0) throw new TypeError(`${path} must be a non-empty string, got ${show(v)}`);
-  return v;
+  return check(path, v, typeof v === 'string' && v.length > 0, 'a non-empty string');
 }
