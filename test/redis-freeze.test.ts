@@ -111,11 +111,13 @@ describe.skipIf(!hasRedis || !REDIS_SERVER)('redis engine when Redis freezes', (
     redis.thaw();
     await until(() => server.health().engine.healthy, 'healthy after SIGCONT', DEADLINE * 2 + SLACK);
     await expect(server.publish('room:i', 'works')).resolves.toMatchObject({ offset: 1 });
-    // The engine reports through the server's logger, not the console.
-    expect(logger.lines.map((l) => [l.level, l.msg])).toEqual([
-      ['warn', expect.stringContaining('does not answer in time')],
-      ['info', expect.stringContaining('answers again')],
-    ]);
+    // The engine reports through the server's logger, not the console: the stall, then the
+    // recovery. Between them a presence heartbeat that fell due during the freeze may report its
+    // own failure (it depends on where the freeze fell in the heartbeat's period).
+    const lines = logger.lines.map((l) => [l.level, l.msg]);
+    expect(lines[0]).toEqual(['warn', expect.stringContaining('does not answer in time')]);
+    expect(lines.at(-1)).toEqual(['info', expect.stringContaining('answers again')]);
+    expect(lines.slice(1, -1)).toEqual(lines.slice(1, -1).map(() => ['error', 'redis engine: presence heartbeat failed']));
     expect(printed.flatMap((p) => p.mock.calls)).toEqual([]);
   });
 });
