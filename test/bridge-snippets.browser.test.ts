@@ -10,12 +10,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
-import { chromiumFor, launchChromium } from './browser.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Frame, Page } from 'playwright-core';
+import { bridgeSites, chromiumFor } from './browser.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import type * as Bridge from '../src/bridge/index.js';
-import { startEcho, startStatic, type Echo } from './bridge-fixtures.js';
-import { guardUnhandledRejections, until, within } from './helpers.js';
+import { startEcho, type Echo } from './bridge-fixtures.js';
+import { guardUnhandledRejections, until } from './helpers.js';
 
 const hasChromium = chromiumFor('bridge snippet tests');
 
@@ -108,30 +108,11 @@ async function deadPort(): Promise<number> {
 }
 
 describe.skipIf(!hasChromium)('the RightPlace snippets, as printed, against our host', () => {
-  let browser: Browser | undefined;
-  let hostSite: Awaited<ReturnType<typeof startStatic>>;
-  let guestSite: Awaited<ReturnType<typeof startStatic>>;
+  const sites = bridgeSites({ '/host.html': HOST_PAGE }, { '/raw.html': RAW_PAGE, '/quick-start.html': QUICK_START_PAGE, '/sdk.html': SDK_PAGE });
   let echo: Echo;
-  let context: BrowserContext | undefined;
-  const pageErrors: string[] = [];
-
-  beforeAll(async () => {
-    hostSite = await startStatic({ '/host.html': HOST_PAGE });
-    guestSite = await startStatic({ '/raw.html': RAW_PAGE, '/quick-start.html': QUICK_START_PAGE, '/sdk.html': SDK_PAGE }, { cors: true });
-    browser = await launchChromium();
-  });
-
-  afterAll(async () => {
-    await within(browser?.close() ?? Promise.resolve(), 'the browser to close', 10_000).catch((e: unknown) => console.warn(e));
-    await hostSite?.close();
-    await guestSite?.close();
-  });
 
   afterEach(async () => {
-    await context?.close();
-    context = undefined;
     await echo?.close();
-    expect(pageErrors.splice(0)).toEqual([]);
   });
 
   const manifest = { id: 'com.example.realtime-dashboard', capabilities: ['network:ws'] };
@@ -142,12 +123,8 @@ describe.skipIf(!hasChromium)('the RightPlace snippets, as printed, against our 
    */
   async function open(path: string, limits?: Partial<Bridge.HostLimits>): Promise<{ page: Page; guest: Frame }> {
     echo = await startEcho();
-    context = await browser!.newContext();
-    const page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(`${hostSite.origin}/host.html`, { timeout: 10_000 });
-    await page.waitForFunction(() => window.pageReady === true, undefined, { timeout: 10_000 });
-    const src = `${guestSite.origin}${path}`;
+    const page = await sites.hostPage();
+    const src = `${sites.guestOrigin()}${path}`;
     await page.evaluate(
       ({ src, from, to, manifest, limits }) => {
         const Real = window.WebSocket;

@@ -5,14 +5,14 @@
  * builds first). Uses Debian's `chromium` (or `CHROMIUM_PATH`) and never downloads a browser:
  * without one the suite is skipped, with the reason printed.
  */
-import { type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
-import { chromiumFor, launchChromium } from './browser.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Frame, Page } from 'playwright-core';
+import { bridgeSites, chromiumFor } from './browser.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import type * as Bridge from '../src/bridge/index.js';
 import { createEgressRelay, type EgressRelay } from '../src/bridge/node.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { startEcho, startStatic, type Echo } from './bridge-fixtures.js';
-import { guardUnhandledRejections, until, within } from './helpers.js';
+import { startEcho, type Echo } from './bridge-fixtures.js';
+import { guardUnhandledRejections, until } from './helpers.js';
 
 const hasChromium = chromiumFor('bridge browser tests');
 
@@ -105,35 +105,14 @@ window.pageReady = true;
 type HostOptions = Omit<Bridge.ResourceHostOptions, 'iframe'>;
 
 describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
-  let browser: Browser | undefined;
-  let hostSite: Awaited<ReturnType<typeof startStatic>>;
-  let guestSite: Awaited<ReturnType<typeof startStatic>>;
+  const sites = bridgeSites({ '/host.html': HOST_PAGE }, { '/guest.html': GUEST_PAGE, '/raw.html': RAW_PAGE, '/hostile.html': HOSTILE_PAGE });
   let echo: Echo;
-  let context: BrowserContext | undefined;
   let relay: EgressRelay | undefined;
-  /** Uncaught exceptions in any page or frame; each test expects none. */
-  const pageErrors: string[] = [];
-
-  beforeAll(async () => {
-    hostSite = await startStatic({ '/host.html': HOST_PAGE });
-    // The iframe's pages come from another origin (another port).
-    guestSite = await startStatic({ '/guest.html': GUEST_PAGE, '/raw.html': RAW_PAGE, '/hostile.html': HOSTILE_PAGE }, { cors: true });
-    browser = await launchChromium();
-  });
-
-  afterAll(async () => {
-    await within(browser?.close() ?? Promise.resolve(), 'the browser to close', 10_000).catch((e: unknown) => console.warn(e));
-    await hostSite?.close();
-    await guestSite?.close();
-  });
 
   afterEach(async () => {
-    await context?.close();
-    context = undefined;
     await relay?.close();
     relay = undefined;
     await echo?.close();
-    expect(pageErrors.splice(0)).toEqual([]);
   });
 
   const policy = { allow: ['ws://127.0.0.1:*'] };
@@ -142,13 +121,9 @@ describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
   /** A host page embedding the guest page `path` (sandboxed, other origin) under `options`. */
   async function open(options: HostOptions, path = '/guest.html', hostile = false, shadow = false): Promise<{ page: Page; guest: Frame; hostileFrame?: Frame }> {
     echo = await startEcho();
-    context = await browser!.newContext();
-    const page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(`${hostSite.origin}/host.html`, { timeout: 10_000 });
-    await page.waitForFunction(() => window.pageReady === true, undefined, { timeout: 10_000 });
-    const src = `${guestSite.origin}${path}`;
-    const hostileSrc = `${guestSite.origin}/hostile.html`;
+    const page = await sites.hostPage();
+    const src = `${sites.guestOrigin()}${path}`;
+    const hostileSrc = `${sites.guestOrigin()}/hostile.html`;
     await page.evaluate(
       ({ src, hostileSrc, options, shadow }) => {
         const iframe = document.createElement('iframe');
