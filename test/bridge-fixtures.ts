@@ -95,3 +95,24 @@ export async function startStatic(pages: Record<string, string>, { cors = false 
     },
   };
 }
+
+/** The host page of the bridge's browser suites: the built `switchboard/bridge` as `window.bridge`. */
+export const BRIDGE_HOST_PAGE = `<!doctype html><meta charset="utf-8"><title>host</title><body>
+<script type="module">
+import * as bridge from '/dist/bridge/index.js';
+window.bridge = bridge;
+window.pageReady = true;
+</script>`;
+
+/** `window.waitFor(pred, what, ms)` for pages: polls `pred` every 5 ms, rejects on a throw or after `ms`. */
+export const PAGE_WAIT_FOR = `window.waitFor = (pred, what, ms = 8000) => new Promise((resolve, reject) => {
+  const t0 = Date.now();
+  const tick = () => {
+    let v;
+    try { v = pred(); } catch (e) { return reject(e); }
+    if (v) return resolve(v);
+    if (Date.now() - t0 > ms) return reject(new Error('timed out waiting for ' + what));
+    setTimeout(tick, 5);
+  };
+  tick();
+});`;

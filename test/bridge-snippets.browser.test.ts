@@ -14,7 +14,7 @@ import type { Frame, Page } from 'playwright-core';
 import { bridgeSites, chromiumFor } from './browser.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type * as Bridge from '../src/bridge/index.js';
-import { startEcho, type Echo } from './bridge-fixtures.js';
+import { PAGE_WAIT_FOR, startEcho, type Echo } from './bridge-fixtures.js';
 import { guardUnhandledRejections, until } from './helpers.js';
 
 const hasChromium = chromiumFor('bridge snippet tests');
@@ -45,23 +45,7 @@ window.logs = [];
 const record = (kind) => (...args) => logs.push([kind, ...args.map((a) => (typeof a === 'number' ? a : String(a)))]);
 console.log = record('log');
 console.error = record('error');
-window.waitFor = (pred, what, ms = 8000) => new Promise((resolve, reject) => {
-  const t0 = Date.now();
-  const tick = () => {
-    const v = pred();
-    if (v) return resolve(v);
-    if (Date.now() - t0 > ms) return reject(new Error('timed out waiting for ' + what));
-    setTimeout(tick, 5);
-  };
-  tick();
-});
-</script>`;
-
-const HOST_PAGE = `<!doctype html><meta charset="utf-8"><title>host</title><body>
-<script type="module">
-import * as bridge from '/dist/bridge/index.js';
-window.bridge = bridge;
-window.pageReady = true;
+${PAGE_WAIT_FOR}
 </script>`;
 
 /** The raw snippet, as a classic script of its own. */
@@ -108,7 +92,7 @@ async function deadPort(): Promise<number> {
 }
 
 describe.skipIf(!hasChromium)('the RightPlace snippets, as printed, against our host', () => {
-  const sites = bridgeSites({ '/host.html': HOST_PAGE }, { '/raw.html': RAW_PAGE, '/quick-start.html': QUICK_START_PAGE, '/sdk.html': SDK_PAGE });
+  const sites = bridgeSites({ '/raw.html': RAW_PAGE, '/quick-start.html': QUICK_START_PAGE, '/sdk.html': SDK_PAGE });
   let echo: Echo;
 
   afterEach(async () => {

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type * as Bridge from '../src/bridge/index.js';
 import { createEgressRelay, type EgressRelay } from '../src/bridge/node.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { startEcho, type Echo } from './bridge-fixtures.js';
+import { PAGE_WAIT_FOR, startEcho, type Echo } from './bridge-fixtures.js';
 import { guardUnhandledRejections, until } from './helpers.js';
 
 const hasChromium = chromiumFor('bridge browser tests');
@@ -44,24 +44,7 @@ window.received = [];
 addEventListener('message', (e) => {
   received.push([e.source === parent, JSON.stringify(e.data, (k, v) => (v instanceof ArrayBuffer || ArrayBuffer.isView(v) ? { bytes: Array.from(new Uint8Array(v.buffer ?? v)) } : v))]);
 });
-window.waitFor = (pred, what, ms = 8000) => new Promise((resolve, reject) => {
-  const t0 = Date.now();
-  const tick = () => {
-    let v;
-    try { v = pred(); } catch (e) { return reject(e); }
-    if (v) return resolve(v);
-    if (Date.now() - t0 > ms) return reject(new Error('timed out waiting for ' + what));
-    setTimeout(tick, 5);
-  };
-  tick();
-});
-</script>`;
-
-const HOST_PAGE = `<!doctype html><meta charset="utf-8"><title>host</title><body>
-<script type="module">
-import * as bridge from '/dist/bridge/index.js';
-window.bridge = bridge;
-window.pageReady = true;
+${PAGE_WAIT_FOR}
 </script>`;
 
 const GUEST_PAGE = `<!doctype html><meta charset="utf-8"><title>guest</title><body><p id="status">guest</p>
@@ -105,7 +88,7 @@ window.pageReady = true;
 type HostOptions = Omit<Bridge.ResourceHostOptions, 'iframe'>;
 
 describe.skipIf(!hasChromium)('iframe bridge in a real browser', () => {
-  const sites = bridgeSites({ '/host.html': HOST_PAGE }, { '/guest.html': GUEST_PAGE, '/raw.html': RAW_PAGE, '/hostile.html': HOSTILE_PAGE });
+  const sites = bridgeSites({ '/guest.html': GUEST_PAGE, '/raw.html': RAW_PAGE, '/hostile.html': HOSTILE_PAGE });
   let echo: Echo;
   let relay: EgressRelay | undefined;
 

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { startStatic } from './bridge-fixtures.js';
+import { BRIDGE_HOST_PAGE, startStatic } from './bridge-fixtures.js';
 import { within } from './helpers.js';
 
 /** Where the browser is. */
@@ -31,12 +31,11 @@ export function launchChromium(): Promise<Browser> {
 }
 
 /**
- * The browser and the two sites of a bridge suite: a host site serving `host` (its `/host.html`
- * sets `window.pageReady`) and, on another origin, a guest site serving `guest` to sandboxed
- * iframes. Registers the suite's hooks: the sites and the browser live for the file, a context for
+ * The browser and the two sites of a bridge suite: a host site serving {@link BRIDGE_HOST_PAGE} at
+ * `/host.html` and, on another origin, a guest site serving `guest` to sandboxed iframes. Registers the suite's hooks: the sites and the browser live for the file, a context for
  * one test, and a test fails on any uncaught exception in its pages or frames.
  */
-export function bridgeSites(host: Record<string, string>, guest: Record<string, string>) {
+export function bridgeSites(guest: Record<string, string>) {
   let browser: Browser | undefined;
   let hostSite: Awaited<ReturnType<typeof startStatic>> | undefined;
   let guestSite: Awaited<ReturnType<typeof startStatic>> | undefined;
@@ -44,7 +43,7 @@ export function bridgeSites(host: Record<string, string>, guest: Record<string, 
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    hostSite = await startStatic(host);
+    hostSite = await startStatic({ '/host.html': BRIDGE_HOST_PAGE });
     guestSite = await startStatic(guest, { cors: true });
     browser = await launchChromium();
   });
