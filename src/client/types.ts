@@ -80,8 +80,16 @@ export interface LooseTopics<MemberInfo = unknown> {
   presence(topic: string, options?: CallOptions): Promise<Member<MemberInfo>[]>;
 }
 
-/** The topic methods for a topic map: typed for a server's rules (a tuple), loose for the loose map. */
-export type TopicMethods<Topics extends TopicMap, MemberInfo = unknown> = number extends Topics['length'] ? LooseTopics<MemberInfo> : TypedTopics<Topics, MemberInfo>;
+/**
+ * The topic methods for a topic map: typed for a server's rules (a tuple), loose for the loose map
+ * and for a server type that chained no rule (its rules were added as separate statements, which
+ * types cannot follow, or are yet to come).
+ */
+export type TopicMethods<Topics extends TopicMap, MemberInfo = unknown> = number extends Topics['length']
+  ? LooseTopics<MemberInfo>
+  : Topics extends readonly []
+    ? LooseTopics<MemberInfo>
+    : TypedTopics<Topics, MemberInfo>;
 
 /**
  * A Switchboard client. Create one with `connect`; `connect<typeof server>()` fills the type

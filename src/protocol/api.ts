@@ -81,9 +81,15 @@ export type MemberInfoOf<T> = T extends { readonly '~types'?: { memberInfo: infe
 /**
  * The topics a pattern matches, as a template literal type: `'room:*'` → `` `room:${string}` ``.
  * Exact: `*` matches any run of characters (empty, or with `:` or `*` in it) as at run time
- * (server/topic-rules.ts), and `${string}` does too; every other character matches itself.
+ * (server/topic-rules.ts), and `${string}` does too; every other character matches itself. A run
+ * of stars is one star first: TypeScript never lets the first of two adjacent `${string}` match
+ * nothing, while `**` at run time matches what `*` does.
  */
-export type PatternTopics<P extends string> = P extends `${infer Head}*${infer Rest}` ? `${Head}${string}${PatternTopics<Rest>}` : P;
+export type PatternTopics<P extends string> = P extends `${infer Head}**${infer Rest}`
+  ? PatternTopics<`${Head}*${Rest}`>
+  : P extends `${infer Head}*${infer Rest}`
+    ? `${Head}${string}${PatternTopics<Rest>}`
+    : P;
 
 /** Whether a string type stands for more than a known, finite set of strings (`string`, `` `a${string}` ``). */
 type IsWide<S extends string> = {} extends Record<S, 1> ? true : false;
