@@ -12,7 +12,7 @@ import { createEgressRelay, type EgressOptions } from '../src/bridge/node.js';
 import { EGRESS_SUBPROTOCOL } from '../src/bridge/egress-protocol.js';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { closedBy, createTestScope, guardUnhandledRejections, handshakeStatus, within } from './helpers.js';
+import { createTestScope, guardUnhandledRejections, handshakeStatus, within } from './helpers.js';
 
 guardUnhandledRejections();
 const scope = createTestScope();
@@ -28,23 +28,10 @@ describe('egress relay endpoint', () => {
   it('closes slowloris sockets (silent, half a request, a byte at a time) with 408 about handshakeTimeoutMs after they connect', async () => {
     const timeout = 300;
     const { port, url } = await relay({ limits: { handshakeTimeoutMs: timeout, maxConnectionsPerIp: 1 } });
-    const silent = await scope.tcp(port);
-    const half = await scope.tcp(port);
-    const drip = await scope.tcp(port);
-    const t0 = performance.now();
-    const closes = [closedBy(silent, t0), closedBy(half, t0), closedBy(drip, t0)];
-    half.write(`GET /bridge/egress HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upg`);
-    const request = `GET /bridge/egress HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nX-Pad: ${'a'.repeat(400)}`;
-    const dripping = (async () => {
-      for (let i = 0; i < request.length && !drip.destroyed; i++) {
-        drip.write(request[i]!);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
+    const peers = await scope.slowloris(port, '/bridge/egress');
     // Meanwhile they hold no admission slot: the one slot of the address still admits a relay connection.
     expect(await handshakeStatus(url, {}, [EGRESS_SUBPROTOCOL])).toBe(101);
-    const results = await Promise.all(closes);
-    await dripping;
+    const results = await peers.closed();
     for (const { text, ms } of results) {
       expect(text).toMatch(/^HTTP\/1\.1 408 /);
       // Node checks every max(100, timeout / 4) ms; without that interval set it checks every 30 s.

@@ -238,10 +238,16 @@ export interface TestScope {
   rawRequest(port: number, head: string[]): Promise<{ status: number; text: string }>;
   /** A raw TCP socket to 127.0.0.1:`port`, destroyed after the test; resolves once connected. */
   tcp(port: number): Promise<Socket>;
+  /**
+   * Three slowloris peers on `port`: one silent, one that sends half an upgrade request to `path`,
+   * one that sends a request a byte every 20 ms (bounded by its length, so idle timeouts never
+   * fire). `closed()` resolves what each was sent and when it was closed (ms after they connected).
+   */
+  slowloris(port: number, path: string): Promise<{ closed(): Promise<{ text: string; ms: number }[]> }>;
 }
 
 /** Collects what the peer sends on `s` and resolves it with the time since `t0` once it closes the socket. */
-export function closedBy(s: Socket, t0: number, timeoutMs = 3_000): Promise<{ text: string; ms: number }> {
+function closedBy(s: Socket, t0: number, timeoutMs = 3_000): Promise<{ text: string; ms: number }> {
   let text = '';
   s.setEncoding('latin1');
   s.on('data', (d: string) => (text += d));
@@ -300,6 +306,13 @@ export function createTestScope(): TestScope {
   const cleanups: (() => unknown)[] = [];
   afterEach(() => runCleanups(cleanups.splice(0)));
   const defer = (fn: () => unknown): void => void cleanups.push(fn);
+  const tcp = async (port: number): Promise<Socket> => {
+    const s = tcpConnect(port, '127.0.0.1');
+    defer(() => s.destroy());
+    s.on('error', () => {});
+    await once(s, 'connect');
+    return s;
+  };
   const track = <T extends Closable>(closable: T): T => {
     defer(() => closable.close());
     return closable;
@@ -332,12 +345,20 @@ export function createTestScope(): TestScope {
       const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
       return { status: m ? Number(m[1]) : 0, text };
     },
-    async tcp(port) {
-      const s = tcpConnect(port, '127.0.0.1');
-      defer(() => s.destroy());
-      s.on('error', () => {});
-      await once(s, 'connect');
-      return s;
+    tcp,
+    async slowloris(port, path) {
+      const [silent, half, drip] = [await tcp(port), await tcp(port), await tcp(port)];
+      const t0 = performance.now();
+      const closes = [closedBy(silent, t0), closedBy(half, t0), closedBy(drip, t0)];
+      half.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upg`);
+      const request = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nX-Pad: ${'a'.repeat(400)}`;
+      const dripping = (async () => {
+        for (let i = 0; i < request.length && !drip.destroyed; i++) {
+          drip.write(request[i]!);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      return { closed: async () => (await Promise.all([Promise.all(closes), dripping]))[0] };
     },
   };
 }

@@ -16,7 +16,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import type { Server, ServerOptions } from '../src/server/index.js';
-import { closedBy, createTestScope, RawPeer, handshakeStatus, recordingLogger, until, within, guardUnhandledRejections } from './helpers.js';
+import { createTestScope, RawPeer, handshakeStatus, recordingLogger, until, within, guardUnhandledRejections } from './helpers.js';
 
 const V1 = 'switchboard.v1.json';
 const MiB = 1_048_576;
@@ -660,25 +660,11 @@ describe('limits.handshakeTimeoutMs', () => {
     const timeout = 300;
     const { url, port, server } = await start({ limits: { handshakeTimeoutMs: timeout, maxConnectionsPerIp: 2 } });
     const by = await bystander(url);
-    const silent = await scope.tcp(port);
-    const half = await scope.tcp(port);
-    const drip = await scope.tcp(port);
-    const t0 = performance.now();
-    const closes = [closedBy(silent, t0), closedBy(half, t0), closedBy(drip, t0)];
-    half.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upg`);
-    // A byte every 20 ms keeps the socket busy (idle timeouts would never fire); bounded by count.
-    const request = `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nX-Pad: ${'a'.repeat(400)}`;
-    const dripping = (async () => {
-      for (let i = 0; i < request.length && !drip.destroyed; i++) {
-        drip.write(request[i]!);
-        await delay(20);
-      }
-    })();
+    const peers = await scope.slowloris(port, '/ws');
     // Meanwhile they hold no admission slot: the limit of 2 still admits one more beside the bystander.
     const other = await bystander(url);
     await other.check();
-    const results = await Promise.all(closes);
-    await dripping;
+    const results = await peers.closed();
     for (const { text, ms } of results) {
       expect(text).toMatch(/^HTTP\/1\.1 408 /);
       // Not before the timeout (headers are timed from the request's start), and well within a
