@@ -10,7 +10,7 @@ import { closeWithin } from '../net/close-peers.js';
 import { createHttpEndpoint } from '../net/http-endpoint.js';
 import { refuse } from '../net/refuse.js';
 import { REFUSED, authenticateUpgrade, completeUpgrade, createUpgradeListener, type Upgrade, type UpgradeEndpoint } from '../net/upgrade.js';
-import { CloseCode } from '../protocol/close-codes.js';
+import { CloseCode, ReadyState } from '../protocol/close-codes.js';
 import { readOfferedProtocols } from '../protocol/subprotocol.js';
 import { EGRESS_SUBPROTOCOL, type EgressReply } from './egress-protocol.js';
 import { resolveEgressOptions, type EgressOptions } from './egress-options.js';
@@ -137,7 +137,7 @@ export function createEgressRelay<Identity = unknown>(options: EgressOptions<Ide
       release();
       if (pair.upstream) closeLike(pair.upstream, code, reason);
     });
-    const reply = (r: EgressReply) => relay.readyState === WebSocket.OPEN && relay.send(JSON.stringify(r));
+    const reply = (r: EgressReply) => relay.readyState === ReadyState.OPEN && relay.send(JSON.stringify(r));
     const refuseRelay = (code: string, message: string) => {
       logger.info({ code, message }, 'egress refused a connection');
       reply({ type: 'error', code, message });
@@ -151,12 +151,12 @@ export function createEgressRelay<Identity = unknown>(options: EgressOptions<Ide
       void (async () => {
         const c = readConnect(data, isBinary);
         const headers = await withCredentials(c, identity);
-        if (relay.readyState !== WebSocket.OPEN) return;
+        if (relay.readyState !== ReadyState.OPEN) return;
         const upstream = openUpstream({ ...c, headers, maxPayload: limits.maxPayload, handshakeTimeoutMs: Math.max(1, deadline - Date.now()) });
         pair.upstream = upstream;
         await upstreamOpened(upstream, () => {
           // The relay may have closed (or timed out) while the upstream opened.
-          if (relay.readyState !== WebSocket.OPEN) return upstream.terminate();
+          if (relay.readyState !== ReadyState.OPEN) return upstream.terminate();
           clearTimeout(timer);
           relay.off('message', early);
           reply({ type: 'open', protocol: upstream.protocol });
@@ -196,7 +196,7 @@ export function createEgressRelay<Identity = unknown>(options: EgressOptions<Ide
       },
       terminate: () => relay.terminate(),
       onClosed: (cb: () => void) => {
-        if (relay.readyState === WebSocket.CLOSED) cb();
+        if (relay.readyState === ReadyState.CLOSED) cb();
         else relay.once('close', cb);
       },
     }));

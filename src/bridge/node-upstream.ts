@@ -4,7 +4,7 @@
  * a close on with the same code. Node only.
  */
 import WebSocket from 'ws';
-import { CloseCode, RfcCloseCode } from '../protocol/close-codes.js';
+import { CloseCode, ReadyState, RfcCloseCode } from '../protocol/close-codes.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
 
 /** What an upstream connection is opened with (everything already checked). */
@@ -88,7 +88,7 @@ export function pipe(from: WebSocket, to: WebSocket, highWaterMark: number): voi
   let inFlight = 0;
   let paused = false;
   from.on('message', (data: Buffer, isBinary: boolean) => {
-    if (to.readyState !== WebSocket.OPEN) return;
+    if (to.readyState !== ReadyState.OPEN) return;
     const size = data.length;
     inFlight += size;
     to.send(data, { binary: isBinary }, () => {
@@ -120,9 +120,9 @@ function relayable(code: number): boolean {
  * near end saw.
  */
 export function closeLike(ws: WebSocket, code: number, reason: Buffer | string): void {
-  if (ws.readyState === WebSocket.CLOSED) return;
-  if (code === CloseCode.ABNORMAL || (ws.readyState !== WebSocket.OPEN && ws.readyState !== WebSocket.CLOSING)) return ws.terminate();
-  if (ws.readyState === WebSocket.CLOSING) return;
+  if (ws.readyState === ReadyState.CLOSED) return;
+  if (code === CloseCode.ABNORMAL || (ws.readyState !== ReadyState.OPEN && ws.readyState !== ReadyState.CLOSING)) return ws.terminate();
+  if (ws.readyState === ReadyState.CLOSING) return;
   if (code === RfcCloseCode.NO_STATUS) return ws.close();
   if (!relayable(code)) return ws.close(CloseCode.INTERNAL_ERROR);
   ws.close(code, reason);

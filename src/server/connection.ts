@@ -4,9 +4,9 @@
  * reply or a close code.
  */
 import type { Socket } from 'node:net';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { Codec } from '../protocol/codec.js';
-import { CloseCode } from '../protocol/close-codes.js';
+import { CloseCode, ReadyState } from '../protocol/close-codes.js';
 import type { ClientFrame, ErrFrame, ServerFrame } from '../protocol/frames.js';
 import { validateClientFrame } from '../protocol/frames.js';
 import type { Backpressure } from './backpressure.js';
@@ -177,7 +177,7 @@ export class Connection<Identity = unknown> {
   }
 
   get open(): boolean {
-    return this.#ws.readyState === WebSocket.OPEN;
+    return this.#ws.readyState === ReadyState.OPEN;
   }
 
   /** Encodes and sends one frame. */
@@ -199,7 +199,7 @@ export class Connection<Identity = unknown> {
    * is closed at once, so a peer costs at most that plus one message (docs/security.md).
    */
   sendEncoded(payload: Encoded | Buffer, binary: boolean, volatile = false): void {
-    if (this.#ws.readyState !== WebSocket.OPEN || this.#overflowed) return;
+    if (this.#ws.readyState !== ReadyState.OPEN || this.#overflowed) return;
     const buffered = this.#ws.bufferedAmount;
     if (buffered > this.#sendBufferBytes) {
       if (volatile) return;
@@ -319,7 +319,7 @@ export class Connection<Identity = unknown> {
 
   /** Starts the close handshake. */
   close(code: number, reason: string): void {
-    if (this.#ws.readyState === WebSocket.CONNECTING || this.#ws.readyState === WebSocket.OPEN) this.#ws.close(code, reason);
+    if (this.#ws.readyState === ReadyState.CONNECTING || this.#ws.readyState === ReadyState.OPEN) this.#ws.close(code, reason);
   }
 
   /** Drops the TCP connection without a close handshake (dead peers). */
@@ -329,12 +329,12 @@ export class Connection<Identity = unknown> {
 
   /** Runs `cb` once the socket has closed (at once when it already has). */
   onClosed(cb: () => void): void {
-    if (this.#ws.readyState === WebSocket.CLOSED) cb();
+    if (this.#ws.readyState === ReadyState.CLOSED) cb();
     else this.#ws.once('close', cb);
   }
 
   ping(): void {
-    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.ping();
+    if (this.#ws.readyState === ReadyState.OPEN) this.#ws.ping();
   }
 
   /** A timer owned by this connection: cleared when it closes, never keeping the process alive. */
@@ -364,7 +364,7 @@ export class Connection<Identity = unknown> {
     // ws keeps emitting 'message' for frames that arrive after close() started the close handshake
     // (e.g. the frames a peer pipelined behind a malformed one). The connection is over for us:
     // running them would execute commands for a peer we already refused (docs/protocol.md §5).
-    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    if (this.#ws.readyState !== ReadyState.OPEN) return;
     this.alive();
     const decoded = this.codec.decode(isBinary ? data : data.toString('utf8'), isBinary);
     if (!decoded.ok) return this.close(decoded.code, decoded.reason);
