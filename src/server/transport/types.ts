@@ -123,8 +123,11 @@ export interface PendingUpgrade<C> {
 export interface TransportHooks<C> {
   /** An upgrade request to the core's path. The core answers it through `u` (refuse or accept). */
   upgrade(u: PendingUpgrade<C>): void;
-  /** One whole message (already unmasked, reassembled, and inflated when compression is on). */
-  message(conn: C, data: Uint8Array, binary: boolean): void;
+  /**
+   * One whole message (already unmasked, reassembled, and inflated when compression is on). A text
+   * message may come as a string or as its UTF-8 bytes (already validated), whichever the runtime has.
+   */
+  message(conn: C, data: Uint8Array | string, binary: boolean): void;
   /** A pong (the answer to `ping()`, or an unsolicited one): the peer is alive. */
   pong(conn: C): void;
   /** The socket's send buffer emptied after it had grown (see `bufferedAmount`). */
@@ -164,6 +167,28 @@ export interface Transport {
   close(): Promise<void>;
   /** Prepares one message for many sockets ({@link TransportSocket.sendFrame}). */
   prepare(payload: Uint8Array, binary: boolean): PreparedFrame;
+  /**
+   * Native topic fan-out, where the runtime has one (Bun: uWebSockets' topics). Absent, the core
+   * sends a prepared frame to each subscriber itself.
+   */
+  readonly topics?: NativeTopics;
+}
+
+/**
+ * A runtime's own publish to many sockets (docs/server.md, "Running on Bun"). The core keeps every
+ * decision: it subscribes a socket under a key of its choosing (one key per topic and codec), and
+ * publishes natively only when every subscriber of that key is to get the same bytes now; for any
+ * other delivery (a replay, a skipped publisher, a volatile drop, a subscriber still reading
+ * history) it sends per socket as without this capability.
+ */
+export interface NativeTopics {
+  subscribe(socket: TransportSocket, key: string): void;
+  unsubscribe(socket: TransportSocket, key: string): void;
+  /**
+   * Sends `frame` (from this transport's `prepare`) to every socket subscribed to `key`, except
+   * `except` when given. Like `sendFrame`, each subscriber's bytes count in its `bufferedAmount`.
+   */
+  publish(key: string, frame: PreparedFrame, except?: TransportSocket): void;
 }
 
 /** An adapter's factory: `createNodeTransport`, `createBunTransport`, … */

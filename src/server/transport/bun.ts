@@ -1,0 +1,218 @@
+/**
+ * The Bun transport: the server's WebSockets on `Bun.serve` (uWebSockets inside) instead of
+ * `node:http` + `ws` (docs/server.md, "Running on Bun"). Bun frames, writes and fans out in native
+ * code; the core keeps every decision (admission, origin, codec, authentication, limits, heartbeat,
+ * slow consumers), as on Node. Nothing here touches `Bun` until `listen()`, so the module loads
+ * under Node without harm.
+ *
+ * What Bun's own settings do here:
+ * - `maxPayloadLength` = `limits.maxPayload` (a larger message closes with 1009);
+ * - `backpressureLimit` = the hard cap on a connection's send buffer (4 × `limits.sendBufferBytes`),
+ *   `closeOnBackpressureLimit` on: a native publish past it cannot lose a message silently;
+ * - `idleTimeout` and `sendPings` off: the core's heartbeat pings silent peers itself, to the
+ *   millisecond of `heartbeat.intervalMs`/`timeoutMs` (Bun's idle timeout counts whole seconds);
+ * - the HTTP `idleTimeout` (seconds) bounds a request that never completes, from
+ *   `limits.handshakeTimeoutMs`.
+ */
+import { CloseCode } from '../../protocol/close-codes.js';
+import { bunRuntime, type BunServer, type BunServerWebSocket, type BunTls, type BunWebSocketHandler } from './bun-api.js';
+import { isUpgrade, pathOf, refusalResponse, requestView } from './bun-request.js';
+import { BunSocket, type BunPreparedFrame, type BunSocketData } from './bun-socket.js';
+import type { NativeTopics, PendingUpgrade, Transport, TransportHooks, TransportOptions, TransportSocket } from './types.js';
+
+/** What the Bun transport takes besides every adapter's options. */
+export interface BunTransportOptions extends TransportOptions {
+  /** Serve `wss://` (PEM key and certificate, optional CA). @default plain `ws://` */
+  tls?: BunTls | undefined;
+  /** Bytes one socket may buffer before Bun closes it (`backpressureLimit`); 0 for no limit. @default 0 */
+  sendBufferCapBytes?: number | undefined;
+}
+
+/** Bun's HTTP idle timeout is whole seconds, 1 to 255 (0 would turn it off). */
+function idleSeconds(ms: number): number {
+  return Math.min(255, Math.max(1, Math.ceil(ms / 1_000)));
+}
+
+const decoder = new TextDecoder();
+
+type Data = BunSocketData<unknown>;
+type Ws = BunServerWebSocket<Data>;
+
+/**
+ * Creates the Bun transport. `listen()` throws a `TypeError` when not running under Bun.
+ *
+ * @example
+ * const transport = createBunTransport({ path: '/ws', port: 0, host: '127.0.0.1', maxPayload: 1 << 20, compression: false, handshakeTimeoutMs: 10_000, writeDelayMs: 0, logger });
+ */
+export function createBunTransport(options: BunTransportOptions): Transport & { readonly topics: NativeTopics } {
+  const { logger } = options;
+  let hooks: TransportHooks<unknown> | undefined;
+  let server: BunServer<Data> | undefined;
+
+  /** Runs a hook; a throw must not reach Bun, which would end the process over it. */
+  function guarded(what: string, ws: Ws, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      logger.error({ err }, `Bun transport: ${what} failed`);
+      ws.close(CloseCode.INTERNAL_ERROR, 'internal error');
+    }
+  }
+
+  /** Hands a closed socket to the core, once. */
+  function closed(data: Data, code: number, reason: string): void {
+    const conn = data.conn;
+    data.conn = undefined;
+    if (conn !== undefined) hooks?.close(conn, code, reason);
+  }
+
+  const websocket: BunWebSocketHandler<Data> = {
+    open(ws) {
+      const data = ws.data;
+      const open = data.open!;
+      data.open = undefined;
+      const socket = new BunSocket(ws, data.remoteAddress);
+      data.socket = socket;
+      guarded('open', ws, () => {
+        data.conn = open(socket);
+      });
+      data.opened?.();
+      data.opened = undefined;
+      // The core closed the socket inside `open`: Bun reported it before there was a connection.
+      if (data.early) closed(data, data.early.code, data.early.reason);
+    },
+    message(ws, message) {
+      const conn = ws.data.conn;
+      if (conn === undefined) return;
+      guarded('message', ws, () => hooks!.message(conn, message, typeof message !== 'string'));
+    },
+    pong(ws) {
+      const conn = ws.data.conn;
+      if (conn !== undefined) guarded('pong', ws, () => hooks!.pong(conn));
+    },
+    drain(ws) {
+      const { conn, socket } = ws.data;
+      if (socket?.drained() && conn !== undefined) guarded('drain', ws, () => hooks!.drain(conn));
+    },
+    close(ws, code, reason) {
+      const data = ws.data;
+      if (data.open) return void (data.early = { code, reason });
+      try {
+        closed(data, code, reason);
+      } catch (err) {
+        logger.error({ err }, 'Bun transport: close failed');
+      }
+    },
+    maxPayloadLength: options.maxPayload,
+    backpressureLimit: options.sendBufferCapBytes ?? 0,
+    closeOnBackpressureLimit: (options.sendBufferCapBytes ?? 0) > 0,
+    idleTimeout: 0,
+    sendPings: false,
+    perMessageDeflate: options.compression,
+    publishToSelf: false,
+  };
+
+  /** Answers one upgrade request to the endpoint's path through the core's `upgrade` hook. */
+  function upgrade(req: Request, srv: BunServer<Data>, core: TransportHooks<unknown>): Promise<Response | undefined> {
+    const remoteAddress = srv.requestIP(req)?.address;
+    return new Promise<Response | undefined>((respond) => {
+      let answered = false;
+      const answer = (res: Response | undefined) => {
+        if (answered) return false;
+        answered = true;
+        respond(res);
+        return true;
+      };
+      const pending: PendingUpgrade<unknown> = {
+        request: requestView(req, remoteAddress),
+        get gone() {
+          return req.signal.aborted;
+        },
+        refuse(r) {
+          answer(refusalResponse(r));
+        },
+        accept(protocol, open) {
+          if (answered) return Promise.resolve(false);
+          if (req.signal.aborted) return answer(undefined), Promise.resolve(false);
+          return new Promise<boolean>((done) => {
+            const data: Data = { open: open as (s: TransportSocket) => unknown, conn: undefined, socket: undefined, remoteAddress, opened: () => done(true), early: undefined };
+            const ok = srv.upgrade(req, { data, ...(protocol ? { headers: { 'Sec-WebSocket-Protocol': protocol } } : {}) });
+            if (ok) return void answer(undefined);
+            // Bun refused the handshake itself (no key, wrong version): ws answers 400 too.
+            answer(refusalResponse({ status: 400, message: 'Bad WebSocket handshake' }));
+            done(false);
+          });
+        },
+      };
+      try {
+        core.upgrade(pending);
+      } catch (err) {
+        logger.error({ err }, 'Bun transport: upgrade failed');
+        answer(refusalResponse({ status: 500, message: 'Internal Server Error' }));
+      }
+    });
+  }
+
+  const topics: NativeTopics = {
+    subscribe(socket, key) {
+      (socket as BunSocket).raw.subscribe(key);
+    },
+    unsubscribe(socket, key) {
+      const ws = (socket as BunSocket).raw;
+      if (ws.readyState === 1) ws.unsubscribe(key);
+    },
+    publish(key, frame, except) {
+      const f = frame as BunPreparedFrame;
+      const from = (except as BunSocket | undefined)?.raw;
+      if (f.binary) {
+        if (from) from.publishBinary(key, f.payload);
+        else server?.publish(key, f.payload);
+      } else {
+        const text = f.text ?? decoder.decode(f.payload);
+        if (from) from.publishText(key, text);
+        else server?.publish(key, text);
+      }
+    },
+  };
+
+  return {
+    runtime: 'bun',
+    topics,
+    start(h) {
+      hooks = h as TransportHooks<unknown>;
+    },
+    async listen() {
+      if (server) return server.port;
+      const bun = bunRuntime();
+      if (!bun) throw new TypeError("runtime 'bun' needs the Bun runtime (Bun.serve); under Node use runtime 'node' or 'auto'");
+      server = bun.serve<Data>({
+        port: options.port,
+        ...(options.host === undefined ? {} : { hostname: options.host }),
+        idleTimeout: idleSeconds(options.handshakeTimeoutMs),
+        ...(options.tls ? { tls: options.tls } : {}),
+        fetch(req, srv) {
+          if (!isUpgrade(req)) return refusalResponse({ status: 426, message: 'Upgrade Required' });
+          if (pathOf(req.url) !== options.path) return refusalResponse({ status: 404, message: 'Not Found' });
+          if (!hooks) return refusalResponse({ status: 503, message: 'Server is starting' });
+          return upgrade(req, srv, hooks);
+        },
+        error(err) {
+          logger.error({ err }, 'Bun transport: request failed');
+          return refusalResponse({ status: 500, message: 'Internal Server Error' });
+        },
+        websocket,
+      });
+      return server.port;
+    },
+    async close() {
+      const s = server;
+      server = undefined;
+      // Sockets still open after the core's shutdown timeout are dropped with the listener.
+      await s?.stop(true);
+    },
+    prepare(payload, binary): BunPreparedFrame {
+      // Bun sends a text frame only from a string: decode it once for every subscriber.
+      return { payload, binary, text: binary ? undefined : decoder.decode(payload) };
+    },
+  };
+}
