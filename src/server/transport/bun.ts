@@ -15,18 +15,10 @@
  *   `limits.handshakeTimeoutMs`.
  */
 import { CloseCode } from '../../protocol/close-codes.js';
-import { bunRuntime, type BunServer, type BunServerWebSocket, type BunTls, type BunWebSocketHandler } from './bun-api.js';
+import { bunRuntime, type BunServer, type BunServerWebSocket, type BunWebSocketHandler } from './bun-api.js';
 import { isUpgrade, pathOf, refusalResponse, requestView } from './bun-request.js';
 import { BunSocket, type BunPreparedFrame, type BunSocketData } from './bun-socket.js';
 import type { NativeTopics, PendingUpgrade, Transport, TransportHooks, TransportOptions, TransportSocket } from './types.js';
-
-/** What the Bun transport takes besides every adapter's options. */
-export interface BunTransportOptions extends TransportOptions {
-  /** Serve `wss://` (PEM key and certificate, optional CA). @default plain `ws://` */
-  tls?: BunTls | undefined;
-  /** Bytes one socket may buffer before Bun closes it (`backpressureLimit`); 0 for no limit. @default 0 */
-  sendBufferCapBytes?: number | undefined;
-}
 
 /** Bun's HTTP idle timeout is whole seconds, 1 to 255 (0 would turn it off). */
 function idleSeconds(ms: number): number {
@@ -42,9 +34,10 @@ type Ws = BunServerWebSocket<Data>;
  * Creates the Bun transport. `listen()` throws a `TypeError` when not running under Bun.
  *
  * @example
- * const transport = createBunTransport({ path: '/ws', port: 0, host: '127.0.0.1', maxPayload: 1 << 20, compression: false, handshakeTimeoutMs: 10_000, writeDelayMs: 0, logger });
+ * const transport = createBunTransport({ path: '/ws', port: 0, host: '127.0.0.1', maxPayload: 1 << 20, compression: false,
+ *   handshakeTimeoutMs: 10_000, writeDelayMs: 0, sendBufferCapBytes: 32 << 20, tls: undefined, logger });
  */
-export function createBunTransport(options: BunTransportOptions): Transport & { readonly topics: NativeTopics } {
+export function createBunTransport(options: TransportOptions): Transport & { readonly topics: NativeTopics } {
   const { logger } = options;
   let hooks: TransportHooks<unknown> | undefined;
   let server: BunServer<Data> | undefined;
@@ -104,8 +97,8 @@ export function createBunTransport(options: BunTransportOptions): Transport & { 
       }
     },
     maxPayloadLength: options.maxPayload,
-    backpressureLimit: options.sendBufferCapBytes ?? 0,
-    closeOnBackpressureLimit: (options.sendBufferCapBytes ?? 0) > 0,
+    backpressureLimit: options.sendBufferCapBytes,
+    closeOnBackpressureLimit: true,
     idleTimeout: 0,
     sendPings: false,
     perMessageDeflate: options.compression,
