@@ -111,7 +111,9 @@ export interface PendingUpgrade<C> {
   /** Answers with an HTTP refusal and closes; a no-op once the peer is gone. */
   refuse(refusal: Refusal): void;
   /**
-   * Completes the handshake with `protocol` (the `Sec-WebSocket-Protocol` answer). `open` runs
+   * Completes the handshake with `protocol` (the `Sec-WebSocket-Protocol` answer, sent only when
+   * the request offered subprotocols: RFC 6455 §4.2.2), answering a malformed handshake (bad key
+   * or version) itself as a WebSocket library does. `open` runs
    * once the socket is open, before any message is read; what it sends may leave with the 101
    * response. Resolves `true` once `open` ran, `false` when the peer left or the handshake was
    * invalid (the adapter answered it), in which case `open` never runs.
@@ -123,8 +125,11 @@ export interface PendingUpgrade<C> {
 export interface TransportHooks<C> {
   /** An upgrade request to the core's path. The core answers it through `u` (refuse or accept). */
   upgrade(u: PendingUpgrade<C>): void;
-  /** One whole message (already unmasked, reassembled, and inflated when compression is on). */
-  message(conn: C, data: Uint8Array, binary: boolean): void;
+  /**
+   * One whole message (already unmasked, reassembled, and inflated when compression is on). A text
+   * message may come as a string or as its UTF-8 bytes (already validated), whichever the runtime has.
+   */
+  message(conn: C, data: Uint8Array | string, binary: boolean): void;
   /** A pong (the answer to `ping()`, or an unsolicited one): the peer is alive. */
   pong(conn: C): void;
   /** The socket's send buffer emptied after it had grown (see `bufferedAmount`). */
