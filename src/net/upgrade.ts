@@ -1,25 +1,23 @@
 /**
  * Accepting an HTTP upgrade safely, the same way at every WebSocket endpoint of the package (the
- * Switchboard server, the bridge's egress relay): path routing, admission, the shutdown refusal,
- * origin, the authentication deadline and the hand-over to `ws`. Every refusal is one plain HTTP
- * response before a WebSocket exists (docs/protocol.md §1.2); every admitted request gives its
- * slot back exactly once, however it ends.
+ * Switchboard server on any transport, the bridge's egress relay): admission, the shutdown refusal,
+ * origin and the authentication deadline ({@link screenUpgrade}, which needs only a request view and
+ * a way to refuse), plus the Node glue: path routing on a shared `http.Server` and the hand-over to
+ * `ws`. Every refusal is one plain HTTP response before a WebSocket exists (docs/protocol.md §1.2);
+ * every admitted request gives its slot back exactly once, however it ends.
  */
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import type { UpgradeRequest } from '../server/transport/types.js';
 import type { Logger } from '../shared/logger.js';
 import { addressKey, releaseOnce, type Admission } from './admission.js';
 import { deadline, TIMED_OUT } from './deadline.js';
 import { originAllowed } from './origin.js';
 import { refuse } from './refuse.js';
 
-/** What an endpoint tells the upgrade listener about itself. */
-export interface UpgradeEndpoint {
-  /** The HTTP server the listener is on (another listener on it may own other paths). */
-  http: HttpServer;
-  /** URL path this endpoint answers; other paths are left to other listeners, or get 404. */
-  path: string;
+/** What an endpoint tells the upgrade screen about itself. */
+export interface ScreenEndpoint {
   admission: Admission;
   /** Browser origins allowed; `undefined` allows every origin. */
   origins: ReadonlySet<string> | undefined;
@@ -31,29 +29,95 @@ export interface UpgradeEndpoint {
   isClosing(): boolean;
 }
 
-/** An admitted upgrade request, handed to the endpoint's own logic. */
-export interface Upgrade {
+/** What a Node endpoint tells its upgrade listener about itself. */
+export interface UpgradeEndpoint extends ScreenEndpoint {
+  /** The HTTP server the listener is on (another listener on it may own other paths). */
+  http: HttpServer;
+  /** URL path this endpoint answers; other paths are left to other listeners, or get 404. */
+  path: string;
+}
+
+/** Answers an upgrade request with a plain HTTP refusal (status, one-line message, extra headers). */
+export type RefuseUpgrade = (status: number, message: string, headers?: Record<string, string>) => void;
+
+/** An admitted upgrade request, on any transport, handed to the endpoint's own logic. */
+export interface AdmittedUpgrade<R extends UpgradeRequest = UpgradeRequest> {
   /** Which endpoint answers (its `name`), for log lines: "Server", "Relay". */
   endpoint: string;
-  req: IncomingMessage;
-  socket: Duplex;
-  head: Buffer;
+  req: R;
   /** The address key the slot was counted by. */
   ip: string;
   /** When the handshake must be over (epoch ms): `handshakeTimeoutMs` after the request arrived. */
   deadline: number;
   /** Gives the admission slot back; idempotent, and holds nothing of the request. */
   release: () => void;
+  /** Answers with a plain HTTP refusal and closes. */
+  refuse: RefuseUpgrade;
+}
+
+/** An admitted upgrade request on Node's `http` server. */
+export interface Upgrade extends AdmittedUpgrade<IncomingMessage> {
+  socket: Duplex;
+  head: Buffer;
 }
 
 /**
  * The endpoint's own decision on an admitted, origin-checked upgrade. It answers refusals itself
- * (with {@link refuse}) and resolves `false`; it resolves `true` once it handed the socket to `ws`
+ * (with `u.refuse`) and resolves `false`; it resolves `true` once it handed the socket over
  * ({@link completeUpgrade}), and from then on the slot is its to release when the socket closes.
  */
-export type UpgradeDecision = (u: Upgrade) => Promise<boolean>;
+export type UpgradeDecision<U extends AdmittedUpgrade = Upgrade> = (u: U) => Promise<boolean>;
 
-const shuttingDown = (socket: Duplex) => refuse(socket, 503, 'Server is shutting down');
+/** The answer to an upgrade that arrives (or completes) while the endpoint shuts down. */
+export const shuttingDown = (refuse: RefuseUpgrade): void => refuse(503, 'Server is shutting down');
+
+/**
+ * Admission, the shutdown refusal and the origin check for one upgrade request on any transport,
+ * then the endpoint's own `decide`. `extra` is what the transport adds to the upgrade (Node: the
+ * socket and head).
+ */
+export function screenUpgrade<R extends UpgradeRequest, X extends object>(
+  ep: ScreenEndpoint,
+  req: R,
+  refuse: RefuseUpgrade,
+  extra: X,
+  decide: UpgradeDecision<AdmittedUpgrade<R> & X>,
+): void {
+  const at = Date.now();
+  const ip = addressKey(req.socket.remoteAddress);
+  const refused = ep.admission.admit(ip);
+  if (refused) {
+    return refuse(refused, refused === 429 ? 'Too many connections from this address' : `${ep.name} is at capacity`, { 'Retry-After': '1' });
+  }
+  const release = releaseOnce(ep.admission, ip);
+  const u = { ...extra, endpoint: ep.name, req, ip, deadline: at + ep.handshakeTimeoutMs, release, refuse };
+  const handle = async (): Promise<boolean> => {
+    if (ep.isClosing()) return shuttingDown(refuse), false;
+    if (!originAllowed(req, ep.origins)) return refuse(403, 'Origin not allowed'), false;
+    return decide(u);
+  };
+  handle().then(
+    (accepted) => {
+      if (!accepted) release();
+    },
+    (err: unknown) => {
+      release();
+      ep.logger.error({ err, endpoint: ep.name }, 'upgrade failed');
+      refuse(500, 'Internal Server Error');
+    },
+  );
+}
+
+/**
+ * Whether a Node upgrade request is for `path`. One for another path is left to another handler on
+ * a shared HTTP server (Vite HMR, a second endpoint), or answered 404 when there is none.
+ */
+export function routeUpgrade(http: HttpServer, path: string, req: IncomingMessage, socket: Duplex): boolean {
+  const pathname = (req.url ?? '/').split('?', 1)[0];
+  if (pathname === path) return true;
+  if (http.listenerCount('upgrade') <= 1) refuse(socket, 404, 'Not Found');
+  return false;
+}
 
 /**
  * Creates the HTTP server's `upgrade` listener for one endpoint.
@@ -62,38 +126,11 @@ const shuttingDown = (socket: Duplex) => refuse(socket, 503, 'Server is shutting
  * http.on('upgrade', createUpgradeListener(endpoint, async (u) => completeUpgrade(endpoint, wss, u, (ws) => accept(ws, u.release))));
  */
 export function createUpgradeListener(ep: UpgradeEndpoint, decide: UpgradeDecision): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const { http, admission, logger } = ep;
-  async function handle(u: Upgrade): Promise<boolean> {
-    if (ep.isClosing()) return shuttingDown(u.socket), false;
-    if (!originAllowed(u.req, ep.origins)) return refuse(u.socket, 403, 'Origin not allowed'), false;
-    return decide(u);
-  }
   return (req, socket, head) => {
-    const pathname = (req.url ?? '/').split('?', 1)[0];
-    if (pathname !== ep.path) {
-      // Another handler on a shared HTTP server (Vite HMR, a second endpoint) may own this path.
-      if (http.listenerCount('upgrade') <= 1) refuse(socket, 404, 'Not Found');
-      return;
-    }
+    if (!routeUpgrade(ep.http, ep.path, req, socket)) return;
     // A peer may reset the socket while authenticate() runs; an unhandled 'error' would crash.
     socket.on('error', () => socket.destroy());
-    const at = Date.now();
-    const ip = addressKey(req.socket.remoteAddress);
-    const refused = admission.admit(ip);
-    if (refused) {
-      return refuse(socket, refused, refused === 429 ? 'Too many connections from this address' : `${ep.name} is at capacity`, { 'Retry-After': '1' });
-    }
-    const release = releaseOnce(admission, ip);
-    handle({ endpoint: ep.name, req, socket, head, ip, deadline: at + ep.handshakeTimeoutMs, release }).then(
-      (accepted) => {
-        if (!accepted) release();
-      },
-      (err: unknown) => {
-        release();
-        logger.error({ err, endpoint: ep.name }, 'upgrade failed');
-        refuse(socket, 500, 'Internal Server Error');
-      },
-    );
+    screenUpgrade(ep, req, (status, message, headers) => refuse(socket, status, message, headers), { socket, head }, decide);
   };
 }
 
@@ -105,7 +142,7 @@ export const REFUSED: unique symbol = Symbol('refused');
  * a throw is 500 (logged, the token never), a timeout 503, `null`/`undefined` 401.
  */
 export async function authenticateUpgrade<Identity>(
-  u: Upgrade,
+  u: AdmittedUpgrade,
   logger: Logger,
   authenticate: () => Identity | null | undefined | PromiseLike<Identity | null | undefined>,
 ): Promise<Identity | typeof REFUSED> {
@@ -116,13 +153,13 @@ export async function authenticateUpgrade<Identity>(
   } catch (err) {
     // The token is not logged; only the error the application threw.
     logger.error({ err, ip: u.ip, endpoint: u.endpoint }, 'authenticate threw');
-    return refuse(u.socket, 500, 'Authentication failed'), REFUSED;
+    return u.refuse(500, 'Authentication failed'), REFUSED;
   }
   if (result === TIMED_OUT) {
     logger.warn({ ip: u.ip, endpoint: u.endpoint, timeoutMs: Math.max(0, ms) }, 'authenticate timed out');
-    return refuse(u.socket, 503, 'Authentication timed out'), REFUSED;
+    return u.refuse(503, 'Authentication timed out'), REFUSED;
   }
-  if (result === null || result === undefined) return refuse(u.socket, 401, 'Unauthorized'), REFUSED;
+  if (result === null || result === undefined) return u.refuse(401, 'Unauthorized'), REFUSED;
   return result;
 }
 
@@ -132,9 +169,16 @@ export async function authenticateUpgrade<Identity>(
  * with the 101 response. Resolves whether the WebSocket exists.
  */
 export function completeUpgrade(ep: Pick<UpgradeEndpoint, 'isClosing'>, wss: WebSocketServer, u: Upgrade, onOpen: (ws: WebSocket) => void): Promise<boolean> {
-  const { req, socket, head } = u;
-  if (socket.destroyed) return Promise.resolve(false);
-  if (ep.isClosing()) return shuttingDown(socket), Promise.resolve(false);
+  if (u.socket.destroyed) return Promise.resolve(false);
+  if (ep.isClosing()) return shuttingDown(u.refuse), Promise.resolve(false);
+  return handOver(wss, u.req, u.socket, u.head, onOpen);
+}
+
+/**
+ * The hand-over to `ws` itself: resolves `true` once `onOpen` ran, `false` when the peer left first
+ * or ws answered an invalid upgrade (bad key, version) itself.
+ */
+export function handOver(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer, onOpen: (ws: WebSocket) => void): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     // ws answers an invalid upgrade (bad key, version) itself and never calls back.
     const refused = () => resolve(false);

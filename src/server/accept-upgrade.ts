@@ -1,24 +1,23 @@
 /**
  * The server's own decisions on an upgrade request: which codec, which token, and who the peer is
- * (now, or deferred to the first message), before a WebSocket exists. The mechanics every endpoint
- * shares — path, admission, origin, the authentication deadline, refusals — are in net/upgrade.ts
- * (docs/protocol.md §1.2).
+ * (now, or deferred to the first message), before a WebSocket exists. It sees the request only
+ * through the transport boundary (src/server/transport/types.ts), so it decides the same way on
+ * every runtime. The mechanics every endpoint shares — admission, origin, the authentication
+ * deadline, refusals — are in net/upgrade.ts (docs/protocol.md §1.2).
  */
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
-import type { Duplex } from 'node:stream';
-import type { WebSocket, WebSocketServer } from 'ws';
+import type { IncomingMessage } from 'node:http';
 import type { Admission } from '../net/admission.js';
-import { refuse } from '../net/refuse.js';
-import { REFUSED, authenticateUpgrade, completeUpgrade, createUpgradeListener, type Upgrade, type UpgradeEndpoint } from '../net/upgrade.js';
+import { REFUSED, authenticateUpgrade, screenUpgrade, shuttingDown, type AdmittedUpgrade, type ScreenEndpoint } from '../net/upgrade.js';
 import type { Codec } from '../protocol/codec.js';
 import type { Reauthenticate } from './auth-session.js';
 import { negotiate } from './handshake.js';
 import { isTokenAuthenticate } from './jwt.js';
 import type { ResolvedOptions } from './options.js';
+import type { PendingUpgrade, TransportSocket, UpgradeRequest } from './transport/types.js';
 
 /** What the server's upgrade logic hands over for an accepted upgrade. */
 export interface Accepted<Identity> {
-  ws: WebSocket;
+  socket: TransportSocket;
   identity: Identity;
   codec: Codec;
   /** First-message authentication: no identity yet (docs/protocol.md §1.3). */
@@ -29,28 +28,35 @@ export interface Accepted<Identity> {
   release(): void;
 }
 
-/** What the server's upgrade listener needs from `createServer`. */
-export interface UpgradeDeps<Identity> {
+/** What the server's upgrade handler needs from `createServer`; `C` is its connection. */
+export interface UpgradeDeps<Identity, C> {
   opts: ResolvedOptions<Identity>;
-  http: HttpServer;
-  wss: WebSocketServer;
   admission: Admission;
   isClosing(): boolean;
-  accept(a: Accepted<Identity>): void;
-  /** The codec chosen for a request, read back by ws's `handleProtocols`. */
-  codecOf: WeakMap<IncomingMessage, Codec>;
+  accept(a: Accepted<Identity>): C;
 }
 
-/** Creates the server's `upgrade` listener. */
-export function createUpgradeHandler<Identity>(deps: UpgradeDeps<Identity>): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const { opts, wss, codecOf } = deps;
+/**
+ * The request as `authenticate` receives it: on Node the `IncomingMessage` itself, on another
+ * transport a view with the fields the public type documents (docs/server.md, "Runtimes and
+ * transports"), which is all `jwt()` reads.
+ */
+const asIncoming = (req: UpgradeRequest) => req as IncomingMessage;
+
+/** The one `Sec-WebSocket-Protocol` value (Node joins repeated headers with ", "). */
+function protocolHeader(req: UpgradeRequest): string | undefined {
+  const h = req.headers['sec-websocket-protocol'];
+  return Array.isArray(h) ? h.join(', ') : h;
+}
+
+/** Creates the server's `upgrade` hook of the transport boundary. */
+export function createUpgradeHandler<Identity, C>(deps: UpgradeDeps<Identity, C>): (pending: PendingUpgrade<C>) => void {
+  const { opts } = deps;
   const { logger } = opts;
   const auth = opts.authenticate;
   const tokenAuth = isTokenAuthenticate(auth) ? auth : undefined;
   const firstMessage = tokenAuth?.transports.includes('message') ?? false;
-  const endpoint: UpgradeEndpoint = {
-    http: deps.http,
-    path: opts.path,
+  const endpoint: ScreenEndpoint = {
     admission: deps.admission,
     origins: opts.origins,
     handshakeTimeoutMs: opts.limits.handshakeTimeoutMs,
@@ -59,10 +65,10 @@ export function createUpgradeHandler<Identity>(deps: UpgradeDeps<Identity>): (re
     isClosing: deps.isClosing,
   };
 
-  async function decide(u: Upgrade): Promise<boolean> {
-    const { req, socket } = u;
-    const nego = negotiate(req.headers['sec-websocket-protocol'], opts.codecs);
-    if (!nego.ok) return refuse(socket, nego.status, nego.message), false;
+  async function decide(u: AdmittedUpgrade & { pending: PendingUpgrade<C> }): Promise<boolean> {
+    const req = asIncoming(u.req);
+    const nego = negotiate(protocolHeader(u.req), opts.codecs);
+    if (!nego.ok) return u.refuse(nego.status, nego.message), false;
 
     let identity: Identity | null | undefined = undefined;
     let deferred = false;
@@ -83,12 +89,22 @@ export function createUpgradeHandler<Identity>(deps: UpgradeDeps<Identity>): (re
         : deferred || (identity !== undefined && opts.expiresAt(identity) !== undefined)
           ? (t) => auth(req, t)
           : undefined;
-    const { release } = u;
-    codecOf.set(req, nego.codec);
+    const { release, pending } = u;
+    if (pending.gone) return false;
+    if (deps.isClosing()) return shuttingDown(u.refuse), false;
     // Nothing that lives as long as the connection may hold this scope: it holds `req` (its headers
     // and parser, ~3 KB per idle connection in heap snapshots). `release` holds only the slot.
-    return completeUpgrade(endpoint, wss, u, (ws) => deps.accept({ ws, identity: identity as Identity, codec: nego.codec, deferred, reauth, release }));
+    return pending.accept(nego.codec.subprotocol, (socket) =>
+      deps.accept({ socket, identity: identity as Identity, codec: nego.codec, deferred, reauth, release }),
+    );
   }
 
-  return createUpgradeListener(endpoint, decide);
+  return (pending) =>
+    screenUpgrade(
+      endpoint,
+      pending.request,
+      (status, message, headers) => pending.refuse(headers ? { status, message, headers } : { status, message }),
+      { pending },
+      decide,
+    );
 }

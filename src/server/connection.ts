@@ -1,10 +1,9 @@
 /**
  * One client connection: decodes and validates frames, answers them through the dispatcher, and
- * tracks liveness and its own limits. Never throws into ws's event loop: every bad input ends in a
+ * tracks liveness and its own limits. It owns a transport socket (src/server/transport/types.ts),
+ * whatever the runtime. Never throws into the transport's event loop: every bad input ends in a
  * reply or a close code.
  */
-import type { Socket } from 'node:net';
-import type { WebSocket } from 'ws';
 import type { Codec } from '../protocol/codec.js';
 import { CloseCode, ReadyState } from '../protocol/close-codes.js';
 import type { ClientFrame, ErrFrame, ServerFrame } from '../protocol/frames.js';
@@ -12,6 +11,7 @@ import { validateClientFrame } from '../protocol/frames.js';
 import type { Backpressure } from './backpressure.js';
 import type { RateOptions } from './options.js';
 import { TokenBucket } from './rate-limit.js';
+import type { PreparedFrame, TransportSocket } from './transport/types.js';
 import type { CommandContext } from './types.js';
 
 /** A payload already encoded by the connection's codec. */
@@ -48,21 +48,9 @@ const SLOW_CONSUMER_LINGER_MS = 1_000;
  */
 export const SEND_BUFFER_CAP_FACTOR = 4;
 
-/**
- * ws's underlying socket (a `net.Socket`): corked to batch writes, and read for how many bytes the
- * operating system accepted. `_bytesDispatched` (bytes handed to libuv) and the handle's
- * `writeQueueSize` (the part libuv could not write yet) are Node internals that `bytesWritten` and
- * `bufferSize` are built on; they are the only view of progress inside one large write, which
- * `writableLength` and write callbacks only show once the whole write completes.
- */
-type WireSocket = Pick<Socket, 'cork' | 'uncork' | 'once' | 'off'> & {
-  _bytesDispatched?: number;
-  _handle?: { writeQueueSize?: number } | null;
-};
-
-/** Bytes of this socket the operating system has accepted so far; never decreases. */
-function accepted(socket: WireSocket): number {
-  return (socket._bytesDispatched ?? 0) - (socket._handle?.writeQueueSize ?? 0);
+/** A text message's UTF-8 bytes as a string (Node's decoder: faster than TextDecoder for short texts). */
+function utf8(data: Uint8Array): string {
+  return (Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)).toString('utf8');
 }
 
 /** How many times per grace period a connection over its bound is checked for progress. */
@@ -71,11 +59,10 @@ const CHECKS_PER_GRACE = 4;
 /** A connection over its send-buffer bound: its check timer, and when its buffer last moved. */
 interface Overdue {
   timer: NodeJS.Timeout;
-  /** {@link accepted} at the last check. */
+  /** The socket's `written` at the last check. */
   accepted: number;
   /** When a check last saw bytes accepted (or the bound was passed). */
   movedAt: number;
-  onDrain: () => void;
 }
 
 /** Where a `ctx` finds its connection; not enumerable, so a spread `ctx` copies only the public fields. */
@@ -115,7 +102,11 @@ export class Connection<Identity = unknown> {
   #timers: Set<NodeJS.Timeout> | undefined;
   /** Messages and pongs received (read by the heartbeat, heartbeat.ts). */
   #received = 0;
-  readonly #ws: WebSocket;
+  readonly #ws: TransportSocket;
+  /** Gives the admission slot back (once, when the socket closed). */
+  readonly #release: () => void;
+  /** Who waits for the socket to close ({@link onClosed}); created on first use. */
+  #closedWaiters: (() => void)[] | undefined;
   /** Created on first use of `ctx.signal`: most connections never run a handler that reads it. */
   #abort: AbortController | undefined;
   #disposed = false;
@@ -128,15 +119,18 @@ export class Connection<Identity = unknown> {
   /** Refusals a connection may collect without slowing down before it is closed with POLICY_VIOLATION. */
   readonly #violations: TokenBucket | undefined;
   #overflowed = false;
-  /** ws's socket (`_socket`, set before ws hands the WebSocket over); undefined if ws ever renames it. */
-  readonly #socket: WireSocket | undefined;
-  /** A flush of the corked socket is scheduled for the end of this tick. */
-  #corked = false;
 
-  constructor(ws: WebSocket, clientId: string, identity: Identity, codec: Codec, limits: ConnectionLimits, pressure: Backpressure) {
-    this.#ws = ws;
-    const socket = (ws as unknown as { _socket?: Partial<WireSocket> })._socket;
-    this.#socket = typeof socket?.cork === 'function' && typeof socket.uncork === 'function' ? (socket as WireSocket) : undefined;
+  constructor(
+    socket: TransportSocket,
+    clientId: string,
+    identity: Identity,
+    codec: Codec,
+    limits: ConnectionLimits,
+    pressure: Backpressure,
+    release: () => void = () => {},
+  ) {
+    this.#ws = socket;
+    this.#release = release;
     this.clientId = clientId;
     this.identity = identity;
     this.codec = codec;
@@ -186,6 +180,11 @@ export class Connection<Identity = unknown> {
     this.sendEncoded(out, typeof out !== 'string');
   }
 
+  /** The peer's address, while the socket is open. */
+  get remoteAddress(): string | undefined {
+    return this.#ws.remoteAddress;
+  }
+
   /** Bytes queued for this peer and not yet handed to the operating system. */
   get bufferedBytes(): number {
     return this.#ws.bufferedAmount;
@@ -199,25 +198,38 @@ export class Connection<Identity = unknown> {
    * is closed at once, so a peer costs at most that plus one message (docs/security.md).
    */
   sendEncoded(payload: Encoded | Buffer, binary: boolean, volatile = false): void {
-    if (this.#ws.readyState !== ReadyState.OPEN || this.#overflowed) return;
+    if (!this.#admit(volatile)) return;
+    // Writes within one turn of the event loop leave together: the transport coalesces them.
+    this.#ws.send(payload, binary);
+    this.#after(volatile);
+  }
+
+  /** Sends a message prepared once for all subscribers of a publish (topic-index.ts), under the same bounds. */
+  sendPrepared(frame: PreparedFrame, volatile: boolean): void {
+    if (!this.#admit(volatile)) return;
+    this.#ws.sendFrame(frame);
+    this.#after(volatile);
+  }
+
+  /** Whether one more message may be queued: open, and not over the bounds (a volatile one is dropped first). */
+  #admit(volatile: boolean): boolean {
+    if (this.#ws.readyState !== ReadyState.OPEN || this.#overflowed) return false;
     const buffered = this.#ws.bufferedAmount;
     if (buffered > this.#sendBufferBytes) {
-      if (volatile) return;
-      if (buffered > this.#sendBufferBytes * SEND_BUFFER_CAP_FACTOR) return this.#slowConsumer();
+      if (volatile) return false;
+      if (buffered > this.#sendBufferBytes * SEND_BUFFER_CAP_FACTOR) return this.#slowConsumer(), false;
     }
-    // Everything sent to this peer in one tick (answers to a batch of pipelined calls, several
-    // publishes fanned out from one read) leaves in one writev at the end of the tick instead of
-    // one syscall per frame: ws corks only around each frame's header and payload. Measured in
-    // docs/performance.md; bufferedAmount still counts the corked bytes.
-    if (!this.#corked && this.#socket) {
-      this.#corked = true;
-      this.#socket.cork();
-      // One tick callback for all connections corked in this tick, not one each (fan-out).
-      if (Connection.#pending.push(this as Connection<unknown>) === 1) process.nextTick(Connection.#flush);
-    }
-    this.#ws.send(payload, { binary });
-    // A volatile message never makes a consumer overdue: over the bound it is the one dropped.
+    return true;
+  }
+
+  /** A volatile message never makes a consumer overdue: over the bound it is the one dropped. */
+  #after(volatile: boolean): void {
     if (!volatile && !this.#overdue && this.#ws.bufferedAmount > this.#sendBufferBytes) this.#watch();
+  }
+
+  /** The transport's send buffer emptied: a connection over the bound is no longer behind. */
+  drained(): void {
+    if (this.#overdue) this.#unwatch();
   }
 
   /**
@@ -226,13 +238,10 @@ export class Connection<Identity = unknown> {
    * per connection over the bound, none for the others.
    */
   #watch(): void {
-    const onDrain = () => this.#unwatch();
     const timer = setTimeout(() => this.#judge(), this.#slowConsumerGraceMs / CHECKS_PER_GRACE);
     timer.unref();
-    this.#overdue = { timer, accepted: this.#socket ? accepted(this.#socket) : 0, movedAt: Date.now(), onDrain };
-    // 'drain' fires once the socket's buffer is empty (it passed the stream's high-water mark, so
-    // a write has returned false): the connection is no longer behind.
-    this.#socket?.once('drain', onDrain);
+    // The transport's drain hook ({@link drained}) ends the watch once the buffer is written out.
+    this.#overdue = { timer, accepted: this.#ws.written, movedAt: Date.now() };
     this.#pressure.add(this);
   }
 
@@ -244,7 +253,7 @@ export class Connection<Identity = unknown> {
     const overdue = this.#overdue;
     if (!overdue) return;
     if (this.#ws.bufferedAmount <= this.#sendBufferBytes) return this.#unwatch();
-    const now = this.#socket ? accepted(this.#socket) : overdue.accepted;
+    const now = this.#ws.written;
     const at = Date.now();
     if (now !== overdue.accepted) {
       overdue.accepted = now;
@@ -260,7 +269,6 @@ export class Connection<Identity = unknown> {
     if (!overdue) return;
     this.#overdue = undefined;
     clearTimeout(overdue.timer);
-    this.#socket?.off('drain', overdue.onDrain);
     this.#pressure.delete(this);
   }
 
@@ -271,19 +279,6 @@ export class Connection<Identity = unknown> {
     this.#ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
     // The close frame waits behind the unread data; do not wait for a peer that never reads.
     setTimeout(() => this.#ws.terminate(), SLOW_CONSUMER_LINGER_MS).unref();
-  }
-
-  /** Connections corked in this tick by {@link sendEncoded}. */
-  static #pending: Connection<unknown>[] = [];
-
-  /** Writes what {@link sendEncoded} corked during this tick. */
-  static #flush(): void {
-    const pending = Connection.#pending;
-    Connection.#pending = [];
-    for (const conn of pending) {
-      conn.#corked = false;
-      conn.#socket!.uncork();
-    }
   }
 
   reply(id: number, output: unknown): void {
@@ -329,8 +324,8 @@ export class Connection<Identity = unknown> {
 
   /** Runs `cb` once the socket has closed (at once when it already has). */
   onClosed(cb: () => void): void {
-    if (this.#ws.readyState === ReadyState.CLOSED) cb();
-    else this.#ws.once('close', cb);
+    if (this.#disposed) cb();
+    else (this.#closedWaiters ??= []).push(cb);
   }
 
   ping(): void {
@@ -348,8 +343,13 @@ export class Connection<Identity = unknown> {
     return t;
   }
 
-  /** Called once when the socket has closed: aborts handlers' signals and stops timers. */
+  /**
+   * Called once when the socket has closed: gives the admission slot back, aborts handlers'
+   * signals, stops timers, and runs what {@link onClosed} queued.
+   */
   dispose(): void {
+    if (this.#disposed) return;
+    this.#release();
     this.#unwatch();
     if (this.#timers) {
       for (const t of this.#timers) clearTimeout(t);
@@ -357,16 +357,19 @@ export class Connection<Identity = unknown> {
     }
     this.#disposed = true;
     this.#abort?.abort();
+    const waiters = this.#closedWaiters;
+    this.#closedWaiters = undefined;
+    if (waiters) for (const cb of waiters) cb();
   }
 
   /** Entry point for every inbound message. */
-  receive(data: Buffer, isBinary: boolean, sink: FrameSink<Identity>): void {
+  receive(data: Uint8Array | string, isBinary: boolean, sink: FrameSink<Identity>): void {
     // ws keeps emitting 'message' for frames that arrive after close() started the close handshake
     // (e.g. the frames a peer pipelined behind a malformed one). The connection is over for us:
     // running them would execute commands for a peer we already refused (docs/protocol.md §5).
     if (this.#ws.readyState !== ReadyState.OPEN) return;
     this.alive();
-    const decoded = this.codec.decode(isBinary ? data : data.toString('utf8'), isBinary);
+    const decoded = this.codec.decode(isBinary || typeof data === 'string' ? data : utf8(data), isBinary);
     if (!decoded.ok) return this.close(decoded.code, decoded.reason);
     const v = validateClientFrame(decoded.value);
     if (this.authPending) {

@@ -161,7 +161,25 @@ export interface ServerOptions<Identity = unknown, Info = unknown> {
   logger?: Logger;
   /** How long `close()` waits for clients to finish the close handshake before terminating them, in ms. @default 5000 */
   shutdownTimeoutMs?: number;
+  /**
+   * Which transport carries the WebSockets (docs/server.md, "Runtimes and transports"): `'node'`
+   * (Node's `http` and `ws`; also what runs under Bun's Node compatibility), `'bun'` (`Bun.serve`,
+   * only under Bun and without `server`), or `'auto'`: `'bun'` when running under Bun with no
+   * `server` option, `'node'` otherwise.
+   * @default 'auto'
+   */
+  runtime?: Runtime;
+  /**
+   * Write coalescing: frames for one connection within this many ms leave in one write (fewer
+   * syscalls per message, more latency; docs/performance.md, "Write coalescing"). 0 writes at the
+   * end of each turn of the event loop.
+   * @default 0
+   */
+  writeDelayMs?: number;
 }
+
+/** The `runtime` option: which transport adapter carries the WebSockets. */
+export type Runtime = 'auto' | 'node' | 'bun';
 
 /** Options after defaults were applied. */
 export interface ResolvedOptions<Identity> {
@@ -181,6 +199,8 @@ export interface ResolvedOptions<Identity> {
   presence: PresenceOptions<Identity>;
   logger: Logger;
   shutdownTimeoutMs: number;
+  runtime: Runtime;
+  writeDelayMs: number;
   history: Required<HistoryConfig> | false;
   /** `scope` stays unset when not given: members.ts derives it from the member id. */
   idempotency: IdempotencyOptions<Identity>;
@@ -215,6 +235,8 @@ export const SERVER_DEFAULTS = {
   presence: { key: defaultMemberKey as (identity: unknown, clientId: string) => string },
   logger: consoleLogger as Logger,
   shutdownTimeoutMs: 5_000,
+  runtime: 'auto' as Runtime,
+  writeDelayMs: 0,
   /** A history configuration's defaults, for the server's `history` and each rule's; without one a topic has none. */
   history: { size: 100, ttlMs: 300_000 },
   idempotency: { ttlMs: 600_000, leaseMs: 60_000 },
@@ -250,6 +272,8 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
       authTimeoutMs: d.authTimeoutMs as number,
       refreshGraceMs: d.refreshGraceMs as number,
       shutdownTimeoutMs: d.shutdownTimeoutMs as number,
+      runtime: d.runtime as Runtime,
+      writeDelayMs: d.writeDelayMs as number,
       expiresAt: d.expiresAt as (identity: Identity) => number | undefined,
       logger: d.logger,
     },
@@ -261,6 +285,8 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
       authTimeoutMs: o.authTimeoutMs,
       refreshGraceMs: o.refreshGraceMs,
       shutdownTimeoutMs: o.shutdownTimeoutMs,
+      runtime: o.runtime,
+      writeDelayMs: o.writeDelayMs,
       expiresAt: o.expiresAt,
       logger: o.logger,
     },
@@ -309,6 +335,8 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
     },
     logger: top.logger,
     shutdownTimeoutMs: nonNegativeMs('shutdownTimeoutMs', top.shutdownTimeoutMs),
+    runtime: oneOf('runtime', top.runtime, ['auto', 'node', 'bun'] as const),
+    writeDelayMs: nonNegativeMs('writeDelayMs', top.writeDelayMs),
     history: resolveHistory('history', o.history) ?? false,
     idempotency: {
       ttlMs: positiveNumber('idempotency.ttlMs', idempotency.ttlMs),

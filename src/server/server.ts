@@ -3,16 +3,12 @@
  * heartbeat together. Behaviour lives in the files it wires; this one owns lifecycle only.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import { WebSocketServer } from 'ws';
 import { createMemoryEngine } from '../engines/memory.js';
-import type { Codec } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { assertDepth } from '../protocol/depth.js';
 import { PROTOCOL_VERSION, isName, type Member } from '../protocol/frames.js';
 import { Admission } from '../net/admission.js';
 import { closeWithin } from '../net/close-peers.js';
-import { createHttpEndpoint } from '../net/http-endpoint.js';
 import { createAuthSession } from './auth-session.js';
 import { Backpressure } from './backpressure.js';
 import { Connection } from './connection.js';
@@ -29,6 +25,7 @@ import { TopicIndex } from './topic-index.js';
 import { TopicRules, type TopicRule } from './topic-rules.js';
 import type { CommandHandler, CommandSpec, Server, StreamSpec, UploadSpec } from './types.js';
 import { createUpgradeHandler, type Accepted } from './accept-upgrade.js';
+import { createTransport, resolveRuntime } from './transport/select.js';
 import { isStandardSchema } from './validation.js';
 
 /**
@@ -54,7 +51,19 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   const connections = new Set<Connection<Identity>>();
   const pressure = new Backpressure();
   const members = createMembers(opts.presence, opts.idempotency.scope);
-  const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true);
+  // The runtime's transport (docs/server.md, "Runtimes and transports"): its HTTP side and sockets.
+  const transport = createTransport(resolveRuntime(opts.runtime, opts.server), {
+    server: opts.server,
+    path: opts.path,
+    port: opts.port,
+    host: opts.host,
+    maxPayload: limits.maxPayload,
+    compression: opts.compression,
+    handshakeTimeoutMs: limits.handshakeTimeoutMs,
+    writeDelayMs: opts.writeDelayMs,
+    logger,
+  });
+  const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true, transport.prepare);
   const welcome = (conn: Connection<Identity>) =>
     conn.send({ t: 'welcome', v: PROTOCOL_VERSION, clientId: conn.clientId, heartbeat: opts.heartbeat, maxPayload: limits.maxPayload });
   const auth = createAuthSession<Identity>({ ...opts, members, welcome });
@@ -65,49 +74,31 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   const idempotent = createIdempotency({ engine, logger, ttlMs: opts.idempotency.ttlMs, leaseMs: opts.idempotency.leaseMs });
   const keyScope = (conn: Connection<Identity>) => members.scope(conn.identity);
   const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope });
-  // Our own HTTP server (with the slowloris guard), or the application's.
-  const endpoint = createHttpEndpoint({ server: opts.server, port: opts.port, host: opts.host, handshakeTimeoutMs: limits.handshakeTimeoutMs });
-  const { http } = endpoint;
-  /** The codec chosen for a request during the upgrade, read back by `handleProtocols`. */
-  const codecOf = new WeakMap<IncomingMessage, Codec>();
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    maxPayload: limits.maxPayload,
-    // Off by default (docs/security.md). When on, ws applies maxPayload to the inflated size, so a
-    // decompression bomb ends with MESSAGE_TOO_BIG like any oversize message.
-    perMessageDeflate: opts.compression ? { threshold: 1_024 } : false,
-    handleProtocols: (_offered, req) => codecOf.get(req)?.subprotocol ?? false,
-  });
   const admission = new Admission(limits.maxConnections, limits.maxConnectionsPerIp);
   let closing = false;
   let closed: Promise<void> | undefined;
   let attached: Promise<void> | undefined;
   let stopHeartbeat: (() => void) | undefined;
 
-  function accept({ ws, identity, codec, deferred, reauth, release }: Accepted<Identity>): void {
-    const conn = new Connection<Identity>(ws, randomUUID(), identity, codec, limits, pressure);
+  function accept({ socket, identity, codec, deferred, reauth, release }: Accepted<Identity>): Connection<Identity> {
+    const conn = new Connection<Identity>(socket, randomUUID(), identity, codec, limits, pressure, release);
     connections.add(conn);
-    ws.on('message', (data: Buffer, isBinary: boolean) => conn.receive(data, isBinary, dispatcher));
-    ws.on('pong', () => conn.alive());
-    // ws reports protocol faults (bad UTF-8, oversize, bad opcode) as 'error' and closes with the
-    // right code itself; the listener only keeps the process alive.
-    ws.on('error', (err) => logger.debug({ err, clientId: conn.clientId }, 'socket error'));
-    ws.once('close', () => {
-      connections.delete(conn);
-      release();
-      conn.dispose();
-      dispatcher.closed(conn);
-      for (const topic of [...conn.topics]) {
-        index.remove(conn, topic, rules.find(topic)?.presence === true).catch((err: unknown) =>
-          logger.error({ err, topic }, 'cleanup after close failed'),
-        );
-      }
-    });
     auth.start(conn, deferred, reauth);
+    return conn;
   }
 
-  const upgradeListener = createUpgradeHandler<Identity>({ opts, http, wss, admission, codecOf, accept, isClosing: () => closing });
+  function socketClosed(conn: Connection<Identity>): void {
+    connections.delete(conn);
+    conn.dispose();
+    dispatcher.closed(conn);
+    for (const topic of [...conn.topics]) {
+      index.remove(conn, topic, rules.find(topic)?.presence === true).catch((err: unknown) =>
+        logger.error({ err, topic }, 'cleanup after close failed'),
+      );
+    }
+  }
+
+  const upgrade = createUpgradeHandler<Identity, Connection<Identity>>({ opts, admission, accept, isClosing: () => closing });
 
   async function start(): Promise<void> {
     await engine.attach({
@@ -118,7 +109,13 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       logger,
     });
     if (closing) return;
-    http.on('upgrade', upgradeListener);
+    transport.start<Connection<Identity>>({
+      upgrade,
+      message: (conn, data, binary) => conn.receive(data, binary, dispatcher),
+      pong: (conn) => conn.alive(),
+      drain: (conn) => conn.drained(),
+      close: socketClosed,
+    });
     stopHeartbeat = startHeartbeat(connections, opts.heartbeat);
   }
 
@@ -177,7 +174,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       await attached;
       // close() may have run while the engine attached: do not start listening behind its back.
       if (closing) throw new Error('server is closed');
-      return { port: await endpoint.listen() };
+      return { port: await transport.listen() };
     },
     close() {
       closed ??= shutdown();
@@ -231,7 +228,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       onClosed: (cb: () => void) => conn.onClosed(cb),
     }));
     await closeWithin(peers, opts.shutdownTimeoutMs);
-    await endpoint.close();
+    await transport.close();
     if (ownsEngine) await engine.close();
   }
   return server;

@@ -7,7 +7,8 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { Codec } from '../protocol/codec.js';
 import type { Member, ServerFrame, StreamPosition, SubOutput } from '../protocol/frames.js';
 import type { Engine, EngineEvent, HistoryOptions, HistoryResult, StoredMessage } from '../engines/engine.js';
-import type { Connection, Encoded } from './connection.js';
+import type { Connection } from './connection.js';
+import type { PreparedFrame, Transport } from './transport/types.js';
 
 /** What a `sub` asks for beyond the subscription itself. */
 export interface AddOptions {
@@ -57,11 +58,14 @@ export class TopicIndex<Identity> {
   readonly #engine: Engine;
   readonly #member: (conn: Connection<Identity>) => Member;
   readonly #volatile: (topic: string) => boolean;
+  readonly #prepare: Transport['prepare'];
 
-  constructor(engine: Engine, member: (conn: Connection<Identity>) => Member, volatile: (topic: string) => boolean) {
+  /** `prepare` is the transport's: one message made ready once for every subscriber of a codec. */
+  constructor(engine: Engine, member: (conn: Connection<Identity>) => Member, volatile: (topic: string) => boolean, prepare: Transport['prepare']) {
     this.#engine = engine;
     this.#member = member;
     this.#volatile = volatile;
+    this.#prepare = prepare;
   }
 
   /** Whether the subscription being added survived the awaits (the connection is open and still wants it). */
@@ -301,9 +305,9 @@ export class TopicIndex<Identity> {
     const skip = event.kind === 'msg' ? event.skip : undefined;
     const waiting = this.#held.get(topic);
     const floors = event.kind === 'msg' && event.meta.offset !== undefined ? this.#floors.get(topic) : undefined;
-    // One encoding per codec in use, however many subscribers; a string is turned into bytes once
-    // so ws does not convert it again for every socket.
-    const encoded = new Map<Codec, { payload: Encoded | Buffer; binary: boolean }>();
+    // One encoding per codec in use, however many subscribers, prepared once by the transport (on
+    // Node the whole WebSocket frame, written as is to every socket; docs/performance.md, "Frame once").
+    const encoded = new Map<Codec, PreparedFrame>();
     // Presence events are never dropped: a lost leave would leave a ghost member.
     const volatile = event.kind === 'msg' && this.#volatile(topic);
     for (const conn of set) {
@@ -324,10 +328,10 @@ export class TopicIndex<Identity> {
       let e = encoded.get(conn.codec);
       if (!e) {
         const out = conn.codec.encode(frame);
-        e = typeof out === 'string' ? { payload: Buffer.from(out), binary: false } : { payload: out, binary: true };
+        e = typeof out === 'string' ? this.#prepare(Buffer.from(out), false) : this.#prepare(out, true);
         encoded.set(conn.codec, e);
       }
-      conn.sendEncoded(e.payload, e.binary, volatile);
+      conn.sendPrepared(e, volatile);
     }
   }
 

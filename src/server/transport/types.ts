@@ -111,7 +111,9 @@ export interface PendingUpgrade<C> {
   /** Answers with an HTTP refusal and closes; a no-op once the peer is gone. */
   refuse(refusal: Refusal): void;
   /**
-   * Completes the handshake with `protocol` (the `Sec-WebSocket-Protocol` answer). `open` runs
+   * Completes the handshake with `protocol` (the `Sec-WebSocket-Protocol` answer, sent only when
+   * the request offered subprotocols: RFC 6455 §4.2.2), answering a malformed handshake (bad key
+   * or version) itself as a WebSocket library does. `open` runs
    * once the socket is open, before any message is read; what it sends may leave with the 101
    * response. Resolves `true` once `open` ran, `false` when the peer left or the handshake was
    * invalid (the adapter answered it), in which case `open` never runs.
