@@ -3,6 +3,7 @@
  * application attached; listening on it, and closing it on shutdown.
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /** Where the endpoint listens. */
@@ -15,6 +16,8 @@ export interface HttpEndpointOptions {
   host: string | undefined;
   /** A request whose headers have not all arrived after this many ms is dropped with 408. */
   handshakeTimeoutMs: number;
+  /** Key and certificate (PEM) when the endpoint creates its own server: it is then an `https` server. */
+  tls?: { key: string | Uint8Array; cert: string | Uint8Array; ca?: string | Uint8Array | (string | Uint8Array)[] } | undefined;
 }
 
 /** The HTTP server of one endpoint. */
@@ -36,22 +39,29 @@ export function connectionsCheckingInterval(handshakeTimeoutMs: number): number 
   return Math.max(100, Math.min(1_000, handshakeTimeoutMs / 4));
 }
 
+type Pem = string | Uint8Array;
+
+/** The TLS settings as Node's `https` types them (a `Buffer` where bytes were given). */
+function pemBuffers(tls: NonNullable<HttpEndpointOptions['tls']>): { key: string | Buffer; cert: string | Buffer; ca?: (string | Buffer)[] } {
+  const b = (v: Pem) => (typeof v === 'string' ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+  return { key: b(tls.key), cert: b(tls.cert), ...(tls.ca === undefined ? {} : { ca: (Array.isArray(tls.ca) ? tls.ca : [tls.ca]).map(b) }) };
+}
+
 /** Creates (or adopts) the endpoint's HTTP server. */
 export function createHttpEndpoint(o: HttpEndpointOptions): HttpEndpoint {
   const owned = !o.server;
+  const settings = {
+    // A request whose headers do not complete in time (slowloris) is dropped with 408.
+    headersTimeout: o.handshakeTimeoutMs,
+    requestTimeout: o.handshakeTimeoutMs,
+    connectionsCheckingInterval: connectionsCheckingInterval(o.handshakeTimeoutMs),
+  };
+  const answer = (_req: unknown, res: import('node:http').ServerResponse) => {
+    res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required\n');
+  };
+  // An https server is an http.Server too (it extends tls.Server, which Node's http server code runs on).
   const http: HttpServer =
-    o.server ??
-    createHttpServer(
-      {
-        // A request whose headers do not complete in time (slowloris) is dropped with 408.
-        headersTimeout: o.handshakeTimeoutMs,
-        requestTimeout: o.handshakeTimeoutMs,
-        connectionsCheckingInterval: connectionsCheckingInterval(o.handshakeTimeoutMs),
-      },
-      (_req, res) => {
-        res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required\n');
-      },
-    );
+    o.server ?? (o.tls ? (createHttpsServer({ ...settings, ...pemBuffers(o.tls) }, answer) as unknown as HttpServer) : createHttpServer(settings, answer));
   const port = () => (http.address() as AddressInfo).port;
   return {
     http,

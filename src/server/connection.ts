@@ -180,6 +180,26 @@ export class Connection<Identity = unknown> {
     this.sendEncoded(out, typeof out !== 'string');
   }
 
+  /** The transport's socket, for the transport's native topics (topic-index.ts). */
+  get socket(): TransportSocket {
+    return this.#ws;
+  }
+
+  /** Whether more than `limits.sendBufferBytes` wait for this peer (a volatile message would be dropped). */
+  get overBound(): boolean {
+    return this.#ws.bufferedAmount > this.#sendBufferBytes;
+  }
+
+  /**
+   * A native publish of the transport (topic-index.ts) reached this socket: the bounds
+   * {@link sendPrepared} checks around a send, checked after it (the hard cap closes at once).
+   */
+  sentNatively(volatile: boolean): void {
+    if (this.#ws.readyState !== ReadyState.OPEN || this.#overflowed) return;
+    if (this.#ws.bufferedAmount > this.#sendBufferBytes * SEND_BUFFER_CAP_FACTOR) return this.#slowConsumer();
+    this.#after(volatile);
+  }
+
   /** The peer's address, while the socket is open. */
   get remoteAddress(): string | undefined {
     return this.#ws.remoteAddress;

@@ -176,6 +176,21 @@ export interface ServerOptions<Identity = unknown, Info = unknown> {
    * @default 0
    */
   writeDelayMs?: number;
+  /**
+   * Serve `wss://` from Switchboard's own server (on Node an `https` server, on Bun `Bun.serve`'s
+   * `tls`). Not together with `server`: an attached server has its own TLS. @default plain `ws://`
+   */
+  tls?: TlsOptions;
+}
+
+/** The `tls` option: PEM text (or its bytes) of the server's key and certificate chain. */
+export interface TlsOptions {
+  /** The private key. */
+  key: string | Uint8Array;
+  /** The certificate, followed by its intermediates. */
+  cert: string | Uint8Array;
+  /** CA certificates to trust instead of the system's (client certificates). @default the system's */
+  ca?: string | Uint8Array | (string | Uint8Array)[];
 }
 
 /** The `runtime` option: which transport adapter carries the WebSockets. */
@@ -201,6 +216,7 @@ export interface ResolvedOptions<Identity> {
   shutdownTimeoutMs: number;
   runtime: Runtime;
   writeDelayMs: number;
+  tls: TlsOptions | undefined;
   history: Required<HistoryConfig> | false;
   /** `scope` stays unset when not given: members.ts derives it from the member id. */
   idempotency: IdempotencyOptions<Identity>;
@@ -254,6 +270,17 @@ export function resolveHistory(name: string, h: HistoryConfig | false | undefine
   return { size: positiveInt(`${name}.size`, size), ttlMs: positiveNumber(`${name}.ttlMs`, ttlMs) };
 }
 
+/** Checks the `tls` option: a key and a certificate, each PEM text or bytes. */
+function resolveTls(tls: TlsOptions | undefined): TlsOptions | undefined {
+  if (tls === undefined) return undefined;
+  const pem = (v: unknown) => typeof v === 'string' || v instanceof Uint8Array;
+  if (typeof tls !== 'object' || tls === null) throw new TypeError('tls must be an object { key, cert, ca? }');
+  if (!pem(tls.key)) throw new TypeError('tls.key must be PEM text or bytes');
+  if (!pem(tls.cert)) throw new TypeError('tls.cert must be PEM text or bytes');
+  if (tls.ca !== undefined && !(Array.isArray(tls.ca) ? tls.ca.every(pem) : pem(tls.ca))) throw new TypeError('tls.ca must be PEM text or bytes, or a list of them');
+  return tls;
+}
+
 function resolveCodecs(list: readonly CodecName[]): ReadonlySet<CodecName> {
   if (!Array.isArray(list) || list.length === 0) throw new TypeError(`codecs must list 'json' and/or 'msgpack', got ${JSON.stringify(list)}`);
   return new Set(list.map((c, i) => oneOf(`codecs[${i}]`, c, ['json', 'msgpack'] as const)));
@@ -263,6 +290,7 @@ function resolveCodecs(list: readonly CodecName[]): ReadonlySet<CodecName> {
 export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOptions<Identity> {
   const d = SERVER_DEFAULTS;
   if (o.server && o.port !== undefined) throw new TypeError('pass either `port` or `server`, not both');
+  if (o.server && o.tls !== undefined) throw new TypeError('pass either `tls` or `server`, not both (an attached server has its own TLS)');
   const top = withDefaults(
     {
       port: d.port as number,
@@ -337,6 +365,7 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
     shutdownTimeoutMs: nonNegativeMs('shutdownTimeoutMs', top.shutdownTimeoutMs),
     runtime: oneOf('runtime', top.runtime, ['auto', 'node', 'bun'] as const),
     writeDelayMs: nonNegativeMs('writeDelayMs', top.writeDelayMs),
+    tls: resolveTls(o.tls),
     history: resolveHistory('history', o.history) ?? false,
     idempotency: {
       ttlMs: positiveNumber('idempotency.ttlMs', idempotency.ttlMs),

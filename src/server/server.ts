@@ -11,7 +11,7 @@ import { Admission } from '../net/admission.js';
 import { closeWithin } from '../net/close-peers.js';
 import { createAuthSession } from './auth-session.js';
 import { Backpressure } from './backpressure.js';
-import { Connection } from './connection.js';
+import { Connection, SEND_BUFFER_CAP_FACTOR } from './connection.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { createDispatcher, type CommandEntry } from './dispatch.js';
 import type { StreamEntry, UploadEntry } from './streams.js';
@@ -61,9 +61,11 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     compression: opts.compression,
     handshakeTimeoutMs: limits.handshakeTimeoutMs,
     writeDelayMs: opts.writeDelayMs,
+    sendBufferCapBytes: limits.sendBufferBytes * SEND_BUFFER_CAP_FACTOR,
+    tls: opts.tls,
     logger,
   });
-  const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true, transport.prepare);
+  const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true, transport.prepare, transport.topics);
   const welcome = (conn: Connection<Identity>) =>
     conn.send({ t: 'welcome', v: PROTOCOL_VERSION, clientId: conn.clientId, heartbeat: opts.heartbeat, maxPayload: limits.maxPayload });
   const auth = createAuthSession<Identity>({ ...opts, members, welcome });
@@ -192,7 +194,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       return pressure.drained();
     },
     health() {
-      return { engine: engine.health?.() ?? { healthy: true }, connections: connections.size, closing };
+      return { engine: engine.health?.() ?? { healthy: true }, connections: connections.size, closing, runtime: transport.runtime };
     },
   };
 

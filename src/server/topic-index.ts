@@ -8,7 +8,7 @@ import type { Codec } from '../protocol/codec.js';
 import type { Member, ServerFrame, StreamPosition, SubOutput } from '../protocol/frames.js';
 import type { Engine, EngineEvent, HistoryOptions, HistoryResult, StoredMessage } from '../engines/engine.js';
 import type { Connection } from './connection.js';
-import type { PreparedFrame, Transport } from './transport/types.js';
+import type { NativeTopics, PreparedFrame, Transport } from './transport/types.js';
 
 /** What a `sub` asks for beyond the subscription itself. */
 export interface AddOptions {
@@ -59,13 +59,25 @@ export class TopicIndex<Identity> {
   readonly #member: (conn: Connection<Identity>) => Member;
   readonly #volatile: (topic: string) => boolean;
   readonly #prepare: Transport['prepare'];
+  /** The transport's native topics (Bun), when it has them: see {@link deliver}. */
+  readonly #native: NativeTopics | undefined;
 
-  /** `prepare` is the transport's: one message made ready once for every subscriber of a codec. */
-  constructor(engine: Engine, member: (conn: Connection<Identity>) => Member, volatile: (topic: string) => boolean, prepare: Transport['prepare']) {
+  /**
+   * `prepare` is the transport's: one message made ready once for every subscriber of a codec.
+   * `native`: the transport's own topic publish, used when every subscriber gets the same bytes.
+   */
+  constructor(
+    engine: Engine,
+    member: (conn: Connection<Identity>) => Member,
+    volatile: (topic: string) => boolean,
+    prepare: Transport['prepare'],
+    native?: NativeTopics,
+  ) {
     this.#engine = engine;
     this.#member = member;
     this.#volatile = volatile;
     this.#prepare = prepare;
+    this.#native = native;
   }
 
   /** Whether the subscription being added survived the awaits (the connection is open and still wants it). */
@@ -199,6 +211,8 @@ export class TopicIndex<Identity> {
     if (!waiting) this.#held.set(topic, (waiting = new Map()));
     waiting.set(conn, held);
     this.#subs.get(topic)?.add(conn);
+    // Subscribed natively from the start too: native publishes wait until no subscriber is held.
+    this.#native?.subscribe(conn.socket, nativeKey(conn.codec, topic));
     return held;
   }
 
@@ -243,7 +257,7 @@ export class TopicIndex<Identity> {
     this.#release(conn, topic);
     this.#dropFloor(conn, topic);
     const set = this.#subs.get(topic);
-    set?.delete(conn);
+    if (set?.delete(conn)) this.#native?.unsubscribe(conn.socket, nativeKey(conn.codec, topic));
     if (set && set.size === 0) await this.#dropTopic(topic);
     if (presence) await this.#leave(conn, topic);
   }
@@ -310,6 +324,7 @@ export class TopicIndex<Identity> {
     const encoded = new Map<Codec, PreparedFrame>();
     // Presence events are never dropped: a lost leave would leave a ghost member.
     const volatile = event.kind === 'msg' && this.#volatile(topic);
+    if (this.#native && !waiting && !floors && skip === undefined && this.#publishNatively(this.#native, topic, frame, set, volatile)) return;
     for (const conn of set) {
       const held = waiting?.get(conn);
       if (held) {
@@ -335,10 +350,36 @@ export class TopicIndex<Identity> {
     }
   }
 
+  /**
+   * The transport's native publish (Bun), once per codec in use, when every subscriber is to get
+   * the same bytes now: nobody is held or recovering, nobody is skipped (checked by the caller),
+   * and on a volatile topic nobody is over its send-buffer bound (the message would be dropped for
+   * it). The bounds are then checked after the write, as `sendPrepared` checks them around it
+   * (docs/server.md, "Running on Bun"). Returns whether it published.
+   */
+  #publishNatively(native: NativeTopics, topic: string, frame: ServerFrame, set: Set<Connection<Identity>>, volatile: boolean): boolean {
+    const codecs = new Set<Codec>();
+    for (const conn of set) {
+      if (volatile && conn.overBound) return false;
+      codecs.add(conn.codec);
+    }
+    for (const codec of codecs) {
+      const out = codec.encode(frame);
+      native.publish(nativeKey(codec, topic), typeof out === 'string' ? this.#prepare(Buffer.from(out), false) : this.#prepare(out, true));
+    }
+    for (const conn of set) conn.sentNatively(volatile);
+    return true;
+  }
+
   /** Number of local subscribers of a topic. */
   count(topic: string): number {
     return this.#subs.get(topic)?.size ?? 0;
   }
+}
+
+/** The native topic of a topic's subscribers of one codec: they all get the same bytes. */
+function nativeKey(codec: Codec, topic: string): string {
+  return `${codec.name}\n${topic}`;
 }
 
 function historyQuery(o: AddOptions): { since?: StreamPosition; limit?: number } {

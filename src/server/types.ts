@@ -164,10 +164,11 @@ export interface Server<
   presence(topic: string): Promise<Member<MemberInfo>[]>;
   /**
    * For health endpoints: whether the engine can serve (a Redis engine whose Redis is unreachable
-   * reports `healthy: false`; local connections stay open meanwhile), open connections, and
-   * whether `close()` has begun.
+   * reports `healthy: false`; local connections stay open meanwhile), open connections, whether
+   * `close()` has begun, and which transport carries the WebSockets (`'node'`, `'bun'`;
+   * docs/server.md, "Running on Bun").
    */
-  health(): { engine: EngineHealth; connections: number; closing: boolean };
+  health(): { engine: EngineHealth; connections: number; closing: boolean; runtime: string };
   /** Starts listening (or waits for the attached server to listen); resolves the port. */
   listen(): Promise<{ port: number }>;
   /** Closes every connection with GOING_AWAY (1001) and resolves once all are gone. */

@@ -4,6 +4,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import type { Runtime } from '../options.js';
+import { createBunTransport } from './bun.js';
 import { createNodeTransport } from './node.js';
 import type { CreateTransport, Transport, TransportOptions } from './types.js';
 
@@ -16,7 +17,10 @@ export function underBun(): boolean {
  * Adapters other than Node's, by runtime; an adapter module registers itself here. The Node
  * adapter needs no registration: it is always there.
  */
-export const TRANSPORTS: Partial<Record<Exclude<Runtime, 'auto' | 'node'>, CreateTransport>> = {};
+export const TRANSPORTS: Partial<Record<Exclude<Runtime, 'auto' | 'node'>, CreateTransport>> = {
+  // Loads under Node without harm: it touches `Bun` only when it listens.
+  bun: createBunTransport,
+};
 
 /** The runtime `runtime` means here: `'auto'` is `'bun'` under Bun without an attached `server` (when the Bun adapter is present). */
 export function resolveRuntime(runtime: Runtime, server: HttpServer | undefined): Exclude<Runtime, 'auto'> {

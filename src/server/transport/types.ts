@@ -33,6 +33,7 @@
  * `socket.remoteAddress`), which is all the core and `jwt()` read.
  */
 import type { Logger } from '../../shared/logger.js';
+import type { TlsOptions } from '../options.js';
 
 /** Header values as Node presents them: lower-case names; repeated headers joined or listed. */
 export type UpgradeHeaders = Readonly<Record<string, string | string[] | undefined>>;
@@ -154,6 +155,14 @@ export interface TransportOptions {
   handshakeTimeoutMs: number;
   /** Write coalescing: frames for one socket within this many ms leave in one write; 0 = per event-loop turn. */
   writeDelayMs: number;
+  /**
+   * The hard cap on one socket's send buffer, in bytes: the core closes a socket past it before it
+   * sends more. An adapter whose runtime can enforce a limit on its own writes (Bun's
+   * `backpressureLimit`) applies it there too, for writes the core does not see one by one.
+   */
+  sendBufferCapBytes: number;
+  /** Serve TLS (`wss://`) on the adapter's own server; `undefined` for plain `ws://`. */
+  tls: TlsOptions | undefined;
   logger: Logger;
 }
 
