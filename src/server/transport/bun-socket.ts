@@ -12,42 +12,45 @@ export interface BunPreparedFrame extends PreparedFrame {
   readonly text: string | undefined;
 }
 
-/** What the Bun transport keeps on `ws.data` for each WebSocket. */
-export interface BunSocketData<C> {
-  /** The core's `open` callback, until it ran. */
-  open: ((socket: TransportSocket) => C) | undefined;
-  /** The core's connection, once `open` returned it. */
-  conn: C | undefined;
-  socket: BunSocket | undefined;
-  /** The peer's address, from the upgrade request. */
-  remoteAddress: string | undefined;
-  /** Settles the core's `accept()` once the socket is open. */
-  opened: (() => void) | undefined;
-  /** A close Bun reported while `open` still ran (Bun calls `close` synchronously from `ws.close`). */
-  early: { code: number; reason: string } | undefined;
-}
-
 /** How long a socket closed for a dropped message may linger before it is destroyed (as the core's slow-consumer close). */
 const DROP_LINGER_MS = 1_000;
 
 const decoder = new TextDecoder();
 
-/** The core's view of one Bun WebSocket. */
+/**
+ * The core's view of one Bun WebSocket, and what the transport keeps for it: it is the socket's
+ * `ws.data` itself (one object per connection, not two; docs/performance.md, idle memory).
+ */
 export class BunSocket implements TransportSocket {
-  readonly #ws: BunServerWebSocket<BunSocketData<unknown>>;
+  /** Set by Bun's `open`, before the core's `open` callback runs. */
+  #ws!: BunServerWebSocket<BunSocket>;
   readonly remoteAddress: string | undefined;
+  /** The core's `open` callback, until it ran. */
+  open: ((socket: TransportSocket) => unknown) | undefined;
+  /** The core's connection, once `open` returned it; `undefined` again once the core heard of the close. */
+  conn: unknown = undefined;
+  /** Settles the core's `accept()` once the socket is open. */
+  opened: (() => void) | undefined;
+  /** A close Bun reported while `open` still ran (Bun calls `close` synchronously from `ws.close`). */
+  early: { code: number; reason: string } | undefined = undefined;
   /** Bytes Bun reported written at once, plus what each `drain` showed leaving the buffer. */
   #written = 0;
   /** The buffered amount at the last `drain`, to measure what left since. */
   #lastBuffered = 0;
 
-  constructor(ws: BunServerWebSocket<BunSocketData<unknown>>, remoteAddress: string | undefined) {
-    this.#ws = ws;
+  constructor(remoteAddress: string | undefined, open: (socket: TransportSocket) => unknown, opened: () => void) {
     this.remoteAddress = remoteAddress;
+    this.open = open;
+    this.opened = opened;
+  }
+
+  /** Bun opened the WebSocket this object is the data of. */
+  attach(ws: BunServerWebSocket<BunSocket>): void {
+    this.#ws = ws;
   }
 
   /** The Bun WebSocket, for native topic subscriptions. */
-  get raw(): BunServerWebSocket<BunSocketData<unknown>> {
+  get raw(): BunServerWebSocket<BunSocket> {
     return this.#ws;
   }
 

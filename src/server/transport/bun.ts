@@ -17,8 +17,8 @@
 import { CloseCode } from '../../protocol/close-codes.js';
 import { bunRuntime, type BunServer, type BunServerWebSocket, type BunWebSocketHandler } from './bun-api.js';
 import { isUpgrade, pathOf, refusalResponse, requestView } from './bun-request.js';
-import { BunSocket, type BunPreparedFrame, type BunSocketData } from './bun-socket.js';
-import type { NativeTopics, PendingUpgrade, Transport, TransportHooks, TransportOptions, TransportSocket } from './types.js';
+import { BunSocket, type BunPreparedFrame } from './bun-socket.js';
+import type { NativeTopics, PendingUpgrade, Transport, TransportHooks, TransportOptions } from './types.js';
 
 /** Bun's HTTP idle timeout is whole seconds, 1 to 255 (0 would turn it off). */
 function idleSeconds(ms: number): number {
@@ -27,7 +27,7 @@ function idleSeconds(ms: number): number {
 
 const decoder = new TextDecoder();
 
-type Data = BunSocketData<unknown>;
+type Data = BunSocket;
 type Ws = BunServerWebSocket<Data>;
 
 /**
@@ -63,12 +63,11 @@ export function createBunTransport(options: TransportOptions): Transport & { rea
     open(ws) {
       const data = ws.data;
       const open = data.open!;
-      data.open = undefined;
-      const socket = new BunSocket(ws, data.remoteAddress);
-      data.socket = socket;
+      data.attach(ws);
       guarded('open', ws, () => {
-        data.conn = open(socket);
+        data.conn = open(data);
       });
+      data.open = undefined;
       data.opened?.();
       data.opened = undefined;
       // The core closed the socket inside `open`: Bun reported it before there was a connection.
@@ -84,8 +83,8 @@ export function createBunTransport(options: TransportOptions): Transport & { rea
       if (conn !== undefined) guarded('pong', ws, () => hooks!.pong(conn));
     },
     drain(ws) {
-      const { conn, socket } = ws.data;
-      if (socket?.drained() && conn !== undefined) guarded('drain', ws, () => hooks!.drain(conn));
+      const data = ws.data;
+      if (data.drained() && data.conn !== undefined) guarded('drain', ws, () => hooks!.drain(data.conn));
     },
     close(ws, code, reason) {
       const data = ws.data;
@@ -128,7 +127,7 @@ export function createBunTransport(options: TransportOptions): Transport & { rea
           if (answered) return Promise.resolve(false);
           if (req.signal.aborted) return answer(undefined), Promise.resolve(false);
           return new Promise<boolean>((done) => {
-            const data: Data = { open: open as (s: TransportSocket) => unknown, conn: undefined, socket: undefined, remoteAddress, opened: () => done(true), early: undefined };
+            const data = new BunSocket(remoteAddress, open, () => done(true));
             const ok = srv.upgrade(req, { data, ...(protocol ? { headers: { 'Sec-WebSocket-Protocol': protocol } } : {}) });
             if (ok) return void answer(undefined);
             // Bun refused the handshake itself (no key, wrong version): ws answers 400 too.
