@@ -104,45 +104,63 @@ export function createBunTransport(options: TransportOptions): Transport & { rea
     publishToSelf: false,
   };
 
-  /** Answers one upgrade request to the endpoint's path through the core's `upgrade` hook. */
-  function upgrade(req: Request, srv: BunServer<Data>, core: TransportHooks<unknown>): Promise<Response | undefined> {
+  /**
+   * Answers one upgrade request to the endpoint's path through the core's `upgrade` hook. The core
+   * decides synchronously unless `authenticate` makes it wait; the answer is then returned as is,
+   * not as a promise: Bun keeps a request answered by a promise in memory longer (about 0.7 KB per
+   * idle connection, measured with raw Bun.serve; docs/performance.md, "Bun").
+   */
+  function upgrade(req: Request, srv: BunServer<Data>, core: TransportHooks<unknown>): Response | undefined | Promise<Response | undefined> {
     const remoteAddress = srv.requestIP(req)?.address;
-    return new Promise<Response | undefined>((respond) => {
-      let answered = false;
-      const answer = (res: Response | undefined) => {
-        if (answered) return false;
-        answered = true;
-        respond(res);
-        return true;
-      };
-      const pending: PendingUpgrade<unknown> = {
-        request: requestView(req, remoteAddress),
-        get gone() {
-          return req.signal.aborted;
-        },
-        refuse(r) {
-          answer(refusalResponse(r));
-        },
-        accept(protocol, open) {
-          if (answered) return Promise.resolve(false);
-          if (req.signal.aborted) return answer(undefined), Promise.resolve(false);
-          return new Promise<boolean>((done) => {
-            const data = new BunSocket(remoteAddress, open, () => done(true));
-            const ok = srv.upgrade(req, { data, ...(protocol ? { headers: { 'Sec-WebSocket-Protocol': protocol } } : {}) });
-            if (ok) return void answer(undefined);
-            // Bun refused the handshake itself (no key, wrong version): ws answers 400 too.
-            answer(refusalResponse({ status: 400, message: 'Bad WebSocket handshake' }));
-            done(false);
-          });
-        },
-      };
-      try {
-        core.upgrade(pending);
-      } catch (err) {
-        logger.error({ err }, 'Bun transport: upgrade failed');
-        answer(refusalResponse({ status: 500, message: 'Internal Server Error' }));
-      }
-    });
+    let answered = false;
+    let result: Response | undefined;
+    let respond: ((res: Response | undefined) => void) | undefined;
+    const answer = (res: Response | undefined) => {
+      if (answered) return;
+      answered = true;
+      if (respond) respond(res);
+      else result = res;
+    };
+    /** Still inside `fetch`: the peer cannot have left yet, and `req.signal` (an object Bun makes on first use) is not read. */
+    let inFetch = true;
+    const gone = () => !inFetch && req.signal.aborted;
+    const pending: PendingUpgrade<unknown> = {
+      request: requestView(req, remoteAddress),
+      get gone() {
+        return gone();
+      },
+      refuse(r) {
+        answer(refusalResponse(r));
+      },
+      accept(protocol, open) {
+        if (answered) return Promise.resolve(false);
+        if (gone()) return answer(undefined), Promise.resolve(false);
+        let opened = false;
+        let settle: ((ok: boolean) => void) | undefined;
+        const data = new BunSocket(remoteAddress, open, () => {
+          opened = true;
+          settle?.(true);
+        });
+        const ok = srv.upgrade(req, { data, ...(protocol ? { headers: { 'Sec-WebSocket-Protocol': protocol } } : {}) });
+        if (!ok) {
+          // Bun refused the handshake itself (no key, wrong version): ws answers 400 too.
+          answer(refusalResponse({ status: 400, message: 'Bad WebSocket handshake' }));
+          return Promise.resolve(false);
+        }
+        answer(undefined);
+        // Bun runs `open` inside `upgrade()`; should it ever run later, the core waits for it.
+        return opened ? Promise.resolve(true) : new Promise<boolean>((resolve) => (settle = resolve));
+      },
+    };
+    try {
+      core.upgrade(pending);
+    } catch (err) {
+      logger.error({ err }, 'Bun transport: upgrade failed');
+      answer(refusalResponse({ status: 500, message: 'Internal Server Error' }));
+    }
+    inFetch = false;
+    if (answered) return result;
+    return new Promise<Response | undefined>((resolve) => (respond = resolve));
   }
 
   const topics: NativeTopics = {
