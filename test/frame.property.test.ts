@@ -7,15 +7,15 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-// ws exports its Sender (the module it writes every frame with) on the CommonJS export: the oracle.
-import ws from 'ws';
+// ws exports its Sender (the module it writes every frame with; not in its typings): the oracle.
+import * as wsModule from 'ws';
 import { buildFrame, frameHeaderLength } from '../src/server/transport/frame.js';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 300);
 
 /** What ws's Sender writes for an unmasked, unfragmented, uncompressed server message. */
 function wsFrame(payload: Buffer, binary: boolean): Buffer {
-  const parts = (ws as unknown as { Sender: { frame(data: Buffer, o: object): Buffer[] } }).Sender.frame(payload, {
+  const parts = (wsModule as unknown as { Sender: { frame(data: Buffer, o: object): Buffer[] } }).Sender.frame(payload, {
     fin: true,
     opcode: binary ? 2 : 1,
     mask: false,
