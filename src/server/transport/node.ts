@@ -101,6 +101,9 @@ export function createNodeTransport(o: NodeTransportOptions): Transport {
           ws.once('close', onClose);
           socket.on('drain', onDrain);
           s.conn = open(s);
+          // The 101 response and the welcome leave at the end of this turn, never a delay window
+          // later: the window is for messages, not for the handshake.
+          if (o.writeDelayMs > 0) process.nextTick(() => s.flush());
         });
       },
     };
