@@ -7,7 +7,8 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -84,16 +85,43 @@ function token(sub: string): Promise<string> {
   return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
 }
 
-describe('runtime option under Node', () => {
-  it("runtime: 'bun' outside Bun is a TypeError naming the option", () => {
+/** A test CA and a certificate it signed for 127.0.0.1, made with openssl in a temporary directory. */
+function testCertificates(scope: TestScope): { key: string; cert: string; ca: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-bun-tls-'));
+  scope.defer(() => rmSync(dir, { recursive: true, force: true }));
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=Switchboard test CA');
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'ext.cnf');
+  return { key: join(dir, 'server.key'), cert: join(dir, 'server.pem'), ca: readFileSync(join(dir, 'ca.pem')) };
+}
+
+const scope = createTestScope();
+
+describe('under Node', () => {
+  it("runtime: 'bun' is a TypeError naming the option; so is tls together with server", () => {
     expect(() => createServer({ runtime: 'bun' })).toThrow(TypeError);
     expect(() => createServer({ runtime: 'bun' })).toThrow(/runtime/);
+    expect(() => createServer({ server: createHttpServer(), tls: { key: 'k', cert: 'c' } })).toThrow(/tls/);
+    expect(() => createServer({ tls: { key: 'k' } as never })).toThrow(/tls\.cert/);
+  });
+
+  it('the tls option makes the server its own https server; a client trusting the test CA connects, another is refused', async () => {
+    const { key, cert, ca } = testCertificates(scope);
+    const { port, server } = await scope.server({ tls: { key: readFileSync(key, 'utf8'), cert: readFileSync(cert) } });
+    expect(server.health().runtime).toBe('node');
+    const url = `wss://127.0.0.1:${port}/ws`;
+    const peer = await scope.peer(url, undefined, { ca }).ready();
+    peer.send({ t: 'call', id: 1, name: 'nothing' });
+    expect(await peer.answer(1)).toMatchObject({ t: 'err' });
+    const untrusted = new WebSocket(url, ['switchboard.v1.json']);
+    const [err] = (await within(once(untrusted, 'error'), 'the TLS failure')) as [Error & { code?: string }];
+    expect(err.code).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
   });
 });
 
 describe.skipIf(missing !== undefined)('the server on Bun.serve', () => {
-  const scope = createTestScope();
-
   it('runs on the Bun transport by default under Bun, negotiates the codec, answers calls over both codecs', async () => {
     const { url, runtime } = await bunServer(scope);
     expect(runtime).toBe('bun');
@@ -248,16 +276,8 @@ describe.skipIf(missing !== undefined)('the server on Bun.serve', () => {
   });
 
   it('serves wss:// with a certificate from a test CA that the client trusts', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sb-bun-tls-'));
-    scope.defer(() => rmSync(dir, { recursive: true, force: true }));
-    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=Switchboard test CA');
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'ext.cnf');
-    const { url } = await bunServer(scope, { tls: { key: join(dir, 'server.key'), cert: join(dir, 'server.pem') } }, 'wss');
-    const { readFileSync } = await import('node:fs');
-    const ca = readFileSync(join(dir, 'ca.pem'));
+    const { key, cert, ca } = testCertificates(scope);
+    const { url } = await bunServer(scope, { tls: { key, cert } }, 'wss');
     const peer = await scope.peer(url, undefined, { ca }).ready();
     peer.send({ t: 'call', id: 1, name: 'add', input: { a: 1, b: 1 } });
     expect(await peer.answer(1)).toMatchObject({ output: 2 });

@@ -195,9 +195,11 @@ export class Connection<Identity = unknown> {
    * {@link sendPrepared} checks around a send, checked after it (the hard cap closes at once).
    */
   sentNatively(volatile: boolean): void {
-    if (this.#ws.readyState !== ReadyState.OPEN || this.#overflowed) return;
-    if (this.#ws.bufferedAmount > this.#sendBufferBytes * SEND_BUFFER_CAP_FACTOR) return this.#slowConsumer();
-    this.#after(volatile);
+    // One read of the buffer for the common case, under the bound: this runs per subscriber and publish.
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered <= this.#sendBufferBytes || this.#overflowed || this.#ws.readyState !== ReadyState.OPEN) return;
+    if (buffered > this.#sendBufferBytes * SEND_BUFFER_CAP_FACTOR) return this.#slowConsumer();
+    if (!volatile && !this.#overdue) this.#watch();
   }
 
   /** The peer's address, while the socket is open. */
