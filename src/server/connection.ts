@@ -102,7 +102,7 @@ export class Connection<Identity = unknown> {
   #timers: Set<NodeJS.Timeout> | undefined;
   /** Messages and pongs received (read by the heartbeat, heartbeat.ts). */
   #received = 0;
-  readonly #ws: TransportSocket;
+  readonly #socket: TransportSocket;
   /** Gives the admission slot back (once, when the socket closed). */
   readonly #release: () => void;
   /** Who waits for the socket to close ({@link onClosed}); created on first use. */
@@ -129,7 +129,7 @@ export class Connection<Identity = unknown> {
     pressure: Backpressure,
     release: () => void = () => {},
   ) {
-    this.#ws = socket;
+    this.#socket = socket;
     this.#release = release;
     this.clientId = clientId;
     this.identity = identity;
@@ -171,7 +171,7 @@ export class Connection<Identity = unknown> {
   }
 
   get open(): boolean {
-    return this.#ws.readyState === ReadyState.OPEN;
+    return this.#socket.readyState === ReadyState.OPEN;
   }
 
   /** Encodes and sends one frame. */
@@ -204,12 +204,12 @@ export class Connection<Identity = unknown> {
 
   /** The peer's address, while the socket is open. */
   get remoteAddress(): string | undefined {
-    return this.#ws.remoteAddress;
+    return this.#socket.remoteAddress;
   }
 
   /** Bytes queued for this peer and not yet handed to the operating system. */
   get bufferedBytes(): number {
-    return this.#ws.bufferedAmount;
+    return this.#socket.bufferedAmount;
   }
 
   /**
@@ -222,21 +222,21 @@ export class Connection<Identity = unknown> {
   sendEncoded(payload: Encoded | Buffer, binary: boolean, volatile = false): void {
     if (!this.#admit(volatile)) return;
     // Writes within one turn of the event loop leave together: the transport coalesces them.
-    this.#ws.send(payload, binary);
+    this.#socket.send(payload, binary);
     this.#after(volatile);
   }
 
   /** Sends a message prepared once for all subscribers of a publish (topic-index.ts), under the same bounds. */
   sendPrepared(frame: PreparedFrame, volatile: boolean): void {
     if (!this.#admit(volatile)) return;
-    this.#ws.sendFrame(frame);
+    this.#socket.sendFrame(frame);
     this.#after(volatile);
   }
 
   /** Whether one more message may be queued: open, and not over the bounds (a volatile one is dropped first). */
   #admit(volatile: boolean): boolean {
-    if (this.#ws.readyState !== ReadyState.OPEN || this.#overflowed) return false;
-    const buffered = this.#ws.bufferedAmount;
+    if (this.#socket.readyState !== ReadyState.OPEN || this.#overflowed) return false;
+    const buffered = this.#socket.bufferedAmount;
     if (buffered > this.#sendBufferBytes) {
       if (volatile) return false;
       if (buffered > this.#sendBufferBytes * SEND_BUFFER_CAP_FACTOR) return this.#slowConsumer(), false;
@@ -246,7 +246,7 @@ export class Connection<Identity = unknown> {
 
   /** A volatile message never makes a consumer overdue: over the bound it is the one dropped. */
   #after(volatile: boolean): void {
-    if (!volatile && !this.#overdue && this.#ws.bufferedAmount > this.#sendBufferBytes) this.#watch();
+    if (!volatile && !this.#overdue && this.#socket.bufferedAmount > this.#sendBufferBytes) this.#watch();
   }
 
   /** The transport's send buffer emptied: a connection over the bound is no longer behind. */
@@ -263,7 +263,7 @@ export class Connection<Identity = unknown> {
     const timer = setTimeout(() => this.#judge(), this.#slowConsumerGraceMs / CHECKS_PER_GRACE);
     timer.unref();
     // The transport's drain hook ({@link drained}) ends the watch once the buffer is written out.
-    this.#overdue = { timer, accepted: this.#ws.written, movedAt: Date.now() };
+    this.#overdue = { timer, accepted: this.#socket.written, movedAt: Date.now() };
     this.#pressure.add(this);
   }
 
@@ -274,8 +274,8 @@ export class Connection<Identity = unknown> {
   #judge(): void {
     const overdue = this.#overdue;
     if (!overdue) return;
-    if (this.#ws.bufferedAmount <= this.#sendBufferBytes) return this.#unwatch();
-    const now = this.#ws.written;
+    if (this.#socket.bufferedAmount <= this.#sendBufferBytes) return this.#unwatch();
+    const now = this.#socket.written;
     const at = Date.now();
     if (now !== overdue.accepted) {
       overdue.accepted = now;
@@ -298,9 +298,9 @@ export class Connection<Identity = unknown> {
   #slowConsumer(): void {
     this.#overflowed = true;
     this.#unwatch();
-    this.#ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+    this.#socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
     // The close frame waits behind the unread data; do not wait for a peer that never reads.
-    setTimeout(() => this.#ws.terminate(), SLOW_CONSUMER_LINGER_MS).unref();
+    setTimeout(() => this.#socket.terminate(), SLOW_CONSUMER_LINGER_MS).unref();
   }
 
   reply(id: number, output: unknown): void {
@@ -336,12 +336,12 @@ export class Connection<Identity = unknown> {
 
   /** Starts the close handshake. */
   close(code: number, reason: string): void {
-    if (this.#ws.readyState === ReadyState.CONNECTING || this.#ws.readyState === ReadyState.OPEN) this.#ws.close(code, reason);
+    if (this.#socket.readyState === ReadyState.CONNECTING || this.#socket.readyState === ReadyState.OPEN) this.#socket.close(code, reason);
   }
 
   /** Drops the TCP connection without a close handshake (dead peers). */
   terminate(): void {
-    this.#ws.terminate();
+    this.#socket.terminate();
   }
 
   /** Runs `cb` once the socket has closed (at once when it already has). */
@@ -351,7 +351,7 @@ export class Connection<Identity = unknown> {
   }
 
   ping(): void {
-    if (this.#ws.readyState === ReadyState.OPEN) this.#ws.ping();
+    if (this.#socket.readyState === ReadyState.OPEN) this.#socket.ping();
   }
 
   /** A timer owned by this connection: cleared when it closes, never keeping the process alive. */
@@ -389,7 +389,7 @@ export class Connection<Identity = unknown> {
     // ws keeps emitting 'message' for frames that arrive after close() started the close handshake
     // (e.g. the frames a peer pipelined behind a malformed one). The connection is over for us:
     // running them would execute commands for a peer we already refused (docs/protocol.md §5).
-    if (this.#ws.readyState !== ReadyState.OPEN) return;
+    if (this.#socket.readyState !== ReadyState.OPEN) return;
     this.alive();
     const decoded = this.codec.decode(isBinary || typeof data === 'string' ? data : utf8(data), isBinary);
     if (!decoded.ok) return this.close(decoded.code, decoded.reason);
