@@ -182,12 +182,12 @@ export class Connection<Identity = unknown> {
 
   /** The transport's socket, for the transport's native topics (topic-index.ts). */
   get socket(): TransportSocket {
-    return this.#ws;
+    return this.#socket;
   }
 
   /** Whether more than `limits.sendBufferBytes` wait for this peer (a volatile message would be dropped). */
   get overBound(): boolean {
-    return this.#ws.bufferedAmount > this.#sendBufferBytes;
+    return this.#socket.bufferedAmount > this.#sendBufferBytes;
   }
 
   /**
@@ -196,8 +196,8 @@ export class Connection<Identity = unknown> {
    */
   sentNatively(volatile: boolean): void {
     // One read of the buffer for the common case, under the bound: this runs per subscriber and publish.
-    const buffered = this.#ws.bufferedAmount;
-    if (buffered <= this.#sendBufferBytes || this.#overflowed || this.#ws.readyState !== ReadyState.OPEN) return;
+    const buffered = this.#socket.bufferedAmount;
+    if (buffered <= this.#sendBufferBytes || this.#overflowed || this.#socket.readyState !== ReadyState.OPEN) return;
     if (buffered > this.#sendBufferBytes * SEND_BUFFER_CAP_FACTOR) return this.#slowConsumer();
     if (!volatile && !this.#overdue) this.#watch();
   }
