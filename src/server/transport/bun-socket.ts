@@ -19,7 +19,7 @@ const decoder = new TextDecoder();
 
 /**
  * The core's view of one Bun WebSocket, and what the transport keeps for it: it is the socket's
- * `ws.data` itself (one object per connection, not two; docs/performance.md, idle memory).
+ * `ws.data` itself: one object per connection, not two (docs/server.md, "Running on Bun", Measured).
  */
 export class BunSocket implements TransportSocket {
   /** Set by Bun's `open`, before the core's `open` callback runs. */

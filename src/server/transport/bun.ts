@@ -107,8 +107,8 @@ export function createBunTransport(options: TransportOptions): Transport & { rea
   /**
    * Answers one upgrade request to the endpoint's path through the core's `upgrade` hook. The core
    * decides synchronously unless `authenticate` makes it wait; the answer is then returned as is,
-   * not as a promise: Bun keeps a request answered by a promise in memory longer (about 0.7 KB per
-   * idle connection, measured with raw Bun.serve; docs/performance.md, "Bun").
+   * not as a promise: raw Bun.serve answering through a promise kept about 0.7 KB more per idle
+   * connection (docs/server.md, "Running on Bun", Measured).
    */
   function upgrade(req: Request, srv: BunServer<Data>, core: TransportHooks<unknown>): Response | undefined | Promise<Response | undefined> {
     const remoteAddress = srv.requestIP(req)?.address;
