@@ -4,6 +4,7 @@
  * command outcomes, topic rules, pub/sub and presence, the payload limit, heartbeats, JWT
  * authentication, and the fuzzers' oracle. The in-process suites (server-protocol, security-auth)
  * test the handler API; these test only what a peer sees on the wire, so they hold on Bun too.
+ * The malformed-message and err-answer cases moved here from test/server-protocol.test.ts.
  */
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
@@ -24,18 +25,6 @@ async function request(p: RawPeer, frame: { id: number } & Record<string, unknow
   return p.answer(frame.id);
 }
 
-const MALFORMED: { what: string; payload: string; code: number }[] = [
-  { what: 'text that is not JSON', payload: 'hello {', code: 1007 },
-  { what: 'an empty text message', payload: '', code: 1007 },
-  { what: 'a JSON array', payload: '[{"t":"ping"}]', code: 1002 },
-  { what: 'JSON null', payload: 'null', code: 1002 },
-  { what: 'an object without t', payload: '{"id":1,"name":"echo"}', code: 1002 },
-  { what: 'call without id', payload: '{"t":"call","name":"echo"}', code: 1002 },
-  { what: 'a fractional id', payload: '{"t":"call","id":1.5,"name":"echo"}', code: 1002 },
-  { what: 'an id at 2^53', payload: '{"t":"call","id":9007199254740992,"name":"echo"}', code: 1002 },
-  { what: 'an unknown kind without id', payload: '{"t":"hello"}', code: 1002 },
-];
-
 describe.each(RUNTIMES)('the wire protocol on $name', (runtime) => {
   describe.skipIf(runtime.skip !== undefined)(runtime.skip ? `skipped: ${runtime.skip}` : 'against a server process', () => {
     const shared = sharedRuntimeServer(runtime);
@@ -45,40 +34,114 @@ describe.each(RUNTIMES)('the wire protocol on $name', (runtime) => {
       expect(await c.call('runtime')).toBe(runtime.name);
     });
 
-    it.each(MALFORMED)('closes on $what with $code (§5)', async ({ payload, code }) => {
-      const p = await ready(shared().url);
-      p.send(payload);
-      expect(await p.closed()).toBe(code);
+    describe('malformed messages close the connection with the code of docs/protocol.md §5', () => {
+      const cases: { what: string; payload: string; code: number }[] = [
+        { what: 'text that is not JSON', payload: 'hello {', code: 1007 },
+        { what: 'an empty text message', payload: '', code: 1007 },
+        { what: 'a JSON array', payload: '[{"t":"ping"}]', code: 1002 },
+        { what: 'a JSON number', payload: '42', code: 1002 },
+        { what: 'JSON null', payload: 'null', code: 1002 },
+        { what: 'a JSON string', payload: '"call"', code: 1002 },
+        { what: 'an object without t', payload: '{"id":1,"name":"echo"}', code: 1002 },
+        { what: 't that is not a string', payload: '{"t":1,"id":1}', code: 1002 },
+        { what: 't that is null', payload: '{"t":null,"id":1}', code: 1002 },
+        { what: 'call without id', payload: '{"t":"call","name":"echo"}', code: 1002 },
+        { what: 'sub with id null', payload: '{"t":"sub","id":null,"topic":"a"}', code: 1002 },
+        { what: 'a negative id', payload: '{"t":"call","id":-1,"name":"echo"}', code: 1002 },
+        { what: 'a fractional id', payload: '{"t":"call","id":1.5,"name":"echo"}', code: 1002 },
+        { what: 'a string id', payload: '{"t":"call","id":"1","name":"echo"}', code: 1002 },
+        { what: 'an id at 2^53', payload: '{"t":"call","id":9007199254740992,"name":"echo"}', code: 1002 },
+        { what: 'an unknown kind without id', payload: '{"t":"hello"}', code: 1002 },
+      ];
+      it.each(cases)('$what → $code', async ({ payload, code }) => {
+        const p = await ready(shared().url);
+        p.send(payload);
+        expect(await p.closed()).toBe(code);
+      });
+
+      it('a binary message that is not an envelope → 1007 (JSON codec, docs/protocol.md §2.6)', async () => {
+        const p = await ready(shared().url);
+        p.ws.send(Buffer.from(JSON.stringify({ t: 'ping' })), { binary: true });
+        expect(await p.closed()).toBe(1007);
+      });
+
+      it('a text message on a MessagePack connection → 1003', async () => {
+        const p = await ready(shared().url, ['switchboard.v1.msgpack']);
+        expect(p.ws.protocol).toBe('switchboard.v1.msgpack');
+        p.ws.send('{"t":"ping"}');
+        expect(await p.closed()).toBe(1003);
+      });
+
+      it('a text frame with invalid UTF-8 → 1007', async () => {
+        const p = await ready(shared().url);
+        p.ws.send(Buffer.from([0x7b, 0x22, 0x74, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d]), { binary: false });
+        expect(await p.closed()).toBe(1007);
+      });
+
+      it('a text frame with a UTF-8 encoded surrogate → 1007', async () => {
+        const p = await ready(shared().url);
+        p.ws.send(Buffer.from([0x22, 0xed, 0xa0, 0x80, 0x22]), { binary: false });
+        expect(await p.closed()).toBe(1007);
+      });
+
+      it('the reason string of a protocol close is short and never echoes the frame', async () => {
+        const p = await ready(shared().url);
+        p.send(JSON.stringify({ t: 'x'.repeat(200), secret: 'tok-123' }));
+        expect(await p.closed()).toBe(1002);
+        expect(Buffer.byteLength(p.closeReason)).toBeLessThanOrEqual(123);
+        expect(p.closeReason).not.toContain('tok-123');
+      });
     });
 
-    it('closes on a binary message that is not an envelope (1007), on text under MessagePack (1003), on invalid UTF-8 (1007)', async () => {
-      const a = await ready(shared().url);
-      a.ws.send(Buffer.from(JSON.stringify({ t: 'ping' })), { binary: true });
-      const b = await ready(shared().url, ['switchboard.v1.msgpack']);
-      expect(b.ws.protocol).toBe('switchboard.v1.msgpack');
-      b.ws.send('{"t":"ping"}');
-      const c = await ready(shared().url);
-      c.ws.send(Buffer.from([0x7b, 0x22, 0x74, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d]), { binary: false });
-      expect([await a.closed(), await b.closed(), await c.closed()]).toEqual([1007, 1003, 1007]);
-    });
+    describe('frames answered with an err keep the connection usable', () => {
+      it('unknown kind with a valid id → UNKNOWN_FRAME, and a following call works', async () => {
+        const p = await ready(shared().url);
+        expect(await request(p, { t: 'subscribe', id: 1, topic: 'a' })).toMatchObject({ t: 'err', id: 1, code: 'UNKNOWN_FRAME' });
+        expect(await request(p, { t: 'call', id: 2, name: 'echo', input: 'ok' })).toEqual({ t: 'ok', id: 2, output: 'ok' });
+        expect(p.ws.readyState).toBe(WebSocket.OPEN);
+      });
 
-    it('keeps a protocol close reason short and never echoes the frame', async () => {
-      const p = await ready(shared().url);
-      p.send(JSON.stringify({ t: 'x'.repeat(200), secret: 'tok-123' }));
-      expect(await p.closed()).toBe(1002);
-      expect(Buffer.byteLength(p.closeReason)).toBeLessThanOrEqual(123);
-      expect(p.closeReason).not.toContain('tok-123');
-    });
+      it('wrong field types and sizes → BAD_REQUEST', async () => {
+        const p = await ready(shared().url);
+        const bad: ({ t: string; id: number } & Record<string, unknown>)[] = [
+          { t: 'call', id: 1, name: 5 },
+          { t: 'call', id: 2, name: '' },
+          { t: 'call', id: 3, name: 'x'.repeat(257) },
+          { t: 'call', id: 4 },
+          { t: 'sub', id: 5, topic: '' },
+          { t: 'sub', id: 6, topic: 't'.repeat(300) },
+          { t: 'sub', id: 7, topic: ['a'] },
+          { t: 'unsub', id: 8 },
+          { t: 'presence', id: 9, topic: 42 },
+          { t: 'pub', id: 10, topic: 'plain', data: 1, echo: 'yes' },
+          { t: 'pub', id: 11, topic: 'plain', data: 1, echo: null },
+          { t: 'pub', id: 12, topic: '', data: 1 },
+        ];
+        for (const frame of bad) {
+          const answer = await request(p, frame);
+          expect(answer, JSON.stringify(frame)).toMatchObject({ t: 'err', id: frame.id, code: 'BAD_REQUEST' });
+          expect(typeof answer.message).toBe('string');
+        }
+        // Limits are inclusive: 256 code units is a valid name (the fixture's `plain*` rule allows it).
+        expect(await request(p, { t: 'sub', id: 13, topic: `plain${'t'.repeat(251)}` })).toEqual({ t: 'ok', id: 13, output: {} });
+        expect(await request(p, { t: 'call', id: 14, name: 'echo', input: 1 })).toEqual({ t: 'ok', id: 14, output: 1 });
+      });
 
-    it('answers an unknown kind with UNKNOWN_FRAME, bad fields with BAD_REQUEST, ping with pong, and stays usable', async () => {
-      const p = await ready(shared().url);
-      expect(await request(p, { t: 'subscribe', id: 1, topic: 'a' })).toMatchObject({ t: 'err', id: 1, code: 'UNKNOWN_FRAME' });
-      expect(await request(p, { t: 'call', id: 2, name: 42 })).toMatchObject({ t: 'err', id: 2, code: 'BAD_REQUEST' });
-      expect(await request(p, { t: 'sub', id: 3, topic: '' })).toMatchObject({ t: 'err', id: 3, code: 'BAD_REQUEST' });
-      p.send({ t: 'ping', extra: true });
-      await p.next((f) => f.t === 'pong', 'pong');
-      expect(await request(p, { t: 'call', id: 0, name: 'echo', input: 'ok', extra: 1 })).toEqual({ t: 'ok', id: 0, output: 'ok' });
-      expect(await request(p, { t: 'call', id: 2 ** 53 - 1, name: 'echo', input: null })).toEqual({ t: 'ok', id: 2 ** 53 - 1, output: null });
+      it('accepts ids 0 and 2^53-1 and unknown extra members', async () => {
+        const p = await ready(shared().url);
+        expect(await request(p, { t: 'call', id: 0, name: 'echo', input: 'zero', extra: { x: 1 } })).toEqual({ t: 'ok', id: 0, output: 'zero' });
+        const max = Number.MAX_SAFE_INTEGER;
+        expect(await request(p, { t: 'call', id: max, name: 'echo' })).toEqual({ t: 'ok', id: max });
+      });
+
+      it('ping → pong, even with extra members', async () => {
+        const p = await ready(shared().url);
+        p.send({ t: 'ping' });
+        p.send({ t: 'ping', id: 'not-an-id' });
+        await until(() => p.frames.filter((f) => f.t === 'pong').length === 2, 'two pongs');
+        expect(p.frames.filter((f) => f.t === 'pong')).toEqual([{ t: 'pong' }, { t: 'pong' }]);
+        expect(p.ws.readyState).toBe(WebSocket.OPEN);
+      });
     });
 
     it('answers command outcomes: ServerError keeps its code and details, a crash is INTERNAL and generic, an unknown name is NOT_FOUND', async () => {
