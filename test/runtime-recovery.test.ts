@@ -4,12 +4,13 @@
  * nothing lost or repeated, a window gap when too much was missed, an epoch gap after the server
  * process restarted on the same port, and `history` on first subscribe. A TCP proxy (test/chaos-
  * proxy.ts) cuts the subscriber's connection; a second client, connected directly, publishes
- * through the fixture's `publish` command.
+ * through the fixture's `publish` command. The `sub` answers moved here from
+ * test/conformance.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '../src/client/node.js';
 import { createChaosProxy } from './chaos-proxy.js';
-import { createTestScope, until, within } from './helpers.js';
+import { createTestScope, until, within, type RawPeer } from './helpers.js';
 import { record } from './record.js';
 import { RUNTIMES, runtimeServer, sharedRuntimeServer, warnSkippedRuntimes, type RuntimeServer } from './runtime-server.js';
 
@@ -31,6 +32,18 @@ function publisher(server: RuntimeServer): (topic: string, from: number, to: num
   return (topic, from, to) => c.call('publish', { topic, from, to });
 }
 
+async function ask(p: RawPeer, frame: { id: number } & Record<string, unknown>) {
+  p.send(frame);
+  return p.answer(frame.id);
+}
+
+/** Frames arrive in order: once the pong is in, everything sent before it is too. */
+async function settled(p: RawPeer): Promise<void> {
+  const pongs = p.frames.filter((f) => f.t === 'pong').length;
+  p.send({ t: 'ping' });
+  await until(() => p.frames.filter((f) => f.t === 'pong').length > pongs, 'pong');
+}
+
 describe.each(RUNTIMES)('recovery on $name', (runtime) => {
   describe.skipIf(runtime.skip !== undefined)(runtime.skip ? `skipped: ${runtime.skip}` : 'against a server process', () => {
     const shared = sharedRuntimeServer(runtime, HISTORY);
@@ -39,6 +52,42 @@ describe.each(RUNTIMES)('recovery on $name', (runtime) => {
       const c = scope.client(proxy.url, { reconnect: FAST });
       return { proxy, c };
     };
+
+    describe('sub answers (docs/protocol.md §2.7)', () => {
+      it('a second sub of a topic with history answers the position the messages continue after, and replays nothing', async () => {
+        const topic = fresh('feed');
+        const p = await scope.peer(shared().url).ready();
+        const publish = (v: string, id: number) => ask(p, { t: 'call', id, name: 'publish', input: { topic, data: v } });
+        const first = await ask(p, { t: 'sub', id: 1, topic });
+        const { epoch } = (first.output as { position: { epoch: string } }).position;
+        // Empty topic: offset 0, no `recovered` (no `since` was asked).
+        expect(first).toEqual({ t: 'ok', id: 1, output: { position: { epoch, offset: 0 } } });
+        await publish('a', 10);
+        await publish('b', 11);
+        await p.next((f) => f.t === 'msg' && f.data === 'b', 'b');
+        const second = await ask(p, { t: 'sub', id: 2, topic });
+        expect(second).toEqual({ t: 'ok', id: 2, output: { position: { epoch, offset: 2 } } });
+        // With `since` and `history` too: nothing is replayed, no `recovered`.
+        const third = await ask(p, { t: 'sub', id: 3, topic, since: { epoch, offset: 0 }, history: 5 });
+        expect(third).toEqual({ t: 'ok', id: 3, output: { position: { epoch, offset: 2 } } });
+        await publish('c', 12);
+        await p.next((f) => f.t === 'msg' && f.data === 'c', 'c');
+        await settled(p);
+        expect(p.frames.filter((f) => f.t === 'msg').map((f) => [f.data, (f.meta as { offset: number }).offset])).toEqual([
+          ['a', 1],
+          ['b', 2],
+          ['c', 3],
+        ]);
+      });
+
+      it('a topic without history answers no position, first sub or second', async () => {
+        const topic = fresh('plain');
+        const p = await scope.peer(shared().url).ready();
+        expect(await ask(p, { t: 'sub', id: 1, topic })).toEqual({ t: 'ok', id: 1, output: {} });
+        expect(await ask(p, { t: 'sub', id: 2, topic })).toEqual({ t: 'ok', id: 2, output: {} });
+        expect(await ask(p, { t: 'sub', id: 3, topic, since: { epoch: 'e', offset: 1 } })).toEqual({ t: 'ok', id: 3, output: {} });
+      });
+    });
 
     it('gives every message its epoch and consecutive offset; the sub answer has the position', async () => {
       const topic = fresh('feed');

@@ -2,7 +2,8 @@
  * Streams, uploads and binary values (docs/protocol.md §2.3, §2.6; docs/streams.md) against a
  * server process on every runtime of test/runtime-server.ts, under both codecs where the codec
  * shapes the wire: order, credit never exceeded (both ways), cancellation reaching the generator,
- * errors after items, and bytes intact. The handler-side API stays in test/streams.test.ts.
+ * errors after items, and bytes intact. The handler-side API stays in test/streams.test.ts; the
+ * raw consumer's credit check moved here from it, and malformed credit from test/conformance.test.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -77,6 +78,45 @@ describe.each(RUNTIMES)('streams on $name', (runtime) => {
           [1_000, 1, 1],
           [1_000, 2, 2],
         ]);
+      });
+    });
+
+    describe('malformed flow-control frames (docs/protocol.md §2.3)', () => {
+      /** Frames arrive in order: once the pong is in, everything sent before it is too. */
+      const settled = async (p: RawPeer) => {
+        const pongs = p.frames.filter((f) => f.t === 'pong').length;
+        p.send({ t: 'ping' });
+        await until(() => p.frames.filter((f) => f.t === 'pong').length > pongs, 'pong');
+      };
+      const ask = (p: RawPeer, frame: { id: number } & Record<string, unknown>) => (p.send(frame), p.answer(frame.id));
+
+      it('credit with n: 0 for a live stream ends that stream with err BAD_REQUEST: nothing follows for its id', async () => {
+        const p = await scope.peer(shared().url).ready();
+        let calls = 100;
+        const live = async () => (await ask(p, { t: 'call', id: calls++, name: 'liveStreams' })).output as number;
+        const before = await live();
+        p.send({ t: 'stream', id: 1, name: 'forever', credit: 2 });
+        await until(() => p.frames.filter((f) => f.t === 'item' && f.id === 1).length === 2, 'two items');
+        p.send({ t: 'credit', id: 1, n: 0 });
+        expect(await p.answer(1)).toMatchObject({ t: 'err', id: 1, code: 'BAD_REQUEST' });
+        // The generator closed (its finally ran): bounded polling, nothing on the wire says when.
+        for (let i = 0; (await live()) !== before; i++) {
+          if (i === 200) throw new Error('the generator did not finish');
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        // The stream is over: a valid credit now is for an id that is not live, and is ignored.
+        p.send({ t: 'credit', id: 1, n: 5 });
+        expect(await ask(p, { t: 'call', id: 2, name: 'echo', input: 'alive' })).toMatchObject({ t: 'ok' });
+        await settled(p);
+        expect(p.frames.filter((f) => f.id === 1).map((f) => f.t)).toEqual(['item', 'item', 'err']);
+      });
+
+      it('a malformed credit for an id that is not live is answered err BAD_REQUEST; a valid one is ignored', async () => {
+        const p = await scope.peer(shared().url).ready();
+        expect(await ask(p, { t: 'credit', id: 9, n: 0 })).toMatchObject({ t: 'err', id: 9, code: 'BAD_REQUEST' });
+        p.send({ t: 'credit', id: 10, n: 1 });
+        await settled(p);
+        expect(p.frames.some((f) => f.id === 10)).toBe(false);
       });
     });
 
