@@ -29,6 +29,11 @@ describe.each(RUNTIMES)('the fixture server on $name', (runtime) => {
       expect(alive(server.pid)).toBe(true);
       const c = scope.client(server.url, { reconnect: false });
       expect(await c.call('pid')).toBe(server.pid);
+      // Which transport carries the sockets, where the server says so (with the server's default
+      // `runtime`, native Bun.serve under Bun once that adapter exists; Bun's node:http before).
+      const health = (await c.call('health')) as { connections: number; runtime?: string };
+      expect(health.connections).toBe(1);
+      console.log(`fixture on ${runtime.name}: transport ${health.runtime ?? 'not named by this server (before the runtime option)'}`);
       const closed = new Promise<number>((resolve) => c.on('close', (e: { code: number }) => resolve(e.code)));
       // What the test scope does after each test: end it by PID.
       await runCleanups(own.map((s) => () => s.close()));
