@@ -1,0 +1,93 @@
+/**
+ * Redis failover (docs/scaling.md) against server processes on every runtime of
+ * test/runtime-server.ts: two nodes on one Redis prefix, one of them killed with SIGKILL (no close
+ * frames, no goodbye to Redis). A subscriber that fails over to the surviving node recovers what
+ * was published while it was away from the shared history, exactly once and in order; the killed
+ * node's presence members leave once its node TTL ran out; a keyed call that was running on the
+ * killed node runs once on the survivor after its lease. Skipped with a printed reason where no
+ * Redis answers. The link failures of a live node stay in test/redis-resilience.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { createTestScope, until, within } from './helpers.js';
+import { record } from './record.js';
+import { dropPrefix, REDIS_URL, redisAnswers, testPrefix } from './redis-helpers.js';
+import { RUNTIMES, runtimeServer, warnSkippedRuntimes, type Runtime, type RuntimeServerConfig } from './runtime-server.js';
+
+warnSkippedRuntimes('test/runtime-redis-failover.test.ts');
+const hasRedis = await redisAnswers();
+if (!hasRedis) console.warn(`SKIP test/runtime-redis-failover.test.ts: no Redis answers at ${REDIS_URL} (start redis-server, or set SWITCHBOARD_TEST_REDIS_URL)`);
+const scope = createTestScope();
+
+const NODE_TTL_MS = 600;
+const FAST = { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: Infinity, stableAfterMs: 1_000 };
+
+/** Two nodes of one cluster on a fresh Redis prefix, dropped after the test. */
+async function cluster(runtime: Runtime, extra: RuntimeServerConfig = {}) {
+  const prefix = testPrefix();
+  scope.defer(() => dropPrefix(prefix));
+  const config: RuntimeServerConfig = {
+    engine: { kind: 'redis', url: REDIS_URL, prefix, nodeTtlMs: NODE_TTL_MS },
+    history: { size: 1_000, ttlMs: 60_000 },
+    ...extra,
+  };
+  const [a, b] = await Promise.all([runtimeServer(scope, runtime, config), runtimeServer(scope, runtime, config)]);
+  return { a: a!, b: b! };
+}
+
+describe.each(RUNTIMES)('Redis failover on $name', (runtime) => {
+  const skip = runtime.skip ?? (hasRedis ? undefined : `no Redis answers at ${REDIS_URL}`);
+  describe.skipIf(skip !== undefined)(skip ? `skipped: ${skip}` : 'two server processes, one killed', () => {
+    it('a subscriber of the killed node fails over and recovers what it missed from the shared history, once and in order', async () => {
+      const { a, b } = await cluster(runtime);
+      const control = scope.client(b.url);
+      const c = scope.client([a.url, b.url], { reconnect: FAST });
+      const r = record(c, 'feed:failover');
+      await within(r.sub.ready, 'subscribed on A');
+      expect(await c.call('pid')).toBe(a.pid);
+      await control.call('publish', { topic: 'feed:failover', from: 1, to: 10 });
+      await until(() => r.got.length === 10, 'messages published on B reach the subscriber on A');
+      expect(await a.kill()).toBe('SIGKILL');
+      await until(() => c.state !== 'open', 'the client saw A die');
+      await control.call('publish', { topic: 'feed:failover', from: 11, to: 30 });
+      await until(() => r.got.length === 30, 'the missed messages recovered on B');
+      expect(await c.call('pid')).toBe(b.pid);
+      await control.call('publish', { topic: 'feed:failover', from: 31, to: 31 });
+      await until(() => r.got.length === 31, 'live on B');
+      expect(r.data()).toEqual(Array.from({ length: 31 }, (_, i) => i + 1));
+      expect(r.offsets()).toEqual(Array.from({ length: 31 }, (_, i) => i + 1));
+      expect(r.gaps).toEqual([]);
+    });
+
+    it('the members of the killed node leave once its node TTL ran out', async () => {
+      const { a, b } = await cluster(runtime);
+      const alice = scope.client(a.url, { token: 'alice', reconnect: false });
+      await within(alice.subscribe('room:failover', () => {}).ready, 'alice in on A');
+      const bob = scope.client(b.url, { token: 'bob' });
+      const leaves: string[] = [];
+      const sub = bob.subscribe('room:failover', () => {});
+      sub.on('leave', (m) => leaves.push(m.id));
+      await within(sub.ready, 'bob in on B');
+      expect(sub.members().map((m) => m.id).sort()).toEqual(['alice', 'bob']);
+      const killedAt = Date.now();
+      await a.kill();
+      await until(() => leaves.includes('alice'), 'bob hears alice leave', 10 * NODE_TTL_MS);
+      // Not before the TTL: a node is only declared dead by its silence.
+      expect(Date.now() - killedAt).toBeGreaterThanOrEqual(NODE_TTL_MS - 50);
+      expect(((await bob.call('presence', 'room:failover')) as { id: string }[]).map((m) => m.id)).toEqual(['bob']);
+    });
+
+    it('a keyed call running on the killed node runs once on the survivor, after its lease', async () => {
+      const { a, b } = await cluster(runtime, { idempotency: { leaseMs: 500 } });
+      const c = scope.client([a.url, b.url], { reconnect: FAST });
+      expect(await c.call('pid')).toBe(a.pid);
+      const call = c.call('sleep', 700, { idempotencyKey: 'failover-1' });
+      // The call is running on A when A dies (A answers other calls meanwhile).
+      await c.call('echo', 'A is running it');
+      await a.kill();
+      expect(await within(call, 'the keyed call answered by B', 10_000)).toBe(700);
+      expect(await c.call('pid')).toBe(b.pid);
+      // Answered once more from the record, not run again.
+      expect(await c.call('sleep', 700, { idempotencyKey: 'failover-1' })).toBe(700);
+    });
+  });
+});
