@@ -2,8 +2,8 @@
  * Accepting an HTTP upgrade safely, the same way at every WebSocket endpoint of the package (the
  * Switchboard server, the bridge's egress relay): path routing, admission, the shutdown refusal,
  * origin, the authentication deadline and the hand-over to `ws`. Every refusal is one plain HTTP
- * response before a WebSocket exists (docs/protocol.md §1.2); every admitted request gives its
- * slot back exactly once, however it ends.
+ * response before a WebSocket exists (docs/protocol.md §1.2), logged once with its reason
+ * (refusal-log.ts); every admitted request gives its slot back exactly once, however it ends.
  */
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -12,7 +12,9 @@ import type { Logger } from '../shared/logger.js';
 import { addressKey, releaseOnce, type Admission } from './admission.js';
 import { deadline, TIMED_OUT } from './deadline.js';
 import { originAllowed } from './origin.js';
-import { refuse } from './refuse.js';
+import { refuse, refuseWith } from './refuse.js';
+import { createRefusalLog } from './refusal-log.js';
+import { takeTokenRefusal, unauthorized, type Refusal } from './refusal.js';
 
 /** What an endpoint tells the upgrade listener about itself. */
 export interface UpgradeEndpoint {
@@ -44,6 +46,8 @@ export interface Upgrade {
   deadline: number;
   /** Gives the admission slot back; idempotent, and holds nothing of the request. */
   release: () => void;
+  /** Answers the request with `refusal` and logs it (docs/security.md, "Refusal logs"). */
+  refuse: (refusal: Refusal) => void;
 }
 
 /**
@@ -53,7 +57,7 @@ export interface Upgrade {
  */
 export type UpgradeDecision = (u: Upgrade) => Promise<boolean>;
 
-const shuttingDown = (socket: Duplex) => refuse(socket, 503, 'Server is shutting down');
+const SHUTTING_DOWN: Refusal = { category: 'closing', status: 503, message: 'Server is shutting down' };
 
 /**
  * Creates the HTTP server's `upgrade` listener for one endpoint.
@@ -63,16 +67,18 @@ const shuttingDown = (socket: Duplex) => refuse(socket, 503, 'Server is shutting
  */
 export function createUpgradeListener(ep: UpgradeEndpoint, decide: UpgradeDecision): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   const { http, admission, logger } = ep;
+  const refusals = createRefusalLog(logger);
   async function handle(u: Upgrade): Promise<boolean> {
-    if (ep.isClosing()) return shuttingDown(u.socket), false;
-    if (!originAllowed(u.req, ep.origins)) return refuse(u.socket, 403, 'Origin not allowed'), false;
+    if (ep.isClosing()) return u.refuse(SHUTTING_DOWN), false;
+    if (!originAllowed(u.req, ep.origins)) return u.refuse({ category: 'origin', status: 403, message: 'Origin not allowed' }), false;
     return decide(u);
   }
   return (req, socket, head) => {
     const pathname = (req.url ?? '/').split('?', 1)[0];
+    const refuseThis = (r: Refusal) => refuseWith(socket, r, refusals, req.socket.remoteAddress, ep.name);
     if (pathname !== ep.path) {
       // Another handler on a shared HTTP server (Vite HMR, a second endpoint) may own this path.
-      if (http.listenerCount('upgrade') <= 1) refuse(socket, 404, 'Not Found');
+      if (http.listenerCount('upgrade') <= 1) refuseThis({ category: 'path', status: 404, message: 'Not Found' });
       return;
     }
     // A peer may reset the socket while authenticate() runs; an unhandled 'error' would crash.
@@ -81,10 +87,10 @@ export function createUpgradeListener(ep: UpgradeEndpoint, decide: UpgradeDecisi
     const ip = addressKey(req.socket.remoteAddress);
     const refused = admission.admit(ip);
     if (refused) {
-      return refuse(socket, refused, refused === 429 ? 'Too many connections from this address' : `${ep.name} is at capacity`, { 'Retry-After': '1' });
+      return refuseThis({ category: 'limit', status: refused, message: refused === 429 ? 'Too many connections from this address' : `${ep.name} is at capacity` });
     }
     const release = releaseOnce(admission, ip);
-    handle({ endpoint: ep.name, req, socket, head, ip, deadline: at + ep.handshakeTimeoutMs, release }).then(
+    handle({ endpoint: ep.name, req, socket, head, ip, deadline: at + ep.handshakeTimeoutMs, release, refuse: refuseThis }).then(
       (accepted) => {
         if (!accepted) release();
       },
@@ -102,7 +108,8 @@ export const REFUSED: unique symbol = Symbol('refused');
 
 /**
  * Runs the application's `authenticate` until the upgrade's deadline and answers its failures:
- * a throw is 500 (logged, the token never), a timeout 503, `null`/`undefined` 401.
+ * a throw is 500 (logged at `error`, the token never), a timeout 503 (logged at `warn`),
+ * `null`/`undefined` 401 with the reason `jwt()` noted (refusal.ts), else `refused`.
  */
 export async function authenticateUpgrade<Identity>(
   u: Upgrade,
@@ -122,7 +129,8 @@ export async function authenticateUpgrade<Identity>(
     logger.warn({ ip: u.ip, endpoint: u.endpoint, timeoutMs: Math.max(0, ms) }, 'authenticate timed out');
     return refuse(u.socket, 503, 'Authentication timed out'), REFUSED;
   }
-  if (result === null || result === undefined) return refuse(u.socket, 401, 'Unauthorized'), REFUSED;
+  if (result === null || result === undefined) return u.refuse(unauthorized(takeTokenRefusal(u.req) ?? 'refused')), REFUSED;
+  takeTokenRefusal(u.req);
   return result;
 }
 
@@ -134,7 +142,7 @@ export async function authenticateUpgrade<Identity>(
 export function completeUpgrade(ep: Pick<UpgradeEndpoint, 'isClosing'>, wss: WebSocketServer, u: Upgrade, onOpen: (ws: WebSocket) => void): Promise<boolean> {
   const { req, socket, head } = u;
   if (socket.destroyed) return Promise.resolve(false);
-  if (ep.isClosing()) return shuttingDown(socket), Promise.resolve(false);
+  if (ep.isClosing()) return u.refuse(SHUTTING_DOWN), Promise.resolve(false);
   return new Promise<boolean>((resolve) => {
     // ws answers an invalid upgrade (bad key, version) itself and never calls back.
     const refused = () => resolve(false);

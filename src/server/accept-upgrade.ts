@@ -8,7 +8,6 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { Admission } from '../net/admission.js';
-import { refuse } from '../net/refuse.js';
 import { REFUSED, authenticateUpgrade, completeUpgrade, createUpgradeListener, type Upgrade, type UpgradeEndpoint } from '../net/upgrade.js';
 import type { Codec } from '../protocol/codec.js';
 import type { Reauthenticate } from './auth-session.js';
@@ -60,9 +59,9 @@ export function createUpgradeHandler<Identity>(deps: UpgradeDeps<Identity>): (re
   };
 
   async function decide(u: Upgrade): Promise<boolean> {
-    const { req, socket } = u;
+    const { req } = u;
     const nego = negotiate(req.headers['sec-websocket-protocol'], opts.codecs);
-    if (!nego.ok) return refuse(socket, nego.status, nego.message), false;
+    if (!nego.ok) return u.refuse({ category: 'subprotocol', status: nego.status, message: nego.message }), false;
 
     let identity: Identity | null | undefined = undefined;
     let deferred = false;
