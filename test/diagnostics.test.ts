@@ -172,16 +172,19 @@ describe('refused handshakes are logged once, with their reason and address, nev
     const expired = await sign({ sub: 'alice', aud: 'chat', iss: 'https://auth.test', exp: nowSec() - 60 });
     const protocols = [V1, encodeTokenProtocol(expired)];
     // 200 real refused handshakes, 20 at a time (bounded; loopback only).
+    const t0 = performance.now();
     for (let batch = 0; batch < 10; batch++) {
       const statuses = await Promise.all(Array.from({ length: 20 }, () => attempt(url, { protocols, from: '127.0.4.1' }).then((a) => a.status)));
       expect(statuses).toEqual(Array(20).fill(401));
     }
+    const windows = 1 + Math.floor((performance.now() - t0) / 10_000); // one on an idle machine
     // Another address is not silenced by the flood.
     await attempt(url, { protocols, from: '127.0.4.2' });
-    expect(refusedLines(logger).map((l) => l.obj)).toEqual([
-      { endpoint: 'Server', category: 'expired', status: 401, ip: expect.stringMatching(/127\.0\.4\.1$/) },
-      { endpoint: 'Server', category: 'expired', status: 401, ip: expect.stringMatching(/127\.0\.4\.2$/) },
-    ]);
+    const flood = refusedLines(logger).filter((l) => /127\.0\.4\.1$/.test((l.obj as { ip: string }).ip));
+    expect(flood.length).toBeGreaterThanOrEqual(1);
+    expect(flood.length).toBeLessThanOrEqual(windows);
+    expect(flood[0]!.obj).toEqual({ endpoint: 'Server', category: 'expired', status: 401, ip: expect.stringMatching(/127\.0\.4\.1$/) });
+    expect(refusedLines(logger).at(-1)!.obj).toEqual({ endpoint: 'Server', category: 'expired', status: 401, ip: expect.stringMatching(/127\.0\.4\.2$/) });
     expectAbsent(logger, expired);
   });
 

@@ -93,6 +93,18 @@ export function refusalHeaders(r: Refusal): Record<string, string> {
   return {};
 }
 
+/** The HTTP response of a refusal, as any transport writes it: status, extra headers, one-line body. */
+export interface HttpRefusal {
+  status: number;
+  message: string;
+  headers: Record<string, string>;
+}
+
+/** What to answer `r` with; a transport writes it (Node: refuse.ts) and closes the connection. */
+export function httpAnswer(r: Refusal): HttpRefusal {
+  return { status: r.status, message: r.message, headers: refusalHeaders(r) };
+}
+
 /**
  * Why `jwt()` (or another token authenticator) refused the token of a request, for the endpoint to
  * log and answer with. Keyed by the request object, so nothing about it outlives the request; the

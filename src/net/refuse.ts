@@ -6,7 +6,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RefusalLog } from './refusal-log.js';
-import { refusalHeaders, type Refusal } from './refusal.js';
+import { httpAnswer, type Refusal } from './refusal.js';
 
 /** Answers the upgrade request with a plain HTTP error and closes the socket. */
 export function refuse(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
@@ -26,9 +26,10 @@ export function refuse(socket: Duplex, status: number, message: string, headers:
 
 /**
  * Logs `refusal` on `log` (once, rate-limited per address) and answers it with its status, body and
- * headers ({@link refusalHeaders}: `WWW-Authenticate` on 401, `Retry-After` on 429/503).
+ * headers (refusal.ts `httpAnswer`: `WWW-Authenticate` on 401, `Retry-After` on 429/503).
  */
 export function refuseWith(socket: Duplex, refusal: Refusal, log: RefusalLog, address: string | undefined, endpoint: string): void {
   log.record({ category: refusal.category, status: refusal.status, address, endpoint });
-  refuse(socket, refusal.status, refusal.message, refusalHeaders(refusal));
+  const { status, message, headers } = httpAnswer(refusal);
+  refuse(socket, status, message, headers);
 }

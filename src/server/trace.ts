@@ -4,6 +4,12 @@
  * tokens. Off unless the logger says `debug` is enabled (`isLevelEnabled('debug')`, read once):
  * then {@link createTrace} returns `undefined`, and a call site (`trace?.frame(…)`) costs one
  * property check and allocates nothing.
+ *
+ * Where the events come from: `opened` from auth-session.ts (when `welcome` is sent), `subscription`
+ * from dispatch.ts; `closed` and `frame` from the transport, which knows close codes and sizes on
+ * the wire — `closed` where the socket's close is handled (the server's close hook), `frame` after
+ * an inbound message is decoded and validated (`direction: 'in'`, the message's byte length) and
+ * after an outbound frame is encoded (`'out'`, the encoded length).
  */
 import { debugEnabled, type Logger } from '../shared/logger.js';
 
