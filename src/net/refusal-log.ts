@@ -42,7 +42,7 @@ interface Window {
 
 /**
  * Creates a refusal log on `logger`. The first refusal from an address key (an IPv4 address or an
- * IPv6 /64, as `limits.maxConnectionsPerIp` counts) is logged at once; more from it within
+ * IPv6 /64, as `limits.maxConnectionsPerIp` counts) at one endpoint is logged at once; more from it within
  * `windowMs` are only counted, and the first line after the window says how many were left out
  * (`suppressed`). At most `maxAddresses` keys are remembered: when more addresses are refused
  * within one window, their refusals are counted together and logged as one summary line per
@@ -67,7 +67,8 @@ export function createRefusalLog(logger: Logger, options: RefusalLogOptions = {}
   return {
     record({ category, status, address, endpoint }) {
       const t = now();
-      const key = addressKey(address);
+      // Per endpoint: a relay and a server sharing a logger do not silence each other.
+      const key = `${endpoint} ${addressKey(address)}`;
       const w = windows.get(key);
       if (w && t - w.since < windowMs) {
         w.suppressed++;
@@ -91,4 +92,14 @@ export function createRefusalLog(logger: Logger, options: RefusalLogOptions = {}
       logger.info({ endpoint, category, status, ip: address, ...(suppressed > 0 ? { suppressed } : {}) }, 'handshake refused');
     },
   };
+}
+
+/** One log per logger, shared by the endpoints that log there (each keeps its own windows). */
+const logs = new WeakMap<Logger, RefusalLog>();
+
+/** The refusal log on `logger`, created on first use. */
+export function refusalLogFor(logger: Logger): RefusalLog {
+  let log = logs.get(logger);
+  if (!log) logs.set(logger, (log = createRefusalLog(logger)));
+  return log;
 }

@@ -13,7 +13,7 @@ import { addressKey, releaseOnce, type Admission } from './admission.js';
 import { deadline, TIMED_OUT } from './deadline.js';
 import { originAllowed } from './origin.js';
 import { refuse, refuseWith } from './refuse.js';
-import { createRefusalLog } from './refusal-log.js';
+import { refusalLogFor } from './refusal-log.js';
 import { takeTokenRefusal, unauthorized, type Refusal } from './refusal.js';
 
 /** What an endpoint tells the upgrade listener about itself. */
@@ -67,7 +67,7 @@ const SHUTTING_DOWN: Refusal = { category: 'closing', status: 503, message: 'Ser
  */
 export function createUpgradeListener(ep: UpgradeEndpoint, decide: UpgradeDecision): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   const { http, admission, logger } = ep;
-  const refusals = createRefusalLog(logger);
+  const refusals = refusalLogFor(logger);
   async function handle(u: Upgrade): Promise<boolean> {
     if (ep.isClosing()) return u.refuse(SHUTTING_DOWN), false;
     if (!originAllowed(u.req, ep.origins)) return u.refuse({ category: 'origin', status: 403, message: 'Origin not allowed' }), false;
