@@ -348,9 +348,12 @@ describe('the upgrade listener', () => {
     await within(new Promise((r) => ws.on('close', r)), 'the accepted socket to be closed');
     expect(identities).toEqual(['alice']);
     expect(logger.lines.map((l) => [l.level, l.msg])).toEqual([
+      ['info', 'handshake refused'],
       ['error', 'authenticate threw'],
       ['warn', 'authenticate timed out'],
     ]);
+    // authenticate returned null: the application's own refusal (docs/security.md, "Refusal logs").
+    expect(logger.lines[0]!.obj).toMatchObject({ category: 'refused', status: 401, ip: '127.0.0.1' });
     for (const line of logger.lines) expect(line.obj).toMatchObject({ endpoint: ep.name });
     expect(JSON.stringify(logger.lines)).not.toContain('secret-token');
     // Both of the address's slots are free again: every refusal gave its slot back.

@@ -74,7 +74,8 @@ describe('command input schemas', () => {
       t: 'err',
       id: 1,
       code: 'INVALID_INPUT',
-      message: 'Invalid input',
+      // The message names the first issue (no path: it is about the whole value).
+      message: 'Invalid input: Invalid input: expected number, received string',
       details: { issues: [{ message: 'Invalid input: expected number, received string' }] },
     });
   });
@@ -240,7 +241,7 @@ describe('topic payload schemas', () => {
     await within(reader.subscribe('chat:1', (d) => got.push(d)).ready, 'subscribed');
     const err = await rejection(publisher.publish('chat:1', { text: '' }));
     expect(err.code).toBe('INVALID_INPUT');
-    expect(err.message).toBe('Invalid message');
+    expect(err.message).toBe('Invalid message: text: Too small: expected string to have >=1 characters');
     expect(err.details).toEqual({ issues: [{ message: expect.any(String), path: ['text'] }] });
     expect((await rejection(publisher.publish('chat:1', 'just text'))).code).toBe('INVALID_INPUT');
     await publisher.publish('chat:1', { text: 'hello', extra: 'dropped' });

@@ -8,7 +8,6 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { Admission } from '../net/admission.js';
 import { closeWithin } from '../net/close-peers.js';
 import { createHttpEndpoint } from '../net/http-endpoint.js';
-import { refuse } from '../net/refuse.js';
 import { REFUSED, authenticateUpgrade, completeUpgrade, createUpgradeListener, type Upgrade, type UpgradeEndpoint } from '../net/upgrade.js';
 import { CloseCode, ReadyState } from '../protocol/close-codes.js';
 import { readOfferedProtocols } from '../protocol/subprotocol.js';
@@ -178,7 +177,7 @@ export function createEgressRelay<Identity = unknown>(options: EgressOptions<Ide
   /** The relay's own part of the upgrade: its subprotocol, then who the host is. */
   async function decide(u: Upgrade): Promise<boolean> {
     const protocols = readProtocols(u.req.headers['sec-websocket-protocol']);
-    if (!protocols.ok) return refuse(u.socket, 400, protocols.message), false;
+    if (!protocols.ok) return u.refuse({ category: 'subprotocol', status: 400, message: protocols.message }), false;
     const auth = opts.authenticate;
     const identity = auth ? await authenticateUpgrade(u, logger, () => auth(u.req, protocols.token)) : (undefined as Identity);
     if (identity === REFUSED) return false;

@@ -3,8 +3,9 @@
  * Switchboard server on any transport, the bridge's egress relay): admission, the shutdown refusal,
  * origin and the authentication deadline ({@link screenUpgrade}, which needs only a request view and
  * a way to refuse), plus the Node glue: path routing on a shared `http.Server` and the hand-over to
- * `ws`. Every refusal is one plain HTTP response before a WebSocket exists (docs/protocol.md §1.2);
- * every admitted request gives its slot back exactly once, however it ends.
+ * `ws`. Every refusal is one plain HTTP response before a WebSocket exists (docs/protocol.md §1.2),
+ * logged once with its reason (refusal-log.ts); every admitted request gives its slot back exactly
+ * once, however it ends.
  */
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -15,6 +16,8 @@ import { addressKey, releaseOnce, type Admission } from './admission.js';
 import { deadline, TIMED_OUT } from './deadline.js';
 import { originAllowed } from './origin.js';
 import { refuse } from './refuse.js';
+import { refusalLogFor } from './refusal-log.js';
+import { httpAnswer, takeTokenRefusal, unauthorized, type Refusal } from './refusal.js';
 
 /** What an endpoint tells the upgrade screen about itself. */
 export interface ScreenEndpoint {
@@ -37,8 +40,14 @@ export interface UpgradeEndpoint extends ScreenEndpoint {
   path: string;
 }
 
-/** Answers an upgrade request with a plain HTTP refusal (status, one-line message, extra headers). */
-export type RefuseUpgrade = (status: number, message: string, headers?: Record<string, string>) => void;
+/** Writes a plain HTTP refusal (status, one-line message, extra headers): the transport's part. */
+export type WriteRefusal = (status: number, message: string, headers?: Record<string, string>) => void;
+
+/** Answers an upgrade request with `refusal` and logs it once (docs/security.md, "Refusal logs"). */
+export type RefuseUpgrade = (refusal: Refusal) => void;
+
+/** What an upgrade that arrives (or completes) while the endpoint shuts down is refused with. */
+const SHUTTING_DOWN: Refusal = { category: 'closing', status: 503, message: 'Server is shutting down' };
 
 /** An admitted upgrade request, on any transport, handed to the endpoint's own logic. */
 export interface AdmittedUpgrade<R extends UpgradeRequest = UpgradeRequest> {
@@ -51,8 +60,10 @@ export interface AdmittedUpgrade<R extends UpgradeRequest = UpgradeRequest> {
   deadline: number;
   /** Gives the admission slot back; idempotent, and holds nothing of the request. */
   release: () => void;
-  /** Answers with a plain HTTP refusal and closes. */
+  /** Answers with a plain HTTP refusal, logged with its reason, and closes. */
   refuse: RefuseUpgrade;
+  /** Answers a server fault that was logged already (at `error`/`warn`), without a refusal line. */
+  fail: WriteRefusal;
 }
 
 /** An admitted upgrade request on Node's `http` server. */
@@ -69,7 +80,20 @@ export interface Upgrade extends AdmittedUpgrade<IncomingMessage> {
 export type UpgradeDecision<U extends AdmittedUpgrade = Upgrade> = (u: U) => Promise<boolean>;
 
 /** The answer to an upgrade that arrives (or completes) while the endpoint shuts down. */
-export const shuttingDown = (refuse: RefuseUpgrade): void => refuse(503, 'Server is shutting down');
+export const shuttingDown = (refuse: RefuseUpgrade): void => refuse(SHUTTING_DOWN);
+
+/**
+ * `write` with the refusal log in front: each refusal is logged (rate-limited per address, on the
+ * endpoint's logger) and then written with its headers (`WWW-Authenticate` on 401, `Retry-After`).
+ */
+export function loggedRefusal(ep: Pick<ScreenEndpoint, 'logger' | 'name'>, address: string | undefined, write: WriteRefusal): RefuseUpgrade {
+  const log = refusalLogFor(ep.logger);
+  return (r) => {
+    log.record({ category: r.category, status: r.status, address, endpoint: ep.name });
+    const a = httpAnswer(r);
+    write(a.status, a.message, a.headers);
+  };
+}
 
 /**
  * Admission, the shutdown refusal and the origin check for one upgrade request on any transport,
@@ -79,21 +103,22 @@ export const shuttingDown = (refuse: RefuseUpgrade): void => refuse(503, 'Server
 export function screenUpgrade<R extends UpgradeRequest, X extends object>(
   ep: ScreenEndpoint,
   req: R,
-  refuse: RefuseUpgrade,
+  write: WriteRefusal,
   extra: X,
   decide: UpgradeDecision<AdmittedUpgrade<R> & X>,
 ): void {
   const at = Date.now();
   const ip = addressKey(req.socket.remoteAddress);
+  const refuse = loggedRefusal(ep, req.socket.remoteAddress, write);
   const refused = ep.admission.admit(ip);
   if (refused) {
-    return refuse(refused, refused === 429 ? 'Too many connections from this address' : `${ep.name} is at capacity`, { 'Retry-After': '1' });
+    return refuse({ category: 'limit', status: refused, message: refused === 429 ? 'Too many connections from this address' : `${ep.name} is at capacity` });
   }
   const release = releaseOnce(ep.admission, ip);
-  const u = { ...extra, endpoint: ep.name, req, ip, deadline: at + ep.handshakeTimeoutMs, release, refuse };
+  const u = { ...extra, endpoint: ep.name, req, ip, deadline: at + ep.handshakeTimeoutMs, release, refuse, fail: write };
   const handle = async (): Promise<boolean> => {
     if (ep.isClosing()) return shuttingDown(refuse), false;
-    if (!originAllowed(req, ep.origins)) return refuse(403, 'Origin not allowed'), false;
+    if (!originAllowed(req, ep.origins)) return refuse({ category: 'origin', status: 403, message: 'Origin not allowed' }), false;
     return decide(u);
   };
   handle().then(
@@ -103,19 +128,22 @@ export function screenUpgrade<R extends UpgradeRequest, X extends object>(
     (err: unknown) => {
       release();
       ep.logger.error({ err, endpoint: ep.name }, 'upgrade failed');
-      refuse(500, 'Internal Server Error');
+      write(500, 'Internal Server Error');
     },
   );
 }
 
 /**
  * Whether a Node upgrade request is for `path`. One for another path is left to another handler on
- * a shared HTTP server (Vite HMR, a second endpoint), or answered 404 when there is none.
+ * a shared HTTP server (Vite HMR, a second endpoint), or answered 404 (logged as `path` on `ep`'s
+ * logger) when there is none.
  */
-export function routeUpgrade(http: HttpServer, path: string, req: IncomingMessage, socket: Duplex): boolean {
+export function routeUpgrade(http: HttpServer, path: string, req: IncomingMessage, socket: Duplex, ep: Pick<ScreenEndpoint, 'logger' | 'name'>): boolean {
   const pathname = (req.url ?? '/').split('?', 1)[0];
   if (pathname === path) return true;
-  if (http.listenerCount('upgrade') <= 1) refuse(socket, 404, 'Not Found');
+  if (http.listenerCount('upgrade') <= 1) {
+    loggedRefusal(ep, req.socket.remoteAddress, (status, message, headers) => refuse(socket, status, message, headers))({ category: 'path', status: 404, message: 'Not Found' });
+  }
   return false;
 }
 
@@ -127,7 +155,7 @@ export function routeUpgrade(http: HttpServer, path: string, req: IncomingMessag
  */
 export function createUpgradeListener(ep: UpgradeEndpoint, decide: UpgradeDecision): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
-    if (!routeUpgrade(ep.http, ep.path, req, socket)) return;
+    if (!routeUpgrade(ep.http, ep.path, req, socket, ep)) return;
     // A peer may reset the socket while authenticate() runs; an unhandled 'error' would crash.
     socket.on('error', () => socket.destroy());
     screenUpgrade(ep, req, (status, message, headers) => refuse(socket, status, message, headers), { socket, head }, decide);
@@ -139,7 +167,8 @@ export const REFUSED: unique symbol = Symbol('refused');
 
 /**
  * Runs the application's `authenticate` until the upgrade's deadline and answers its failures:
- * a throw is 500 (logged, the token never), a timeout 503, `null`/`undefined` 401.
+ * a throw is 500 (logged at `error`, the token never), a timeout 503 (logged at `warn`),
+ * `null`/`undefined` 401 with the reason `jwt()` noted (refusal.ts), else `refused`.
  */
 export async function authenticateUpgrade<Identity>(
   u: AdmittedUpgrade,
@@ -153,13 +182,14 @@ export async function authenticateUpgrade<Identity>(
   } catch (err) {
     // The token is not logged; only the error the application threw.
     logger.error({ err, ip: u.ip, endpoint: u.endpoint }, 'authenticate threw');
-    return u.refuse(500, 'Authentication failed'), REFUSED;
+    return u.fail(500, 'Authentication failed'), REFUSED;
   }
   if (result === TIMED_OUT) {
     logger.warn({ ip: u.ip, endpoint: u.endpoint, timeoutMs: Math.max(0, ms) }, 'authenticate timed out');
-    return u.refuse(503, 'Authentication timed out'), REFUSED;
+    return u.fail(503, 'Authentication timed out'), REFUSED;
   }
-  if (result === null || result === undefined) return u.refuse(401, 'Unauthorized'), REFUSED;
+  if (result === null || result === undefined) return u.refuse(unauthorized(takeTokenRefusal(u.req) ?? 'refused')), REFUSED;
+  takeTokenRefusal(u.req);
   return result;
 }
 

@@ -68,7 +68,7 @@ export function createUpgradeHandler<Identity, C>(deps: UpgradeDeps<Identity, C>
   async function decide(u: AdmittedUpgrade & { pending: PendingUpgrade<C> }): Promise<boolean> {
     const req = asIncoming(u.req);
     const nego = negotiate(protocolHeader(u.req), opts.codecs);
-    if (!nego.ok) return u.refuse(nego.status, nego.message), false;
+    if (!nego.ok) return u.refuse({ category: 'subprotocol', status: nego.status, message: nego.message }), false;
 
     let identity: Identity | null | undefined = undefined;
     let deferred = false;

@@ -5,9 +5,13 @@
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { errFrame, INTERNAL_MESSAGE } from '../protocol/error-frame.js';
+import type { TokenRefusalCategory } from '../net/refusal.js';
 import type { Connection } from './connection.js';
+import { isTokenAuthenticate } from './jwt.js';
 import type { Members } from './members.js';
+import type { Authenticate } from './options.js';
 import type { Logger } from '../shared/logger.js';
+import { createTrace } from './trace.js';
 
 /** Verifies a token for one connection (its upgrade request is in the closure when needed). */
 export type Reauthenticate<Identity> = (token: string) => Promise<Identity | null | undefined> | Identity | null | undefined;
@@ -21,10 +25,15 @@ export interface AuthSessionDeps<Identity> {
   /** Sends `welcome` and makes the connection usable. */
   welcome(conn: Connection<Identity>): void;
   logger: Logger;
+  /** The server's `authenticate`: when it can say why it refuses a token (`jwt()`), that is used. */
+  authenticate?: Authenticate<Identity> | undefined;
 }
 
 /** What `verify` returns when the token could not be checked because verification threw. */
 const FAULT = Symbol('verification failed');
+
+/** A verified token, or why it was refused (docs/security.md, "Refusal logs"). */
+type Verdict<Identity> = { ok: true; identity: Identity } | { ok: false; reason: TokenRefusalCategory | 'refused' };
 
 /** setTimeout's longest delay; longer expiries are reached in several hops. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
@@ -38,6 +47,22 @@ interface SessionState<Identity> {
 
 export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
   const states = new WeakMap<Connection<Identity>, SessionState<Identity>>();
+  // `jwt()` verifies a bare token the same way with or without a reason; with one, refusals say why.
+  const checkToken = isTokenAuthenticate(deps.authenticate) ? deps.authenticate.check : undefined;
+  const trace = createTrace(deps.logger);
+
+  /** Makes the connection usable, and traces it at debug (docs/server.md, "Diagnostics"). */
+  function welcome(conn: Connection<Identity>): void {
+    deps.welcome(conn);
+    if (!trace) return;
+    let member: string;
+    try {
+      member = deps.members.id(conn.identity, conn.clientId);
+    } catch {
+      member = '(presence.key threw)'; // the application's key function; presence reports it
+    }
+    trace.opened(conn.clientId, member, conn.codec.name);
+  }
 
   function clear(conn: Connection<Identity>, t: NodeJS.Timeout | undefined): void {
     if (!t) return;
@@ -65,9 +90,11 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
    * cannot be fetched, a user store that is down), not a refused token: at the handshake it is HTTP
    * 500 and the client retries (docs/protocol.md §1.2), so it must not become a final UNAUTHORIZED close here.
    */
-  async function verify(conn: Connection<Identity>, state: SessionState<Identity>, token: string): Promise<Identity | null | undefined | typeof FAULT> {
+  async function verify(conn: Connection<Identity>, state: SessionState<Identity>, token: string): Promise<Verdict<Identity> | typeof FAULT> {
     try {
-      return await state.reauth(token);
+      if (checkToken) return await checkToken(token);
+      const identity = await state.reauth(token);
+      return identity === null || identity === undefined ? { ok: false, reason: 'refused' } : { ok: true, identity };
     } catch (err) {
       // Never log the token: only the error the application threw.
       deps.logger.error({ err, clientId: conn.clientId }, 'authenticate threw');
@@ -90,7 +117,7 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
         });
         return;
       }
-      deps.welcome(conn);
+      welcome(conn);
       if (state) schedule(conn, state);
     },
 
@@ -99,29 +126,31 @@ export function createAuthSession<Identity>(deps: AuthSessionDeps<Identity>) {
       const state = states.get(conn);
       if (!state || state.verifying) return conn.close(CloseCode.AUTH_TIMEOUT, 'authentication already in progress');
       state.verifying = true;
-      const identity = await verify(conn, state, token);
+      const verdict = await verify(conn, state, token);
       state.verifying = false;
       if (!conn.open) return;
       // INTERNAL_ERROR (the client reconnects with backoff), as HTTP 500 would at the handshake.
-      if (identity === FAULT) return conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
-      if (identity === null || identity === undefined) return conn.close(CloseCode.UNAUTHORIZED, 'unauthorized');
-      conn.identity = identity;
+      if (verdict === FAULT) return conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
+      // The reason reaches the client in the close reason, which browsers can read (docs/protocol.md §1.3).
+      if (!verdict.ok) return conn.close(CloseCode.UNAUTHORIZED, `token refused: ${verdict.reason}`);
+      conn.identity = verdict.identity;
       conn.authPending = false;
-      deps.welcome(conn);
+      welcome(conn);
       schedule(conn, state);
     },
 
     /** An `auth` frame with an id: a token refresh, asked for or proactive. */
     async refresh(conn: Connection<Identity>, id: number, token: string): Promise<void> {
       const state = states.get(conn);
-      const refuse = (message: string) => conn.fail(errFrame(id, ErrorCode.UNAUTHORIZED, message));
+      const refuse = (message: string, reason?: string) => conn.fail(errFrame(id, ErrorCode.UNAUTHORIZED, message, reason ? { reason } : undefined));
       if (!state) return refuse('This connection has no token to refresh');
-      const identity = await verify(conn, state, token);
+      const verdict = await verify(conn, state, token);
       if (!conn.open) return;
       // Not the token's fault: INTERNAL as for any server failure (docs/protocol.md §4); the grace
       // timer keeps running, so the client reconnects after TOKEN_EXPIRED if no later refresh succeeds.
-      if (identity === FAULT) return conn.fail(errFrame(id, ErrorCode.INTERNAL, INTERNAL_MESSAGE));
-      if (identity === null || identity === undefined) return refuse('Token refused');
+      if (verdict === FAULT) return conn.fail(errFrame(id, ErrorCode.INTERNAL, INTERNAL_MESSAGE));
+      if (!verdict.ok) return refuse(`Token refused: ${verdict.reason}`, verdict.reason);
+      const identity = verdict.identity;
       if (deps.members.id(identity, conn.clientId) !== deps.members.id(conn.identity, conn.clientId)) {
         return refuse('Token is for another identity');
       }

@@ -18,6 +18,7 @@ import type { LimitOptions } from './options.js';
 import type { TopicIndex } from './topic-index.js';
 import type { TopicPermission, TopicRules } from './topic-rules.js';
 import { createStreams, type StreamEntry, type UploadEntry } from './streams.js';
+import { createTrace, type SubscriptionOutcome } from './trace.js';
 import type { CommandHandler } from './types.js';
 import { validate } from './validation.js';
 
@@ -47,6 +48,9 @@ export interface DispatchDeps<Identity> {
   keyScope(conn: Connection<Identity>): string;
 }
 
+/** Why a topic operation was FORBIDDEN, in `details.reason` (docs/protocol.md §4). */
+export type ForbiddenReason = 'no-rule' | 'denied';
+
 /** The answer to a request refused by `limits.rate` (docs/protocol.md §4). */
 function rateLimited(id: number, retryAfterMs: number): ErrFrame {
   return errFrame(id, ErrorCode.RATE_LIMITED, 'Too many requests', { retryAfterMs });
@@ -55,6 +59,8 @@ function rateLimited(id: number, retryAfterMs: number): ErrFrame {
 /** Creates the frame sink shared by all connections of a server. */
 export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameSink<Identity> {
   const { commands, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope } = deps;
+  // The development trace (docs/server.md, "Diagnostics"): undefined unless the logger has debug on.
+  const trace = createTrace(logger);
   const streams = createStreams<Identity>(
     (conn, id, v) => answer(conn as Connection<Identity>, id, 'upload', () => replyChecked(conn as Connection<Identity>, id, v)),
     (conn, id, err, what) => failWith(conn as Connection<Identity>, id, err, what),
@@ -116,8 +122,13 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     conn.fail(errFrame(id, ErrorCode.INTERNAL, INTERNAL_MESSAGE));
   }
 
-  const forbidden = (conn: Connection<Identity>, id: number, topic: string) =>
-    conn.fail(errFrame(id, ErrorCode.FORBIDDEN, `Not allowed on topic "${topic}"`));
+  /**
+   * FORBIDDEN with `details.reason` (docs/protocol.md §4): `no-rule` when no topic rule matches the
+   * topic (secure by default: a forgotten rule), `denied` when the matching rule refuses (its
+   * permission is `false`, absent, or its function returned false).
+   */
+  const forbidden = (conn: Connection<Identity>, id: number, topic: string, reason: ForbiddenReason) =>
+    conn.fail(errFrame(id, ErrorCode.FORBIDDEN, `Not allowed on topic "${topic}": ${reason === 'no-rule' ? 'no topic rule matches it' : 'its topic rule refused'}`, { reason }));
 
   function check(
     perm: TopicPermission<Identity> | undefined,
@@ -198,7 +209,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     if (!conn.open) return;
     const rule = rules.find(f.topic);
     const allowed = check(rule?.publish, conn, f.topic, f.data);
-    if (!(allowed === true || (allowed !== false && (await allowed)))) return forbidden(conn, f.id, f.topic);
+    if (!(allowed === true || (allowed !== false && (await allowed)))) return forbidden(conn, f.id, f.topic, rule ? 'denied' : 'no-rule');
     const data = rule?.schema ? await validate(rule.schema, f.data, 'message') : f.data;
     // The frame's data was checked on arrival; a schema's output is the server's: INTERNAL if too deep.
     if (data !== f.data && exceedsDepth(data)) throw new Error(`topic schema output nested deeper than ${MAX_DEPTH} levels`);
@@ -211,17 +222,37 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     conn.reply(f.id, undefined);
   }
 
-  async function sub(conn: Connection<Identity>, f: SubFrame): Promise<void> {
+  /** Answers a `sub`; resolves what happened, for the trace (`undefined`: the connection closed meanwhile). */
+  async function subscribe(conn: Connection<Identity>, f: SubFrame): Promise<SubscriptionOutcome | undefined> {
     const { id, topic } = f;
     const rule = rules.find(topic);
     const allowed = await check(rule?.subscribe, conn, topic);
-    if (!allowed) return forbidden(conn, id, topic);
-    if (!conn.open) return;
+    if (!allowed) {
+      const reason = rule ? 'denied' : 'no-rule';
+      forbidden(conn, id, topic, reason);
+      return reason;
+    }
+    if (!conn.open) return undefined;
     if (!conn.topics.has(topic) && conn.topics.size >= limits.maxSubscriptionsPerConnection) {
-      return limitExceeded(conn, id, 'maxSubscriptionsPerConnection', limits.maxSubscriptionsPerConnection);
+      limitExceeded(conn, id, 'maxSubscriptionsPerConnection', limits.maxSubscriptionsPerConnection);
+      return 'limit';
     }
     const o = { presence: rule?.presence === true, history: historyOf(topic), since: f.since, limit: f.history };
     await index.add(conn, topic, o, (out) => conn.reply(id, out));
+    return 'subscribed';
+  }
+
+  async function sub(conn: Connection<Identity>, f: SubFrame): Promise<void> {
+    if (!trace) return void (await subscribe(conn, f));
+    let outcome: SubscriptionOutcome | undefined;
+    try {
+      outcome = await subscribe(conn, f);
+    } catch (err) {
+      outcome = 'failed';
+      throw err;
+    } finally {
+      if (outcome) trace.subscription(conn.clientId, f.topic, outcome);
+    }
   }
 
   async function presence(conn: Connection<Identity>, id: number, topic: string): Promise<void> {

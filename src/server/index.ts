@@ -7,7 +7,8 @@
  * await server.listen();
  */
 export { createServer } from './server.js';
-export { jwt, isTokenAuthenticate, type JwtOptions, type JwtClaims, type TokenAuthenticate } from './jwt.js';
+export { jwt, isTokenAuthenticate, type JwtOptions, type JwtClaims, type TokenAuthenticate, type TokenCheck, type TokenRefusalCategory } from './jwt.js';
+export type { RefusalCategory } from '../net/refusal.js';
 export type { TokenTransport } from '../protocol/subprotocol.js';
 export type { Server, CommandContext, CommandHandler, CommandMap, CommandSpec, StreamContext, StreamHandler, UploadHandler, StreamSpec, UploadSpec, StreamMap, UploadMap } from './types.js';
 export type { BatchOptions } from './options.js';

@@ -5,13 +5,18 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type CryptoKey, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { noteTokenRefusal, type TokenRefusalCategory } from '../net/refusal.js';
 import type { TokenTransport } from '../protocol/subprotocol.js';
 import { nonEmptyString, nonNegativeNumber, oneOf, withDefaults } from '../shared/options.js';
 import type { Authenticate } from './options.js';
 
-
+/** Options of {@link jwt}. */
 export interface JwtOptions {
-  /** Shared secret for HS256/384/512. */
+  /**
+   * Shared secret for HS256/384/512: at least as many bytes as the hash (RFC 7518 §3.2: 32 for
+   * HS256, 48 for HS384, 64 for HS512; the largest listed algorithm counts). Shorter secrets throw a
+   * `TypeError`; generate one with `openssl rand -base64 32` (`64` for HS512).
+   */
   secret?: string | Uint8Array;
   /** Public key for RS*, PS*, ES*, EdDSA: a PEM (SPKI) string, a `KeyObject` or a `CryptoKey`. */
   publicKey?: string | KeyObject | CryptoKey;
@@ -36,6 +41,11 @@ export interface JwtOptions {
 /** The verified claims; they become `ctx.identity`. */
 export type JwtClaims = JWTPayload & Record<string, unknown>;
 
+/** What {@link TokenAuthenticate.check} found: the identity, or why the token is refused. */
+export type TokenCheck<Identity> = { ok: true; identity: Identity } | { ok: false; reason: TokenRefusalCategory };
+
+export type { TokenRefusalCategory };
+
 /**
  * What `jwt()` returns: an `authenticate` function the server also asks about the transports it may
  * use, and how to verify a token that arrives in a frame (first message, refresh).
@@ -44,6 +54,12 @@ export interface TokenAuthenticate<Identity> extends Authenticate<Identity> {
   readonly transports: readonly TokenTransport[];
   /** Verifies a bare token; `null` when it is not valid. */
   verify(token: string): Promise<Identity | null>;
+  /**
+   * Verifies a bare token and says why it is refused (docs/security.md, "Refusal logs"); the server
+   * logs that reason for first-message and refresh tokens. Optional for authenticators made
+   * elsewhere: without it the reason is `refused`.
+   */
+  check?(token: string): Promise<TokenCheck<Identity>>;
   /** The token the handshake carries in an accepted transport, if any. */
   findToken(req: IncomingMessage, protocolToken: string | undefined): string | undefined;
 }
@@ -60,6 +76,46 @@ const JWT_DEFAULTS = { from: ['protocol'] as TokenTransport[], cookieName: 'sb_t
 function isTokenFault(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   return typeof code === 'string' && /^ERR_(JWT|JWS|JOSE_ALG|JWKS_NO_MATCHING_KEY|JWKS_MULTIPLE_MATCHING_KEYS|JOSE_NOT_SUPPORTED)/.test(code);
+}
+
+/**
+ * Why jose refused a token, in the categories of docs/security.md. Claim failures name their claim
+ * (`nbf`, `aud`, `iss`); any other claim that fails (a non-numeric `exp`, a bad `iat`) is malformed.
+ */
+function refusalOf(err: unknown): TokenRefusalCategory {
+  const { code, claim } = err as { code?: string; claim?: string };
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return 'expired';
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+      return 'bad-signature';
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return 'unknown-key';
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+    case 'ERR_JOSE_NOT_SUPPORTED':
+      return 'algorithm';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return claim === 'nbf' ? 'not-yet-valid' : claim === 'aud' ? 'wrong-audience' : claim === 'iss' ? 'wrong-issuer' : 'malformed';
+    default:
+      return 'malformed';
+  }
+}
+
+/** RFC 7518 §3.2: an HMAC key must be at least as long as the hash output, in bytes. */
+const HMAC_MIN_BYTES: Readonly<Record<string, number>> = { HS256: 32, HS384: 48, HS512: 64 };
+
+/** Throws the `TypeError` of a `secret` shorter than the strongest listed HS algorithm needs. */
+function checkSecretLength(secret: string | Uint8Array, algorithms: readonly string[]): void {
+  const bytes = typeof secret === 'string' ? new TextEncoder().encode(secret).byteLength : secret.byteLength;
+  const strongest = algorithms.reduce((a, b) => ((HMAC_MIN_BYTES[b] ?? 0) > (HMAC_MIN_BYTES[a] ?? 0) ? b : a));
+  const min = HMAC_MIN_BYTES[strongest] ?? 0;
+  if (bytes < min) {
+    throw new TypeError(
+      `jwt: \`secret\` is ${bytes} bytes; ${strongest} needs at least ${min} (RFC 7518 §3.2). ` +
+        `Generate one with \`openssl rand -base64 ${min}\` and keep it out of the source`,
+    );
+  }
 }
 
 /** The key type an algorithm needs: RS* and PS* share RSA keys. */
@@ -111,6 +167,10 @@ export function jwt(options: JwtOptions): TokenAuthenticate<JwtClaims> {
     throw new TypeError('jwt: a `publicKey` verifies one algorithm family (RS/PS, ES or EdDSA); use `jwks` for several');
   }
   if (o.from.length === 0) throw new TypeError('jwt: `from` lists no transport');
+  if (o.secret !== undefined) {
+    if (typeof o.secret !== 'string' && !(o.secret instanceof Uint8Array)) throw new TypeError('jwt: `secret` must be a string or a Uint8Array');
+    checkSecretLength(o.secret, o.algorithms);
+  }
 
   let key: Uint8Array | KeyObject | CryptoKey | JWTVerifyGetKey;
   if (o.secret !== undefined) key = typeof o.secret === 'string' ? new TextEncoder().encode(o.secret) : o.secret;
@@ -125,14 +185,19 @@ export function jwt(options: JwtOptions): TokenAuthenticate<JwtClaims> {
     ...(o.audience !== undefined ? { audience: o.audience } : {}),
   };
 
-  async function verify(token: string): Promise<JwtClaims | null> {
+  async function check(token: string): Promise<TokenCheck<JwtClaims>> {
     try {
       const { payload } = await jwtVerify(token, key as Uint8Array, verifyOptions);
-      return payload as JwtClaims;
+      return { ok: true, identity: payload as JwtClaims };
     } catch (err) {
-      if (isTokenFault(err)) return null;
+      if (isTokenFault(err)) return { ok: false, reason: refusalOf(err) };
       throw err; // e.g. the JWKS endpoint is down: a server fault (HTTP 500), logged without the token
     }
+  }
+
+  async function verify(token: string): Promise<JwtClaims | null> {
+    const r = await check(token);
+    return r.ok ? r.identity : null;
   }
 
   /** The first token found in the handshake transports, in `from` order. */
@@ -151,9 +216,13 @@ export function jwt(options: JwtOptions): TokenAuthenticate<JwtClaims> {
     return undefined;
   }
 
+  // Returns null to refuse, as every `authenticate` does; the reason goes to the endpoint beside it.
   const authenticate = async (req: IncomingMessage, protocolToken: string | undefined) => {
     const token = find(req, protocolToken);
-    return token === undefined ? null : verify(token);
+    const r: TokenCheck<JwtClaims> = token === undefined ? { ok: false, reason: 'no-token' } : await check(token);
+    if (r.ok) return r.identity;
+    noteTokenRefusal(req, r.reason);
+    return null;
   };
-  return Object.assign(authenticate, { transports: Object.freeze([...o.from]), verify, findToken: find });
+  return Object.assign(authenticate, { transports: Object.freeze([...o.from]), verify, check, findToken: find });
 }

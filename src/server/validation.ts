@@ -20,9 +20,25 @@ function toWire(issues: ReadonlyArray<StandardSchemaV1.Issue>): WireIssue[] {
   });
 }
 
+/** Longest part of a validator's message quoted in the error's message; `details.issues` has it all. */
+const MAX_QUOTED = 200;
+
 /**
- * Validates `value`; resolves the schema's output or throws `ServerError('INVALID_INPUT')` with the
- * issues in `details.issues`. Sync validators stay sync so the common path adds no microtask.
+ * The error message: what failed and its first issue, so a log line or a thrown error says why
+ * without reading `details` — `Invalid input: items.2.price: Expected number` (path joined with
+ * dots; no path when the issue is about the whole value).
+ */
+export function invalidMessage(what: string, first: WireIssue | undefined): string {
+  if (!first) return `Invalid ${what}`;
+  const message = String(first.message);
+  const text = message.length > MAX_QUOTED ? `${message.slice(0, MAX_QUOTED)}…` : message;
+  return `Invalid ${what}: ${first.path ? `${first.path.join('.')}: ` : ''}${text}`;
+}
+
+/**
+ * Validates `value`; resolves the schema's output or throws `ServerError('INVALID_INPUT')` whose
+ * message names the first issue ({@link invalidMessage}) and whose `details.issues` lists them all.
+ * Sync validators stay sync so the common path adds no microtask.
  */
 export function validate<S extends StandardSchemaV1>(
   schema: S,
@@ -30,7 +46,10 @@ export function validate<S extends StandardSchemaV1>(
   what: string,
 ): StandardSchemaV1.InferOutput<S> | Promise<StandardSchemaV1.InferOutput<S>> {
   const settle = (r: StandardSchemaV1.Result<StandardSchemaV1.InferOutput<S>>) => {
-    if (r.issues) throw new ServerError(ErrorCode.INVALID_INPUT, `Invalid ${what}`, { issues: toWire(r.issues) });
+    if (r.issues) {
+      const issues = toWire(r.issues);
+      throw new ServerError(ErrorCode.INVALID_INPUT, invalidMessage(what, issues[0]), { issues });
+    }
     return r.value;
   };
   const result = schema['~standard'].validate(value);

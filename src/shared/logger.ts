@@ -7,6 +7,21 @@ export interface Logger {
   warn(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   debug(obj: object, msg?: string): void;
+  /**
+   * Whether lines of `level` are written (pino's method). The server's development trace
+   * (docs/server.md, "Diagnostics") runs only when this says `debug` is on; a logger without it
+   * gets no trace, so tracing costs nothing unless asked for.
+   */
+  isLevelEnabled?(level: string): boolean;
+}
+
+/** Whether `logger` declares `debug` lines enabled; read once by whoever traces (never per frame). */
+export function debugEnabled(logger: Logger): boolean {
+  try {
+    return typeof logger.isLevelEnabled === 'function' && logger.isLevelEnabled('debug') === true;
+  } catch {
+    return false;
+  }
 }
 
 /** Default logger: errors and warnings to stderr, the rest dropped. */

@@ -110,7 +110,7 @@ export function createNodeTransport(o: NodeTransportOptions): Transport {
   }
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (!routeUpgrade(http, o.path, req, socket)) return;
+    if (!routeUpgrade(http, o.path, req, socket, { logger: o.logger, name: 'Server' })) return;
     // A peer may reset the socket while authenticate() runs; an unhandled 'error' would crash.
     socket.on('error', () => socket.destroy());
     hooks!.upgrade(pending(req, socket, head));
