@@ -27,6 +27,8 @@ export interface Accepted<Identity> {
   reauth: Reauthenticate<Identity> | undefined;
   /** Gives back the admission slot; call once when the socket closes. */
   release(): void;
+  /** The peer's address, for the connection hooks (docs/server.md, "Server control"). */
+  remoteAddress: string | undefined;
 }
 
 /** What the server's upgrade listener needs from `createServer`. */
@@ -84,10 +86,11 @@ export function createUpgradeHandler<Identity>(deps: UpgradeDeps<Identity>): (re
           ? (t) => auth(req, t)
           : undefined;
     const { release } = u;
+    const remoteAddress = req.socket.remoteAddress;
     codecOf.set(req, nego.codec);
     // Nothing that lives as long as the connection may hold this scope: it holds `req` (its headers
     // and parser, ~3 KB per idle connection in heap snapshots). `release` holds only the slot.
-    return completeUpgrade(endpoint, wss, u, (ws) => deps.accept({ ws, identity: identity as Identity, codec: nego.codec, deferred, reauth, release }));
+    return completeUpgrade(endpoint, wss, u, (ws) => deps.accept({ ws, identity: identity as Identity, codec: nego.codec, deferred, reauth, release, remoteAddress }));
   }
 
   return createUpgradeListener(endpoint, decide);

@@ -132,6 +132,8 @@ export class Connection<Identity = unknown> {
   readonly #socket: WireSocket | undefined;
   /** A flush of the corked socket is scheduled for the end of this tick. */
   #corked = false;
+  /** The server started closing this connection (close, terminate, slow consumer): the disconnect hook's `initiator`. */
+  closedByServer = false;
 
   constructor(ws: WebSocket, clientId: string, identity: Identity, codec: Codec, limits: ConnectionLimits, pressure: Backpressure) {
     this.#ws = ws;
@@ -267,6 +269,7 @@ export class Connection<Identity = unknown> {
   /** Ends the connection as a slow consumer (SLOW_CONSUMER); the server stops waiting for it at once. */
   #slowConsumer(): void {
     this.#overflowed = true;
+    this.closedByServer = true;
     this.#unwatch();
     this.#ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
     // The close frame waits behind the unread data; do not wait for a peer that never reads.
@@ -319,11 +322,15 @@ export class Connection<Identity = unknown> {
 
   /** Starts the close handshake. */
   close(code: number, reason: string): void {
-    if (this.#ws.readyState === ReadyState.CONNECTING || this.#ws.readyState === ReadyState.OPEN) this.#ws.close(code, reason);
+    if (this.#ws.readyState === ReadyState.CONNECTING || this.#ws.readyState === ReadyState.OPEN) {
+      this.closedByServer = true;
+      this.#ws.close(code, reason);
+    }
   }
 
   /** Drops the TCP connection without a close handshake (dead peers). */
   terminate(): void {
+    if (this.#ws.readyState !== ReadyState.CLOSED) this.closedByServer = true;
     this.#ws.terminate();
   }
 

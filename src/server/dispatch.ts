@@ -45,6 +45,8 @@ export interface DispatchDeps<Identity> {
   idempotent: IdempotentRun;
   /** The scope of a connection's idempotency keys. */
   keyScope(conn: Connection<Identity>): string;
+  /** Whether a `sub`'s `grant` lets this connection subscribe whatever the rules say (docs/protocol.md §2.9). */
+  granted?(conn: Connection<Identity>, topic: string, grant: string): Promise<boolean>;
 }
 
 /** The answer to a request refused by `limits.rate` (docs/protocol.md §4). */
@@ -214,7 +216,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
   async function sub(conn: Connection<Identity>, f: SubFrame): Promise<void> {
     const { id, topic } = f;
     const rule = rules.find(topic);
-    const allowed = await check(rule?.subscribe, conn, topic);
+    const allowed = (await check(rule?.subscribe, conn, topic)) || (f.grant !== undefined && (await deps.granted?.(conn, topic, f.grant)));
     if (!allowed) return forbidden(conn, id, topic);
     if (!conn.open) return;
     if (!conn.topics.has(topic) && conn.topics.size >= limits.maxSubscriptionsPerConnection) {

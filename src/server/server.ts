@@ -24,6 +24,7 @@ import { nonNegativeMs, positiveInt, withDefaults } from '../shared/options.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createIdempotency } from './idempotency.js';
 import { createMembers } from './members.js';
+import { createControl } from './control.js';
 import type { HistoryOptions } from '../engines/engine.js';
 import { TopicIndex } from './topic-index.js';
 import { TopicRules, type TopicRule } from './topic-rules.js';
@@ -55,8 +56,10 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   const pressure = new Backpressure();
   const members = createMembers(opts.presence, opts.idempotency.scope);
   const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true);
-  const welcome = (conn: Connection<Identity>) =>
+  const welcome = (conn: Connection<Identity>) => {
     conn.send({ t: 'welcome', v: PROTOCOL_VERSION, clientId: conn.clientId, heartbeat: opts.heartbeat, maxPayload: limits.maxPayload });
+    control.welcomed(conn);
+  };
   const auth = createAuthSession<Identity>({ ...opts, members, welcome });
   const historyOf = (topic: string): HistoryOptions | false => {
     const h = rules.find(topic)?.history;
@@ -64,7 +67,9 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   };
   const idempotent = createIdempotency({ engine, logger, ttlMs: opts.idempotency.ttlMs, leaseMs: opts.idempotency.leaseMs });
   const keyScope = (conn: Connection<Identity>) => members.scope(conn.identity);
-  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope });
+  // Server control: connection hooks, targeted events, kicks, server-side subscriptions (control.ts).
+  const control = createControl<Identity>({ engine, logger, members, rules, index, historyOf, maxSubscriptionsPerConnection: limits.maxSubscriptionsPerConnection });
+  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope, granted: control.granted });
   // Our own HTTP server (with the slowloris guard), or the application's.
   const endpoint = createHttpEndpoint({ server: opts.server, port: opts.port, host: opts.host, handshakeTimeoutMs: limits.handshakeTimeoutMs });
   const { http } = endpoint;
@@ -85,15 +90,16 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   let attached: Promise<void> | undefined;
   let stopHeartbeat: (() => void) | undefined;
 
-  function accept({ ws, identity, codec, deferred, reauth, release }: Accepted<Identity>): void {
+  function accept({ ws, identity, codec, deferred, reauth, release, remoteAddress }: Accepted<Identity>): void {
     const conn = new Connection<Identity>(ws, randomUUID(), identity, codec, limits, pressure);
     connections.add(conn);
+    control.accepted(conn, remoteAddress);
     ws.on('message', (data: Buffer, isBinary: boolean) => conn.receive(data, isBinary, dispatcher));
     ws.on('pong', () => conn.alive());
     // ws reports protocol faults (bad UTF-8, oversize, bad opcode) as 'error' and closes with the
     // right code itself; the listener only keeps the process alive.
     ws.on('error', (err) => logger.debug({ err, clientId: conn.clientId }, 'socket error'));
-    ws.once('close', () => {
+    ws.once('close', (code: number, reason: Buffer) => {
       connections.delete(conn);
       release();
       conn.dispose();
@@ -103,6 +109,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
           logger.error({ err, topic }, 'cleanup after close failed'),
         );
       }
+      control.closed(conn, code, reason.toString(), conn.closedByServer ? 'server' : 'client');
     });
     auth.start(conn, deferred, reauth);
   }
@@ -113,6 +120,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     await engine.attach({
       deliver: (topic, event) => index.deliver(topic, event),
       suspend: () => index.suspend(),
+      control: (message) => control.apply(message),
       resync: () =>
         index.resync().catch((err: unknown) => logger.error({ err }, 'could not re-read topic history after an engine outage')),
       logger,
@@ -163,6 +171,11 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       const position = await engine.publish(topic, { kind: 'msg', data, meta: {} }, ...(history ? [history] : []));
       return position ?? undefined;
     },
+    on: (event, hook) => control.on(event, hook),
+    send: (target, event, data) => control.send(target, event, data),
+    kick: (target, options) => control.kick(target, options),
+    subscribe: (target, topic, options) => control.subscribe(target, topic, options),
+    unsubscribe: (target, topic, options) => control.unsubscribe(target, topic, options),
     async presence(topic) {
       // Members carry what `presence.info` returned, so their `info` has its type.
       return (await engine.presenceList(topic)) as Member<MemberInfo>[];
