@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { msgpack } from '../src/msgpack/index.js';
 import type { Client, ClientOptions } from '../src/client/node.js';
-import { redisEngine } from '../src/engines/redis/index.js';
+import { redisEmitter, redisEngine } from '../src/engines/redis/index.js';
 import { CloseCode, ErrorCode, SwitchboardError, type ConnectInfo, type DisconnectInfo, type Server, type ServerOptions } from '../src/server/index.js';
 import { createTestScope, guardUnhandledRejections, recordingLogger, until, within, type RawPeer } from './helpers.js';
 import { dropPrefix, REDIS_URL, requireRedis, testPrefix } from './redis-helpers.js';
@@ -383,5 +383,30 @@ describe.each(NODES)('server control on $name', ({ skip, start }) => {
       p.send({ t: 'call', id: 9, name: 'echo', input: 'ok' });
       expect(await within(p.answer(9), 'echo answer')).toMatchObject({ t: 'ok', output: 'ok' });
     });
+  });
+});
+
+describe.skipIf(!hasRedis)('server control from a process without clients (redisEmitter)', () => {
+  it('sends events, subscribes and kicks through the cluster, with the same checks', async () => {
+    const prefix = testPrefix();
+    scope.defer(() => dropPrefix(prefix));
+    const node = await scope.server<string>({ ...BASE, engine: scope.track(redisEngine({ url: REDIS_URL, prefix })) }, rules);
+    const emitter = scope.track(await redisEmitter({ url: REDIS_URL, prefix }));
+    const alice = user(node.url, 'alice');
+    await opened(alice);
+    const seen = eventsOf(alice);
+    const topics: string[] = [];
+    alice.on('subscribed', ({ topic }) => void topics.push(topic));
+    await emitter.send({ member: 'alice' }, 'invoice-paid', { id: 7 });
+    await emitter.subscribe({ member: 'alice' }, 'private:alice', { bypassRules: true });
+    await until(() => seen.length === 1 && topics.length === 1, 'event and subscription');
+    expect(seen).toEqual([{ name: 'invoice-paid', data: { id: 7 } }]);
+    expect(topics).toEqual(['private:alice']);
+    await expect(emitter.send({ user: 'alice' } as never, 'x')).rejects.toThrow(TypeError);
+    const closes: number[] = [];
+    alice.on('close', ({ code }) => void closes.push(code));
+    await emitter.kick({ member: 'alice' });
+    await until(() => alice.state === 'closed', 'alice kicked');
+    expect(closes).toEqual([CloseCode.KICKED]);
   });
 });

@@ -48,37 +48,4 @@ export interface ServerEvents<Identity = unknown> {
  */
 export type ServerHook<Info> = (info: Info) => void | Promise<void>;
 
-/** Options of `server.kick`. */
-export interface KickOptions {
-  /**
-   * The close reason the client sees, at most 123 UTF-8 bytes.
-   * @default 'kicked' (or 'moved' with `reconnect`)
-   */
-  reason?: string;
-  /**
-   * Close with MOVED (4002, the client reconnects, possibly to another node) instead of KICKED
-   * (4502, the client stays away).
-   * @default false
-   */
-  reconnect?: boolean;
-}
-
-/** Options of `server.subscribe`. */
-export interface ServerSubscribeOptions {
-  /**
-   * Subscribe even where the topic's rules would refuse, and let the client re-subscribe after a
-   * reconnect with the grant the engine keeps (docs/protocol.md §2.9). Without it the topic's
-   * `subscribe` rule decides, now and at every re-subscription.
-   * @default false
-   */
-  bypassRules?: boolean;
-}
-
-/** Options of `server.unsubscribe`. */
-export interface ServerUnsubscribeOptions {
-  /**
-   * The message of the `REVOKED` error the client's subscription ends with, at most 123 UTF-8 bytes.
-   * @default 'Unsubscribed by the server'
-   */
-  reason?: string;
-}
+export type { KickOptions, ServerSubscribeOptions, ServerUnsubscribeOptions } from '../engines/control-commands.js';

@@ -4,25 +4,21 @@
  * events, kicks, server-side subscriptions. A command goes through the engine to every node, and
  * each node applies it to its own matching connections; nothing is queued for absent targets.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { ControlMessage, ControlTarget, Engine, HistoryOptions } from '../engines/engine.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { assertDepth } from '../protocol/depth.js';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { isName } from '../protocol/frames.js';
 import { Emitter, type Listeners } from '../shared/emitter.js';
 import type { Logger } from '../shared/logger.js';
 import type { Connection } from './connection.js';
-import type { ConnectInfo, KickOptions, ServerEvents, ServerHook, ServerSubscribeOptions, ServerUnsubscribeOptions, Target } from './control-types.js';
+import { createControlCommands, memberGrant } from '../engines/control-commands.js';
+import type { ConnectInfo, ServerEvents, ServerHook } from './control-types.js';
 import type { Members } from './members.js';
 import type { TopicIndex } from './topic-index.js';
 import type { TopicRules } from './topic-rules.js';
 
 /** How long a grant made for one connection is kept for its reconnects (docs/protocol.md §2.9). */
 export const CLIENT_GRANT_TTL_MS = 24 * 3_600_000;
-
-/** Longest app-supplied reason: what a WebSocket close frame can carry (RFC 6455 §5.5). */
-const MAX_REASON_BYTES = 123;
 
 const EVENTS = new Set(['connect', 'disconnect']);
 
@@ -43,41 +39,6 @@ interface Entry<Identity> {
   info: ConnectInfo<Identity>;
   /** topic → the grant this connection's subscription to it was made or resumed with. */
   grants?: Map<string, string>;
-}
-
-/** The grant id of a member: the same on every node, and never longer than a `sub`'s `grant` may be. */
-function memberGrant(member: string): string {
-  return `m:${createHash('sha256').update(member).digest('base64url')}`;
-}
-
-/** A copy of `target` with nothing else in it, or a TypeError. */
-function checkTarget(target: unknown): ControlTarget {
-  const t = target as { clientId?: unknown; member?: unknown } | null;
-  if (typeof t === 'object' && t !== null) {
-    if (typeof t.clientId === 'string' && t.clientId && t.member === undefined) return { clientId: t.clientId };
-    if (typeof t.member === 'string' && t.member && t.clientId === undefined) return { member: t.member };
-  }
-  throw new TypeError('target must be { clientId: string } or { member: string }');
-}
-
-function checkReason(path: string, reason: unknown, fallback: string): string {
-  if (reason === undefined) return fallback;
-  if (typeof reason !== 'string' || Buffer.byteLength(reason) > MAX_REASON_BYTES) {
-    throw new TypeError(`${path} must be a string of at most ${MAX_REASON_BYTES} bytes in UTF-8`);
-  }
-  return reason;
-}
-
-/** The options object of a control method (`undefined` for none), or a TypeError. */
-function checkOptions<T extends object>(method: string, o: T | undefined): Partial<T> {
-  if (o === undefined) return {};
-  if (typeof o !== 'object' || o === null) throw new TypeError(`options of ${method} must be an object`);
-  return o;
-}
-
-function checkTopic(topic: unknown): string {
-  if (!isName(topic)) throw new TypeError('topic must be a string of 1-256 characters');
-  return topic;
 }
 
 /** Creates the server-control part of one server. */
@@ -236,41 +197,7 @@ export function createControl<Identity>(deps: ControlDeps<Identity>) {
       return true;
     },
 
-    async send(target: Target, event: string, data: unknown): Promise<void> {
-      const t = checkTarget(target);
-      if (!isName(event)) throw new TypeError('event must be a string of 1-256 characters');
-      // Refused before any delivery: a value every codec can carry or none (docs/protocol.md §2.6).
-      assertDepth(data, 'data');
-      await dispatch(data === undefined ? { op: 'event', target: t, name: event } : { op: 'event', target: t, name: event, data });
-    },
-
-    async kick(target: Target, options?: KickOptions): Promise<void> {
-      const t = checkTarget(target);
-      const o = checkOptions('kick', options);
-      if (o.reconnect !== undefined && typeof o.reconnect !== 'boolean') throw new TypeError('reconnect must be a boolean');
-      const reconnect = o.reconnect === true;
-      await dispatch({ op: 'kick', target: t, reason: checkReason('reason', o.reason, reconnect ? 'moved' : 'kicked'), reconnect });
-    },
-
-    async subscribe(target: Target, topic: string, options?: ServerSubscribeOptions): Promise<void> {
-      const t = checkTarget(target);
-      const o = checkOptions('subscribe', options);
-      checkTopic(topic);
-      if (o.bypassRules !== undefined && typeof o.bypassRules !== 'boolean') throw new TypeError('bypassRules must be a boolean');
-      const bypassRules = o.bypassRules === true;
-      // A member's grant is stored once, by the node that makes it, before any node applies it.
-      if (bypassRules && 'member' in t) await engine.grantAdd?.(memberGrant(t.member), topic, t.member);
-      await dispatch({ op: 'subscribe', target: t, topic, bypassRules });
-    },
-
-    async unsubscribe(target: Target, topic: string, options?: ServerUnsubscribeOptions): Promise<void> {
-      const t = checkTarget(target);
-      const o = checkOptions('unsubscribe', options);
-      checkTopic(topic);
-      const reason = checkReason('reason', o.reason, 'Unsubscribed by the server');
-      if ('member' in t) await engine.grantRemove?.(memberGrant(t.member), topic);
-      await dispatch({ op: 'unsubscribe', target: t, topic, reason });
-    },
+    ...createControlCommands(engine, dispatch),
   };
 }
 

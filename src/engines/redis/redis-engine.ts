@@ -37,6 +37,8 @@ type Entry = [id: string, fields: Buffer[]];
 export interface RedisEngine extends Engine {
   /** This node's id in the registry. */
   readonly nodeId: string;
+  /** Publishes a server-control command on the control channel every node listens on (docs/scaling.md). */
+  control(message: ControlMessage): Promise<void>;
 }
 
 /** Creates a Redis engine: `createServer({ engine: redisEngine({ url }) })`. */
