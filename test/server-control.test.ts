@@ -134,6 +134,18 @@ describe.each(NODES)('server control on $name', ({ skip, start }) => {
       expect(await c.call('echo', 8)).toBe(8);
     });
 
+    it('report the code the server closed with for a protocol fault, whatever the peer echoes', async () => {
+      const { b } = await start();
+      const disconnects: DisconnectInfo<string>[] = [];
+      b.server.on('disconnect', (info) => void disconnects.push(info));
+      const p = rawUser(b.url, 'alice');
+      await p.ready();
+      p.send('not json');
+      expect(await p.closed()).toBe(1007);
+      await until(() => disconnects.length === 1, 'disconnect');
+      expect(disconnects[0]).toMatchObject({ member: 'alice', code: 1007, reason: 'message is not valid JSON', initiator: 'server' });
+    });
+
     it('refuse an unknown event or a hook that is not a function', async () => {
       const { b } = await start();
       expect(() => b.server.on('open' as 'connect', () => {})).toThrow(TypeError);

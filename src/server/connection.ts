@@ -132,8 +132,11 @@ export class Connection<Identity = unknown> {
   readonly #socket: WireSocket | undefined;
   /** A flush of the corked socket is scheduled for the end of this tick. */
   #corked = false;
-  /** The server started closing this connection (close, terminate, slow consumer): the disconnect hook's `initiator`. */
-  closedByServer = false;
+  /**
+   * The close the server started (close, slow consumer; terminate as 1006), if it started one: the
+   * disconnect hook reports it rather than the peer's echo of it (docs/server.md, "Connection hooks").
+   */
+  closedByServer: { code: number; reason: string } | undefined;
 
   constructor(ws: WebSocket, clientId: string, identity: Identity, codec: Codec, limits: ConnectionLimits, pressure: Backpressure) {
     this.#ws = ws;
@@ -269,7 +272,7 @@ export class Connection<Identity = unknown> {
   /** Ends the connection as a slow consumer (SLOW_CONSUMER); the server stops waiting for it at once. */
   #slowConsumer(): void {
     this.#overflowed = true;
-    this.closedByServer = true;
+    this.closedByServer ??= { code: CloseCode.SLOW_CONSUMER, reason: 'slow consumer' };
     this.#unwatch();
     this.#ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
     // The close frame waits behind the unread data; do not wait for a peer that never reads.
@@ -323,14 +326,14 @@ export class Connection<Identity = unknown> {
   /** Starts the close handshake. */
   close(code: number, reason: string): void {
     if (this.#ws.readyState === ReadyState.CONNECTING || this.#ws.readyState === ReadyState.OPEN) {
-      this.closedByServer = true;
+      this.closedByServer ??= { code, reason };
       this.#ws.close(code, reason);
     }
   }
 
   /** Drops the TCP connection without a close handshake (dead peers). */
   terminate(): void {
-    if (this.#ws.readyState !== ReadyState.CLOSED) this.closedByServer = true;
+    if (this.#ws.readyState !== ReadyState.CLOSED) this.closedByServer ??= { code: CloseCode.ABNORMAL, reason: '' };
     this.#ws.terminate();
   }
 

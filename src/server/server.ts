@@ -109,7 +109,8 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
           logger.error({ err, topic }, 'cleanup after close failed'),
         );
       }
-      control.closed(conn, code, reason.toString(), conn.closedByServer ? 'server' : 'client');
+      const own = conn.closedByServer;
+      control.closed(conn, own?.code ?? code, own?.reason ?? reason.toString(), own ? 'server' : 'client');
     });
     auth.start(conn, deferred, reauth);
   }
