@@ -19,7 +19,9 @@ const TARGET = 8_192;
  * code or a message that tests and docs rely on. A ratchet: lower it with every cut, never raise
  * it; docs/performance.md says where the remaining bytes go.
  */
-const BUDGET = 8_957;
+// 8,957 + 121 bytes: the `event`, `subscribed` and `unsubscribed` frames of server control
+// (docs/protocol.md §2.9), the one raise granted for a new capability of the protocol.
+const BUDGET = 9_078;
 
 /** The entry in bench/size-entries/ bundled in memory (it imports switchboard/* by package name: dist/). */
 async function bundle(entry: string): Promise<{ min: number; gzip: number; inputs: string[] }> {

@@ -72,7 +72,7 @@ export function createClient<
   });
   const streams = createClientStreams(requests, connection, opts.timeoutMs);
   const topics = createTopicTable(requests, connection, opts.timeoutMs, reportError);
-  route = createFrameRouter(requests, streams, topics, connection);
+  route = createFrameRouter(requests, streams, topics, connection, events);
 
   function request(body: RequestBody, o: { timeoutMs?: number; signal?: AbortSignal } | undefined): Promise<unknown> {
     if (connection.state === 'closed') return Promise.reject(clientClosed());

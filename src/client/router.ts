@@ -1,17 +1,26 @@
 /**
  * Frame routing: each decoded server frame goes to the one table that owns its id or topic — the
  * request table (`ok`, `err`), the stream table (`item`, `end`, `credit`, a stream's `err`), the
- * topic table (`msg`, `join`, `leave`, a `sub`'s `ok`) — or to the connection (`welcome`, `refresh`).
+ * topic table (`msg`, `join`, `leave`, a `sub`'s `ok`, `subscribed`, `unsubscribed`) — or to the connection (`welcome`,
+ * `refresh`); a targeted `event` goes to the client's listeners.
  */
 import { frameToError } from '../protocol/error-frame.js';
 import type { ServerFrame } from '../protocol/frames.js';
+import type { Emitter, Listeners } from '../shared/emitter.js';
 import type { Connection } from './connection.js';
 import type { RequestTable } from './requests.js';
 import type { ClientStreams } from './streams.js';
 import type { TopicTable } from './topics.js';
+import type { ClientEvents } from './types.js';
 
 /** Returns the function that hands one server frame to the table it is for. */
-export function createFrameRouter(requests: RequestTable, streams: ClientStreams, topics: TopicTable, connection: Connection): (f: ServerFrame) => void {
+export function createFrameRouter(
+  requests: RequestTable,
+  streams: ClientStreams,
+  topics: TopicTable,
+  connection: Connection,
+  events: Emitter<Listeners<ClientEvents>>,
+): (f: ServerFrame) => void {
   return (f) => {
     switch (f.t) {
       case 'msg':
@@ -37,6 +46,14 @@ export function createFrameRouter(requests: RequestTable, streams: ClientStreams
         return connection.welcomed(f);
       case 'refresh':
         return void connection.refresh();
+      // Server control (docs/protocol.md §2.9): the frame is the event's payload as it is.
+      case 'event':
+        return events.emit('event', f);
+      case 'subscribed':
+        topics.granted(f);
+        return events.emit('subscribed', f);
+      case 'unsubscribed':
+        return topics.revoked(f);
       // `pong` needs nothing more: any frame already told the heartbeat the server is alive.
     }
   };

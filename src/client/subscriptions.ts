@@ -93,6 +93,8 @@ export interface TopicState {
   retries: number;
   /** `history` of the first `sub` (cleared once the server confirmed it). */
   historyOnce?: number;
+  /** The grant of a server-side subscription, sent with every re-subscription (docs/protocol.md §2.9). */
+  grant?: string;
   /** Resolves once the server confirmed the subscription; rejects when it failed first. */
   waitReady(): Promise<void>;
   /** The server's `ok` for a `sub` (on `askedSince`: one that carried a position). */

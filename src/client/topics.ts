@@ -6,7 +6,7 @@
  */
 import * as ErrorCode from '../protocol/error-code-values.js';
 import { SwitchboardError } from '../protocol/errors.js';
-import type { Member, MsgFrame, OkFrame, SubOutput } from '../protocol/frames.js';
+import type { Member, MsgFrame, OkFrame, SubOutput, SubscribedFrame, UnsubscribedFrame } from '../protocol/frames.js';
 import { MAX_HISTORY, isPosition } from '../protocol/frames.js';
 import type { ListenerErrorHandler, Listeners } from '../shared/emitter.js';
 import { backoffDelay } from './backoff.js';
@@ -32,6 +32,10 @@ export interface TopicTable {
   join(topic: string, member: Member): void;
   /** A presence `leave` frame. */
   leave(topic: string, member: Member): void;
+  /** The server subscribed this connection (docs/protocol.md §2.9). */
+  granted(f: SubscribedFrame): void;
+  /** The server ended a subscription: it fails with the frame's code. */
+  revoked(f: UnsubscribedFrame): void;
   /** The connection opened: every topic is subscribed again (with its position). */
   opened(): void;
   /** The connection is gone: nothing is confirmed any more; the next open re-subscribes. */
@@ -60,6 +64,7 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
     const since = t.position;
     const body: RequestBody = since ? { t: 'sub', topic: t.topic, since } : { t: 'sub', topic: t.topic };
     if (t.historyOnce) body.history = t.historyOnce;
+    if (t.grant) body.grant = t.grant;
     const id = requests.reserveId();
     pendingSubs.set(id, { t, askedSince: since !== undefined });
     requests
@@ -203,6 +208,20 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
       const meta = (f.meta ?? {}) as DeliveryMeta;
       meta.topic = f.topic;
       topics.get(f.topic)?.deliver(f.data, meta);
+    },
+    granted(f) {
+      let t = topics.get(f.topic);
+      if (!t) topics.set(f.topic, (t = createTopicState(f.topic, reportError)));
+      if (f.grant) t.grant = f.grant;
+      t.confirmed(f.output, false);
+    },
+    revoked(f) {
+      const t = topics.get(f.topic);
+      if (!t) return;
+      topics.delete(f.topic);
+      const err = new SwitchboardError(f.code, f.message);
+      t.failed(err);
+      t.events.emit('error', err);
     },
     join: (topic, member) => topics.get(topic)?.join(member),
     leave: (topic, member) => topics.get(topic)?.leave(member),

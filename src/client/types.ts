@@ -20,6 +20,17 @@ export interface ClientEvents {
   reconnecting: { attempt: number; delayMs: number };
   /** Something failed that no promise reports (a refused handshake, a throwing handler, a bad frame). */
   error: SwitchboardError | Error;
+  /**
+   * A targeted event the server sent to this connection or its member (`server.send`;
+   * docs/client.md, "Events from the server"). At most once: none arrives while disconnected.
+   */
+  event: { name: string; data?: unknown };
+  /**
+   * The server subscribed this client to `topic` (`server.subscribe`). Call `client.subscribe(topic,
+   * handler)` in the listener to receive its messages from the first; the subscription survives
+   * reconnects like the client's own.
+   */
+  subscribed: { topic: string };
 }
 
 export interface CallOptions {

@@ -14,6 +14,19 @@ export type EngineEvent =
   | { kind: 'join'; member: Member }
   | { kind: 'leave'; member: Member };
 
+/** Who a server-control command is for: one connection, or every connection of one member (docs/server.md, "Server control"). */
+export type ControlTarget = { clientId: string } | { member: string };
+
+/**
+ * A server-control command as it travels between nodes (docs/protocol.md §2.9): every node applies
+ * it to its own connections that match `target`.
+ */
+export type ControlMessage =
+  | { op: 'event'; target: ControlTarget; name: string; data?: unknown }
+  | { op: 'kick'; target: ControlTarget; reason: string; reconnect: boolean }
+  | { op: 'subscribe'; target: ControlTarget; topic: string; bypassRules: boolean }
+  | { op: 'unsubscribe'; target: ControlTarget; topic: string; reason: string };
+
 /** How much history a topic keeps (docs/protocol.md §2.7). */
 export interface HistoryOptions {
   /** Messages kept per topic (the newest). */
@@ -76,6 +89,11 @@ export interface EngineNode {
    */
   resync(): Promise<void>;
   /**
+   * Applies a server-control command to this node's connections. Engines call it for every
+   * {@link Engine.control} of any node (this one included), in the order each node sent them.
+   */
+  control?(message: ControlMessage): void;
+  /**
    * Where the engine reports what it handles itself (a failed heartbeat, a lost link, a resync
    * that must be retried): the server passes its own logger.
    * @default consoleLogger (errors and warnings to stderr)
@@ -133,6 +151,23 @@ export interface Engine {
   presenceRemove(entry: PresenceEntry): boolean | Promise<boolean>;
   /** The members present on a topic now. */
   presenceList(topic: string): Member[] | Promise<Member[]>;
+  /**
+   * Hands a server-control command to every node (this one included), at most once, in order per
+   * sender; nothing is kept for later. An engine without it serves one node: the server applies
+   * its commands locally.
+   */
+  control?(message: ControlMessage): void | Promise<void>;
+  /**
+   * Stores a grant: `grant` lets a connection of `member` (any connection when `member` is `''`)
+   * subscribe to `topic` whatever the rules say, for `ttlMs` (forever when absent). Engines without
+   * grants cannot carry rule-bypassing server-side subscriptions across reconnects
+   * (docs/protocol.md §2.9).
+   */
+  grantAdd?(grant: string, topic: string, member: string, ttlMs?: number): void | Promise<void>;
+  /** The member a stored grant is bound to (`''`: none), or `undefined` when there is no such grant. */
+  grantFind?(grant: string, topic: string): string | undefined | Promise<string | undefined>;
+  /** Deletes a grant. */
+  grantRemove?(grant: string, topic: string): void | Promise<void>;
   /** Whether the engine can serve now (a shared backend is reachable). @default always healthy */
   health?(): EngineHealth;
   /** Releases the engine's resources. */

@@ -3,7 +3,7 @@
  * publish order is delivery order, and offsets are assigned in that same order.
  */
 import type { Member } from '../protocol/frames.js';
-import type { CallClaim, CallOutcome, Engine, EngineEvent, EngineNode, HistoryOptions, HistoryQuery, PresenceEntry } from './engine.js';
+import type { CallClaim, CallOutcome, ControlMessage, Engine, EngineEvent, EngineNode, HistoryOptions, HistoryQuery, PresenceEntry } from './engine.js';
 import { positiveInt, positiveMs, positiveNumber, withDefaults } from '../shared/options.js';
 import { MemoryHistory } from './memory-history.js';
 
@@ -52,12 +52,15 @@ export function createMemoryEngine(options?: MemoryEngineOptions): Engine {
   const history = new MemoryHistory(opts.historyIdleTtlMs);
   const subscribed = new Set<string>();
   const calls = new Map<string, CallRecord>();
+  /** grant + NUL + topic → the member it is bound to, and when it lapses. */
+  const grants = new Map<string, { member: string; until: number }>();
   let sweeper: ReturnType<typeof setInterval> | undefined;
 
   function sweep(): void {
     const now = Date.now();
     history.sweep(now, (topic) => subscribed.has(topic));
     for (const [key, r] of calls) if (r.until <= now) calls.delete(key);
+    for (const [key, g] of grants) if (g.until <= now) grants.delete(key);
   }
 
   return {
@@ -75,6 +78,19 @@ export function createMemoryEngine(options?: MemoryEngineOptions): Engine {
       }
       node?.deliver(topic, event);
       return undefined;
+    },
+    control(message: ControlMessage) {
+      node?.control?.(message);
+    },
+    grantAdd(grant: string, topic: string, member: string, ttlMs?: number) {
+      grants.set(`${grant}\u0000${topic}`, { member, until: ttlMs === undefined ? Infinity : Date.now() + ttlMs });
+    },
+    grantFind(grant: string, topic: string) {
+      const g = grants.get(`${grant}\u0000${topic}`);
+      return g && g.until > Date.now() ? g.member : undefined;
+    },
+    grantRemove(grant: string, topic: string) {
+      grants.delete(`${grant}\u0000${topic}`);
     },
     history(topic: string, query: HistoryQuery) {
       return history.read(topic, query, Date.now());
@@ -141,6 +157,7 @@ export function createMemoryEngine(options?: MemoryEngineOptions): Engine {
       presence.clear();
       history.clear();
       calls.clear();
+      grants.clear();
     },
   };
 }

@@ -26,6 +26,8 @@ export const INTERNAL_ERROR = 1011;
 export const RETRY_MIN = 4000;
 /** The peer stopped reading: its outbound buffer stayed over `limits.sendBufferBytes` for the grace period, or passed the hard cap. */
 export const SLOW_CONSUMER = 4001;
+/** The application asked the client to reconnect, possibly to another node (`server.kick` with `reconnect: true`, draining). */
+export const MOVED = 4002;
 /** No fresh token arrived within the refresh deadline; reconnect with a new one. */
 export const TOKEN_EXPIRED = 4401;
 /** First-message authentication: no `auth` frame in time, or another frame first. */
@@ -34,6 +36,8 @@ export const AUTH_TIMEOUT = 4408;
 export const FINAL_MIN = 4500;
 /** First-message authentication refused the token (final unless the provider yields another). */
 export const UNAUTHORIZED = 4501;
+/** The application closed the connection (`server.kick`); the client does not reconnect. */
+export const KICKED = 4502;
 /** Last application code. */
 export const FINAL_MAX = 4999;
 /** First code of the band registered with IANA for libraries and frameworks (3000–3999). */

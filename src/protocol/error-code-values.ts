@@ -45,3 +45,5 @@ export const UNAVAILABLE = 'UNAVAILABLE';
  * the engine resumes, or never. Unlike `UNAVAILABLE`, which means it was certainly not published.
  */
 export const OUTCOME_UNKNOWN = 'OUTCOME_UNKNOWN';
+/** The server ended a subscription (`server.unsubscribe`); carried by an `unsubscribed` frame. */
+export const REVOKED = 'REVOKED';

@@ -24,6 +24,7 @@ export const ErrorCode = {
   IDEMPOTENCY_CONFLICT: codes.IDEMPOTENCY_CONFLICT,
   UNAVAILABLE: codes.UNAVAILABLE,
   OUTCOME_UNKNOWN: codes.OUTCOME_UNKNOWN,
+  REVOKED: codes.REVOKED,
 } as const;
 
 /** One of the codes Switchboard itself defines. */

@@ -39,7 +39,7 @@ export interface StreamPosition {
 export type GapReason = 'epoch' | 'window' | 'no-history';
 
 export interface CallFrame { t: 'call'; id: number; name: string; input?: unknown; /** idempotency key (§2.8) */ key?: string }
-export interface SubFrame { t: 'sub'; id: number; topic: string; since?: StreamPosition; history?: number }
+export interface SubFrame { t: 'sub'; id: number; topic: string; since?: StreamPosition; history?: number; /** a server-side subscription's grant (§2.9) */ grant?: string }
 export interface UnsubFrame { t: 'unsub'; id: number; topic: string }
 export interface PubFrame { t: 'pub'; id: number; topic: string; data: unknown; echo?: boolean }
 export interface PresenceFrame { t: 'presence'; id: number; topic: string }
@@ -103,11 +103,17 @@ export interface LeaveFrame { t: 'leave'; topic: string; member: Member }
 export interface PongFrame { t: 'pong' }
 /** The connection's token expired: answer with `auth` within `deadlineMs`. */
 export interface RefreshFrame { t: 'refresh'; deadlineMs: number }
+/** A targeted event from the application (docs/protocol.md §2.9). */
+export interface EventFrame { t: 'event'; name: string; data?: unknown }
+/** The server subscribed this connection to `topic` (§2.9); `grant` when it bypassed the rules. */
+export interface SubscribedFrame { t: 'subscribed'; topic: string; output: SubOutput; grant?: string }
+/** The server ended this connection's subscription to `topic` (§2.9). */
+export interface UnsubscribedFrame { t: 'unsubscribed'; topic: string; code: string; message: string }
 
 /** Any frame a server sends. */
 export type ServerFrame =
   | WelcomeFrame | OkFrame | ErrFrame | MsgFrame | JoinFrame | LeaveFrame | PongFrame | RefreshFrame
-  | ItemFrame | EndFrame | CreditFrame;
+  | ItemFrame | EndFrame | CreditFrame | EventFrame | SubscribedFrame | UnsubscribedFrame;
 
 /**
  * What to do with a frame that failed validation: close the connection, answer the request with
@@ -203,6 +209,7 @@ export function validateClientFrame(value: unknown): Validated {
       if (f.history !== undefined && !(Number.isSafeInteger(f.history) && (f.history as number) >= 1 && (f.history as number) <= MAX_HISTORY)) {
         return badRequest(id, '"history" must be an integer from 1 to 2147483647');
       }
+      if (f.grant !== undefined && !isName(f.grant)) return badRequest(id, '"grant" must be a string of 1-256 characters');
       return { ok: true, frame: value as SubFrame };
     case 'unsub':
     case 'presence':

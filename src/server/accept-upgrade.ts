@@ -26,6 +26,8 @@ export interface Accepted<Identity> {
   reauth: Reauthenticate<Identity> | undefined;
   /** Gives back the admission slot; call once when the socket closes. */
   release(): void;
+  /** The peer's address, for the connection hooks (docs/server.md, "Server control"). */
+  remoteAddress: string | undefined;
 }
 
 /** What the server's upgrade handler needs from `createServer`; `C` is its connection. */
@@ -92,10 +94,11 @@ export function createUpgradeHandler<Identity, C>(deps: UpgradeDeps<Identity, C>
     const { release, pending } = u;
     if (pending.gone) return false;
     if (deps.isClosing()) return shuttingDown(u.refuse), false;
+    const remoteAddress = u.req.socket.remoteAddress;
     // Nothing that lives as long as the connection may hold this scope: it holds `req` (its headers
     // and parser, ~3 KB per idle connection in heap snapshots). `release` holds only the slot.
     return pending.accept(nego.codec.subprotocol, (socket) =>
-      deps.accept({ socket, identity: identity as Identity, codec: nego.codec, deferred, reauth, release }),
+      deps.accept({ socket, identity: identity as Identity, codec: nego.codec, deferred, reauth, release, remoteAddress }),
     );
   }
 

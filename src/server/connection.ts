@@ -119,6 +119,11 @@ export class Connection<Identity = unknown> {
   /** Refusals a connection may collect without slowing down before it is closed with POLICY_VIOLATION. */
   readonly #violations: TokenBucket | undefined;
   #overflowed = false;
+  /**
+   * The close the server started (close, slow consumer; terminate as 1006), if it started one: the
+   * disconnect hook reports it rather than the peer's echo of it (docs/server.md, "Connection hooks").
+   */
+  closedByServer: { code: number; reason: string } | undefined;
 
   constructor(
     socket: TransportSocket,
@@ -297,6 +302,7 @@ export class Connection<Identity = unknown> {
   /** Ends the connection as a slow consumer (SLOW_CONSUMER); the server stops waiting for it at once. */
   #slowConsumer(): void {
     this.#overflowed = true;
+    this.closedByServer ??= { code: CloseCode.SLOW_CONSUMER, reason: 'slow consumer' };
     this.#unwatch();
     this.#socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
     // The close frame waits behind the unread data; do not wait for a peer that never reads.
@@ -336,11 +342,15 @@ export class Connection<Identity = unknown> {
 
   /** Starts the close handshake. */
   close(code: number, reason: string): void {
-    if (this.#socket.readyState === ReadyState.CONNECTING || this.#socket.readyState === ReadyState.OPEN) this.#socket.close(code, reason);
+    if (this.#socket.readyState === ReadyState.CONNECTING || this.#socket.readyState === ReadyState.OPEN) {
+      this.closedByServer ??= { code, reason };
+      this.#socket.close(code, reason);
+    }
   }
 
   /** Drops the TCP connection without a close handshake (dead peers). */
   terminate(): void {
+    if (this.#socket.readyState !== ReadyState.CLOSED) this.closedByServer ??= { code: CloseCode.ABNORMAL, reason: '' };
     this.#socket.terminate();
   }
 

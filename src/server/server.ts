@@ -20,6 +20,7 @@ import { nonNegativeMs, positiveInt, withDefaults } from '../shared/options.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createIdempotency } from './idempotency.js';
 import { createMembers } from './members.js';
+import { createControl } from './control.js';
 import type { HistoryOptions } from '../engines/engine.js';
 import { TopicIndex } from './topic-index.js';
 import { TopicRules, type TopicRule } from './topic-rules.js';
@@ -66,8 +67,10 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     logger,
   });
   const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true, transport.prepare, transport.topics);
-  const welcome = (conn: Connection<Identity>) =>
+  const welcome = (conn: Connection<Identity>) => {
     conn.send({ t: 'welcome', v: PROTOCOL_VERSION, clientId: conn.clientId, heartbeat: opts.heartbeat, maxPayload: limits.maxPayload });
+    control.welcomed(conn);
+  };
   const auth = createAuthSession<Identity>({ ...opts, members, welcome });
   const historyOf = (topic: string): HistoryOptions | false => {
     const h = rules.find(topic)?.history;
@@ -75,21 +78,24 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   };
   const idempotent = createIdempotency({ engine, logger, ttlMs: opts.idempotency.ttlMs, leaseMs: opts.idempotency.leaseMs });
   const keyScope = (conn: Connection<Identity>) => members.scope(conn.identity);
-  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope });
+  // Server control: connection hooks, targeted events, kicks, server-side subscriptions (control.ts).
+  const control = createControl<Identity>({ engine, logger, members, rules, index, historyOf, maxSubscriptionsPerConnection: limits.maxSubscriptionsPerConnection });
+  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope, granted: control.granted });
   const admission = new Admission(limits.maxConnections, limits.maxConnectionsPerIp);
   let closing = false;
   let closed: Promise<void> | undefined;
   let attached: Promise<void> | undefined;
   let stopHeartbeat: (() => void) | undefined;
 
-  function accept({ socket, identity, codec, deferred, reauth, release }: Accepted<Identity>): Connection<Identity> {
+  function accept({ socket, identity, codec, deferred, reauth, release, remoteAddress }: Accepted<Identity>): Connection<Identity> {
     const conn = new Connection<Identity>(socket, randomUUID(), identity, codec, limits, pressure, release);
     connections.add(conn);
+    control.accepted(conn, remoteAddress);
     auth.start(conn, deferred, reauth);
     return conn;
   }
 
-  function socketClosed(conn: Connection<Identity>): void {
+  function socketClosed(conn: Connection<Identity>, code: number, reason: string): void {
     connections.delete(conn);
     conn.dispose();
     dispatcher.closed(conn);
@@ -98,6 +104,8 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
         logger.error({ err, topic }, 'cleanup after close failed'),
       );
     }
+    const own = conn.closedByServer;
+    control.closed(conn, own?.code ?? code, own?.reason ?? reason, own ? 'server' : 'client');
   }
 
   const upgrade = createUpgradeHandler<Identity, Connection<Identity>>({ opts, admission, accept, isClosing: () => closing });
@@ -106,6 +114,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     await engine.attach({
       deliver: (topic, event) => index.deliver(topic, event),
       suspend: () => index.suspend(),
+      control: (message) => control.apply(message),
       resync: () =>
         index.resync().catch((err: unknown) => logger.error({ err }, 'could not re-read topic history after an engine outage')),
       logger,
@@ -162,6 +171,11 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       const position = await engine.publish(topic, { kind: 'msg', data, meta: {} }, ...(history ? [history] : []));
       return position ?? undefined;
     },
+    on: (event, hook) => control.on(event, hook),
+    send: (target, event, data) => control.send(target, event, data),
+    kick: (target, options) => control.kick(target, options),
+    subscribe: (target, topic, options) => control.subscribe(target, topic, options),
+    unsubscribe: (target, topic, options) => control.unsubscribe(target, topic, options),
     async presence(topic) {
       // Members carry what `presence.info` returned, so their `info` has its type.
       return (await engine.presenceList(topic)) as Member<MemberInfo>[];

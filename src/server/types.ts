@@ -7,6 +7,7 @@ import type { ApiTypes, CommandMap, StreamMap, TopicData, TopicEntry, TopicMap, 
 import type { Member, StreamPosition } from '../protocol/frames.js';
 import type { TopicRule } from './topic-rules.js';
 import type { EngineHealth } from '../engines/engine.js';
+import type { KickOptions, ServerEvents, ServerHook, ServerSubscribeOptions, ServerUnsubscribeOptions, Target } from './control-types.js';
 
 /** What a handler knows about the connection that called it. */
 export interface CommandContext<Identity = unknown> {
@@ -162,6 +163,41 @@ export interface Server<
   publish<const Topic extends string>(topic: Topic, data: ServerTopic<TopicsOf<this>, Topic>): Promise<StreamPosition | undefined>;
   /** Members present on a presence topic. */
   presence(topic: string): Promise<Member<MemberInfo>[]>;
+  /**
+   * Runs `hook` when this node welcomes a connection (`connect`) or when one of those closes
+   * (`disconnect`); returns the function that removes it. A hook that throws is logged and changes
+   * nothing for the connection. Only this node's connections: across nodes use presence or
+   * {@link send} (docs/server.md, "Server control").
+   *
+   * @example
+   * server.on('connect', ({ clientId, member }) => log.info({ clientId, member }, 'online'));
+   */
+  on<K extends keyof ServerEvents<Identity>>(event: K, hook: ServerHook<ServerEvents<Identity>[K]>): () => void;
+  /**
+   * Sends a targeted event to one connection or every connection of a member, on any node; the
+   * client receives it as its `event` event. At most once, in order per target; a target that is
+   * not connected now never receives it (docs/protocol.md §2.9). Resolves once the engine took it.
+   *
+   * @example
+   * await server.send({ member: 'alice' }, 'notification', { text: 'Build passed' });
+   */
+  send(target: Target, event: string, data?: unknown): Promise<void>;
+  /**
+   * Closes one connection or every connection of a member, on any node: with KICKED (4502, the
+   * client does not reconnect) or, with `reconnect: true`, MOVED (4002, it reconnects).
+   */
+  kick(target: Target, options?: KickOptions): Promise<void>;
+  /**
+   * Subscribes one connection or every connection of a member (connected now) to `topic`, on any
+   * node, honouring the topic's `subscribe` rule or, with `bypassRules`, whatever it says. The
+   * client sees a subscription of its own (its `subscribed` event) that survives its reconnects.
+   */
+  subscribe(target: Target, topic: string, options?: ServerSubscribeOptions): Promise<void>;
+  /**
+   * Ends a subscription of one connection or every connection of a member to `topic`, whoever
+   * made it; the client's subscription ends with a `REVOKED` error carrying `reason`.
+   */
+  unsubscribe(target: Target, topic: string, options?: ServerUnsubscribeOptions): Promise<void>;
   /**
    * For health endpoints: whether the engine can serve (a Redis engine whose Redis is unreachable
    * reports `healthy: false`; local connections stay open meanwhile), open connections, whether

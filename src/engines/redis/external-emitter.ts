@@ -2,10 +2,13 @@
  * An emitter: publishes to a Switchboard cluster from a process that serves no WebSocket clients
  * (a job worker, a cron, an HTTP handler elsewhere), like Socket.IO's emitter. Messages get the
  * same positions and history as those published by the servers, when `history` matches theirs.
+ * It sends server-control commands too (targeted events, kicks, server-side subscriptions), as
+ * `server.send` and its siblings do (docs/server.md, "Server control").
  */
 import { assertDepth } from '../../protocol/depth.js';
 import type { Member, StreamPosition } from '../../protocol/frames.js';
 import { consoleLogger } from '../../shared/logger.js';
+import { createControlCommands, type ControlCommands } from '../control-commands.js';
 import type { HistoryOptions } from '../engine.js';
 import type { RedisEngineOptions } from './options.js';
 import { redisEngine } from './redis-engine.js';
@@ -20,8 +23,11 @@ export interface RedisEmitterOptions extends RedisEngineOptions {
   history?: HistoryOptions | ((topic: string) => HistoryOptions | false);
 }
 
-/** What {@link redisEmitter} returns. */
-export interface RedisEmitter {
+/**
+ * What {@link redisEmitter} returns. Its `send`, `kick`, `subscribe` and `unsubscribe` are the
+ * server's (docs/server.md, "Server control"): they reach the target's connections on every node.
+ */
+export interface RedisEmitter extends ControlCommands {
   /**
    * Publishes to every subscriber of `topic` on every node; resolves its position on a topic with
    * history. Rejects with `UNAVAILABLE` (not published) or `OUTCOME_UNKNOWN` (Redis did not confirm
@@ -48,6 +54,7 @@ export async function redisEmitter(options: RedisEmitterOptions = {}): Promise<R
       return (await engine.publish(topic, { kind: 'msg', data, meta: {} }, ...(h ? [h] : []))) ?? undefined;
     },
     presence: async (topic) => engine.presenceList(topic),
+    ...createControlCommands(engine, (m) => engine.control(m)),
     close: async () => engine.close(),
   };
 }

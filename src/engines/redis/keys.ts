@@ -17,6 +17,10 @@ export function redisKeys(prefix: string) {
     nodeEntries: (nodeId: string) => `${prefix}np:${nodeId}`,
     /** The node registry: a sorted set of node ids by heartbeat deadline. */
     nodes: `${prefix}nodes`,
+    /** The channel every node listens on for server-control commands (not under `c:`, the topics' prefix). */
+    control: `${prefix}ctl`,
+    /** The grants of one grant id: a hash, topic → bound member id (docs/protocol.md §2.9). */
+    grant: (grant: string) => `${prefix}g:${grant}`,
     /** An idempotent call's record. */
     call: (key: string) => `${prefix}k:${key}`,
   };

@@ -23,7 +23,7 @@ import { ErrorCode } from '../../protocol/error-codes.js';
 import { SwitchboardError } from '../../protocol/errors.js';
 import type { StreamPosition } from '../../protocol/frames.js';
 import { consoleLogger, type Logger } from '../../shared/logger.js';
-import { newEpoch, type CallClaim, type CallOutcome, type Engine, type EngineEvent, type EngineNode, type HistoryOptions, type HistoryQuery, type HistoryResult, type StoredMessage } from '../engine.js';
+import { newEpoch, type CallClaim, type CallOutcome, type ControlMessage, type Engine, type EngineEvent, type EngineNode, type HistoryOptions, type HistoryQuery, type HistoryResult, type StoredMessage } from '../engine.js';
 import { redisKeys } from './keys.js';
 import { CLIENT_OPTIONS, resolveRedisOptions, type RedisEngineOptions } from './options.js';
 import { DeadlinePassed, Liveness } from './liveness.js';
@@ -37,6 +37,8 @@ type Entry = [id: string, fields: Buffer[]];
 export interface RedisEngine extends Engine {
   /** This node's id in the registry. */
   readonly nodeId: string;
+  /** Publishes a server-control command on the control channel every node listens on (docs/scaling.md). */
+  control(message: ControlMessage): Promise<void>;
 }
 
 /** Creates a Redis engine: `createServer({ engine: redisEngine({ url }) })`. */
@@ -129,6 +131,11 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
 
   sub.on('messageBuffer', (ch: Buffer, message: Buffer) => {
     const name = ch.toString('utf8');
+    if (name === keys.control) {
+      const m = decodeValue(message) as ControlMessage | undefined;
+      if (!m || typeof m !== 'object' || typeof m.op !== 'string') return onError(new Error('undecodable server-control message'), 'control');
+      return node?.control?.(m);
+    }
     if (!name.startsWith(channelPrefix)) return;
     const parts = splitChannelMessage(message);
     const event = parts && decodeEvent(parts.payload, parts.epoch, parts.offset);
@@ -245,6 +252,9 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
       // has its own deadline (ready()), longer than a command's.
       await connect(redis);
       await connect(sub);
+      // Server control reaches every node on one channel (docs/scaling.md); ioredis re-subscribes
+      // it after a reconnect. What is sent while a node's link is down never reaches it (at most once).
+      await run('subscribe', () => sub.subscribe(keys.control));
       node = n;
       presence.start();
       liveness.start();
@@ -268,6 +278,21 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
       // recovery then unsubscribes it (meanwhile the node drops events for topics nobody wants).
       if (sub.status === 'ready' && !liveness.stalled) await run('unsubscribe', () => sub.unsubscribe(channel(topic))).catch(() => unsubscribed.add(topic));
       else unsubscribed.add(topic);
+    },
+    async control(message) {
+      await run('control', () => redis.publish(keys.control, encodeValue(message)));
+    },
+    async grantAdd(grant, topic, member, ttlMs) {
+      const k = keys.grant(grant);
+      const m = redis.multi().hset(k, topic, member);
+      if (ttlMs !== undefined) m.pexpire(k, Math.ceil(ttlMs));
+      await run('grant', () => m.exec());
+    },
+    async grantFind(grant, topic) {
+      return (await run('grant', () => redis.hget(keys.grant(grant), topic))) ?? undefined;
+    },
+    async grantRemove(grant, topic) {
+      await run('grant', () => redis.hdel(keys.grant(grant), topic));
     },
     presenceAdd: (entry) => run('presence', () => presence.add(entry)),
     async presenceRemove(entry) {
