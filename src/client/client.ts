@@ -14,7 +14,7 @@ import { MAX_KEY_LENGTH } from '../protocol/frames.js';
 import { Emitter, type Listeners } from '../shared/emitter.js';
 import { createConnection } from './connection.js';
 import { resolveClientOptions, type ClientOptions, type UrlProvider } from './options.js';
-import { clientClosed, createRequestTable, type RequestBody } from './requests.js';
+import { createRequestTable, type RequestBody } from './requests.js';
 import { createFrameRouter } from './router.js';
 import type { SocketFactory } from './socket.js';
 import { createClientStreams } from './streams.js';
@@ -75,7 +75,7 @@ export function createClient<
   route = createFrameRouter(requests, streams, topics, connection);
 
   function request(body: RequestBody, o: { timeoutMs?: number; signal?: AbortSignal } | undefined): Promise<unknown> {
-    if (connection.state === 'closed') return Promise.reject(clientClosed());
+    if (connection.state === 'closed') return Promise.reject(connection.ended());
     return requests.request(body, { timeoutMs: o?.timeoutMs ?? opts.timeoutMs, signal: o?.signal }, connection.openTransmit());
   }
 
@@ -108,7 +108,7 @@ export function createClient<
     },
     subscribe: (topic, handler, o) => topics.subscribe(topic, handler, o),
     stream: (name, input, o) => streams.stream(name, input, o) as never,
-    // After close() it rejects with CLOSED: the connection's whenOpen does.
+    // Once stopped it rejects with what the client stopped with: the connection's whenOpen does.
     upload: (name, items, o) => streams.upload(name, items as AsyncIterable<unknown>, o) as never,
     close(code = CloseCode.NORMAL, reason = 'client closed') {
       // The runtime's WebSocket would throw later, inside the connection, with a vaguer message.

@@ -31,6 +31,9 @@ const wsFactory: SocketFactory = (url, protocols) => {
   };
   ws.on('unexpected-response', (_req, res) => {
     like.httpStatus = res.statusCode;
+    // The server names why it refused a token (docs/protocol.md §1.2); browsers never see this header.
+    const m = /error_description="([^"]*)"/.exec(String(res.headers['www-authenticate'] ?? ''));
+    if (m) like.httpReason = m[1];
     res.resume();
     ws.terminate(); // emits 'close' (1006); the client reads httpStatus there
   });

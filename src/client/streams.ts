@@ -9,7 +9,7 @@ import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ErrFrame } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
-import { clientClosed, type RequestTable, type Transmit } from './requests.js';
+import type { RequestTable, Transmit } from './requests.js';
 
 export interface StreamOptions {
   /** Cancels the stream; the iterator then rejects with `ABORTED`. */
@@ -36,7 +36,7 @@ export interface StreamReader<T> extends AsyncIterableIterator<T> {
 }
 
 /** What the stream machinery uses of the connection. */
-export type StreamConnection = Pick<Connection, 'state' | 'transmit' | 'whenOpen'>;
+export type StreamConnection = Pick<Connection, 'state' | 'transmit' | 'whenOpen' | 'ended'>;
 
 /** A live stream (`items`, `end`, `fail`) or upload (`credit`): what its server frames do. */
 interface Live {
@@ -102,7 +102,7 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
         .then(() => {
           if (finished) return;
           // close() in the same tick: whenOpen resolved before the client stopped.
-          if (!isOpen()) return finish(clientClosed());
+          if (!isOpen()) return finish(connection.ended());
           id = requests.reserveId();
           live.set(id, {
             items(items) {

@@ -10,7 +10,7 @@ import type { Member, MsgFrame, OkFrame, SubOutput } from '../protocol/frames.js
 import { MAX_HISTORY, isPosition } from '../protocol/frames.js';
 import type { ListenerErrorHandler, Listeners } from '../shared/emitter.js';
 import { backoffDelay } from './backoff.js';
-import { clientClosed, type RequestBody, type RequestTable } from './requests.js';
+import type { RequestBody, RequestTable } from './requests.js';
 import { createTopicState, type TopicState, type DeliveryMeta, type MessageHandler, type SubscribeOptions, type Subscription, type SubscriptionEvents } from './subscriptions.js';
 import type { Connection } from './connection.js';
 
@@ -18,7 +18,7 @@ import type { Connection } from './connection.js';
 const TRANSIENT: string[] = [ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL];
 
 /** What the topic table uses of the connection. */
-export type TopicConnection = Pick<Connection, 'state' | 'transmit' | 'openTransmit'>;
+export type TopicConnection = Pick<Connection, 'state' | 'transmit' | 'openTransmit' | 'ended'>;
 
 /** The topic table; the client routes `ok`, `msg`, `join` and `leave` frames and its connection's lifecycle to it. */
 export interface TopicTable {
@@ -94,9 +94,12 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
             return;
           }
           if (topics.get(t.topic) === t) topics.delete(t.topic);
-          t.failed(err);
-          // Only `error` listeners hear it; with none, `ready` (rejected above) is the only report.
-          t.events.emit('error', err);
+          const waited = t.failed(err);
+          if (t.events.listenerCount('error') > 0) t.events.emit('error', err);
+          // No listener, and no `ready` that was read is rejected by it (a fire-and-forget
+          // subscribe, or a re-subscription refused long after `ready` resolved): a silent refusal
+          // would hide the bug, so the client's `error` event reports it (docs/client.md).
+          else if (!(waited && t.seen)) reportError(err, 'sub');
         },
       );
   }
@@ -148,7 +151,7 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
     }
     if (!existing && !closed) topics.set(topic, t);
     t.handlers.add(handler as MessageHandler<never>);
-    const ready = closed ? Promise.reject(clientClosed()) : t.waitReady();
+    const ready = closed ? Promise.reject(connection.ended()) : t.waitReady();
     if (!existing && isOpen()) resubscribe(t);
     return handle(t, handler as MessageHandler<never>, ready);
   }
@@ -160,7 +163,10 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
     const own: (() => void)[] = [];
     return {
       topic: t.topic,
-      ready,
+      get ready() {
+        t.seen = true;
+        return ready;
+      },
       unsubscribe() {
         if (!t.handlers.delete(handler)) return;
         for (const off of own.splice(0)) off();
