@@ -15,10 +15,10 @@ import { isServerFrame } from '../protocol/frames.js';
 import { encodeTokenProtocol } from '../protocol/subprotocol.js';
 import { utf8Encoder } from '../protocol/utf8.js';
 import type { Emitter, Listeners } from '../shared/emitter.js';
-import { attemptError } from './attempt-error.js';
+import type { DescribeAttempt } from './attempt-error.js';
 import { backoffDelay } from './backoff.js';
 import type { ResolvedClientOptions, UrlProvider } from './options.js';
-import { arm, clientClosed, type RequestTable, type Transmit } from './requests.js';
+import { aborted, arm, clientClosed, type RequestTable, type Transmit } from './requests.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
 import type { ClientEvents, ClientState } from './types.js';
 
@@ -85,7 +85,8 @@ export interface Connection {
 /**
  * Creates the connection of one client; nothing happens until {@link Connection.start}. It emits
  * the client's `open`, `close` and `reconnecting` on `events`, sends the token a `refresh` asks for
- * as an `auth` request through `requests`, and reports what no promise reports to `reportError`.
+ * as an `auth` request through `requests`, and reports what no promise reports to `reportError`;
+ * `describe` turns an attempt that closed before `welcome` into its coded error.
  */
 export function createConnection(
   urls: UrlProvider,
@@ -94,6 +95,7 @@ export function createConnection(
   events: Emitter<Listeners<ClientEvents>>,
   requests: RequestTable,
   reportError: (err: unknown) => void,
+  describe: DescribeAttempt,
   hooks: ConnectionHooks,
 ): Connection {
   // A codec other than JSON is a plug-in the app passed in (switchboard/msgpack): the client never
@@ -182,7 +184,7 @@ export function createConnection(
     }
     if (state === 'closed') return;
     if (refusal && token === refusedToken) {
-      return stop(CloseCode.ABNORMAL, 'handshake refused', new SwitchboardError(refusal.code, 'The server refused the token and no new one is available', refusal.details), undefined, 'the same token again');
+      return stop(CloseCode.ABNORMAL, 'handshake refused', new SwitchboardError(refusal.code, 'The server refused the token and no new one is available', refusal.details), undefined, 'handshake refused');
     }
     const protocols = [codec.subprotocol];
     if (token && opts.tokenIn === 'protocol') protocols.push(encodeTokenProtocol(token));
@@ -221,7 +223,7 @@ export function createConnection(
       if (socket !== s) return;
       socket = undefined;
       // Closed before the server's welcome: the attempt failed, and the error says how.
-      const failure = state === 'open' ? undefined : attemptError(urlWithoutToken, ev.code, ev.reason, s.httpStatus, s.httpReason, cause);
+      const failure = state === 'open' ? undefined : describe(urlWithoutToken, ev.code, ev.reason, s, cause);
       onClosed(ev.code, ev.reason, s.httpStatus, token, failure);
     };
   }
@@ -344,7 +346,6 @@ export function createConnection(
   function whenOpen(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     if (state === 'open') return Promise.resolve();
     if (state === 'closed') return Promise.reject(final);
-    const aborted = () => new SwitchboardError(ErrorCode.ABORTED, 'Aborted');
     if (signal?.aborted) return Promise.reject(aborted());
     return new Promise((resolve, reject) => {
       const done = (err?: SwitchboardError) => {

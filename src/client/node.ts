@@ -4,6 +4,7 @@
  * refused handshake so 401/403 can be final.
  */
 import WebSocket from 'ws';
+import { describeAttempt } from './attempt-error.js';
 import { createClient } from './client.js';
 import type { ClientOptions, UrlProvider } from './options.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
@@ -56,7 +57,7 @@ export function connect<Api = unknown>(
   const factory: SocketFactory = options.WebSocket
     ? (u, protocols) => new options.WebSocket!(u, protocols)
     : wsFactory;
-  return createClient(url, options, factory);
+  return createClient(url, options, factory, describeAttempt);
 }
 
 export * from './exports.js';

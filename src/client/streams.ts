@@ -9,7 +9,7 @@ import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ErrFrame } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
-import type { RequestTable, Transmit } from './requests.js';
+import { aborted, type RequestTable, type Transmit } from './requests.js';
 
 export interface StreamOptions {
   /** Cancels the stream; the iterator then rejects with `ABORTED`. */
@@ -47,7 +47,6 @@ interface Live {
   credit?(n: number): void;
 }
 
-const aborted = (): SwitchboardError => new SwitchboardError(ErrorCode.ABORTED, 'Stream aborted');
 
 /** Creates the stream table of one client; streams wait for the connection up to `defaultTimeoutMs` by default. */
 export function createClientStreams(requests: RequestTable, connection: StreamConnection, defaultTimeoutMs: number) {
@@ -197,7 +196,7 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
         reject(err);
         // The server answers nothing for a cancelled upload (§2.3): settle its request here, or
         // its timer and signal listeners would outlive the upload until the connection closes.
-        requests.settle(id, new SwitchboardError(ErrorCode.ABORTED, 'Upload cancelled'));
+        requests.settle(id, aborted());
       });
     });
   }
