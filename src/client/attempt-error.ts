@@ -14,12 +14,8 @@ import * as ErrorCode from '../protocol/error-code-values.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { WebSocketLike } from './socket.js';
 
-/**
- * Describes an attempt whose socket `s` closed with `code` and `reason` before the server's
- * `welcome`; `cause` is the system error code of a network failure (`ECONNREFUSED`) where the
- * runtime put one on the socket's error event.
- */
-export type DescribeAttempt = (url: string, code: number, reason: string, s: WebSocketLike, cause: unknown) => SwitchboardError;
+/** Describes an attempt whose socket `s` closed with `code` and `reason` before the server's `welcome`. */
+export type DescribeAttempt = (url: string, code: number, reason: string, s: WebSocketLike) => SwitchboardError;
 
 /** The coded error with the one message format; `status` is the HTTP status, if any. */
 function attemptFailure(code: string, url: string, what: string, details: { status?: number; code?: number; reason?: string; cause?: unknown }): SwitchboardError {
@@ -32,20 +28,25 @@ function attemptFailure(code: string, url: string, what: string, details: { stat
  * failure — or, in a browser, a refused upgrade it hides — and any other close a server that ended
  * the handshake.
  */
-export const closedBeforeWelcome: DescribeAttempt = (url, code, reason, _s, cause) =>
+export const closedBeforeWelcome: DescribeAttempt = (url, code, reason) =>
   code === CloseCode.UNAUTHORIZED
     ? attemptFailure(ErrorCode.UNAUTHORIZED, url, 'token refused', { code, reason })
     : code === CloseCode.ABNORMAL
-      ? attemptFailure(ErrorCode.UNREACHABLE, url, `cannot connect${cause ? `: ${String(cause)}` : ''}`, { code, reason, cause })
+      ? attemptFailure(ErrorCode.UNREACHABLE, url, 'cannot connect', { code, reason })
       : attemptFailure(ErrorCode.HANDSHAKE_FAILED, url, 'closed before welcome', { code, reason });
 
 /**
- * With the HTTP status of a refused upgrade (`s.httpStatus`) and the category of a refused token
- * (`s.httpReason`, from `WWW-Authenticate`), where the runtime exposes them (Node's `ws`).
+ * With the HTTP status of a refused upgrade (`s.httpStatus`), the category of a refused token
+ * (`s.httpReason`, from `WWW-Authenticate`) and the system cause of a network failure
+ * (`s.errorCode`, such as `ECONNREFUSED`), where the runtime exposes them (Node's `ws`).
  */
-export const describeAttempt: DescribeAttempt = (url, code, reason, s, cause) => {
+export const describeAttempt: DescribeAttempt = (url, code, reason, s) => {
   const status = s.httpStatus;
-  if (!status) return closedBeforeWelcome(url, code, reason, s, cause);
+  const cause = s.errorCode;
+  if (!status && code === CloseCode.ABNORMAL && cause) {
+    return attemptFailure(ErrorCode.UNREACHABLE, url, `cannot connect: ${cause}`, { code, reason, cause });
+  }
+  if (!status) return closedBeforeWelcome(url, code, reason, s);
   const details = { status, reason: s.httpReason };
   if (status === 401 || status === 403) {
     const what = s.httpReason ? `token refused: ${s.httpReason}` : 'handshake refused';

@@ -53,8 +53,8 @@ export interface ConnectionHooks {
   opened(): void;
   /** The socket is gone (a reconnect may follow): what was in flight on it cannot be answered. */
   lost(): void;
-  /** The client stopped for good: unsent work fails with `cause`, work sent before with `sentCause`. */
-  stopped(cause: SwitchboardError, sentCause: SwitchboardError): void;
+  /** The client stopped for good: whatever is still pending or queued fails with `cause`. */
+  stopped(cause: SwitchboardError): void;
 }
 
 /** One client's connection, as the client and its frame router use it. */
@@ -216,14 +216,12 @@ export function createConnection(
     // First-message transport: the token is the first frame, before the server's welcome (§1.3).
     if (token && opts.tokenIn === 'message') s.onopen = () => s.send(codec.encode({ t: 'auth', token }));
     s.onmessage = (ev) => receive(ev.data);
-    /** The system cause of a network failure (`ECONNREFUSED`): Node's `ws` puts it on the error event; browsers give none. */
-    let cause: unknown;
-    s.onerror = (ev) => void (cause = (ev as { error?: { code?: unknown } } | undefined)?.error?.code);
+    s.onerror = () => {}; // 'close' follows and carries what is known.
     s.onclose = (ev) => {
       if (socket !== s) return;
       socket = undefined;
       // Closed before the server's welcome: the attempt failed, and the error says how.
-      const failure = state === 'open' ? undefined : describe(urlWithoutToken, ev.code, ev.reason, s, cause);
+      const failure = state === 'open' ? undefined : describe(urlWithoutToken, ev.code, ev.reason, s);
       onClosed(ev.code, ev.reason, s.httpStatus, token, failure);
     };
   }
@@ -332,9 +330,8 @@ export function createConnection(
         : err instanceof SwitchboardError
           ? err
           : new SwitchboardError(ErrorCode.CONNECTION_FAILED, `Connection failed for good (${why}; close code ${code}${reason ? ` "${reason}"` : ''})${details.cause ? `: ${details.cause.message}` : ''}`, details));
-    // A keyed call sent before the client gave up may have run (it was re-queued to be sent again).
-    const sentCause = why === undefined ? cause : new SwitchboardError(ErrorCode.CONNECTION_FAILED, `${cause.message}; the request was sent before and may have run`, { ...details, sent: true });
-    hooks.stopped(cause, sentCause);
+    // A keyed call re-queued after a drop may have run before: its key makes retrying it safe.
+    hooks.stopped(cause);
     if (why !== undefined) reportError(err ?? cause);
     emitClose(code, reason, false, httpStatus);
   }

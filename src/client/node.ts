@@ -30,6 +30,8 @@ const wsFactory: SocketFactory = (url, protocols) => {
     }
     send(data);
   };
+  // The system cause of a network failure (ECONNREFUSED), which browsers never expose.
+  ws.on('error', (err: Error & { code?: string }) => void (like.errorCode ??= err.code));
   ws.on('unexpected-response', (_req, res) => {
     like.httpStatus = res.statusCode;
     // The server names why it refused a token (docs/protocol.md §1.2); browsers never see this header.

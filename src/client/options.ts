@@ -157,12 +157,9 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
  * `'json'` or a {@link Codec}. The name `'msgpack'` is refused with the fix: MessagePack is a
  * plug-in, so a client that never imports it never bundles it (docs/client.md, "Codecs").
  */
-function resolveCodec(_path: string, c: unknown): 'json' | Codec {
+function resolveCodec(path: string, c: unknown): 'json' | Codec {
   if (c === 'msgpack') throw new TypeError("codec: 'msgpack' is a plug-in now: import { msgpack } from 'switchboard/msgpack' and pass codec: msgpack()");
-  if (c === 'json') return c;
   const k = c as Codec | null;
-  if (typeof k !== 'object' || k === null || typeof k.subprotocol !== 'string' || typeof k.encode !== 'function' || typeof k.decode !== 'function') {
-    throw new TypeError(`codec must be 'json' or a codec object such as msgpack() from 'switchboard/msgpack', got ${typeof c === 'string' ? JSON.stringify(c) : String(c)}`);
-  }
-  return k;
+  const isCodec = c === 'json' || (typeof k === 'object' && k !== null && typeof k.subprotocol === 'string' && typeof k.encode === 'function' && typeof k.decode === 'function');
+  return check(path, c, isCodec, "'json' or a codec object such as msgpack() from 'switchboard/msgpack'");
 }

@@ -23,6 +23,8 @@ export interface WebSocketLike {
    * header, such as `expired`), where the runtime exposes response headers (Node's `ws`).
    */
   httpReason?: string;
+  /** The system error code of a network failure (`ECONNREFUSED`, `ENOTFOUND`), where the runtime exposes it (Node's `ws`). */
+  errorCode?: string;
 }
 
 /** Opens a socket; the entry point of each runtime provides one. */

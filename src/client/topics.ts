@@ -46,8 +46,8 @@ export interface TopicTable {
  */
 export function createTopicTable(requests: RequestTable, connection: TopicConnection, timeoutMs: number, reportError: ListenerErrorHandler): TopicTable {
   const topics = new Map<string, TopicState>();
-  /** `sub` requests in flight → their topic, confirmed when the answer arrives (see answered). */
-  const pendingSubs = new Map<number, { t: TopicState; askedSince: boolean }>();
+  /** `sub` requests in flight → their topic and whether they asked `since`, confirmed when the answer arrives (see answered). */
+  const pendingSubs = new Map<number, [t: TopicState, askedSince: boolean]>();
   /** Re-subscriptions waiting for the server's rate limit (see rateLimited). */
   const rateQueue: TopicState[] = [];
   let rateTimer: ReturnType<typeof setTimeout> | undefined;
@@ -61,7 +61,7 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
     const body: RequestBody = since ? { t: 'sub', topic: t.topic, since } : { t: 'sub', topic: t.topic };
     if (t.historyOnce) body.history = t.historyOnce;
     const id = requests.reserveId();
-    pendingSubs.set(id, { t, askedSince: since !== undefined });
+    pendingSubs.set(id, [t, since !== undefined]);
     requests
       .request(body, { timeoutMs, direct: true, id }, connection.openTransmit())
       .then(
@@ -199,7 +199,7 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
       // Synchronously: the replayed `msg` frames right behind this answer are handled in the
       // same tick, before a promise callback could run, and must find the position set.
       pendingSubs.delete(f.id);
-      const { t, askedSince } = pending;
+      const [t, askedSince] = pending;
       if (topics.get(t.topic) !== t) return;
       t.historyOnce = undefined;
       t.confirmed(f.output as SubOutput | undefined, askedSince);
@@ -225,9 +225,11 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
       for (const t of topics.values()) t.active = false;
     },
     stopped(cause) {
-      for (const t of topics.values()) clearTimeout(t.retryTimer);
       clearRateQueue();
-      for (const t of topics.values()) t.failed(cause);
+      for (const t of topics.values()) {
+        clearTimeout(t.retryTimer);
+        t.failed(cause);
+      }
     },
   };
 }
