@@ -17,9 +17,9 @@ const TARGET = 8_192;
 /**
  * The budget enforced today: the smallest figure reached without dropping a behaviour, an error
  * code or a message that tests and docs rely on. A ratchet: lower it with every cut, never raise
- * it; docs/performance.md says where the remaining bytes go.
+ * it (it rose once, for the client's diagnostics); docs/performance.md says where the bytes go.
  */
-const BUDGET = 8_957;
+const BUDGET = 9_058;
 
 /** The entry in bench/size-entries/ bundled in memory (it imports switchboard/* by package name: dist/). */
 async function bundle(entry: string): Promise<{ min: number; gzip: number; inputs: string[] }> {
