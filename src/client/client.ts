@@ -64,8 +64,8 @@ export function createClient<
       // Streams are not resumed: their handlers were aborted with the connection (§2.3).
       streams.failAll(disconnected());
     },
-    stopped(cause) {
-      requests.rejectAll(cause);
+    stopped(cause, sentCause) {
+      requests.rejectAll(cause, sentCause);
       streams.failAll(cause);
       topics.stopped(cause);
     },

@@ -18,7 +18,7 @@ import type { Emitter, Listeners } from '../shared/emitter.js';
 import type { DescribeAttempt } from './attempt-error.js';
 import { backoffDelay } from './backoff.js';
 import type { ResolvedClientOptions, UrlProvider } from './options.js';
-import { aborted, arm, clientClosed, type RequestTable, type Transmit } from './requests.js';
+import { aborted, arm, clientClosed, disconnected, type RequestTable, type Transmit } from './requests.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
 import type { ClientEvents, ClientState } from './types.js';
 
@@ -53,8 +53,8 @@ export interface ConnectionHooks {
   opened(): void;
   /** The socket is gone (a reconnect may follow): what was in flight on it cannot be answered. */
   lost(): void;
-  /** The client stopped for good: whatever is still pending or queued fails with `cause`. */
-  stopped(cause: SwitchboardError): void;
+  /** The client stopped for good: unsent work fails with `cause`, work sent before with `sentCause`. */
+  stopped(cause: SwitchboardError, sentCause: SwitchboardError): void;
 }
 
 /** One client's connection, as the client and its frame router use it. */
@@ -330,8 +330,9 @@ export function createConnection(
         : err instanceof SwitchboardError
           ? err
           : new SwitchboardError(ErrorCode.CONNECTION_FAILED, `Connection failed for good (${why}; close code ${code}${reason ? ` "${reason}"` : ''})${details.cause ? `: ${details.cause.message}` : ''}`, details));
-    // A keyed call re-queued after a drop may have run before: its key makes retrying it safe.
-    hooks.stopped(cause);
+    // A keyed call re-queued after a drop may have run: DISCONNECTED says so (docs/guarantees.md),
+    // unless close() was called, which everything pending hears as CLOSED.
+    hooks.stopped(cause, why === undefined ? cause : disconnected());
     if (why !== undefined) reportError(err ?? cause);
     emitClose(code, reason, false, httpStatus);
   }

@@ -28,6 +28,8 @@ interface Entry {
   reject(e: SwitchboardError): void;
   /** Clears the deadline and the abort listener. */
   disarm(): void;
+  /** Sent at least once (a keyed call re-queued after a disconnect). */
+  everSent?: boolean;
 }
 
 /** The error of anything asked of a client after `client.close()`. */
@@ -76,10 +78,10 @@ export interface RequestTable {
    */
   disconnected(): void;
   /**
-   * The client is closed for good: everything still pending fails with `err` (a keyed call waiting
-   * to be re-sent may have run before; its key makes retrying it safe).
+   * The client is closed for good: everything still pending fails with `err`, or with `sentErr`
+   * when it was sent before (a keyed call waiting to be re-sent may have run).
    */
-  rejectAll(err: SwitchboardError): void;
+  rejectAll(err: SwitchboardError, sentErr: SwitchboardError): void;
 }
 
 /** Creates the request table of one client; at most `maxQueue` requests wait while it is not open. */
@@ -101,6 +103,7 @@ export function createRequestTable(maxQueue: number): RequestTable {
   function send(entry: Entry, transmit: Transmit): void {
     const err = transmit({ ...entry.body, id: entry.id });
     if (err) return fail(entry, err);
+    entry.everSent = true;
     inFlight.set(entry.id, entry);
   }
 
@@ -147,8 +150,8 @@ export function createRequestTable(maxQueue: number): RequestTable {
       // Keyed calls were accepted already: they do not count against maxQueue a second time.
       queue.unshift(...again);
     },
-    rejectAll(err) {
-      for (const entry of [...queue, ...inFlight.values()]) fail(entry, err);
+    rejectAll(err, sentErr) {
+      for (const entry of [...queue, ...inFlight.values()]) fail(entry, entry.everSent ? sentErr : err);
     },
   };
 }
