@@ -3,6 +3,8 @@
  * `--bundle --minify --format=esm` of an entry that imports and uses the library (bench/size-entries/),
  * then gzip -9 — printed as a Markdown table (docs/performance.md, "Bundle size"). Switchboard is
  * built from dist/ (the script compiles first); the others from node_modules (devDependencies).
+ * `npm run size -- --files` prints, for the full JSON client only, its minified bytes per input
+ * file (esbuild's metafile `bytesInOutput`): where to look when cutting.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -43,6 +45,15 @@ const commit = (() => {
     return 'unknown';
   }
 })();
+
+if (process.argv.includes('--files')) {
+  const out = await build({ entryPoints: [join(entries, 'switchboard-json.js')], bundle: true, minify: true, format: 'esm', write: false, metafile: true, logLevel: 'silent' });
+  const code = out.outputFiles[0].contents;
+  console.log(`Switchboard JSON on ${commit}: ${fmt(code.byteLength)} bytes minified, ${fmt(gzipSync(code, { level: 9 }).byteLength)} gzip -9\n`);
+  const inputs = Object.entries(Object.values(out.metafile.outputs)[0].inputs).sort((a, b) => b[1].bytesInOutput - a[1].bytesInOutput);
+  for (const [file, { bytesInOutput }] of inputs) console.log(`${String(bytesInOutput).padStart(6)}  ${file}`);
+  process.exit(0);
+}
 
 const rows = [];
 for (const [label, file, pkgs] of SUBJECTS) {

@@ -465,7 +465,8 @@ describe('first-message authentication (§1.3)', () => {
     expect(c.log).toEqual(['error:UNAUTHORIZED', 'close:4501:false']);
     expect(c.errors[0]!.message).not.toContain(bad);
     expect(auth.verified).toEqual([bad]);
-    await expect(c.call('whoami')).rejects.toMatchObject({ code: 'CLOSED' });
+    // It stopped by itself: later calls get what it stopped with, not CLOSED (kept for close()).
+    await expect(c.call('whoami')).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });
 
   it('after 4501 the client retries only when the provider yields a different token', async () => {
@@ -476,7 +477,7 @@ describe('first-message authentication (§1.3)', () => {
     const queue = [bad, good];
     const c = client(url, { token: () => queue.shift() ?? good, tokenIn: 'message', reconnect: fast });
     await nextEvent(c, 'open');
-    expect(c.log.slice(0, 3)).toEqual(['close:4501:true', 'reconnecting:1', expect.stringMatching(/^open:/)]);
+    expect(c.log.slice(0, 4)).toEqual(['error:UNAUTHORIZED', 'close:4501:true', 'reconnecting:1', expect.stringMatching(/^open:/)]);
     expect(auth.verified).toEqual([bad, good]);
 
     // The same refused token again: one reconnect is scheduled, then the client stops without connecting.
@@ -484,7 +485,7 @@ describe('first-message authentication (§1.3)', () => {
     const stuck = client(url, { token: () => bad, tokenIn: 'message', reconnect: fast });
     await until(() => stuck.state === 'closed', 'client gives up on a token that cannot change');
     expect(auth.verified).toEqual([bad]);
-    expect(stuck.log).toEqual(['close:4501:true', 'reconnecting:1', 'error:UNAUTHORIZED', 'close:1006:false']);
+    expect(stuck.log).toEqual(['error:UNAUTHORIZED', 'close:4501:true', 'reconnecting:1', 'error:UNAUTHORIZED', 'close:1006:false']);
   });
 });
 
@@ -513,7 +514,7 @@ describe('HTTP 403 with a token provider', () => {
     const c = client(url, { token: () => token, reconnect: fast, WebSocket: originSocket(['https://evil.test'], made) });
     await until(() => c.state === 'closed', 'client stops after 403 with an unchanged token');
     expect(made).toEqual(['https://evil.test']);
-    expect(c.log).toEqual(['close:1006:true:403', 'reconnecting:1', 'error:UNAUTHORIZED', 'close:1006:false']);
+    expect(c.log).toEqual(['error:FORBIDDEN', 'close:1006:true:403', 'reconnecting:1', 'error:FORBIDDEN', 'close:1006:false']);
 
     let n = 0;
     const made2: string[] = [];
@@ -524,7 +525,7 @@ describe('HTTP 403 with a token provider', () => {
     });
     await nextEvent(c2, 'open');
     expect(made2).toEqual(['https://evil.test', 'https://app.test']);
-    expect(c2.log[0]).toBe('close:1006:true:403');
+    expect(c2.log.slice(0, 2)).toEqual(['error:FORBIDDEN', 'close:1006:true:403']);
     expect(await c2.call('whoami')).toMatchObject({ identity: { sub: 'alice', jti: '2' } });
   });
 });
@@ -572,7 +573,7 @@ describe('tokens stay secret', () => {
     // A client with a fixed token keeps trying instead of giving up for good.
     const c = client(url, { token, tokenIn: 'message', reconnect: fast });
     await until(() => c.log.includes('reconnecting:2'), 'client retries after 1011');
-    expect(c.log.slice(0, 2)).toEqual(['close:1011:true', 'reconnecting:1']);
+    expect(c.log.slice(0, 3)).toEqual(['error:HANDSHAKE_FAILED', 'close:1011:true', 'reconnecting:1']);
     expect(c.state).not.toBe('closed');
     expectNoTokenIn(logger, token);
   });

@@ -46,11 +46,14 @@ describe('validators', () => {
 });
 
 describe('Emitter', () => {
-  it('calls listeners in order, removes them with the returned function, and supports once', () => {
+  it('calls listeners in order, removes them with the returned function, also from inside a listener', () => {
     const e = new Emitter<{ close: (code: number, reason: string) => void }>();
     const seen: string[] = [];
     const off = e.on('close', (code, reason) => seen.push(`a${code}${reason}`));
-    e.once('close', (code) => seen.push(`b${code}`));
+    const offOnce = e.on('close', (code) => {
+      offOnce();
+      seen.push(`b${code}`);
+    });
     e.emit('close', 1000, 'x');
     e.emit('close', 1001, 'y');
     off();

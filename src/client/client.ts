@@ -6,15 +6,14 @@
 import type { CommandMap, StreamMap, UploadMap } from '../protocol/api.js';
 import * as CloseCode from '../protocol/close-code-values.js';
 import { isSendableCloseCode } from '../protocol/close-codes.js';
-import * as ErrorCode from '../protocol/error-code-values.js';
-import { SwitchboardError } from '../protocol/errors.js';
 import { utf8Encoder } from '../protocol/utf8.js';
 import type { Member, ServerFrame } from '../protocol/frames.js';
 import { MAX_KEY_LENGTH } from '../protocol/frames.js';
 import { Emitter, type Listeners } from '../shared/emitter.js';
+import { closedBeforeWelcome, type DescribeAttempt } from './attempt-error.js';
 import { createConnection } from './connection.js';
 import { resolveClientOptions, type ClientOptions, type UrlProvider } from './options.js';
-import { clientClosed, createRequestTable, type RequestBody } from './requests.js';
+import { createRequestTable, disconnected, type RequestBody } from './requests.js';
 import { createFrameRouter } from './router.js';
 import type { SocketFactory } from './socket.js';
 import { createClientStreams } from './streams.js';
@@ -23,7 +22,8 @@ import type { Client, ClientEvents } from './types.js';
 import type { TopicMap } from '../protocol/api.js';
 
 /**
- * Creates a client over the given socket factory. Entry points wrap this as `connect`.
+ * Creates a client over the given socket factory. Entry points wrap this as `connect`; the Node
+ * entry also passes the describer of refused upgrades (browsers never see their status).
  * @internal
  */
 export function createClient<
@@ -32,7 +32,7 @@ export function createClient<
   Uploads extends UploadMap = UploadMap,
   Topics extends TopicMap = TopicMap,
   MemberInfo = unknown,
->(urls: UrlProvider, options: ClientOptions, factory: SocketFactory): Client<Commands, Streams, Uploads, Topics, MemberInfo> {
+>(urls: UrlProvider, options: ClientOptions, factory: SocketFactory, describe: DescribeAttempt = closedBeforeWelcome): Client<Commands, Streams, Uploads, Topics, MemberInfo> {
   const opts = resolveClientOptions(options);
   /**
    * The one error policy: whatever no promise reports (a throwing handler or listener, a refused
@@ -52,7 +52,7 @@ export function createClient<
   });
   const requests = createRequestTable(opts.maxQueue);
   let route: (f: ServerFrame) => void = () => {};
-  const connection = createConnection(urls, opts, factory, events, requests, reportError, {
+  const connection = createConnection(urls, opts, factory, events, requests, reportError, describe, {
     frame: (f) => route(f),
     opened() {
       topics.opened();
@@ -62,7 +62,7 @@ export function createClient<
       requests.disconnected();
       topics.lost();
       // Streams are not resumed: their handlers were aborted with the connection (§2.3).
-      streams.failAll(new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost during the stream'));
+      streams.failAll(disconnected());
     },
     stopped(cause, sentCause) {
       requests.rejectAll(cause, sentCause);
@@ -75,7 +75,7 @@ export function createClient<
   route = createFrameRouter(requests, streams, topics, connection, events);
 
   function request(body: RequestBody, o: { timeoutMs?: number; signal?: AbortSignal } | undefined): Promise<unknown> {
-    if (connection.state === 'closed') return Promise.reject(clientClosed());
+    if (connection.state === 'closed') return Promise.reject(connection.ended());
     return requests.request(body, { timeoutMs: o?.timeoutMs ?? opts.timeoutMs, signal: o?.signal }, connection.openTransmit());
   }
 
@@ -108,7 +108,7 @@ export function createClient<
     },
     subscribe: (topic, handler, o) => topics.subscribe(topic, handler, o),
     stream: (name, input, o) => streams.stream(name, input, o) as never,
-    // After close() it rejects with CLOSED: the connection's whenOpen does.
+    // Once stopped it rejects with what the client stopped with: the connection's whenOpen does.
     upload: (name, items, o) => streams.upload(name, items as AsyncIterable<unknown>, o) as never,
     close(code = CloseCode.NORMAL, reason = 'client closed') {
       // The runtime's WebSocket would throw later, inside the connection, with a vaguer message.

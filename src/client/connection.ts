@@ -15,9 +15,10 @@ import { isServerFrame } from '../protocol/frames.js';
 import { encodeTokenProtocol } from '../protocol/subprotocol.js';
 import { utf8Encoder } from '../protocol/utf8.js';
 import type { Emitter, Listeners } from '../shared/emitter.js';
+import type { DescribeAttempt } from './attempt-error.js';
 import { backoffDelay } from './backoff.js';
 import type { ResolvedClientOptions, UrlProvider } from './options.js';
-import { arm, clientClosed, type RequestTable, type Transmit } from './requests.js';
+import { aborted, arm, clientClosed, disconnected, type RequestTable, type Transmit } from './requests.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
 import type { ClientEvents, ClientState } from './types.js';
 
@@ -70,8 +71,13 @@ export interface Connection {
   welcomed(f: WelcomeFrame): void;
   /** The server's `refresh`: fetch a fresh token and send it on the open connection (§1.4). */
   refresh(): Promise<void>;
-  /** Resolves once the client is open; rejects with TIMEOUT, ABORTED or CLOSED. */
+  /** Resolves once the client is open; rejects with TIMEOUT, ABORTED, or the error it stopped with. */
   whenOpen(timeoutMs: number, signal: AbortSignal | undefined): Promise<void>;
+  /**
+   * The error anything asked of a stopped client rejects with: `CLOSED` after `close()`, else what
+   * it stopped with (`CONNECTION_FAILED`, or the final refusal such as `UNAUTHORIZED`).
+   */
+  ended(): SwitchboardError;
   /** `client.close()`: ends the client for good. */
   close(code: number, reason: string): void;
 }
@@ -79,7 +85,8 @@ export interface Connection {
 /**
  * Creates the connection of one client; nothing happens until {@link Connection.start}. It emits
  * the client's `open`, `close` and `reconnecting` on `events`, sends the token a `refresh` asks for
- * as an `auth` request through `requests`, and reports what no promise reports to `reportError`.
+ * as an `auth` request through `requests`, and reports what no promise reports to `reportError`;
+ * `describe` turns an attempt that closed before `welcome` into its coded error.
  */
 export function createConnection(
   urls: UrlProvider,
@@ -88,6 +95,7 @@ export function createConnection(
   events: Emitter<Listeners<ClientEvents>>,
   requests: RequestTable,
   reportError: (err: unknown) => void,
+  describe: DescribeAttempt,
   hooks: ConnectionHooks,
 ): Connection {
   // A codec other than JSON is a plug-in the app passed in (switchboard/msgpack): the client never
@@ -99,8 +107,13 @@ export function createConnection(
   let welcome: WelcomeFrame | undefined;
   /** Consecutive failed attempts; reset once a connection stayed open for `stableAfterMs`. */
   let attempt = 0;
-  /** The token a 401/403 refused; the next attempt needs a different one. */
+  /** The token a 401/403/4501 refused, and that refusal; the next attempt needs a different token. */
   let refusedToken: string | undefined;
+  let refusal: SwitchboardError | undefined;
+  /** The last failed attempt's error: the cause `CONNECTION_FAILED` carries. */
+  let lastFailure: SwitchboardError | undefined;
+  /** What the client stopped with (docs/client.md, "When things go wrong"). */
+  let final: SwitchboardError | undefined;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let connectTimer: ReturnType<typeof setTimeout> | undefined;
   let stableTimer: ReturnType<typeof setTimeout> | undefined;
@@ -149,10 +162,13 @@ export function createConnection(
     }
   }
 
-  /** Gives up on the current socket without a close frame from the server (1006), then follows the reconnect policy. */
-  function abandon(reason: string): void {
+  /**
+   * Gives up on the current socket without a close frame from the server (1006), then follows the
+   * reconnect policy; `failure` when it was an attempt that never opened.
+   */
+  function abandon(reason: string, failure?: SwitchboardError): void {
     dropSocket();
-    onClosed(CloseCode.ABNORMAL, reason);
+    onClosed(CloseCode.ABNORMAL, reason, undefined, undefined, failure);
   }
 
   async function open(): Promise<void> {
@@ -167,15 +183,15 @@ export function createConnection(
       return onClosed(CloseCode.ABNORMAL, 'token or URL provider failed');
     }
     if (state === 'closed') return;
-    if (refusedToken !== undefined && token === refusedToken) {
-      return stop(CloseCode.ABNORMAL, 'handshake refused', new SwitchboardError(ErrorCode.UNAUTHORIZED, 'The server refused the token and no new one is available'));
+    if (refusal && token === refusedToken) {
+      return stop(CloseCode.ABNORMAL, 'handshake refused', new SwitchboardError(refusal.code, 'The server refused the token and no new one is available', refusal.details), undefined, 'handshake refused');
     }
     const protocols = [codec.subprotocol];
     if (token && opts.tokenIn === 'protocol') protocols.push(encodeTokenProtocol(token));
     const urlWithoutToken = url;
     if (!token && opts.tokenIn === 'message') {
       // The server waits for an auth frame it would never get: 4408 and a reconnect loop.
-      return stop(CloseCode.ABNORMAL, 'no token', new SwitchboardError(ErrorCode.UNAUTHORIZED, "tokenIn: 'message' needs a token and the provider gave none"));
+      return stop(CloseCode.ABNORMAL, 'no token', new SwitchboardError(ErrorCode.UNAUTHORIZED, "tokenIn: 'message' needs a token and the provider gave none"), undefined, 'no token');
     }
     if (token && opts.tokenIn === 'query') url = withTokenParam(url, opts.tokenQueryParam, token);
     let s: WebSocketLike;
@@ -187,13 +203,16 @@ export function createConnection(
       // an error message (docs/protocol.md §1.1), so report the URL as it was before the token.
       const e = err instanceof Error ? err : new Error(String(err));
       const safe = url === urlWithoutToken ? e : new SyntaxError(`Invalid URL: ${urlWithoutToken}`);
-      return stop(CloseCode.ABNORMAL, 'invalid URL', safe);
+      return stop(CloseCode.ABNORMAL, 'invalid URL', safe, undefined, 'invalid URL');
     }
     socket = s;
     s.binaryType = 'arraybuffer';
     // Every attempt has a deadline, reconnecting or not: a server that accepts TCP and never
     // answers the upgrade must not leave the client 'connecting' forever.
-    connectTimer = setTimeout(() => abandon('connect timeout'), opts.connectTimeoutMs);
+    connectTimer = setTimeout(
+      () => abandon('connect timeout', new SwitchboardError(ErrorCode.TIMEOUT, `No welcome from ${urlWithoutToken} within ${opts.connectTimeoutMs} ms`)),
+      opts.connectTimeoutMs,
+    );
     // First-message transport: the token is the first frame, before the server's welcome (§1.3).
     if (token && opts.tokenIn === 'message') s.onopen = () => s.send(codec.encode({ t: 'auth', token }));
     s.onmessage = (ev) => receive(ev.data);
@@ -201,7 +220,9 @@ export function createConnection(
     s.onclose = (ev) => {
       if (socket !== s) return;
       socket = undefined;
-      onClosed(ev.code, ev.reason, s.httpStatus, token);
+      // Closed before the server's welcome: the attempt failed, and the error says how.
+      const failure = state === 'open' ? undefined : describe(urlWithoutToken, ev.code, ev.reason, s);
+      onClosed(ev.code, ev.reason, s.httpStatus, token, failure);
     };
   }
 
@@ -258,27 +279,30 @@ export function createConnection(
     }, intervalMs);
   }
 
-  /** The reconnect policy: whether, and after how long, another attempt follows this close. */
-  function onClosed(code: number, reason: string, httpStatus?: number, token?: string): void {
+  /**
+   * The reconnect policy: whether, and after how long, another attempt follows this close. A failed
+   * attempt (`failure`) is reported on `error` first, whatever follows.
+   */
+  function onClosed(code: number, reason: string, httpStatus?: number, token?: string, failure?: SwitchboardError): void {
     clearTimers();
     welcome = undefined;
     hooks.lost();
     if (state === 'closed') return;
-    // After these statuses another attempt is pointless; after 401 and 403, unless the token changes.
-    if (httpStatus === 400 || httpStatus === 404) {
-      return stop(code, reason, new SwitchboardError(ErrorCode.UNAUTHORIZED, `Handshake refused with HTTP ${httpStatus}`), httpStatus);
-    }
     // 4501 is first-message authentication's 401 (docs/protocol.md §5).
-    if (httpStatus === 401 || httpStatus === 403 || code === CloseCode.UNAUTHORIZED) {
-      if (typeof opts.token !== 'function') {
-        const why = httpStatus !== undefined ? `HTTP ${httpStatus}` : `close code ${code}`;
-        return stop(code, reason, new SwitchboardError(ErrorCode.UNAUTHORIZED, `Handshake refused with ${why}`), httpStatus);
-      }
+    const refused = httpStatus === 401 || httpStatus === 403 || code === CloseCode.UNAUTHORIZED;
+    // A wrong path or request cannot heal; a refused token can, if the provider yields another.
+    if (httpStatus === 400 || httpStatus === 404 || (refused && typeof opts.token !== 'function')) {
+      return stop(code, reason, failure, httpStatus, 'handshake refused');
+    }
+    if (failure) reportError((lastFailure = failure));
+    if (refused) {
       refusedToken = token ?? '';
+      refusal = failure;
     }
     const retryable = shouldReconnect(code) || code === CloseCode.UNAUTHORIZED;
     if (!opts.reconnect || !retryable || attempt >= opts.reconnect.maxAttempts) {
-      return stop(code, reason, undefined, httpStatus);
+      const why = !opts.reconnect ? 'reconnect is off' : !retryable ? 'the server asked not to reconnect' : `gave up after ${attempt} attempts`;
+      return stop(code, reason, undefined, httpStatus, why);
     }
     const delayMs = backoffDelay(attempt, opts.reconnect.initialDelayMs, opts.reconnect.maxDelayMs);
     attempt++;
@@ -290,18 +314,26 @@ export function createConnection(
     retryTimer = setTimeout(() => void open(), delayMs);
   }
 
-  /** Ends the client for good. */
-  function stop(code: number, reason: string, err?: Error, httpStatus?: number, byUser = false): void {
+  /**
+   * Ends the client for good: by `close()` (`why` undefined: everything rejects with `CLOSED`), with
+   * the final refusal `err`, or with `CONNECTION_FAILED` saying `why`, reported on `error`.
+   */
+  function stop(code: number, reason: string, err?: Error, httpStatus?: number, why?: string): void {
     if (state === 'closed') return;
     state = 'closed';
     clearTimers();
     dropSocket(code, reason);
-    const cause = err instanceof SwitchboardError ? err : clientClosed();
-    // A keyed call sent before the client gave up may have run: DISCONNECTED says so; CLOSED is
-    // kept for close() itself.
-    const sentCause = byUser ? cause : new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost before the answer arrived, and the client stopped reconnecting');
-    hooks.stopped(cause, sentCause);
-    if (err) reportError(err);
+    const details = { code, reason, cause: err ?? lastFailure };
+    const cause = (final =
+      why === undefined
+        ? clientClosed()
+        : err instanceof SwitchboardError
+          ? err
+          : new SwitchboardError(ErrorCode.CONNECTION_FAILED, `Connection failed for good (${why}; close code ${code}${reason ? ` "${reason}"` : ''})${details.cause ? `: ${details.cause.message}` : ''}`, details));
+    // A keyed call re-queued after a drop may have run: DISCONNECTED says so (docs/guarantees.md),
+    // unless close() was called, which everything pending hears as CLOSED.
+    hooks.stopped(cause, why === undefined ? cause : disconnected());
+    if (why !== undefined) reportError(err ?? cause);
     emitClose(code, reason, false, httpStatus);
   }
 
@@ -311,8 +343,7 @@ export function createConnection(
 
   function whenOpen(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     if (state === 'open') return Promise.resolve();
-    if (state === 'closed') return Promise.reject(clientClosed());
-    const aborted = () => new SwitchboardError(ErrorCode.ABORTED, 'Aborted');
+    if (state === 'closed') return Promise.reject(final);
     if (signal?.aborted) return Promise.reject(aborted());
     return new Promise((resolve, reject) => {
       const done = (err?: SwitchboardError) => {
@@ -323,7 +354,7 @@ export function createConnection(
         else resolve();
       };
       const offOpen = events.on('open', () => done());
-      const offClose = events.on('close', (e) => void (e.willReconnect || done(clientClosed())));
+      const offClose = events.on('close', (e) => void (e.willReconnect || done(final)));
       const disarm = arm(timeoutMs, () => done(new SwitchboardError(ErrorCode.TIMEOUT, `Not connected within ${timeoutMs} ms`)), signal, () => done(aborted()));
     });
   }
@@ -341,6 +372,7 @@ export function createConnection(
     welcomed,
     refresh,
     whenOpen,
-    close: (code, reason) => stop(code, reason, undefined, undefined, true),
+    ended: () => final ?? clientClosed(),
+    close: (code, reason) => stop(code, reason),
   };
 }

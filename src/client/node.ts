@@ -4,6 +4,7 @@
  * refused handshake so 401/403 can be final.
  */
 import WebSocket from 'ws';
+import { describeAttempt } from './attempt-error.js';
 import { createClient } from './client.js';
 import type { ClientOptions, UrlProvider } from './options.js';
 import type { SocketFactory, WebSocketLike } from './socket.js';
@@ -29,8 +30,13 @@ const wsFactory: SocketFactory = (url, protocols) => {
     }
     send(data);
   };
+  // The system cause of a network failure (ECONNREFUSED), which browsers never expose.
+  ws.on('error', (err: Error & { code?: string }) => void (like.errorCode ??= err.code));
   ws.on('unexpected-response', (_req, res) => {
     like.httpStatus = res.statusCode;
+    // The server names why it refused a token (docs/protocol.md §1.2); browsers never see this header.
+    const m = /error_description="([^"]*)"/.exec(String(res.headers['www-authenticate'] ?? ''));
+    if (m) like.httpReason = m[1];
     res.resume();
     ws.terminate(); // emits 'close' (1006); the client reads httpStatus there
   });
@@ -53,7 +59,7 @@ export function connect<Api = unknown>(
   const factory: SocketFactory = options.WebSocket
     ? (u, protocols) => new options.WebSocket!(u, protocols)
     : wsFactory;
-  return createClient(url, options, factory);
+  return createClient(url, options, factory, describeAttempt);
 }
 
 export * from './exports.js';

@@ -3,7 +3,7 @@
  */
 import type { Codec } from '../protocol/codec.js';
 import type { ClientTokenTransport } from '../protocol/subprotocol.js';
-import { nonNegativeInt, nonNegativeMs, oneOf, positiveMs, withDefaults } from '../shared/options.js';
+import { check, nonEmptyString, nonNegativeInt, nonNegativeMs, oneOf, positiveMs, withDefaults } from '../shared/options.js';
 import type { WebSocketConstructor } from './socket.js';
 
 /** A token, or a function that yields one; called before every connection attempt. */
@@ -116,7 +116,7 @@ const nested =
   <T>(defaults: object, checks: { [K in keyof T]: Check }): Check =>
   (path, v: unknown) => {
     if (v === false) return v;
-    if (v !== true && v !== undefined && (typeof v !== 'object' || v === null)) throw new TypeError(`${path} must be false or an object`);
+    check(path, v, v === true || (typeof v === 'object' && v !== null), 'false or an object');
     return resolveLevel<T>(`${path}.`, defaults, v === true ? undefined : v, checks);
   };
 
@@ -129,14 +129,8 @@ const reconnectLevel = nested<ReconnectOptions>(CLIENT_DEFAULTS.reconnect, {
 
 /** How each top-level option is checked, in the order they are checked. */
 const CHECKS: { [K in keyof ResolvedClientOptions]: Check } = {
-  token(path, v: unknown) {
-    if (v !== undefined && typeof v !== 'string' && typeof v !== 'function') throw new TypeError(`${path} must be a string or a function, got ${typeof v}`);
-    return v;
-  },
-  tokenQueryParam(path, v: unknown) {
-    if (typeof v !== 'string' || v.length === 0) throw new TypeError(`${path} must be a non-empty string`);
-    return v;
-  },
+  token: (path, v: unknown) => check(path, v, typeof v === 'string' || typeof v === 'function', 'a string or a function'),
+  tokenQueryParam: nonEmptyString,
   reconnect(path, v: ReconnectOptions | false) {
     const r = reconnectLevel(path, v as never) as ReconnectOptions | false;
     if (r && r.initialDelayMs > r.maxDelayMs) throw new TypeError('reconnect.initialDelayMs must not exceed reconnect.maxDelayMs');
@@ -163,12 +157,9 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
  * `'json'` or a {@link Codec}. The name `'msgpack'` is refused with the fix: MessagePack is a
  * plug-in, so a client that never imports it never bundles it (docs/client.md, "Codecs").
  */
-function resolveCodec(_path: string, c: unknown): 'json' | Codec {
+function resolveCodec(path: string, c: unknown): 'json' | Codec {
   if (c === 'msgpack') throw new TypeError("codec: 'msgpack' is a plug-in now: import { msgpack } from 'switchboard/msgpack' and pass codec: msgpack()");
-  if (c === 'json') return c;
   const k = c as Codec | null;
-  if (typeof k !== 'object' || k === null || typeof k.subprotocol !== 'string' || typeof k.encode !== 'function' || typeof k.decode !== 'function') {
-    throw new TypeError(`codec must be 'json' or a codec object such as msgpack() from 'switchboard/msgpack', got ${typeof c === 'string' ? JSON.stringify(c) : String(c)}`);
-  }
-  return k;
+  const isCodec = c === 'json' || (typeof k === 'object' && k !== null && typeof k.subprotocol === 'string' && typeof k.encode === 'function' && typeof k.decode === 'function');
+  return check(path, c, isCodec, "'json' or a codec object such as msgpack() from 'switchboard/msgpack'");
 }

@@ -32,8 +32,12 @@ interface Entry {
   everSent?: boolean;
 }
 
-/** The error of anything asked of a client that was closed (`client.close()`, or it gave up). */
+/** The error of anything asked of a client after `client.close()`. */
 export const clientClosed = (): SwitchboardError => new SwitchboardError(ErrorCode.CLOSED, 'Client closed');
+/** The error of a request, stream, upload or wait whose `AbortSignal` fired: one text for all of them. */
+export const aborted = (): SwitchboardError => new SwitchboardError(ErrorCode.ABORTED, 'Aborted');
+/** The error of what was sent on (or needed) a connection that is gone: it may or may not have run. */
+export const disconnected = (): SwitchboardError => new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost before the answer arrived');
 
 /** Sends an encoded frame; returns an error when it cannot be sent (too large). */
 export type Transmit = (frame: RequestBody & { id: number }) => SwitchboardError | undefined;
@@ -107,7 +111,6 @@ export function createRequestTable(maxQueue: number): RequestTable {
     reserveId: () => nextId++,
     request: (body, opts, transmit) =>
       new Promise((resolve, reject) => {
-        const aborted = () => new SwitchboardError(ErrorCode.ABORTED, 'Request aborted');
         if (opts.signal?.aborted) return reject(aborted());
         if (!transmit && !opts.direct && queue.length >= maxQueue) {
           return reject(new SwitchboardError(ErrorCode.QUEUE_FULL, `Offline queue is full (${maxQueue} requests)`));
@@ -120,7 +123,7 @@ export function createRequestTable(maxQueue: number): RequestTable {
           () => fail(entry, aborted()),
         );
         if (transmit) send(entry, transmit);
-        else if (opts.direct) fail(entry, new SwitchboardError(ErrorCode.DISCONNECTED, 'Not connected'));
+        else if (opts.direct) fail(entry, disconnected());
         else queue.push(entry);
       }),
     flush(transmit) {
@@ -141,7 +144,7 @@ export function createRequestTable(maxQueue: number): RequestTable {
           inFlight.delete(entry.id);
           again.push(entry);
         } else {
-          fail(entry, new SwitchboardError(ErrorCode.DISCONNECTED, 'Connection lost before the answer arrived'));
+          fail(entry, disconnected());
         }
       }
       // Keyed calls were accepted already: they do not count against maxQueue a second time.

@@ -30,14 +30,12 @@ export function createFrameRouter(
         topics.answered(f);
         return requests.settle(f.id, undefined, f.output);
       case 'err':
-        if (streams.error(f)) return;
+        if (streams.frame(f)) return;
         return requests.settle(f.id, frameToError(f));
       case 'item':
-        return streams.items(f.id, f.items);
       case 'end':
-        return streams.end(f.id);
       case 'credit':
-        return streams.credit(f.id, f.n);
+        return void streams.frame(f);
       case 'join':
         return topics.join(f.topic, f.member);
       case 'leave':

@@ -18,6 +18,13 @@ export interface WebSocketLike {
    * it (WHATWG: "fail the WebSocket connection"), so it stays undefined there.
    */
   httpStatus?: number;
+  /**
+   * The category of a refused token (the `error_description` of a 401's `WWW-Authenticate: Bearer`
+   * header, such as `expired`), where the runtime exposes response headers (Node's `ws`).
+   */
+  httpReason?: string;
+  /** The system error code of a network failure (`ECONNREFUSED`, `ENOTFOUND`), where the runtime exposes it (Node's `ws`). */
+  errorCode?: string;
 }
 
 /** Opens a socket; the entry point of each runtime provides one. */

@@ -7,9 +7,9 @@ import { ReceiveWindow, SendWindow } from '../protocol/credit-window.js';
 import * as ErrorCode from '../protocol/error-code-values.js';
 import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
-import type { ErrFrame } from '../protocol/frames.js';
+import type { CreditFrame, EndFrame, ErrFrame, ItemFrame } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
-import { clientClosed, type RequestTable, type Transmit } from './requests.js';
+import { aborted, type RequestTable, type Transmit } from './requests.js';
 
 export interface StreamOptions {
   /** Cancels the stream; the iterator then rejects with `ABORTED`. */
@@ -36,18 +36,17 @@ export interface StreamReader<T> extends AsyncIterableIterator<T> {
 }
 
 /** What the stream machinery uses of the connection. */
-export type StreamConnection = Pick<Connection, 'state' | 'transmit' | 'whenOpen'>;
+export type StreamConnection = Pick<Connection, 'state' | 'transmit' | 'whenOpen' | 'ended'>;
 
-/** A live stream (`items`, `end`, `fail`) or upload (`credit`): what its server frames do. */
+/** A live stream (`item`, `end`, `fail`) or upload (`credit`): what its server frames do, by frame kind. */
 interface Live {
-  items?(items: unknown[]): void;
+  item?(f: ItemFrame): void;
   end?(): void;
   /** Streams only: uploads settle through the request table (their `ok`/`err`). */
   fail?(err: SwitchboardError): void;
-  credit?(n: number): void;
+  credit?(f: CreditFrame): void;
 }
 
-const aborted = (): SwitchboardError => new SwitchboardError(ErrorCode.ABORTED, 'Stream aborted');
 
 /** Creates the stream table of one client; streams wait for the connection up to `defaultTimeoutMs` by default. */
 export function createClientStreams(requests: RequestTable, connection: StreamConnection, defaultTimeoutMs: number) {
@@ -102,11 +101,11 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
         .then(() => {
           if (finished) return;
           // close() in the same tick: whenOpen resolved before the client stopped.
-          if (!isOpen()) return finish(clientClosed());
+          if (!isOpen()) return finish(connection.ended());
           id = requests.reserveId();
           live.set(id, {
-            items(items) {
-              for (const item of items as T[]) {
+            item(f) {
+              for (const item of f.items as T[]) {
                 if (waiter) {
                   const w = waiter;
                   waiter = undefined;
@@ -153,7 +152,7 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
     const flow = new SendWindow();
     let finished = false;
     let wake: (() => void) | undefined;
-    live.set(id, { credit: (n) => (flow.grant(n), wake?.()) });
+    live.set(id, { credit: (f) => (flow.grant(f.n), wake?.()) });
     const cancel = () => sendIfOpen({ t: 'cancel', id });
     const finish = (tellServer: boolean) => {
       if (tellServer) cancel();
@@ -197,7 +196,7 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
         reject(err);
         // The server answers nothing for a cancelled upload (§2.3): settle its request here, or
         // its timer and signal listeners would outlive the upload until the connection closes.
-        requests.settle(id, new SwitchboardError(ErrorCode.ABORTED, 'Upload cancelled'));
+        requests.settle(id, aborted());
       });
     });
   }
@@ -205,16 +204,18 @@ export function createClientStreams(requests: RequestTable, connection: StreamCo
   return {
     stream,
     upload,
-    /** Routes the server frames of a stream or upload; frames for an id that is not live are ignored. */
-    items: (id: number, items: unknown[]) => live.get(id)?.items?.(items),
-    end: (id: number) => live.get(id)?.end?.(),
-    credit: (id: number, n: number) => live.get(id)?.credit?.(n),
-    /** An `err` frame for a stream id: the stream fails. Returns false for other ids. */
-    error(f: ErrFrame): boolean {
+    /**
+     * Routes a server frame of a stream or upload (`item`, `end`, `credit`); frames for an id that
+     * is not live are ignored. An `err` frame for a live stream fails it; for any other id, `false`.
+     */
+    frame(f: ItemFrame | EndFrame | CreditFrame | ErrFrame): boolean {
       const s = live.get(f.id);
-      if (!s?.fail) return false;
-      s.fail(frameToError(f));
-      return true;
+      if (f.t !== 'err') {
+        (s?.[f.t] as ((f: never) => void) | undefined)?.(f as never);
+        return true;
+      }
+      s?.fail?.(frameToError(f));
+      return !!s?.fail;
     },
     /** The connection dropped or the client closed: every stream fails with `err`. */
     failAll(err: SwitchboardError): void {

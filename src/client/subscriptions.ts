@@ -99,8 +99,10 @@ export interface TopicState {
   waitReady(): Promise<void>;
   /** The server's `ok` for a `sub` (on `askedSince`: one that carried a position). */
   confirmed(out: SubOutput | undefined, askedSince: boolean): void;
-  /** The subscription ended (or never started): waiters of `ready` reject with `err`. */
-  failed(err: SwitchboardError): void;
+  /** Some handle's `ready` was read: its reader hears a refusal of the first subscription. */
+  seen?: boolean;
+  /** The subscription ended (or never started): waiters of `ready` reject with `err`; true if there were any. */
+  failed(err: SwitchboardError): boolean;
   /** A `msg` frame: handed to every handler, unless it repeats what this subscription has seen. */
   deliver(data: unknown, meta: DeliveryMeta): void;
   /** A presence `join` frame. */
@@ -116,11 +118,13 @@ export function createTopicState(topic: string, onError: ListenerErrorHandler): 
   let recovered: boolean | undefined;
   /** Waiters for the first confirmation. */
   const waiters: { resolve(): void; reject(e: SwitchboardError): void }[] = [];
-  const settle = (err?: SwitchboardError) => {
+  const settle = (err?: SwitchboardError): boolean => {
+    const waited = waiters.length > 0;
     for (const w of waiters.splice(0)) {
       if (err) w.reject(err);
       else w.resolve();
     }
+    return waited;
   };
   const gap = (reason: GapEvent['reason'], from: StreamPosition | undefined, to: StreamPosition | undefined): void => {
     recovered = false;
@@ -158,7 +162,7 @@ export function createTopicState(topic: string, onError: ListenerErrorHandler): 
     },
     failed(err) {
       t.active = false;
-      settle(err);
+      return settle(err);
     },
     deliver(data, meta) {
       // Not confirmed on this connection: left over from an earlier server subscription of the

@@ -10,7 +10,7 @@ import type { Member, MsgFrame, OkFrame, SubOutput, SubscribedFrame, Unsubscribe
 import { MAX_HISTORY, isPosition } from '../protocol/frames.js';
 import type { ListenerErrorHandler, Listeners } from '../shared/emitter.js';
 import { backoffDelay } from './backoff.js';
-import { clientClosed, type RequestBody, type RequestTable } from './requests.js';
+import type { RequestBody, RequestTable } from './requests.js';
 import { createTopicState, type TopicState, type DeliveryMeta, type MessageHandler, type SubscribeOptions, type Subscription, type SubscriptionEvents } from './subscriptions.js';
 import type { Connection } from './connection.js';
 
@@ -18,7 +18,7 @@ import type { Connection } from './connection.js';
 const TRANSIENT: string[] = [ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL];
 
 /** What the topic table uses of the connection. */
-export type TopicConnection = Pick<Connection, 'state' | 'transmit' | 'openTransmit'>;
+export type TopicConnection = Pick<Connection, 'state' | 'transmit' | 'openTransmit' | 'ended'>;
 
 /** The topic table; the client routes `ok`, `msg`, `join` and `leave` frames and its connection's lifecycle to it. */
 export interface TopicTable {
@@ -50,8 +50,8 @@ export interface TopicTable {
  */
 export function createTopicTable(requests: RequestTable, connection: TopicConnection, timeoutMs: number, reportError: ListenerErrorHandler): TopicTable {
   const topics = new Map<string, TopicState>();
-  /** `sub` requests in flight → their topic, confirmed when the answer arrives (see answered). */
-  const pendingSubs = new Map<number, { t: TopicState; askedSince: boolean }>();
+  /** `sub` requests in flight → their topic and whether they asked `since`, confirmed when the answer arrives (see answered). */
+  const pendingSubs = new Map<number, [t: TopicState, askedSince: boolean]>();
   /** Re-subscriptions waiting for the server's rate limit (see rateLimited). */
   const rateQueue: TopicState[] = [];
   let rateTimer: ReturnType<typeof setTimeout> | undefined;
@@ -66,7 +66,7 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
     if (t.historyOnce) body.history = t.historyOnce;
     if (t.grant) body.grant = t.grant;
     const id = requests.reserveId();
-    pendingSubs.set(id, { t, askedSince: since !== undefined });
+    pendingSubs.set(id, [t, since !== undefined]);
     requests
       .request(body, { timeoutMs, direct: true, id }, connection.openTransmit())
       .then(
@@ -99,9 +99,12 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
             return;
           }
           if (topics.get(t.topic) === t) topics.delete(t.topic);
-          t.failed(err);
-          // Only `error` listeners hear it; with none, `ready` (rejected above) is the only report.
-          t.events.emit('error', err);
+          const waited = t.failed(err);
+          if (t.events.listenerCount('error') > 0) t.events.emit('error', err);
+          // No listener, and no `ready` that was read is rejected by it (a fire-and-forget
+          // subscribe, or a re-subscription refused long after `ready` resolved): a silent refusal
+          // would hide the bug, so the client's `error` event reports it (docs/client.md).
+          else if (!(waited && t.seen)) reportError(err, 'sub');
         },
       );
   }
@@ -153,7 +156,7 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
     }
     if (!existing && !closed) topics.set(topic, t);
     t.handlers.add(handler as MessageHandler<never>);
-    const ready = closed ? Promise.reject(clientClosed()) : t.waitReady();
+    const ready = closed ? Promise.reject(connection.ended()) : t.waitReady();
     if (!existing && isOpen()) resubscribe(t);
     return handle(t, handler as MessageHandler<never>, ready);
   }
@@ -165,7 +168,10 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
     const own: (() => void)[] = [];
     return {
       topic: t.topic,
-      ready,
+      get ready() {
+        t.seen = true;
+        return ready;
+      },
       unsubscribe() {
         if (!t.handlers.delete(handler)) return;
         for (const off of own.splice(0)) off();
@@ -198,7 +204,7 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
       // Synchronously: the replayed `msg` frames right behind this answer are handled in the
       // same tick, before a promise callback could run, and must find the position set.
       pendingSubs.delete(f.id);
-      const { t, askedSince } = pending;
+      const [t, askedSince] = pending;
       if (topics.get(t.topic) !== t) return;
       t.historyOnce = undefined;
       t.confirmed(f.output as SubOutput | undefined, askedSince);
@@ -238,9 +244,11 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
       for (const t of topics.values()) t.active = false;
     },
     stopped(cause) {
-      for (const t of topics.values()) clearTimeout(t.retryTimer);
       clearRateQueue();
-      for (const t of topics.values()) t.failed(cause);
+      for (const t of topics.values()) {
+        clearTimeout(t.retryTimer);
+        t.failed(cause);
+      }
     },
   };
 }

@@ -18,7 +18,11 @@ export interface ClientEvents {
   close: { code: number; reason: string; willReconnect: boolean; httpStatus?: number };
   /** A reconnect attempt is scheduled after `delayMs`. `attempt` counts from 1. */
   reconnecting: { attempt: number; delayMs: number };
-  /** Something failed that no promise reports (a refused handshake, a throwing handler, a bad frame). */
+  /**
+   * Something failed that no promise reports: each failed connection attempt (a coded handshake
+   * outcome), the client giving up (`CONNECTION_FAILED`), a refused subscription nobody listens
+   * to, a throwing handler, a bad frame (docs/client.md, "When things go wrong").
+   */
   error: SwitchboardError | Error;
   /**
    * A targeted event the server sent to this connection or its member (`server.send`;

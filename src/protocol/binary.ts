@@ -86,9 +86,13 @@ function isPath(p: unknown): p is Path {
   return Array.isArray(p) && p.length > 0 && p.length <= MAX_DEPTH && p.every((k) => typeof k === 'string' || (Number.isSafeInteger(k) && k >= 0));
 }
 
-/** Throws {@link EnvelopeError} with `why` unless `ok`. */
-function need(ok: unknown, why: string): asserts ok {
-  if (!ok) throw new EnvelopeError(why);
+/**
+ * Throws {@link EnvelopeError} unless `ok`. One message for every fault: the codec answers any of
+ * them alike (close 1007, "malformed binary envelope"), so per-check texts would only be bytes that
+ * every browser app downloads and no one reads (docs/performance.md, "Bundle size").
+ */
+function need(ok: unknown): asserts ok {
+  if (!ok) throw new EnvelopeError('malformed binary envelope');
 }
 
 /**
@@ -96,22 +100,22 @@ function need(ok: unknown, why: string): asserts ok {
  * Throws {@link EnvelopeError} when anything does not add up.
  */
 export function decodeEnvelope(data: Uint8Array): unknown {
-  need(data.byteLength >= 5 && data[0] === ENVELOPE_MAGIC, 'not an envelope');
+  need(data.byteLength >= 5 && data[0] === ENVELOPE_MAGIC);
   const headerLength = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(1);
   let at = 5 + headerLength;
-  need(at <= data.byteLength, 'header overruns the message');
+  need(at <= data.byteLength);
   let header: { f?: unknown; b?: unknown };
   try {
     header = JSON.parse(dec.decode(data.subarray(5, at)));
   } catch {
-    throw new EnvelopeError('header is not JSON');
+    need(false);
   }
-  need(typeof header === 'object' && header !== null && Array.isArray(header.b), 'header has no attachment list');
+  need(typeof header === 'object' && header !== null && Array.isArray(header.b));
   const root = { f: header.f };
   for (const entry of header.b as unknown[]) {
-    need(Array.isArray(entry) && entry.length === 2 && isPath(entry[0]), 'bad attachment entry');
+    need(Array.isArray(entry) && entry.length === 2 && isPath(entry[0]));
     const length = entry[1];
-    need(Number.isSafeInteger(length) && length >= 0 && at + length <= data.byteLength, 'attachment overruns the message');
+    need(Number.isSafeInteger(length) && length >= 0 && at + length <= data.byteLength);
     const bytes = data.subarray(at, (at += length));
     // Walk to the parent; only plain objects and arrays that the header itself created.
     let parent: unknown = root;
@@ -119,11 +123,11 @@ export function decodeEnvelope(data: Uint8Array): unknown {
     const key = path.pop()!;
     for (const k of path) {
       parent = (parent as Record<string | number, unknown>)[k];
-      need(typeof parent === 'object' && parent !== null, 'attachment path does not exist');
+      need(typeof parent === 'object' && parent !== null);
     }
-    need(key !== '__proto__' && Object.hasOwn(parent as object, key) && (parent as Record<string | number, unknown>)[key] === null, 'attachment path does not point at a placeholder');
+    need(key !== '__proto__' && Object.hasOwn(parent as object, key) && (parent as Record<string | number, unknown>)[key] === null);
     (parent as Record<string | number, unknown>)[key] = bytes;
   }
-  need(at === data.byteLength, 'trailing bytes after the attachments');
+  need(at === data.byteLength);
   return root.f;
 }

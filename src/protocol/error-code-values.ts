@@ -36,6 +36,14 @@ export const CLOSED = 'CLOSED';
 export const PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE';
 /** A refresh token was refused (server), or the handshake was refused and no new token is available (client). */
 export const UNAUTHORIZED = 'UNAUTHORIZED';
+/** The handshake was answered with HTTP 404: nothing listens on that path; the message names the URL tried (client). */
+export const ENDPOINT_NOT_FOUND = 'ENDPOINT_NOT_FOUND';
+/** The handshake was answered with another HTTP status than 101 (`details.status`), or closed before `welcome` (client). */
+export const HANDSHAKE_FAILED = 'HANDSHAKE_FAILED';
+/** The server could not be reached (no TCP connection); `details.cause` holds the system cause where the runtime exposes it (client). */
+export const UNREACHABLE = 'UNREACHABLE';
+/** The client stopped trying for good without `close()`: reconnection gave up, was off, or a final close code (client). */
+export const CONNECTION_FAILED = 'CONNECTION_FAILED';
 /** A `call` reused an idempotency key with a different input. */
 export const IDEMPOTENCY_CONFLICT = 'IDEMPOTENCY_CONFLICT';
 /** The server's engine is unreachable: nothing was published; retry later. */

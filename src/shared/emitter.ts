@@ -42,8 +42,10 @@ export function invokeListener<A extends unknown[]>(
 }
 
 /**
- * A small typed event emitter. `on` returns the function that removes the listener, so callers
- * never need to keep a reference to the callback.
+ * A small typed event emitter: `on`, `emit`, `listenerCount` and nothing else, since the browser
+ * client bundles every method of it (docs/performance.md, "Bundle size"); a listener that should
+ * run once removes itself with the function `on` returned, so callers never need to keep a
+ * reference to the callback.
  *
  * @example
  * const events = new Emitter<{ close: (code: number, reason: string) => void }>();
@@ -68,20 +70,6 @@ export class Emitter<Events extends { [K in keyof Events]: (...args: never[]) =>
     return () => void set.delete(listener);
   }
 
-  /** Adds a listener that is removed after its first call; returns the function that removes it. */
-  once<K extends keyof Events>(event: K, listener: Events[K]): () => void {
-    const off = this.on(event, ((...args: Parameters<Events[K]>) => {
-      off();
-      (listener as (...a: Parameters<Events[K]>) => void)(...args);
-    }) as Events[K]);
-    return off;
-  }
-
-  /** Removes one listener (no-op when it is not there). */
-  off<K extends keyof Events>(event: K, listener: Events[K]): void {
-    this.#listeners.get(event)?.delete(listener);
-  }
-
   /** Calls every listener of `event` in the order they were added, on a snapshot of the set. */
   emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
     for (const listener of [...(this.#listeners.get(event) ?? [])]) {
@@ -92,11 +80,5 @@ export class Emitter<Events extends { [K in keyof Events]: (...args: never[]) =>
   /** How many listeners `event` has. */
   listenerCount(event: keyof Events): number {
     return this.#listeners.get(event)?.size ?? 0;
-  }
-
-  /** Removes every listener (of one event, or of all). */
-  clear(event?: keyof Events): void {
-    if (event === undefined) this.#listeners.clear();
-    else this.#listeners.delete(event);
   }
 }

@@ -18,8 +18,11 @@ export function withDefaults<T extends object>(defaults: T, given: { readonly [K
   return out;
 }
 
-/** `v` when `ok`, else the `TypeError` "`path` must be `what`, got `v`" every validator throws. */
-function check<T>(path: string, v: unknown, ok: boolean, what: string): T {
+/**
+ * `v` when `ok`, else the `TypeError` "`path` must be `what`, got `v`" every validator throws; for
+ * checks no named validator covers ("a string or a function").
+ */
+export function check<T>(path: string, v: unknown, ok: boolean, what: string): T {
   if (!ok) throw new TypeError(`${path} must be ${what}, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
   return v as T;
 }
