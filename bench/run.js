@@ -106,13 +106,18 @@ function machine() {
 }
 
 const fd = fdLimits();
-/** CPU time (µs) and share of one core (%) between the 'start' and 'end' marks. */
+/**
+ * CPU time (µs: in all, in user space, in the kernel) and share of one core (%) between the
+ * 'start' and 'end' marks.
+ */
 const cpuOf = (marks) => {
   const a = marks.find((m) => m.name === 'start');
   const b = marks.findLast((m) => m.name === 'end');
-  if (!a || !b || b.t <= a.t) return { us: NaN, percent: NaN };
-  const us = b.cpu.user + b.cpu.system - a.cpu.user - a.cpu.system;
-  return { us, percent: (us / 1000 / (b.t - a.t)) * 100 };
+  if (!a || !b || b.t <= a.t) return { us: NaN, userUs: NaN, sysUs: NaN, percent: NaN };
+  const userUs = b.cpu.user - a.cpu.user;
+  const sysUs = b.cpu.system - a.cpu.system;
+  const us = userUs + sysUs;
+  return { us, userUs, sysUs, percent: (us / 1000 / (b.t - a.t)) * 100 };
 };
 
 /**
@@ -162,7 +167,7 @@ async function runGroup(scenario, stackNames, params, label) {
         if (m.type === 'mark') for (const s of servers) s.child.send({ type: 'mark', name: m.name });
         else if (m.type === 'progress') progress(`${label} · ${m.text}`);
         else if (m.type === 'server') {
-          const replies = await Promise.all(servers.map((s) => request(s.child, m.msg, 'stats')));
+          const replies = await Promise.all(servers.map((s) => request(s.child, m.msg, m.reply ?? 'stats', hardDeadlineMs)));
           load.child.send({ type: 'server-reply', id: m.id, replies });
         } else if (m.type === 'result') resolve(m.result);
         else if (m.type === 'error') reject(new Error(m.message));
@@ -186,6 +191,8 @@ async function runGroup(scenario, stackNames, params, label) {
           servers: serverCpu.map((c) => c.percent),
           // Summed over server nodes: what one operation costs the servers in all.
           serverUsPerOp: ops ? serverCpu.reduce((a, c) => a + c.us, 0) / ops : undefined,
+          serverUserUsPerOp: ops ? serverCpu.reduce((a, c) => a + c.userUs, 0) / ops : undefined,
+          serverSysUsPerOp: ops ? serverCpu.reduce((a, c) => a + c.sysUs, 0) / ops : undefined,
         },
       });
     }

@@ -5,6 +5,10 @@
 import { BASELINES, STACKS, SUBJECTS } from '../stacks/index.js';
 import { round, spread } from './stats.js';
 
+/** Server CPU per operation: in all, in user space, in the kernel (µs, summed over nodes). */
+const CPU_KEYS = ['serverUsPerOp', 'serverUserUsPerOp', 'serverSysUsPerOp'];
+const CPU_LABELS = { serverUsPerOp: 'server CPU µs/op', serverUserUsPerOp: 'user µs/op', serverSysUsPerOp: 'kernel µs/op' };
+
 /** Median / min / max per scenario, stack and metric, over the runs that completed. */
 export function summarize(scenarios, runs) {
   const summary = {};
@@ -18,7 +22,7 @@ export function summarize(scenarios, runs) {
         // Counts that must be zero are summed over repetitions, never averaged away.
         entry[m.key] = m.exact ? { total: values.reduce((a, b) => a + b, 0), ...spread(values) } : spread(values);
       }
-      if (sc.ops) entry.serverUsPerOp = spread(ok.map((r) => r.cpu.serverUsPerOp));
+      if (sc.ops) for (const k of CPU_KEYS) entry[k] = spread(ok.map((r) => r.cpu[k]));
       entry.serverCpu = spread(ok.map((r) => r.cpu.server));
       entry.loadCpu = spread(ok.map((r) => r.cpu.load));
       summary[sc.name][stack] = entry;
@@ -41,7 +45,7 @@ export function ratios(scenarios, summary) {
           if (m.exact) continue;
           r[m.key] = round(s[subject][m.key].median / s[base][m.key].median, 3);
         }
-        if (sc.ops) r.serverUsPerOp = round(s[subject].serverUsPerOp.median / s[base].serverUsPerOp.median, 3);
+        if (sc.ops) for (const k of CPU_KEYS) r[k] = round(s[subject][k].median / s[base][k].median, 3);
         out[sc.name][`${subject}/${base}`] = r;
       }
     }
@@ -75,6 +79,10 @@ export function goals(scenarios, summary, ratioTable) {
           out.push({ scenario: sc.name, stack: subject, metric: m.key, target: 'ahead of Socket.IO', value: vsSio, met });
         }
       }
+      for (const [key, goal] of Object.entries(sc.cpuGoals ?? {})) {
+        const vsWs = ratioTable[sc.name][`${subject}/ws`]?.[key];
+        if (vsWs !== undefined) out.push({ scenario: sc.name, stack: subject, metric: key, target: `≤ ${goal}× ws`, value: vsWs, met: vsWs <= goal });
+      }
     }
   }
   return out;
@@ -90,14 +98,14 @@ const label = (stack) => STACKS[stack]?.label ?? stack;
 const short = (key) => key.replace('switchboard-json', 'SB JSON').replace('switchboard-msgpack', 'SB MsgPack').replace('socketio', 'Socket.IO').replace('/', ' / ');
 
 function rowsFor(sc, summary, ratioTable) {
-  const perOp = sc.ops ? ['server CPU µs/op'] : [];
+  const perOp = sc.ops ? CPU_KEYS.map((k) => CPU_LABELS[k]) : [];
   const head = ['stack', ...sc.metrics.map((m) => m.label), ...perOp, 'server CPU %', 'load CPU %'];
   const rows = [];
   for (const [stack, e] of Object.entries(summary[sc.name])) {
     rows.push([
       label(stack) + (e.failedRuns ? ` (${e.failedRuns} failed)` : ''),
       ...sc.metrics.map((m) => (m.exact ? `${e[m.key].total ?? '–'}` : cell(e[m.key], true))),
-      ...(sc.ops ? [cell(e.serverUsPerOp, true)] : []),
+      ...(sc.ops ? CPU_KEYS.map((k) => cell(e[k], true)) : []),
       fmt(e.serverCpu.median),
       fmt(e.loadCpu.median),
     ]);
@@ -105,7 +113,7 @@ function rowsFor(sc, summary, ratioTable) {
   const ratioRows = Object.entries(ratioTable[sc.name]).map(([k, r]) => [
     short(k),
     ...sc.metrics.map((m) => (m.exact ? '' : fmt(r[m.key]))),
-    ...(sc.ops ? [fmt(r.serverUsPerOp)] : []),
+    ...(sc.ops ? CPU_KEYS.map((k) => fmt(r[k])) : []),
     '',
     '',
   ]);

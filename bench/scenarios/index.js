@@ -12,8 +12,10 @@
  *             the load process gets one base URL per node (ctx.urls) — for the multi-node fan-out
  *             of the scale-out comparison,
  *   ops?      (result) → operations done in the measured window (calls, deliveries): the report
- *             then shows server CPU µs per operation, which a busy machine disturbs far less
- *             than rates,
+ *             then shows server CPU µs per operation, in all and split into user space and kernel,
+ *             which a busy machine disturbs far less than rates,
+ *   cpuGoals? { serverUsPerOp?, serverUserUsPerOp?, serverSysUsPerOp? }: targets for those, as a
+ *             ratio to raw ws (at most),
  *   run(ctx)  → { metrics, counts }, in the load process (bench/load.js describes ctx).
  *
  * `goal` is the target as a ratio to raw ws: at least that much for `better: 'higher'`,
@@ -22,9 +24,10 @@
 import rpc from './rpc.js';
 import pipelined from './pipelined.js';
 import fanout from './fanout.js';
+import fanoutTurn from './fanout-turn.js';
 import memory from './memory.js';
 import storm from './storm.js';
 import streams from './streams.js';
 import scale from './scale.js';
 
-export const SCENARIOS = [rpc, pipelined, fanout, memory, storm, streams, ...scale];
+export const SCENARIOS = [rpc, pipelined, fanout, fanoutTurn, memory, storm, streams, ...scale];

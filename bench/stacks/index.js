@@ -2,12 +2,13 @@
  * The stacks under test. Each has a server module (run in its own process by bench/server.js) and
  * a client driver (run in the load process by bench/load.js) with one interface:
  *
- *   server: start({ host, ...options }) → { port, connections(), close() }
+ *   server: start({ host, ...options }) → { port, connections(), publish(topic, data), close() }
  *   client: open(baseUrl, options) → Promise<{ call, subscribe, publish, stream?, close }>
  *
  * Every server implements the same logic: an `echo` command, a `fan` topic that anyone may
  * subscribe and publish to, and (where streams exist) the `small`, `small-batched` and `chunks`
- * streams. To add a stack (e.g. Switchboard over the Redis engine), add a folder with
+ * streams; `publish` is a publish by the server itself (the fan-out with one publish per
+ * event-loop turn). To add a stack (e.g. Switchboard over the Redis engine), add a folder with
  * those two files and an entry here; a scenario that needs several server nodes says so with
  * `servers` (see bench/scenarios/index.js).
  */
