@@ -23,7 +23,7 @@ import { chartSvg } from './lib/chart.js';
 import { fdLimits, request, startChild } from './lib/child.js';
 import { goals, markdownReport, ratios, summarize, terminalReport } from './lib/report.js';
 import { SCENARIOS } from './scenarios/index.js';
-import { STACKS } from './stacks/index.js';
+import { BUN, STACKS, stacksFor } from './stacks/index.js';
 import { round } from './lib/stats.js';
 
 const argv = process.argv.slice(2);
@@ -102,7 +102,7 @@ function machine() {
       optional[pkg] = 'not installed';
     }
   }
-  return { cpu: model, cores: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.release()}`, memoryGb: Math.round(os.totalmem() / 2 ** 30), versions, optional };
+  return { cpu: model, cores: os.cpus().length, node: process.version, bun: BUN.version ?? `not run: ${BUN.skip}`, platform: `${os.platform()} ${os.release()}`, memoryGb: Math.round(os.totalmem() / 2 ** 30), versions, optional };
 }
 
 const fd = fdLimits();
@@ -144,7 +144,10 @@ async function runGroup(scenario, stackNames, params, label) {
         serversOf[stackName] = [];
         return nodes.map((node, i) =>
           startChild(here('./server.js'), {
-            execArgv: ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${scenario.name}-${stackName}`] : [])],
+            // Bun collects with Bun.gc (bench/server.js) and has no --cpu-prof.
+            ...(stack.runtime === 'bun'
+              ? { bin: BUN.path }
+              : { execArgv: ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${scenario.name}-${stackName}`] : [])] }),
             fds,
             env: { BENCH_SERVER: stack.server, BENCH_OPTIONS: JSON.stringify({ ...stack.options, ...node }) },
           }).then((h) => {
@@ -210,14 +213,17 @@ async function runGroup(scenario, stackNames, params, label) {
 
 const info = machine();
 const loadStart = loadAverage();
-log(`switchboard bench · ${mode} · ${info.cores} × ${info.cpu} · Node ${info.node} · load ${loadStart.one} ${loadStart.five} ${loadStart.fifteen} · fd limit ${fd.soft}/${fd.hard}`);
+log(`switchboard bench · ${mode} · ${info.cores} × ${info.cpu} · Node ${info.node} · Bun ${info.bun} · load ${loadStart.one} ${loadStart.five} ${loadStart.fifteen} · fd limit ${fd.soft}/${fd.hard}`);
 const needed = Math.max(...scenarios.map((s) => s.fds?.(s.params[mode]) ?? 0));
 if (needed > fd.hard) log(`warning: scenarios need ${needed} file descriptors per process; the hard limit is ${fd.hard}, so some connections will fail`);
 
 const plan = [];
 const repsOf = (sc) => Number(option('reps') ?? sc.params[mode].reps ?? reps);
+for (const [name, s] of Object.entries(STACKS)) {
+  if (s.skip && (!onlyStacks || onlyStacks.includes(name))) log(`skip stack ${name}: ${s.skip}`);
+}
 for (const sc of scenarios) {
-  const stacks = Object.keys(STACKS).filter((s) => (!sc.stacks || sc.stacks.includes(s)) && (!onlyStacks || onlyStacks.includes(s)));
+  const stacks = stacksFor(sc, mode).filter((s) => !onlyStacks || onlyStacks.includes(s));
   for (let rep = 0; rep < repsOf(sc); rep++) {
     // Rotate the order each repetition, so no stack always runs first (cold) or last.
     const order = stacks.map((_, i) => stacks[(i + rep) % stacks.length]);

@@ -1,6 +1,6 @@
 /**
- * A bench server process: starts one stack's server on 127.0.0.1, port 0, and answers the
- * orchestrator over IPC. Exits when the orchestrator disconnects.
+ * A bench server process (under Node, or Bun for a Bun stack): starts one stack's server on
+ * 127.0.0.1, port 0, and answers the orchestrator over IPC. Exits when the orchestrator disconnects.
  *
  *   → { type: 'ready', port }
  *   ← { type: 'mark', name }   records process.cpuUsage() at a measurement boundary
@@ -19,6 +19,8 @@ const options = JSON.parse(process.env.BENCH_OPTIONS ?? '{}');
 const { start } = await import(`./stacks/${name}/server.js`);
 const server = await start({ host: '127.0.0.1', ...options });
 const marks = [];
+/** Node's gc() (with --expose-gc) or Bun's synchronous full collection. */
+const gc = globalThis.gc ?? (globalThis.Bun ? () => globalThis.Bun.gc(true) : undefined);
 
 process.on('message', (m) => {
   if (m.type === 'mark') {
@@ -26,13 +28,13 @@ process.on('message', (m) => {
   } else if (m.type === 'publish') {
     void publishPerTurn(m).then((r) => process.send({ type: 'published', ...r }));
   } else if (m.type === 'stats') {
-    if (m.gc && globalThis.gc) {
+    if (m.gc && gc) {
       // Twice: the first pass may only schedule finalisers whose memory the second one frees.
-      globalThis.gc();
-      globalThis.gc();
+      gc();
+      gc();
     }
     const mem = process.memoryUsage();
-    process.send({ type: 'stats', ...mem, connections: server.connections(), marks, gcExposed: typeof globalThis.gc === 'function' });
+    process.send({ type: 'stats', ...mem, connections: server.connections(), marks, gcExposed: typeof gc === 'function' });
   }
 });
 /**

@@ -1,7 +1,7 @@
 /**
  * The scenarios, in the order they run and are reported. A scenario module exports:
  *
- *   name, title, params: { full, quick, smoke }, metrics: [{ key, label, better, goal?, exact? }],
+ *   name, title, params: { full, quick, smoke }, metrics: [{ key, label, better, goal?, bunGoal?, exact? }],
  *             (params may hold `reps`, the repetitions of that scenario unless --reps says),
  *   interleaved?  one load process drives every stack in turn and returns { byStack: { [stack]:
  *             { metrics, counts } } } (for sequential scenarios that leave the machine idle),
@@ -19,7 +19,8 @@
  *   run(ctx)  → { metrics, counts }, in the load process (bench/load.js describes ctx).
  *
  * `goal` is the target as a ratio to raw ws: at least that much for `better: 'higher'`,
- * at most that much for `better: 'lower'`.
+ * at most that much for `better: 'lower'`. `bunGoal` is the same for Switchboard on Bun against raw Bun
+ * (GOAL_FLOOR in bench/stacks/index.js).
  */
 import rpc from './rpc.js';
 import pipelined from './pipelined.js';
