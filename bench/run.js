@@ -87,7 +87,7 @@ function machine() {
   })();
   const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
   const versions = {};
-  for (const pkg of ['ws', 'socket.io', 'socket.io-client', '@msgpack/msgpack']) {
+  for (const pkg of ['ws', 'socket.io', 'socket.io-client', 'msgpackr', '@msgpack/msgpack']) {
     try {
       versions[pkg] = JSON.parse(readFileSync(here(`../node_modules/${pkg}/package.json`), 'utf8')).version;
     } catch {
