@@ -44,7 +44,7 @@ const scenarios = SCENARIOS.filter((s) => {
   return !s.skip;
 });
 for (const assignment of list('set') ?? []) {
-  const [, scName, key, value] = /^(\w+)\.(\w+)=(\d+)$/.exec(assignment) ?? [];
+  const [, scName, key, value] = /^([\w-]+)\.(\w+)=(\d+)$/.exec(assignment) ?? [];
   const sc = SCENARIOS.find((s) => s.name === scName);
   if (!sc || !(key in sc.params[mode])) throw new Error(`--set ${assignment}: no numeric parameter ${scName}.${key}`);
   sc.params[mode] = { ...sc.params[mode], [key]: Number(value) };
