@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: Switchboard (JSON, MessagePack) against raw `ws` and Socket.IO, side by side.
+ * `npm run bench`: Switchboard (JSON, MessagePack) against raw `ws` and Socket.IO, side by side, and
+ * (where the Bun binary runs) raw `Bun.serve` and Switchboard run by Bun.
  * Each run starts the stack's server in its own process and a load generator in another, on
  * 127.0.0.1 port 0; every loop is bounded in count and time, and every run has a hard deadline
  * after which its processes (only those it spawned) are killed. Prints a table with medians,
