@@ -288,6 +288,8 @@ if (Object.keys(scaleRatios).length) {
 }
 const losses = runs.filter((r) => r.ok && r.scenario.startsWith('fanout') && r.metrics.losses > 0);
 if (losses.length) console.log(`\nFAN-OUT LOSSES in ${losses.length} run(s): ${losses.map((r) => `${r.stack} rep ${r.rep}: ${r.metrics.losses}`).join(', ')}`);
+const timedOut = runs.filter((r) => r.ok && r.counts?.timedOut);
+if (timedOut.length) console.log(`\nDEADLINE reached before every message was delivered in ${timedOut.length} run(s) (rates stand, counts say how far it got): ${timedOut.map((r) => `${r.scenario} ${r.stack} rep ${r.rep}`).join(', ')}`);
 const failed = runs.filter((r) => !r.ok);
 const caption = `${info.cores} × ${info.cpu}, Node ${info.node}, ${mode} run, medians of ${[...new Set(scenarios.map(repsOf))].join('/')} repetitions, load average ${loadStart.one} at start, ${report.date.slice(0, 10)}`;
 

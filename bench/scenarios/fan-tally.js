@@ -40,14 +40,17 @@ export function createFanTally(subs, total, onDelivery = () => {}) {
       if (t.completed === total) finish();
       else onDelivery();
     },
-    /** Deliveries/s since `t0`, latency percentiles (ms) and losses. */
-    metrics(t0) {
+    /**
+     * Deliveries/s since `t0`, latency percentiles (ms) and losses: deliveries of the `published`
+     * messages (default: all of them) that some subscriber never received.
+     */
+    metrics(t0, published = total) {
       const asc = sorted(latency, t.samples);
       return {
         deliveriesPerSec: t.received / ((t.tLast - t0) / 1000),
         p50: percentile(asc, 0.5),
         p99: percentile(asc, 0.99),
-        losses: total * subs - t.received,
+        losses: published * subs - t.received,
       };
     },
   };
