@@ -63,17 +63,18 @@ function panel({ x, y, w, h, title, unit, groups, series }) {
 
 /** The SVG for a summary; `caption` names the machine and run. */
 export function chartSvg(summary, caption) {
-  const W = 960;
-  const H = 380;
   const stacksOf = (sc) => Object.keys(summary[sc] ?? {});
+  // Both fan-out variants per stack: flow-controlled, and one server publish per event-loop turn.
+  const fanStacks = [...new Set([...stacksOf('fanout'), ...stacksOf('fanout-turn')])];
+  // Room for three labelled bars per stack in each half.
+  const W = Math.max(960, 2 * 100 * Math.max(stacksOf('rpc').length, fanStacks.length) + 168);
+  const H = 380;
   const rpc = panel({
     x: 0, y: 0, w: W / 2, h: H - 20,
     title: 'RPC round-trip latency (1 client, sequential)', unit: 'µs',
     groups: stacksOf('rpc').map((s) => ({ label: STACKS[s]?.label ?? s, color: COLORS[s], values: summary.rpc[s] })),
     series: [{ key: 'p50', label: 'p50', opacity: 0.55 }, { key: 'p99', label: 'p99', opacity: 0.8 }, { key: 'p999', label: 'p99.9', opacity: 1 }],
   });
-  // Both fan-out variants per stack: flow-controlled, and one server publish per event-loop turn.
-  const fanStacks = [...new Set([...stacksOf('fanout'), ...stacksOf('fanout-turn')])];
   const fan = panel({
     x: W / 2, y: 0, w: W / 2, h: H - 20,
     title: 'Fan-out (N subscribers): flow-controlled, 1 publish per turn', unit: 'deliveries/s',
