@@ -17,8 +17,13 @@
 export const MAX_CHECKED_DEPTH = 4_000;
 
 /** Bytes after the type byte for the fixed-size types 0xC0–0xDF (−1: handled apart). */
-const FIXED = new Int8Array(32).fill(-1);
-for (const [t, n] of [[0xc0, 0], [0xc2, 0], [0xc3, 0], [0xca, 4], [0xcb, 8], [0xcc, 1], [0xcd, 2], [0xce, 4], [0xcf, 8], [0xd0, 1], [0xd1, 2], [0xd2, 4], [0xd3, 8]] as const) FIXED[t - 0xc0] = n;
+const FIXED = fixedSizes();
+
+function fixedSizes(): Int8Array {
+  const sizes = new Int8Array(32).fill(-1);
+  for (const [t, n] of [[0xc0, 0], [0xc2, 0], [0xc3, 0], [0xca, 4], [0xcb, 8], [0xcc, 1], [0xcd, 2], [0xce, 4], [0xcf, 8], [0xd0, 1], [0xd1, 2], [0xd2, 4], [0xd3, 8]] as const) sizes[t - 0xc0] = n;
+  return sizes;
+}
 
 /** Big-endian unsigned integers (the caller checked that the bytes are there). */
 const u16 = (b: Uint8Array, at: number) => (b[at]! << 8) | b[at + 1]!;

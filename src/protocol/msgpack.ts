@@ -26,44 +26,49 @@ class WideInt {
   constructor(readonly value: number) {}
 }
 
-addExtension({
-  Class: WideInt,
-  // msgpackr requires a type for an extension that writes its own bytes. It is never written
-  // (pack() below writes a plain integer and returns nothing), and msgpackr files decoders under
-  // the type's byte value 0x00–0xFF, so −1 shadows no decoder of any msgpackr user.
-  type: -1,
-  pack(w: WideInt, allocate: (size: number) => { target: Uint8Array; position: number }) {
-    const { target, position } = allocate(9);
-    const v = w.value;
-    target[position] = v >= 0 ? 0xcf : 0xd3;
-    // Two's complement in two 32-bit halves, big-endian (safe integers only: see plainForMsgpack).
-    const high = Math.floor(v / 0x100000000);
-    const low = v - high * 0x100000000;
-    for (let i = 0; i < 4; i++) target[position + 1 + i] = (high >>> (24 - 8 * i)) & 0xff;
-    for (let i = 0; i < 4; i++) target[position + 5 + i] = (low >>> (24 - 8 * i)) & 0xff;
-  },
-} as never);
+let packr: Packr | undefined;
 
 /**
- * Plain MessagePack from msgpackr: objects as maps (no records, no map16 for small maps), no
- * extension types of its own (no `moreTypes`, bundled strings or structured clone), `toJSON`
+ * msgpackr set up for plain MessagePack — objects as maps (no records, no map16 for small maps),
+ * no extension types of its own (no `moreTypes`, bundled strings or structured clone), `toJSON`
  * ignored, `undefined` properties left out and `undefined` array items as nil (as JSON does),
- * floats as float 64, 64-bit integers read as numbers.
+ * floats as float 64, 64-bit integers read as numbers — created, and {@link WideInt} registered,
+ * on first use: importing the module registers nothing (the package is `sideEffects: false`).
  */
-const packr = new Packr({
-  useRecords: false,
-  mapsAsObjects: true,
-  variableMapSize: true,
-  moreTypes: false,
-  bundleStrings: false,
-  structuredClone: false,
-  useToJSON: false,
-  encodeUndefinedAsNil: true,
-  skipValues: [undefined],
-  useFloat32: 0,
-  int64AsType: 'number',
-  copyBuffers: false,
-} as ConstructorParameters<typeof Packr>[0]);
+function plainPackr(): Packr {
+  if (packr) return packr;
+  addExtension({
+    Class: WideInt,
+    // msgpackr requires a type for an extension that writes its own bytes. It is never written
+    // (pack() below writes a plain integer and returns nothing), and msgpackr files decoders under
+    // the type's byte value 0x00–0xFF, so −1 shadows no decoder of any msgpackr user.
+    type: -1,
+    pack(w: WideInt, allocate: (size: number) => { target: Uint8Array; position: number }) {
+      const { target, position } = allocate(9);
+      const v = w.value;
+      target[position] = v >= 0 ? 0xcf : 0xd3;
+      // Two's complement in two 32-bit halves, big-endian (safe integers only: see plainForMsgpack).
+      const high = Math.floor(v / 0x100000000);
+      const low = v - high * 0x100000000;
+      for (let i = 0; i < 4; i++) target[position + 1 + i] = (high >>> (24 - 8 * i)) & 0xff;
+      for (let i = 0; i < 4; i++) target[position + 5 + i] = (low >>> (24 - 8 * i)) & 0xff;
+    },
+  } as never);
+  return (packr = new Packr({
+    useRecords: false,
+    mapsAsObjects: true,
+    variableMapSize: true,
+    moreTypes: false,
+    bundleStrings: false,
+    structuredClone: false,
+    useToJSON: false,
+    encodeUndefinedAsNil: true,
+    skipValues: [undefined],
+    useFloat32: 0,
+    int64AsType: 'number',
+    copyBuffers: false,
+  } as ConstructorParameters<typeof Packr>[0]));
+}
 
 const OBJECT = Object.prototype;
 
@@ -118,14 +123,14 @@ function plainForMsgpack(value: unknown, depth: number): unknown {
 export const msgpackCodec: Codec = {
   name: 'msgpack',
   subprotocol: SUBPROTOCOL_MSGPACK,
-  encode: (frame) => packr.pack(plainForMsgpack(frame, 0)),
+  encode: (frame) => plainPackr().pack(plainForMsgpack(frame, 0)),
   decode(data, isBinary) {
     if (!isBinary || typeof data === 'string') return { ok: false, code: CloseCode.UNSUPPORTED_DATA, reason: 'text messages need the JSON codec' };
     // A "__proto__" key (prototype pollution), extension types and trailing bytes are refused
     // like any malformed message.
     if (!isPlainMsgpack(data)) return { ok: false, code: CloseCode.INVALID_PAYLOAD, reason: 'message is not valid MessagePack' };
     try {
-      return { ok: true, value: packr.unpack(data) };
+      return { ok: true, value: plainPackr().unpack(data) };
     } catch {
       return { ok: false, code: CloseCode.INVALID_PAYLOAD, reason: 'message is not valid MessagePack' };
     }
