@@ -3,7 +3,8 @@
  *
  *   ← { type: 'run', scenario, stacks, params, targets: { [stack]: [baseUrl per node] } }
  *   → { type: 'mark', name }                    measurement boundary (relayed to the servers)
- *   → { type: 'server', id, msg }               a question for the servers (e.g. stats after GC)
+ *   → { type: 'server', id, msg, reply }        a question for the servers (e.g. stats after GC, or
+ *                                               publish one message per turn), answered by `reply`
  *   ← { type: 'server-reply', id, replies }
  *   → { type: 'progress', text }
  *   → { type: 'result', result } | { type: 'error', message }
@@ -42,11 +43,12 @@ process.on('message', async (m) => {
         marks.push({ name, t: performance.now(), cpu: process.cpuUsage() });
         process.send({ type: 'mark', name });
       },
-      server(msg) {
+      /** Asks every server node; resolves with their replies of type `reply`. */
+      server(msg, reply = 'stats') {
         const id = nextQuestion++;
         return new Promise((resolve) => {
           waiting.set(id, resolve);
-          process.send({ type: 'server', id, msg });
+          process.send({ type: 'server', id, msg, reply });
         });
       },
       progress: (text) => process.send({ type: 'progress', text }),

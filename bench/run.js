@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: Switchboard (JSON, MessagePack) against raw `ws` and Socket.IO, side by side.
+ * `npm run bench`: Switchboard (JSON, MessagePack) against raw `ws` and Socket.IO, side by side, and
+ * (where the Bun binary runs) raw `Bun.serve` and Switchboard run by Bun.
  * Each run starts the stack's server in its own process and a load generator in another, on
  * 127.0.0.1 port 0; every loop is bounded in count and time, and every run has a hard deadline
  * after which its processes (only those it spawned) are killed. Prints a table with medians,
@@ -23,7 +24,7 @@ import { chartSvg } from './lib/chart.js';
 import { fdLimits, request, startChild } from './lib/child.js';
 import { goals, markdownReport, ratios, summarize, terminalReport } from './lib/report.js';
 import { SCENARIOS } from './scenarios/index.js';
-import { STACKS } from './stacks/index.js';
+import { BUN, STACKS, stacksFor } from './stacks/index.js';
 import { round } from './lib/stats.js';
 
 const argv = process.argv.slice(2);
@@ -44,7 +45,7 @@ const scenarios = SCENARIOS.filter((s) => {
   return !s.skip;
 });
 for (const assignment of list('set') ?? []) {
-  const [, scName, key, value] = /^(\w+)\.(\w+)=(\d+)$/.exec(assignment) ?? [];
+  const [, scName, key, value] = /^([\w-]+)\.(\w+)=(\d+)$/.exec(assignment) ?? [];
   const sc = SCENARIOS.find((s) => s.name === scName);
   if (!sc || !(key in sc.params[mode])) throw new Error(`--set ${assignment}: no numeric parameter ${scName}.${key}`);
   sc.params[mode] = { ...sc.params[mode], [key]: Number(value) };
@@ -87,7 +88,7 @@ function machine() {
   })();
   const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
   const versions = {};
-  for (const pkg of ['ws', 'socket.io', 'socket.io-client', '@msgpack/msgpack']) {
+  for (const pkg of ['ws', 'socket.io', 'socket.io-client', 'msgpackr', '@msgpack/msgpack']) {
     try {
       versions[pkg] = JSON.parse(readFileSync(here(`../node_modules/${pkg}/package.json`), 'utf8')).version;
     } catch {
@@ -102,17 +103,22 @@ function machine() {
       optional[pkg] = 'not installed';
     }
   }
-  return { cpu: model, cores: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.release()}`, memoryGb: Math.round(os.totalmem() / 2 ** 30), versions, optional };
+  return { cpu: model, cores: os.cpus().length, node: process.version, bun: BUN.version ?? `not run: ${BUN.skip}`, platform: `${os.platform()} ${os.release()}`, memoryGb: Math.round(os.totalmem() / 2 ** 30), versions, optional };
 }
 
 const fd = fdLimits();
-/** CPU time (µs) and share of one core (%) between the 'start' and 'end' marks. */
+/**
+ * CPU time (µs: in all, in user space, in the kernel) and share of one core (%) between the
+ * 'start' and 'end' marks.
+ */
 const cpuOf = (marks) => {
   const a = marks.find((m) => m.name === 'start');
   const b = marks.findLast((m) => m.name === 'end');
-  if (!a || !b || b.t <= a.t) return { us: NaN, percent: NaN };
-  const us = b.cpu.user + b.cpu.system - a.cpu.user - a.cpu.system;
-  return { us, percent: (us / 1000 / (b.t - a.t)) * 100 };
+  if (!a || !b || b.t <= a.t) return { us: NaN, userUs: NaN, sysUs: NaN, percent: NaN };
+  const userUs = b.cpu.user - a.cpu.user;
+  const sysUs = b.cpu.system - a.cpu.system;
+  const us = userUs + sysUs;
+  return { us, userUs, sysUs, percent: (us / 1000 / (b.t - a.t)) * 100 };
 };
 
 /**
@@ -139,7 +145,10 @@ async function runGroup(scenario, stackNames, params, label) {
         serversOf[stackName] = [];
         return nodes.map((node, i) =>
           startChild(here('./server.js'), {
-            execArgv: ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${scenario.name}-${stackName}`] : [])],
+            // Bun collects with Bun.gc (bench/server.js) and has no --cpu-prof.
+            ...(stack.runtime === 'bun'
+              ? { bin: BUN.path }
+              : { execArgv: ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${scenario.name}-${stackName}`] : [])] }),
             fds,
             env: { BENCH_SERVER: stack.server, BENCH_OPTIONS: JSON.stringify({ ...stack.options, ...node }) },
           }).then((h) => {
@@ -162,7 +171,7 @@ async function runGroup(scenario, stackNames, params, label) {
         if (m.type === 'mark') for (const s of servers) s.child.send({ type: 'mark', name: m.name });
         else if (m.type === 'progress') progress(`${label} · ${m.text}`);
         else if (m.type === 'server') {
-          const replies = await Promise.all(servers.map((s) => request(s.child, m.msg, 'stats')));
+          const replies = await Promise.all(servers.map((s) => request(s.child, m.msg, m.reply ?? 'stats', hardDeadlineMs)));
           load.child.send({ type: 'server-reply', id: m.id, replies });
         } else if (m.type === 'result') resolve(m.result);
         else if (m.type === 'error') reject(new Error(m.message));
@@ -186,6 +195,8 @@ async function runGroup(scenario, stackNames, params, label) {
           servers: serverCpu.map((c) => c.percent),
           // Summed over server nodes: what one operation costs the servers in all.
           serverUsPerOp: ops ? serverCpu.reduce((a, c) => a + c.us, 0) / ops : undefined,
+          serverUserUsPerOp: ops ? serverCpu.reduce((a, c) => a + c.userUs, 0) / ops : undefined,
+          serverSysUsPerOp: ops ? serverCpu.reduce((a, c) => a + c.sysUs, 0) / ops : undefined,
         },
       });
     }
@@ -203,14 +214,17 @@ async function runGroup(scenario, stackNames, params, label) {
 
 const info = machine();
 const loadStart = loadAverage();
-log(`switchboard bench · ${mode} · ${info.cores} × ${info.cpu} · Node ${info.node} · load ${loadStart.one} ${loadStart.five} ${loadStart.fifteen} · fd limit ${fd.soft}/${fd.hard}`);
+log(`switchboard bench · ${mode} · ${info.cores} × ${info.cpu} · Node ${info.node} · Bun ${info.bun} · load ${loadStart.one} ${loadStart.five} ${loadStart.fifteen} · fd limit ${fd.soft}/${fd.hard}`);
 const needed = Math.max(...scenarios.map((s) => s.fds?.(s.params[mode]) ?? 0));
 if (needed > fd.hard) log(`warning: scenarios need ${needed} file descriptors per process; the hard limit is ${fd.hard}, so some connections will fail`);
 
 const plan = [];
 const repsOf = (sc) => Number(option('reps') ?? sc.params[mode].reps ?? reps);
+for (const [name, s] of Object.entries(STACKS)) {
+  if (s.skip && (!onlyStacks || onlyStacks.includes(name))) log(`skip stack ${name}: ${s.skip}`);
+}
 for (const sc of scenarios) {
-  const stacks = Object.keys(STACKS).filter((s) => (!sc.stacks || sc.stacks.includes(s)) && (!onlyStacks || onlyStacks.includes(s)));
+  const stacks = stacksFor(sc, mode).filter((s) => !onlyStacks || onlyStacks.includes(s));
   for (let rep = 0; rep < repsOf(sc); rep++) {
     // Rotate the order each repetition, so no stack always runs first (cold) or last.
     const order = stacks.map((_, i) => stacks[(i + rep) % stacks.length]);
@@ -274,6 +288,8 @@ if (Object.keys(scaleRatios).length) {
 }
 const losses = runs.filter((r) => r.ok && r.scenario.startsWith('fanout') && r.metrics.losses > 0);
 if (losses.length) console.log(`\nFAN-OUT LOSSES in ${losses.length} run(s): ${losses.map((r) => `${r.stack} rep ${r.rep}: ${r.metrics.losses}`).join(', ')}`);
+const timedOut = runs.filter((r) => r.ok && r.counts?.timedOut);
+if (timedOut.length) console.log(`\nDEADLINE reached before every message was delivered in ${timedOut.length} run(s) (rates stand, counts say how far it got): ${timedOut.map((r) => `${r.scenario} ${r.stack} rep ${r.rep}`).join(', ')}`);
 const failed = runs.filter((r) => !r.ok);
 const caption = `${info.cores} × ${info.cpu}, Node ${info.node}, ${mode} run, medians of ${[...new Set(scenarios.map(repsOf))].join('/')} repetitions, load average ${loadStart.one} at start, ${report.date.slice(0, 10)}`;
 

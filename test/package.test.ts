@@ -66,10 +66,10 @@ describe('package', () => {
     }
   });
 
-  it('switchboard/msgpack needs @msgpack/msgpack and nothing Node-only, and loads nothing of the client or server', () => {
+  it('switchboard/msgpack needs msgpackr (its pure-JavaScript msgpackr/pack) and nothing Node-only, and loads nothing of the client or server', () => {
     for (const entry of ['dist/msgpack/index.js', 'dist/msgpack/index.d.ts']) {
       const { files, bare } = importGraph(resolve(root, entry), true);
-      expect(bare, entry).toEqual(entry.endsWith('.js') ? ['@msgpack/msgpack'] : []);
+      expect(bare, entry).toEqual(entry.endsWith('.js') ? ['msgpackr/pack'] : []);
       expect([...files].filter((f) => /[\\/](client|server)[\\/]/.test(f)), entry).toEqual([]);
     }
   });

@@ -5,7 +5,7 @@
 import { STACKS } from '../stacks/index.js';
 import { round } from './stats.js';
 
-const COLORS = { 'switchboard-json': '#2563eb', 'switchboard-msgpack': '#7c3aed', ws: '#6b7280', socketio: '#ea580c' };
+const COLORS = { 'switchboard-json': '#2563eb', 'switchboard-msgpack': '#7c3aed', ws: '#6b7280', socketio: '#ea580c', 'switchboard-bun': '#0891b2', bun: '#a16207' };
 const esc = (s) => String(s).replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
 const num = (x) => (x >= 1000 ? Math.round(x).toLocaleString('en-US') : String(round(x, 3)));
 
@@ -63,9 +63,12 @@ function panel({ x, y, w, h, title, unit, groups, series }) {
 
 /** The SVG for a summary; `caption` names the machine and run. */
 export function chartSvg(summary, caption) {
-  const W = 960;
-  const H = 380;
   const stacksOf = (sc) => Object.keys(summary[sc] ?? {});
+  // Both fan-out variants per stack: flow-controlled, and one server publish per event-loop turn.
+  const fanStacks = [...new Set([...stacksOf('fanout'), ...stacksOf('fanout-turn')])];
+  // Room for three labelled bars per stack in each half.
+  const W = Math.max(960, 2 * 100 * Math.max(stacksOf('rpc').length, fanStacks.length) + 168);
+  const H = 380;
   const rpc = panel({
     x: 0, y: 0, w: W / 2, h: H - 20,
     title: 'RPC round-trip latency (1 client, sequential)', unit: 'µs',
@@ -74,9 +77,13 @@ export function chartSvg(summary, caption) {
   });
   const fan = panel({
     x: W / 2, y: 0, w: W / 2, h: H - 20,
-    title: 'Fan-out throughput (1 publisher → N subscribers)', unit: 'deliveries/s',
-    groups: stacksOf('fanout').map((s) => ({ label: STACKS[s]?.label ?? s, color: COLORS[s], values: summary.fanout[s] })),
-    series: [{ key: 'deliveriesPerSec', label: 'deliveries/s' }],
+    title: 'Fan-out (N subscribers): flow-controlled, 1 publish per turn', unit: 'deliveries/s',
+    groups: fanStacks.map((s) => ({
+      label: STACKS[s]?.label ?? s,
+      color: COLORS[s],
+      values: { flow: summary.fanout?.[s]?.deliveriesPerSec, turn: summary['fanout-turn']?.[s]?.deliveriesPerSec },
+    })),
+    series: [{ key: 'flow', label: 'flow', opacity: 1 }, { key: 'turn', label: '1/turn', opacity: 0.55 }],
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="system-ui, sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="#ffffff"/>

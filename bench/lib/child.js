@@ -1,6 +1,6 @@
 /**
- * Child processes of the bench: each server and each load generator runs in its own Node process,
- * started through `bash -c 'ulimit -n …; exec node …'` so the fd limit is raised for it alone and
+ * Child processes of the bench: each server and each load generator runs in its own Node (or, for
+ * a Bun stack's server, Bun) process, started through `bash -c 'ulimit -n …; exec node …'` so the fd limit is raised for it alone and
  * the PID we hold is the Node process itself. Only PIDs spawned here are ever signalled.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -15,13 +15,14 @@ export function fdLimits() {
 }
 
 /**
- * Starts `node [execArgv] script` with an IPC channel and the fd soft limit raised to `fds` (capped
- * by the hard limit). Resolves with a handle once the child sent its first message.
+ * Starts `node [execArgv] script` (or `bun script` with `bin` set to the Bun binary: Bun speaks
+ * Node's IPC channel) with an IPC channel and the fd soft limit raised to `fds` (capped by the hard
+ * limit). Resolves with a handle once the child sent its first message.
  */
-export function startChild(script, { execArgv = [], fds = 1024, readyTimeoutMs = 20_000, env } = {}) {
+export function startChild(script, { execArgv = [], bin = process.execPath, fds = 1024, readyTimeoutMs = 20_000, env } = {}) {
   const child = spawn(
     'bash',
-    ['-c', 'ulimit -n "$1" 2>/dev/null; shift; exec "$@"', 'bash', String(fds), process.execPath, ...execArgv, script],
+    ['-c', 'ulimit -n "$1" 2>/dev/null; shift; exec "$@"', 'bash', String(fds), bin, ...execArgv, script],
     { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } },
   );
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

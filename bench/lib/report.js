@@ -2,8 +2,12 @@
  * Turns the runs into a summary (median and spread per metric), ratios against the baselines,
  * the goals against raw ws, a terminal table and a Markdown table.
  */
-import { BASELINES, STACKS, SUBJECTS } from '../stacks/index.js';
+import { GOAL_FLOOR, RATIOS, STACKS } from '../stacks/index.js';
 import { round, spread } from './stats.js';
+
+/** Server CPU per operation: in all, in user space, in the kernel (µs, summed over nodes). */
+const CPU_KEYS = ['serverUsPerOp', 'serverUserUsPerOp', 'serverSysUsPerOp'];
+const CPU_LABELS = { serverUsPerOp: 'server CPU µs/op', serverUserUsPerOp: 'user µs/op', serverSysUsPerOp: 'kernel µs/op' };
 
 /** Median / min / max per scenario, stack and metric, over the runs that completed. */
 export function summarize(scenarios, runs) {
@@ -18,7 +22,7 @@ export function summarize(scenarios, runs) {
         // Counts that must be zero are summed over repetitions, never averaged away.
         entry[m.key] = m.exact ? { total: values.reduce((a, b) => a + b, 0), ...spread(values) } : spread(values);
       }
-      if (sc.ops) entry.serverUsPerOp = spread(ok.map((r) => r.cpu.serverUsPerOp));
+      if (sc.ops) for (const k of CPU_KEYS) entry[k] = spread(ok.map((r) => r.cpu[k]));
       entry.serverCpu = spread(ok.map((r) => r.cpu.server));
       entry.loadCpu = spread(ok.map((r) => r.cpu.load));
       summary[sc.name][stack] = entry;
@@ -33,47 +37,53 @@ export function ratios(scenarios, summary) {
   for (const sc of scenarios) {
     const s = summary[sc.name];
     out[sc.name] = {};
-    for (const subject of SUBJECTS) {
-      for (const base of BASELINES) {
-        if (!s[subject] || !s[base]) continue;
-        const r = {};
-        for (const m of sc.metrics) {
-          if (m.exact) continue;
-          r[m.key] = round(s[subject][m.key].median / s[base][m.key].median, 3);
-        }
-        if (sc.ops) r.serverUsPerOp = round(s[subject].serverUsPerOp.median / s[base].serverUsPerOp.median, 3);
-        out[sc.name][`${subject}/${base}`] = r;
+    for (const [subject, base] of RATIOS) {
+      if (!s[subject] || !s[base]) continue;
+      const r = {};
+      for (const m of sc.metrics) {
+        if (m.exact) continue;
+        r[m.key] = round(s[subject][m.key].median / s[base][m.key].median, 3);
       }
+      if (sc.ops) for (const k of CPU_KEYS) r[k] = round(s[subject][k].median / s[base][k].median, 3);
+      out[sc.name][`${subject}/${base}`] = r;
     }
   }
   return out;
 }
 
 /**
- * The goals: the ratio to raw ws per metric that has one, and "ahead of Socket.IO on every
- * figure"; exact counts (losses, failures) must be 0.
+ * The goals: the ratio to the subject's floor (GOAL_FLOOR: raw ws on Node, raw Bun on Bun) per
+ * metric that has one (`goal` against raw ws, `bunGoal` against raw Bun, `cpuGoals` of the
+ * scenario against raw ws), and "ahead of Socket.IO on every figure"; exact counts (losses,
+ * failures) must be 0.
  */
 export function goals(scenarios, summary, ratioTable) {
   const out = [];
   for (const sc of scenarios) {
-    for (const subject of SUBJECTS) {
+    for (const [subject, floor] of Object.entries(GOAL_FLOOR)) {
       if (!summary[sc.name][subject]) continue;
+      const floorLabel = label(floor);
       for (const m of sc.metrics) {
         if (m.exact) {
           const total = summary[sc.name][subject][m.key].total;
           out.push({ scenario: sc.name, stack: subject, metric: m.key, target: '= 0', value: total, met: total === 0 });
           continue;
         }
-        const vsWs = ratioTable[sc.name][`${subject}/ws`]?.[m.key];
-        if (m.goal !== undefined && vsWs !== undefined) {
-          const met = m.better === 'higher' ? vsWs >= m.goal : vsWs <= m.goal;
-          out.push({ scenario: sc.name, stack: subject, metric: m.key, target: `${m.better === 'higher' ? '≥' : '≤'} ${m.goal}× ws`, value: vsWs, met });
+        const goal = floor === 'bun' ? m.bunGoal : m.goal;
+        const vsFloor = ratioTable[sc.name][`${subject}/${floor}`]?.[m.key];
+        if (goal !== undefined && vsFloor !== undefined) {
+          const met = m.better === 'higher' ? vsFloor >= goal : vsFloor <= goal;
+          out.push({ scenario: sc.name, stack: subject, metric: m.key, target: `${m.better === 'higher' ? '≥' : '≤'} ${goal}× ${floorLabel}`, value: vsFloor, met });
         }
         const vsSio = ratioTable[sc.name][`${subject}/socketio`]?.[m.key];
         if (vsSio !== undefined) {
           const met = m.better === 'higher' ? vsSio > 1 : vsSio < 1;
           out.push({ scenario: sc.name, stack: subject, metric: m.key, target: 'ahead of Socket.IO', value: vsSio, met });
         }
+      }
+      for (const [key, goal] of floor === 'ws' ? Object.entries(sc.cpuGoals ?? {}) : []) {
+        const vsWs = ratioTable[sc.name][`${subject}/ws`]?.[key];
+        if (vsWs !== undefined) out.push({ scenario: sc.name, stack: subject, metric: key, target: `≤ ${goal}× raw ws`, value: vsWs, met: vsWs <= goal });
       }
     }
   }
@@ -87,17 +97,17 @@ const fmt = (x) => {
 };
 const cell = (sp, showSpread) => (sp.n > 1 && showSpread ? `${fmt(sp.median)} [${fmt(sp.min)}–${fmt(sp.max)}]` : fmt(sp.median));
 const label = (stack) => STACKS[stack]?.label ?? stack;
-const short = (key) => key.replace('switchboard-json', 'SB JSON').replace('switchboard-msgpack', 'SB MsgPack').replace('socketio', 'Socket.IO').replace('/', ' / ');
+const short = (key) => key.replace('switchboard-json', 'SB JSON').replace('switchboard-msgpack', 'SB MsgPack').replace('switchboard-bun', 'SB on Bun').replace('socketio', 'Socket.IO').replace(/^bun\//, 'raw Bun/').replace(/\/bun$/, '/raw Bun').replace(/\/ws$/, '/raw ws').replace('/', ' / ');
 
 function rowsFor(sc, summary, ratioTable) {
-  const perOp = sc.ops ? ['server CPU µs/op'] : [];
+  const perOp = sc.ops ? CPU_KEYS.map((k) => CPU_LABELS[k]) : [];
   const head = ['stack', ...sc.metrics.map((m) => m.label), ...perOp, 'server CPU %', 'load CPU %'];
   const rows = [];
   for (const [stack, e] of Object.entries(summary[sc.name])) {
     rows.push([
       label(stack) + (e.failedRuns ? ` (${e.failedRuns} failed)` : ''),
       ...sc.metrics.map((m) => (m.exact ? `${e[m.key].total ?? '–'}` : cell(e[m.key], true))),
-      ...(sc.ops ? [cell(e.serverUsPerOp, true)] : []),
+      ...(sc.ops ? CPU_KEYS.map((k) => cell(e[k], true)) : []),
       fmt(e.serverCpu.median),
       fmt(e.loadCpu.median),
     ]);
@@ -105,7 +115,7 @@ function rowsFor(sc, summary, ratioTable) {
   const ratioRows = Object.entries(ratioTable[sc.name]).map(([k, r]) => [
     short(k),
     ...sc.metrics.map((m) => (m.exact ? '' : fmt(r[m.key]))),
-    ...(sc.ops ? [fmt(r.serverUsPerOp)] : []),
+    ...(sc.ops ? CPU_KEYS.map((k) => fmt(r[k])) : []),
     '',
     '',
   ]);

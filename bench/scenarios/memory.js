@@ -16,7 +16,7 @@ export default {
   },
   fds: (p) => p.connections + 64,
   metrics: [
-    { key: 'rssKbPerConn', label: 'RSS KB/conn', better: 'lower', goal: 1.3 },
+    { key: 'rssKbPerConn', label: 'RSS KB/conn', better: 'lower', goal: 1.3, bunGoal: 2 },
     { key: 'heapKbPerConn', label: 'heap KB/conn', better: 'lower' },
   ],
   async run(ctx) {

@@ -17,3 +17,9 @@ export const STREAM_ITEM = { seq: 0, payload: 'x'.repeat(80) };
 export const CHUNK = new Uint8Array(64 * 1024).map((_, i) => i & 0xff);
 export const CHUNK_BYTES = CHUNK.byteLength;
 export const ITEM_BYTES = 100;
+
+/**
+ * Milliseconds on a clock every bench process shares (the wall clock at process start plus the
+ * monotonic time since), so a server process can stamp a message that the load process times.
+ */
+export const epochMs = () => performance.timeOrigin + performance.now();

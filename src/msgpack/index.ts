@@ -1,6 +1,6 @@
 /**
  * `switchboard/msgpack`: the MessagePack codec as a plug-in for the client. It lives on its own
- * subpath so that only apps that choose it bundle `@msgpack/msgpack`; the client itself knows JSON
+ * subpath so that only apps that choose it bundle `msgpackr`; the client itself knows JSON
  * alone (docs/streams.md, "JSON vs MessagePack"). Servers accept both codecs without it.
  */
 import type { Codec } from '../protocol/codec.js';

@@ -21,6 +21,7 @@ export async function start({ host }) {
   return {
     port: http.address().port,
     connections: () => io.engine.clientsCount,
+    publish: (topic, data) => void io.to(topic).emit('msg', data),
     close: () => new Promise((resolve) => {
       io.close(() => resolve());
       http.closeAllConnections();

@@ -26,5 +26,5 @@ export async function start({ host, redis, prefix }) {
       for (let i = 0; i < n; i++) yield CHUNK;
     });
   const { port } = await server.listen();
-  return { port, connections: () => server.connections, close: async () => (await server.close(), await engine?.close()) };
+  return { port, connections: () => server.connections, publish: (topic, data) => server.publish(topic, data), close: async () => (await server.close(), await engine?.close()) };
 }

@@ -36,13 +36,8 @@ export async function start({ host }) {
           mine.add(m.topic);
           return ws.send(JSON.stringify({ id: m.id }));
         }
-        case 'pub': {
-          const set = topics.get(m.topic);
-          if (!set) return;
-          const out = JSON.stringify({ topic: m.topic, data: m.data });
-          for (const c of set) if (c.readyState === 1) c.send(out);
-          return;
-        }
+        case 'pub':
+          return publish(m.topic, m.data);
         case 'stream':
           return void stream(ws, m.name, m.n);
       }
@@ -51,6 +46,13 @@ export async function start({ host }) {
       for (const topic of mine) topics.get(topic)?.delete(ws);
     });
   });
+
+  function publish(topic, data) {
+    const set = topics.get(topic);
+    if (!set) return;
+    const out = JSON.stringify({ topic, data });
+    for (const c of set) if (c.readyState === 1) c.send(out);
+  }
 
   /**
    * Sends n items. Whenever more than HIGH_WATER bytes wait in the socket, it waits for the send
@@ -86,6 +88,7 @@ export async function start({ host }) {
   return {
     port: http.address().port,
     connections: () => wss.clients.size,
+    publish,
     close: () => new Promise((resolve) => {
       for (const c of wss.clients) c.terminate();
       wss.close();
