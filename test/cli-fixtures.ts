@@ -70,7 +70,10 @@ export function runCli(scope: TestScope, args: string[], opts: { env?: NodeJS.Pr
       if (!m) throw new Error(`the CLI exited (${child.exitCode}) before printing ${re}\n--- stdout:\n${out}\n--- stderr:\n${err}`);
       return m;
     },
-    exited: (timeoutMs = 10_000) => within(exit, 'the CLI to exit', timeoutMs),
+    exited: (timeoutMs = 10_000) =>
+      within(exit, 'the CLI to exit', timeoutMs).catch((e: Error) => {
+        throw new Error(`${e.message}\n--- stdout:\n${out}\n--- stderr:\n${err}`);
+      }),
   };
 }
 

@@ -82,6 +82,8 @@ export function runRepl(
     running?.cancel();
     client.close();
     rl.close();
+    // A paused pipe on stdin still holds the process open; the session reads nothing more.
+    (io.input as { destroy?(): void }).destroy?.();
     resolveExit(code);
   };
 
