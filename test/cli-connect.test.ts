@@ -55,9 +55,10 @@ describe('switchboard connect, one operation', () => {
     const watcher = scope.client(server.url);
     const room = watcher.subscribe('room:cli', () => {});
     await room.ready;
-    const sub = runCli(scope, ['connect', server.url, '--sub', 'room:cli', '--count', '2']);
     // The subscriber is in the room once presence says so: publish only then.
-    await within(new Promise((resolve) => room.on('join', resolve)), 'the CLI subscriber to join');
+    const joined = new Promise((resolve) => room.on('join', resolve));
+    const sub = runCli(scope, ['connect', server.url, '--sub', 'room:cli', '--count', '2']);
+    await within(joined, 'the CLI subscriber to join');
     for (const text of ['one', 'two']) {
       const pub = await runCliToEnd(scope, ['connect', server.url, '--pub', 'room:cli', '--input', JSON.stringify({ text })]);
       expect(pub).toEqual({ code: 0, stdout: '', stderr: '' });
