@@ -140,6 +140,17 @@ describe('CLI config modules', () => {
   });
 });
 
+describe('CLI docs', () => {
+  it('the config module in docs/cli.md is the one the tests run (test/fixtures/cli-config.js)', () => {
+    const doc = readFileSync(join(root, 'docs/cli.md'), 'utf8');
+    const block = /```js\n\/\/ switchboard\.config\.js[^\n]*\n([\s\S]*?)```/.exec(doc)?.[1];
+    const fixture = readFileSync(join(root, 'test/fixtures/cli-config.js'), 'utf8');
+    const fromImport = (text: string) => text.slice(text.indexOf('import '));
+    expect(block).toBeDefined();
+    expect(fromImport(block!)).toBe(fromImport(fixture));
+  });
+});
+
 describe('CLI packaging', () => {
   it('no module of the library imports the CLI (its imports stay out of the library graph)', () => {
     const dist = join(root, 'dist');

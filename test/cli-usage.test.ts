@@ -122,6 +122,10 @@ describe('switchboard serve', () => {
     const both = await runCliToEnd(scope, ['serve', '--port', '0', '--config', join(dir, 'auth.mjs'), '--secret', 'x'.repeat(32)]);
     expect(both).toMatchObject({ code: 2, stdout: '' });
     expect(both.stderr).toMatch(/--secret and .*auth\.mjs's options\.authenticate both set how clients authenticate/);
+    writeFileSync(join(dir, 'throws.mjs'), "throw new Error('boom');\n");
+    const throws = await runCliToEnd(scope, ['serve', '--port', '0', '--config', join(dir, 'throws.mjs')]);
+    expect(throws).toMatchObject({ code: 1, stdout: '' });
+    expect(throws.stderr).toMatch(/^switchboard: error .*throws\.mjs failed to load: Error: boom\n\s+at .*throws\.mjs:1/);
     writeFileSync(join(dir, 'limits.mjs'), 'export default { options: { limits: { maxPayload: -1 } }, setup() {} };\n');
     const invalid = await runCliToEnd(scope, ['serve', '--port', '0', '--config', join(dir, 'limits.mjs')]);
     expect(invalid).toMatchObject({ code: 2, stdout: '' });

@@ -51,7 +51,8 @@ export async function loadConfig(file: string): Promise<ServeConfig> {
     if ((err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(url.replace(/^file:\/\//, ''))) {
       throw new UsageError(`--config: no such file: ${file}`);
     }
-    throw err; // an error inside the config module: its own stack says where
+    // An error inside the config module: its stack says where, which its message alone does not.
+    throw new Error(`${file} failed to load: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   }
   return normalizeConfig(file, mod.default);
 }

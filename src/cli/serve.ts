@@ -111,6 +111,7 @@ export async function runServe(args: readonly string[], out: NodeJS.WritableStre
   try {
     server = createServer(options);
   } catch (e) {
+    await engine?.close(); // it may be connecting already
     if (e instanceof TypeError) throw new UsageError(`invalid server options: ${e.message}`);
     throw e;
   }
