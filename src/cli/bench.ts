@@ -13,6 +13,7 @@ import { helpWanted, list, parse, positiveCount, str } from './args.js';
 import { planStep, progressBar } from './progress.js';
 import type { Style } from './style.js';
 
+/** `switchboard bench --help`. */
 export const BENCH_HELP = `Usage: switchboard bench [options] [-- runner options]
 
 Runs Switchboard's benchmark suite against raw ws and Socket.IO (bench/run.js), shows a progress
@@ -67,7 +68,7 @@ export async function runBench(args: readonly string[], out: NodeJS.WritableStre
   ];
   // stderr is piped, so the runner prints one plan line per run instead of redrawing its own line;
   // those lines become the bar here (when stderr is a terminal), everything else passes through.
-  const child = spawn(process.execPath, [join(root, 'bench', 'run.js'), ...runArgs], { cwd: root, stdio: ['ignore', 'inherit', 'pipe'] });
+  const child = spawn(process.execPath, [join(root, 'bench', 'run.js'), ...runArgs], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const bar = err.isTTY === true;
   let drawn = '';
   let partial = '';
@@ -82,6 +83,12 @@ export async function runBench(args: readonly string[], out: NodeJS.WritableStre
     err.write(`${drawn ? '\r\x1b[K' : ''}${line}\n`);
     redraw();
   };
+  // The runner writes its table to stdout when every run is done: the bar makes way for it.
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (drawn) err.write('\r\x1b[K');
+    drawn = '';
+    out.write(chunk);
+  });
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk: string) => {
     const lines = (partial + chunk).split(/\r?\n|\r/);

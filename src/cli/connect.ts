@@ -12,6 +12,7 @@ import { errorText, jsonText } from './format.js';
 import { runRepl } from './repl.js';
 import type { Style } from './style.js';
 
+/** `switchboard connect --help`. */
 export const CONNECT_HELP = `Usage: switchboard connect <url> [options]
 
 Without an operation flag: an interactive session (type help in it). With one: runs it,

@@ -8,6 +8,7 @@ import { UsageError } from './args.js';
 import { errorText } from './format.js';
 import { createStyle } from './style.js';
 
+/** `switchboard --help`; also printed (on stderr, exit 2) when no command is given. */
 export const MAIN_HELP = `Usage: switchboard <command> [options]
 
 Commands:

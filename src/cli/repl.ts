@@ -12,6 +12,7 @@ import { errorText, jsonText } from './format.js';
 import { HISTORY_SIZE, historyFile, loadHistory, saveHistory } from './history.js';
 import type { Style } from './style.js';
 
+/** What `help` prints in the interactive session. */
 export const REPL_HELP = `Commands:
   call NAME [JSON]     call a command; prints its result
   stream NAME [JSON]   open a stream; prints each item until it ends (Ctrl-C cancels it)

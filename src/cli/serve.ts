@@ -17,6 +17,7 @@ export const DEFAULT_PORT = 8080;
 /** Host `serve` binds when neither `--host` nor the config says: this machine only. */
 export const DEFAULT_HOST = '127.0.0.1';
 
+/** `switchboard serve --help`. */
 export const SERVE_HELP = `Usage: switchboard serve [options]
 
 Runs a Switchboard server: the one a config module describes, or a demo catalogue (echo, add,

@@ -11,6 +11,7 @@ export const MIN_SECRET_BYTES = 32;
 /** Claims set by their own flags, which `--claim` may not set. */
 const RESERVED = ['sub', 'exp', 'iat', 'nbf', 'aud', 'iss', 'jti'];
 
+/** `switchboard token --help`. */
 export const TOKEN_HELP = `Usage: switchboard token --secret SECRET --sub SUBJECT [options]
 
 Mints an HS256 JSON Web Token for development that the server's jwt() helper accepts
