@@ -70,6 +70,19 @@ describe('switchboard connect, one operation', () => {
     expect(typeof got[0]!.meta.from).toBe('string');
   });
 
+  it('Ctrl-C (SIGINT) ends a --sub with exit 0 and what it printed so far', async () => {
+    const server = await serveCli(scope);
+    const room = scope.client(server.url).subscribe('room:sigint', () => {});
+    await room.ready;
+    const joined = new Promise((resolve) => room.on('join', resolve));
+    const sub = runCli(scope, ['connect', server.url, '--sub', 'room:sigint']);
+    await within(joined, 'the CLI subscriber to join');
+    sub.child.kill('SIGINT');
+    expect(await sub.exited()).toBe(0);
+    expect(sub.stdout()).toBe('');
+    expect(sub.stderr()).toBe('');
+  });
+
   it('--timeout ends a wait with TIMEOUT (exit 1); an unreachable server fails at once with DISCONNECTED', async () => {
     const server = await serveCli(scope);
     const waited = await runCliToEnd(scope, ['connect', server.url, '--sub', 'room:quiet', '--count', '1', '--timeout', '300ms']);

@@ -169,7 +169,9 @@ async function runOnce(plan: ConnectPlan, op: NonNullable<ConnectPlan['op']>, ou
   const client = connect(plan.url, { ...(await clientOptions(plan)), ...(op.timeoutMs !== undefined ? { connectTimeoutMs: op.timeoutMs, timeoutMs: op.timeoutMs } : {}) });
   const { opened, ended } = watch(client, plan.url);
   const timer = deadline(op.timeoutMs);
-  const stopper = interrupted();
+  // Ctrl-C ends a --sub or --stream normally; a --call or --pub keeps Node's default (it dies).
+  const interruptible = op.mode === 'sub' || op.mode === 'stream';
+  const stopper = interruptible ? interrupted() : undefined;
   const line = (v: unknown) => out.write(`${jsonText(v)}\n`);
   const work = async (): Promise<void> => {
     await opened;
@@ -202,15 +204,14 @@ async function runOnce(plan: ConnectPlan, op: NonNullable<ConnectPlan['op']>, ou
     }
   };
   try {
-    const interruptible = op.mode === 'sub' || op.mode === 'stream';
-    await Promise.race([work(), ended, timer.expired, ...(interruptible ? [stopper.signal] : [])]);
+    await Promise.race([work(), ended, timer.expired, ...(stopper ? [stopper.signal] : [])]);
     return 0;
   } catch (e) {
     err.write(`${style.error(`error ${errorText(e)}`)}\n`);
     return 1;
   } finally {
     timer.stop();
-    stopper.stop();
+    stopper?.stop();
     client.close();
   }
 }
