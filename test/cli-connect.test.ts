@@ -2,10 +2,13 @@
  * `switchboard serve` and `switchboard connect` through the real binary: a server on port 0, the
  * one-shot mode printing JSON lines, and the interactive session driven through its stdin.
  */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTestScope, within } from './helpers.js';
-import { runCli, runCliToEnd, serveCli } from './cli-fixtures.js';
+import { CLI, cleanEnv, runCli, runCliToEnd, serveCli } from './cli-fixtures.js';
 
 const scope = createTestScope();
 const lines = (text: string) => text.split('\n').filter(Boolean);
@@ -145,6 +148,33 @@ describe('switchboard connect, interactive', () => {
     expect(out).toMatch(/^error unknown command "frobnicate" \(type help\)$/m);
     expect(out).toMatch(/^error payload is not JSON: .*\(a string needs quotes: '"hi"'\)$/m);
     expect(out).toMatch(new RegExp(`^[\\w-]+, ${other.clientId}$|^${other.clientId}, [\\w-]+$`, 'm'));
+  });
+
+  it('on a terminal: the state in a colored prompt, and the history kept in a file across runs', async () => {
+    // util-linux script(1) gives the session a pseudo-terminal, as a person's shell does.
+    if (!existsSync('/usr/bin/script')) {
+      console.log('skipped: no /usr/bin/script to run the session on a pseudo-terminal');
+      return;
+    }
+    const server = await serveCli(scope);
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-cli-tty-'));
+    scope.defer(() => rmSync(dir, { recursive: true, force: true }));
+    const history = join(dir, 'history');
+    const env = cleanEnv({ SWITCHBOARD_HISTORY: history, TERM: 'xterm' });
+    const session = runCli(scope, ['-qfec', `${process.execPath} ${CLI} connect ${server.url}`, '/dev/null'], { env, command: '/usr/bin/script' });
+    await session.waitFor(/\x1b\[32mopen\x1b\[39m\x1b\[2m>/); // the prompt says open, in green
+    session.write('call add {"a":2,"b":3}\r');
+    await session.waitFor(/←\x1b\[22m 5\r?\n/); // a dim arrow, the result
+    session.write('exit\r');
+    expect(await session.exited()).toBe(0);
+    expect(readFileSync(history, 'utf8')).toBe('call add {"a":2,"b":3}\nexit\n');
+    // The next run starts with that history: two ↑ recall the call.
+    const again = runCli(scope, ['-qfec', `${process.execPath} ${CLI} connect ${server.url}`, '/dev/null'], { env, command: '/usr/bin/script' });
+    await again.waitFor(/\x1b\[32mopen\x1b\[39m/);
+    again.write('\x1b[A\x1b[A\r');
+    await again.waitFor(/←\x1b\[22m 5\r?\n/);
+    again.write('exit\r');
+    expect(await again.exited()).toBe(0);
   });
 
   it('shows the connection lost and the reconnect attempts when the server goes away (serve ends on SIGTERM)', async () => {

@@ -36,9 +36,11 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 }
 
 /** Starts the CLI with `args`; the scope stops it after the test (SIGTERM, then SIGKILL after 3 s). */
-export function runCli(scope: TestScope, args: string[], opts: { env?: NodeJS.ProcessEnv; script?: string } = {}): CliRun {
+export function runCli(scope: TestScope, args: string[], opts: { env?: NodeJS.ProcessEnv; script?: string; command?: string } = {}): CliRun {
   expect(existsSync(CLI), 'dist/cli/index.js is missing: run npm run build').toBe(true);
-  const child = spawn(process.execPath, [opts.script ?? CLI, ...args], { cwd: root, env: opts.env ?? cleanEnv() });
+  // `command`: another program that runs the CLI itself (script(1) for a pseudo-terminal).
+  const [file, argv] = opts.command ? [opts.command, args] : [process.execPath, [opts.script ?? CLI, ...args]];
+  const child = spawn(file, argv, { cwd: root, env: opts.env ?? cleanEnv() });
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
