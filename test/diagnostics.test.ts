@@ -381,6 +381,22 @@ describe('the debug trace', () => {
     ]);
   });
 
+  it('at debug: frames in and out of a live connection (kind and bytes, no payload) and its close', async () => {
+    const logger = levelLogger(true);
+    const { url } = await scope.server({ logger }, (s) => s.command('echo', (x: unknown) => x));
+    const c = scope.client(url);
+    expect(await c.call('echo', { secret: 'payload-text' })).toEqual({ secret: 'payload-text' });
+    const id = c.clientId;
+    c.close();
+    await until(() => logger.lines.some((l) => l.msg === 'connection closed'), 'the close traced');
+    const frames = logger.lines.filter((l) => l.msg === 'frame').map((l) => l.obj as { clientId: string; direction: string; kind: string; bytes: number });
+    expect(frames.find((f) => f.direction === 'in' && f.kind === 'call')).toMatchObject({ clientId: id, bytes: expect.any(Number) });
+    expect(frames.find((f) => f.direction === 'out' && f.kind === 'ok')).toMatchObject({ clientId: id });
+    expect(frames.find((f) => f.direction === 'out' && f.kind === 'welcome')).toBeDefined();
+    expect(logger.lines.find((l) => l.msg === 'connection closed')?.obj).toMatchObject({ clientId: id, code: 1000 });
+    expect(JSON.stringify(logger.lines)).not.toContain('payload-text');
+  });
+
   it('absent at info, and with a logger that does not say its level', async () => {
     for (const logger of [levelLogger(false), recordingLogger()]) {
       await traced(logger);

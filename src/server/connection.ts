@@ -11,6 +11,7 @@ import { validateClientFrame } from '../protocol/frames.js';
 import type { Backpressure } from './backpressure.js';
 import type { RateOptions } from './options.js';
 import { TokenBucket } from './rate-limit.js';
+import type { Trace } from './trace.js';
 import type { PreparedFrame, TransportSocket } from './transport/types.js';
 import type { CommandContext } from './types.js';
 
@@ -103,6 +104,8 @@ export class Connection<Identity = unknown> {
   /** Messages and pongs received (read by the heartbeat, heartbeat.ts). */
   #received = 0;
   readonly #socket: TransportSocket;
+  /** The development trace (docs/server.md, "Diagnostics"); undefined unless the logger has debug on. */
+  readonly #trace: Trace | undefined;
   /** Gives the admission slot back (once, when the socket closed). */
   readonly #release: () => void;
   /** Who waits for the socket to close ({@link onClosed}); created on first use. */
@@ -133,9 +136,11 @@ export class Connection<Identity = unknown> {
     limits: ConnectionLimits,
     pressure: Backpressure,
     release: () => void = () => {},
+    trace?: Trace,
   ) {
     this.#socket = socket;
     this.#release = release;
+    this.#trace = trace;
     this.clientId = clientId;
     this.identity = identity;
     this.codec = codec;
@@ -182,6 +187,7 @@ export class Connection<Identity = unknown> {
   /** Encodes and sends one frame. */
   send(frame: ServerFrame): void {
     const out = this.codec.encode(frame);
+    this.#trace?.frame(this.clientId, 'out', frame.t, typeof out === 'string' ? Buffer.byteLength(out) : out.byteLength);
     this.sendEncoded(out, typeof out !== 'string');
   }
 
@@ -404,6 +410,7 @@ export class Connection<Identity = unknown> {
     const decoded = this.codec.decode(isBinary || typeof data === 'string' ? data : utf8(data), isBinary);
     if (!decoded.ok) return this.close(decoded.code, decoded.reason);
     const v = validateClientFrame(decoded.value);
+    if (this.#trace && v.ok) this.#trace.frame(this.clientId, 'in', v.frame.t, typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength);
     if (this.authPending) {
       // Nothing is processed before the token (docs/protocol.md §1.3).
       if (v.ok && v.frame.t === 'auth' && v.frame.id === undefined) return sink.firstAuth(this, v.frame.token);

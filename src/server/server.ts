@@ -21,6 +21,7 @@ import { startHeartbeat } from './heartbeat.js';
 import { createIdempotency } from './idempotency.js';
 import { createMembers } from './members.js';
 import { createControl } from './control.js';
+import { createTrace } from './trace.js';
 import type { HistoryOptions } from '../engines/engine.js';
 import { TopicIndex } from './topic-index.js';
 import { TopicRules, type TopicRule } from './topic-rules.js';
@@ -52,6 +53,8 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   const connections = new Set<Connection<Identity>>();
   const pressure = new Backpressure();
   const members = createMembers(opts.presence, opts.idempotency.scope);
+  // The development trace (docs/server.md, "Diagnostics"): undefined unless the logger has debug on.
+  const trace = createTrace(logger);
   // The runtime's transport (docs/server.md, "Runtimes and transports"): its HTTP side and sockets.
   const transport = createTransport(resolveRuntime(opts.runtime, opts.server), {
     server: opts.server,
@@ -88,7 +91,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   let stopHeartbeat: (() => void) | undefined;
 
   function accept({ socket, identity, codec, deferred, reauth, release, remoteAddress }: Accepted<Identity>): Connection<Identity> {
-    const conn = new Connection<Identity>(socket, randomUUID(), identity, codec, limits, pressure, release);
+    const conn = new Connection<Identity>(socket, randomUUID(), identity, codec, limits, pressure, release, trace);
     connections.add(conn);
     control.accepted(conn, remoteAddress);
     auth.start(conn, deferred, reauth);
@@ -105,6 +108,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       );
     }
     const own = conn.closedByServer;
+    trace?.closed(conn.clientId, own?.code ?? code, own?.reason ?? reason);
     control.closed(conn, own?.code ?? code, own?.reason ?? reason, own ? 'server' : 'client');
   }
 
