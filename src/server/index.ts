@@ -11,7 +11,8 @@ export { jwt, isTokenAuthenticate, type JwtOptions, type JwtClaims, type TokenAu
 export type { TokenTransport } from '../protocol/subprotocol.js';
 export type { Server, CommandContext, CommandHandler, CommandMap, CommandSpec, StreamContext, StreamHandler, UploadHandler, StreamSpec, UploadSpec, StreamMap, UploadMap } from './types.js';
 export type { BatchOptions } from './options.js';
-export type { ServerOptions, Authenticate, HeartbeatOptions, LimitOptions, RateOptions, PresenceOptions, HistoryConfig, IdempotencyOptions } from './options.js';
+export type { ServerOptions, Authenticate, HeartbeatOptions, LimitOptions, RateOptions, PresenceOptions, HistoryConfig, IdempotencyOptions, Runtime } from './options.js';
+export type { UpgradeRequest } from './transport/types.js';
 export { SERVER_DEFAULTS } from './options.js';
 export type { TopicRule, TopicPermission } from './topic-rules.js';
 export type { TopicEntry, TopicMap } from './types.js';
