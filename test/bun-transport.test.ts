@@ -25,7 +25,7 @@ const BUN = fileURLToPath(new URL('../node_modules/@oven/bun-linux-x64/bin/bun',
 const FIXTURE = fileURLToPath(new URL('./fixtures/bun-server.js', import.meta.url));
 const DIST = fileURLToPath(new URL('../dist/server/index.js', import.meta.url));
 const KiB = 1024;
-const SECRET = 'bun-transport-test-secret';
+const SECRET = 'bun-transport-test-secret-of-32-bytes+';
 
 /** Why the Bun suite cannot run here, or `undefined` when it can. */
 function bunMissing(): string | undefined {

@@ -86,7 +86,7 @@ describe('switchboard connect, one operation', () => {
     expect(sub.stderr()).toBe('');
   });
 
-  it('--timeout ends a wait with TIMEOUT (exit 1); an unreachable server fails at once with DISCONNECTED', async () => {
+  it('--timeout ends a wait with TIMEOUT (exit 1); an unreachable server fails at once with UNREACHABLE and its system cause', async () => {
     const server = await serveCli(scope);
     const waited = await runCliToEnd(scope, ['connect', server.url, '--sub', 'room:quiet', '--count', '1', '--timeout', '300ms']);
     expect(waited.code).toBe(1);
@@ -94,7 +94,7 @@ describe('switchboard connect, one operation', () => {
     const url = `ws://127.0.0.1:${await closedPort()}/ws`;
     const refused = await runCliToEnd(scope, ['connect', url, '--call', 'echo']);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toBe(`error DISCONNECTED: could not connect to ${url}: close code 1006\n`);
+    expect(refused.stderr).toBe(`error UNREACHABLE: ${url}: cannot connect: ECONNREFUSED (close code 1006) {"code":1006,"reason":"","cause":"ECONNREFUSED"}\n`);
     const forbidden = await runCliToEnd(scope, ['connect', server.url, '--sub', 'secret']);
     expect(forbidden.code).toBe(1);
     expect(forbidden.stderr).toMatch(/^error FORBIDDEN: /);

@@ -51,7 +51,7 @@ describe('switchboard token', () => {
     expect(JSON.parse(who.stdout)).toMatchObject({ identity: { sub: 'carol' } });
     const anonymous = await runCliToEnd(scope, ['connect', server.url, '--call', 'whoami']);
     expect(anonymous).toMatchObject({ code: 1, stdout: '' });
-    expect(anonymous.stderr).toMatch(/^error UNAUTHORIZED: Handshake refused with HTTP 401/);
+    expect(anonymous.stderr).toMatch(/^error UNAUTHORIZED: ws:\/\/127\.0\.0\.1:\d+\/ws: token refused: no-token \(HTTP 401\)/);
     const forged = await runCliToEnd(scope, ['token', '--secret', `${SECRET}-other`, '--sub', 'mallory']);
     const refused = await runCliToEnd(scope, ['connect', server.url, '--call', 'whoami'], { env: cleanEnv({ SWITCHBOARD_TOKEN: forged.stdout.trim() }) });
     expect(refused.code).toBe(1);

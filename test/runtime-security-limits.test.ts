@@ -129,10 +129,23 @@ describe.each(RUNTIMES)('security limits on $name', (runtime) => {
       expect(await request(c, { t: 'call', id: 1, name: 'echo', input: 1 })).toEqual({ t: 'ok', id: 1, output: 1 });
     });
 
-    it('limits.handshakeTimeoutMs closes slowloris sockets (silent, half a request, a byte at a time) with 408, without taking slots', async () => {
+    it('slowloris sockets (silent, half a request, a byte at a time) are closed without taking slots: on Node by limits.handshakeTimeoutMs with 408', async () => {
       const timeout = 300;
       const { url, port } = await runtimeServer(scope, runtime, { limits: { handshakeTimeoutMs: timeout, maxConnectionsPerIp: 2 } });
       const by = await bystander(url);
+      if (runtime.name === 'bun') {
+        // Bun.serve gives no hook before a request is parsed: its own HTTP idle timer (about 10-12 s,
+        // whatever `idleTimeout` says) ends silent and half-sent requests, without a 408, and a
+        // request dripped a byte at a time re-arms it (docs/server.md, "Running on Bun").
+        const silent = await scope.tcp(port);
+        const half = await scope.tcp(port);
+        half.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upg`);
+        const other = await bystander(url); // neither holds an admission slot
+        await within(Promise.all([once(silent, 'close'), once(half, 'close')]), 'Bun to close both sockets', 15_000);
+        await by.check();
+        await other.check();
+        return;
+      }
       const peers = await scope.slowloris(port, '/ws');
       const other = await bystander(url); // the three hold no admission slot
       for (const { text, ms } of await peers.closed()) {
@@ -142,7 +155,7 @@ describe.each(RUNTIMES)('security limits on $name', (runtime) => {
       }
       await by.check();
       await other.check();
-    });
+    }, 20_000);
 
     it('maxSubscriptionsPerConnection and maxPendingCalls refuse the one too many with LIMIT_EXCEEDED, and free their place', async () => {
       const { url } = await runtimeServer(scope, runtime, { limits: { maxSubscriptionsPerConnection: 3, maxPendingCalls: 2 } });
