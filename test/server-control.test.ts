@@ -267,6 +267,22 @@ describe.each(NODES)('server control on $name', ({ skip, start }) => {
       return got;
     }
 
+    it('listeners get only the documented fields: { topic } for subscribed (never the grant), { name, data } for event', async () => {
+      const { a, b } = await start();
+      const alice = user(b.url, 'alice');
+      const id = await opened(alice);
+      const subscribed: unknown[] = [];
+      const events: unknown[] = [];
+      alice.on('subscribed', (info) => void subscribed.push(info));
+      alice.on('event', (info) => void events.push(info));
+      await a.server.subscribe({ clientId: id }, 'private:alice', { bypassRules: true });
+      await a.server.send({ clientId: id }, 'ping', { n: 1 });
+      await a.server.send({ clientId: id }, 'bare');
+      await until(() => subscribed.length === 1 && events.length === 2, 'the subscribed and event listeners');
+      expect(subscribed).toEqual([{ topic: 'private:alice' }]);
+      expect(events).toEqual([{ name: 'ping', data: { n: 1 } }, { name: 'bare' }]);
+    });
+
     it('bypassing the rules: messages and presence as for its own, and nothing lost across a reconnect', async () => {
       const { a, b } = await start();
       const alice = user(b.url, 'alice');

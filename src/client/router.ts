@@ -44,12 +44,13 @@ export function createFrameRouter(
         return connection.welcomed(f);
       case 'refresh':
         return void connection.refresh();
-      // Server control (docs/protocol.md §2.9): the frame is the event's payload as it is.
+      // Server control (docs/protocol.md §2.9): listeners get the documented fields only, never the
+      // frame itself (a `subscribed` frame may carry a grant, a bearer capability).
       case 'event':
-        return events.emit('event', f);
+        return events.emit('event', { name: f.name, data: f.data });
       case 'subscribed':
         topics.granted(f);
-        return events.emit('subscribed', f);
+        return events.emit('subscribed', { topic: f.topic });
       case 'unsubscribed':
         return topics.revoked(f);
       // `pong` needs nothing more: any frame already told the heartbeat the server is alive.

@@ -145,8 +145,14 @@ export function createControl<Identity>(deps: ControlDeps<Identity>) {
       if (!EVENTS.has(event)) throw new TypeError(`unknown server event "${String(event)}" (connect, disconnect)`);
       if (typeof hook !== 'function') throw new TypeError(`the ${event} hook must be a function`);
       return hooks.on(event, ((info: ServerEvents<Identity>[K]) => {
-        const r = hook(info);
-        if (r instanceof Promise) r.catch((err: unknown) => logger.error({ err, event }, 'a connection hook threw'));
+        const threw = (err: unknown) => logger.error({ err, event, clientId: info.clientId }, 'a connection hook threw');
+        let r: unknown;
+        try {
+          r = hook(info);
+        } catch (err) {
+          return threw(err);
+        }
+        if (r instanceof Promise) r.catch(threw);
       }) as never);
     },
 

@@ -14,6 +14,7 @@
  * - the HTTP `idleTimeout` (seconds) bounds a request that never completes, from
  *   `limits.handshakeTimeoutMs`.
  */
+import { loggedRefusal } from '../../net/upgrade.js';
 import { CloseCode } from '../../protocol/close-codes.js';
 import { bunRuntime, type BunServer, type BunServerWebSocket, type BunWebSocketHandler } from './bun-api.js';
 import { isUpgrade, pathOf, refusalResponse, requestView } from './bun-request.js';
@@ -202,7 +203,13 @@ export function createBunTransport(options: TransportOptions): Transport & { rea
         ...(options.tls ? { tls: options.tls } : {}),
         fetch(req, srv) {
           if (!isUpgrade(req)) return refusalResponse({ status: 426, message: 'Upgrade Required' });
-          if (pathOf(req.url) !== options.path) return refusalResponse({ status: 404, message: 'Not Found' });
+          if (pathOf(req.url) !== options.path) {
+            // Logged like the Node transport's 404 (docs/security.md, "Refusal logs").
+            let response: Response | undefined;
+            const write = (status: number, message: string, headers?: Record<string, string>) => void (response = refusalResponse({ status, message, ...(headers ? { headers } : {}) }));
+            loggedRefusal({ logger, name: 'Server' }, srv.requestIP(req)?.address, write)({ category: 'path', status: 404, message: 'Not Found' });
+            return response!;
+          }
           if (!hooks) return refusalResponse({ status: 503, message: 'Server is starting' });
           return upgrade(req, srv, hooks);
         },
