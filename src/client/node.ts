@@ -3,6 +3,7 @@
  * Node 20 needs (no global WebSocket) and which, unlike browsers, reports the HTTP status of a
  * refused handshake so 401/403 can be final.
  */
+import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { describeAttempt } from './attempt-error.js';
 import { createClient } from './client.js';
@@ -11,35 +12,64 @@ import type { SocketFactory, WebSocketLike } from './socket.js';
 import type { CommandsOf, MemberInfoOf, StreamsOf, TopicsOf, UploadsOf } from '../protocol/api.js';
 import type { Client } from './types.js';
 
+/** A socket whose frames of this tick wait for one write at its end. */
+type Corkable = { cork(): void; uncork(): void };
+
+/** Sockets corked in this tick; one `nextTick` uncorks them all. */
+const corked = new Set<Corkable>();
+const wsSend: (this: WebSocket, data: string | ArrayBufferLike | Uint8Array) => void = WebSocket.prototype.send;
+
+function uncorkAll(): void {
+  const sockets = [...corked];
+  corked.clear();
+  for (const socket of sockets) socket.uncork();
+}
+
+/**
+ * Frames sent in one tick (pipelined calls) leave in one writev at its end, not one syscall each,
+ * as the server does (docs/performance.md). ws corks only around each frame. A module-level
+ * function, as are the listeners below: thousands of clients share them (docs/performance.md,
+ * "Idle connections").
+ */
+function corkedSend(this: WebSocket, data: string | ArrayBufferLike | Uint8Array): void {
+  const socket = (this as unknown as { _socket?: Partial<Corkable> })._socket;
+  if (typeof socket?.cork === 'function' && !corked.has(socket as Corkable)) {
+    if (corked.size === 0) process.nextTick(uncorkAll);
+    corked.add(socket as Corkable);
+    socket.cork();
+  }
+  wsSend.call(this, data);
+}
+
+/** The system cause of a network failure (ECONNREFUSED), which browsers never expose. */
+function onError(this: WebSocket, err: Error & { code?: string }): void {
+  (this as unknown as WebSocketLike).errorCode ??= err.code;
+}
+
+/** The server's protocol Pings, which the heartbeat counts as signs of life (docs/client.md, "Heartbeat"). */
+function onPing(this: WebSocket): void {
+  const like = this as unknown as WebSocketLike;
+  like.pings = (like.pings ?? 0) + 1;
+}
+
+function onUnexpectedResponse(this: WebSocket, _req: unknown, res: IncomingMessage): void {
+  const like = this as unknown as WebSocketLike;
+  like.httpStatus = res.statusCode;
+  // The server names why it refused a token (docs/protocol.md §1.2); browsers never see this header.
+  const m = /error_description="([^"]*)"/.exec(String(res.headers['www-authenticate'] ?? ''));
+  if (m) like.httpReason = m[1];
+  res.resume();
+  this.terminate(); // emits 'close' (1006); the client reads httpStatus there
+}
+
 const wsFactory: SocketFactory = (url, protocols) => {
   const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
   const like = ws as unknown as WebSocketLike;
-  // Frames sent in one tick (pipelined calls) leave in one writev at its end, not one syscall
-  // each, as the server does (docs/performance.md). ws corks only around each frame.
-  const send = ws.send.bind(ws);
-  let corked = false;
-  like.send = (data) => {
-    const socket = (ws as unknown as { _socket?: { cork?: () => void; uncork(): void } })._socket;
-    if (!corked && typeof socket?.cork === 'function') {
-      corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        corked = false;
-        socket.uncork();
-      });
-    }
-    send(data);
-  };
-  // The system cause of a network failure (ECONNREFUSED), which browsers never expose.
-  ws.on('error', (err: Error & { code?: string }) => void (like.errorCode ??= err.code));
-  ws.on('unexpected-response', (_req, res) => {
-    like.httpStatus = res.statusCode;
-    // The server names why it refused a token (docs/protocol.md §1.2); browsers never see this header.
-    const m = /error_description="([^"]*)"/.exec(String(res.headers['www-authenticate'] ?? ''));
-    if (m) like.httpReason = m[1];
-    res.resume();
-    ws.terminate(); // emits 'close' (1006); the client reads httpStatus there
-  });
+  like.pings = 0;
+  like.send = corkedSend;
+  ws.on('error', onError);
+  ws.on('ping', onPing);
+  ws.on('unexpected-response', onUnexpectedResponse);
   return like;
 };
 

@@ -23,6 +23,11 @@ export interface WebSocketLike {
    * header, such as `expired`), where the runtime exposes response headers (Node's `ws`).
    */
   httpReason?: string;
+  /**
+   * Protocol Pings received from the server so far, where the runtime shows them (Node's `ws`):
+   * the heartbeat counts them as signs of life (docs/client.md, "Heartbeat").
+   */
+  pings?: number;
   /** The system error code of a network failure (`ECONNREFUSED`, `ENOTFOUND`), where the runtime exposes it (Node's `ws`). */
   errorCode?: string;
 }
