@@ -138,6 +138,9 @@ class ClientConnection implements Connection, Beating {
   private beatTimeoutMs = 0;
   /** A frame arrived since the previous beat. */
   private heard = false;
+  /** The current attempt's token, and its URL without the token (for errors and refusals). */
+  private attemptToken: string | undefined;
+  private attemptUrl = '';
   /** Beats in a row without a sign of the server. */
   private silentBeats = 0;
   /** The socket's count of the server's protocol Pings at the previous beat (where the runtime counts them). */
@@ -203,6 +206,7 @@ class ClientConnection implements Connection, Beating {
     this.socket = undefined;
     if (!s) return;
     s.onopen = s.onmessage = s.onclose = null;
+    s.owner = undefined;
     // Keep an error handler: closing a CONNECTING `ws` socket emits 'error' later, and an
     // EventEmitter 'error' without a listener would crash the process.
     s.onerror = ignore;
@@ -269,18 +273,26 @@ class ClientConnection implements Connection, Beating {
     );
     // First-message transport: the token is the first frame, before the server's welcome (§1.3).
     if (token && opts.tokenIn === 'message') s.onopen = () => s.send(codec.encode({ t: 'auth', token }));
-    s.onmessage = (ev) => this.receive(ev.data);
+    // Shared handlers that find this connection on the socket (a handler's `this` is its socket):
+    // no closures per attempt (docs/performance.md, "Idle connections").
+    this.attemptToken = token;
+    this.attemptUrl = urlWithoutToken;
+    s.owner = this;
+    s.onmessage = onSocketMessage;
     s.onerror = ignore; // 'close' follows and carries what is known.
-    s.onclose = (ev) => {
-      if (this.socket !== s) return;
-      this.socket = undefined;
-      // Closed before the server's welcome: the attempt failed, and the error says how.
-      const failure = this.state === 'open' ? undefined : this.describe(urlWithoutToken, ev.code, ev.reason, s);
-      this.onClosed(ev.code, ev.reason, s.httpStatus, token, failure);
-    };
+    s.onclose = onSocketClose;
   }
 
-  private receive(data: unknown): void {
+  /** The current socket closed (a late close of an abandoned one is ignored). */
+  socketClosed(s: WebSocketLike, ev: { code: number; reason: string }): void {
+    if (this.socket !== s) return;
+    this.socket = undefined;
+    // Closed before the server's welcome: the attempt failed, and the error says how.
+    const failure = this.state === 'open' ? undefined : this.describe(this.attemptUrl, ev.code, ev.reason, s);
+    this.onClosed(ev.code, ev.reason, s.httpStatus, this.attemptToken, failure);
+  }
+
+  receive(data: unknown): void {
     this.heard = true;
     if (this.pongTimer !== undefined) {
       clearTimeout(this.pongTimer);
@@ -446,3 +458,11 @@ class ClientConnection implements Connection, Beating {
 
 /** The socket error handler: 'close' follows and carries what is known. */
 function ignore(): void {}
+
+function onSocketMessage(this: WebSocketLike, ev: { data: unknown }): void {
+  (this.owner as ClientConnection | undefined)?.receive(ev.data);
+}
+
+function onSocketClose(this: WebSocketLike, ev: { code: number; reason: string }): void {
+  (this.owner as ClientConnection | undefined)?.socketClosed(this, ev);
+}

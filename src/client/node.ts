@@ -3,6 +3,7 @@
  * Node 20 needs (no global WebSocket) and which, unlike browsers, reports the HTTP status of a
  * refused handshake so 401/403 can be final.
  */
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { describeAttempt } from './attempt-error.js';
@@ -17,7 +18,6 @@ type Corkable = { cork(): void; uncork(): void };
 
 /** Sockets corked in this tick; one `nextTick` uncorks them all. */
 const corked = new Set<Corkable>();
-const wsSend: (this: WebSocket, data: string | ArrayBufferLike | Uint8Array) => void = WebSocket.prototype.send;
 
 function uncorkAll(): void {
   const sockets = [...corked];
@@ -25,53 +25,94 @@ function uncorkAll(): void {
   for (const socket of sockets) socket.uncork();
 }
 
-/**
- * Frames sent in one tick (pipelined calls) leave in one writev at its end, not one syscall each,
- * as the server does (docs/performance.md). ws corks only around each frame. A module-level
- * function, as are the listeners below: thousands of clients share them (docs/performance.md,
- * "Idle connections").
- */
-function corkedSend(this: WebSocket, data: string | ArrayBufferLike | Uint8Array): void {
-  const socket = (this as unknown as { _socket?: Partial<Corkable> })._socket;
-  if (typeof socket?.cork === 'function' && !corked.has(socket as Corkable)) {
-    if (corked.size === 0) process.nextTick(uncorkAll);
-    corked.add(socket as Corkable);
-    socket.cork();
-  }
-  wsSend.call(this, data);
-}
-
-/** The system cause of a network failure (ECONNREFUSED), which browsers never expose. */
-function onError(this: WebSocket, err: Error & { code?: string }): void {
-  (this as unknown as WebSocketLike).errorCode ??= err.code;
-}
-
-/** The server's protocol Pings, which the heartbeat counts as signs of life (docs/client.md, "Heartbeat"). */
-function onPing(this: WebSocket): void {
-  const like = this as unknown as WebSocketLike;
-  like.pings = (like.pings ?? 0) + 1;
-}
-
-function onUnexpectedResponse(this: WebSocket, _req: unknown, res: IncomingMessage): void {
-  const like = this as unknown as WebSocketLike;
-  like.httpStatus = res.statusCode;
-  // The server names why it refused a token (docs/protocol.md §1.2); browsers never see this header.
-  const m = /error_description="([^"]*)"/.exec(String(res.headers['www-authenticate'] ?? ''));
-  if (m) like.httpReason = m[1];
-  res.resume();
-  this.terminate(); // emits 'close' (1006); the client reads httpStatus there
-}
-
-const wsFactory: SocketFactory = (url, protocols) => {
-  const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
-  const like = ws as unknown as WebSocketLike;
-  like.pings = 0;
-  like.send = corkedSend;
-  ws.on('error', onError);
-  ws.on('ping', onPing);
-  ws.on('unexpected-response', onUnexpectedResponse);
-  return like;
+/** `ws`'s WebSocket without the members {@link NodeSocket} replaces. */
+const WsBase = WebSocket as unknown as new (
+  ...args: ConstructorParameters<typeof WebSocket>
+) => Omit<WebSocket, 'onopen' | 'onmessage' | 'onclose' | 'onerror' | 'send' | 'emit' | 'binaryType' | 'protocol'> & {
+  binaryType: string;
+  readonly protocol: string;
 };
+const wsEmit: (this: unknown, event: string | symbol, ...args: unknown[]) => boolean = EventEmitter.prototype.emit;
+const wsSend: (this: unknown, data: string | ArrayBufferLike | Uint8Array) => void = WebSocket.prototype.send;
+
+/**
+ * The client's socket under Node: `ws`'s WebSocket with the WHATWG handler slots as plain fields,
+ * called from its `emit`. `ws`'s own `onmessage` & co. would add a listener and a wrapper closure
+ * per handler, and an event object per message; the thousands of connections of a load generator
+ * share one prototype instead (docs/performance.md, "Idle connections").
+ */
+class NodeSocket extends WsBase implements WebSocketLike {
+  onopen: WebSocketLike['onopen'] = null;
+  onmessage: WebSocketLike['onmessage'] = null;
+  onclose: WebSocketLike['onclose'] = null;
+  onerror: WebSocketLike['onerror'] = null;
+  owner: unknown = undefined;
+  pings = 0;
+  httpStatus: number | undefined = undefined;
+  httpReason: string | undefined = undefined;
+  errorCode: string | undefined = undefined;
+
+  constructor(url: string, protocols: string[]) {
+    super(url, protocols, { perMessageDeflate: false });
+  }
+
+  /**
+   * Every event `ws` emits passes here: the client's take the handler slots directly, without a
+   * listener per socket (`ws` reads only `emit`'s return value, for 'unexpected-response').
+   */
+  emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+    switch (event) {
+      case 'message':
+        // As ws's own MessageEvent: text as a string, binary as binaryType says (the client sets 'arraybuffer').
+        this.onmessage?.({ data: b ? a : String(a) });
+        return true;
+      case 'open':
+        this.onopen?.({ type: 'open' });
+        return true;
+      case 'close':
+        this.onclose?.({ code: a as number, reason: String(b) });
+        return true;
+      case 'error':
+        // The system cause of a network failure (ECONNREFUSED), which browsers never expose.
+        this.errorCode ??= (a as { code?: string } | undefined)?.code;
+        this.onerror?.(a);
+        return true;
+      case 'ping':
+        // The server's protocol Pings, which the heartbeat counts as signs of life (docs/client.md, "Heartbeat").
+        this.pings++;
+        return true;
+      case 'unexpected-response':
+        this.refused(b as IncomingMessage); // (request, response)
+        return true;
+    }
+    return wsEmit.call(this, event, a, b);
+  }
+
+  private refused(res: IncomingMessage): void {
+    this.httpStatus = res.statusCode;
+    // The server names why it refused a token (docs/protocol.md §1.2); browsers never see this header.
+    const m = /error_description="([^"]*)"/.exec(String(res.headers['www-authenticate'] ?? ''));
+    if (m) this.httpReason = m[1];
+    res.resume();
+    this.terminate(); // emits 'close' (1006); the client reads httpStatus there
+  }
+
+  /**
+   * Frames sent in one tick (pipelined calls) leave in one writev at its end, not one syscall
+   * each, as the server does (docs/performance.md). ws corks only around each frame.
+   */
+  send(data: string | ArrayBufferLike | Uint8Array): void {
+    const socket = (this as unknown as { _socket?: Partial<Corkable> })._socket;
+    if (typeof socket?.cork === 'function' && !corked.has(socket as Corkable)) {
+      if (corked.size === 0) process.nextTick(uncorkAll);
+      corked.add(socket as Corkable);
+      socket.cork();
+    }
+    wsSend.call(this, data);
+  }
+}
+
+const wsFactory: SocketFactory = (url, protocols) => new NodeSocket(url, protocols);
 
 /**
  * Connects to a Switchboard server. Returns at once; the client opens in the background, queues
