@@ -49,7 +49,7 @@ class ClientCore implements ConnectionHooks, FrameRoutes {
   connection!: Connection;
   topicsIfAny: TopicTable | undefined;
   streamsIfAny: ClientStreams | undefined;
-  private events: Emitter<Listeners<ClientEvents>> | undefined;
+  #events: Emitter<Listeners<ClientEvents>> | undefined;
 
   constructor(readonly opts: ResolvedClientOptions) {
     this.requests = createRequestTable(opts.maxQueue);
@@ -64,17 +64,17 @@ class ClientCore implements ConnectionHooks, FrameRoutes {
   }
 
   on<K extends keyof ClientEvents>(event: K, cb: (arg: ClientEvents[K]) => void): () => void {
-    this.events ??= new Emitter<Listeners<ClientEvents>>((err, event) => {
+    this.#events ??= new Emitter<Listeners<ClientEvents>>((err, event) => {
       // A throwing `error` listener cannot be reported on `error` again (it would recurse until the
       // stack overflows): thrown on, it reaches the shared fallback, rethrown once in a microtask.
       if (event === 'error') throw err;
       this.reportError(err);
     });
-    return this.events.on(event, cb as Listeners<ClientEvents>[K]);
+    return this.#events.on(event, cb as Listeners<ClientEvents>[K]);
   }
 
   emit<K extends keyof ClientEvents>(event: K, arg: ClientEvents[K]): void {
-    (this.events?.emit as ((event: K, arg: ClientEvents[K]) => void) | undefined)?.call(this.events, event, arg);
+    (this.#events?.emit as ((event: K, arg: ClientEvents[K]) => void) | undefined)?.call(this.#events, event, arg);
   }
 
   /**
@@ -83,7 +83,7 @@ class ClientCore implements ConnectionHooks, FrameRoutes {
    */
   reportError(err: unknown): void {
     const e = err instanceof Error ? err : new Error(String(err));
-    if (this.events && this.events.listenerCount('error') > 0) this.events.emit('error', e);
+    if (this.#events && this.#events.listenerCount('error') > 0) this.#events.emit('error', e);
     // Without a listener a silent failure would hide bugs; a thrown one would crash the app.
     else console.error('[switchboard] unhandled client error:', e);
   }

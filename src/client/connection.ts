@@ -114,66 +114,80 @@ class ClientConnection implements Connection, Beating {
   state: ClientState = 'connecting';
   clientId: string | undefined;
   /** Encodes and sends a frame on the current socket (one function per connection: tables keep it). */
-  readonly transmit: Transmit = (frame) => this.send(frame);
-  private readonly codec: Codec;
-  private socket: WebSocketLike | undefined;
+  readonly transmit: Transmit = (frame) => this.#send(frame);
+  readonly #codec: Codec;
+  readonly #urls: UrlProvider;
+  readonly #opts: ResolvedClientOptions;
+  readonly #factory: SocketFactory;
+  readonly #events: ConnectionEvents;
+  readonly #requests: Pick<RequestTable, 'request'>;
+  readonly #describe: DescribeAttempt;
+  readonly #hooks: ConnectionHooks;
+  #socket: WebSocketLike | undefined;
   /** The server's limit on a frame's size, from `welcome`. */
-  private maxPayload = Infinity;
+  #maxPayload = Infinity;
   /** Consecutive failed attempts; reset once a connection stayed open for `stableAfterMs`. */
-  private attempt = 0;
+  #attempt = 0;
   /** When the current connection opened, for `stableAfterMs`. */
-  private openedAt = 0;
+  #openedAt = 0;
   /** The token a 401/403/4501 refused, and that refusal; the next attempt needs a different token. */
-  private refusedToken: string | undefined;
-  private refusal: SwitchboardError | undefined;
+  #refusedToken: string | undefined;
+  #refusal: SwitchboardError | undefined;
   /** The last failed attempt's error: the cause `CONNECTION_FAILED` carries. */
-  private lastFailure: SwitchboardError | undefined;
+  #lastFailure: SwitchboardError | undefined;
   /** What the client stopped with (docs/client.md, "When things go wrong"). */
-  private final: SwitchboardError | undefined;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private connectTimer: ReturnType<typeof setTimeout> | undefined;
-  private pongTimer: ReturnType<typeof setTimeout> | undefined;
+  #final: SwitchboardError | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  #pongTimer: ReturnType<typeof setTimeout> | undefined;
   /** The heartbeat's interval and timeout on the open connection; 0 while it is not beating. */
-  private beatMs = 0;
-  private beatTimeoutMs = 0;
+  #beatMs = 0;
+  #beatTimeoutMs = 0;
   /** A frame arrived since the previous beat. */
-  private heard = false;
+  #heard = false;
   /** The current attempt's token, and its URL without the token (for errors and refusals). */
-  private attemptToken: string | undefined;
-  private attemptUrl = '';
+  #attemptToken: string | undefined;
+  #attemptUrl = '';
   /** Beats in a row without a sign of the server. */
-  private silentBeats = 0;
+  #silentBeats = 0;
   /** The socket's count of the server's protocol Pings at the previous beat (where the runtime counts them). */
-  private pingsSeen = 0;
+  #pingsSeen = 0;
 
   constructor(
-    private readonly urls: UrlProvider,
-    private readonly opts: ResolvedClientOptions,
-    private readonly factory: SocketFactory,
-    private readonly events: ConnectionEvents,
-    private readonly requests: Pick<RequestTable, 'request'>,
-    private readonly describe: DescribeAttempt,
-    private readonly hooks: ConnectionHooks,
+    urls: UrlProvider,
+    opts: ResolvedClientOptions,
+    factory: SocketFactory,
+    events: ConnectionEvents,
+    requests: Pick<RequestTable, 'request'>,
+    describe: DescribeAttempt,
+    hooks: ConnectionHooks,
   ) {
+    this.#urls = urls;
+    this.#opts = opts;
+    this.#factory = factory;
+    this.#events = events;
+    this.#requests = requests;
+    this.#describe = describe;
+    this.#hooks = hooks;
     // A codec other than JSON is a plug-in the app passed in (switchboard/msgpack): the client never
     // imports one itself, so a JSON app bundles no MessagePack code.
-    this.codec = opts.codec === 'json' ? jsonCodec : opts.codec;
+    this.#codec = opts.codec === 'json' ? jsonCodec : opts.codec;
   }
 
-  private send(frame: Parameters<Transmit>[0]): SwitchboardError | undefined {
+  #send(frame: Parameters<Transmit>[0]): SwitchboardError | undefined {
     let payload: string | Uint8Array;
     try {
-      payload = this.codec.encode(frame);
+      payload = this.#codec.encode(frame);
     } catch (err) {
       // A value the codec cannot encode (a BigInt, a cycle): this request fails, nothing else.
       // Thrown here it would escape the queue flush on open and lose the rest of the queue.
       return new SwitchboardError(ErrorCode.BAD_REQUEST, `Request could not be encoded: ${err instanceof Error ? err.message : String(err)}`);
     }
-    const max = this.maxPayload;
+    const max = this.#maxPayload;
     if (tooLarge(payload, max)) {
       return new SwitchboardError(ErrorCode.PAYLOAD_TOO_LARGE, `Request exceeds the server's maxPayload of ${max} bytes`);
     }
-    this.socket?.send(payload);
+    this.#socket?.send(payload);
     return undefined;
   }
 
@@ -182,28 +196,28 @@ class ClientConnection implements Connection, Beating {
   }
 
   start(): void {
-    void this.open();
+    void this.#open();
   }
 
-  private getToken(): Promise<string | undefined> | string | undefined {
-    const token = this.opts.token;
+  #getToken(): Promise<string | undefined> | string | undefined {
+    const token = this.#opts.token;
     return typeof token === 'function' ? token() : token;
   }
 
   /** Clears every timer of the connection and leaves the shared heartbeat. */
-  private clearTimers(): void {
-    clearTimeout(this.connectTimer);
-    clearTimeout(this.pongTimer);
-    clearTimeout(this.retryTimer);
-    this.connectTimer = this.pongTimer = this.retryTimer = undefined;
-    if (this.beatMs) stopBeating(this, this.beatMs);
-    this.beatMs = 0;
+  #clearTimers(): void {
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#pongTimer);
+    clearTimeout(this.#retryTimer);
+    this.#connectTimer = this.#pongTimer = this.#retryTimer = undefined;
+    if (this.#beatMs) stopBeating(this, this.#beatMs);
+    this.#beatMs = 0;
   }
 
   /** Detaches and closes the current socket; its late events are ignored from here on. */
-  private dropSocket(code?: number, reason?: string): void {
-    const s = this.socket;
-    this.socket = undefined;
+  #dropSocket(code?: number, reason?: string): void {
+    const s = this.#socket;
+    this.#socket = undefined;
     if (!s) return;
     s.onopen = s.onmessage = s.onclose = null;
     s.owner = undefined;
@@ -221,62 +235,62 @@ class ClientConnection implements Connection, Beating {
    * Gives up on the current socket without a close frame from the server (1006), then follows the
    * reconnect policy; `failure` when it was an attempt that never opened.
    */
-  private abandon(reason: string, failure?: SwitchboardError): void {
-    this.dropSocket();
-    this.onClosed(CloseCode.ABNORMAL, reason, undefined, undefined, failure);
+  #abandon(reason: string, failure?: SwitchboardError): void {
+    this.#dropSocket();
+    this.#onClosed(CloseCode.ABNORMAL, reason, undefined, undefined, failure);
   }
 
-  private async open(): Promise<void> {
-    const opts = this.opts;
-    this.retryTimer = undefined;
+  async #open(): Promise<void> {
+    const opts = this.#opts;
+    this.#retryTimer = undefined;
     let token: string | undefined;
     let url: string;
     try {
-      token = await this.getToken();
-      url = await pickUrl(this.urls, this.attempt);
+      token = await this.#getToken();
+      url = await pickUrl(this.#urls, this.#attempt);
     } catch (err) {
-      this.hooks.reportError(err);
-      return this.onClosed(CloseCode.ABNORMAL, 'token or URL provider failed');
+      this.#hooks.reportError(err);
+      return this.#onClosed(CloseCode.ABNORMAL, 'token or URL provider failed');
     }
     if (this.state === 'closed') return;
-    if (this.refusal && token === this.refusedToken) {
-      const refusal = this.refusal;
-      return this.stop(CloseCode.ABNORMAL, 'handshake refused', new SwitchboardError(refusal.code, 'The server refused the token and no new one is available', refusal.details), undefined, 'handshake refused');
+    if (this.#refusal && token === this.#refusedToken) {
+      const refusal = this.#refusal;
+      return this.#stop(CloseCode.ABNORMAL, 'handshake refused', new SwitchboardError(refusal.code, 'The server refused the token and no new one is available', refusal.details), undefined, 'handshake refused');
     }
-    const codec = this.codec;
+    const codec = this.#codec;
     const protocols = [codec.subprotocol];
     if (token && opts.tokenIn === 'protocol') protocols.push(encodeTokenProtocol(token));
     const urlWithoutToken = url;
     if (!token && opts.tokenIn === 'message') {
       // The server waits for an auth frame it would never get: 4408 and a reconnect loop.
-      return this.stop(CloseCode.ABNORMAL, 'no token', new SwitchboardError(ErrorCode.UNAUTHORIZED, "tokenIn: 'message' needs a token and the provider gave none"), undefined, 'no token');
+      return this.#stop(CloseCode.ABNORMAL, 'no token', new SwitchboardError(ErrorCode.UNAUTHORIZED, "tokenIn: 'message' needs a token and the provider gave none"), undefined, 'no token');
     }
     if (token && opts.tokenIn === 'query') url = withTokenParam(url, opts.tokenQueryParam, token);
     let s: WebSocketLike;
     try {
-      s = this.factory(url, protocols);
+      s = this.#factory(url, protocols);
     } catch (err) {
       // A malformed URL is a programming error: reconnecting cannot fix it. Runtimes quote the URL
       // in their error ("Invalid URL: …?token=…"); with tokenIn 'query' that would put the token in
       // an error message (docs/protocol.md §1.1), so report the URL as it was before the token.
       const e = err instanceof Error ? err : new Error(String(err));
       const safe = url === urlWithoutToken ? e : new SyntaxError(`Invalid URL: ${urlWithoutToken}`);
-      return this.stop(CloseCode.ABNORMAL, 'invalid URL', safe, undefined, 'invalid URL');
+      return this.#stop(CloseCode.ABNORMAL, 'invalid URL', safe, undefined, 'invalid URL');
     }
-    this.socket = s;
+    this.#socket = s;
     s.binaryType = 'arraybuffer';
     // Every attempt has a deadline, reconnecting or not: a server that accepts TCP and never
     // answers the upgrade must not leave the client 'connecting' forever.
-    this.connectTimer = setTimeout(
-      () => this.abandon('connect timeout', new SwitchboardError(ErrorCode.TIMEOUT, `No welcome from ${urlWithoutToken} within ${opts.connectTimeoutMs} ms`)),
+    this.#connectTimer = setTimeout(
+      () => this.#abandon('connect timeout', new SwitchboardError(ErrorCode.TIMEOUT, `No welcome from ${urlWithoutToken} within ${opts.connectTimeoutMs} ms`)),
       opts.connectTimeoutMs,
     );
     // First-message transport: the token is the first frame, before the server's welcome (§1.3).
     if (token && opts.tokenIn === 'message') s.onopen = () => s.send(codec.encode({ t: 'auth', token }));
     // Shared handlers that find this connection on the socket (a handler's `this` is its socket):
     // no closures per attempt (docs/performance.md, "Idle connections").
-    this.attemptToken = token;
-    this.attemptUrl = urlWithoutToken;
+    this.#attemptToken = token;
+    this.#attemptUrl = urlWithoutToken;
     s.owner = this;
     s.onmessage = onSocketMessage;
     s.onerror = ignore; // 'close' follows and carries what is known.
@@ -285,58 +299,58 @@ class ClientConnection implements Connection, Beating {
 
   /** The current socket closed (a late close of an abandoned one is ignored). */
   socketClosed(s: WebSocketLike, ev: { code: number; reason: string }): void {
-    if (this.socket !== s) return;
-    this.socket = undefined;
+    if (this.#socket !== s) return;
+    this.#socket = undefined;
     // Closed before the server's welcome: the attempt failed, and the error says how.
-    const failure = this.state === 'open' ? undefined : this.describe(this.attemptUrl, ev.code, ev.reason, s);
-    this.onClosed(ev.code, ev.reason, s.httpStatus, this.attemptToken, failure);
+    const failure = this.state === 'open' ? undefined : this.#describe(this.#attemptUrl, ev.code, ev.reason, s);
+    this.#onClosed(ev.code, ev.reason, s.httpStatus, this.#attemptToken, failure);
   }
 
   receive(data: unknown): void {
-    this.heard = true;
-    if (this.pongTimer !== undefined) {
-      clearTimeout(this.pongTimer);
-      this.pongTimer = undefined;
+    this.#heard = true;
+    if (this.#pongTimer !== undefined) {
+      clearTimeout(this.#pongTimer);
+      this.#pongTimer = undefined;
     }
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : (data as string | Uint8Array);
-    const decoded = this.codec.decode(bytes, typeof data !== 'string');
+    const decoded = this.#codec.decode(bytes, typeof data !== 'string');
     if (!decoded.ok || !isServerFrame(decoded.value)) {
-      this.hooks.reportError(new SwitchboardError(ErrorCode.BAD_REQUEST, 'The server sent a malformed frame'));
+      this.#hooks.reportError(new SwitchboardError(ErrorCode.BAD_REQUEST, 'The server sent a malformed frame'));
       return;
     }
-    this.hooks.frame(decoded.value);
+    this.#hooks.frame(decoded.value);
   }
 
   async refresh(): Promise<void> {
     try {
-      const token = await this.getToken();
+      const token = await this.#getToken();
       if (!token) throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'The server asked for a fresh token and there is none');
-      await this.requests.request({ t: 'auth', token }, { timeoutMs: this.opts.timeoutMs, direct: true }, this.openTransmit());
+      await this.#requests.request({ t: 'auth', token }, { timeoutMs: this.#opts.timeoutMs, direct: true }, this.openTransmit());
     } catch (err) {
       // The server closes with 4401 after its deadline; the reconnect then asks the provider again.
-      this.hooks.reportError(err);
+      this.#hooks.reportError(err);
     }
   }
 
   welcomed(f: WelcomeFrame): void {
-    clearTimeout(this.connectTimer);
-    this.connectTimer = undefined;
-    this.maxPayload = f.maxPayload;
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+    this.#maxPayload = f.maxPayload;
     this.clientId = f.clientId;
-    this.refusedToken = undefined;
+    this.#refusedToken = undefined;
     this.state = 'open';
-    this.openedAt = Date.now();
-    const hb = this.opts.heartbeat;
+    this.#openedAt = Date.now();
+    const hb = this.#opts.heartbeat;
     if (hb !== false) {
-      this.beatMs = hb.intervalMs ?? f.heartbeat.intervalMs;
-      this.beatTimeoutMs = hb.timeoutMs ?? f.heartbeat.timeoutMs;
-      this.heard = false;
-      this.silentBeats = 0;
-      this.pingsSeen = this.socket?.pings ?? 0;
-      startBeating(this, this.beatMs);
+      this.#beatMs = hb.intervalMs ?? f.heartbeat.intervalMs;
+      this.#beatTimeoutMs = hb.timeoutMs ?? f.heartbeat.timeoutMs;
+      this.#heard = false;
+      this.#silentBeats = 0;
+      this.#pingsSeen = this.#socket?.pings ?? 0;
+      startBeating(this, this.#beatMs);
     }
-    this.hooks.opened();
-    this.events.emit('open', { clientId: f.clientId });
+    this.#hooks.opened();
+    this.#events.emit('open', { clientId: f.clientId });
   }
 
   /**
@@ -347,71 +361,71 @@ class ClientConnection implements Connection, Beating {
    * "Idle connections").
    */
   beat(): void {
-    const s = this.socket;
+    const s = this.#socket;
     if (!s || this.state !== 'open') return;
     const pings = s.pings ?? 0;
-    if (this.heard || pings !== this.pingsSeen) {
-      this.heard = false;
-      this.pingsSeen = pings;
-      this.silentBeats = 0;
+    if (this.#heard || pings !== this.#pingsSeen) {
+      this.#heard = false;
+      this.#pingsSeen = pings;
+      this.#silentBeats = 0;
       return;
     }
-    if (++this.silentBeats < SILENT_BEATS || this.pongTimer !== undefined) return;
-    s.send(this.codec.encode({ t: 'ping' }));
+    if (++this.#silentBeats < SILENT_BEATS || this.#pongTimer !== undefined) return;
+    s.send(this.#codec.encode({ t: 'ping' }));
     // No frame in time: the server is gone without a close frame. Give up on this socket and reconnect.
-    this.pongTimer = setTimeout(() => this.abandon('heartbeat timeout'), this.beatTimeoutMs);
+    this.#pongTimer = setTimeout(() => this.#abandon('heartbeat timeout'), this.#beatTimeoutMs);
   }
 
   /**
    * The reconnect policy: whether, and after how long, another attempt follows this close. A failed
    * attempt (`failure`) is reported on `error` first, whatever follows.
    */
-  private onClosed(code: number, reason: string, httpStatus?: number, token?: string, failure?: SwitchboardError): void {
-    const opts = this.opts;
+  #onClosed(code: number, reason: string, httpStatus?: number, token?: string, failure?: SwitchboardError): void {
+    const opts = this.#opts;
     // A connection that stayed open for stableAfterMs starts the backoff over.
-    if (opts.reconnect && this.state === 'open' && Date.now() - this.openedAt >= opts.reconnect.stableAfterMs) this.attempt = 0;
-    this.clearTimers();
-    this.maxPayload = Infinity;
-    this.hooks.lost();
+    if (opts.reconnect && this.state === 'open' && Date.now() - this.#openedAt >= opts.reconnect.stableAfterMs) this.#attempt = 0;
+    this.#clearTimers();
+    this.#maxPayload = Infinity;
+    this.#hooks.lost();
     if (this.state === 'closed') return;
     // 4501 is first-message authentication's 401 (docs/protocol.md §5).
     const refused = httpStatus === 401 || httpStatus === 403 || code === CloseCode.UNAUTHORIZED;
     // A wrong path or request cannot heal; a refused token can, if the provider yields another.
     if (httpStatus === 400 || httpStatus === 404 || (refused && typeof opts.token !== 'function')) {
-      return this.stop(code, reason, failure, httpStatus, 'handshake refused');
+      return this.#stop(code, reason, failure, httpStatus, 'handshake refused');
     }
-    if (failure) this.hooks.reportError((this.lastFailure = failure));
+    if (failure) this.#hooks.reportError((this.#lastFailure = failure));
     if (refused) {
-      this.refusedToken = token ?? '';
-      this.refusal = failure;
+      this.#refusedToken = token ?? '';
+      this.#refusal = failure;
     }
     const retryable = shouldReconnect(code) || code === CloseCode.UNAUTHORIZED;
-    const attempt = this.attempt;
+    const attempt = this.#attempt;
     if (!opts.reconnect || !retryable || attempt >= opts.reconnect.maxAttempts) {
       const why = !opts.reconnect ? 'reconnect is off' : !retryable ? 'the server asked not to reconnect' : `gave up after ${attempt} attempts`;
-      return this.stop(code, reason, undefined, httpStatus, why);
+      return this.#stop(code, reason, undefined, httpStatus, why);
     }
     const delayMs = backoffDelay(attempt, opts.reconnect.initialDelayMs, opts.reconnect.maxDelayMs);
-    this.attempt = attempt + 1;
+    this.#attempt = attempt + 1;
     this.state = 'reconnecting';
-    this.emitClose(code, reason, true, httpStatus);
+    this.#emitClose(code, reason, true, httpStatus);
     if (this.state !== 'reconnecting') return; // a close listener called client.close()
-    this.events.emit('reconnecting', { attempt: this.attempt, delayMs });
+    this.#events.emit('reconnecting', { attempt: this.#attempt, delayMs });
     if (this.state !== 'reconnecting') return;
-    this.retryTimer = setTimeout(() => void this.open(), delayMs);
+    this.#retryTimer = setTimeout(() => void this.#open(), delayMs);
   }
 
   /**
    * Ends the client for good: by `close()` (`why` undefined: everything rejects with `CLOSED`), with
    * the final refusal `err`, or with `CONNECTION_FAILED` saying `why`, reported on `error`.
    */
-  private stop(code: number, reason: string, err?: Error, httpStatus?: number, why?: string): void {
+  #stop(code: number, reason: string, err?: Error, httpStatus?: number, why?: string): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.clearTimers();
-    this.dropSocket(code, reason);
-    const details = { code, reason, cause: err ?? this.lastFailure };
-    const cause = (this.final =
+    this.#clearTimers();
+    this.#dropSocket(code, reason);
+    const details = { code, reason, cause: err ?? this.#lastFailure };
+    const cause = (this.#final =
       why === undefined
         ? clientClosed()
         : err instanceof SwitchboardError
@@ -419,20 +433,20 @@ class ClientConnection implements Connection, Beating {
           : new SwitchboardError(ErrorCode.CONNECTION_FAILED, `Connection failed for good (${why}; close code ${code}${reason ? ` "${reason}"` : ''})${details.cause ? `: ${details.cause.message}` : ''}`, details));
     // A keyed call re-queued after a drop may have run: DISCONNECTED says so (docs/guarantees.md),
     // unless close() was called, which everything pending hears as CLOSED.
-    this.hooks.stopped(cause, why === undefined ? cause : disconnected());
-    if (why !== undefined) this.hooks.reportError(err ?? cause);
-    this.emitClose(code, reason, false, httpStatus);
+    this.#hooks.stopped(cause, why === undefined ? cause : disconnected());
+    if (why !== undefined) this.#hooks.reportError(err ?? cause);
+    this.#emitClose(code, reason, false, httpStatus);
   }
 
-  private emitClose(code: number, reason: string, willReconnect: boolean, httpStatus: number | undefined): void {
-    this.events.emit('close', { code, reason, willReconnect, ...(httpStatus ? { httpStatus } : {}) });
+  #emitClose(code: number, reason: string, willReconnect: boolean, httpStatus: number | undefined): void {
+    this.#events.emit('close', { code, reason, willReconnect, ...(httpStatus ? { httpStatus } : {}) });
   }
 
   whenOpen(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     if (this.state === 'open') return Promise.resolve();
-    if (this.state === 'closed') return Promise.reject(this.final);
+    if (this.state === 'closed') return Promise.reject(this.#final);
     if (signal?.aborted) return Promise.reject(aborted());
-    const events = this.events;
+    const events = this.#events;
     return new Promise((resolve, reject) => {
       const done = (err?: SwitchboardError) => {
         offOpen();
@@ -442,17 +456,17 @@ class ClientConnection implements Connection, Beating {
         else resolve();
       };
       const offOpen = events.on('open', () => done());
-      const offClose = events.on('close', (e) => void (e.willReconnect || done(this.final)));
+      const offClose = events.on('close', (e) => void (e.willReconnect || done(this.#final)));
       const disarm = arm(timeoutMs, () => done(new SwitchboardError(ErrorCode.TIMEOUT, `Not connected within ${timeoutMs} ms`)), signal, () => done(aborted()));
     });
   }
 
   ended(): SwitchboardError {
-    return this.final ?? clientClosed();
+    return this.#final ?? clientClosed();
   }
 
   close(code: number, reason: string): void {
-    this.stop(code, reason);
+    this.#stop(code, reason);
   }
 }
 

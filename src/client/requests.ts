@@ -94,81 +94,85 @@ export function createRequestTable(maxQueue: number): RequestTable {
  * closures nor an empty map for it (docs/performance.md, "Idle connections").
  */
 class Requests implements RequestTable {
-  private nextId = 1;
-  private inFlight: Map<number, Entry> | undefined;
-  private readonly queue: Entry[] = [];
+  #nextId = 1;
+  #inFlight: Map<number, Entry> | undefined;
+  readonly #queue: Entry[] = [];
 
-  constructor(private readonly maxQueue: number) {}
+  readonly #maxQueue: number;
 
-  private fail(entry: Entry, err: SwitchboardError): void {
+  constructor(maxQueue: number) {
+    this.#maxQueue = maxQueue;
+  }
+
+  #fail(entry: Entry, err: SwitchboardError): void {
     entry.disarm();
     // In flight or queued (an id belongs to one entry): out of both. Requests wait in the queue only
     // while the client is not open, so the search is over an empty queue in the common case.
-    this.inFlight?.delete(entry.id);
-    const i = this.queue.indexOf(entry);
-    if (i >= 0) this.queue.splice(i, 1);
+    this.#inFlight?.delete(entry.id);
+    const i = this.#queue.indexOf(entry);
+    if (i >= 0) this.#queue.splice(i, 1);
     entry.reject(err);
   }
 
-  private send(entry: Entry, transmit: Transmit): void {
+  #send(entry: Entry, transmit: Transmit): void {
     const err = transmit({ ...entry.body, id: entry.id });
-    if (err) return this.fail(entry, err);
+    if (err) return this.#fail(entry, err);
     entry.everSent = true;
-    (this.inFlight ??= new Map()).set(entry.id, entry);
+    (this.#inFlight ??= new Map()).set(entry.id, entry);
   }
 
   reserveId(): number {
-    return this.nextId++;
+    return this.#nextId++;
   }
 
   request(body: RequestBody, opts: RequestOptions, transmit: Transmit | undefined): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (opts.signal?.aborted) return reject(aborted());
-      if (!transmit && !opts.direct && this.queue.length >= this.maxQueue) {
-        return reject(new SwitchboardError(ErrorCode.QUEUE_FULL, `Offline queue is full (${this.maxQueue} requests)`));
+      if (!transmit && !opts.direct && this.#queue.length >= this.#maxQueue) {
+        return reject(new SwitchboardError(ErrorCode.QUEUE_FULL, `Offline queue is full (${this.#maxQueue} requests)`));
       }
-      const entry = { id: opts.id ?? this.nextId++, body, resolve, reject } as Entry;
+      const entry = { id: opts.id ?? this.#nextId++, body, resolve, reject } as Entry;
       entry.disarm = arm(
         opts.timeoutMs,
-        () => this.fail(entry, new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${opts.timeoutMs} ms`)),
+        () => this.#fail(entry, new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${opts.timeoutMs} ms`)),
         opts.signal,
-        () => this.fail(entry, aborted()),
+        () => this.#fail(entry, aborted()),
       );
-      if (transmit) this.send(entry, transmit);
-      else if (opts.direct) this.fail(entry, disconnected());
-      else this.queue.push(entry);
+      if (transmit) this.#send(entry, transmit);
+      else if (opts.direct) this.#fail(entry, disconnected());
+      else this.#queue.push(entry);
     });
   }
 
   flush(transmit: Transmit): void {
-    for (const entry of this.queue.splice(0)) this.send(entry, transmit);
+    for (const entry of this.#queue.splice(0)) this.#send(entry, transmit);
   }
 
   settle(id: number, err: SwitchboardError | undefined, output?: unknown): void {
-    const entry = this.inFlight?.get(id);
+    const entry = this.#inFlight?.get(id);
     if (!entry) return;
-    if (err) return this.fail(entry, err);
+    if (err) return this.#fail(entry, err);
     entry.disarm();
-    this.inFlight!.delete(id);
+    this.#inFlight!.delete(id);
     entry.resolve(output);
   }
 
   disconnected(): void {
-    if (!this.inFlight) return;
+    if (!this.#inFlight) return;
     const again: Entry[] = [];
-    for (const entry of [...this.inFlight.values()]) {
+    for (const entry of [...this.#inFlight.values()]) {
       if (entry.body.t === 'call' && entry.body.key !== undefined) {
-        this.inFlight.delete(entry.id);
+        this.#inFlight.delete(entry.id);
         again.push(entry);
       } else {
-        this.fail(entry, disconnected());
+        this.#fail(entry, disconnected());
       }
     }
     // Keyed calls were accepted already: they do not count against maxQueue a second time.
-    this.queue.unshift(...again);
+    this.#queue.unshift(...again);
   }
 
   rejectAll(err: SwitchboardError, sentErr: SwitchboardError): void {
-    for (const entry of [...this.queue, ...(this.inFlight?.values() ?? [])]) this.fail(entry, entry.everSent ? sentErr : err);
+    for (const entry of [...this.#queue, ...(this.#inFlight?.values() ?? [])]) this.#fail(entry, entry.everSent ? sentErr : err);
   }
 }
