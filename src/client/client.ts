@@ -37,7 +37,7 @@ export function createClient<
   MemberInfo = unknown,
 >(urls: UrlProvider, options: ClientOptions, factory: SocketFactory, describe: DescribeAttempt = closedBeforeWelcome): Client<Commands, Streams, Uploads, Topics, MemberInfo> {
   const core = new ClientCore(resolveClientOptions(options));
-  core.connection = createConnection(urls, core.opts, factory, core, core.requests, describe, core);
+  core.connection = createConnection(urls, core.opts, factory, describe, core);
   core.connection.start();
   // Topic and member types are compile-time only: the loose methods serve them all.
   return new SwitchboardClient(core) as unknown as Client<Commands, Streams, Uploads, Topics, MemberInfo>;

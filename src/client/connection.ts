@@ -94,21 +94,16 @@ export interface Connection {
 
 /**
  * Creates the connection of one client; nothing happens until {@link Connection.start}. It emits
- * the client's `open`, `close` and `reconnecting` on `events`, sends the token a `refresh` asks for
- * as an `auth` request through `requests`, and reports what no promise reports to `hooks`;
- * `describe` turns an attempt that closed before `welcome` into its coded error.
+ * the client's `open`, `close` and `reconnecting` on `client`, sends the token a `refresh` asks for
+ * as an `auth` request through `client.requests`, and reports what no promise reports to
+ * `client.reportError`; `describe` turns an attempt that closed before `welcome` into its coded error.
  */
-export function createConnection(
-  urls: UrlProvider,
-  opts: ResolvedClientOptions,
-  factory: SocketFactory,
-  events: ConnectionEvents,
-  requests: Pick<RequestTable, 'request'>,
-  describe: DescribeAttempt,
-  hooks: ConnectionHooks,
-): Connection {
-  return new ClientConnection(urls, opts, factory, events, requests, describe, hooks);
+export function createConnection(urls: UrlProvider, opts: ResolvedClientOptions, factory: SocketFactory, describe: DescribeAttempt, client: ConnectionClient): Connection {
+  return new ClientConnection(urls, opts, factory, describe, client);
 }
+
+/** The client as its connection uses it: hooks, events, and the request table for `auth`. */
+export type ConnectionClient = ConnectionHooks & ConnectionEvents & { readonly requests: Pick<RequestTable, 'request'> };
 
 class ClientConnection implements Connection, Beating {
   state: ClientState = 'connecting';
@@ -119,10 +114,9 @@ class ClientConnection implements Connection, Beating {
   readonly #urls: UrlProvider;
   readonly #opts: ResolvedClientOptions;
   readonly #factory: SocketFactory;
-  readonly #events: ConnectionEvents;
-  readonly #requests: Pick<RequestTable, 'request'>;
   readonly #describe: DescribeAttempt;
-  readonly #hooks: ConnectionHooks;
+  /** The client: its hooks, events and request table (one field for the three). */
+  readonly #hooks: ConnectionClient;
   #socket: WebSocketLike | undefined;
   /** The server's limit on a frame's size, from `welcome`. */
   #maxPayload = Infinity;
@@ -153,22 +147,12 @@ class ClientConnection implements Connection, Beating {
   /** The socket's count of the server's protocol Pings at the previous beat (where the runtime counts them). */
   #pingsSeen = 0;
 
-  constructor(
-    urls: UrlProvider,
-    opts: ResolvedClientOptions,
-    factory: SocketFactory,
-    events: ConnectionEvents,
-    requests: Pick<RequestTable, 'request'>,
-    describe: DescribeAttempt,
-    hooks: ConnectionHooks,
-  ) {
+  constructor(urls: UrlProvider, opts: ResolvedClientOptions, factory: SocketFactory, describe: DescribeAttempt, client: ConnectionClient) {
     this.#urls = urls;
     this.#opts = opts;
     this.#factory = factory;
-    this.#events = events;
-    this.#requests = requests;
     this.#describe = describe;
-    this.#hooks = hooks;
+    this.#hooks = client;
     // A codec other than JSON is a plug-in the app passed in (switchboard/msgpack): the client never
     // imports one itself, so a JSON app bundles no MessagePack code.
     this.#codec = opts.codec === 'json' ? jsonCodec : opts.codec;
@@ -325,7 +309,7 @@ class ClientConnection implements Connection, Beating {
     try {
       const token = await this.#getToken();
       if (!token) throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'The server asked for a fresh token and there is none');
-      await this.#requests.request({ t: 'auth', token }, { timeoutMs: this.#opts.timeoutMs, direct: true }, this.openTransmit());
+      await this.#hooks.requests.request({ t: 'auth', token }, { timeoutMs: this.#opts.timeoutMs, direct: true }, this.openTransmit());
     } catch (err) {
       // The server closes with 4401 after its deadline; the reconnect then asks the provider again.
       this.#hooks.reportError(err);
@@ -350,7 +334,7 @@ class ClientConnection implements Connection, Beating {
       startBeating(this, this.#beatMs);
     }
     this.#hooks.opened();
-    this.#events.emit('open', { clientId: f.clientId });
+    this.#hooks.emit('open', { clientId: f.clientId });
   }
 
   /**
@@ -410,7 +394,7 @@ class ClientConnection implements Connection, Beating {
     this.state = 'reconnecting';
     this.#emitClose(code, reason, true, httpStatus);
     if (this.state !== 'reconnecting') return; // a close listener called client.close()
-    this.#events.emit('reconnecting', { attempt: this.#attempt, delayMs });
+    this.#hooks.emit('reconnecting', { attempt: this.#attempt, delayMs });
     if (this.state !== 'reconnecting') return;
     this.#retryTimer = setTimeout(() => void this.#open(), delayMs);
   }
@@ -439,14 +423,14 @@ class ClientConnection implements Connection, Beating {
   }
 
   #emitClose(code: number, reason: string, willReconnect: boolean, httpStatus: number | undefined): void {
-    this.#events.emit('close', { code, reason, willReconnect, ...(httpStatus ? { httpStatus } : {}) });
+    this.#hooks.emit('close', { code, reason, willReconnect, ...(httpStatus ? { httpStatus } : {}) });
   }
 
   whenOpen(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     if (this.state === 'open') return Promise.resolve();
     if (this.state === 'closed') return Promise.reject(this.#final);
     if (signal?.aborted) return Promise.reject(aborted());
-    const events = this.#events;
+    const events = this.#hooks;
     return new Promise((resolve, reject) => {
       const done = (err?: SwitchboardError) => {
         offOpen();

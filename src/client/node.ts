@@ -48,9 +48,10 @@ class NodeSocket extends WsBase implements WebSocketLike {
   onerror: WebSocketLike['onerror'] = null;
   owner: unknown = undefined;
   pings = 0;
-  httpStatus: number | undefined = undefined;
-  httpReason: string | undefined = undefined;
-  errorCode: string | undefined = undefined;
+  // Set on failures only: no slot in every socket until then.
+  declare httpStatus?: number;
+  declare httpReason?: string;
+  declare errorCode?: string;
 
   constructor(url: string, protocols: string[]) {
     super(url, protocols, { perMessageDeflate: false });
