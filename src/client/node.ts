@@ -3,7 +3,6 @@
  * Node 20 needs (no global WebSocket) and which, unlike browsers, reports the HTTP status of a
  * refused handshake so 401/403 can be final.
  */
-import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { describeAttempt } from './attempt-error.js';
@@ -32,7 +31,8 @@ const WsBase = WebSocket as unknown as new (
   binaryType: string;
   readonly protocol: string;
 };
-const wsEmit: (this: unknown, event: string | symbol, ...args: unknown[]) => boolean = EventEmitter.prototype.emit;
+/** EventEmitter's `emit`, which `ws`'s WebSocket inherits (the Node entry imports `ws` alone). */
+const wsEmit: (this: unknown, event: string | symbol, ...args: unknown[]) => boolean = (Object.getPrototypeOf(WebSocket.prototype) as { emit: (this: unknown, event: string | symbol, ...args: unknown[]) => boolean }).emit;
 const wsSend: (this: unknown, data: string | ArrayBufferLike | Uint8Array) => void = WebSocket.prototype.send;
 
 /**
