@@ -19,7 +19,7 @@ const entries = join(root, 'bench', 'size-entries');
 /** The libraries, in table order: the label, its entry file, and the packages whose version is shown. */
 const SUBJECTS = [
   ['Switchboard JSON', 'switchboard-json.js', []],
-  ['Switchboard + MessagePack', 'switchboard-msgpack.js', ['@msgpack/msgpack']],
+  ['Switchboard + MessagePack', 'switchboard-msgpack.js', ['msgpackr']],
   ['socket.io-client', 'socket.io-client.js', ['socket.io-client']],
   ['centrifuge', 'centrifuge.js', ['centrifuge']],
   ['phoenix', 'phoenix.js', ['phoenix']],

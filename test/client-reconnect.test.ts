@@ -167,6 +167,33 @@ describe('reconnection', () => {
     await until(() => connections >= 2, 'reconnect after heartbeat timeout');
   });
 
+  it('an idle client sends no ping of its own while the server pings it, and detects the server once it stops', async () => {
+    // The server announces a 200 ms heartbeat and sends a protocol Ping every 100 ms until told to stop.
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    const frames: string[] = [];
+    let pings = 0;
+    let pinging = true;
+    wss.on('connection', (ws) => {
+      ws.on('message', (data) => frames.push(String(data)));
+      ws.send(JSON.stringify({ t: 'welcome', v: 1, clientId: 'c1', heartbeat: { intervalMs: 200, timeoutMs: 200 }, maxPayload: 1 << 20 }));
+      const timer = setInterval(() => void (pinging && (ws.ping(), pings++)), 100);
+      ws.on('close', () => clearInterval(timer));
+    });
+    await new Promise((r) => wss.once('listening', r));
+    scope.defer(() => new Promise<void>((r) => { for (const ws of wss.clients) ws.terminate(); wss.close(() => r()); }));
+    const c = client(`ws://127.0.0.1:${(wss.address() as { port: number }).port}/ws`, { reconnect: false });
+    await nextEvent(c, 'open');
+    await until(() => pings >= 12, 'the server to ping for six client intervals');
+    // The Pings were heard as life: no ping frame, still open.
+    expect(frames).toEqual([]);
+    expect(c.state).toBe('open');
+    // A server that falls silent (its socket still open) is found by the client's own ping.
+    pinging = false;
+    const close = await nextEvent(c, 'close', 5_000);
+    expect(close).toMatchObject({ code: 1006, reason: 'heartbeat timeout' });
+    expect(frames.map((f) => JSON.parse(f))).toEqual([{ t: 'ping' }]);
+  });
+
   it('does not reconnect after a close code in the final band', async () => {
     const fake = await scriptedServer((ws) => ws.close(4501, 'banned'));
     const c = client(fake.url, { reconnect: fast });

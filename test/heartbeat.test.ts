@@ -3,7 +3,7 @@
  * alone, on stand-in connections; the live behaviour is in server-protocol.test.ts (a peer that never
  * answers pings is terminated) and backpressure.test.ts.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Backpressure } from '../src/server/backpressure.js';
 import { startHeartbeat, type Heartbeating } from '../src/server/heartbeat.js';
 import { until } from './helpers.js';
@@ -44,6 +44,29 @@ describe('startHeartbeat', () => {
     } finally {
       stop();
       clearInterval(talk);
+    }
+  });
+});
+
+describe('startHeartbeat on idle connections', () => {
+  it('pings a connection whose only traffic is the Pong to the previous Ping on every tick, as ws does', () => {
+    vi.useFakeTimers();
+    try {
+      const idle = fake(true);
+      const chatty = fake(false);
+      const stop = startHeartbeat([idle, chatty], { intervalMs: 100, timeoutMs: 100 });
+      for (let tick = 1; tick <= 6; tick++) {
+        chatty.received++;
+        vi.advanceTimersByTime(100);
+        // One Ping per tick: a Pong alone is not traffic that spares the next Ping, or the Pings
+        // would come every other tick and a client counting them as life would ping in between.
+        expect(idle.pings).toBe(tick);
+      }
+      expect(idle.terminated).toBe(false);
+      expect(chatty.pings).toBe(0);
+      stop();
+    } finally {
+      vi.useRealTimers();
     }
   });
 });

@@ -3,6 +3,7 @@
  * Node 20 needs (no global WebSocket) and which, unlike browsers, reports the HTTP status of a
  * refused handshake so 401/403 can be final.
  */
+import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { describeAttempt } from './attempt-error.js';
 import { createClient } from './client.js';
@@ -11,37 +12,108 @@ import type { SocketFactory, WebSocketLike } from './socket.js';
 import type { CommandsOf, MemberInfoOf, StreamsOf, TopicsOf, UploadsOf } from '../protocol/api.js';
 import type { Client } from './types.js';
 
-const wsFactory: SocketFactory = (url, protocols) => {
-  const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
-  const like = ws as unknown as WebSocketLike;
-  // Frames sent in one tick (pipelined calls) leave in one writev at its end, not one syscall
-  // each, as the server does (docs/performance.md). ws corks only around each frame.
-  const send = ws.send.bind(ws);
-  let corked = false;
-  like.send = (data) => {
-    const socket = (ws as unknown as { _socket?: { cork?: () => void; uncork(): void } })._socket;
-    if (!corked && typeof socket?.cork === 'function') {
-      corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        corked = false;
-        socket.uncork();
-      });
+/** A socket whose frames of this tick wait for one write at its end. */
+type Corkable = { cork(): void; uncork(): void };
+
+/** Sockets corked in this tick; one `nextTick` uncorks them all. */
+const corked = new Set<Corkable>();
+
+function uncorkAll(): void {
+  const sockets = [...corked];
+  corked.clear();
+  for (const socket of sockets) socket.uncork();
+}
+
+/** `ws`'s WebSocket without the members {@link NodeSocket} replaces. */
+const WsBase = WebSocket as unknown as new (
+  ...args: ConstructorParameters<typeof WebSocket>
+) => Omit<WebSocket, 'onopen' | 'onmessage' | 'onclose' | 'onerror' | 'send' | 'emit' | 'binaryType' | 'protocol'> & {
+  binaryType: string;
+  readonly protocol: string;
+};
+/** EventEmitter's `emit`, which `ws`'s WebSocket inherits (the Node entry imports `ws` alone). */
+const wsEmit: (this: unknown, event: string | symbol, ...args: unknown[]) => boolean = (Object.getPrototypeOf(WebSocket.prototype) as { emit: (this: unknown, event: string | symbol, ...args: unknown[]) => boolean }).emit;
+const wsSend: (this: unknown, data: string | ArrayBufferLike | Uint8Array) => void = WebSocket.prototype.send;
+
+/**
+ * The client's socket under Node: `ws`'s WebSocket with the WHATWG handler slots as plain fields,
+ * called from its `emit`. `ws`'s own `onmessage` & co. would add a listener and a wrapper closure
+ * per handler, and an event object per message; the thousands of connections of a load generator
+ * share one prototype instead (docs/performance.md, "Idle connections").
+ */
+class NodeSocket extends WsBase implements WebSocketLike {
+  onopen: WebSocketLike['onopen'] = null;
+  onmessage: WebSocketLike['onmessage'] = null;
+  onclose: WebSocketLike['onclose'] = null;
+  onerror: WebSocketLike['onerror'] = null;
+  owner: unknown = undefined;
+  pings = 0;
+  // Set on failures only: no slot in every socket until then.
+  declare httpStatus?: number;
+  declare httpReason?: string;
+  declare errorCode?: string;
+
+  constructor(url: string, protocols: string[]) {
+    super(url, protocols, { perMessageDeflate: false });
+  }
+
+  /**
+   * Every event `ws` emits passes here: the client's take the handler slots directly, without a
+   * listener per socket (`ws` reads only `emit`'s return value, for 'unexpected-response').
+   */
+  emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+    switch (event) {
+      case 'message':
+        // As ws's own MessageEvent: text as a string, binary as binaryType says (the client sets 'arraybuffer').
+        this.onmessage?.({ data: b ? a : String(a) });
+        return true;
+      case 'open':
+        this.onopen?.({ type: 'open' });
+        return true;
+      case 'close':
+        this.onclose?.({ code: a as number, reason: String(b) });
+        return true;
+      case 'error':
+        // The system cause of a network failure (ECONNREFUSED), which browsers never expose.
+        this.errorCode ??= (a as { code?: string } | undefined)?.code;
+        this.onerror?.(a);
+        return true;
+      case 'ping':
+        // The server's protocol Pings, which the heartbeat counts as signs of life (docs/client.md, "Heartbeat").
+        this.pings++;
+        return true;
+      case 'unexpected-response':
+        this.refused(b as IncomingMessage); // (request, response)
+        return true;
     }
-    send(data);
-  };
-  // The system cause of a network failure (ECONNREFUSED), which browsers never expose.
-  ws.on('error', (err: Error & { code?: string }) => void (like.errorCode ??= err.code));
-  ws.on('unexpected-response', (_req, res) => {
-    like.httpStatus = res.statusCode;
+    return wsEmit.call(this, event, a, b);
+  }
+
+  private refused(res: IncomingMessage): void {
+    this.httpStatus = res.statusCode;
     // The server names why it refused a token (docs/protocol.md §1.2); browsers never see this header.
     const m = /error_description="([^"]*)"/.exec(String(res.headers['www-authenticate'] ?? ''));
-    if (m) like.httpReason = m[1];
+    if (m) this.httpReason = m[1];
     res.resume();
-    ws.terminate(); // emits 'close' (1006); the client reads httpStatus there
-  });
-  return like;
-};
+    this.terminate(); // emits 'close' (1006); the client reads httpStatus there
+  }
+
+  /**
+   * Frames sent in one tick (pipelined calls) leave in one writev at its end, not one syscall
+   * each, as the server does (docs/performance.md). ws corks only around each frame.
+   */
+  send(data: string | ArrayBufferLike | Uint8Array): void {
+    const socket = (this as unknown as { _socket?: Partial<Corkable> })._socket;
+    if (typeof socket?.cork === 'function' && !corked.has(socket as Corkable)) {
+      if (corked.size === 0) process.nextTick(uncorkAll);
+      corked.add(socket as Corkable);
+      socket.cork();
+    }
+    wsSend.call(this, data);
+  }
+}
+
+const wsFactory: SocketFactory = (url, protocols) => new NodeSocket(url, protocols);
 
 /**
  * Connects to a Switchboard server. Returns at once; the client opens in the background, queues

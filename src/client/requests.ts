@@ -86,72 +86,93 @@ export interface RequestTable {
 
 /** Creates the request table of one client; at most `maxQueue` requests wait while it is not open. */
 export function createRequestTable(maxQueue: number): RequestTable {
-  let nextId = 1;
-  const inFlight = new Map<number, Entry>();
-  const queue: Entry[] = [];
+  return new Requests(maxQueue);
+}
 
-  function fail(entry: Entry, err: SwitchboardError): void {
+/**
+ * A class with its map made on first use: an idle client of a load generator holds neither
+ * closures nor an empty map for it (docs/performance.md, "Idle connections").
+ */
+class Requests implements RequestTable {
+  #nextId = 1;
+  #inFlight: Map<number, Entry> | undefined;
+  readonly #queue: Entry[] = [];
+
+  readonly #maxQueue: number;
+
+  constructor(maxQueue: number) {
+    this.#maxQueue = maxQueue;
+  }
+
+  #fail(entry: Entry, err: SwitchboardError): void {
     entry.disarm();
     // In flight or queued (an id belongs to one entry): out of both. Requests wait in the queue only
     // while the client is not open, so the search is over an empty queue in the common case.
-    inFlight.delete(entry.id);
-    const i = queue.indexOf(entry);
-    if (i >= 0) queue.splice(i, 1);
+    this.#inFlight?.delete(entry.id);
+    const i = this.#queue.indexOf(entry);
+    if (i >= 0) this.#queue.splice(i, 1);
     entry.reject(err);
   }
 
-  function send(entry: Entry, transmit: Transmit): void {
+  #send(entry: Entry, transmit: Transmit): void {
     const err = transmit({ ...entry.body, id: entry.id });
-    if (err) return fail(entry, err);
+    if (err) return this.#fail(entry, err);
     entry.everSent = true;
-    inFlight.set(entry.id, entry);
+    (this.#inFlight ??= new Map()).set(entry.id, entry);
   }
 
-  return {
-    reserveId: () => nextId++,
-    request: (body, opts, transmit) =>
-      new Promise((resolve, reject) => {
-        if (opts.signal?.aborted) return reject(aborted());
-        if (!transmit && !opts.direct && queue.length >= maxQueue) {
-          return reject(new SwitchboardError(ErrorCode.QUEUE_FULL, `Offline queue is full (${maxQueue} requests)`));
-        }
-        const entry = { id: opts.id ?? nextId++, body, resolve, reject } as Entry;
-        entry.disarm = arm(
-          opts.timeoutMs,
-          () => fail(entry, new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${opts.timeoutMs} ms`)),
-          opts.signal,
-          () => fail(entry, aborted()),
-        );
-        if (transmit) send(entry, transmit);
-        else if (opts.direct) fail(entry, disconnected());
-        else queue.push(entry);
-      }),
-    flush(transmit) {
-      for (const entry of queue.splice(0)) send(entry, transmit);
-    },
-    settle(id, err, output) {
-      const entry = inFlight.get(id);
-      if (!entry) return;
-      if (err) return fail(entry, err);
-      entry.disarm();
-      inFlight.delete(id);
-      entry.resolve(output);
-    },
-    disconnected() {
-      const again: Entry[] = [];
-      for (const entry of [...inFlight.values()]) {
-        if (entry.body.t === 'call' && entry.body.key !== undefined) {
-          inFlight.delete(entry.id);
-          again.push(entry);
-        } else {
-          fail(entry, disconnected());
-        }
+  reserveId(): number {
+    return this.#nextId++;
+  }
+
+  request(body: RequestBody, opts: RequestOptions, transmit: Transmit | undefined): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (opts.signal?.aborted) return reject(aborted());
+      if (!transmit && !opts.direct && this.#queue.length >= this.#maxQueue) {
+        return reject(new SwitchboardError(ErrorCode.QUEUE_FULL, `Offline queue is full (${this.#maxQueue} requests)`));
       }
-      // Keyed calls were accepted already: they do not count against maxQueue a second time.
-      queue.unshift(...again);
-    },
-    rejectAll(err, sentErr) {
-      for (const entry of [...queue, ...inFlight.values()]) fail(entry, entry.everSent ? sentErr : err);
-    },
-  };
+      const entry = { id: opts.id ?? this.#nextId++, body, resolve, reject } as Entry;
+      entry.disarm = arm(
+        opts.timeoutMs,
+        () => this.#fail(entry, new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${opts.timeoutMs} ms`)),
+        opts.signal,
+        () => this.#fail(entry, aborted()),
+      );
+      if (transmit) this.#send(entry, transmit);
+      else if (opts.direct) this.#fail(entry, disconnected());
+      else this.#queue.push(entry);
+    });
+  }
+
+  flush(transmit: Transmit): void {
+    for (const entry of this.#queue.splice(0)) this.#send(entry, transmit);
+  }
+
+  settle(id: number, err: SwitchboardError | undefined, output?: unknown): void {
+    const entry = this.#inFlight?.get(id);
+    if (!entry) return;
+    if (err) return this.#fail(entry, err);
+    entry.disarm();
+    this.#inFlight!.delete(id);
+    entry.resolve(output);
+  }
+
+  disconnected(): void {
+    if (!this.#inFlight) return;
+    const again: Entry[] = [];
+    for (const entry of [...this.#inFlight.values()]) {
+      if (entry.body.t === 'call' && entry.body.key !== undefined) {
+        this.#inFlight.delete(entry.id);
+        again.push(entry);
+      } else {
+        this.#fail(entry, disconnected());
+      }
+    }
+    // Keyed calls were accepted already: they do not count against maxQueue a second time.
+    this.#queue.unshift(...again);
+  }
+
+  rejectAll(err: SwitchboardError, sentErr: SwitchboardError): void {
+    for (const entry of [...this.#queue, ...(this.#inFlight?.values() ?? [])]) this.#fail(entry, entry.everSent ? sentErr : err);
+  }
 }

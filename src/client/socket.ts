@@ -10,8 +10,8 @@ export interface WebSocketLike {
   send(data: string | ArrayBufferLike | Uint8Array): void;
   close(code?: number, reason?: string): void;
   onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onmessage: ((this: WebSocketLike, ev: { data: unknown }) => void) | null;
+  onclose: ((this: WebSocketLike, ev: { code: number; reason: string }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
   /**
    * HTTP status of a refused handshake, where the runtime exposes it (Node's `ws`). Browsers hide
@@ -23,6 +23,16 @@ export interface WebSocketLike {
    * header, such as `expired`), where the runtime exposes response headers (Node's `ws`).
    */
   httpReason?: string;
+  /**
+   * Protocol Pings received from the server so far, where the runtime shows them (Node's `ws`):
+   * the heartbeat counts them as signs of life (docs/client.md, "Heartbeat").
+   */
+  pings?: number;
+  /**
+   * The client connection this socket belongs to: its handlers are functions shared by every
+   * client, which find their connection here (the `this` of a WebSocket event handler is the socket).
+   */
+  owner?: unknown;
   /** The system error code of a network failure (`ECONNREFUSED`, `ENOTFOUND`), where the runtime exposes it (Node's `ws`). */
   errorCode?: string;
 }

@@ -1,7 +1,7 @@
 /**
  * Liveness of connections (docs/server.md, "Heartbeat"): every `intervalMs` a connection that sent
- * nothing since the previous tick is pinged; one that still sends nothing (not even the pong) within
- * `timeoutMs` is terminated. The heartbeat owns all of its state; a connection only counts what it
+ * nothing since the previous tick but the Pong to its last Ping is pinged; one that still sends
+ * nothing (not even the pong) within `timeoutMs` is terminated. The heartbeat owns all of its state; a connection only counts what it
  * receives.
  */
 import type { HeartbeatOptions } from './options.js';
@@ -30,20 +30,26 @@ export function startHeartbeat(connections: Iterable<Heartbeating>, options: Hea
   function tick(): void {
     for (const conn of connections) {
       const received = conn.received;
-      // Answered (any traffic counts): it may be pinged again once it falls silent again.
+      const last = heard.get(conn) ?? 0;
       const ping = pinged.get(conn);
+      // All it sent since the previous tick is the Pong to that tick's Ping: it is idle still, and
+      // is pinged again now, as ws's own heartbeat does. Skipping it would space the Pings two
+      // ticks apart, and a client that counts them as life would then ping for itself in between
+      // (docs/protocol.md §3).
+      const onlyPong = ping !== undefined && last === ping.received && received === ping.received + 1;
+      // Answered (any traffic counts): it may be pinged again once it falls silent again.
       if (ping && ping.received !== received) pinged.delete(conn);
-      if (heard.get(conn) !== received) {
-        heard.set(conn, received);
-      } else if (!pinged.has(conn)) {
+      if (last !== received) heard.set(conn, received);
+      if ((last === received || onlyPong) && !pinged.has(conn)) {
         const mark = { received };
         pinged.set(conn, mark);
         conn.ping();
         const deadline = setTimeout(() => {
           deadlines.delete(deadline);
-          if (pinged.get(conn) !== mark) return; // answered, maybe pinged again since
+          // Answered: the next tick clears the mark, and reads it to tell a lone Pong from traffic.
+          if (pinged.get(conn) !== mark || conn.received !== received) return;
           pinged.delete(conn);
-          if (conn.received === received) conn.terminate();
+          conn.terminate();
         }, options.timeoutMs);
         deadline.unref?.();
         deadlines.add(deadline);
