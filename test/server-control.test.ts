@@ -438,3 +438,46 @@ describe.skipIf(!hasRedis)('server control from a process without clients (redis
     expect(closes).toEqual([CloseCode.KICKED]);
   });
 });
+
+describe.skipIf(!hasRedis)('a malformed message on the Redis control channel', () => {
+  it('is logged by the engine and ignored: no throw, no other client disturbed', async () => {
+    const prefix = testPrefix();
+    scope.defer(() => dropPrefix(prefix));
+    const logger = recordingLogger();
+    const node = await scope.server<string>({ ...BASE, engine: scope.track(redisEngine({ url: REDIS_URL, prefix, logger })) }, rules);
+    const alice = user(node.url, 'alice');
+    await opened(alice);
+    const seen = eventsOf(alice);
+    const { Redis } = await import('ioredis');
+    const raw = new Redis(REDIS_URL);
+    scope.defer(() => raw.quit().then(() => undefined));
+    for (const bad of ['not json', '{"op":"event"}', '{"op":"kick","target":null}', '{"op":"event","target":{"clientId":7}}']) {
+      await raw.publish(`${prefix}ctl`, bad);
+    }
+    await until(() => logger.lines.filter((l) => l.level === 'error' && /control/.test(l.msg ?? '')).length === 4, 'four control errors logged');
+    await node.server.send({ member: 'alice' }, 'still-here');
+    await until(() => seen.length === 1, 'a valid event after the bad ones');
+    expect(seen).toEqual([{ name: 'still-here' }]);
+    expect(alice.state).toBe('open');
+  });
+});
+
+describe('a presence.key that throws for an identity', () => {
+  it('leaves the connection working, addressed by its clientId as member, and logs the error', async () => {
+    const logger = recordingLogger();
+    const connects: ConnectInfo<string>[] = [];
+    const node = await scope.server<string>(
+      { ...BASE, logger, presence: { key: (id: string) => { if (id === 'odd') throw new Error('no key for odd'); return id; } } },
+      (s) => {
+        rules(s);
+        s.on('connect', (info) => void connects.push(info));
+      },
+    );
+    const odd = user(node.url, 'odd');
+    const id = await opened(odd);
+    expect(await odd.call('echo', 1)).toBe(1);
+    await until(() => connects.length === 1, 'the connect hook');
+    expect(connects[0]).toMatchObject({ clientId: id, member: id });
+    expect(logger.lines.some((l) => l.level === 'error' && /presence\.key threw/.test(l.msg ?? ''))).toBe(true);
+  });
+});

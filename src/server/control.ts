@@ -163,7 +163,15 @@ export function createControl<Identity>(deps: ControlDeps<Identity>) {
 
     /** `welcome` was sent: the connection is addressable and the `connect` hook runs. */
     welcomed(conn: Connection<Identity>): void {
-      const member = members.id(conn.identity, conn.clientId);
+      let member: string;
+      try {
+        member = members.id(conn.identity, conn.clientId);
+      } catch (err) {
+        // The app's `presence.key` threw for this identity: the connection stays addressable by
+        // its clientId, and the error is the app's to see (docs/server.md, "Server control").
+        logger.error({ err, clientId: conn.clientId }, 'presence.key threw; the connection is addressed by its clientId');
+        member = conn.clientId;
+      }
       const info: ConnectInfo<Identity> = {
         clientId: conn.clientId,
         identity: conn.identity,

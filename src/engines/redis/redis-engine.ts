@@ -133,7 +133,11 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     const name = ch.toString('utf8');
     if (name === keys.control) {
       const m = decodeValue(message) as ControlMessage | undefined;
-      if (!m || typeof m !== 'object' || typeof m.op !== 'string') return onError(new Error('undecodable server-control message'), 'control');
+      // Shape-checked before it reaches the server: a malformed message (another version, a stray
+      // publisher) is reported, never thrown inside the subscriber's handler.
+      const t = m && typeof m === 'object' ? (m as { target?: unknown }).target : undefined;
+      const targetOk = !!t && typeof t === 'object' && (typeof (t as { clientId?: unknown }).clientId === 'string' || typeof (t as { member?: unknown }).member === 'string');
+      if (!m || typeof m !== 'object' || typeof m.op !== 'string' || !targetOk) return onError(new Error('undecodable server-control message'), 'control');
       return node?.control?.(m);
     }
     if (!name.startsWith(channelPrefix)) return;
