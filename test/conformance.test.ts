@@ -7,22 +7,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { validateClientFrame } from '../src/protocol/frames.js';
-import { createTestScope, guardUnhandledRejections, until, type RawPeer } from './helpers.js';
+import { createTestScope, guardUnhandledRejections, until } from './helpers.js';
 
 guardUnhandledRejections();
 const scope = createTestScope();
-
-async function ask(p: RawPeer, frame: { id: number } & Record<string, unknown>) {
-  p.send(frame);
-  return p.answer(frame.id);
-}
-
-/** Frames arrive in order: once the pong is in, everything sent before it is too. */
-async function settled(p: RawPeer): Promise<void> {
-  const pongs = p.frames.filter((f) => f.t === 'pong').length;
-  p.send({ t: 'ping' });
-  await until(() => p.frames.filter((f) => f.t === 'pong').length > pongs, 'pong');
-}
 
 describe('malformed flow-control frames (docs/protocol.md §2.3)', () => {
   async function setup() {
@@ -62,7 +50,7 @@ describe('malformed flow-control frames (docs/protocol.md §2.3)', () => {
     p.send({ t: 'end', id: 1 });
     await until(() => log.uploadFailed.length === 1, 'the handler saw the upload fail');
     expect(log.uploadFailed[0]).toMatchObject({ code: 'BAD_REQUEST' });
-    await settled(p);
+    await p.settled();
     expect(p.frames.filter((f) => f.id === 1 && (f.t === 'ok' || f.t === 'err'))).toHaveLength(1);
     expect(log.uploadDone).toBe(0);
   });
@@ -71,7 +59,7 @@ describe('malformed flow-control frames (docs/protocol.md §2.3)', () => {
     const { url } = await scope.server({ limits: { rate: { perSecond: 0.001, burst: 2 } } });
     const p = await scope.peer(url).ready();
     const codes = [];
-    for (const id of [1, 2, 3]) codes.push((await ask(p, { t: 'credit', id, n: 0 })).code);
+    for (const id of [1, 2, 3]) codes.push((await p.request({ t: 'credit', id, n: 0 })).code);
     expect(codes).toEqual(['BAD_REQUEST', 'BAD_REQUEST', 'RATE_LIMITED']);
   });
 

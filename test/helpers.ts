@@ -96,6 +96,19 @@ export class RawPeer {
     return this.next((f) => f.id === id && (f.t === 'ok' || f.t === 'err'), `answer to id ${id}`);
   }
 
+  /** Sends request frame `frame` and waits for its answer (`ok` or `err`). */
+  request(frame: { id: number } & Record<string, unknown>): Promise<Record<string, unknown>> {
+    this.send(frame);
+    return this.answer(frame.id);
+  }
+
+  /** Waits until the server has answered a `ping` sent now: frames arrive in order, so everything sent before it is in. */
+  async settled(): Promise<void> {
+    const pongs = this.frames.filter((f) => f.t === 'pong').length;
+    this.send({ t: 'ping' });
+    await until(() => this.frames.filter((f) => f.t === 'pong').length > pongs, 'pong');
+  }
+
   /** Waits until the socket is closed and returns the close code. */
   async closed(timeoutMs = 5_000): Promise<number> {
     if (this.ws.readyState !== WebSocket.CLOSED) await within(once(this.ws, 'close'), 'close', timeoutMs);

@@ -20,11 +20,6 @@ const scope = createTestScope();
 async function ready(url: string, protocols?: string[], opts?: WebSocket.ClientOptions): Promise<RawPeer> {
   return scope.peer(url, protocols, opts).ready();
 }
-async function request(p: RawPeer, frame: { id: number } & Record<string, unknown>): Promise<Record<string, unknown>> {
-  p.send(frame);
-  return p.answer(frame.id);
-}
-
 describe.each(RUNTIMES)('the wire protocol on $name', (runtime) => {
   describe.skipIf(runtime.skip !== undefined)(runtime.skip ? `skipped: ${runtime.skip}` : 'against a server process', () => {
     const shared = sharedRuntimeServer(runtime);
@@ -96,8 +91,8 @@ describe.each(RUNTIMES)('the wire protocol on $name', (runtime) => {
     describe('frames answered with an err keep the connection usable', () => {
       it('unknown kind with a valid id → UNKNOWN_FRAME, and a following call works', async () => {
         const p = await ready(shared().url);
-        expect(await request(p, { t: 'subscribe', id: 1, topic: 'a' })).toMatchObject({ t: 'err', id: 1, code: 'UNKNOWN_FRAME' });
-        expect(await request(p, { t: 'call', id: 2, name: 'echo', input: 'ok' })).toEqual({ t: 'ok', id: 2, output: 'ok' });
+        expect(await p.request({ t: 'subscribe', id: 1, topic: 'a' })).toMatchObject({ t: 'err', id: 1, code: 'UNKNOWN_FRAME' });
+        expect(await p.request({ t: 'call', id: 2, name: 'echo', input: 'ok' })).toEqual({ t: 'ok', id: 2, output: 'ok' });
         expect(p.ws.readyState).toBe(WebSocket.OPEN);
       });
 
@@ -118,20 +113,20 @@ describe.each(RUNTIMES)('the wire protocol on $name', (runtime) => {
           { t: 'pub', id: 12, topic: '', data: 1 },
         ];
         for (const frame of bad) {
-          const answer = await request(p, frame);
+          const answer = await p.request(frame);
           expect(answer, JSON.stringify(frame)).toMatchObject({ t: 'err', id: frame.id, code: 'BAD_REQUEST' });
           expect(typeof answer.message).toBe('string');
         }
         // Limits are inclusive: 256 code units is a valid name (the fixture's `plain*` rule allows it).
-        expect(await request(p, { t: 'sub', id: 13, topic: `plain${'t'.repeat(251)}` })).toEqual({ t: 'ok', id: 13, output: {} });
-        expect(await request(p, { t: 'call', id: 14, name: 'echo', input: 1 })).toEqual({ t: 'ok', id: 14, output: 1 });
+        expect(await p.request({ t: 'sub', id: 13, topic: `plain${'t'.repeat(251)}` })).toEqual({ t: 'ok', id: 13, output: {} });
+        expect(await p.request({ t: 'call', id: 14, name: 'echo', input: 1 })).toEqual({ t: 'ok', id: 14, output: 1 });
       });
 
       it('accepts ids 0 and 2^53-1 and unknown extra members', async () => {
         const p = await ready(shared().url);
-        expect(await request(p, { t: 'call', id: 0, name: 'echo', input: 'zero', extra: { x: 1 } })).toEqual({ t: 'ok', id: 0, output: 'zero' });
+        expect(await p.request({ t: 'call', id: 0, name: 'echo', input: 'zero', extra: { x: 1 } })).toEqual({ t: 'ok', id: 0, output: 'zero' });
         const max = Number.MAX_SAFE_INTEGER;
-        expect(await request(p, { t: 'call', id: max, name: 'echo' })).toEqual({ t: 'ok', id: max });
+        expect(await p.request({ t: 'call', id: max, name: 'echo' })).toEqual({ t: 'ok', id: max });
       });
 
       it('ping → pong, even with extra members', async () => {
@@ -146,17 +141,17 @@ describe.each(RUNTIMES)('the wire protocol on $name', (runtime) => {
 
     it('answers command outcomes: ServerError keeps its code and details, a crash is INTERNAL and generic, an unknown name is NOT_FOUND', async () => {
       const p = await ready(shared().url);
-      expect(await request(p, { t: 'call', id: 1, name: 'fail', input: { code: 'OUT_OF_STOCK', message: 'none left', details: { sku: 7 } } })).toEqual({
+      expect(await p.request({ t: 'call', id: 1, name: 'fail', input: { code: 'OUT_OF_STOCK', message: 'none left', details: { sku: 7 } } })).toEqual({
         t: 'err',
         id: 1,
         code: 'OUT_OF_STOCK',
         message: 'none left',
         details: { sku: 7 },
       });
-      const crash = await request(p, { t: 'call', id: 2, name: 'crash' });
+      const crash = await p.request({ t: 'call', id: 2, name: 'crash' });
       expect(crash).toMatchObject({ t: 'err', id: 2, code: 'INTERNAL' });
       expect(JSON.stringify(crash)).not.toContain('internal detail');
-      expect(await request(p, { t: 'call', id: 3, name: 'nope' })).toMatchObject({ t: 'err', id: 3, code: 'NOT_FOUND' });
+      expect(await p.request({ t: 'call', id: 3, name: 'nope' })).toMatchObject({ t: 'err', id: 3, code: 'NOT_FOUND' });
     });
 
     it('runs calls concurrently and aborts a running call when its connection closes', async () => {
@@ -169,20 +164,20 @@ describe.each(RUNTIMES)('the wire protocol on $name', (runtime) => {
 
     it('refuses sub and pub with FORBIDDEN where no rule matches, and honours a rule that needs an identity', async () => {
       const p = await ready(shared().url);
-      expect(await request(p, { t: 'sub', id: 1, topic: 'secret' })).toMatchObject({ t: 'err', code: 'FORBIDDEN' });
-      expect(await request(p, { t: 'pub', id: 2, topic: 'secret', data: 1 })).toMatchObject({ t: 'err', code: 'FORBIDDEN' });
-      expect(await request(p, { t: 'sub', id: 3, topic: 'private:x' })).toMatchObject({ t: 'err', code: 'FORBIDDEN' });
+      expect(await p.request({ t: 'sub', id: 1, topic: 'secret' })).toMatchObject({ t: 'err', code: 'FORBIDDEN' });
+      expect(await p.request({ t: 'pub', id: 2, topic: 'secret', data: 1 })).toMatchObject({ t: 'err', code: 'FORBIDDEN' });
+      expect(await p.request({ t: 'sub', id: 3, topic: 'private:x' })).toMatchObject({ t: 'err', code: 'FORBIDDEN' });
       const known = scope.client(shared().url, { token: 'alice' });
       await within(known.subscribe('private:x', () => {}).ready, 'an identified subscriber is allowed');
     });
 
     it('delivers publishes in order, echoes to the publisher by default and not with echo: false, and server publishes carry no from', async () => {
       const sub = await ready(shared().url);
-      expect(await request(sub, { t: 'sub', id: 1, topic: 'room:order' })).toMatchObject({ t: 'ok', id: 1 });
+      expect(await sub.request({ t: 'sub', id: 1, topic: 'room:order' })).toMatchObject({ t: 'ok', id: 1 });
       const pub = await ready(shared().url);
       for (let i = 0; i < 50; i++) pub.send({ t: 'pub', id: 10 + i, topic: 'room:order', data: i });
       await pub.answer(59);
-      expect(await request(pub, { t: 'pub', id: 100, topic: 'room:order', data: 'quiet', echo: false })).toMatchObject({ t: 'ok' });
+      expect(await pub.request({ t: 'pub', id: 100, topic: 'room:order', data: 'quiet', echo: false })).toMatchObject({ t: 'ok' });
       await until(() => sub.frames.filter((f) => f.t === 'msg').length === 51, '51 messages');
       expect(sub.frames.filter((f) => f.t === 'msg').map((f) => f.data)).toEqual([...Array.from({ length: 50 }, (_, i) => i), 'quiet']);
       expect(pub.frames.some((f) => f.t === 'msg')).toBe(false); // it never subscribed
@@ -254,7 +249,7 @@ describe.each(RUNTIMES)('the wire protocol on $name', (runtime) => {
       const mute = await ready(url, undefined, { autoPong: false });
       const alive = await ready(url);
       expect(await mute.closed(3_000)).toBe(1006);
-      expect(await request(alive, { t: 'call', id: 1, name: 'echo', input: 'here' })).toMatchObject({ t: 'ok', output: 'here' });
+      expect(await alive.request({ t: 'call', id: 1, name: 'echo', input: 'here' })).toMatchObject({ t: 'ok', output: 'here' });
       expect(alive.ws.readyState).toBe(WebSocket.OPEN);
     });
 

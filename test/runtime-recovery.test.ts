@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Client } from '../src/client/node.js';
 import { createChaosProxy } from './chaos-proxy.js';
-import { createTestScope, until, within, type RawPeer } from './helpers.js';
+import { createTestScope, until, within } from './helpers.js';
 import { record } from './record.js';
 import { RUNTIMES, runtimeServer, sharedRuntimeServer, warnSkippedRuntimes, type RuntimeServer } from './runtime-server.js';
 
@@ -32,18 +32,6 @@ function publisher(server: RuntimeServer): (topic: string, from: number, to: num
   return (topic, from, to) => c.call('publish', { topic, from, to });
 }
 
-async function ask(p: RawPeer, frame: { id: number } & Record<string, unknown>) {
-  p.send(frame);
-  return p.answer(frame.id);
-}
-
-/** Frames arrive in order: once the pong is in, everything sent before it is too. */
-async function settled(p: RawPeer): Promise<void> {
-  const pongs = p.frames.filter((f) => f.t === 'pong').length;
-  p.send({ t: 'ping' });
-  await until(() => p.frames.filter((f) => f.t === 'pong').length > pongs, 'pong');
-}
-
 describe.each(RUNTIMES)('recovery on $name', (runtime) => {
   describe.skipIf(runtime.skip !== undefined)(runtime.skip ? `skipped: ${runtime.skip}` : 'against a server process', () => {
     const shared = sharedRuntimeServer(runtime, HISTORY);
@@ -57,22 +45,22 @@ describe.each(RUNTIMES)('recovery on $name', (runtime) => {
       it('a second sub of a topic with history answers the position the messages continue after, and replays nothing', async () => {
         const topic = fresh('feed');
         const p = await scope.peer(shared().url).ready();
-        const publish = (v: string, id: number) => ask(p, { t: 'call', id, name: 'publish', input: { topic, data: v } });
-        const first = await ask(p, { t: 'sub', id: 1, topic });
+        const publish = (v: string, id: number) => p.request({ t: 'call', id, name: 'publish', input: { topic, data: v } });
+        const first = await p.request({ t: 'sub', id: 1, topic });
         const { epoch } = (first.output as { position: { epoch: string } }).position;
         // Empty topic: offset 0, no `recovered` (no `since` was asked).
         expect(first).toEqual({ t: 'ok', id: 1, output: { position: { epoch, offset: 0 } } });
         await publish('a', 10);
         await publish('b', 11);
         await p.next((f) => f.t === 'msg' && f.data === 'b', 'b');
-        const second = await ask(p, { t: 'sub', id: 2, topic });
+        const second = await p.request({ t: 'sub', id: 2, topic });
         expect(second).toEqual({ t: 'ok', id: 2, output: { position: { epoch, offset: 2 } } });
         // With `since` and `history` too: nothing is replayed, no `recovered`.
-        const third = await ask(p, { t: 'sub', id: 3, topic, since: { epoch, offset: 0 }, history: 5 });
+        const third = await p.request({ t: 'sub', id: 3, topic, since: { epoch, offset: 0 }, history: 5 });
         expect(third).toEqual({ t: 'ok', id: 3, output: { position: { epoch, offset: 2 } } });
         await publish('c', 12);
         await p.next((f) => f.t === 'msg' && f.data === 'c', 'c');
-        await settled(p);
+        await p.settled();
         expect(p.frames.filter((f) => f.t === 'msg').map((f) => [f.data, (f.meta as { offset: number }).offset])).toEqual([
           ['a', 1],
           ['b', 2],
@@ -83,9 +71,9 @@ describe.each(RUNTIMES)('recovery on $name', (runtime) => {
       it('a topic without history answers no position, first sub or second', async () => {
         const topic = fresh('plain');
         const p = await scope.peer(shared().url).ready();
-        expect(await ask(p, { t: 'sub', id: 1, topic })).toEqual({ t: 'ok', id: 1, output: {} });
-        expect(await ask(p, { t: 'sub', id: 2, topic })).toEqual({ t: 'ok', id: 2, output: {} });
-        expect(await ask(p, { t: 'sub', id: 3, topic, since: { epoch: 'e', offset: 1 } })).toEqual({ t: 'ok', id: 3, output: {} });
+        expect(await p.request({ t: 'sub', id: 1, topic })).toEqual({ t: 'ok', id: 1, output: {} });
+        expect(await p.request({ t: 'sub', id: 2, topic })).toEqual({ t: 'ok', id: 2, output: {} });
+        expect(await p.request({ t: 'sub', id: 3, topic, since: { epoch: 'e', offset: 1 } })).toEqual({ t: 'ok', id: 3, output: {} });
       });
     });
 

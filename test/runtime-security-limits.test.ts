@@ -20,10 +20,6 @@ const MiB = 1024 * 1024;
 async function ready(url: string, opts?: WebSocket.ClientOptions, protocols?: string[]): Promise<RawPeer> {
   return scope.peer(url, protocols, opts).ready();
 }
-async function request(p: RawPeer, frame: { id: number } & Record<string, unknown>): Promise<Record<string, unknown>> {
-  p.send(frame);
-  return p.answer(frame.id);
-}
 /** A well-behaved peer whose `check()` makes one echo call that must succeed. */
 async function bystander(url: string) {
   const p = await ready(url);
@@ -31,7 +27,7 @@ async function bystander(url: string) {
   return {
     async check(): Promise<void> {
       const n = ++id;
-      expect(await request(p, { t: 'call', id: n, name: 'echo', input: n })).toEqual({ t: 'ok', id: n, output: n });
+      expect(await p.request({ t: 'call', id: n, name: 'echo', input: n })).toEqual({ t: 'ok', id: n, output: n });
     },
   };
 }
@@ -126,7 +122,7 @@ describe.each(RUNTIMES)('security limits on $name', (runtime) => {
         if (Date.now() > deadline) throw new Error(`the freed slot was never reused (last status ${status})`);
         await new Promise((r) => setTimeout(r, 20));
       }
-      expect(await request(c, { t: 'call', id: 1, name: 'echo', input: 1 })).toEqual({ t: 'ok', id: 1, output: 1 });
+      expect(await c.request({ t: 'call', id: 1, name: 'echo', input: 1 })).toEqual({ t: 'ok', id: 1, output: 1 });
     });
 
     it('slowloris sockets (silent, half a request, a byte at a time) are closed without taking slots: on Node by limits.handshakeTimeoutMs with 408', async () => {
@@ -160,17 +156,17 @@ describe.each(RUNTIMES)('security limits on $name', (runtime) => {
     it('maxSubscriptionsPerConnection and maxPendingCalls refuse the one too many with LIMIT_EXCEEDED, and free their place', async () => {
       const { url } = await runtimeServer(scope, runtime, { limits: { maxSubscriptionsPerConnection: 3, maxPendingCalls: 2 } });
       const p = await ready(url);
-      for (let i = 1; i <= 3; i++) expect(await request(p, { t: 'sub', id: i, topic: `room:${i}` })).toMatchObject({ t: 'ok' });
-      expect(await request(p, { t: 'sub', id: 4, topic: 'room:4' })).toMatchObject({ t: 'err', code: 'LIMIT_EXCEEDED' });
-      expect(await request(p, { t: 'sub', id: 5, topic: 'room:1' })).toMatchObject({ t: 'ok' });
-      expect(await request(p, { t: 'unsub', id: 6, topic: 'room:1' })).toMatchObject({ t: 'ok' });
-      expect(await request(p, { t: 'sub', id: 7, topic: 'room:4' })).toMatchObject({ t: 'ok' });
+      for (let i = 1; i <= 3; i++) expect(await p.request({ t: 'sub', id: i, topic: `room:${i}` })).toMatchObject({ t: 'ok' });
+      expect(await p.request({ t: 'sub', id: 4, topic: 'room:4' })).toMatchObject({ t: 'err', code: 'LIMIT_EXCEEDED' });
+      expect(await p.request({ t: 'sub', id: 5, topic: 'room:1' })).toMatchObject({ t: 'ok' });
+      expect(await p.request({ t: 'unsub', id: 6, topic: 'room:1' })).toMatchObject({ t: 'ok' });
+      expect(await p.request({ t: 'sub', id: 7, topic: 'room:4' })).toMatchObject({ t: 'ok' });
       p.send({ t: 'call', id: 10, name: 'sleep', input: 300 });
       p.send({ t: 'call', id: 11, name: 'sleep', input: 300 });
-      expect(await request(p, { t: 'call', id: 12, name: 'echo', input: 1 })).toMatchObject({ t: 'err', code: 'LIMIT_EXCEEDED' });
+      expect(await p.request({ t: 'call', id: 12, name: 'echo', input: 1 })).toMatchObject({ t: 'err', code: 'LIMIT_EXCEEDED' });
       await p.answer(10);
       await p.answer(11);
-      expect(await request(p, { t: 'call', id: 13, name: 'echo', input: 1 })).toEqual({ t: 'ok', id: 13, output: 1 });
+      expect(await p.request({ t: 'call', id: 13, name: 'echo', input: 1 })).toEqual({ t: 'ok', id: 13, output: 1 });
     });
 
     it('a subscriber that stops reading is disconnected (4001, or 1006 behind its backlog); everyone else gets everything in order', async () => {

@@ -38,12 +38,6 @@ function peer(url: string, opts?: WebSocket.ClientOptions, protocols: string[] =
 
 const ready = (url: string, opts?: WebSocket.ClientOptions, protocols?: string[]) => peer(url, opts, protocols).ready();
 
-/** Sends a request and waits for its answer. */
-async function request(p: RawPeer, frame: { t: string; id: number } & Record<string, unknown>): Promise<Record<string, unknown>> {
-  p.send(frame);
-  return p.answer(frame.id);
-}
-
 /**
  * A well-behaved client kept beside the abuse. `check()` makes one call and asserts its exact
  * answer: the abuse of others must never cost it an answer.
@@ -56,7 +50,7 @@ async function bystander(url: string, opts?: WebSocket.ClientOptions, protocols?
     checks: () => id,
     async check(): Promise<void> {
       const n = ++id;
-      expect(await request(p, { t: 'call', id: n, name: 'echo', input: n })).toEqual({ t: 'ok', id: n, output: n });
+      expect(await p.request({ t: 'call', id: n, name: 'echo', input: n })).toEqual({ t: 'ok', id: n, output: n });
     },
   };
 }
@@ -312,7 +306,7 @@ describe('compression (permessage-deflate)', () => {
     const input = 'all work and no play makes a dull frame. '.repeat(5_000); // ~200 KB
     const sentBefore = socket!.bytesWritten;
     const readBefore = socket!.bytesRead;
-    expect(await request(p, { t: 'call', id: 1, name: 'echo', input })).toEqual({ t: 'ok', id: 1, output: input });
+    expect(await p.request({ t: 'call', id: 1, name: 'echo', input })).toEqual({ t: 'ok', id: 1, output: input });
     // Both directions travelled compressed: far fewer bytes on the wire than in the messages.
     expect(socket!.bytesWritten - sentBefore).toBeLessThan(20_000);
     expect(socket!.bytesRead - readBefore).toBeLessThan(20_000);
@@ -429,8 +423,8 @@ describe('limits.rate', () => {
   it('recovers: after waiting retryAfterMs a request succeeds, and the limit still holds afterwards', async () => {
     const { url } = await start({ limits: { rate: { perSecond: 5, burst: 3 } } });
     const p = await ready(url);
-    for (let id = 1; id <= 3; id++) expect(await request(p, { t: 'call', id, name: 'echo', input: id })).toEqual({ t: 'ok', id, output: id });
-    const refused = await request(p, { t: 'call', id: 4, name: 'echo' });
+    for (let id = 1; id <= 3; id++) expect(await p.request({ t: 'call', id, name: 'echo', input: id })).toEqual({ t: 'ok', id, output: id });
+    const refused = await p.request({ t: 'call', id: 4, name: 'echo' });
     expect(refused).toMatchObject({ t: 'err', id: 4, code: 'RATE_LIMITED' });
     const { retryAfterMs } = refused.details as { retryAfterMs: number };
     // One token at 5/s is at most 200 ms away.
@@ -438,8 +432,8 @@ describe('limits.rate', () => {
     expect(retryAfterMs).toBeLessThanOrEqual(200);
     // Honouring the server's hint is the behaviour under test, so this wait uses its value.
     await delay(retryAfterMs);
-    expect(await request(p, { t: 'call', id: 5, name: 'echo', input: 5 })).toEqual({ t: 'ok', id: 5, output: 5 });
-    expect(await request(p, { t: 'call', id: 6, name: 'echo' })).toMatchObject({ t: 'err', id: 6, code: 'RATE_LIMITED' });
+    expect(await p.request({ t: 'call', id: 5, name: 'echo', input: 5 })).toEqual({ t: 'ok', id: 5, output: 5 });
+    expect(await p.request({ t: 'call', id: 6, name: 'echo' })).toMatchObject({ t: 'err', id: 6, code: 'RATE_LIMITED' });
     expect(p.ws.readyState).toBe(WebSocket.OPEN);
   });
 
@@ -448,18 +442,18 @@ describe('limits.rate', () => {
       s.topic('room:*', { subscribe: true, publish: true, presence: true }),
     );
     const watcher = await ready(url);
-    expect(await request(watcher, { t: 'sub', id: 1, topic: 'room:a' })).toMatchObject({ t: 'ok', id: 1 });
+    expect(await watcher.request({ t: 'sub', id: 1, topic: 'room:a' })).toMatchObject({ t: 'ok', id: 1 });
     const p = await ready(url);
     const answers = [
-      await request(p, { t: 'sub', id: 1, topic: 'room:b' }),
-      await request(p, { t: 'pub', id: 2, topic: 'room:a', data: 'allowed' }),
-      await request(p, { t: 'call', id: 3, name: 'echo', input: 3 }),
-      await request(p, { t: 'unsub', id: 4, topic: 'room:b' }),
+      await p.request({ t: 'sub', id: 1, topic: 'room:b' }),
+      await p.request({ t: 'pub', id: 2, topic: 'room:a', data: 'allowed' }),
+      await p.request({ t: 'call', id: 3, name: 'echo', input: 3 }),
+      await p.request({ t: 'unsub', id: 4, topic: 'room:b' }),
       // The bucket (4) is empty now; 1/s refills nothing noticeable within the test.
-      await request(p, { t: 'pub', id: 5, topic: 'room:a', data: 'refused' }),
-      await request(p, { t: 'sub', id: 6, topic: 'room:c' }),
-      await request(p, { t: 'unsub', id: 7, topic: 'room:b' }),
-      await request(p, { t: 'presence', id: 8, topic: 'room:b' }),
+      await p.request({ t: 'pub', id: 5, topic: 'room:a', data: 'refused' }),
+      await p.request({ t: 'sub', id: 6, topic: 'room:c' }),
+      await p.request({ t: 'unsub', id: 7, topic: 'room:b' }),
+      await p.request({ t: 'presence', id: 8, topic: 'room:b' }),
     ];
     expect(answers.map((a) => [a.id, a.t === 'ok' ? 'ok' : a.code])).toEqual([
       [1, 'ok'], [2, 'ok'], [3, 'ok'], [4, 'ok'],
@@ -535,7 +529,7 @@ describe('limits.maxConnections and limits.maxConnectionsPerIp', () => {
     a.ws.close();
     await until(() => server.connections === 2, 'a slot to free');
     const again = await ready(url);
-    expect(await request(again, { t: 'call', id: 1, name: 'echo', input: 1 })).toEqual({ t: 'ok', id: 1, output: 1 });
+    expect(await again.request({ t: 'call', id: 1, name: 'echo', input: 1 })).toEqual({ t: 'ok', id: 1, output: 1 });
     expect(await handshakeStatus(url)).toBe(503);
   });
 
@@ -626,8 +620,8 @@ describe('limits.maxConnections and limits.maxConnectionsPerIp', () => {
     b.ws.close();
     await until(() => server.connections === 1, 'b closed');
     const c = await ready(url, {}, good);
-    expect(await request(c, { t: 'call', id: 1, name: 'echo', input: 'c' })).toEqual({ t: 'ok', id: 1, output: 'c' });
-    expect(await request(a, { t: 'call', id: 1, name: 'echo', input: 'a' })).toEqual({ t: 'ok', id: 1, output: 'a' });
+    expect(await c.request({ t: 'call', id: 1, name: 'echo', input: 'c' })).toEqual({ t: 'ok', id: 1, output: 'c' });
+    expect(await a.request({ t: 'call', id: 1, name: 'echo', input: 'a' })).toEqual({ t: 'ok', id: 1, output: 'a' });
   });
 
   it.each([
@@ -729,7 +723,7 @@ describe('per-connection limits', () => {
     );
     const by = await bystander(url);
     const p = await ready(url);
-    const sub = (id: number, topic: string) => request(p, { t: 'sub', id, topic });
+    const sub = (id: number, topic: string) => p.request({ t: 'sub', id, topic });
     for (const [id, topic] of [[1, 't:a'], [2, 't:b'], [3, 't:c']] as const) expect(await sub(id, topic)).toEqual({ t: 'ok', id, output: {} });
     const refused = await sub(4, 't:d');
     expect(refused).toEqual({
@@ -737,12 +731,12 @@ describe('per-connection limits', () => {
       details: { limit: 'maxSubscriptionsPerConnection', value: 3 },
     });
     expect(await sub(5, 't:a')).toEqual({ t: 'ok', id: 5, output: {} });
-    expect(await request(p, { t: 'unsub', id: 6, topic: 't:b' })).toEqual({ t: 'ok', id: 6 });
+    expect(await p.request({ t: 'unsub', id: 6, topic: 't:b' })).toEqual({ t: 'ok', id: 6 });
     expect(await sub(7, 't:d')).toEqual({ t: 'ok', id: 7, output: {} });
     expect(await sub(8, 't:e')).toMatchObject({ t: 'err', id: 8, code: 'LIMIT_EXCEEDED' });
     // Per connection: another one has its own three.
     const q = await ready(url);
-    for (const [id, topic] of [[1, 't:e'], [2, 't:f'], [3, 't:g']] as const) expect(await request(q, { t: 'sub', id, topic })).toMatchObject({ t: 'ok' });
+    for (const [id, topic] of [[1, 't:e'], [2, 't:f'], [3, 't:g']] as const) expect(await q.request({ t: 'sub', id, topic })).toMatchObject({ t: 'ok' });
     // The refused subscriptions subscribed nothing.
     for (const topic of ['t:b', 't:e', 't:a']) await server.publish(topic, topic);
     await p.next((f) => f.t === 'msg' && f.data === 't:a', 'msg on t:a');
@@ -782,14 +776,14 @@ describe('per-connection limits', () => {
     await by.check();
     gates[0]!();
     expect(await p.answer(1)).toEqual({ t: 'ok', id: 1, output: 1 });
-    expect(await request(p, { t: 'call', id: 9, name: 'echo', input: 9 })).toEqual({ t: 'ok', id: 9, output: 9 });
+    expect(await p.request({ t: 'call', id: 9, name: 'echo', input: 9 })).toEqual({ t: 'ok', id: 9, output: 9 });
     p.send({ t: 'call', id: 10, name: 'hang', input: 10 });
-    expect(await request(p, { t: 'call', id: 11, name: 'echo' })).toMatchObject({ t: 'err', id: 11, code: 'LIMIT_EXCEEDED' });
+    expect(await p.request({ t: 'call', id: 11, name: 'echo' })).toMatchObject({ t: 'err', id: 11, code: 'LIMIT_EXCEEDED' });
     gates[1]!();
     gates[2]!();
     expect(await p.answer(2)).toEqual({ t: 'ok', id: 2, output: 2 });
     expect(await p.answer(10)).toEqual({ t: 'ok', id: 10, output: 10 });
-    expect(await request(p, { t: 'call', id: 12, name: 'echo', input: 12 })).toEqual({ t: 'ok', id: 12, output: 12 });
+    expect(await p.request({ t: 'call', id: 12, name: 'echo', input: 12 })).toEqual({ t: 'ok', id: 12, output: 12 });
   });
 });
 

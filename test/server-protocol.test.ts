@@ -32,12 +32,6 @@ async function roundTrip(p: RawPeer): Promise<void> {
   await until(() => p.frames.filter((f) => f.t === 'pong').length > before, 'pong');
 }
 
-/** Sends a request and waits for its answer. */
-async function request(p: RawPeer, frame: { t: string; id: number } & Record<string, unknown>): Promise<Record<string, unknown>> {
-  p.send(frame);
-  return p.answer(frame.id);
-}
-
 const clientIdOf = (p: RawPeer) => p.frames.find((f) => f.t === 'welcome')!.clientId as string;
 const ofKind = (p: RawPeer, t: string) => p.frames.filter((f) => f.t === t);
 
@@ -48,7 +42,7 @@ describe('frames sent after a protocol fault', () => {
       s.command('sideEffect', () => ++runs).topic('*', { subscribe: true, publish: true }),
     );
     const watcher = await ready(url);
-    expect(await request(watcher, { t: 'sub', id: 1, topic: 'room' })).toMatchObject({ t: 'ok' });
+    expect(await watcher.request({ t: 'sub', id: 1, topic: 'room' })).toMatchObject({ t: 'ok' });
     const p = await ready(url);
     // Pipelined behind the bad frame: they arrive before the peer's close frame.
     p.send('not json');
@@ -73,7 +67,7 @@ describe('limits.maxPayload', () => {
       return JSON.stringify({ t: 'call', id: 1, name: 'echo', input: 'x'.repeat(n - base.length) });
     };
     expect(Buffer.byteLength(frame(1000))).toBe(1000);
-    expect(await request(p, JSON.parse(frame(1000)))).toMatchObject({ t: 'ok', id: 1 });
+    expect(await p.request(JSON.parse(frame(1000)))).toMatchObject({ t: 'ok', id: 1 });
     p.frames.length = 0;
     p.send(frame(1024));
     expect(await p.answer(1)).toMatchObject({ t: 'ok', id: 1 });
@@ -168,9 +162,9 @@ describe('command handlers', () => {
 
   it('ServerError → err with its code, message and details (sync and async)', async () => {
     const { p, logger } = await setup();
-    expect(await request(p, { t: 'call', id: 1, name: 'coded' })).toEqual({ t: 'err', id: 1, code: 'NOPE', message: 'custom msg', details: { x: 1 } });
-    expect(await request(p, { t: 'call', id: 2, name: 'codedAsync' })).toEqual({ t: 'err', id: 2, code: 'NOPE', message: 'custom msg', details: { x: 1 } });
-    const noDetails = await request(p, { t: 'call', id: 3, name: 'codedNoDetails' });
+    expect(await p.request({ t: 'call', id: 1, name: 'coded' })).toEqual({ t: 'err', id: 1, code: 'NOPE', message: 'custom msg', details: { x: 1 } });
+    expect(await p.request({ t: 'call', id: 2, name: 'codedAsync' })).toEqual({ t: 'err', id: 2, code: 'NOPE', message: 'custom msg', details: { x: 1 } });
+    const noDetails = await p.request({ t: 'call', id: 3, name: 'codedNoDetails' });
     expect(noDetails).toEqual({ t: 'err', id: 3, code: 'LIMIT', message: 'too many' });
     expect('details' in noDetails).toBe(false);
     // Application errors are expected outcomes, not server faults.
@@ -179,7 +173,7 @@ describe('command handlers', () => {
 
   it.each(['crash', 'crashAsync', 'throwsString'])('%s → INTERNAL with a generic message, logged', async (name) => {
     const { p, logger } = await setup();
-    const answer = await request(p, { t: 'call', id: 1, name });
+    const answer = await p.request({ t: 'call', id: 1, name });
     expect(answer).toMatchObject({ t: 'err', id: 1, code: 'INTERNAL' });
     expect(typeof answer.message).toBe('string');
     expect(JSON.stringify(answer)).not.toContain('secret internal text');
@@ -188,34 +182,34 @@ describe('command handlers', () => {
     expect(errors).toHaveLength(1);
     const logged = (errors[0]!.obj as { err: unknown }).err;
     expect(logged instanceof Error ? logged.message : logged).toBe('secret internal text');
-    expect(await request(p, { t: 'call', id: 2, name: 'echo', input: 'alive' })).toEqual({ t: 'ok', id: 2, output: 'alive' });
+    expect(await p.request({ t: 'call', id: 2, name: 'echo', input: 'alive' })).toEqual({ t: 'ok', id: 2, output: 'alive' });
   });
 
   it('undefined output → ok without output; null is an output', async () => {
     const { p } = await setup();
-    const a = await request(p, { t: 'call', id: 1, name: 'nothing' });
+    const a = await p.request({ t: 'call', id: 1, name: 'nothing' });
     expect(a).toEqual({ t: 'ok', id: 1 });
     expect('output' in a).toBe(false);
-    const b = await request(p, { t: 'call', id: 2, name: 'nothingAsync' });
+    const b = await p.request({ t: 'call', id: 2, name: 'nothingAsync' });
     expect(b).toEqual({ t: 'ok', id: 2 });
     expect('output' in b).toBe(false);
-    expect(await request(p, { t: 'call', id: 3, name: 'nullish' })).toEqual({ t: 'ok', id: 3, output: null });
+    expect(await p.request({ t: 'call', id: 3, name: 'nullish' })).toEqual({ t: 'ok', id: 3, output: null });
   });
 
   it('unknown command → NOT_FOUND', async () => {
     const { p } = await setup();
-    expect(await request(p, { t: 'call', id: 1, name: 'nope' })).toMatchObject({ t: 'err', id: 1, code: 'NOT_FOUND' });
-    expect(await request(p, { t: 'call', id: 2, name: '__proto__' })).toMatchObject({ t: 'err', id: 2, code: 'NOT_FOUND' });
-    expect(await request(p, { t: 'call', id: 3, name: 'constructor' })).toMatchObject({ t: 'err', id: 3, code: 'NOT_FOUND' });
+    expect(await p.request({ t: 'call', id: 1, name: 'nope' })).toMatchObject({ t: 'err', id: 1, code: 'NOT_FOUND' });
+    expect(await p.request({ t: 'call', id: 2, name: '__proto__' })).toMatchObject({ t: 'err', id: 2, code: 'NOT_FOUND' });
+    expect(await p.request({ t: 'call', id: 3, name: 'constructor' })).toMatchObject({ t: 'err', id: 3, code: 'NOT_FOUND' });
   });
 
   it('an output the codec cannot encode → INTERNAL, logged, and the server keeps running', async () => {
     const { p, logger } = await setup();
-    expect(await request(p, { t: 'call', id: 1, name: 'bigint' })).toMatchObject({ t: 'err', id: 1, code: 'INTERNAL' });
-    expect(await request(p, { t: 'call', id: 2, name: 'bigintAsync' })).toMatchObject({ t: 'err', id: 2, code: 'INTERNAL' });
-    expect(await request(p, { t: 'call', id: 3, name: 'cyclicDetails' })).toMatchObject({ t: 'err', id: 3, code: 'INTERNAL' });
+    expect(await p.request({ t: 'call', id: 1, name: 'bigint' })).toMatchObject({ t: 'err', id: 1, code: 'INTERNAL' });
+    expect(await p.request({ t: 'call', id: 2, name: 'bigintAsync' })).toMatchObject({ t: 'err', id: 2, code: 'INTERNAL' });
+    expect(await p.request({ t: 'call', id: 3, name: 'cyclicDetails' })).toMatchObject({ t: 'err', id: 3, code: 'INTERNAL' });
     expect(logger.lines.filter((l) => l.level === 'error')).toHaveLength(3);
-    expect(await request(p, { t: 'call', id: 4, name: 'echo', input: 'alive' })).toEqual({ t: 'ok', id: 4, output: 'alive' });
+    expect(await p.request({ t: 'call', id: 4, name: 'echo', input: 'alive' })).toEqual({ t: 'ok', id: 4, output: 'alive' });
     expect(unhandled).toEqual([]);
   });
 
@@ -225,7 +219,7 @@ describe('command handlers', () => {
     p.send(`{"t":"call","id":1,"name":"echo","input":${'['.repeat(depth)}${']'.repeat(depth)}}`);
     // Refused where it enters, past the one depth limit of docs/protocol.md §2.6 (the handler never runs).
     expect(await p.answer(1)).toMatchObject({ t: 'err', id: 1, code: 'BAD_REQUEST' });
-    expect(await request(p, { t: 'call', id: 2, name: 'echo', input: [[1]] })).toEqual({ t: 'ok', id: 2, output: [[1]] });
+    expect(await p.request({ t: 'call', id: 2, name: 'echo', input: [[1]] })).toEqual({ t: 'ok', id: 2, output: [[1]] });
     expect(unhandled).toEqual([]);
   });
 
@@ -240,7 +234,7 @@ describe('command handlers', () => {
     );
     const p = await ready(url);
     p.send({ t: 'call', id: 1, name: 'slow' });
-    expect(await request(p, { t: 'call', id: 2, name: 'fast' })).toEqual({ t: 'ok', id: 2, output: 'fast' });
+    expect(await p.request({ t: 'call', id: 2, name: 'fast' })).toEqual({ t: 'ok', id: 2, output: 'fast' });
     release();
     expect(await p.answer(1)).toEqual({ t: 'ok', id: 1, output: 'slow' });
   });
@@ -267,11 +261,11 @@ describe('topic rules', () => {
   it('refuses sub and pub with FORBIDDEN when no rule matches (secure by default)', async () => {
     const { url } = await start({}, (s) => s.topic('room:*', { subscribe: true }));
     const p = await ready(url);
-    expect(await request(p, { t: 'sub', id: 1, topic: 'other' })).toMatchObject({ t: 'err', id: 1, code: 'FORBIDDEN' });
-    expect(await request(p, { t: 'pub', id: 2, topic: 'other', data: 1 })).toMatchObject({ t: 'err', id: 2, code: 'FORBIDDEN' });
+    expect(await p.request({ t: 'sub', id: 1, topic: 'other' })).toMatchObject({ t: 'err', id: 1, code: 'FORBIDDEN' });
+    expect(await p.request({ t: 'pub', id: 2, topic: 'other', data: 1 })).toMatchObject({ t: 'err', id: 2, code: 'FORBIDDEN' });
     // A rule that does not mention publish refuses it too.
-    expect(await request(p, { t: 'sub', id: 3, topic: 'room:a' })).toEqual({ t: 'ok', id: 3, output: {} });
-    expect(await request(p, { t: 'pub', id: 4, topic: 'room:a', data: 1 })).toMatchObject({ t: 'err', id: 4, code: 'FORBIDDEN' });
+    expect(await p.request({ t: 'sub', id: 3, topic: 'room:a' })).toEqual({ t: 'ok', id: 3, output: {} });
+    expect(await p.request({ t: 'pub', id: 4, topic: 'room:a', data: 1 })).toMatchObject({ t: 'err', id: 4, code: 'FORBIDDEN' });
     await roundTrip(p);
     expect(ofKind(p, 'msg')).toEqual([]);
   });
@@ -293,10 +287,10 @@ describe('topic rules', () => {
       }),
     );
     const p = await ready(url, [V1, encodeTokenProtocol('alice')]);
-    expect(await request(p, { t: 'sub', id: 1, topic: 'chat:lobby' })).toMatchObject({ t: 'ok', id: 1 });
-    expect(await request(p, { t: 'sub', id: 2, topic: 'chat:closed' })).toMatchObject({ t: 'err', id: 2, code: 'FORBIDDEN' });
-    expect(await request(p, { t: 'pub', id: 3, topic: 'chat:lobby', data: { text: 'hi' } })).toEqual({ t: 'ok', id: 3 });
-    expect(await request(p, { t: 'pub', id: 4, topic: 'chat:lobby', data: { text: 'spam' } })).toMatchObject({ t: 'err', id: 4, code: 'FORBIDDEN' });
+    expect(await p.request({ t: 'sub', id: 1, topic: 'chat:lobby' })).toMatchObject({ t: 'ok', id: 1 });
+    expect(await p.request({ t: 'sub', id: 2, topic: 'chat:closed' })).toMatchObject({ t: 'err', id: 2, code: 'FORBIDDEN' });
+    expect(await p.request({ t: 'pub', id: 3, topic: 'chat:lobby', data: { text: 'hi' } })).toEqual({ t: 'ok', id: 3 });
+    expect(await p.request({ t: 'pub', id: 4, topic: 'chat:lobby', data: { text: 'spam' } })).toMatchObject({ t: 'err', id: 4, code: 'FORBIDDEN' });
 
     expect(subCalls.map(([ctx, topic, data]) => [ctx.clientId, ctx.identity, topic, data])).toEqual([
       [clientIdOf(p), { id: 'alice' }, 'chat:lobby', undefined],
@@ -324,15 +318,15 @@ describe('topic rules', () => {
         }),
     );
     const p = await ready(url);
-    expect(await request(p, { t: 'sub', id: 1, topic: 'yes' })).toEqual({ t: 'ok', id: 1, output: {} });
-    expect(await request(p, { t: 'pub', id: 2, topic: 'yes', data: 0 })).toEqual({ t: 'ok', id: 2 });
-    expect(await request(p, { t: 'sub', id: 3, topic: 'no' })).toMatchObject({ t: 'err', id: 3, code: 'FORBIDDEN' });
-    expect(await request(p, { t: 'pub', id: 4, topic: 'no', data: 0 })).toMatchObject({ t: 'err', id: 4, code: 'FORBIDDEN' });
-    const failed = await request(p, { t: 'sub', id: 5, topic: 'throws' });
+    expect(await p.request({ t: 'sub', id: 1, topic: 'yes' })).toEqual({ t: 'ok', id: 1, output: {} });
+    expect(await p.request({ t: 'pub', id: 2, topic: 'yes', data: 0 })).toEqual({ t: 'ok', id: 2 });
+    expect(await p.request({ t: 'sub', id: 3, topic: 'no' })).toMatchObject({ t: 'err', id: 3, code: 'FORBIDDEN' });
+    expect(await p.request({ t: 'pub', id: 4, topic: 'no', data: 0 })).toMatchObject({ t: 'err', id: 4, code: 'FORBIDDEN' });
+    const failed = await p.request({ t: 'sub', id: 5, topic: 'throws' });
     expect(failed).toMatchObject({ t: 'err', id: 5, code: 'INTERNAL' });
     expect(JSON.stringify(failed)).not.toContain('rule store down');
     // The operation chain survives a failed permission.
-    expect(await request(p, { t: 'unsub', id: 6, topic: 'yes' })).toEqual({ t: 'ok', id: 6 });
+    expect(await p.request({ t: 'unsub', id: 6, topic: 'yes' })).toEqual({ t: 'ok', id: 6 });
   });
 
   it('a permission throwing a ServerError with unencodable details → INTERNAL, and later operations still run', async () => {
@@ -345,10 +339,10 @@ describe('topic rules', () => {
       }).topic('fine', { subscribe: true }),
     );
     const p = await ready(url);
-    expect(await request(p, { t: 'sub', id: 1, topic: 'odd' })).toMatchObject({ t: 'err', id: 1, code: 'INTERNAL' });
+    expect(await p.request({ t: 'sub', id: 1, topic: 'odd' })).toMatchObject({ t: 'err', id: 1, code: 'INTERNAL' });
     expect(logger.lines.filter((l) => l.level === 'error')).toHaveLength(1);
     // sub/unsub/pub/presence of one connection share an operation chain; it must not be broken.
-    expect(await request(p, { t: 'sub', id: 2, topic: 'fine' })).toEqual({ t: 'ok', id: 2, output: {} });
+    expect(await p.request({ t: 'sub', id: 2, topic: 'fine' })).toEqual({ t: 'ok', id: 2, output: {} });
   });
 
   it('lets the first matching rule win', async () => {
@@ -356,9 +350,9 @@ describe('topic rules', () => {
       s.topic('room:secret', { subscribe: false }).topic('room:*', { subscribe: true }).topic('room:open', { subscribe: false }),
     );
     const p = await ready(url);
-    expect(await request(p, { t: 'sub', id: 1, topic: 'room:secret' })).toMatchObject({ t: 'err', code: 'FORBIDDEN' });
-    expect(await request(p, { t: 'sub', id: 2, topic: 'room:lobby' })).toMatchObject({ t: 'ok' });
-    expect(await request(p, { t: 'sub', id: 3, topic: 'room:open' })).toMatchObject({ t: 'ok' });
+    expect(await p.request({ t: 'sub', id: 1, topic: 'room:secret' })).toMatchObject({ t: 'err', code: 'FORBIDDEN' });
+    expect(await p.request({ t: 'sub', id: 2, topic: 'room:lobby' })).toMatchObject({ t: 'ok' });
+    expect(await p.request({ t: 'sub', id: 3, topic: 'room:open' })).toMatchObject({ t: 'ok' });
   });
 
   it('matches * against any run (empty, or containing ":") and nothing else', async () => {
@@ -367,7 +361,7 @@ describe('topic rules', () => {
     const verdicts: Record<string, string> = {};
     let id = 0;
     for (const topic of ['a::z', 'a:b:z', 'a:b:c:d:z', 'a:\n:z', 'pre', 'prefix', 'pre:x:y', 'a:z', 'a:b:zz', 'xa:b:z', 'pr']) {
-      verdicts[topic] = (await request(p, { t: 'sub', id: ++id, topic })).t as string;
+      verdicts[topic] = (await p.request({ t: 'sub', id: ++id, topic })).t as string;
     }
     expect(verdicts).toEqual({
       'a::z': 'ok',
@@ -392,7 +386,7 @@ describe('topic rules', () => {
     const verdicts: Record<string, string> = {};
     let id = 0;
     for (const topic of ['a.b', 'axb', 'c+', 'cc', '(d|e)', 'd', 'f?', 'f', '[g]', 'g', 'h\\w', 'hw', '$i^', 'i']) {
-      verdicts[topic] = (await request(p, { t: 'sub', id: ++id, topic })).t as string;
+      verdicts[topic] = (await p.request({ t: 'sub', id: ++id, topic })).t as string;
     }
     expect(verdicts).toEqual({
       'a.b': 'ok', axb: 'err', 'c+': 'ok', cc: 'err', '(d|e)': 'ok', d: 'err', 'f?': 'ok', f: 'err',
@@ -403,14 +397,14 @@ describe('topic rules', () => {
   it('presence for a topic the connection is not subscribed to → NOT_SUBSCRIBED', async () => {
     const { url } = await start({}, (s) => s.topic('p:*', { subscribe: true, presence: true }).topic('plain', { subscribe: true }));
     const p = await ready(url);
-    expect(await request(p, { t: 'presence', id: 1, topic: 'p:1' })).toMatchObject({ t: 'err', id: 1, code: 'NOT_SUBSCRIBED' });
-    expect(await request(p, { t: 'presence', id: 2, topic: 'nowhere' })).toMatchObject({ t: 'err', id: 2, code: 'NOT_SUBSCRIBED' });
-    expect(await request(p, { t: 'sub', id: 3, topic: 'p:1' })).toMatchObject({ t: 'ok' });
-    expect(await request(p, { t: 'presence', id: 4, topic: 'p:1' })).toEqual({ t: 'ok', id: 4, output: { members: [{ id: clientIdOf(p) }] } });
-    expect(await request(p, { t: 'sub', id: 5, topic: 'plain' })).toEqual({ t: 'ok', id: 5, output: {} });
-    expect(await request(p, { t: 'presence', id: 6, topic: 'plain' })).toEqual({ t: 'ok', id: 6, output: { members: [] } });
-    expect(await request(p, { t: 'unsub', id: 7, topic: 'p:1' })).toEqual({ t: 'ok', id: 7 });
-    expect(await request(p, { t: 'presence', id: 8, topic: 'p:1' })).toMatchObject({ t: 'err', id: 8, code: 'NOT_SUBSCRIBED' });
+    expect(await p.request({ t: 'presence', id: 1, topic: 'p:1' })).toMatchObject({ t: 'err', id: 1, code: 'NOT_SUBSCRIBED' });
+    expect(await p.request({ t: 'presence', id: 2, topic: 'nowhere' })).toMatchObject({ t: 'err', id: 2, code: 'NOT_SUBSCRIBED' });
+    expect(await p.request({ t: 'sub', id: 3, topic: 'p:1' })).toMatchObject({ t: 'ok' });
+    expect(await p.request({ t: 'presence', id: 4, topic: 'p:1' })).toEqual({ t: 'ok', id: 4, output: { members: [{ id: clientIdOf(p) }] } });
+    expect(await p.request({ t: 'sub', id: 5, topic: 'plain' })).toEqual({ t: 'ok', id: 5, output: {} });
+    expect(await p.request({ t: 'presence', id: 6, topic: 'plain' })).toEqual({ t: 'ok', id: 6, output: { members: [] } });
+    expect(await p.request({ t: 'unsub', id: 7, topic: 'p:1' })).toEqual({ t: 'ok', id: 7 });
+    expect(await p.request({ t: 'presence', id: 8, topic: 'p:1' })).toMatchObject({ t: 'err', id: 8, code: 'NOT_SUBSCRIBED' });
   });
 });
 
@@ -428,7 +422,7 @@ describe('subscriptions and ordering', () => {
       }),
     );
     const control = await ready(url);
-    expect(await request(control, { t: 'sub', id: 1, topic: 'room:x' })).toMatchObject({ t: 'ok' });
+    expect(await control.request({ t: 'sub', id: 1, topic: 'room:x' })).toMatchObject({ t: 'ok' });
     const p = await ready(url);
     p.send({ t: 'sub', id: 1, topic: 'room:x' });
     p.send({ t: 'unsub', id: 2, topic: 'room:x' });
@@ -463,7 +457,7 @@ describe('subscriptions and ordering', () => {
       }),
     );
     const sub = await ready(url);
-    expect(await request(sub, { t: 'sub', id: 1, topic: 'seq' })).toMatchObject({ t: 'ok' });
+    expect(await sub.request({ t: 'sub', id: 1, topic: 'seq' })).toMatchObject({ t: 'ok' });
     const pub = await ready(url);
     for (let i = 0; i < 3; i++) pub.send({ t: 'pub', id: i + 1, topic: 'seq', data: i });
     await pub.answer(3);
@@ -475,34 +469,34 @@ describe('subscriptions and ordering', () => {
   it('sub is idempotent: subscribing twice delivers each message once', async () => {
     const { url, server } = await start({}, (s) => s.topic('t', { subscribe: true }));
     const p = await ready(url);
-    expect(await request(p, { t: 'sub', id: 1, topic: 't' })).toEqual({ t: 'ok', id: 1, output: {} });
-    expect(await request(p, { t: 'sub', id: 2, topic: 't' })).toEqual({ t: 'ok', id: 2, output: {} });
+    expect(await p.request({ t: 'sub', id: 1, topic: 't' })).toEqual({ t: 'ok', id: 1, output: {} });
+    expect(await p.request({ t: 'sub', id: 2, topic: 't' })).toEqual({ t: 'ok', id: 2, output: {} });
     await server.publish('t', { n: 1 });
     await roundTrip(p);
     expect(ofKind(p, 'msg')).toEqual([{ t: 'msg', topic: 't', data: { n: 1 } }]);
     // unsub of a topic never subscribed is ok too.
-    expect(await request(p, { t: 'unsub', id: 3, topic: 'never' })).toEqual({ t: 'ok', id: 3 });
+    expect(await p.request({ t: 'unsub', id: 3, topic: 'never' })).toEqual({ t: 'ok', id: 3 });
   });
 
   it('echo:false skips the publisher only; echo by default delivers its msg before its ok', async () => {
     const { url } = await start({}, (s) => s.topic('room', { subscribe: true, publish: true }));
     const a = await ready(url);
     const b = await ready(url);
-    for (const p of [a, b]) expect(await request(p, { t: 'sub', id: 1, topic: 'room' })).toMatchObject({ t: 'ok' });
+    for (const p of [a, b]) expect(await p.request({ t: 'sub', id: 1, topic: 'room' })).toMatchObject({ t: 'ok' });
 
-    expect(await request(a, { t: 'pub', id: 2, topic: 'room', data: 'quiet', echo: false })).toEqual({ t: 'ok', id: 2 });
+    expect(await a.request({ t: 'pub', id: 2, topic: 'room', data: 'quiet', echo: false })).toEqual({ t: 'ok', id: 2 });
     await b.next((f) => f.t === 'msg' && f.data === 'quiet', 'b receives quiet');
     expect(ofKind(b, 'msg')).toEqual([{ t: 'msg', topic: 'room', data: 'quiet', meta: { from: clientIdOf(a) } }]);
     // The ok follows delivery to every local subscriber, so a's copy would already be here.
     expect(ofKind(a, 'msg')).toEqual([]);
 
-    expect(await request(a, { t: 'pub', id: 3, topic: 'room', data: 'loud' })).toEqual({ t: 'ok', id: 3 });
+    expect(await a.request({ t: 'pub', id: 3, topic: 'room', data: 'loud' })).toEqual({ t: 'ok', id: 3 });
     const msgIndex = a.frames.findIndex((f) => f.t === 'msg' && f.data === 'loud');
     const okIndex = a.frames.findIndex((f) => f.t === 'ok' && f.id === 3);
     expect(msgIndex).toBeGreaterThan(-1);
     expect(msgIndex).toBeLessThan(okIndex);
     expect(a.frames[msgIndex]).toEqual({ t: 'msg', topic: 'room', data: 'loud', meta: { from: clientIdOf(a) } });
-    expect(await request(a, { t: 'pub', id: 4, topic: 'room', data: 'loud2', echo: true })).toEqual({ t: 'ok', id: 4 });
+    expect(await a.request({ t: 'pub', id: 4, topic: 'room', data: 'loud2', echo: true })).toEqual({ t: 'ok', id: 4 });
     expect(ofKind(a, 'msg').map((m) => m.data)).toEqual(['loud', 'loud2']);
   });
 
@@ -510,7 +504,7 @@ describe('subscriptions and ordering', () => {
     const { url, server } = await start({}, (s) => s.topic('news', { subscribe: true }));
     const a = await ready(url);
     const b = await ready(url);
-    expect(await request(a, { t: 'sub', id: 1, topic: 'news' })).toMatchObject({ t: 'ok' });
+    expect(await a.request({ t: 'sub', id: 1, topic: 'news' })).toMatchObject({ t: 'ok' });
     await server.publish('news', { headline: 'x' });
     await a.next((f) => f.t === 'msg', 'msg');
     expect(ofKind(a, 'msg')).toEqual([{ t: 'msg', topic: 'news', data: { headline: 'x' } }]);
@@ -530,16 +524,16 @@ describe('presence per identity', () => {
     const leaves = (p: RawPeer, id: string) => ofKind(p, 'leave').filter((f) => (f.member as { id: string }).id === id);
 
     const bob = await as('bob');
-    expect(await request(bob, { t: 'sub', id: 1, topic: 'room:1' })).toEqual({ t: 'ok', id: 1, output: { members: [{ id: 'bob' }] } });
+    expect(await bob.request({ t: 'sub', id: 1, topic: 'room:1' })).toEqual({ t: 'ok', id: 1, output: { members: [{ id: 'bob' }] } });
 
     const alice1 = await as('alice');
-    const first = await request(alice1, { t: 'sub', id: 1, topic: 'room:1' });
+    const first = await alice1.request({ t: 'sub', id: 1, topic: 'room:1' });
     expect((first.output as { members: { id: string }[] }).members.map((m) => m.id).sort()).toEqual(['alice', 'bob']);
     await bob.next((f) => f.t === 'join' && (f.member as { id: string }).id === 'alice', 'join of alice');
     expect(joins(bob, 'alice')).toEqual([{ t: 'join', topic: 'room:1', member: { id: 'alice' } }]);
 
     const alice2 = await as('alice');
-    const second = await request(alice2, { t: 'sub', id: 1, topic: 'room:1' });
+    const second = await alice2.request({ t: 'sub', id: 1, topic: 'room:1' });
     const ids = (second.output as { members: { id: string }[] }).members.map((m) => m.id).sort();
     expect(ids).toEqual(['alice', 'bob']);
     await roundTrip(bob);
@@ -558,7 +552,7 @@ describe('presence per identity', () => {
     await roundTrip(bob);
     expect(leaves(bob, 'alice')).toEqual([{ t: 'leave', topic: 'room:1', member: { id: 'alice' } }]);
     expect(await server.presence('room:1')).toEqual([{ id: 'bob' }]);
-    expect(await request(bob, { t: 'presence', id: 2, topic: 'room:1' })).toEqual({ t: 'ok', id: 2, output: { members: [{ id: 'bob' }] } });
+    expect(await bob.request({ t: 'presence', id: 2, topic: 'room:1' })).toEqual({ t: 'ok', id: 2, output: { members: [{ id: 'bob' }] } });
   });
 
   it('never sends a subscriber its own join: the ok carries it in the member list', async () => {
@@ -566,7 +560,7 @@ describe('presence per identity', () => {
       s.topic('room', { subscribe: true, presence: true }),
     );
     const dave = await ready(url, [V1, encodeTokenProtocol('dave')]);
-    expect(await request(dave, { t: 'sub', id: 1, topic: 'room' })).toEqual({ t: 'ok', id: 1, output: { members: [{ id: 'dave' }] } });
+    expect(await dave.request({ t: 'sub', id: 1, topic: 'room' })).toEqual({ t: 'ok', id: 1, output: { members: [{ id: 'dave' }] } });
     await roundTrip(dave);
     expect(ofKind(dave, 'join')).toEqual([]);
   });
@@ -577,10 +571,10 @@ describe('presence per identity', () => {
     );
     const bob = await ready(url, [V1, encodeTokenProtocol('bob')]);
     const carol = await ready(url, [V1, encodeTokenProtocol('carol')]);
-    expect(await request(bob, { t: 'sub', id: 1, topic: 'room' })).toMatchObject({ t: 'ok' });
-    expect(await request(carol, { t: 'sub', id: 1, topic: 'room' })).toMatchObject({ t: 'ok' });
-    expect(await request(carol, { t: 'sub', id: 2, topic: 'room' })).toMatchObject({ t: 'ok' });
-    expect(await request(carol, { t: 'unsub', id: 3, topic: 'room' })).toEqual({ t: 'ok', id: 3 });
+    expect(await bob.request({ t: 'sub', id: 1, topic: 'room' })).toMatchObject({ t: 'ok' });
+    expect(await carol.request({ t: 'sub', id: 1, topic: 'room' })).toMatchObject({ t: 'ok' });
+    expect(await carol.request({ t: 'sub', id: 2, topic: 'room' })).toMatchObject({ t: 'ok' });
+    expect(await carol.request({ t: 'unsub', id: 3, topic: 'room' })).toEqual({ t: 'ok', id: 3 });
     await bob.next((f) => f.t === 'leave', 'leave of carol');
     await roundTrip(bob);
     expect(ofKind(bob, 'join').filter((f) => (f.member as { id: string }).id === 'carol')).toEqual([
@@ -596,7 +590,7 @@ describe('isolation', () => {
       s.command('echo', (x) => x).topic('news', { subscribe: true }),
     );
     const good = [await ready(url), await ready(url)];
-    for (const g of good) expect(await request(g, { t: 'sub', id: 1, topic: 'news' })).toMatchObject({ t: 'ok' });
+    for (const g of good) expect(await g.request({ t: 'sub', id: 1, topic: 'news' })).toMatchObject({ t: 'ok' });
 
     const garbage: [string | Buffer, boolean, number][] = [
       ['not json', false, 1007],
@@ -616,7 +610,7 @@ describe('isolation', () => {
       await server.publish('news', round);
       for (const g of good) {
         id++;
-        expect(await request(g, { t: 'call', id, name: 'echo', input: round })).toEqual({ t: 'ok', id, output: round });
+        expect(await g.request({ t: 'call', id, name: 'echo', input: round })).toEqual({ t: 'ok', id, output: round });
       }
     }
     const codes = await Promise.all(bad.map((b) => b.closed()));
@@ -767,7 +761,7 @@ describe('fuzz', () => {
 
     // The server is still healthy: a fresh peer gets answers, and only live peers are counted.
     const good = await ready(url);
-    expect(await request(good, { t: 'call', id: 1, name: 'echo', input: 'still up' })).toEqual({ t: 'ok', id: 1, output: 'still up' });
+    expect(await good.request({ t: 'call', id: 1, name: 'echo', input: 'still up' })).toEqual({ t: 'ok', id: 1, output: 'still up' });
     p.ws.close();
     await until(() => server.connections === 1, 'only the good peer left');
     // Handler errors are logged; nothing else went wrong inside the server.
