@@ -49,6 +49,9 @@ export type RefuseUpgrade = (refusal: Refusal) => void;
 /** What an upgrade that arrives (or completes) while the endpoint shuts down is refused with. */
 const SHUTTING_DOWN: Refusal = { category: 'closing', status: 503, message: 'Server is shutting down' };
 
+/** What an upgrade request to another path than the endpoint's is refused with (logged as `path`). */
+const WRONG_PATH: Refusal = { category: 'path', status: 404, message: 'Not Found' };
+
 /** An admitted upgrade request, on any transport, handed to the endpoint's own logic. */
 export interface AdmittedUpgrade<R extends UpgradeRequest = UpgradeRequest> {
   /** Which endpoint answers (its `name`), for log lines: "Server", "Relay". */
@@ -81,6 +84,9 @@ export type UpgradeDecision<U extends AdmittedUpgrade = Upgrade> = (u: U) => Pro
 
 /** The answer to an upgrade that arrives (or completes) while the endpoint shuts down. */
 export const shuttingDown = (refuse: RefuseUpgrade): void => refuse(SHUTTING_DOWN);
+
+/** Refuses an upgrade request for another path, on any transport (docs/security.md, "Refusal logs"). */
+export const wrongPath = (refuse: RefuseUpgrade): void => refuse(WRONG_PATH);
 
 /**
  * `write` with the refusal log in front: each refusal is logged (rate-limited per address, on the
@@ -142,7 +148,7 @@ export function routeUpgrade(http: HttpServer, path: string, req: IncomingMessag
   const pathname = (req.url ?? '/').split('?', 1)[0];
   if (pathname === path) return true;
   if (http.listenerCount('upgrade') <= 1) {
-    loggedRefusal(ep, req.socket.remoteAddress, (status, message, headers) => refuse(socket, status, message, headers))({ category: 'path', status: 404, message: 'Not Found' });
+    wrongPath(loggedRefusal(ep, req.socket.remoteAddress, (status, message, headers) => refuse(socket, status, message, headers)));
   }
   return false;
 }

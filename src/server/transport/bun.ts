@@ -14,7 +14,7 @@
  * - the HTTP `idleTimeout` (seconds) bounds a request that never completes, from
  *   `limits.handshakeTimeoutMs`.
  */
-import { loggedRefusal } from '../../net/upgrade.js';
+import { loggedRefusal, wrongPath } from '../../net/upgrade.js';
 import { CloseCode } from '../../protocol/close-codes.js';
 import { bunRuntime, type BunServer, type BunServerWebSocket, type BunWebSocketHandler } from './bun-api.js';
 import { isUpgrade, pathOf, refusalResponse, requestView } from './bun-request.js';
@@ -207,7 +207,7 @@ export function createBunTransport(options: TransportOptions): Transport & { rea
             // Logged like the Node transport's 404 (docs/security.md, "Refusal logs").
             let response: Response | undefined;
             const write = (status: number, message: string, headers?: Record<string, string>) => void (response = refusalResponse({ status, message, ...(headers ? { headers } : {}) }));
-            loggedRefusal({ logger, name: 'Server' }, srv.requestIP(req)?.address, write)({ category: 'path', status: 404, message: 'Not Found' });
+            wrongPath(loggedRefusal({ logger, name: 'Server' }, srv.requestIP(req)?.address, write));
             return response!;
           }
           if (!hooks) return refusalResponse({ status: 503, message: 'Server is starting' });
