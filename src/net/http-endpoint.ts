@@ -2,9 +2,12 @@
  * The HTTP server under a WebSocket endpoint: its own (with a slowloris guard), or one the
  * application attached; listening on it, and closing it on shutdown.
  */
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from '../shared/logger.js';
+import { pathnameOf, type HttpRoutes } from './http-routes.js';
+import { serveRoute } from './node-http.js';
 
 /** Where the endpoint listens. */
 export interface HttpEndpointOptions {
@@ -18,6 +21,12 @@ export interface HttpEndpointOptions {
   handshakeTimeoutMs: number;
   /** Key and certificate (PEM) when the endpoint creates its own server: it is then an `https` server. */
   tls?: { key: string | Uint8Array; cert: string | Uint8Array; ca?: string | Uint8Array | (string | Uint8Array)[] } | undefined;
+  /**
+   * Plain HTTP requests the endpoint answers itself (health, metrics, the SSE fallback). On an
+   * attached server they are taken before the application's own `request` listeners, which
+   * `listen()` wraps (docs/server.md, "HTTP routes").
+   */
+  routes?: { table: HttpRoutes; logger: Logger } | undefined;
 }
 
 /** The HTTP server of one endpoint. */
@@ -56,17 +65,38 @@ export function createHttpEndpoint(o: HttpEndpointOptions): HttpEndpoint {
     requestTimeout: o.handshakeTimeoutMs,
     connectionsCheckingInterval: connectionsCheckingInterval(o.handshakeTimeoutMs),
   };
-  const answer = (_req: unknown, res: import('node:http').ServerResponse) => {
+  const routes = o.routes;
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
+    const handler = routes?.table.match(pathnameOf(req.url));
+    if (handler) return serveRoute(handler, req, res, routes!.logger);
     res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required\n');
   };
   // An https server is an http.Server too (it extends tls.Server, which Node's http server code runs on).
   const http: HttpServer =
     o.server ?? (o.tls ? (createHttpsServer({ ...settings, ...pemBuffers(o.tls) }, answer) as unknown as HttpServer) : createHttpServer(settings, answer));
   const port = () => (http.address() as AddressInfo).port;
+  let wrapped = false;
+  /**
+   * On an attached server, routes are answered before the application's `request` listeners,
+   * which then see only the other requests (engine.io attaches the same way). Listeners the
+   * application adds after `listen()` see every request: docs/server.md says to add them before.
+   */
+  const wrapApplication = () => {
+    if (owned || wrapped || !routes) return;
+    wrapped = true;
+    const theirs = http.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+    http.removeAllListeners('request');
+    http.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const handler = routes.table.match(pathnameOf(req.url));
+      if (handler) return serveRoute(handler, req, res, routes.logger);
+      for (const l of theirs) l.call(http, req, res);
+    });
+  };
   return {
     http,
     owned,
     async listen() {
+      wrapApplication();
       if (http.listening) return port();
       await new Promise<void>((resolve, reject) => {
         // Settle on success or on failure (a port in use must not leave the caller hanging), and

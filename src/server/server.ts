@@ -8,6 +8,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { assertDepth } from '../protocol/depth.js';
 import { PROTOCOL_VERSION, isName, type Member } from '../protocol/frames.js';
 import { Admission } from '../net/admission.js';
+import { createHttpRoutes } from '../net/http-routes.js';
 import { closeWithin } from '../net/close-peers.js';
 import { createAuthSession } from './auth-session.js';
 import { Backpressure } from './backpressure.js';
@@ -55,6 +56,8 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   const members = createMembers(opts.presence, opts.idempotency.scope);
   // The development trace (docs/server.md, "Diagnostics"): undefined unless the logger has debug on.
   const trace = createTrace(logger);
+  // Plain HTTP requests the server answers itself (docs/server.md, "HTTP routes").
+  const routes = createHttpRoutes();
   // The runtime's transport (docs/server.md, "Runtimes and transports"): its HTTP side and sockets.
   const transport = createTransport(resolveRuntime(opts.runtime, opts.server), {
     server: opts.server,
@@ -67,6 +70,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     writeDelayMs: opts.writeDelayMs,
     sendBufferCapBytes: limits.sendBufferBytes * SEND_BUFFER_CAP_FACTOR,
     tls: opts.tls,
+    routes,
     logger,
   });
   const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true, transport.prepare, transport.topics);

@@ -14,6 +14,7 @@
  * - the HTTP `idleTimeout` (seconds) bounds a request that never completes, from
  *   `limits.handshakeTimeoutMs`.
  */
+import type { HttpHandler } from '../../net/http-routes.js';
 import { loggedRefusal, wrongPath } from '../../net/upgrade.js';
 import { CloseCode } from '../../protocol/close-codes.js';
 import { bunRuntime, type BunServer, type BunServerWebSocket, type BunWebSocketHandler } from './bun-api.js';
@@ -164,6 +165,16 @@ export function createBunTransport(options: TransportOptions): Transport & { rea
     return new Promise<Response | undefined>((resolve) => (respond = resolve));
   }
 
+  /** A plain request to one of the server's HTTP routes: Bun takes the handler's `Response` as is. */
+  async function serveRoute(route: HttpHandler, req: Request, srv: BunServer<Data>): Promise<Response> {
+    try {
+      return await route(req, { remoteAddress: srv.requestIP(req)?.address });
+    } catch (err) {
+      logger.error({ err, path: pathOf(req.url) }, 'HTTP route failed');
+      return refusalResponse({ status: 500, message: 'Internal Server Error' });
+    }
+  }
+
   const topics: NativeTopics = {
     subscribe(socket, key) {
       (socket as BunSocket).raw.subscribe(key);
@@ -202,7 +213,11 @@ export function createBunTransport(options: TransportOptions): Transport & { rea
         idleTimeout: idleSeconds(options.handshakeTimeoutMs),
         ...(options.tls ? { tls: options.tls } : {}),
         fetch(req, srv) {
-          if (!isUpgrade(req)) return refusalResponse({ status: 426, message: 'Upgrade Required' });
+          if (!isUpgrade(req)) {
+            const route = options.routes.match(pathOf(req.url));
+            if (!route) return refusalResponse({ status: 426, message: 'Upgrade Required' });
+            return serveRoute(route, req, srv);
+          }
           if (pathOf(req.url) !== options.path) {
             // Logged like the Node transport's 404 (docs/security.md, "Refusal logs").
             let response: Response | undefined;

@@ -43,7 +43,7 @@ export function createWriteBatch(delayMs: number): WriteBatch {
 
 /** Creates the Node transport of one server. */
 export function createNodeTransport(o: NodeTransportOptions): Transport {
-  const endpoint = createHttpEndpoint({ server: o.server, port: o.port, host: o.host, handshakeTimeoutMs: o.handshakeTimeoutMs, tls: o.tls });
+  const endpoint = createHttpEndpoint({ server: o.server, port: o.port, host: o.host, handshakeTimeoutMs: o.handshakeTimeoutMs, tls: o.tls, routes: { table: o.routes, logger: o.logger } });
   const { http } = endpoint;
   /** The subprotocol the core chose for a request, read back by ws's `handleProtocols`. */
   const protocolOf = new WeakMap<IncomingMessage, string>();

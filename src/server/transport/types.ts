@@ -32,6 +32,7 @@
  * any other adapter passes an {@link UpgradeRequest} (lower-case `headers`, `url`, `method`,
  * `socket.remoteAddress`), which is all the core and `jwt()` read.
  */
+import type { HttpRoutes } from '../../net/http-routes.js';
 import type { Logger } from '../../shared/logger.js';
 import type { TlsOptions } from '../options.js';
 
@@ -163,6 +164,12 @@ export interface TransportOptions {
   sendBufferCapBytes: number;
   /** Serve TLS (`wss://`) on the adapter's own server; `undefined` for plain `ws://`. */
   tls: TlsOptions | undefined;
+  /**
+   * Plain HTTP requests the server answers besides upgrades (health, metrics, the SSE fallback):
+   * an adapter hands every non-upgrade request whose path matches to its handler, as a WHATWG
+   * `Request`, and writes the `Response` back, streaming its body (net/http-routes.ts).
+   */
+  routes: HttpRoutes;
   logger: Logger;
 }
 
