@@ -10,7 +10,7 @@ import { createServer as createHttp, type IncomingMessage } from 'node:http';
 import { createServer as createNet } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
+import { WebSocket as WsClient, WebSocketServer, type WebSocket as WsSocket } from 'ws';
 import type { Client, ClientOptions } from '../src/client/node.js';
 import { SwitchboardError } from '../src/protocol/errors.js';
 import { createTestScope, guardUnhandledRejections, until, within } from './helpers.js';
@@ -113,6 +113,23 @@ describe('handshake outcomes', () => {
     // Asked after it stopped: the same error, not CLOSED (close() was never called).
     await expect(c.call('add')).rejects.toMatchObject({ code: 'CONNECTION_FAILED' });
     await expect(c.subscribe('t', () => {}).ready).rejects.toMatchObject({ code: 'CONNECTION_FAILED' });
+  });
+
+  it("an app's own ws-derived WebSocket class (to set Origin) reports the HTTP status and the system cause too", async () => {
+    class OriginWs extends WsClient {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { origin: 'https://app.example' });
+      }
+    }
+    const { port } = await scope.server();
+    const wrong = client(`ws://127.0.0.1:${port}/wrong`, { reconnect: fast, WebSocket: OriginWs as never });
+    await until(() => wrong.state === 'closed', 'the client to stop');
+    expect(codes(wrong)).toEqual(['ENDPOINT_NOT_FOUND']);
+    expect(wrong.errors[0]!.details).toMatchObject({ status: 404 });
+    const down = client(`ws://127.0.0.1:${await closedPort()}/ws`, { reconnect: { ...fast, maxAttempts: 1 }, WebSocket: OriginWs as never });
+    await until(() => down.state === 'closed', 'the client to give up');
+    expect(codes(down)).toEqual(['UNREACHABLE', 'UNREACHABLE', 'CONNECTION_FAILED']);
+    expect(down.errors[0]!.details).toMatchObject({ cause: 'ECONNREFUSED' });
   });
 
   it('403: FORBIDDEN, final with a fixed token', async () => {
