@@ -132,6 +132,16 @@ describe('handshake outcomes', () => {
     expect(down.errors[0]!.details).toMatchObject({ cause: 'ECONNREFUSED' });
   });
 
+  it('a call that times out while the client cannot connect names the last failure as its cause', async () => {
+    const url = `ws://127.0.0.1:${await closedPort()}/ws`;
+    const c = client(url, { reconnect: { ...fast, maxAttempts: 1_000 } });
+    await until(() => c.errors.length > 0, 'a failed attempt');
+    const err = await c.call('add', {}, { timeoutMs: 50 }).then(() => undefined, (e: SwitchboardError) => e);
+    expect(err).toMatchObject({ code: 'TIMEOUT', details: { cause: { code: 'UNREACHABLE' } } });
+    expect(err!.message).toBe(`No answer within 50 ms: not connected (UNREACHABLE: ${url}: cannot connect: ECONNREFUSED (close code 1006))`);
+    c.close();
+  });
+
   it('403: FORBIDDEN, final with a fixed token', async () => {
     const srv = await upgradeAnswering(() => 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     const c = client(srv.url, { token: 't', reconnect: fast });

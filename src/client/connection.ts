@@ -87,6 +87,8 @@ export interface Connection {
    * it stopped with (`CONNECTION_FAILED`, or the final refusal such as `UNAUTHORIZED`).
    */
   ended(): SwitchboardError;
+  /** Why the client is not open now: the last failed attempt since it was last open, if any. */
+  offlineCause(): SwitchboardError | undefined;
   /** `client.close()`: ends the client for good. */
   close(code: number, reason: string): void;
 }
@@ -322,6 +324,7 @@ class ClientConnection implements Connection, Beating {
     this.#maxPayload = f.maxPayload;
     this.clientId = f.clientId;
     this.#refusedToken = undefined;
+    this.#lastFailure = undefined; // a failure before this connection explains nothing after it
     this.state = 'open';
     this.#openedAt = Date.now();
     const hb = this.#opts.heartbeat;
@@ -447,6 +450,10 @@ class ClientConnection implements Connection, Beating {
 
   ended(): SwitchboardError {
     return this.#final ?? clientClosed();
+  }
+
+  offlineCause(): SwitchboardError | undefined {
+    return this.state === 'open' ? undefined : this.#lastFailure;
   }
 
   close(code: number, reason: string): void {
