@@ -13,6 +13,8 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket as WsClient, WebSocketServer, type WebSocket as WsSocket } from 'ws';
 import type { Client, ClientOptions } from '../src/client/node.js';
 import { SwitchboardError } from '../src/protocol/errors.js';
+import { jwt } from '../src/server/index.js';
+import { SignJWT } from 'jose';
 import { createTestScope, guardUnhandledRejections, until, within } from './helpers.js';
 
 guardUnhandledRejections();
@@ -140,6 +142,36 @@ describe('handshake outcomes', () => {
     expect(err).toMatchObject({ code: 'TIMEOUT', details: { cause: { code: 'UNREACHABLE' } } });
     expect(err!.message).toBe(`No answer within 50 ms: not connected (UNREACHABLE: ${url}: cannot connect: ECONNREFUSED (close code 1006))`);
     c.close();
+  });
+
+  it('a token provider whose tokens are refused 3 times in a row for a reason a new token does not heal: final', async () => {
+    const secret = 'client-diagnostics-secret-0123456789abcdef';
+    const key = new TextEncoder().encode(secret);
+    const { url } = await scope.server({ authenticate: jwt({ secret, algorithms: ['HS256'], audience: 'app' }) });
+    let minted = 0;
+    const provider = () => {
+      minted++;
+      return new SignJWT({ sub: 'u1', aud: 'other', jti: String(minted) }).setProtectedHeader({ alg: 'HS256' }).sign(key);
+    };
+    const c = client(url, { token: provider, reconnect: { ...fast, maxAttempts: 50 } });
+    await until(() => c.state === 'closed', 'the client to stop');
+    expect(codes(c)).toEqual(['UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED']);
+    expect(c.errors[2]!.message).toBe(
+      'The server refused 3 tokens in a row as wrong-audience; new tokens from the same provider will not fix that: check what it signs (audience, issuer, algorithm, key)',
+    );
+    expect(c.errors[2]!.details).toMatchObject({ status: 401, reason: 'wrong-audience' });
+    expect(minted).toBe(3);
+    // The same over first-message authentication: the category comes in the 4501 close reason.
+    const first = await scope.server({ authenticate: jwt({ secret, algorithms: ['HS256'], audience: 'app', from: ['message'] }) });
+    const m = client(first.url, { token: provider, tokenIn: 'message', reconnect: { ...fast, maxAttempts: 50 } });
+    await until(() => m.state === 'closed', 'the first-message client to stop');
+    expect(codes(m)).toEqual(['UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED']);
+    expect(m.errors[2]!.message).toContain('refused 3 tokens in a row as wrong-audience');
+    // Expiry heals with a new token: retried as before, until maxAttempts.
+    const expired = () => new SignJWT({ sub: 'u1', aud: 'app', jti: String(++minted), exp: Math.floor(Date.now() / 1000) - 60 }).setProtectedHeader({ alg: 'HS256' }).sign(key);
+    const e = client(url, { token: expired, reconnect: { ...fast, maxAttempts: 4 } });
+    await until(() => e.state === 'closed', 'the expired-token client to give up');
+    expect(codes(e)).toEqual(['UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED', 'CONNECTION_FAILED']);
   });
 
   it('403: FORBIDDEN, final with a fixed token', async () => {
