@@ -195,7 +195,7 @@ describe('switchboard connect, interactive', () => {
     const run = await runCliToEnd(scope, ['connect', server.url, '--call', 'echo', '--token', 'not-a-jwt-token-text']);
     expect(run.code).toBe(1);
     const [line] = await server.waitFor(/^info handshake refused.*$/m, 5_000, 'stderr');
-    expect(line).toContain('category=malformed');
+    expect(line).toContain('endpoint=Server category=malformed status=401');
     expect(line).toContain('ip=127.0.0.1');
     expect(server.stderr()).not.toContain('not-a-jwt-token-text');
   });
