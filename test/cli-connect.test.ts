@@ -5,10 +5,10 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTestScope, within } from './helpers.js';
-import { CLI, cleanEnv, runCli, runCliToEnd, serveCli } from './cli-fixtures.js';
+import { CLI, cleanEnv, root, runCli, runCliToEnd, serveCli } from './cli-fixtures.js';
 
 const scope = createTestScope();
 const lines = (text: string) => text.split('\n').filter(Boolean);
@@ -175,6 +175,29 @@ describe('switchboard connect, interactive', () => {
     await again.waitFor(/←\x1b\[22m 5\r?\n/);
     again.write('exit\r');
     expect(await again.exited()).toBe(0);
+  });
+
+  it("shows the server's targeted events and the topics it subscribes the client to, with their messages", async () => {
+    const server = await serveCli(scope, ['--config', resolve(root, 'test/fixtures/cli-config-control.js')]);
+    const session = runCli(scope, ['connect', server.url]);
+    const [, id] = await session.waitFor(/^● open \(client id ([\w-]+)\)$/m);
+    await session.waitFor(new RegExp(`^event hello \\{"clientId":"${id}"\\}$`, 'm'));
+    await session.waitFor(new RegExp(`^subscribed by the server own:${id}$`, 'm'));
+    session.write('call poke\n');
+    await session.waitFor(new RegExp(`^\\[own:${id} #1\\] server: "poked"$`, 'm'));
+    session.write('exit\n');
+    expect(await session.exited()).toBe(0);
+    expect(session.stderr()).toBe('');
+  });
+
+  it('serve prints each refused handshake (category and address, never the token) on stderr', async () => {
+    const server = await serveCli(scope, ['--secret', 'cli-serve-secret-0123456789abcdefghij']);
+    const run = await runCliToEnd(scope, ['connect', server.url, '--call', 'echo', '--token', 'not-a-jwt-token-text']);
+    expect(run.code).toBe(1);
+    const [line] = await server.waitFor(/^info handshake refused.*$/m, 5_000, 'stderr');
+    expect(line).toContain('endpoint=Server category=malformed status=401');
+    expect(line).toContain('ip=127.0.0.1');
+    expect(server.stderr()).not.toContain('not-a-jwt-token-text');
   });
 
   it('shows the connection lost and the reconnect attempts when the server goes away (serve ends on SIGTERM)', async () => {

@@ -22,7 +22,9 @@ export const REPL_HELP = `Commands:
   presence TOPIC       list the members of a subscribed presence topic
   state                the connection state and client id
   help                 this list
-  exit                 close the connection and leave (also Ctrl-D)`;
+  exit                 close the connection and leave (also Ctrl-D)
+Events the server sends this client (event NAME DATA) and topics it subscribes it to
+(subscribed by the server TOPIC, then its messages) are printed as they come.`;
 
 const COMMANDS = ['call', 'stream', 'sub', 'unsub', 'pub', 'presence', 'state', 'help', 'exit'];
 
@@ -99,6 +101,31 @@ export function runRepl(
   });
   client.on('reconnecting', ({ attempt, delayMs }) => stateLine(`reconnecting: attempt ${attempt} in ${delayMs} ms`));
   client.on('error', (e) => print(style.error(`error ${errorText(e)}`)));
+  // Server control (docs/server.md, "Server control"): targeted events, and topics the server
+  // subscribed this client to, followed like the user's own from their first message.
+  client.on('event', ({ name, data }) => print(`${style.accent(`event ${name}`)}${data === undefined ? '' : ` ${jsonText(data)}`}`));
+  client.on('subscribed', ({ topic }) => {
+    if (subs.has(topic)) return;
+    follow(topic);
+    print(`${style.ok('subscribed by the server')} ${topic}`);
+  });
+
+  /** Subscribes to `topic`, printing its messages, presence, gaps and its end. */
+  function follow(topic: string): Subscription {
+    const sub = client.subscribe(topic, (data, meta) => {
+      const at = meta.offset !== undefined ? ` #${meta.offset}` : '';
+      print(`${style.accent(`[${topic}${at}]`)} ${style.dim(`${who(meta.from)}:`)} ${jsonText(data)}`);
+    });
+    subs.set(topic, sub);
+    sub.on('join', (m) => print(`${style.accent(`[${topic}]`)} ${style.ok('+')} ${memberText(m)} joined`));
+    sub.on('leave', (m) => print(`${style.accent(`[${topic}]`)} ${style.warn('-')} ${memberText(m)} left`));
+    sub.on('gap', (g) => print(style.warn(`[${topic}] gap (${g.reason}): messages were lost`)));
+    sub.on('error', (e) => {
+      subs.delete(topic);
+      print(style.error(`[${topic}] subscription ended: ${errorText(e)}`));
+    });
+    return sub;
+  }
 
   const execute = async (line: string): Promise<void> => {
     const { cmd, arg, rest } = splitLine(line);
@@ -139,18 +166,7 @@ export function runRepl(
       case 'sub': {
         const topic = need('a topic');
         if (subs.has(topic)) return print(style.dim(`already subscribed to ${topic}`));
-        const sub = client.subscribe(topic, (data, meta) => {
-          const at = meta.offset !== undefined ? ` #${meta.offset}` : '';
-          print(`${style.accent(`[${topic}${at}]`)} ${style.dim(`${who(meta.from)}:`)} ${jsonText(data)}`);
-        });
-        subs.set(topic, sub);
-        sub.on('join', (m) => print(`${style.accent(`[${topic}]`)} ${style.ok('+')} ${memberText(m)} joined`));
-        sub.on('leave', (m) => print(`${style.accent(`[${topic}]`)} ${style.warn('-')} ${memberText(m)} left`));
-        sub.on('gap', (g) => print(style.warn(`[${topic}] gap (${g.reason}): messages were lost`)));
-        sub.on('error', (e) => {
-          subs.delete(topic);
-          print(style.error(`[${topic}] subscription ended: ${errorText(e)}`));
-        });
+        const sub = follow(topic);
         try {
           await sub.ready;
         } catch (e) {

@@ -5,6 +5,7 @@
 import type { Engine } from '../engines/engine.js';
 import { jwt } from '../server/jwt.js';
 import type { ServerOptions } from '../server/options.js';
+import type { Logger } from '../shared/logger.js';
 import { createServer } from '../server/server.js';
 import { helpWanted, parse, port as parsePort, str, UsageError } from './args.js';
 import { DEMO_SUMMARY, demoCatalogue } from './demo-catalogue.js';
@@ -54,6 +55,23 @@ async function redisEngineFor(url: string): Promise<Engine> {
     }
     throw err;
   }
+}
+
+/** One `key=value` per field; an error as its message. */
+function fields(obj: object): string {
+  return Object.entries(obj)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => ` ${k}=${v instanceof Error ? JSON.stringify(v.message) : typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join('');
+}
+
+/**
+ * `serve`'s logger when the config has none: errors, warnings and `info` lines (refused handshakes,
+ * refused server-side subscriptions) on stderr, one line each; `debug` is off.
+ */
+export function serveLogger(err: NodeJS.WritableStream, style: Style): Logger {
+  const line = (paint: (t: string) => string, level: string) => (obj: object, msg?: string) => void err.write(`${paint(`${level} ${msg ?? ''}`)}${style.dim(fields(obj))}\n`);
+  return { error: line(style.error, 'error'), warn: line(style.warn, 'warn'), info: line((t) => t, 'info'), debug: () => {} };
 }
 
 /** Resolves with the first of SIGINT and SIGTERM; a second one ends the process at once. */
@@ -108,6 +126,9 @@ export async function runServe(args: readonly string[], out: NodeJS.WritableStre
     options.engine = engine;
   }
 
+  // Without a logger of the config's, refused handshakes (logged at info) are printed too: a
+  // client that cannot connect is explained on both ends (docs/cli.md, "serve").
+  options.logger ??= serveLogger(err, style);
   let server;
   try {
     server = createServer(options);
