@@ -101,12 +101,22 @@ export async function topicsPerShard(base: string, shards = 3): Promise<string[]
   return [...found.values()];
 }
 
+/** When {@link migrateSlot} hands over to the test, and how many keys it moves per MIGRATE. */
+export interface MigrationSteps {
+  /** Keys per MIGRATE (redis-cli's default pipeline is 10). @default 10 */
+  batch?: number;
+  /** After the first batch: a topic's keys may be on two shards now. */
+  afterFirstBatch?: () => Promise<unknown>;
+  /** Every key moved, the slot still owned by the source (commands are redirected with ASK). */
+  beforeOwnerChange?: () => Promise<unknown>;
+}
+
 /**
  * Moves `slot` to the primary `to` as `redis-cli --cluster reshard` does: IMPORTING on the target,
  * MIGRATING on the source, MIGRATE of its keys in batches, then the new owner announced to every
- * primary. `between` runs after the first batch (to act while the slot is half moved).
+ * primary.
  */
-export async function migrateSlot(slot: number, to: ClusterNodeInfo, between?: () => Promise<void>): Promise<void> {
+export async function migrateSlot(slot: number, to: ClusterNodeInfo, steps: MigrationSteps = {}): Promise<void> {
   const from = await ownerOf(slot);
   if (from.id === to.id) return;
   const [toHost, toPort] = to.addr.split(':');
@@ -115,15 +125,14 @@ export async function migrateSlot(slot: number, to: ClusterNodeInfo, between?: (
     await r.cluster('SETSLOT', slot, 'MIGRATING', to.id);
     let first = true;
     for (;;) {
-      const keys = (await r.cluster('GETKEYSINSLOT', slot, 2)) as string[];
+      const keys = (await r.cluster('GETKEYSINSLOT', slot, steps.batch ?? 10)) as string[];
       if (!keys.length) break;
       await r.migrate(toHost!, toPort!, '', 0, 5_000, 'REPLACE', 'KEYS', ...keys);
-      if (first) await between?.();
+      if (first) await steps.afterFirstBatch?.();
       first = false;
     }
-    // An empty slot: act before the ownership changes all the same.
-    if (first) await between?.();
   });
+  await steps.beforeOwnerChange?.();
   await onNode(to.addr, (r) => r.cluster('SETSLOT', slot, 'NODE', to.id));
   await onNode(from.addr, (r) => r.cluster('SETSLOT', slot, 'NODE', to.id));
   for (const n of (await clusterNodes()).filter((x) => x.primary && x.id !== to.id && x.id !== from.id)) {

@@ -210,7 +210,7 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     if (h && event.kind === 'msg') {
       const [epoch, offset] = (await run(
         'publish',
-        () => scripts.sbPublish(keys.stream(topic), keys.meta(topic), channel(topic), payload, h.size, Math.ceil(h.ttlMs), metaTtlMs, newEpoch(), publishCommand),
+        () => scripts.sbPublish(keys.stream(topic), keys.meta(topic), payload, h.size, Math.ceil(h.ttlMs), metaTtlMs, newEpoch(), publishCommand, channel(topic)),
         ErrorCode.OUTCOME_UNKNOWN,
       )) as [string, number];
       return { epoch, offset };

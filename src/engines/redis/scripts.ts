@@ -9,10 +9,12 @@ const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * Publish with history. KEYS: stream, meta, channel. ARGV: payload, size, ttlMs, metaTtlMs, newEpoch,
- * publish command (`PUBLISH` on one Redis, `SPUBLISH` on a cluster, where the channel is on the
- * topic's shard with its keys). A topic without meta (new, or lost with Redis's data) starts a new
- * epoch and an empty stream.
+ * Publish with history. KEYS: stream, meta. ARGV: payload, size, ttlMs, metaTtlMs, newEpoch, publish
+ * command (`PUBLISH` on one Redis, `SPUBLISH` on a cluster), channel. A topic without meta (new, or
+ * lost with Redis's data) starts a new epoch and an empty stream.
+ * On a cluster the channel carries the topic's hash tag, so it is on the shard of the keys; it is
+ * not declared as a key because it never exists as one, and a key that does not exist makes a
+ * resharding's importing node refuse the script (TRYAGAIN) for as long as the slot is migrating.
  * Stream entry ids are `0-<offset>`, so XRANGE reads by offset; MAXLEN keeps the last `size`.
  */
 export const PUBLISH = `${NOW}
@@ -26,7 +28,7 @@ local offset = redis.call('HINCRBY', KEYS[2], 'o', 1)
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '0-' .. offset, 'x', now + tonumber(ARGV[3]), 'd', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], math.max(tonumber(ARGV[4]), tonumber(ARGV[3])))
-redis.call(ARGV[6], KEYS[3], epoch .. '\\n' .. offset .. '\\n' .. ARGV[1])
+redis.call(ARGV[6], ARGV[7], epoch .. '\\n' .. offset .. '\\n' .. ARGV[1])
 return {epoch, offset}`;
 
 /**
@@ -117,7 +119,7 @@ export interface Scripts {
 /** Defines the scripts on `redis` (ioredis `defineCommand`: sent once, then called by hash; on a cluster, by the shard of the first key). */
 export function defineScripts(redis: import('./options.js').RedisClient): Scripts {
   const define = (name: string, numberOfKeys: number, lua: string) => redis.defineCommand(name, { numberOfKeys, lua });
-  define('sbPublish', 3, PUBLISH);
+  define('sbPublish', 2, PUBLISH);
   define('sbRead', 2, READ);
   define('sbPresenceAdd', 3, PRESENCE_ADD);
   define('sbPresenceRemove', 3, PRESENCE_REMOVE);
