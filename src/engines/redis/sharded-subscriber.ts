@@ -43,6 +43,8 @@ export class ShardedSubscriber implements Subscriber {
   #repairing = false;
   #again = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
+  /** Failed repairs in a row: the first is reported, then every 20th (a shard down for a while). */
+  #failures = 0;
 
   /** `options` are those of the per-shard connections: no reconnect of their own (this replaces them). */
   constructor(cluster: Cluster, options: RedisOptions, events: SubscriberEvents) {
@@ -128,12 +130,16 @@ export class ShardedSubscriber implements Subscriber {
     const node = this.#cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === key);
     if (!node) return Promise.reject(new Moved(key));
     const conn = node.duplicate(this.#options);
-    conn.on('smessageBuffer', (ch: Buffer, message: Buffer) => this.#events.onMessage(ch.toString('utf8'), message));
+    const current = () => this.#conns.get(key)?.conn === conn;
+    conn.on('smessageBuffer', (ch: Buffer, message: Buffer) => {
+      if (current()) this.#events.onMessage(ch.toString('utf8'), message);
+    });
     conn.on('close', () => this.#drop(key, conn));
     // Also how an unrequested SUNSUBSCRIBE (the slot left this primary) surfaces: the connection
     // is replaced and its channels subscribed again where they are now.
     conn.on('error', (err: unknown) => {
-      if (this.#conns.get(key)?.conn === conn) this.#events.onError(err, `redis shard subscriber ${key} (replaced)`);
+      // An established link that broke is reported; a connection that never opened is the repair's to report.
+      if (current() && conn.status !== 'connecting') this.#events.onError(err, `redis shard subscriber ${key} (replaced)`);
       this.#drop(key, conn);
     });
     const ready = conn.connect().then(
@@ -151,8 +157,7 @@ export class ShardedSubscriber implements Subscriber {
   #drop(key: string, conn: Redis): void {
     if (this.#conns.get(key)?.conn !== conn) return;
     this.#conns.delete(key);
-    conn.removeAllListeners();
-    conn.on('error', () => {});
+    // Its listeners stay (ioredis's own settle a pending connect()); they ignore a replaced connection.
     conn.disconnect();
     let held = false;
     for (const [ch, k] of this.#at) {
@@ -188,14 +193,15 @@ export class ShardedSubscriber implements Subscriber {
       do {
         this.#again = false;
         await this.#refresh();
-        for (const ch of [...this.#want]) if (this.#at.get(ch) !== this.#owner(ch) || !this.#at.has(ch)) await this.#place(ch);
+        for (const ch of [...this.#want]) if (!this.#at.has(ch) || this.#at.get(ch) !== this.#owner(ch)) await this.#place(ch);
       } while (this.#again && !this.#closed);
       if (this.#closed) return;
       this.#lost = false;
+      this.#failures = 0;
       this.#events.onReady();
     } catch (err) {
       if (this.#closed) return;
-      this.#events.onError(err, 'subscribing again on the cluster shards');
+      if (this.#failures++ % 20 === 0) this.#events.onError(err, 'subscribing again on the cluster shards (retried every 500 ms)');
       this.#retry = setTimeout(() => void this.#repair(), 500);
       this.#retry.unref?.();
     } finally {
