@@ -263,6 +263,19 @@ for (const n of [1, 2, 3]) {
   r.losses = s.losses.total;
   scaleRatios[`${n} node${n > 1 ? 's' : ''}`] = r;
 }
+// Sharded fan-out: three nodes on the cluster against one node on one Redis
+// (bench/scenarios/shards.js), in deliveries/s and in the busiest Redis's CPU.
+const shardRatios = {};
+const base = sbFan('shards-redis-1');
+for (const name of ['shards-cluster-3']) {
+  const s = sbFan(name);
+  if (!s || !base) continue;
+  shardRatios[name] = {
+    deliveriesVsOneRedisOneNode: round(s.deliveriesPerSec.median / base.deliveriesPerSec.median, 3),
+    busiestRedisCpuVsOneRedis: round(s.redisBusiestPct.median / base.redisBusiestPct.median, 3),
+    losses: s.losses.total,
+  };
+}
 const loadEnd = loadAverage();
 const report = {
   date: new Date().toISOString(),
@@ -277,6 +290,7 @@ const report = {
   ratios: ratioTable,
   goals: goalList,
   scaleRatios,
+  shardRatios,
 };
 
 console.log(terminalReport(scenarios, params, summary, ratioTable, goalList));
@@ -284,6 +298,12 @@ if (Object.keys(scaleRatios).length) {
   console.log('\nFan-out over Redis (deliveries/s, Switchboard JSON): ratios');
   for (const [k, r] of Object.entries(scaleRatios)) {
     console.log(`  ${k}: ${r.vsMemory !== undefined ? `${r.vsMemory}× the in-memory engine` : ''}${r.vsOneNode !== undefined ? `, ${r.vsOneNode}× one Redis node` : ''}, losses ${r.losses}`);
+  }
+}
+if (Object.keys(shardRatios).length) {
+  console.log('\nFan-out over 3 topics (Switchboard JSON): ratios to 1 node on one Redis');
+  for (const [k, r] of Object.entries(shardRatios)) {
+    console.log(`  ${k}: ${r.deliveriesVsOneRedisOneNode}× the deliveries/s, busiest Redis at ${r.busiestRedisCpuVsOneRedis}× the CPU, losses ${r.losses}`);
   }
 }
 const losses = runs.filter((r) => r.ok && r.scenario.startsWith('fanout') && r.metrics.losses > 0);

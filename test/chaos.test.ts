@@ -11,6 +11,7 @@ import type { Client, GapEvent } from '../src/client/node.js';
 import { redisEngine } from '../src/engines/redis/index.js';
 import type { Engine, Server } from '../src/server/index.js';
 import { dropPrefix, REDIS_URL, redisAnswers, testPrefix } from './redis-helpers.js';
+import { CLUSTER_URLS, clusterSkipReason, dropClusterPrefix } from './redis-cluster-helpers.js';
 import { createChaosProxy } from './chaos-proxy.js';
 import { createTestScope, until, within } from './helpers.js';
 
@@ -25,6 +26,8 @@ const scope = createTestScope();
 
 const hasRedis = await redisAnswers();
 if (!hasRedis) console.warn(`SKIP chaos on the Redis engine: no Redis answers at ${REDIS_URL}`);
+const noCluster = await clusterSkipReason();
+if (noCluster) console.warn(`SKIP chaos on the Redis Cluster engine: ${noCluster}`);
 const engines = [
   { name: 'memory', make: (): Engine | undefined => undefined },
   {
@@ -37,10 +40,20 @@ const engines = [
       return engine;
     },
   },
+  {
+    name: 'redis cluster',
+    make: (): Engine => {
+      const prefix = testPrefix();
+      const engine = redisEngine({ cluster: CLUSTER_URLS, prefix, logger: silentLogger });
+      scope.defer(() => dropClusterPrefix(prefix));
+      scope.track(engine);
+      return engine;
+    },
+  },
 ];
 
 describe.each(engines)('chaos on the $name engine: connections severed every 50-500 ms', ({ name, make }) => {
-  it.skipIf(name === 'redis' && !hasRedis)('delivers every message exactly once and in order, and runs every keyed call once', { timeout: 120_000 }, async () => {
+  it.skipIf((name === 'redis' && !hasRedis) || (name === 'redis cluster' && noCluster !== undefined))('delivers every message exactly once and in order, and runs every keyed call once', { timeout: 120_000 }, async () => {
     const runs = new Map<string, number>();
     const engine = make();
     const { server, port } = await scope.server(

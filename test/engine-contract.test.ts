@@ -6,15 +6,17 @@
  * The Redis entry needs a real Redis; it is skipped with a printed reason where none answers.
  */
 import { describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { CallOutcome, Engine, EngineEvent, EngineNode, HistoryOptions, StoredMessage } from '../src/engines/engine.js';
 import { createMemoryEngine } from '../src/engines/memory.js';
 import { redisEngine } from '../src/engines/redis/index.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { createTestScope, until } from './helpers.js';
 import { dropPrefix, REDIS_URL, redisAnswers, testPrefix } from './redis-helpers.js';
+import { CLUSTER_URLS, clusterSkipReason, dropClusterPrefix } from './redis-cluster-helpers.js';
 
 const hasRedis = await redisAnswers();
+const noCluster = await clusterSkipReason();
 const scope = createTestScope();
 
 /** One engine family under test: how to make instances that share (or do not share) their data. */
@@ -61,6 +63,27 @@ const ENGINES: EngineFixture[] = [
         // Its own command connection, which the test cuts without reconnecting: the engine can no
         // longer heartbeat, exactly as if its process had been killed.
         const client = new Redis(REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => null });
+        client.on('error', () => {});
+        scope.defer(() => client.disconnect());
+        return { engine: redisEngine({ client, prefix, nodeTtlMs }), die: () => client.disconnect() };
+      },
+    },
+  },
+  {
+    name: 'redis cluster',
+    ...(noCluster ? { skip: noCluster } : {}),
+    dataset: () => {
+      const p = testPrefix();
+      scope.defer(() => dropClusterPrefix(p));
+      return p;
+    },
+    create: (prefix, o) => redisEngine({ cluster: CLUSTER_URLS, prefix, ...o }),
+    shared: true,
+    loseData: (prefix) => dropClusterPrefix(prefix),
+    mortal: {
+      create(prefix, nodeTtlMs) {
+        // Its own cluster client, which the test cuts without reconnecting (as for one Redis).
+        const client = new Cluster(CLUSTER_URLS, { enableOfflineQueue: false, clusterRetryStrategy: () => null, redisOptions: { maxRetriesPerRequest: 1 } });
         client.on('error', () => {});
         scope.defer(() => client.disconnect());
         return { engine: redisEngine({ client, prefix, nodeTtlMs }), die: () => client.disconnect() };

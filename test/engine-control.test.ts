@@ -12,8 +12,11 @@ import { redisEngine } from '../src/engines/redis/index.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { createTestScope, until } from './helpers.js';
 import { dropPrefix, REDIS_URL, requireRedis, testPrefix } from './redis-helpers.js';
+import { CLUSTER_URLS, clusterSkipReason, dropClusterPrefix } from './redis-cluster-helpers.js';
 
 const hasRedis = await requireRedis('test/engine-control.test.ts (redis entry)');
+const noCluster = await clusterSkipReason();
+if (noCluster) console.warn(`SKIP test/engine-control.test.ts (redis cluster entry): ${noCluster}`);
 const scope = createTestScope();
 
 const ENGINES: { name: string; skip?: string; nodes: number; create(dataset: string): Engine; dataset(): string }[] = [
@@ -28,6 +31,17 @@ const ENGINES: { name: string; skip?: string; nodes: number; create(dataset: str
       return p;
     },
     create: (prefix) => redisEngine({ url: REDIS_URL, prefix }),
+  },
+  {
+    name: 'redis cluster',
+    ...(noCluster ? { skip: noCluster } : {}),
+    nodes: 2,
+    dataset() {
+      const p = testPrefix();
+      scope.defer(() => dropClusterPrefix(p));
+      return p;
+    },
+    create: (prefix) => redisEngine({ cluster: CLUSTER_URLS, prefix }),
   },
 ];
 

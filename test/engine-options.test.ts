@@ -39,3 +39,19 @@ describe('redis engine options', () => {
     expect(() => redisEngine({ logger: 'log' as never })).toThrow(/^logger must be a logger/);
   });
 });
+
+describe('redis engine options on a cluster', () => {
+  it('refuses cluster node lists that cannot work, and cluster with client', () => {
+    expect(() => redisEngine({ cluster: [] })).toThrow(/^cluster must be a non-empty array of redis:\/\/ URLs/);
+    expect(() => redisEngine({ cluster: 'redis://127.0.0.1:7000' as never })).toThrow(/^cluster must be/);
+    const client = { isCluster: false } as never;
+    expect(() => redisEngine({ cluster: ['redis://127.0.0.1:7000'], client })).toThrow(/^cluster and client cannot both be given/);
+  });
+
+  it('refuses a prefix with a hash tag of its own, which would split or pile up the topics’ keys', () => {
+    expect(() => redisEngine({ cluster: ['redis://127.0.0.1:7000'], prefix: 'app{1}:' })).toThrow(/^prefix must not contain "\{" or "\}" on a Redis Cluster/);
+    expect(() => redisEngine({ client: { isCluster: true } as never, prefix: 'app{' })).toThrow(/^prefix must not contain/);
+    // On one Redis a brace in the prefix is only a character.
+    expect(() => redisEngine({ prefix: 'app{1}:', url: 'redis://127.0.0.1:1' }).close()).not.toThrow();
+  });
+});

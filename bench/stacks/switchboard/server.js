@@ -5,9 +5,12 @@
 import { createServer, silentLogger } from 'switchboard/server';
 import { CHUNK, STREAM_ITEM } from '../payloads.js';
 
-/** `redis`: a Redis URL to run on the Redis engine (the scale-out scenarios), with `prefix`. */
-export async function start({ host, redis, prefix }) {
-  const engine = redis ? (await import('switchboard/redis')).redisEngine({ url: redis, prefix, logger: silentLogger }) : undefined;
+/**
+ * `redis`: a Redis URL to run on the Redis engine (the scale-out scenarios), with `prefix`;
+ * `cluster`: the node URLs of a Redis Cluster instead (bench/scenarios/shards.js).
+ */
+export async function start({ host, redis, cluster, prefix }) {
+  const engine = redis || cluster ? (await import('switchboard/redis')).redisEngine({ ...(cluster ? { cluster } : { url: redis }), prefix, logger: silentLogger }) : undefined;
   const server = createServer({
     host,
     ...(engine ? { engine } : {}),
@@ -16,6 +19,7 @@ export async function start({ host, redis, prefix }) {
   })
     .command('echo', (input) => input)
     .topic('fan', { subscribe: true, publish: true })
+    .topic('fan:*', { subscribe: true, publish: true })
     .stream('small', async function* ({ n }) {
       for (let i = 0; i < n; i++) yield { ...STREAM_ITEM, seq: i };
     })

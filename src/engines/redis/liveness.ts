@@ -6,12 +6,12 @@
  * with the same deadline tells a frozen Redis from an idle one (docs/scaling.md, "When Redis
  * freezes").
  */
-import type { Redis } from 'ioredis';
+import type { Pingable } from './subscriber.js';
 
 /** What {@link Liveness} needs from the engine. */
 export interface LivenessDeps {
-  /** The engine's connections (commands and pub/sub): Redis is live when each answers. */
-  clients: readonly Redis[];
+  /** The engine's connections (commands and pub/sub, which may change on a cluster): Redis is live when each answers. */
+  clients(): readonly Pingable[];
   /** The deadline of every command and of the probe, in ms. */
   timeoutMs: number;
   /** Redis stopped answering within the deadline. */
@@ -83,7 +83,7 @@ export class Liveness {
 
   /** A connection was (re)established: nothing is queued on it, so it answers until shown otherwise. */
   connected(): void {
-    if (this.#stalled && this.#d.clients.every((c) => c.status === 'ready')) this.#answered();
+    if (this.#stalled && this.#d.clients().every((c) => c.status === 'ready')) this.#answered();
   }
 
   /**
@@ -92,7 +92,8 @@ export class Liveness {
    * the stall.
    */
   probe(): void {
-    const { clients, timeoutMs } = this.#d;
+    const { timeoutMs } = this.#d;
+    const clients = this.#d.clients();
     if (this.#probing || !clients.every((c) => c.status === 'ready')) return;
     this.#probing = true;
     const timer = setTimeout(() => this.#stall(), timeoutMs);
@@ -108,7 +109,7 @@ export class Liveness {
         // A dropped link is reported by the connection's status; a client with its own
         // `commandTimeout` rejects a PING that Redis did not answer: that is a stall.
         // The next probe is the interval's, not an immediate one: no loop on a fast rejection.
-        if (clients.every((c) => c.status === 'ready')) this.#stall();
+        if (this.#d.clients().every((c) => c.status === 'ready')) this.#stall();
       },
     );
   }

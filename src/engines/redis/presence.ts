@@ -6,15 +6,15 @@
  * ghost stays longer than the node TTL. A node that was cut off from Redis re-adds its entries
  * when it comes back.
  */
-import type { Redis } from 'ioredis';
 import type { Member } from '../../protocol/frames.js';
 import type { EngineEvent, PresenceEntry } from '../engine.js';
 import type { RedisKeys } from './keys.js';
+import type { RedisClient } from './options.js';
 import type { Scripts } from './scripts.js';
 
 /** What {@link PresenceStore} needs from the engine. */
 export interface PresenceStoreDeps {
-  redis: Redis;
+  redis: RedisClient;
   scripts: Scripts;
   keys: RedisKeys;
   nodeId: string;
@@ -48,17 +48,16 @@ export class PresenceStore {
     this.#d = deps;
   }
 
-  /** The keys of the presence scripts: the topic's three hashes and the node's entry set. */
-  #keys(topic: string, nodeId = this.#d.nodeId): string[] {
-    return [...this.#d.keys.presence(topic), this.#d.keys.nodeEntries(nodeId)];
-  }
 
   /** Adds a connection; `true` when its member was not present before. */
   async add({ topic, member, clientId }: PresenceEntry): Promise<boolean> {
     const key = `${topic}\u0000${clientId}`;
     this.#pending.delete(key);
     this.#mine.set(key, { topic, member, clientId });
-    const joined = await this.#d.scripts.sbPresenceAdd(...this.#keys(topic), clientId, member.id, JSON.stringify(member), JSON.stringify([topic, clientId]));
+    // The node's entry first (another slot on a cluster): should this node die before the
+    // script, the cleanup after it finds an entry without presence, never presence without an entry.
+    await this.#d.redis.sadd(this.#d.keys.nodeEntries(this.#d.nodeId), JSON.stringify([topic, clientId]));
+    const joined = await this.#d.scripts.sbPresenceAdd(...this.#d.keys.presence(topic), clientId, member.id, JSON.stringify(member));
     return joined === 1;
   }
 
@@ -80,7 +79,9 @@ export class PresenceStore {
     const own = nodeId === this.#d.nodeId;
     if (own) this.#mine.delete(key);
     try {
-      const left = await this.#d.scripts.sbPresenceRemove(...this.#keys(topic, nodeId), clientId, JSON.stringify([topic, clientId]));
+      const left = await this.#d.scripts.sbPresenceRemove(...this.#d.keys.presence(topic), clientId);
+      // After the removal: a node dying in between leaves an entry whose cleanup finds nothing.
+      await this.#d.redis.srem(this.#d.keys.nodeEntries(nodeId), JSON.stringify([topic, clientId]));
       if (own) this.#pending.delete(key);
       return left ? (JSON.parse(left) as Member) : undefined;
     } catch (err) {

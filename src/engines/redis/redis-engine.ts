@@ -2,7 +2,10 @@
  * The Redis engine: several Switchboard servers (or a worker with no clients, as an emitter)
  * share topics, history, presence and idempotent-call records through one Redis.
  *
- * - Fan-out: Redis pub/sub, one channel per topic, one PUBLISH per message (encoded once).
+ * - Fan-out: Redis pub/sub, one channel per topic, one PUBLISH per message (encoded once). On a
+ *   Redis Cluster (a `Cluster` client), every topic's keys and channel share the topic's hash tag
+ *   and fan-out is sharded pub/sub (SPUBLISH), so a message crosses only its topic's shard
+ *   (keys.ts, sharded-subscriber.ts, docs/scaling.md "Redis Cluster").
  * - History: a Redis Stream per topic with entry ids `0-<offset>` and a meta hash with the epoch
  *   and last offset; publish assigns the offset, stores and publishes in one Lua script, so every
  *   node sees the same offsets in the same order. Streams rather than sorted sets: range reads by
@@ -18,17 +21,19 @@
  *   `UNAVAILABLE` without being sent, and `health()` reports it (docs/scaling.md).
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { SwitchboardError } from '../../protocol/errors.js';
 import type { StreamPosition } from '../../protocol/frames.js';
 import { consoleLogger, type Logger } from '../../shared/logger.js';
 import { newEpoch, type CallClaim, type CallOutcome, type ControlMessage, type Engine, type EngineEvent, type EngineNode, type HistoryOptions, type HistoryQuery, type HistoryResult, type StoredMessage } from '../engine.js';
 import { redisKeys } from './keys.js';
-import { CLIENT_OPTIONS, resolveRedisOptions, type RedisEngineOptions } from './options.js';
+import { CLIENT_OPTIONS, CLUSTER_OPTIONS, resolveRedisOptions, type RedisClient, type RedisEngineOptions } from './options.js';
 import { DeadlinePassed, Liveness } from './liveness.js';
 import { PresenceStore } from './presence.js';
 import { defineScripts } from './scripts.js';
+import { ShardedSubscriber } from './sharded-subscriber.js';
+import { PlainSubscriber, type Subscriber, type SubscriberEvents } from './subscriber.js';
 import { channelMessage, decodeEvent, decodeValue, encodeEvent, encodeValue, splitChannelMessage, type CallRecord } from './wire.js';
 
 type Entry = [id: string, fields: Buffer[]];
@@ -43,14 +48,16 @@ export interface RedisEngine extends Engine {
 
 /** Creates a Redis engine: `createServer({ engine: redisEngine({ url }) })`. */
 export function redisEngine(options?: RedisEngineOptions): RedisEngine {
-  const { url, prefix, nodeTtlMs, historyMetaTtlMs: metaTtlMs, commandTimeoutMs, client, logger: given } = resolveRedisOptions(options);
+  const { url, prefix, nodeTtlMs, historyMetaTtlMs: metaTtlMs, commandTimeoutMs, client, cluster, logger: given } = resolveRedisOptions(options);
   /** The given logger, else the server's (from `attach`). */
   let logger: Logger = given ?? consoleLogger;
   const onError = (err: unknown, what: string) => logger.error({ err, what }, `redis engine: ${what} failed`);
   const nodeId = randomUUID();
   const ownsClient = !client;
-  const redis = client ?? new Redis(url, CLIENT_OPTIONS);
-  const sub = redis.duplicate(CLIENT_OPTIONS);
+  const redis: RedisClient = client ?? (cluster ? new Cluster(cluster, CLUSTER_OPTIONS) : new Redis(url, CLIENT_OPTIONS));
+  /** On a cluster, fan-out and control use sharded pub/sub: a message goes to one shard only. */
+  const sharded = redis.isCluster;
+  const publishCommand = sharded ? 'SPUBLISH' : 'PUBLISH';
   const scripts = defineScripts(redis);
   const keys = redisKeys(prefix);
   const { channel, channelPrefix } = keys;
@@ -64,8 +71,26 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
   const channels = new Set<string>();
   /** Topics left while the subscriber connection was down (ioredis re-subscribes them on reconnect). */
   const unsubscribed = new Set<string>();
+  const subscriberEvents: SubscriberEvents = {
+    onMessage,
+    onLost() {
+      if (closed || lost) return;
+      lost = true;
+      // From the moment the link drops, the node holds what still arrives and moves no position,
+      // so the resync below reads history from before the hole.
+      node?.suspend();
+    },
+    onReady() {
+      liveness.connected();
+      void recover();
+    },
+    onError,
+  };
+  const sub: Subscriber = sharded
+    ? new ShardedSubscriber(redis as Cluster, CLIENT_OPTIONS, subscriberEvents)
+    : new PlainSubscriber(redis as Redis, CLIENT_OPTIONS, subscriberEvents, connect);
   const liveness = new Liveness({
-    clients: [redis, sub],
+    clients: () => [redis, ...sub.connections()],
     timeoutMs: commandTimeoutMs,
     onStall: () => {
       if (closed) return;
@@ -129,8 +154,7 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     }
   }
 
-  sub.on('messageBuffer', (ch: Buffer, message: Buffer) => {
-    const name = ch.toString('utf8');
+  function onMessage(name: string, message: Buffer): void {
     if (name === keys.control) {
       const m = decodeValue(message) as ControlMessage | undefined;
       // Shape-checked before it reaches the server: a malformed message (another version, a stray
@@ -141,22 +165,12 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
       return node?.control?.(m);
     }
     if (!name.startsWith(channelPrefix)) return;
+    const topic = keys.topicOf(name);
     const parts = splitChannelMessage(message);
     const event = parts && decodeEvent(parts.payload, parts.epoch, parts.offset);
-    if (!event) return onError(new Error('undecodable message on a topic channel'), 'deliver');
-    node?.deliver(name.slice(channelPrefix.length), event);
-  });
-  sub.on('close', () => {
-    if (closed || lost) return;
-    lost = true;
-    // From the moment the link drops, the node holds what still arrives and moves no position,
-    // so the resync below reads history from before the hole.
-    node?.suspend();
-  });
-  sub.on('ready', () => {
-    liveness.connected();
-    void recover();
-  });
+    if (!event || topic === undefined) return onError(new Error('undecodable message on a topic channel'), 'deliver');
+    node?.deliver(topic, event);
+  }
   redis.on('ready', () => liveness.connected());
 
   /** After the subscriber connection came back: resync, then presence; retried until it works. */
@@ -164,9 +178,9 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     if (!lost || closed || recovering) return;
     recovering = true;
     try {
-      // ioredis re-subscribed the channels it knew on reconnect; a PING answered after them proves
-      // they are in effect, so the history read misses nothing published from here on.
-      await run('resync', () => sub.ping());
+      // Every channel is subscribed again and a PING answered after that: the history read
+      // misses nothing published from here on.
+      await run('resync', () => sub.settle());
       await dropStaleChannels();
       await node?.resync();
       await presence.restore();
@@ -182,13 +196,12 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
   // ioredis reports connection errors as events; without listeners they would be printed raw.
   const onRedisError = (err: unknown) => onError(err, 'redis connection');
   redis.on('error', onRedisError);
-  sub.on('error', (err: unknown) => onError(err, 'redis subscriber connection'));
   // Idle topics with subscribers keep their epoch: their meta TTL is renewed while carried here.
   const metaTimer = setInterval(() => {
     if (redis.status !== 'ready' || liveness.stalled || channels.size === 0) return;
-    const p = redis.pipeline();
-    for (const topic of channels) p.pexpire(keys.meta(topic), metaTtlMs);
-    p.exec().catch((err: unknown) => onError(err, 'renewing topic meta'));
+    // One command per topic (on a cluster the topics' keys are on several shards; ioredis
+    // pipelines them on one Redis).
+    Promise.all([...channels].map((topic) => redis.pexpire(keys.meta(topic), metaTtlMs))).catch((err: unknown) => onError(err, 'renewing topic meta'));
   }, Math.max(1_000, Math.floor(metaTtlMs / 4)));
   metaTimer.unref?.();
 
@@ -197,7 +210,7 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     if (h && event.kind === 'msg') {
       const [epoch, offset] = (await run(
         'publish',
-        () => scripts.sbPublish(keys.stream(topic), keys.meta(topic), channel(topic), payload, h.size, Math.ceil(h.ttlMs), metaTtlMs, newEpoch()),
+        () => scripts.sbPublish(keys.stream(topic), keys.meta(topic), payload, h.size, Math.ceil(h.ttlMs), metaTtlMs, newEpoch(), publishCommand, channel(topic)),
         ErrorCode.OUTCOME_UNKNOWN,
       )) as [string, number];
       return { epoch, offset };
@@ -205,8 +218,13 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     // A message past its deadline may still go out; a join or leave announcement is the engine's
     // own bookkeeping, whose callers only need to know it did not complete.
     const late = event.kind === 'msg' ? ErrorCode.OUTCOME_UNKNOWN : ErrorCode.UNAVAILABLE;
-    await run('publish', () => redis.publish(channel(topic), channelMessage(payload)), late);
+    await run('publish', () => pub(channel(topic), channelMessage(payload)), late);
     return undefined;
+  }
+
+  /** Publishes on a channel: sharded on a cluster (the channel's shard only), classic on one Redis. */
+  function pub(name: string, message: Buffer): Promise<number> {
+    return (sharded ? redis.spublish(name, message) : redis.publish(name, message)) as Promise<number>;
   }
 
   /** A stream entry as a stored message; `undefined` when it expired by `now` (Redis's clock) or is not ours. */
@@ -255,7 +273,7 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
       // A failed attach may be retried (the server's listen() again) once Redis is up. Connecting
       // has its own deadline (ready()), longer than a command's.
       await connect(redis);
-      await connect(sub);
+      await sub.connect();
       // Server control reaches every node on one channel (docs/scaling.md); ioredis re-subscribes
       // it after a reconnect. What is sent while a node's link is down never reaches it (at most once).
       await run('subscribe', () => sub.subscribe(keys.control));
@@ -284,7 +302,7 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
       else unsubscribed.add(topic);
     },
     async control(message) {
-      await run('control', () => redis.publish(keys.control, encodeValue(message)));
+      await run('control', () => pub(keys.control, encodeValue(message)));
     },
     async grantAdd(grant, topic, member, ttlMs) {
       const k = keys.grant(grant);
@@ -365,7 +383,7 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
 }
 
 /** {@link ready}, with a failure as `UNAVAILABLE`. */
-async function connect(client: Redis): Promise<void> {
+async function connect(client: RedisClient): Promise<void> {
   try {
     await ready(client);
   } catch (err) {
@@ -376,7 +394,7 @@ async function connect(client: Redis): Promise<void> {
 }
 
 /** Resolves once `client` is ready: connects a fresh one, or waits for one that is reconnecting. */
-async function ready(client: Redis): Promise<void> {
+async function ready(client: RedisClient): Promise<void> {
   if (client.status === 'ready') return;
   if (client.status === 'wait' || client.status === 'end') return void (await client.connect());
   await new Promise<void>((resolve, reject) => {

@@ -9,8 +9,12 @@ const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * Publish with history. KEYS: stream, meta, channel. ARGV: payload, size, ttlMs, metaTtlMs, newEpoch.
- * A topic without meta (new, or lost with Redis's data) starts a new epoch and an empty stream.
+ * Publish with history. KEYS: stream, meta. ARGV: payload, size, ttlMs, metaTtlMs, newEpoch, publish
+ * command (`PUBLISH` on one Redis, `SPUBLISH` on a cluster), channel. A topic without meta (new, or
+ * lost with Redis's data) starts a new epoch and an empty stream.
+ * On a cluster the channel carries the topic's hash tag, so it is on the shard of the keys; it is
+ * not declared as a key because it never exists as one, and a key that does not exist makes a
+ * resharding's importing node refuse the script (TRYAGAIN) for as long as the slot is migrating.
  * Stream entry ids are `0-<offset>`, so XRANGE reads by offset; MAXLEN keeps the last `size`.
  */
 export const PUBLISH = `${NOW}
@@ -24,7 +28,7 @@ local offset = redis.call('HINCRBY', KEYS[2], 'o', 1)
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '0-' .. offset, 'x', now + tonumber(ARGV[3]), 'd', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], math.max(tonumber(ARGV[4]), tonumber(ARGV[3])))
-redis.call('PUBLISH', KEYS[3], epoch .. '\\n' .. offset .. '\\n' .. ARGV[1])
+redis.call(ARGV[6], ARGV[7], epoch .. '\\n' .. offset .. '\\n' .. ARGV[1])
 return {epoch, offset}`;
 
 /**
@@ -56,12 +60,13 @@ if limit > 0 then entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 
 return {epoch, offset, now, 'last', entries}`;
 
 /**
- * Presence add. KEYS: clients hash, member counts hash, member info hash, node entries set.
- * ARGV: clientId, memberId, member (JSON), node entry. Returns 1 when the member was not present.
+ * Presence add. KEYS: clients hash, member counts hash, member info hash (one topic's, one slot).
+ * ARGV: clientId, memberId, member (JSON). Returns 1 when the member was not present. The node's
+ * entry set (another slot) is added to before, by the caller: a node dying in between leaves an
+ * entry whose cleanup finds nothing, never a member nobody cleans up.
  */
 export const PRESENCE_ADD = `
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('SADD', KEYS[4], ARGV[4])
 if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then
   redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
   return 1
@@ -69,13 +74,13 @@ end
 return 0`;
 
 /**
- * Presence remove. KEYS as for add. ARGV: clientId, node entry. Returns the member (JSON) when it
- * was the member's last connection on the topic, else false. Idempotent: a second removal of the
- * same connection (two nodes cleaning up one dead node) finds nothing.
+ * Presence remove. KEYS as for add. ARGV: clientId. Returns the member (JSON) when it was the
+ * member's last connection on the topic, else false. Idempotent: a second removal of the same
+ * connection (two nodes cleaning up one dead node) finds nothing. The caller removes the node's
+ * entry after it.
  */
 export const PRESENCE_REMOVE = `
 local member = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('SREM', KEYS[4], ARGV[2])
 if not member then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
 if redis.call('HINCRBY', KEYS[2], member, -1) <= 0 then
@@ -129,13 +134,13 @@ export interface Scripts {
   sbGrantIndex(...args: Arg[]): Promise<number>;
 }
 
-/** Defines the scripts on `redis` (ioredis `defineCommand`: sent once, then called by hash). */
-export function defineScripts(redis: import('ioredis').Redis): Scripts {
+/** Defines the scripts on `redis` (ioredis `defineCommand`: sent once, then called by hash; on a cluster, by the shard of the first key). */
+export function defineScripts(redis: import('./options.js').RedisClient): Scripts {
   const define = (name: string, numberOfKeys: number, lua: string) => redis.defineCommand(name, { numberOfKeys, lua });
-  define('sbPublish', 3, PUBLISH);
+  define('sbPublish', 2, PUBLISH);
   define('sbRead', 2, READ);
-  define('sbPresenceAdd', 4, PRESENCE_ADD);
-  define('sbPresenceRemove', 4, PRESENCE_REMOVE);
+  define('sbPresenceAdd', 3, PRESENCE_ADD);
+  define('sbPresenceRemove', 3, PRESENCE_REMOVE);
   define('sbHeartbeat', 1, HEARTBEAT);
   define('sbRenew', 1, RENEW);
   define('sbGrantIndex', 1, GRANT_INDEX);
