@@ -495,6 +495,19 @@ describe.each(NODES)('server control on $name: revocation, reconnects, ordering'
     expect(p.frames.filter((f) => f.t === 'msg').map((f) => f.data)).toEqual([3, 4, 5, 6]);
   });
 
+  it.skipIf(skip)('a connection the server subscribed bypassing the rules may sub the topic without a grant; another may not', async () => {
+    const { a, b } = await start();
+    const [p, id] = await rawIn(b.url, 'alice');
+    await a.server.subscribe({ clientId: id }, 'private:alice', { bypassRules: true });
+    await grantOf(p, 'private:alice');
+    expect(await p.request({ t: 'sub', id: 1, topic: 'private:alice' })).toMatchObject({ t: 'ok', output: { position: { offset: 0 } } });
+    const [other] = await rawIn(b.url, 'alice');
+    expect(await other.request({ t: 'sub', id: 1, topic: 'private:alice' })).toMatchObject({ t: 'err', code: ErrorCode.FORBIDDEN });
+    await a.server.unsubscribe({ clientId: id }, 'private:alice');
+    await p.next((f) => f.t === 'unsubscribed', 'unsubscribed');
+    expect(await p.request({ t: 'sub', id: 2, topic: 'private:alice' })).toMatchObject({ t: 'err', code: ErrorCode.FORBIDDEN });
+  });
+
   it.skipIf(skip)('the connect-hook pattern loses and repeats nothing across reconnects, with one grant per connection chain', async () => {
     const { a, b } = await start();
     const T = 'private:alice';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay } from '../src/client/backoff.js';
+import { createTopicState } from '../src/client/subscriptions.js';
 import { CLIENT_DEFAULTS, resolveClientOptions } from '../src/client/options.js';
 import { CloseCode, isSendableCloseCode, ReadyState, shouldReconnect } from '../src/protocol/close-codes.js';
 import { jsonCodec } from '../src/protocol/codec.js';
@@ -228,5 +229,24 @@ describe('jwt() options', () => {
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     expect(() => jwt({ publicKey, algorithms: ['RS256', 'PS256'] })).not.toThrow();
     expect(() => jwt({ publicKey, algorithms: ['RS256', 'ES256'] })).toThrow(TypeError);
+  });
+});
+
+describe('a topic state confirmed again (createTopicState)', () => {
+  const at = (offset: number) => ({ epoch: 'e1', offset });
+  it('never moves its position back within an epoch, unless the answer reports a gap', () => {
+    const seen: number[] = [];
+    const t = createTopicState('t', () => {});
+    t.handlers.add(((d: number) => void seen.push(d)) as never);
+    t.confirmed({ position: at(0) }, false);
+    for (const o of [1, 2, 3]) t.deliver(o, { topic: 't', ...at(o) });
+    // A repeated `sub`'s answer behind what was received: its replay of 2 and 3 is dropped.
+    t.confirmed({ position: at(1), recovered: true }, true);
+    expect(t.position).toEqual(at(3));
+    for (const o of [2, 3, 4]) t.deliver(o, { topic: 't', ...at(o) });
+    expect(seen).toEqual([1, 2, 3, 4]);
+    // A gap: the server continues at its own position, behind or not.
+    t.confirmed({ position: at(2), recovered: false, reason: 'window' }, true);
+    expect(t.position).toEqual(at(2));
   });
 });

@@ -243,10 +243,17 @@ export function createControl<Identity>(deps: ControlDeps<Identity>) {
     },
 
     /**
-     * A `sub` carrying a grant (a re-subscription after a reconnect): whether the engine holds that
-     * grant for the topic and this connection's member.
+     * A `sub` the rules refuse: with a grant (a re-subscription after a reconnect), whether the
+     * engine holds that grant for the topic and this connection's member; without, whether the
+     * server subscribed this connection to the topic bypassing the rules.
      */
-    async granted(conn: Connection<Identity>, topic: string, grant: string): Promise<boolean> {
+    async granted(conn: Connection<Identity>, topic: string, grant: string | undefined): Promise<boolean> {
+      if (grant === undefined) {
+        // Subscribed by the server bypassing the rules: the client's own `sub` of the topic (sent
+        // before it heard of it) is the second `sub` of a subscription it has.
+        const e = byClient.get(conn.clientId);
+        return e?.conn === conn && e.grants?.has(topic) === true;
+      }
       const bound = await engine.grantFind?.(grant, topic);
       if (bound === undefined) return false;
       if (bound !== '' && bound !== members.id(conn.identity, conn.clientId)) return false;

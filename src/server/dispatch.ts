@@ -46,8 +46,11 @@ export interface DispatchDeps<Identity> {
   idempotent: IdempotentRun;
   /** The scope of a connection's idempotency keys. */
   keyScope(conn: Connection<Identity>): string;
-  /** Whether a `sub`'s `grant` lets this connection subscribe whatever the rules say (docs/protocol.md §2.9). */
-  granted?(conn: Connection<Identity>, topic: string, grant: string): Promise<boolean>;
+  /**
+   * Whether a `sub`'s `grant` lets this connection subscribe whatever the rules say, or, without
+   * one, whether the server subscribed it to the topic bypassing them (docs/protocol.md §2.9).
+   */
+  granted?(conn: Connection<Identity>, topic: string, grant: string | undefined): Promise<boolean>;
 }
 
 /** Why a topic operation was FORBIDDEN, in `details.reason` (docs/protocol.md §4). */
@@ -273,7 +276,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
   async function subscribe(conn: Connection<Identity>, f: SubFrame): Promise<SubscriptionOutcome | undefined> {
     const { id, topic } = f;
     const rule = rules.find(topic);
-    const allowed = (await check(rule?.subscribe, conn, topic)) || (f.grant !== undefined && (await deps.granted?.(conn, topic, f.grant)));
+    const allowed = (await check(rule?.subscribe, conn, topic)) || (await deps.granted?.(conn, topic, f.grant));
     if (!allowed) {
       const reason = rule ? 'denied' : 'no-rule';
       forbidden(conn, id, topic, reason);

@@ -108,6 +108,8 @@ export class ShardedSubscriber implements Subscriber {
         if (this.#at.get(channel) === key && this.#conns.has(key)) return;
         const conn = await this.#conn(key);
         await ssubscribe(conn, channel);
+        // The connection was replaced meanwhile (it dropped): subscribe on its successor.
+        if (this.#conns.get(key)?.conn !== conn) throw new Moved(channel);
         const before = this.#at.get(channel);
         this.#at.set(channel, key);
         // Its shard changed: leave it where it was (a primary that lost the slot has dropped it already).
