@@ -112,7 +112,7 @@ describe('TLS', () => {
     expect(() => connect('wss://x/ws', { tls: { cert: 'pem' } })).toThrow('tls.cert and tls.key go together: a client certificate needs its private key');
     expect(() => connect('wss://x/ws', { tls: { ca: 42 as never } })).toThrow(/tls\.ca must be PEM text or bytes/);
     expect(() => connect('wss://x/ws', { tls: { ca: 'pem' }, WebSocket: WebSocket as never })).toThrow(/either options\.tls or options\.WebSocket/);
-    expect(() => connectBrowser('wss://x/ws', { tls: { ca: 'pem' } })).toThrow(/options\.tls works only under Node/);
+    expect(() => connectBrowser('wss://x/ws', { tls: { ca: 'pem' } })).toThrow('options.tls works only under Node');
   });
 
   it('the egress relay serves wss:// (tls) and opens a wss:// upstream it verifies with upstreamTls.ca', async () => {

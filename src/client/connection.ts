@@ -366,8 +366,6 @@ class ClientConnection implements Connection, Beating {
    */
   #onClosed(code: number, reason: string, httpStatus?: number, token?: string, failure?: SwitchboardError): void {
     const opts = this.#opts;
-    // MOVED on an open connection: the server is draining and asks for another node now (docs/client.md, "Reconnection").
-    const moved = code === CloseCode.MOVED && this.state === 'open';
     // A connection that stayed open for stableAfterMs starts the backoff over.
     if (opts.reconnect && this.state === 'open' && Date.now() - this.#openedAt >= opts.reconnect.stableAfterMs) this.#attempt = 0;
     this.#clearTimers();
@@ -391,7 +389,8 @@ class ClientConnection implements Connection, Beating {
       const why = !opts.reconnect ? 'reconnect is off' : !retryable ? 'the server asked not to reconnect' : `gave up after ${attempt} attempts`;
       return this.#stop(code, reason, undefined, httpStatus, why);
     }
-    const delayMs = moved ? 0 : backoffDelay(attempt, opts.reconnect.initialDelayMs, opts.reconnect.maxDelayMs);
+    // MOVED on a welcomed connection (no failed attempt): a draining server asks for another node now (docs/client.md, "Reconnection").
+    const delayMs = code === CloseCode.MOVED && !failure ? 0 : backoffDelay(attempt, opts.reconnect.initialDelayMs, opts.reconnect.maxDelayMs);
     this.#attempt = attempt + 1;
     this.state = 'reconnecting';
     this.#emitClose(code, reason, true, httpStatus);
