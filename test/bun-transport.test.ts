@@ -7,10 +7,8 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +18,7 @@ import { msgpack } from '../src/msgpack/index.js';
 import { CloseCode } from '../src/protocol/close-codes.js';
 import { createServer } from '../src/server/index.js';
 import { createTestScope, handshakeStatus, until, within, type TestScope } from './helpers.js';
+import { testCertificates } from './tls-fixtures.js';
 
 const BUN = fileURLToPath(new URL('../node_modules/@oven/bun-linux-x64/bin/bun', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./fixtures/bun-server.js', import.meta.url));
@@ -83,18 +82,6 @@ async function bunServer(scope: TestScope, config: BunServerConfig = {}, scheme 
 
 function token(sub: string): Promise<string> {
   return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
-}
-
-/** A test CA and a certificate it signed for 127.0.0.1, made with openssl in a temporary directory. */
-function testCertificates(scope: TestScope): { key: string; cert: string; ca: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), 'sb-bun-tls-'));
-  scope.defer(() => rmSync(dir, { recursive: true, force: true }));
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=Switchboard test CA');
-  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'ext.cnf');
-  return { key: join(dir, 'server.key'), cert: join(dir, 'server.pem'), ca: readFileSync(join(dir, 'ca.pem')) };
 }
 
 const scope = createTestScope();

@@ -75,6 +75,10 @@ export interface RuntimeServerConfig {
   idempotency?: { ttlMs?: number; leaseMs?: number };
   /** Authenticate with HS256 JWTs signed with this secret; otherwise the token itself is the identity. */
   authSecret?: string;
+  /** `ServerOptions.health`. */
+  health?: boolean | { liveness?: string; readiness?: string };
+  /** SIGTERM drains with `drainOnSignals(server, { timeoutMs })` instead of closing. */
+  drain?: { timeoutMs: number };
   /** @default { kind: 'memory' } */
   engine?: { kind: 'memory' } | { kind: 'redis'; url: string; prefix: string; nodeTtlMs?: number };
 }

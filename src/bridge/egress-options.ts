@@ -6,6 +6,8 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { consoleLogger, type Logger } from '../shared/logger.js';
 import { nonNegativeMs, positiveInt, positiveMs, withDefaults } from '../shared/options.js';
+import { checkClientTls, checkTls, type ClientTlsOptions, type TlsOptions } from '../shared/tls.js';
+import { resolveHealth, type HealthOptions, type HealthPaths } from '../net/health.js';
 import { CREDENTIAL_NAME } from './headers.js';
 import { createUrlPolicy, type UrlPolicy } from './policy.js';
 
@@ -69,6 +71,19 @@ export interface EgressOptions<Identity = unknown> {
   logger?: Logger;
   /** How long `close()` waits for a relayed connection to finish its close handshake before terminating it, in ms. @default 5000 */
   shutdownTimeoutMs?: number;
+  /** Serve `wss://` from the relay's own HTTPS server. Not with `server` (an attached server has its own TLS). @default plain `ws://` */
+  tls?: TlsOptions;
+  /**
+   * How `wss://` upstreams are verified (a private CA: `{ ca }`), and a client certificate for
+   * upstreams that ask for one. @default the system's CAs, no client certificate
+   */
+  upstreamTls?: ClientTlsOptions;
+  /**
+   * Health checks on the relay's HTTP server (docs/deploy.md, "Health checks"): `true` serves
+   * `/healthz` and `/readyz` (503 while it closes or is full); an object picks the paths.
+   * @default false
+   */
+  health?: boolean | HealthOptions;
 }
 
 /** The defaults, in one object. */
@@ -98,6 +113,9 @@ export interface ResolvedEgressOptions<Identity> {
   limits: EgressLimits;
   logger: Logger;
   shutdownTimeoutMs: number;
+  tls: TlsOptions | undefined;
+  upstreamTls: ClientTlsOptions | undefined;
+  health: HealthPaths | undefined;
 }
 
 /** Merges options with {@link EGRESS_DEFAULTS}; impossible ones throw a `TypeError`. */
@@ -106,6 +124,7 @@ export function resolveEgressOptions<Identity>(o: EgressOptions<Identity>): Reso
     throw new TypeError('allow must list the upstream URL patterns the relay may open: without it the relay is an open proxy');
   }
   if (o.server && o.port !== undefined) throw new TypeError('pass either `port` or `server`, not both');
+  if (o.server && o.tls !== undefined) throw new TypeError('pass either `tls` or `server`, not both (an attached server has its own TLS)');
   const path = o.path ?? EGRESS_DEFAULTS.path;
   if (!path.startsWith('/')) throw new TypeError('`path` must start with "/"');
   const credentials = new Map<string, ResolvedCredential<Identity>>();
@@ -136,5 +155,8 @@ export function resolveEgressOptions<Identity>(o: EgressOptions<Identity>): Reso
     },
     logger: o.logger ?? consoleLogger,
     shutdownTimeoutMs: nonNegativeMs('shutdownTimeoutMs', o.shutdownTimeoutMs ?? EGRESS_DEFAULTS.shutdownTimeoutMs),
+    tls: checkTls('tls', o.tls),
+    upstreamTls: checkClientTls('upstreamTls', o.upstreamTls),
+    health: resolveHealth(o.health, path),
   };
 }

@@ -8,6 +8,8 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { Admission } from '../net/admission.js';
 import { closeWithin } from '../net/close-peers.js';
 import { createHttpEndpoint } from '../net/http-endpoint.js';
+import { addHealthRoutes } from '../net/health.js';
+import { createHttpRoutes } from '../net/http-routes.js';
 import { REFUSED, authenticateUpgrade, completeUpgrade, createUpgradeListener, type Upgrade, type UpgradeEndpoint } from '../net/upgrade.js';
 import { CloseCode, ReadyState } from '../protocol/close-codes.js';
 import { readOfferedProtocols } from '../protocol/subprotocol.js';
@@ -73,7 +75,17 @@ export function createEgressRelay<Identity = unknown>(options: EgressOptions<Ide
   const opts = resolveEgressOptions(options);
   const { limits, logger } = opts;
   // Its own HTTP server (with the slowloris guard), or the application's.
-  const endpoint = createHttpEndpoint({ server: opts.server, port: opts.port, host: opts.host, handshakeTimeoutMs: limits.handshakeTimeoutMs });
+  // Plain HTTP requests it answers itself: the health checks, when asked for.
+  const routes = createHttpRoutes();
+  const endpoint = createHttpEndpoint({
+    server: opts.server,
+    port: opts.port,
+    host: opts.host,
+    handshakeTimeoutMs: limits.handshakeTimeoutMs,
+    tls: opts.tls,
+    // Only with health checks: an attached server's own requests then pass through untouched.
+    routes: opts.health ? { table: routes, logger } : undefined,
+  });
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
@@ -94,6 +106,12 @@ export function createEgressRelay<Identity = unknown>(options: EgressOptions<Ide
   const pairs = new Set<Pair>();
   let closing = false;
   let closed: Promise<void> | undefined;
+  if (opts.health) {
+    addHealthRoutes(routes, opts.health, () => {
+      const reasons = [...(closing ? ['closing'] : []), ...(pairs.size >= limits.maxConnections ? ['full'] : [])];
+      return { ready: reasons.length === 0, reasons, connections: pairs.size, maxConnections: limits.maxConnections, closing };
+    });
+  }
 
   /** Checks the host's `connect` message; a refusal carries the code the host will relay to the guest. */
   function readConnect(data: Buffer, isBinary: boolean): ConnectRequest {
@@ -151,7 +169,7 @@ export function createEgressRelay<Identity = unknown>(options: EgressOptions<Ide
         const c = readConnect(data, isBinary);
         const headers = await withCredentials(c, identity);
         if (relay.readyState !== ReadyState.OPEN) return;
-        const upstream = openUpstream({ ...c, headers, maxPayload: limits.maxPayload, handshakeTimeoutMs: Math.max(1, deadline - Date.now()) });
+        const upstream = openUpstream({ ...c, headers, maxPayload: limits.maxPayload, handshakeTimeoutMs: Math.max(1, deadline - Date.now()), tls: opts.upstreamTls });
         pair.upstream = upstream;
         await upstreamOpened(upstream, () => {
           // The relay may have closed (or timed out) while the upstream opened.

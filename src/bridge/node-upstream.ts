@@ -5,6 +5,7 @@
  */
 import WebSocket from 'ws';
 import { CloseCode, ReadyState, RfcCloseCode } from '../protocol/close-codes.js';
+import { isTlsErrorCode, type ClientTlsOptions } from '../shared/tls.js';
 import { BridgeError, BridgeErrorCode } from './errors.js';
 
 /** What an upstream connection is opened with (everything already checked). */
@@ -16,6 +17,8 @@ export interface UpstreamRequest {
   maxPayload: number;
   /** How long the upstream's handshake may take, in ms. */
   handshakeTimeoutMs: number;
+  /** How a `wss://` upstream is verified; the system's CAs when absent. */
+  tls?: ClientTlsOptions | undefined;
 }
 
 /**
@@ -29,6 +32,8 @@ export function openUpstream(r: UpstreamRequest): WebSocket {
     handshakeTimeout: r.handshakeTimeoutMs,
     followRedirects: false,
     perMessageDeflate: false,
+    // Node takes any Uint8Array where its types say Buffer.
+    ...(r.tls as WebSocket.ClientOptions | undefined),
   });
 }
 
@@ -62,7 +67,13 @@ export function upstreamOpened(ws: WebSocket, onOpen: () => void): Promise<void>
       fail(`the upstream answered the upgrade with HTTP ${res.statusCode ?? 0}`);
     };
     const onError = (err: Error & { code?: string }) =>
-      fail(err.message === 'Opening handshake has timed out' ? 'the upstream handshake timed out' : `the upstream is unreachable${err.code ? ` (${err.code})` : ''}`);
+      fail(
+        err.message === 'Opening handshake has timed out'
+          ? 'the upstream handshake timed out'
+          : isTlsErrorCode(err.code)
+            ? `the upstream's TLS handshake failed (${err.code})`
+            : `the upstream is unreachable${err.code ? ` (${err.code})` : ''}`,
+      );
     const onClose = () => fail('the upstream closed during the handshake');
     const cleanup = () => {
       ws.off('open', opened);

@@ -12,6 +12,7 @@
 import * as CloseCode from '../protocol/close-code-values.js';
 import * as ErrorCode from '../protocol/error-code-values.js';
 import { SwitchboardError } from '../protocol/errors.js';
+import { isTlsErrorCode } from '../shared/tls.js';
 import type { WebSocketLike } from './socket.js';
 
 /** Describes an attempt whose socket `s` closed with `code` and `reason` before the server's `welcome`. */
@@ -35,6 +36,14 @@ export const closedBeforeWelcome: DescribeAttempt = (url, code, reason) =>
       ? attemptFailure(ErrorCode.UNREACHABLE, url, 'cannot connect', { code, reason })
       : attemptFailure(ErrorCode.HANDSHAKE_FAILED, url, 'closed before welcome', { code, reason });
 
+/** What to do about a TLS failure, by its system code (docs/client.md, "TLS"). */
+function tlsHint(cause: string): string {
+  if (/ALTNAME/.test(cause)) return 'the certificate does not name this host (connect to a name it has, or set tls.servername)';
+  if (/EXPIRED|NOT_YET_VALID/.test(cause)) return 'the certificate is outside its validity period';
+  if (/^ERR_SSL_|^EPROTO$/.test(cause)) return 'the server does not speak TLS on this port (is it serving ws:// rather than wss://?)';
+  return "the server's certificate is not trusted: pass the CA that signed it as tls.ca";
+}
+
 /**
  * With the HTTP status of a refused upgrade (`s.httpStatus`), the category of a refused token
  * (`s.httpReason`, from `WWW-Authenticate`) and the system cause of a network failure
@@ -43,6 +52,9 @@ export const closedBeforeWelcome: DescribeAttempt = (url, code, reason) =>
 export const describeAttempt: DescribeAttempt = (url, code, reason, s) => {
   const status = s.httpStatus;
   const cause = s.errorCode;
+  if (!status && code === CloseCode.ABNORMAL && isTlsErrorCode(cause)) {
+    return attemptFailure(ErrorCode.TLS_FAILED, url, `TLS handshake failed: ${cause}: ${tlsHint(cause!)}`, { code, reason, cause });
+  }
   if (!status && code === CloseCode.ABNORMAL && cause) {
     return attemptFailure(ErrorCode.UNREACHABLE, url, `cannot connect: ${cause}`, { code, reason, cause });
   }

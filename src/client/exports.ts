@@ -4,6 +4,7 @@
 export type { Client, ClientEvents, ClientState, CallOptions, CallRequestOptions, PublishOptions, TypedTopics, LooseTopics, TopicMethods } from './types.js';
 export type { StreamOptions, StreamReader, UploadOptions } from './streams.js';
 export type { ClientOptions, ReconnectOptions, ClientHeartbeatOptions, TokenProvider, UrlProvider } from './options.js';
+export type { ClientTlsOptions, Pem } from '../shared/tls.js';
 export type { ClientTokenTransport } from '../protocol/subprotocol.js';
 export { CLIENT_DEFAULTS } from './options.js';
 export type { Subscription, SubscriptionEvents, MessageHandler, DeliveryMeta, SubscribeOptions, GapEvent } from './subscriptions.js';

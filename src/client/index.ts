@@ -23,6 +23,8 @@ export function connect<Api = unknown>(
   url: UrlProvider,
   options: ClientOptions = {},
 ): Client<CommandsOf<Api>, StreamsOf<Api>, UploadsOf<Api>, TopicsOf<Api>, MemberInfoOf<Api>> {
+  // The browser's WebSocket has no TLS settings: it trusts what the system trusts.
+  if (options.tls) throw new TypeError('options.tls works only under Node');
   const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WS) {
     throw new TypeError('No WebSocket in this runtime: pass options.WebSocket, or import switchboard/client from Node (uses ws)');

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
+import { checkClientTls, type ClientTlsOptions } from '../shared/tls.js';
 import { describeAttempt } from './attempt-error.js';
 import { createClient } from './client.js';
 import type { ClientOptions, UrlProvider } from './options.js';
@@ -53,8 +54,8 @@ class NodeSocket extends WsBase implements WebSocketLike {
   declare httpReason?: string;
   declare errorCode?: string;
 
-  constructor(url: string, protocols: string[]) {
-    super(url, protocols, { perMessageDeflate: false });
+  constructor(url: string, protocols: string[], tls: WebSocket.ClientOptions | undefined) {
+    super(url, protocols, tls ? { perMessageDeflate: false, ...tls } : { perMessageDeflate: false });
   }
 
   /**
@@ -108,7 +109,22 @@ class NodeSocket extends WsBase implements WebSocketLike {
   }
 }
 
-const wsFactory: SocketFactory = (url, protocols) => new NodeSocket(url, protocols);
+const wsFactory: SocketFactory = (url, protocols) => new NodeSocket(url, protocols, undefined);
+
+/**
+ * The `tls` option as `ws` (and Node's `tls.connect`) takes it. Node accepts any `Uint8Array` where
+ * its types say `Buffer`; only the type changes.
+ */
+function wsTls(tls: ClientTlsOptions | undefined): WebSocket.ClientOptions | undefined {
+  if (!tls) return undefined;
+  const { ca, cert, key, rejectUnauthorized, servername } = tls;
+  return {
+    ...(ca === undefined ? {} : { ca: (Array.isArray(ca) ? ca : [ca]) as (string | Buffer)[] }),
+    ...(cert === undefined ? {} : { cert: cert as string | Buffer, key: key as string | Buffer }),
+    ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
+    ...(servername === undefined ? {} : { servername }),
+  };
+}
 
 /** Keeps the status and token-refusal category of a refused upgrade on the socket, then ends it. */
 function readRefusal(s: WebSocketLike & { terminate(): void }, res: IncomingMessage): void {
@@ -157,9 +173,13 @@ export function connect<Api = unknown>(
   url: UrlProvider,
   options: ClientOptions = {},
 ): Client<CommandsOf<Api>, StreamsOf<Api>, UploadsOf<Api>, TopicsOf<Api>, MemberInfoOf<Api>> {
+  const tls = wsTls(checkClientTls('tls', options.tls));
+  if (tls && options.WebSocket) throw new TypeError('pass either options.tls or options.WebSocket, not both: tls configures the built-in ws transport');
   const factory: SocketFactory = options.WebSocket
     ? (u, protocols) => adopt(new options.WebSocket!(u, protocols))
-    : wsFactory;
+    : tls
+      ? (u, protocols) => new NodeSocket(u, protocols, tls)
+      : wsFactory;
   return createClient(url, options, factory, describeAttempt);
 }
 

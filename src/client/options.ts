@@ -4,6 +4,7 @@
 import type { Codec } from '../protocol/codec.js';
 import type { ClientTokenTransport } from '../protocol/subprotocol.js';
 import { check, nonEmptyString, nonNegativeInt, nonNegativeMs, oneOf, positiveMs, withDefaults } from '../shared/options.js';
+import type { ClientTlsOptions } from '../shared/tls.js';
 import type { WebSocketConstructor } from './socket.js';
 
 /** A token, or a function that yields one; called before every connection attempt. */
@@ -62,6 +63,12 @@ export interface ClientOptions {
   maxQueue?: number;
   /** WebSocket implementation to use instead of the runtime's. @default `globalThis.WebSocket` (browser entry) or `ws` (Node entry) */
   WebSocket?: WebSocketConstructor;
+  /**
+   * Node only (the `ws` transport): how `wss://` servers are verified, and a client certificate
+   * for mutual TLS (docs/client.md, "TLS"). A browser trusts what its system trusts; the browser
+   * entry refuses this option. @default the system's CAs, no client certificate
+   */
+  tls?: ClientTlsOptions;
 }
 
 /** The options after merging with {@link CLIENT_DEFAULTS} and checking. */
@@ -88,7 +95,7 @@ export const CLIENT_DEFAULTS = {
   heartbeat: {},
   timeoutMs: 30_000,
   maxQueue: 1000,
-} as const satisfies Omit<Required<ClientOptions>, 'token' | 'WebSocket' | 'reconnect'> & { reconnect: ReconnectOptions };
+} as const satisfies Omit<Required<ClientOptions>, 'token' | 'WebSocket' | 'reconnect' | 'tls'> & { reconnect: ReconnectOptions };
 
 /** Checks one option's value (`path` names it in the `TypeError`) and returns it. */
 type Check = (path: string, v: never) => unknown;

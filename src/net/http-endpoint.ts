@@ -6,6 +6,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/logger.js';
+import type { Pem, TlsOptions } from '../shared/tls.js';
 import { pathnameOf, type HttpRoutes } from './http-routes.js';
 import { serveRoute } from './node-http.js';
 
@@ -20,7 +21,7 @@ export interface HttpEndpointOptions {
   /** A request whose headers have not all arrived after this many ms is dropped with 408. */
   handshakeTimeoutMs: number;
   /** Key and certificate (PEM) when the endpoint creates its own server: it is then an `https` server. */
-  tls?: { key: string | Uint8Array; cert: string | Uint8Array; ca?: string | Uint8Array | (string | Uint8Array)[] } | undefined;
+  tls?: TlsOptions | undefined;
   /**
    * Plain HTTP requests the endpoint answers itself (health, metrics, the SSE fallback). On an
    * attached server they are taken before the application's own `request` listeners, which
@@ -47,8 +48,6 @@ export interface HttpEndpoint {
 export function connectionsCheckingInterval(handshakeTimeoutMs: number): number {
   return Math.max(100, Math.min(1_000, handshakeTimeoutMs / 4));
 }
-
-type Pem = string | Uint8Array;
 
 /** The TLS settings as Node's `https` types them (a `Buffer` where bytes were given). */
 function pemBuffers(tls: NonNullable<HttpEndpointOptions['tls']>): { key: string | Buffer; cert: string | Buffer; ca?: (string | Buffer)[] } {

@@ -30,6 +30,8 @@ export interface ScreenEndpoint {
   name: string;
   logger: Logger;
   isClosing(): boolean;
+  /** Whether the closing is a drain (docs/server.md, "Draining"): the refusal then says to go to another node. */
+  isDraining?(): boolean;
 }
 
 /** What a Node endpoint tells its upgrade listener about itself. */
@@ -48,6 +50,9 @@ export type RefuseUpgrade = (refusal: Refusal) => void;
 
 /** What an upgrade that arrives (or completes) while the endpoint shuts down is refused with. */
 const SHUTTING_DOWN: Refusal = { category: 'closing', status: 503, message: 'Server is shutting down' };
+
+/** What an upgrade that arrives while the endpoint drains is refused with: another node will take it. */
+const DRAINING: Refusal = { category: 'closing', status: 503, message: 'Server is draining: connect to another node' };
 
 /** What an upgrade request to another path than the endpoint's is refused with (logged as `path`). */
 const WRONG_PATH: Refusal = { category: 'path', status: 404, message: 'Not Found' };
@@ -83,7 +88,7 @@ export interface Upgrade extends AdmittedUpgrade<IncomingMessage> {
 export type UpgradeDecision<U extends AdmittedUpgrade = Upgrade> = (u: U) => Promise<boolean>;
 
 /** The answer to an upgrade that arrives (or completes) while the endpoint shuts down. */
-export const shuttingDown = (refuse: RefuseUpgrade): void => refuse(SHUTTING_DOWN);
+export const shuttingDown = (refuse: RefuseUpgrade, draining = false): void => refuse(draining ? DRAINING : SHUTTING_DOWN);
 
 /** Refuses an upgrade request for another path, on any transport (docs/security.md, "Refusal logs"). */
 export const wrongPath = (refuse: RefuseUpgrade): void => refuse(WRONG_PATH);
@@ -123,7 +128,7 @@ export function screenUpgrade<R extends UpgradeRequest, X extends object>(
   const release = releaseOnce(ep.admission, ip);
   const u = { ...extra, endpoint: ep.name, req, ip, deadline: at + ep.handshakeTimeoutMs, release, refuse, fail: write };
   const handle = async (): Promise<boolean> => {
-    if (ep.isClosing()) return shuttingDown(refuse), false;
+    if (ep.isClosing()) return shuttingDown(refuse, ep.isDraining?.()), false;
     if (!originAllowed(req, ep.origins)) return refuse({ category: 'origin', status: 403, message: 'Origin not allowed' }), false;
     return decide(u);
   };

@@ -42,6 +42,12 @@ export const ENDPOINT_NOT_FOUND = 'ENDPOINT_NOT_FOUND';
 export const HANDSHAKE_FAILED = 'HANDSHAKE_FAILED';
 /** The server could not be reached (no TCP connection); `details.cause` holds the system cause where the runtime exposes it (client). */
 export const UNREACHABLE = 'UNREACHABLE';
+/**
+ * The TLS handshake failed (client, Node): the server's certificate is not trusted, does not name
+ * the host, or has expired, or the server does not speak TLS there; `details.cause` holds the
+ * system code (`SELF_SIGNED_CERT_IN_CHAIN`, `ERR_TLS_CERT_ALTNAME_INVALID`…).
+ */
+export const TLS_FAILED = 'TLS_FAILED';
 /** The client stopped trying for good without `close()`: reconnection gave up, was off, or a final close code (client). */
 export const CONNECTION_FAILED = 'CONNECTION_FAILED';
 /** A `call` reused an idempotency key with a different input. */

@@ -35,6 +35,8 @@ export interface UpgradeDeps<Identity, C> {
   opts: ResolvedOptions<Identity>;
   admission: Admission;
   isClosing(): boolean;
+  /** `drain()` began: a refusal says to connect to another node. */
+  isDraining(): boolean;
   accept(a: Accepted<Identity>): C;
 }
 
@@ -65,6 +67,7 @@ export function createUpgradeHandler<Identity, C>(deps: UpgradeDeps<Identity, C>
     name: 'Server',
     logger,
     isClosing: deps.isClosing,
+    isDraining: deps.isDraining,
   };
 
   async function decide(u: AdmittedUpgrade & { pending: PendingUpgrade<C> }): Promise<boolean> {
@@ -93,7 +96,7 @@ export function createUpgradeHandler<Identity, C>(deps: UpgradeDeps<Identity, C>
           : undefined;
     const { release, pending } = u;
     if (pending.gone) return false;
-    if (deps.isClosing()) return shuttingDown(u.refuse), false;
+    if (deps.isClosing()) return shuttingDown(u.refuse, deps.isDraining()), false;
     const remoteAddress = u.req.socket.remoteAddress;
     // Nothing that lives as long as the connection may hold this scope: it holds `req` (its headers
     // and parser, ~3 KB per idle connection in heap snapshots). `release` holds only the slot.

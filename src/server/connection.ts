@@ -30,6 +30,11 @@ export interface FrameSink<Identity> {
   firstAuth(conn: Connection<Identity>, token: string): void;
   /** The connection closed: end what still runs for it (streams). */
   closed(conn: Connection<Identity>): void;
+  /**
+   * Requests of the connection not yet answered: commands running, live streams and uploads, and
+   * topic operations (publish, subscribe…) in progress. `server.drain()` waits for it to reach 0.
+   */
+  inFlight(conn: Connection<Identity>): number;
 }
 
 /** Per-connection limits the connection enforces itself. */
@@ -98,6 +103,8 @@ export class Connection<Identity = unknown> {
   #topics: Set<string> | undefined;
   /** Commands of this connection running now (for `limits.maxPendingCalls`). */
   pendingCalls = 0;
+  /** Topic operations (publish, subscribe…) of this connection queued or running (dispatch.ts). */
+  topicOps = 0;
   /** First-message authentication has not completed: only an `auth` frame is accepted. */
   authPending = false;
   #timers: Set<NodeJS.Timeout> | undefined;

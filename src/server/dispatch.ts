@@ -87,7 +87,16 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
   const opTail = new WeakMap<Connection<Identity>, Promise<void>>();
 
   function serial(conn: Connection<Identity>, id: number, what: string, op: () => Promise<void>): void {
-    const run = () => op().catch((err: unknown) => failWith(conn, id, err, what));
+    // Counted until answered: drain waits for a publish's `ok` rather than cut it (docs/server.md, "Draining").
+    conn.topicOps++;
+    const run = () =>
+      op().then(
+        () => void conn.topicOps--,
+        (err: unknown) => {
+          conn.topicOps--;
+          failWith(conn, id, err, what);
+        },
+      );
     const tail = opTail.get(conn);
     opTail.set(conn, tail ? tail.then(run) : run());
   }
@@ -323,6 +332,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     closed(conn) {
       streams.closeAll(conn);
     },
+    inFlight: (conn) => conn.pendingCalls + streams.count(conn) + conn.topicOps,
     // Every rate-limit charge is decided here (docs/security.md, limits.rate): one token per
     // request, ping and malformed request; flow control only when it is not for a live stream.
     malformed(conn, refusal, flow) {

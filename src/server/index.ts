@@ -7,6 +7,10 @@
  * await server.listen();
  */
 export { createServer } from './server.js';
+export { drainOnSignals, type DrainOnSignalsOptions } from './drain-signals.js';
+export type { ServerHealth, NotReadyReason, DrainOptions, DrainReport } from './types.js';
+export type { HealthOptions } from '../net/health.js';
+export type { TlsOptions, Pem } from '../shared/tls.js';
 export { jwt, isTokenAuthenticate, type JwtOptions, type JwtClaims, type TokenAuthenticate, type TokenCheck, type TokenRefusalCategory } from './jwt.js';
 export type { RefusalCategory } from '../net/refusal.js';
 export type { TokenTransport } from '../protocol/subprotocol.js';

@@ -7,6 +7,8 @@ import type { CodecName } from '../protocol/codec.js';
 import type { Logger } from '../shared/logger.js';
 import { consoleLogger } from '../shared/logger.js';
 import { bool, func, nonNegativeInt, nonNegativeMs, oneOf, positiveInt, positiveMs, positiveNumber, withDefaults } from '../shared/options.js';
+import { checkTls, type TlsOptions } from '../shared/tls.js';
+import { resolveHealth, type HealthOptions, type HealthPaths } from '../net/health.js';
 import { defaultMemberKey } from './members.js';
 
 /** Decides who connects. Return the identity to accept, `null`/`undefined` to refuse with HTTP 401. */
@@ -181,17 +183,16 @@ export interface ServerOptions<Identity = unknown, Info = unknown> {
    * `tls`). Not together with `server`: an attached server has its own TLS. @default plain `ws://`
    */
   tls?: TlsOptions;
+  /**
+   * Health checks on the server's own HTTP server (or the attached one): `true` serves a liveness
+   * check at `/healthz` and a readiness check at `/readyz`, each answering JSON; an object picks
+   * the paths (docs/deploy.md, "Health checks"). @default false (no health routes)
+   */
+  health?: boolean | HealthOptions;
 }
 
-/** The `tls` option: PEM text (or its bytes) of the server's key and certificate chain. */
-export interface TlsOptions {
-  /** The private key. */
-  key: string | Uint8Array;
-  /** The certificate, followed by its intermediates. */
-  cert: string | Uint8Array;
-  /** CA certificates to trust instead of the system's (client certificates). @default the system's */
-  ca?: string | Uint8Array | (string | Uint8Array)[];
-}
+/** The `tls` option: PEM text (or its bytes) of the server's key and certificate chain (shared/tls.ts). */
+export type { TlsOptions } from '../shared/tls.js';
 
 /** The `runtime` option: which transport adapter carries the WebSockets. */
 export type Runtime = 'auto' | 'node' | 'bun';
@@ -217,6 +218,7 @@ export interface ResolvedOptions<Identity> {
   runtime: Runtime;
   writeDelayMs: number;
   tls: TlsOptions | undefined;
+  health: HealthPaths | undefined;
   history: Required<HistoryConfig> | false;
   /** `scope` stays unset when not given: members.ts derives it from the member id. */
   idempotency: IdempotencyOptions<Identity>;
@@ -260,6 +262,8 @@ export const SERVER_DEFAULTS = {
   stream: { batch: { maxItems: 64, maxDelayMs: 5 } },
   /** `server.upload(name, { highWaterMark })`. */
   upload: { highWaterMark: 16 },
+  /** `server.drain()` (docs/server.md, "Draining"). */
+  drain: { timeoutMs: 20_000 },
 } as const;
 
 /** Checks a history configuration and fills in its defaults. */
@@ -268,17 +272,6 @@ export function resolveHistory(name: string, h: HistoryConfig | false | undefine
   if (typeof h !== 'object' || h === null) throw new TypeError(`${name} must be an object or false`);
   const { size, ttlMs } = withDefaults(SERVER_DEFAULTS.history as Required<HistoryConfig>, h);
   return { size: positiveInt(`${name}.size`, size), ttlMs: positiveNumber(`${name}.ttlMs`, ttlMs) };
-}
-
-/** Checks the `tls` option: a key and a certificate, each PEM text or bytes. */
-function resolveTls(tls: TlsOptions | undefined): TlsOptions | undefined {
-  if (tls === undefined) return undefined;
-  const pem = (v: unknown) => typeof v === 'string' || v instanceof Uint8Array;
-  if (typeof tls !== 'object' || tls === null) throw new TypeError('tls must be an object { key, cert, ca? }');
-  if (!pem(tls.key)) throw new TypeError('tls.key must be PEM text or bytes');
-  if (!pem(tls.cert)) throw new TypeError('tls.cert must be PEM text or bytes');
-  if (tls.ca !== undefined && !(Array.isArray(tls.ca) ? tls.ca.every(pem) : pem(tls.ca))) throw new TypeError('tls.ca must be PEM text or bytes, or a list of them');
-  return tls;
 }
 
 function resolveCodecs(list: readonly CodecName[]): ReadonlySet<CodecName> {
@@ -365,7 +358,8 @@ export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOp
     shutdownTimeoutMs: nonNegativeMs('shutdownTimeoutMs', top.shutdownTimeoutMs),
     runtime: oneOf('runtime', top.runtime, ['auto', 'node', 'bun'] as const),
     writeDelayMs: nonNegativeMs('writeDelayMs', top.writeDelayMs),
-    tls: resolveTls(o.tls),
+    tls: checkTls('tls', o.tls),
+    health: resolveHealth(o.health, top.path),
     history: resolveHistory('history', o.history) ?? false,
     idempotency: {
       ttlMs: positiveNumber('idempotency.ttlMs', idempotency.ttlMs),

@@ -9,6 +9,8 @@ import { assertDepth } from '../protocol/depth.js';
 import { PROTOCOL_VERSION, isName, type Member } from '../protocol/frames.js';
 import { Admission } from '../net/admission.js';
 import { createHttpRoutes } from '../net/http-routes.js';
+import { addHealthRoutes } from '../net/health.js';
+import { moveConnections } from './drain.js';
 import { closeWithin } from '../net/close-peers.js';
 import { createAuthSession } from './auth-session.js';
 import { Backpressure } from './backpressure.js';
@@ -26,7 +28,7 @@ import { createTrace } from './trace.js';
 import type { HistoryOptions } from '../engines/engine.js';
 import { TopicIndex } from './topic-index.js';
 import { TopicRules, type TopicRule } from './topic-rules.js';
-import type { CommandHandler, CommandSpec, Server, StreamSpec, UploadSpec } from './types.js';
+import type { CommandHandler, CommandSpec, DrainReport, NotReadyReason, Server, ServerHealth, StreamSpec, UploadSpec } from './types.js';
 import { createUpgradeHandler, type Accepted } from './accept-upgrade.js';
 import { createTransport, resolveRuntime } from './transport/select.js';
 import { isStandardSchema } from './validation.js';
@@ -91,6 +93,9 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   const admission = new Admission(limits.maxConnections, limits.maxConnectionsPerIp);
   let closing = false;
   let closed: Promise<void> | undefined;
+  let drained: Promise<DrainReport> | undefined;
+  /** Serving: the transport started (the readiness check answers `starting` until then). */
+  let started = false;
   let attached: Promise<void> | undefined;
   let stopHeartbeat: (() => void) | undefined;
 
@@ -116,7 +121,9 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     control.closed(conn, own?.code ?? code, own?.reason ?? reason, own ? 'server' : 'client');
   }
 
-  const upgrade = createUpgradeHandler<Identity, Connection<Identity>>({ opts, admission, accept, isClosing: () => closing });
+  const upgrade = createUpgradeHandler<Identity, Connection<Identity>>({ opts, admission, accept, isClosing: () => closing || drained !== undefined, isDraining: () => drained !== undefined });
+  // The health checks (docs/deploy.md, "Health checks"): server.health() owns every fact they answer.
+  if (opts.health) addHealthRoutes(routes, opts.health, () => server.health());
 
   async function start(): Promise<void> {
     await engine.attach({
@@ -136,6 +143,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       close: socketClosed,
     });
     stopHeartbeat = startHeartbeat(connections, opts.heartbeat);
+    started = true;
   }
 
   const server: Server<Identity, {}, {}, {}, [], MemberInfo> = {
@@ -215,8 +223,40 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     drained() {
       return pressure.drained();
     },
-    health() {
-      return { engine: engine.health?.() ?? { healthy: true }, connections: connections.size, closing, runtime: transport.runtime };
+    health(): ServerHealth {
+      const e = engine.health?.() ?? { healthy: true };
+      const draining = drained !== undefined;
+      const reasons: NotReadyReason[] = [];
+      if (!started) reasons.push('starting');
+      if (!e.healthy) reasons.push('engine');
+      if (draining) reasons.push('draining');
+      if (closing) reasons.push('closing');
+      if (connections.size >= limits.maxConnections) reasons.push('full');
+      let inFlight = 0;
+      for (const conn of connections) inFlight += dispatcher.inFlight(conn);
+      return {
+        engine: e,
+        connections: connections.size,
+        maxConnections: limits.maxConnections,
+        closing,
+        draining,
+        inFlight,
+        runtime: transport.runtime,
+        ready: reasons.length === 0,
+        reasons,
+      };
+    },
+    drain(options) {
+      const timeoutMs = nonNegativeMs('drain timeoutMs', options?.timeoutMs ?? SERVER_DEFAULTS.drain.timeoutMs);
+      drained ??= (async () => {
+        const t0 = Date.now();
+        logger.info({ connections: connections.size, timeoutMs }, 'draining: moving connections to other nodes');
+        const { moved, cut } = await moveConnections(connections, (conn) => dispatcher.inFlight(conn), t0 + timeoutMs, () => closing);
+        if (cut > 0) logger.warn({ cut, timeoutMs }, 'draining: connections closed with requests in flight at the deadline');
+        await server.close();
+        return { moved, cut, durationMs: Date.now() - t0 };
+      })();
+      return drained;
     },
   };
 

@@ -9,6 +9,55 @@ import type { TopicRule } from './topic-rules.js';
 import type { EngineHealth } from '../engines/engine.js';
 import type { KickOptions, ServerEvents, ServerHook, ServerSubscribeOptions, ServerUnsubscribeOptions, Target } from './control-types.js';
 
+/** What `server.health()` reports: the facts behind the readiness check (docs/deploy.md, "Health checks"). */
+export interface ServerHealth {
+  /** Whether the engine can serve (a Redis engine whose Redis is unreachable is not). */
+  engine: EngineHealth;
+  /** Open connections now. */
+  connections: number;
+  /** `limits.maxConnections`: at it, new connections are refused. */
+  maxConnections: number;
+  /** `close()` has begun. */
+  closing: boolean;
+  /** `drain()` has begun. */
+  draining: boolean;
+  /** Requests not yet answered, over every connection: commands running, live streams and uploads, topic operations in progress. */
+  inFlight: number;
+  /** Which transport carries the WebSockets (`'node'`, `'bun'`). */
+  runtime: string;
+  /** Whether this node should get new connections: what the readiness check answers (200 or 503). */
+  ready: boolean;
+  /** Why not, when not ready. */
+  reasons: NotReadyReason[];
+}
+
+/**
+ * Why a server is not ready: not listening yet (`starting`), its engine cannot serve (`engine`),
+ * `drain()` or `close()` began (`draining`, `closing`), or it holds `limits.maxConnections` (`full`).
+ */
+export type NotReadyReason = 'starting' | 'engine' | 'draining' | 'closing' | 'full';
+
+/** Options of `server.drain()`. */
+export interface DrainOptions {
+  /**
+   * How long connections may finish what they have in flight before they are closed all the same,
+   * in ms. The close handshakes that follow take up to `shutdownTimeoutMs` more. Keep the sum below
+   * the time your orchestrator grants between SIGTERM and SIGKILL (docs/deploy.md, "Rolling deploys").
+   * @default 20000
+   */
+  timeoutMs?: number;
+}
+
+/** What `server.drain()` resolves with. */
+export interface DrainReport {
+  /** Connections closed with MOVED once they had nothing in flight. */
+  moved: number;
+  /** Connections closed with MOVED at the deadline with requests still in flight (their clients see `DISCONNECTED`; keyed calls are re-sent elsewhere). */
+  cut: number;
+  /** How long the drain took, close included, in ms. */
+  durationMs: number;
+}
+
 /** What a handler knows about the connection that called it. */
 export interface CommandContext<Identity = unknown> {
   /** Unique id of the connection (also `meta.from` on messages it publishes). */
@@ -204,7 +253,20 @@ export interface Server<
    * `close()` has begun, and which transport carries the WebSockets (`'node'`, `'bun'`;
    * docs/server.md, "Running on Bun").
    */
-  health(): { engine: EngineHealth; connections: number; closing: boolean; runtime: string };
+  health(): ServerHealth;
+  /**
+   * Takes this node out of service without losing work (docs/server.md, "Draining"): new upgrades
+   * are refused with 503, the readiness check answers 503, and every connection is closed with
+   * MOVED (4002, the client reconnects at once, to another node where its URL provider offers one)
+   * as soon as it has nothing in flight — its commands answered, its streams and uploads ended,
+   * its publishes confirmed. At `timeoutMs` the rest are closed with MOVED all the same; then the
+   * server closes as {@link close} does. Resolves once closed, with what happened. Calling it again
+   * returns the same promise; `close()` during a drain cuts it short.
+   *
+   * @example
+   * process.once('SIGTERM', () => void server.drain({ timeoutMs: 20_000 }).then(() => process.exit(0)));
+   */
+  drain(options?: DrainOptions): Promise<DrainReport>;
   /** Starts listening (or waits for the attached server to listen); resolves the port. */
   listen(): Promise<{ port: number }>;
   /** Closes every connection with GOING_AWAY (1001) and resolves once all are gone. */
