@@ -1,6 +1,7 @@
 /**
  * Server options, their defaults, and the one place they are merged and checked.
  */
+import type { SseOptions } from './sse-options.js';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Engine } from '../engines/engine.js';
 import type { CodecName } from '../protocol/codec.js';
@@ -181,6 +182,13 @@ export interface ServerOptions<Identity = unknown, Info = unknown> {
    * `tls`). Not together with `server`: an attached server has its own TLS. @default plain `ws://`
    */
   tls?: TlsOptions;
+  /**
+   * The SSE + HTTP fallback for clients whose WebSocket is blocked (docs/server.md, "SSE
+   * fallback"; docs/protocol.md §8): `true`, or its settings. Off by default: it adds HTTP
+   * endpoints under `path` + `/sse`, and across several nodes it needs an engine that relays.
+   * @default false
+   */
+  sse?: boolean | SseOptions;
 }
 
 /** The `tls` option: PEM text (or its bytes) of the server's key and certificate chain. */

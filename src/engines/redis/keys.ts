@@ -19,6 +19,8 @@ export function redisKeys(prefix: string) {
     nodes: `${prefix}nodes`,
     /** The channel every node listens on for server-control commands (not under `c:`, the topics' prefix). */
     control: `${prefix}ctl`,
+    /** A node's own channel: payloads other nodes relay to it (the SSE fallback's forwarded POSTs). */
+    node: (nodeId: string) => `${prefix}n:${nodeId}`,
     /** The grants of one grant id: a hash, topic → bound member id (docs/protocol.md §2.9). */
     grant: (grant: string) => `${prefix}g:${grant}`,
     /** An idempotent call's record. */

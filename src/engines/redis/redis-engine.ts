@@ -39,6 +39,8 @@ export interface RedisEngine extends Engine {
   readonly nodeId: string;
   /** Publishes a server-control command on the control channel every node listens on (docs/scaling.md). */
   control(message: ControlMessage): Promise<void>;
+  /** Publishes `payload` on node `nodeId`'s channel; resolves whether a node listens there (docs/scaling.md). */
+  relay(nodeId: string, payload: Uint8Array): Promise<boolean>;
 }
 
 /** Creates a Redis engine: `createServer({ engine: redisEngine({ url }) })`. */
@@ -129,8 +131,10 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     }
   }
 
+  const nodeChannel = keys.node(nodeId);
   sub.on('messageBuffer', (ch: Buffer, message: Buffer) => {
     const name = ch.toString('utf8');
+    if (name === nodeChannel) return node?.relayed?.(message);
     if (name === keys.control) {
       const m = decodeValue(message) as ControlMessage | undefined;
       // Shape-checked before it reaches the server: a malformed message (another version, a stray
@@ -258,7 +262,7 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
       await connect(sub);
       // Server control reaches every node on one channel (docs/scaling.md); ioredis re-subscribes
       // it after a reconnect. What is sent while a node's link is down never reaches it (at most once).
-      await run('subscribe', () => sub.subscribe(keys.control));
+      await run('subscribe', () => sub.subscribe(keys.control, nodeChannel));
       node = n;
       presence.start();
       liveness.start();
@@ -285,6 +289,11 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     },
     async control(message) {
       await run('control', () => redis.publish(keys.control, encodeValue(message)));
+    },
+    async relay(to, payload) {
+      // PUBLISH answers how many subscribers received it: 0 when no live node has that id.
+      const receivers = await run('relay', () => redis.publish(keys.node(to), Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)));
+      return receivers > 0;
     },
     async grantAdd(grant, topic, member, ttlMs) {
       const k = keys.grant(grant);
