@@ -17,12 +17,18 @@ export interface HttpProxy {
   readonly forwarded: number[];
   /** Upgrade requests refused (or tunnelled). */
   readonly upgrades: number;
+  /** Severs every open connection now (both sides see the TCP connection drop). */
+  severAll(): void;
+  /** While paused, new connections are reset at once; `resume()` ends it. */
+  pause(): void;
+  resume(): void;
   close(): Promise<void>;
 }
 
 export async function createHttpProxy(upstreams: number[], o: { refuseUpgrades: boolean }): Promise<HttpProxy> {
   let next = 0;
   let upgrades = 0;
+  let paused = false;
   const forwarded = upstreams.map(() => 0);
   const sockets = new Set<Duplex | Socket>();
   const track = (s: Duplex | Socket) => {
@@ -47,7 +53,10 @@ export async function createHttpProxy(upstreams: number[], o: { refuseUpgrades: 
     res.on('close', () => up.destroy());
     req.pipe(up);
   });
-  server.on('connection', track);
+  server.on('connection', (s: Socket) => {
+    if (paused) return void s.destroy();
+    track(s);
+  });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     upgrades++;
     if (o.refuseUpgrades) {
@@ -70,6 +79,16 @@ export async function createHttpProxy(upstreams: number[], o: { refuseUpgrades: 
     forwarded,
     get upgrades() {
       return upgrades;
+    },
+    severAll() {
+      for (const s of sockets) s.destroy();
+    },
+    pause() {
+      paused = true;
+      for (const s of sockets) s.destroy();
+    },
+    resume() {
+      paused = false;
     },
     async close() {
       for (const s of sockets) s.destroy();
