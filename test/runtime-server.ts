@@ -75,6 +75,8 @@ export interface RuntimeServerConfig {
   idempotency?: { ttlMs?: number; leaseMs?: number };
   /** Authenticate with HS256 JWTs signed with this secret; otherwise the token itself is the identity. */
   authSecret?: string;
+  /** The SSE fallback (docs/protocol.md §8). @default off */
+  sse?: boolean;
   /** @default { kind: 'memory' } */
   engine?: { kind: 'memory' } | { kind: 'redis'; url: string; prefix: string; nodeTtlMs?: number };
 }

@@ -46,6 +46,8 @@ export class SseSocket implements TransportSocket {
   conn: unknown;
   readyState: TransportReadyState = ReadyState.OPEN;
   readonly remoteAddress: string | undefined;
+  /** A runtime's native topic publish (Bun's) reaches WebSockets only. */
+  readonly nativeTopics = false;
   /** The response body the HTTP side streams. */
   readonly body: ReadableStream<Uint8Array>;
   #controller!: ReadableStreamDefaultController<Uint8Array>;

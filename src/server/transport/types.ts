@@ -82,6 +82,11 @@ export interface TransportSocket {
   readonly written: number;
   /** The peer's address, as the upgrade request had it. */
   readonly remoteAddress: string | undefined;
+  /**
+   * `false` for a socket the transport's {@link NativeTopics} cannot reach (the SSE fallback's, on
+   * Bun): the core then never subscribes it natively and sends its topics' messages itself.
+   */
+  readonly nativeTopics?: boolean;
   /** Sends one message: a string as a text frame, bytes as a text (`binary: false`) or binary frame. */
   send(payload: string | Uint8Array, binary: boolean): void;
   /** Sends a message prepared once for many sockets by {@link Transport.prepare}. */
