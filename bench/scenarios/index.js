@@ -30,5 +30,6 @@ import memory from './memory.js';
 import storm from './storm.js';
 import streams from './streams.js';
 import scale from './scale.js';
+import { fanoutFallback, rpcFallback } from './fallback.js';
 
-export const SCENARIOS = [rpc, pipelined, fanout, fanoutTurn, memory, storm, streams, ...scale];
+export const SCENARIOS = [rpc, pipelined, fanout, fanoutTurn, memory, storm, streams, ...scale, rpcFallback, fanoutFallback];
