@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createEventParser, type ParsedEvent } from '../src/protocol/sse.js';
-import type { Server, ServerOptions } from '../src/server/index.js';
+import { createServer, type Server, type ServerOptions } from '../src/server/index.js';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import { createTestScope, recordingLogger, until, within } from './helpers.js';
 
@@ -45,7 +45,7 @@ async function open(base: string, headers: Record<string, string> = {}, stall = 
     events,
     frames: () => events.filter((e) => e.event === 'message').map((e) => JSON.parse(e.data) as Record<string, unknown>),
     ended: () => done,
-    post: (seq, body, session = s.session) => fetch(`${base}?session=${encodeURIComponent(session)}&seq=${seq}`, { method: 'POST', body }),
+    post: (seq, body, session = s.session) => fetch(`${base}?session=${encodeURIComponent(session)}&seq=${seq}`, { method: 'POST', body: body as BodyInit }),
     stop: () => abort.abort(),
   };
   if (!res.ok) {
@@ -85,6 +85,16 @@ async function start(options: ServerOptions = {}, setup?: (s: Server) => void) {
 }
 
 const call = (id: number, a = 1, b = 2) => JSON.stringify({ t: 'call', id, name: 'add', input: { a, b } });
+
+describe('the sse option', () => {
+  it('is off by default (426 at <path>/sse), and impossible settings are a TypeError naming the option', async () => {
+    const { port } = await scope.server();
+    expect((await fetch(`http://127.0.0.1:${port}/ws/sse`)).status).toBe(426);
+    expect(() => createServer({ sse: { keepaliveMs: 0 } })).toThrow(/sse\.keepaliveMs/);
+    expect(() => createServer({ sse: { maxBodyBytes: 1.5 } })).toThrow(/sse\.maxBodyBytes/);
+    expect(() => createServer({ sse: 'yes' as never })).toThrow(/sse must be/);
+  });
+});
 
 describe('opening a session (§8.1)', () => {
   it('an event stream with proxy buffering off; session first, then welcome; the session id names the node', async () => {
