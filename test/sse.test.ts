@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { ClientOptions, WebSocketConstructor } from '../src/client/node.js';
 import { sse } from '../src/sse/index.js';
-import type { Server } from '../src/server/index.js';
+import { SignJWT } from 'jose';
+import { jwt, type Server } from '../src/server/index.js';
 import { createHttpProxy } from './http-proxy.js';
 import { createTestScope, guardUnhandledRejections, until, within } from './helpers.js';
 
@@ -131,6 +132,19 @@ describe.each(TRANSPORTS)('over $name', ({ name, options }) => {
     const later = (await c.call('whoami')) as Identity;
     expect(later.exp).toBeGreaterThan(first.exp! + 3_000);
     expect(closes).toEqual([]);
+  });
+});
+
+describe('the token over the fallback travels as over a WebSocket', () => {
+  it.each(['protocol', 'query', 'message'] as const)("tokenIn '%s'", async (tokenIn) => {
+    const secret = 'a-secret-of-at-least-32-bytes-for-hs256!';
+    const { url } = await scope.server<Identity>({ sse: true, authenticate: jwt({ secret, algorithms: ['HS256'], from: ['protocol', 'query', 'message'] }) as never }, setup);
+    const token = await new SignJWT({ sub: 'ana' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(secret));
+    const c = scope.client(url, { WebSocket: sse({ WebSocket: null }), token, tokenIn, reconnect: false });
+    expect(await c.call('whoami')).toMatchObject({ sub: 'ana' });
+    const bad = scope.client(url, { WebSocket: sse({ WebSocket: null }), token: `${token}x`, tokenIn, reconnect: false });
+    bad.on('error', () => {});
+    await expect(bad.call('whoami')).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });
 });
 

@@ -115,7 +115,8 @@ export function sse(options: SseTransportOptions = {}): SseTransport {
 
     /** The WebSocket did not open (refused, stripped upgrade, or too slow): carry on over SSE. */
     #fallBack(): void {
-      if (this.#opened || this.readyState === 3) return;
+      // Closed meanwhile (the client gave up on this attempt): nothing more to open.
+      if (this.#opened || this.readyState >= 2) return;
       clearTimeout(this.#timer);
       sseUntil = Date.now() + retryWebSocketMs;
       const ws = this.#inner;
@@ -146,7 +147,7 @@ export function sse(options: SseTransportOptions = {}): SseTransport {
       };
       s.onerror = (ev) => this.onerror?.(ev);
       s.onclose = (ev) => {
-        if (!this.#opened && this.transport === 'websocket') return this.#fallBack();
+        if (!this.#opened && this.transport === 'websocket' && this.readyState < 2) return this.#fallBack();
         // Opened, yet closed before a single frame: a proxy that passes the upgrade and then cuts
         // it. The next connection goes straight to SSE.
         if (this.transport === 'websocket' && !this.#heard) sseUntil = Date.now() + retryWebSocketMs;
