@@ -1,7 +1,6 @@
 /**
  * Server options, their defaults, and the one place they are merged and checked.
  */
-import type { SseOptions } from './sse-options.js';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Engine } from '../engines/engine.js';
 import type { CodecName } from '../protocol/codec.js';
@@ -9,6 +8,7 @@ import type { Logger } from '../shared/logger.js';
 import { consoleLogger } from '../shared/logger.js';
 import { bool, func, nonNegativeInt, nonNegativeMs, oneOf, positiveInt, positiveMs, positiveNumber, withDefaults } from '../shared/options.js';
 import { defaultMemberKey } from './members.js';
+import type { SseOptions } from './sse-options.js';
 
 /** Decides who connects. Return the identity to accept, `null`/`undefined` to refuse with HTTP 401. */
 export type Authenticate<Identity> = (

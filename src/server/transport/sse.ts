@@ -15,8 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { sessionNode, readBody, sseEvent, SseEvent, SSE_PATH_SUFFIX, SSE_PROTOCOL_HEADER } from '../../protocol/sse.js';
-import { ReadyState } from '../../protocol/close-codes.js';
-import { CloseCode } from '../../protocol/close-codes.js';
+import { CloseCode, ReadyState } from '../../protocol/close-codes.js';
 import { utf8StrictDecoder } from '../../protocol/utf8.js';
 import type { HttpRequestInfo, HttpRoutes } from '../../net/http-routes.js';
 import { originAllowed } from '../../net/origin.js';

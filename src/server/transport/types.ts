@@ -4,7 +4,8 @@
  * The server core — connections, dispatch, the topic index, streams, the heartbeat, admission and
  * authentication — never touches a runtime's sockets. It talks to one {@link Transport} per server,
  * made by an adapter for the runtime: `node.ts` (Node's `http` + `ws`), a Bun adapter on
- * `Bun.serve`, later an SSE + HTTP fallback. What an adapter must do:
+ * `Bun.serve`, and the SSE + HTTP fallback (`sse.ts`, on the HTTP routes of either; its sockets
+ * report `nativeTopics: false`). What an adapter must do:
  *
  * 1. **HTTP side.** Own (or adopt) the HTTP server: `listen()` resolves the port, `close()` stops
  *    listening (an attached server the application owns is left running). Requests that are not
