@@ -27,7 +27,7 @@ const hasRedis = await redisAnswers();
 if (!hasRedis) console.warn(`SKIP chaos on the Redis engine: no Redis answers at ${REDIS_URL}`);
 /** The WebSocket runs at full size; the SSE fallback (docs/protocol.md §8), slower per request, at a smaller one. */
 const WEBSOCKET = { transport: 'websocket', clients: 20, messages: 20_000, options: (): ClientOptions => ({}) };
-const SSE = { transport: 'sse', clients: 4, messages: 2_000, options: (): ClientOptions => ({ WebSocket: sse({ WebSocket: null }) }) };
+const SSE = { transport: 'sse', clients: 4, messages: 1_200, options: (): ClientOptions => ({ WebSocket: sse({ WebSocket: null }) }) };
 const engines = [
   { name: 'memory', ...WEBSOCKET, make: (): Engine | undefined => undefined },
   { name: 'memory', ...SSE, make: (): Engine | undefined => undefined },

@@ -19,10 +19,10 @@ import { dropPrefix, REDIS_URL, requireRedis, testPrefix } from './redis-helpers
 const scope = createTestScope();
 const hasRedis = await requireRedis('test/sse-redis.test.ts');
 
-const CLIENTS = 6;
-const CALLS = 20;
-const MESSAGES = 20;
-const ITEMS = 150;
+const CLIENTS = 4;
+const CALLS = 15;
+const MESSAGES = 15;
+const ITEMS = 100;
 
 describe('two nodes on Redis behind a round-robin proxy, no stickiness', () => {
   it.skipIf(!hasRedis)('calls, publishes and streams over the SSE fallback, with every other POST forwarded', { timeout: 60_000 }, async () => {
