@@ -123,6 +123,10 @@ describe('opening a session (§8.1)', () => {
     expect(ok.status).toBe(200);
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example');
     expect(JSON.stringify(logger.lines)).not.toContain('secret-bad');
+    // Refused like an upgrade, and logged through the refusal log (rate-limited per address:
+    // the first one here) with its category (docs/security.md, "Refusal logs").
+    expect(logger.lines.map((l) => (l.obj as { category?: string }).category)).toContain('origin');
+    expect((await fetch(`${base}?session=x.AAAAAAAAAAAAAAAAAAAAAAAA&seq=1`, { method: 'POST', headers: { origin: 'https://evil.example' } })).status).toBe(403);
     // A preflight from an allowed page.
     const pre = await fetch(base, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' } });
     expect(pre.status).toBe(204);

@@ -253,6 +253,8 @@ export function createSseFallback(o: SseFallbackOptions): SseFallback {
   }
 
   async function handle(request: Request, info: HttpRequestInfo): Promise<Response> {
+    // The upgrade (GET) is screened by the core like a WebSocket's, origin included, and logged.
+    if (request.method === 'GET') return open(request, info);
     const req = { headers: { origin: request.headers.get('origin') ?? undefined } };
     if (!originAllowed(req, o.origins)) return text(403, 'Origin not allowed');
     if (request.method === 'OPTIONS') {
@@ -266,7 +268,6 @@ export function createSseFallback(o: SseFallbackOptions): SseFallback {
         },
       });
     }
-    if (request.method === 'GET') return open(request, info);
     if (request.method === 'POST') return post(request);
     return text(405, 'Method Not Allowed', { Allow: 'GET, POST, OPTIONS' });
   }
