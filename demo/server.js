@@ -27,7 +27,7 @@ const DIST_DIR = path.resolve(fileURLToPath(new URL('../dist', import.meta.url))
  * The browser client imports only files under these `dist/` folders (the `node` entry and the
  * server are never loaded by a browser), so nothing else of `dist/` is served.
  */
-const CLIENT_DIRS = ['client', 'protocol', 'shared'].map((d) => path.join(DIST_DIR, d));
+const CLIENT_DIRS = ['client', 'protocol', 'shared', 'sse'].map((d) => path.join(DIST_DIR, d));
 
 const CONTENT_TYPES = new Map([
   ['.html', 'text/html; charset=utf-8'],
@@ -159,6 +159,8 @@ const engine = redisUrl ? (await import('switchboard/redis')).redisEngine({ url:
 
 const switchboard = createServer({
   server: http,
+  // The SSE + HTTP fallback for visitors whose network blocks WebSockets (docs/client.md).
+  sse: true,
   ...(engine ? { engine } : {}),
   /*
    * DEMO ONLY: the token is taken as the user's display name, so anyone can be anyone. A real

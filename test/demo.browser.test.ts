@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../src/client/node.js';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import { handshakeStatus, within } from './helpers.js';
+import { createHttpProxy, type HttpProxy } from './http-proxy.js';
 
 const hasChromium = chromiumFor('demo browser tests');
 
@@ -347,5 +348,81 @@ describe.skipIf(!hasChromium)('chat demo in a real browser', () => {
     }
     expect(d.stdout()).toBe(`Switchboard chat demo: ${d.url}\n`);
     expect(d.stderr()).toBe('');
+  });
+});
+
+describe.skipIf(!hasChromium)('chat demo behind a proxy that refuses WebSocket upgrades (SSE fallback)', () => {
+  let demo: Demo | undefined;
+  let proxy: HttpProxy | undefined;
+  let browser: Browser | undefined;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    demo = await startDemo();
+    proxy = await createHttpProxy([demo.port], { refuseUpgrades: true });
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await within(browser?.close() ?? Promise.resolve(), 'the browser to close', 10_000).catch((e: unknown) => console.warn(e));
+    await proxy?.close();
+    const d = demo;
+    if (d && d.child.exitCode === null && d.child.signalCode === null) {
+      d.child.kill('SIGTERM');
+      await within(d.exited, 'the demo to exit after SIGTERM', 10_000);
+    }
+  });
+
+  async function joinAs(context: BrowserContext, name: string): Promise<Page> {
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
+    await page.goto(`http://localhost:${proxy!.port}/`, { timeout: UI_TIMEOUT });
+    await page.fill('#name', name);
+    await page.click('#join');
+    await page.locator('#state[data-state="open"]').waitFor({ timeout: UI_TIMEOUT });
+    await page.locator(`#members [data-member="${name}"]`).waitFor({ timeout: UI_TIMEOUT });
+    return page;
+  }
+  const texts = (page: Page) => page.locator('#messages [data-kind="message"] .text').allTextContents();
+
+  it('chats over SSE, says so, and a reconnect resumes the conversation without loss or repeats', async () => {
+    const aliceCtx = await browser!.newContext();
+    const bobCtx = await browser!.newContext();
+    // A member outside the proxy, on a WebSocket, who talks while the others are cut off.
+    const zed = connect(`ws://localhost:${demo!.port}/ws`, { token: 'zed', reconnect: false });
+    try {
+      const alice = await joinAs(aliceCtx, 'alice');
+      const bob = await joinAs(bobCtx, 'bob');
+      expect(await alice.getAttribute('#state', 'data-transport')).toBe('sse');
+      expect(await bob.getAttribute('#state', 'data-transport')).toBe('sse');
+      expect(proxy!.upgrades).toBeGreaterThanOrEqual(2);
+      await bob.locator('#members [data-member="alice"]').waitFor({ timeout: UI_TIMEOUT });
+
+      await alice.fill('#text', 'one');
+      await alice.click('#send');
+      await bob.locator('#messages [data-kind="message"]', { hasText: 'one' }).waitFor({ timeout: UI_TIMEOUT });
+      await within(zed.subscribe('chat:lobby', () => {}).ready, 'zed in the lobby');
+
+      // Cut every connection through the proxy and keep it shut while zed talks.
+      proxy!.pause();
+      await bob.locator('#state[data-state="reconnecting"]').waitFor({ timeout: UI_TIMEOUT });
+      for (const text of ['during 1', 'during 2', 'during 3']) await zed.publish('chat:lobby', { name: 'zed', text });
+      proxy!.resume();
+      await bob.locator('#state[data-state="open"]').waitFor({ timeout: 10_000 });
+      await alice.locator('#state[data-state="open"]').waitFor({ timeout: 10_000 });
+      await alice.fill('#text', 'two');
+      await alice.click('#send');
+      await bob.locator('#messages [data-kind="message"]', { hasText: 'two' }).waitFor({ timeout: UI_TIMEOUT });
+      const want = ['one', 'during 1', 'during 2', 'during 3', 'two'];
+      expect(await texts(bob)).toEqual(want);
+      expect(await texts(alice)).toEqual(want);
+      expect(await bob.getAttribute('#state', 'data-transport')).toBe('sse');
+      expect(await bob.locator('#messages [data-kind="notice"]', { hasText: 'missed' }).count()).toBe(0);
+    } finally {
+      zed.close();
+      await aliceCtx.close();
+      await bobCtx.close();
+    }
+    expect(pageErrors).toEqual([]);
   });
 });

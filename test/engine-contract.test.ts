@@ -130,6 +130,24 @@ describe.each(ENGINES)('engine contract: $name', (f) => {
   const topic = () => `t:${Math.random().toString(36).slice(2, 10)}`;
 
   describe.skipIf(f.skip !== undefined)(f.skip ? `skipped: ${f.skip}` : 'through the Engine interface', () => {
+    it('relay: bytes reach the node of that id in order (every other node when shared); an unknown id is refused', async () => {
+      const dataset = f.dataset();
+      const a = await start(dataset);
+      const got: string[] = [];
+      a.node.relayed = (p) => void got.push(Buffer.from(p).toString());
+      expect(typeof a.engine.nodeId).toBe('string');
+      expect(a.engine.relay).toBeTypeOf('function');
+      for (let i = 0; i < 20; i++) expect(await a.engine.relay!(a.engine.nodeId!, Buffer.from(`self ${i}`))).toBe(true);
+      if (f.shared) {
+        const b = await start(dataset);
+        for (let i = 0; i < 20; i++) expect(await b.engine.relay!(a.engine.nodeId!, Buffer.from(`from b ${i}`))).toBe(true);
+      }
+      expect(await a.engine.relay!('no-such-node', Buffer.from('lost'))).toBe(false);
+      const want = [...Array.from({ length: 20 }, (_, i) => `self ${i}`), ...(f.shared ? Array.from({ length: 20 }, (_, i) => `from b ${i}`) : [])];
+      await until(() => got.length === want.length, 'every relayed payload');
+      expect(got).toEqual(want);
+    });
+
     it('delivers to the subscribed node in publish order, with offsets 1, 2, 3… on a topic with history', async () => {
       const { engine, node } = await start();
       const [withHistory, without] = [topic(), topic()];

@@ -47,6 +47,17 @@ describe('package', () => {
     for (const f of files) expect(f).not.toMatch(/[\\/]server[\\/]/);
   });
 
+  it('switchboard/sse (the SSE fallback plug-in) reaches no Node-only module and nothing of the server; the client reaches none of it', () => {
+    const { files, bare } = importGraph(resolve(root, 'dist/sse/index.js'));
+    expect(bare).toEqual([]);
+    for (const f of files) expect(f).not.toMatch(/[\\/]server[\\/]/);
+    expect([...importGraph(resolve(root, 'dist/client/index.js'), true).files].filter((f) => /[\\/]sse/.test(f))).toEqual([]);
+    const types = importGraph(resolve(root, 'dist/sse/index.d.ts'), true);
+    for (const f of types.files) expect(existsSync(f), f).toBe(true);
+    expect([...types.files].filter((f) => /[\\/]server[\\/]/.test(f))).toEqual([]);
+    expect(types.bare.filter((s) => s.startsWith('node:') || s === 'ws' || s.startsWith('@types/'))).toEqual([]);
+  });
+
   it('the browser declaration files (client, bridge) reach nothing of server/ and no Node-only module', () => {
     for (const entry of ['dist/client/index.d.ts', 'dist/bridge/index.d.ts']) {
       // Type-level `import("…")` is followed too: a .d.ts has no code to load on demand.
@@ -106,7 +117,7 @@ describe('package', () => {
 
   it('exports map subpaths with types, importable from plain Node JS by package name', async () => {
     const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string> | string> };
-    for (const sub of ['./server', './client', './msgpack', './protocol', './bridge', './bridge/server', './redis']) {
+    for (const sub of ['./server', './client', './msgpack', './sse', './protocol', './bridge', './bridge/server', './redis']) {
       const e = pkg.exports[sub] as Record<string, string>;
       expect(Object.keys(e)[0]).toBe('types');
       for (const target of Object.values(e)) expect(existsSync(resolve(root, target))).toBe(true);

@@ -97,7 +97,7 @@ describe('packaging', () => {
 
   it('every subpath export lists types first and a default condition last', () => {
     const subpaths = Object.entries(manifest.exports).filter(([sub]) => sub !== './package.json');
-    expect(subpaths.map(([sub]) => sub)).toEqual(['./server', './client', './protocol', './msgpack', './redis', './bridge', './bridge/server']);
+    expect(subpaths.map(([sub]) => sub)).toEqual(['./server', './client', './protocol', './msgpack', './sse', './redis', './bridge', './bridge/server']);
     for (const [sub, conditions] of subpaths) {
       const keys = Object.keys(conditions);
       expect({ sub, first: keys[0], last: keys.at(-1) }).toEqual({ sub, first: 'types', last: 'default' });

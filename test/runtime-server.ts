@@ -79,6 +79,8 @@ export interface RuntimeServerConfig {
   health?: boolean | { liveness?: string; readiness?: string };
   /** SIGTERM drains with `drainOnSignals(server, { timeoutMs })` instead of closing. */
   drain?: { timeoutMs: number };
+  /** The SSE fallback (docs/protocol.md §8). @default off */
+  sse?: boolean;
   /** @default { kind: 'memory' } */
   engine?: { kind: 'memory' } | { kind: 'redis'; url: string; prefix: string; nodeTtlMs?: number };
 }

@@ -31,5 +31,6 @@ import storm from './storm.js';
 import streams from './streams.js';
 import scale from './scale.js';
 import shards from './shards.js';
+import { fanoutFallback, rpcFallback } from './fallback.js';
 
-export const SCENARIOS = [rpc, pipelined, fanout, fanoutTurn, memory, storm, streams, ...scale, ...shards];
+export const SCENARIOS = [rpc, pipelined, fanout, fanoutTurn, memory, storm, streams, ...scale, ...shards, rpcFallback, fanoutFallback];

@@ -25,6 +25,9 @@ const BUN_SCENARIOS = ['rpc', 'fanout', 'fanout-turn', 'memory'];
 export const STACKS = {
   'switchboard-json': { label: 'Switchboard JSON', server: 'switchboard', client: 'switchboard', options: { codec: 'json' } },
   'switchboard-msgpack': { label: 'Switchboard MsgPack', server: 'switchboard', client: 'switchboard', options: { codec: 'msgpack' } },
+  // The SSE + HTTP fallback (docs/protocol.md §8) of the same server: what a client behind a proxy
+  // that blocks WebSockets gets. Only in its own scenarios (bench/scenarios/fallback.js).
+  'switchboard-sse': { label: 'Switchboard SSE fallback', server: 'switchboard', client: 'switchboard', options: { codec: 'json', transport: 'sse' }, scenarios: ['rpc-fallback', 'fanout-fallback'] },
   ws: { label: 'raw ws', server: 'ws', client: 'ws', options: {} },
   socketio: { label: 'Socket.IO', server: 'socketio', client: 'socketio', options: {} },
   // The same server module as Switchboard JSON with default transport options, run by Bun: it
@@ -42,6 +45,7 @@ export const RATIOS = [
   ['switchboard-json', 'ws'],
   ['switchboard-json', 'socketio'],
   ['switchboard-msgpack', 'ws'],
+  ['switchboard-sse', 'switchboard-json'],
   ['switchboard-msgpack', 'socketio'],
   ['switchboard-bun', 'bun'],
   ['switchboard-bun', 'ws'],

@@ -3,6 +3,10 @@
  * connection state. User text reaches the DOM only through `textContent`, never as markup.
  */
 import { connect } from '/switchboard/client/index.js';
+import { sse } from '/switchboard/sse/index.js';
+
+// WebSocket first; SSE + HTTP when a proxy blocks it. One for the page: the choice is remembered.
+const transport = sse();
 
 const TOPIC = 'chat:lobby';
 /** Mirrors the server's checks so the user hears why at once instead of after a round trip. */
@@ -107,7 +111,7 @@ function renderMembers() {
 function join(name) {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
   // DEMO ONLY: the name is the token (see demo/server.js); a real app sends a signed token.
-  const client = connect(url, { token: name });
+  const client = connect(url, { token: name, WebSocket: transport });
   const s = { client, name, opened: false, sub: undefined };
   session = s;
   ui.join.disabled = true;
@@ -119,6 +123,9 @@ function join(name) {
   client.on('open', () => {
     if (session !== s) return;
     showState('open');
+    // Which transport carries the chat: 'websocket', or 'sse' behind a proxy that blocks WebSockets.
+    ui.state.dataset.transport = transport.current;
+    ui.state.title = `connected over ${transport.current === 'sse' ? 'SSE + HTTP (WebSockets blocked)' : 'WebSocket'}`;
     if (s.opened) return;
     s.opened = true;
     ui.joinForm.hidden = true;

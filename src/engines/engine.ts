@@ -94,6 +94,12 @@ export interface EngineNode {
    */
   control?(message: ControlMessage): void;
   /**
+   * Receives bytes another node (or this one) addressed to this node with {@link Engine.relay}: the
+   * SSE fallback's POSTs that reached a node not holding their session (docs/protocol.md §8).
+   * Engines call it in the order each sender relayed.
+   */
+  relayed?(payload: Uint8Array): void;
+  /**
    * Where the engine reports what it handles itself (a failed heartbeat, a lost link, a resync
    * that must be retried): the server passes its own logger.
    * @default consoleLogger (errors and warnings to stderr)
@@ -182,6 +188,21 @@ export interface Engine {
    * with `grantAdd` (docs/protocol.md §2.9, "Revocation").
    */
   grantRevoke?(topic: string, target: ControlTarget): void | Promise<void>;
+  /**
+   * This node's id among the nodes sharing the engine: the SSE fallback puts it in its session ids
+   * so that any node can tell which one holds a session (docs/protocol.md §8). Absent, the server
+   * makes one up (a single node).
+   */
+  readonly nodeId?: string;
+  /**
+   * Node-to-node delivery: hands `payload` to the node `nodeId`'s {@link EngineNode.relayed}, in
+   * order per sender, at most once; resolves whether a live node of that id took it (`false`: no
+   * such node now, the payload is dropped). The SSE fallback forwards a POST with it to the node
+   * holding its session, so a load balancer needs no sticky sessions. An engine without it serves
+   * one node: a POST for a session on another node is answered 404 (docs/scaling.md). Engines
+   * implement it with one channel per node (Redis: `<prefix>n:<nodeId>`).
+   */
+  relay?(nodeId: string, payload: Uint8Array): boolean | Promise<boolean>;
   /** Whether the engine can serve now (a shared backend is reachable). @default always healthy */
   health?(): EngineHealth;
   /** Releases the engine's resources. */

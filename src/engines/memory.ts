@@ -2,6 +2,7 @@
  * The embedded in-memory engine: one process, no external service. Delivery is synchronous, so
  * publish order is delivery order, and offsets are assigned in that same order.
  */
+import { randomUUID } from 'node:crypto';
 import type { Member } from '../protocol/frames.js';
 import type { CallClaim, CallOutcome, ControlMessage, ControlTarget, Engine, EngineEvent, EngineNode, HistoryOptions, HistoryQuery, PresenceEntry } from './engine.js';
 import { positiveInt, positiveMs, positiveNumber, withDefaults } from '../shared/options.js';
@@ -64,6 +65,7 @@ export function createMemoryEngine(options?: MemoryEngineOptions): Engine {
   /** topic → clientId → the grants that connection holds → until when the record is kept. */
   const byClient = new Map<string, Map<string, Map<string, number>>>();
   let sweeper: ReturnType<typeof setInterval> | undefined;
+  const nodeId = randomUUID();
 
   function sweep(): void {
     const now = Date.now();
@@ -96,6 +98,7 @@ export function createMemoryEngine(options?: MemoryEngineOptions): Engine {
   }
 
   return {
+    nodeId,
     attach(n) {
       if (node) throw new Error('this memory engine is already attached to a server');
       node = n;
@@ -113,6 +116,12 @@ export function createMemoryEngine(options?: MemoryEngineOptions): Engine {
     },
     control(message: ControlMessage) {
       node?.control?.(message);
+    },
+    // One node: only its own id is reachable.
+    relay(to: string, payload: Uint8Array) {
+      if (to !== nodeId || !node?.relayed) return false;
+      node.relayed(payload);
+      return true;
     },
     grantAdd(grant: string, topic: string, member: string, ttlMs?: number) {
       grants.set(grantKey(grant, topic), { member, until: ttlMs === undefined ? Infinity : Date.now() + ttlMs });

@@ -19,6 +19,7 @@ export type { BatchOptions } from './options.js';
 export type { ServerOptions, Authenticate, HeartbeatOptions, LimitOptions, RateOptions, PresenceOptions, HistoryConfig, IdempotencyOptions, Runtime } from './options.js';
 export type { UpgradeRequest } from './transport/types.js';
 export { SERVER_DEFAULTS } from './options.js';
+export type { SseOptions } from './sse-options.js';
 export type { TopicRule, TopicPermission } from './topic-rules.js';
 export type { TopicEntry, TopicMap } from './types.js';
 export { consoleLogger, silentLogger, type Logger } from '../shared/logger.js';

@@ -10,6 +10,7 @@ import { bool, func, nonNegativeInt, nonNegativeMs, oneOf, positiveInt, positive
 import { checkTls, type TlsOptions } from '../shared/tls.js';
 import { resolveHealth, type HealthOptions, type HealthPaths } from '../net/health.js';
 import { defaultMemberKey } from './members.js';
+import type { SseOptions } from './sse-options.js';
 
 /** Decides who connects. Return the identity to accept, `null`/`undefined` to refuse with HTTP 401. */
 export type Authenticate<Identity> = (
@@ -189,6 +190,13 @@ export interface ServerOptions<Identity = unknown, Info = unknown> {
    * the paths (docs/deploy.md, "Health checks"). @default false (no health routes)
    */
   health?: boolean | HealthOptions;
+  /**
+   * The SSE + HTTP fallback for clients whose WebSocket is blocked (docs/server.md, "SSE
+   * fallback"; docs/protocol.md §8): `true`, or its settings. Off by default: it adds HTTP
+   * endpoints under `path` + `/sse`, and across several nodes it needs an engine that relays.
+   * @default false
+   */
+  sse?: boolean | SseOptions;
 }
 
 /** The `tls` option: PEM text (or its bytes) of the server's key and certificate chain (shared/tls.ts). */

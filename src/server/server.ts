@@ -30,7 +30,10 @@ import { TopicIndex } from './topic-index.js';
 import { TopicRules, type TopicRule } from './topic-rules.js';
 import type { CommandHandler, CommandSpec, DrainReport, NotReadyReason, Server, ServerHealth, StreamSpec, UploadSpec } from './types.js';
 import { createUpgradeHandler, type Accepted } from './accept-upgrade.js';
+import type { TransportHooks } from './transport/types.js';
 import { createTransport, resolveRuntime } from './transport/select.js';
+import { createSseFallback } from './transport/sse.js';
+import { resolveSseOptions } from './sse-options.js';
 import { isStandardSchema } from './validation.js';
 
 /**
@@ -75,6 +78,11 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     routes,
     logger,
   });
+  // The SSE + HTTP fallback, when on (docs/server.md, "SSE fallback"): a second transport on the same routes.
+  const sseOptions = resolveSseOptions(options.sse, limits);
+  const sse =
+    sseOptions &&
+    createSseFallback({ path: opts.path, routes, options: sseOptions, maxPayload: limits.maxPayload, origins: opts.origins, nodeId: engine.nodeId ?? randomUUID(), relay: engine.relay?.bind(engine), logger });
   const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true, transport.prepare, transport.topics);
   const welcome = (conn: Connection<Identity>) => {
     conn.send({ t: 'welcome', v: PROTOCOL_VERSION, clientId: conn.clientId, heartbeat: opts.heartbeat, maxPayload: limits.maxPayload });
@@ -130,18 +138,21 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       deliver: (topic, event) => index.deliver(topic, event),
       suspend: () => index.suspend(),
       control: (message) => control.apply(message),
+      ...(sse ? { relayed: (payload: Uint8Array) => sse.relayed(payload) } : {}),
       resync: () =>
         index.resync().catch((err: unknown) => logger.error({ err }, 'could not re-read topic history after an engine outage')),
       logger,
     });
     if (closing) return;
-    transport.start<Connection<Identity>>({
+    const hooks: TransportHooks<Connection<Identity>> = {
       upgrade,
       message: (conn, data, binary) => conn.receive(data, binary, dispatcher),
       pong: (conn) => conn.alive(),
       drain: (conn) => conn.drained(),
       close: socketClosed,
-    });
+    };
+    transport.start(hooks);
+    sse?.start(hooks);
     stopHeartbeat = startHeartbeat(connections, opts.heartbeat);
     started = true;
   }
@@ -292,6 +303,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       onClosed: (cb: () => void) => conn.onClosed(cb),
     }));
     await closeWithin(peers, opts.shutdownTimeoutMs);
+    sse?.close();
     await transport.close();
     if (ownsEngine) await engine.close();
   }

@@ -271,7 +271,7 @@ export class TopicIndex<Identity> {
     waiting.set(conn, held);
     this.#subs.get(topic)?.add(conn);
     // Subscribed natively from the start too: native publishes wait until no subscriber is held.
-    this.#native?.subscribe(conn.socket, nativeKey(conn.codec, topic));
+    if (conn.socket.nativeTopics !== false) this.#native?.subscribe(conn.socket, nativeKey(conn.codec, topic));
     return held;
   }
 
@@ -316,7 +316,7 @@ export class TopicIndex<Identity> {
     this.#release(conn, topic);
     this.#dropFloor(conn, topic);
     const set = this.#subs.get(topic);
-    if (set?.delete(conn)) this.#native?.unsubscribe(conn.socket, nativeKey(conn.codec, topic));
+    if (set?.delete(conn) && conn.socket.nativeTopics !== false) this.#native?.unsubscribe(conn.socket, nativeKey(conn.codec, topic));
     if (set && set.size === 0) await this.#dropTopic(topic);
     if (presence) await this.#leave(conn, topic);
   }
@@ -419,7 +419,8 @@ export class TopicIndex<Identity> {
   #publishNatively(native: NativeTopics, topic: string, frame: ServerFrame, set: Set<Connection<Identity>>, volatile: boolean): boolean {
     const codecs = new Set<Codec>();
     for (const conn of set) {
-      if (volatile && conn.overBound) return false;
+      // A subscriber the native publish cannot reach (the SSE fallback's) gets per-socket sends.
+      if ((volatile && conn.overBound) || conn.socket.nativeTopics === false) return false;
       codecs.add(conn.codec);
     }
     for (const codec of codecs) {

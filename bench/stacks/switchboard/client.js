@@ -4,9 +4,17 @@
  */
 import { connect } from 'switchboard/client';
 import { msgpack } from 'switchboard/msgpack';
+import { sse } from 'switchboard/sse';
 
-export function open(baseUrl, { codec }) {
-  const client = connect(`${baseUrl}/ws`, { codec: codec === 'msgpack' ? msgpack() : codec, reconnect: false, connectTimeoutMs: 60_000, timeoutMs: 120_000 });
+/** `transport: 'sse'`: the SSE + HTTP fallback alone (no WebSocket attempt). */
+export function open(baseUrl, { codec, transport }) {
+  const client = connect(`${baseUrl}/ws`, {
+    codec: codec === 'msgpack' ? msgpack() : codec,
+    ...(transport === 'sse' ? { WebSocket: sse({ WebSocket: null }) } : {}),
+    reconnect: false,
+    connectTimeoutMs: 60_000,
+    timeoutMs: 120_000,
+  });
   client.on('error', () => {}); // counted by the scenario through rejections, not printed
   return new Promise((resolve, reject) => {
     const offOpen = client.on('open', () => {

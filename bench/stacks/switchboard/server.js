@@ -15,6 +15,8 @@ export async function start({ host, redis, cluster, prefix }) {
     host,
     ...(engine ? { engine } : {}),
     logger: silentLogger,
+    // The fallback's endpoints, for the SSE stack's clients (WebSocket clients never touch them).
+    sse: true,
     limits: { rate: false, maxConnections: 100_000, maxConnectionsPerIp: 100_000, maxPayload: 16 * 1024 * 1024 },
   })
     .command('echo', (input) => input)

@@ -30,6 +30,8 @@ export function redisKeys(prefix: string) {
     nodes: `${prefix}nodes`,
     /** The channel every node listens on for server-control commands (not under `c:`, the topics' prefix). */
     control: `${prefix}ctl`,
+    /** A node's own channel: payloads other nodes relay to it (the SSE fallback's forwarded POSTs). */
+    node: (nodeId: string) => `${prefix}n:${nodeId}`,
     /** The grants of one grant id: a hash, topic → bound member id (docs/protocol.md §2.9). */
     grant: (grant: string) => `${prefix}g:${grant}`,
     /** The grants bound to one member for one topic: a set of grant ids (the topic's length first keeps the key unambiguous). */

@@ -44,6 +44,8 @@ export interface RedisEngine extends Engine {
   readonly nodeId: string;
   /** Publishes a server-control command on the control channel every node listens on (docs/scaling.md). */
   control(message: ControlMessage): Promise<void>;
+  /** Publishes `payload` on node `nodeId`'s channel; resolves whether a node listens there (docs/scaling.md). */
+  relay(nodeId: string, payload: Uint8Array): Promise<boolean>;
 }
 
 /** Creates a Redis engine: `createServer({ engine: redisEngine({ url }) })`. */
@@ -154,7 +156,9 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     }
   }
 
+  const nodeChannel = keys.node(nodeId);
   function onMessage(name: string, message: Buffer): void {
+    if (name === nodeChannel) return void node?.relayed?.(message);
     if (name === keys.control) {
       const m = decodeValue(message) as ControlMessage | undefined;
       // Shape-checked before it reaches the server: a malformed message (another version, a stray
@@ -277,6 +281,8 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
       // Server control reaches every node on one channel (docs/scaling.md); ioredis re-subscribes
       // it after a reconnect. What is sent while a node's link is down never reaches it (at most once).
       await run('subscribe', () => sub.subscribe(keys.control));
+      // This node's own channel: POSTs of its SSE sessions that other nodes received (docs/scaling.md).
+      await run('subscribe', () => sub.subscribe(nodeChannel));
       node = n;
       presence.start();
       liveness.start();
@@ -303,6 +309,11 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     },
     async control(message) {
       await run('control', () => pub(keys.control, encodeValue(message)));
+    },
+    async relay(to, payload) {
+      // PUBLISH answers how many subscribers received it: 0 when no live node has that id.
+      const receivers = await run('relay', () => pub(keys.node(to), Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)));
+      return receivers > 0;
     },
     async grantAdd(grant, topic, member, ttlMs) {
       const k = keys.grant(grant);

@@ -4,7 +4,8 @@
  * The server core — connections, dispatch, the topic index, streams, the heartbeat, admission and
  * authentication — never touches a runtime's sockets. It talks to one {@link Transport} per server,
  * made by an adapter for the runtime: `node.ts` (Node's `http` + `ws`), a Bun adapter on
- * `Bun.serve`, later an SSE + HTTP fallback. What an adapter must do:
+ * `Bun.serve`, and the SSE + HTTP fallback (`sse.ts`, on the HTTP routes of either; its sockets
+ * report `nativeTopics: false`). What an adapter must do:
  *
  * 1. **HTTP side.** Own (or adopt) the HTTP server: `listen()` resolves the port, `close()` stops
  *    listening (an attached server the application owns is left running). Requests that are not
@@ -82,6 +83,11 @@ export interface TransportSocket {
   readonly written: number;
   /** The peer's address, as the upgrade request had it. */
   readonly remoteAddress: string | undefined;
+  /**
+   * `false` for a socket the transport's {@link NativeTopics} cannot reach (the SSE fallback's, on
+   * Bun): the core then never subscribes it natively and sends its topics' messages itself.
+   */
+  readonly nativeTopics?: boolean;
   /** Sends one message: a string as a text frame, bytes as a text (`binary: false`) or binary frame. */
   send(payload: string | Uint8Array, binary: boolean): void;
   /** Sends a message prepared once for many sockets by {@link Transport.prepare}. */

@@ -1,0 +1,66 @@
+/**
+ * The `sse` option of `createServer`: the SSE + HTTP fallback for clients whose WebSocket is
+ * blocked (docs/server.md, "SSE fallback"; docs/protocol.md §8).
+ */
+import { positiveInt, positiveMs, withDefaults } from '../shared/options.js';
+
+/** Settings of the SSE fallback; every field is optional. */
+export interface SseOptions {
+  /**
+   * A stream that carried nothing for this long gets a comment line, so that proxies and load
+   * balancers do not close it as idle, in ms.
+   * @default 15000, or half of `limits.handshakeTimeoutMs` when that is shorter (Bun closes a
+   * response idle for that long)
+   */
+  keepaliveMs?: number;
+  /**
+   * Largest POST body read, in bytes; a larger one is answered 413. The reference client keeps
+   * its batches under it.
+   * @default 2 × `limits.maxPayload` + 1024 (one message of `maxPayload` bytes in base64 fits)
+   */
+  maxBodyBytes?: number;
+  /**
+   * How long a POST that arrived before its predecessor (forwarded through another node) waits
+   * for it, in ms; then the connection closes with 1002.
+   * @default 5000
+   */
+  reorderTimeoutMs?: number;
+  /** POSTs of one session that may wait for a missing predecessor; one more is answered 429. @default 16 */
+  maxHeldPosts?: number;
+}
+
+/** The fallback's settings after merging and checking. */
+export interface ResolvedSseOptions {
+  keepaliveMs: number;
+  maxBodyBytes: number;
+  reorderTimeoutMs: number;
+  maxHeldPosts: number;
+}
+
+/**
+ * `sse: true` or an object: the fallback on, with {@link SseOptions} merged over its defaults;
+ * `false` or `undefined`: off (the default — it adds HTTP endpoints, and across several nodes it
+ * needs an engine that can relay, docs/scaling.md). A value out of range is a `TypeError`.
+ */
+export function resolveSseOptions(
+  sse: boolean | SseOptions | undefined,
+  limits: { maxPayload: number; handshakeTimeoutMs: number },
+): ResolvedSseOptions | undefined {
+  if (sse === undefined || sse === false) return undefined;
+  if (sse !== true && (typeof sse !== 'object' || sse === null)) throw new TypeError('sse must be true, false or an object of SSE options');
+  const o = withDefaults(
+    {
+      keepaliveMs: Math.min(15_000, Math.max(1, Math.floor(limits.handshakeTimeoutMs / 2))),
+      maxBodyBytes: 2 * limits.maxPayload + 1_024,
+      reorderTimeoutMs: 5_000,
+      maxHeldPosts: 16,
+    },
+    sse === true ? undefined : sse,
+  );
+  return {
+    keepaliveMs: positiveMs('sse.keepaliveMs', o.keepaliveMs),
+    maxBodyBytes: positiveInt('sse.maxBodyBytes', o.maxBodyBytes),
+    reorderTimeoutMs: positiveMs('sse.reorderTimeoutMs', o.reorderTimeoutMs),
+    maxHeldPosts: positiveInt('sse.maxHeldPosts', o.maxHeldPosts),
+  };
+}
