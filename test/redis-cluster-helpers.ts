@@ -114,11 +114,20 @@ export interface MigrationSteps {
 /**
  * Moves `slot` to the primary `to` as `redis-cli --cluster reshard` does: IMPORTING on the target,
  * MIGRATING on the source, MIGRATE of its keys in batches, then the new owner announced to every
- * primary.
+ * primary. A step that fails is reported after the move completed, so the shared cluster is never
+ * left with a half-moved slot.
  */
 export async function migrateSlot(slot: number, to: ClusterNodeInfo, steps: MigrationSteps = {}): Promise<void> {
   const from = await ownerOf(slot);
   if (from.id === to.id) return;
+  let failed: { err: unknown } | undefined;
+  const step = async (f?: () => Promise<unknown>) => {
+    try {
+      await f?.();
+    } catch (err) {
+      failed ??= { err };
+    }
+  };
   const [toHost, toPort] = to.addr.split(':');
   await onNode(to.addr, (r) => r.cluster('SETSLOT', slot, 'IMPORTING', from.id));
   await onNode(from.addr, async (r) => {
@@ -128,16 +137,19 @@ export async function migrateSlot(slot: number, to: ClusterNodeInfo, steps: Migr
       const keys = (await r.cluster('GETKEYSINSLOT', slot, steps.batch ?? 10)) as string[];
       if (!keys.length) break;
       await r.migrate(toHost!, toPort!, '', 0, 5_000, 'REPLACE', 'KEYS', ...keys);
-      if (first) await steps.afterFirstBatch?.();
+      if (first) await step(steps.afterFirstBatch);
       first = false;
     }
+    // An empty slot: act before the ownership changes all the same.
+    if (first) await step(steps.afterFirstBatch);
   });
-  await steps.beforeOwnerChange?.();
+  await step(steps.beforeOwnerChange);
   await onNode(to.addr, (r) => r.cluster('SETSLOT', slot, 'NODE', to.id));
   await onNode(from.addr, (r) => r.cluster('SETSLOT', slot, 'NODE', to.id));
   for (const n of (await clusterNodes()).filter((x) => x.primary && x.id !== to.id && x.id !== from.id)) {
     await onNode(n.addr, (r) => r.cluster('SETSLOT', slot, 'NODE', to.id));
   }
+  if (failed) throw failed.err;
 }
 
 /**
