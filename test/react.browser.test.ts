@@ -38,11 +38,13 @@ async function bundleApp(react18: boolean): Promise<string> {
 const page = (code: string) =>
   `<!doctype html><meta charset="utf-8"><title>react</title><body><div id="root"></div><script type="module">${code.replace(/<\/script/g, '<\\/script')}</script>`;
 
-type Started = StartedServer<string> & { log: ReturnType<typeof recordingLogger> };
+type Started = StartedServer<string> & { log: ReturnType<typeof recordingLogger>; slowCalls: ((v: string) => void)[] };
 
 /** A server with what the app uses, its debug trace recorded. */
 async function appServer(): Promise<Started> {
   const log = recordingLogger();
+  /** The pending `slow` calls: the test answers them. */
+  const slowCalls: ((v: string) => void)[] = [];
   const traced = Object.assign(log, { isLevelEnabled: (level: string) => level === 'debug' });
   const started = await startServer<string>({ logger: traced, authenticate: (_req, token) => token ?? null }, (s) => {
     s.topic('room:*', { subscribe: true, publish: true, presence: true, history: { size: 50, ttlMs: 60_000 } });
@@ -50,6 +52,7 @@ async function appServer(): Promise<Started> {
     s.command('fail', () => {
       throw new ServerError('NOPE', 'refused on purpose');
     });
+    s.command('slow', () => new Promise<string>((resolve) => slowCalls.push(resolve)));
     s.stream('ticks', async function* ({ every }: { every: number }, ctx) {
       for (let i = 0; !ctx.signal.aborted; i++) {
         yield i;
@@ -57,7 +60,7 @@ async function appServer(): Promise<Started> {
       }
     });
   });
-  return Object.assign(started, { log });
+  return Object.assign(started, { log, slowCalls });
 }
 
 /** Frames of `kind` the server received, and connections it opened, from its trace. */
@@ -140,6 +143,19 @@ describe.skipIf(!hasChromium).each([
     await waitFor(p, 'add-state', (v) => v.data === 5 && v.pending === false, 'add to resolve');
     await p.getByTestId('fail').click();
     await waitFor(p, 'fail-state', (v) => v.error === 'NOPE' && v.pending === false, 'fail to reject');
+    // A cancelled call: pending ends at once, no error shows, and its late answer is ignored.
+    await p.getByTestId('slow').click();
+    await waitFor(p, 'slow-state', (v) => v.pending === true, 'slow to be pending');
+    await until(() => server!.slowCalls.length === 1, 'the slow call on the server');
+    await p.getByTestId('slow-cancel').click();
+    await waitFor(p, 'slow-state', (v) => v.pending === false && v.error === null, 'slow to be cancelled');
+    server.slowCalls[0]!('late');
+    // A call after it shows its own answer, and nothing of the late one.
+    await p.getByTestId('slow').click();
+    await until(() => server!.slowCalls.length === 2, 'the second slow call on the server');
+    server.slowCalls[1]!('second');
+    await waitFor(p, 'slow-state', (v) => v.data === 'second' && v.pending === false, 'the second slow call to resolve');
+
     await server.server.send({ member: 'ann' }, 'note', { text: 'hello' });
     await server.server.send({ member: 'ann' }, 'other', { text: 'not this one' });
     await waitFor<string[]>(p, 'events', (v) => v.join() === 'hello', 'the note event');
