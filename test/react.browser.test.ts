@@ -133,12 +133,16 @@ describe.skipIf(!hasChromium).each([
     // History (5) replayed into a buffer of 3, in both hooks that share the topic.
     for (const id of ['room-1', 'room-2']) await waitFor(p, id, (v) => v.ready === true && JSON.stringify(v.texts) === '["m2","m3","m4"]', `${id} to replay`);
     await waitFor(p, 'presence', (v) => JSON.stringify(v.members) === '["ann"]', 'presence to list ann');
+    // A topic no rule allows: the hook shows the refusal and its reason.
+    await waitFor(p, 'secret', (v) => v.error === 'FORBIDDEN' && v.reason === 'no-rule' && v.ready === false, 'the refusal');
     await waitFor(p, 'ticks', (v) => (v.received as number) >= 8 && v.items === 5, 'ticks to fill the window');
     expect(await read(p, 'connection')).toMatchObject({ state: 'open', attempt: 0, error: null });
 
     // Live messages, a call and its error, a targeted event.
     await server.server.publish('room:a', { text: 'm5' });
     await waitFor(p, 'room-1', (v) => v.last === 'm5' && JSON.stringify(v.texts) === '["m3","m4","m5"]', 'a live message');
+    // onMessage heard every message once, the replayed ones included, though StrictMode mounted twice.
+    expect(await p.evaluate(() => (window as { heard?: string[] }).heard)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
     await p.getByTestId('add').click();
     await waitFor(p, 'add-state', (v) => v.data === 5 && v.pending === false, 'add to resolve');
     await p.getByTestId('fail').click();
@@ -163,7 +167,7 @@ describe.skipIf(!hasChromium).each([
     // StrictMode mounted every effect twice: one connection (the provider's double mount). The
     // hooks first rendered before the provider's client existed; their double mount with a live
     // client is the remount below.
-    expect(wire(server)).toEqual({ connections: 1, sub: 1, unsub: 0, stream: 1, cancel: 0 });
+    expect(wire(server)).toEqual({ connections: 1, sub: 2, unsub: 0, stream: 1, cancel: 0 });
 
     // Unmounting the hooks ends the shared subscription and the stream, once each.
     await p.getByTestId('toggle').click();
@@ -174,7 +178,7 @@ describe.skipIf(!hasChromium).each([
     await p.getByTestId('toggle').click();
     await waitFor(p, 'room-1', (v) => v.ready === true, 'the room again');
     await waitFor(p, 'ticks', (v) => (v.received as number) >= 1, 'ticks again');
-    expect(wire(server)).toEqual({ connections: 1, sub: 2, unsub: 1, stream: 2, cancel: 1 });
+    expect(wire(server)).toEqual({ connections: 1, sub: 4, unsub: 1, stream: 2, cancel: 1 });
     await p.context().close();
   });
 
