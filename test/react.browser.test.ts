@@ -93,24 +93,28 @@ async function waitFor<T = Record<string, unknown>>(p: Page, id: string, pred: (
   }
 }
 
-describe.skipIf(!hasChromium).each([
-  ['React 19', false],
-  ['React 18', true],
-])('switchboard/react in Chromium, StrictMode on (%s)', (_label, react18) => {
-  let browser: Browser | undefined;
-  let site: Awaited<ReturnType<typeof startStatic>> | undefined;
-  let server: Started | undefined;
-  const pageErrors: string[] = [];
-
+/** One browser and one site for both React versions: /app19.html and /app18.html. */
+let browser: Browser | undefined;
+let site: Awaited<ReturnType<typeof startStatic>> | undefined;
+if (hasChromium) {
   beforeAll(async () => {
-    const [code, b] = await Promise.all([bundleApp(react18), launchChromium()]);
+    const [code19, code18, b] = await Promise.all([bundleApp(false), bundleApp(true), launchChromium()]);
     browser = b;
-    site = await startStatic({ '/app.html': page(code) });
+    site = await startStatic({ '/app19.html': page(code19), '/app18.html': page(code18) });
   }, 30_000);
   afterAll(async () => {
     await within(browser?.close() ?? Promise.resolve(), 'the browser to close', 10_000).catch((e: unknown) => console.warn(e));
     await site?.close();
   });
+}
+
+describe.skipIf(!hasChromium).each([
+  ['React 19', false],
+  ['React 18', true],
+])('switchboard/react in Chromium, StrictMode on (%s)', (_label, react18) => {
+  let server: Started | undefined;
+  const pageErrors: string[] = [];
+
   afterEach(async () => {
     await server?.server.close();
     server = undefined;
@@ -121,7 +125,7 @@ describe.skipIf(!hasChromium).each([
     const context = await browser!.newContext();
     const p = await context.newPage();
     p.on('pageerror', (e) => pageErrors.push(e.message));
-    await p.goto(`${site!.origin}/app.html?url=${encodeURIComponent(server!.url)}&token=${token}`, { timeout: 10_000 });
+    await p.goto(`${site!.origin}/app${react18 ? 18 : 19}.html?url=${encodeURIComponent(server!.url)}&token=${token}`, { timeout: 10_000 });
     return p;
   }
 
@@ -169,16 +173,20 @@ describe.skipIf(!hasChromium).each([
     // client is the remount below.
     expect(wire(server)).toEqual({ connections: 1, sub: 2, unsub: 0, stream: 1, cancel: 0 });
 
+    // A new stream input cancels the stream and opens one for it.
+    await p.getByTestId('ticks-rate').click();
+    await until(() => wire(server!).stream === 2 && wire(server!).cancel === 1, 'the stream for the new input');
+
     // Unmounting the hooks ends the shared subscription and the stream, once each.
     await p.getByTestId('toggle').click();
-    await until(() => wire(server!).unsub === 1 && wire(server!).cancel === 1, 'unsub and cancel after unmount');
+    await until(() => wire(server!).unsub === 1 && wire(server!).cancel === 2, 'unsub and cancel after unmount');
     expect(await server.server.presence('room:a')).toEqual([]);
     // Mounted again, now with the client open, and StrictMode mounts each hook twice: one more sub
     // and stream on the wire, not two, and the connection is the same.
     await p.getByTestId('toggle').click();
     await waitFor(p, 'room-1', (v) => v.ready === true, 'the room again');
     await waitFor(p, 'ticks', (v) => (v.received as number) >= 1, 'ticks again');
-    expect(wire(server)).toEqual({ connections: 1, sub: 4, unsub: 1, stream: 2, cancel: 1 });
+    expect(wire(server)).toEqual({ connections: 1, sub: 4, unsub: 1, stream: 3, cancel: 2 });
     await p.context().close();
   });
 
