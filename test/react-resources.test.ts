@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '../src/client/index.js';
+import { ClientHolder } from '../src/react/context.js';
 import { ExternalStore } from '../src/react/external-store.js';
 import { acquire, heldResources } from '../src/react/shared-resources.js';
 import { until } from './helpers.js';
@@ -70,6 +71,29 @@ describe('shared resources', () => {
     expect(c.made).toEqual(['one/x', 'one/y', 'two/x']);
     expect([heldResources(one), heldResources(two)]).toEqual([2, 1]);
     for (const h of held) h.release();
+  });
+});
+
+describe("the provider's client holder", () => {
+  it('a call made before the provider created its client waits for it; an abort ends the wait with ABORTED', async () => {
+    const holder = new ClientHolder(undefined, undefined);
+    const notified: (Client | undefined)[] = [];
+    holder.subscribe(() => notified.push(holder.get()));
+    const waiting = holder.whenReady();
+    const abort = new AbortController();
+    const aborted = holder.whenReady(abort.signal);
+    abort.abort();
+    await expect(aborted).rejects.toMatchObject({ code: 'ABORTED' });
+    const client = fakeClient();
+    holder.set(client);
+    expect(await waiting).toBe(client);
+    expect(notified).toEqual([client]);
+    // Set again to the same client: nothing to tell.
+    holder.set(client);
+    expect(notified).toEqual([client]);
+    expect(await holder.whenReady()).toBe(client);
+    // What server rendering and hydration see is the client given as a prop, here none.
+    expect(holder.getInitial()).toBeUndefined();
   });
 });
 

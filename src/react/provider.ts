@@ -75,7 +75,7 @@ export function SwitchboardProvider(props: SwitchboardProviderProps): ReactEleme
     holder.set(own.client);
     const mine = own;
     return () => {
-      // A macrotask later: StrictMode's second mount (and a provider moved in the tree) reuse it.
+      // A macrotask later: StrictMode's second mount takes the client back before it runs.
       mine.closeTimer = setTimeout(() => {
         if (owned.current === mine) owned.current = null;
         mine.client.close();
