@@ -6,6 +6,12 @@
  */
 
 const LEVELS = ['error', 'warn', 'info', 'debug'];
+/**
+ * Frame kinds printed at `debug`: the ones that open and close subscriptions and streams (a test
+ * counts them to see that React's StrictMode left one of each per hook on the wire). Every other
+ * frame is only counted: at 100+ dashboard updates per second they would drown the rest.
+ */
+const PRINTED_FRAMES = new Set(['sub', 'unsub', 'stream', 'cancel']);
 
 /**
  * Creates the logger and its frame counters.
@@ -34,8 +40,7 @@ export function createDemoLogger(level) {
       if (msg === 'frame') {
         if (obj.direction === 'in') frames.in++;
         else frames.out++;
-        // Frames are counted, not printed: at 100+ dashboard updates per second they would drown the rest.
-        return;
+        if (obj.direction !== 'in' || !PRINTED_FRAMES.has(obj.kind)) return;
       }
       debugLine(obj, msg);
     },
