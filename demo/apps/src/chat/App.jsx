@@ -15,16 +15,16 @@ const DEFAULT_ROOMS = ['lobby', 'random', 'help'];
 
 export function App() {
   const [visit, setVisit] = useState(null); // { name, id }
-  const [error, setError] = useState('');
+  /** Why the last visit ended before it began (the server refused the name, or is down). */
+  const [failure, setFailure] = useState('');
   if (!visit) {
     return (
       <JoinForm
-        error={error}
+        failure={failure}
         onJoin={(name) => {
-          setError('');
+          setFailure('');
           setVisit({ name, id: Date.now() });
         }}
-        onError={setError}
       />
     );
   }
@@ -34,18 +34,20 @@ export function App() {
         name={visit.name}
         onLeave={(why) => {
           setVisit(null);
-          setError(why ?? '');
+          setFailure(why ?? '');
         }}
       />
     </SwitchboardProvider>
   );
 }
 
-function JoinForm({ error, onJoin, onError }) {
+function JoinForm({ failure, onJoin }) {
   const [name, setName] = useState('');
+  const [invalid, setInvalid] = useState('');
+  const error = invalid || failure;
   return (
     <>
-      <Header title="Switchboard chat" connected={false} />
+      <Header title="Switchboard chat" connected={false} failed={Boolean(failure) && !invalid} />
       <main>
         <form
           id="join-form"
@@ -54,8 +56,9 @@ function JoinForm({ error, onJoin, onError }) {
           onSubmit={(ev) => {
             ev.preventDefault();
             const n = name.trim();
-            if (n.length === 0) return onError('Please enter a name.');
-            if (n.length > MAX_NAME_LENGTH) return onError(`That name is too long: at most ${MAX_NAME_LENGTH} characters.`);
+            if (n.length === 0) return setInvalid('Please enter a name.');
+            if (n.length > MAX_NAME_LENGTH) return setInvalid(`That name is too long: at most ${MAX_NAME_LENGTH} characters.`);
+            setInvalid('');
             onJoin(n);
           }}
         >

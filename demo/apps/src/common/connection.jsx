@@ -50,9 +50,10 @@ export function ConnectionBanner() {
 
 /**
  * The header of every app: a link home, the title, the status pill and whatever `children` add.
- * `connected={false}` outside a provider (a sign-in form): the pill says "not connected".
+ * `connected={false}` outside a provider (a sign-in form): the pill says "not connected", or
+ * "offline" with `failed` (the last attempt to connect failed).
  */
-export function Header({ title, connected = true, children }) {
+export function Header({ title, connected = true, failed = false, children }) {
   return (
     <header className="bar">
       <a className="home" href="/" aria-label="All apps">
@@ -62,8 +63,8 @@ export function Header({ title, connected = true, children }) {
       {connected ? (
         <StatePill />
       ) : (
-        <span id="state" data-state="idle" role="status">
-          {LABELS.idle}
+        <span id="state" data-state={failed ? 'closed' : 'idle'} role="status">
+          {LABELS[failed ? 'closed' : 'idle']}
         </span>
       )}
       {children}
