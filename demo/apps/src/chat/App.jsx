@@ -4,7 +4,7 @@
  */
 import { useEffect, useRef, useState } from 'react';
 import { SwitchboardProvider, useConnectionState } from 'switchboard/react';
-import { ConnectionBanner, Header, wsUrl } from '../common/connection.jsx';
+import { ConnectionBanner, Header, CLIENT_OPTIONS, wsUrl } from '../common/connection.jsx';
 import { Room } from './Room.jsx';
 
 /** Mirrors the server's limit so the user hears why at once instead of after a round trip. */
@@ -29,7 +29,7 @@ export function App() {
     );
   }
   return (
-    <SwitchboardProvider key={visit.id} url={wsUrl()} options={{ token: visit.name }} onError={(err) => console.warn('[chat]', err.message)}>
+    <SwitchboardProvider key={visit.id} url={wsUrl()} options={{ ...CLIENT_OPTIONS, token: visit.name }} onError={(err) => console.warn('[chat]', err.message)}>
       <Chat
         name={visit.name}
         onLeave={(why) => {

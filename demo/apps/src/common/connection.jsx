@@ -13,6 +13,12 @@ const LABELS = {
   closed: 'offline',
 };
 
+/**
+ * Client options every app shares: reconnect attempts back off from 0.5 s up to 5 s (the client's
+ * default ceiling is 30 s), so a demo whose server restarts comes back within seconds.
+ */
+export const CLIENT_OPTIONS = { reconnect: { maxDelayMs: 5_000 } };
+
 /** The WebSocket URL of the server that served the page. */
 export function wsUrl() {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;

@@ -6,7 +6,7 @@
  */
 import { useState } from 'react';
 import { SwitchboardProvider, useCall, useStream } from 'switchboard/react';
-import { ConnectionBanner, Header, wsUrl } from '../common/connection.jsx';
+import { ConnectionBanner, Header, CLIENT_OPTIONS, wsUrl } from '../common/connection.jsx';
 import { Chart } from './Chart.jsx';
 
 /** Samples per second a viewer can pick. */
@@ -18,7 +18,7 @@ export function App() {
   return (
     // DEMO ONLY: the dashboard signs in under a fixed name; an operator's view would use a real
     // token and a rule that lets only operators open `metrics`.
-    <SwitchboardProvider url={wsUrl()} options={{ token: 'dashboard' }} onError={(err) => console.warn('[dashboard]', err.message)}>
+    <SwitchboardProvider url={wsUrl()} options={{ ...CLIENT_OPTIONS, token: 'dashboard' }} onError={(err) => console.warn('[dashboard]', err.message)}>
       <Dashboard />
     </SwitchboardProvider>
   );

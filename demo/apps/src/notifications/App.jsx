@@ -6,7 +6,7 @@
  */
 import { useEffect, useState } from 'react';
 import { SwitchboardProvider } from 'switchboard/react';
-import { Header, wsUrl } from '../common/connection.jsx';
+import { Header, CLIENT_OPTIONS, wsUrl } from '../common/connection.jsx';
 import { Inbox } from './Inbox.jsx';
 
 /** Asks the server for a token for `user`: `{ token, user, expiresAt }`. */
@@ -71,7 +71,7 @@ export function App() {
       url={wsUrl()}
       // A function: called before every connection attempt and on the server's refresh request,
       // so the short-lived token is always fresh (docs/client.md#token-refresh).
-      options={{ token: () => signIn(user.id).then((r) => r.token) }}
+      options={{ ...CLIENT_OPTIONS, token: () => signIn(user.id).then((r) => r.token) }}
       onError={(err) => console.warn('[notifications]', err.message)}
     >
       <Inbox user={user} since={session.since} users={users} onSignOut={() => setSession(null)} />
