@@ -191,7 +191,8 @@ describe.skipIf(!hasChromium)('the demo apps in Chromium', () => {
     await page.waitForFunction(() => Number(document.querySelector('#chart-loop .plot')?.getAttribute('data-points')) >= 150, undefined, { timeout: UI_TIMEOUT });
     await page.click('#call-burst');
     await page.waitForFunction(() => document.querySelector('#chart-calls')?.textContent?.includes('last:'), undefined, { timeout: UI_TIMEOUT });
-    await page.screenshot({ path: `${IMAGES}dashboard.png` });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: `${IMAGES}dashboard.png`, fullPage: true });
 
     // One stream per rate on the wire, the first cancelled when the rate changed: StrictMode's
     // double mount opened no second stream.
