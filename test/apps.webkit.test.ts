@@ -12,7 +12,6 @@ import { startDemo, wireOf, type DemoProcess } from './demo-process.js';
 import { startWebKit, startXvfb, webkitFor, type WebKitSession } from './webkit.js';
 
 const hasWebKit = webkitFor('apps WebKitGTK tests');
-const UI_TIMEOUT = 5_000;
 const RECONNECT_TIMEOUT = 20_000;
 
 /** A function body that is true when `css` matches an element. */
