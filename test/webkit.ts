@@ -89,7 +89,7 @@ export interface WebKitSession {
   go(url: string): Promise<void>;
   /** Runs `script` (a function body; `arguments` are `args`) in the page and returns its value. */
   exec<T = unknown>(script: string, ...args: unknown[]): Promise<T>;
-  /** Polls `script` (a function body returning truthy when done) until it holds; rejects after `timeoutMs` with `what`. */
+  /** Polls `script` (a function body returning truthy when done) until it holds; rejects after `timeoutMs` (default 10 s) with `what`. */
   waitFor(script: string, what: string, timeoutMs?: number): Promise<void>;
   /** Clicks the first element matching `css`, as a user would (WebDriver Element Click). */
   click(css: string): Promise<void>;
@@ -162,10 +162,14 @@ export async function startWebKit(display: string): Promise<WebKitSession> {
   return {
     go: async (url) => void (await wd('POST', `${s}/url`, { url })),
     exec,
-    async waitFor(script, what, timeoutMs = 5_000) {
+    async waitFor(script, what, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (!(await exec<unknown>(script))) {
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting in WebKit for: ${what}`);
+        if (Date.now() > deadline) {
+          // Where the page was and what its connection pill said: enough to tell a slow machine from a stuck page.
+          const where = await exec<string>(`return location.href + ' (state: ' + (document.querySelector('#state')?.textContent ?? 'none') + ')';`).catch(() => 'unknown');
+          throw new Error(`timed out after ${timeoutMs} ms waiting in WebKit for: ${what}, on ${where}`);
+        }
         await sleep(50);
       }
     },
