@@ -28,7 +28,10 @@ export default defineConfig({
     target: 'es2022',
     // uPlot and React together are ~250 KB minified; one chunk per page is the simplest to serve.
     chunkSizeWarningLimit: 600,
-    rollupOptions: {
+    rolldownOptions: {
+      // The warning that plugins took long says nothing useful to someone running `npm start`
+      // on a busy machine.
+      checks: { bundlerTimings: false },
       input: {
         index: path.join(here, 'index.html'),
         chat: path.join(here, 'chat/index.html'),
