@@ -14,7 +14,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { z } from 'zod';
 import { jwt, ServerError } from 'switchboard/server';
-import { sendText } from './static.js';
 
 /** The demo's users: anyone may sign in as any of them (DEMO ONLY: a real app checks a password). */
 export const DEMO_USERS = [
@@ -127,30 +126,37 @@ export function createNotifications(meter) {
      */
     async handle(server, req, res) {
       const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-      if (pathname === '/api/users' && req.method === 'GET') return json(res, 200, { users: DEMO_USERS }), true;
-      if (pathname === '/api/sign-in' && req.method === 'POST') {
-        const body = await readJson(req);
-        const issued = body && typeof body.user === 'string' ? await issue(body.user) : undefined;
-        if (!issued) return json(res, 400, { error: `Send {"user": …} with one of ${DEMO_USERS.map((u) => u.id).join(', ')}` }), true;
-        return json(res, 200, issued), true;
-      }
-      if (pathname === '/api/notify' && req.method === 'POST') {
-        const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-        const claims = token ? await verifier.verify(token) : null;
-        if (!claims?.sub) return json(res, 401, { error: 'Send a token from POST /api/sign-in as "Authorization: Bearer <token>"' }), true;
-        const parsed = notifyInput.safeParse(await readJson(req));
-        if (!parsed.success) return json(res, 400, { error: `Invalid notification: ${parsed.error.issues[0]?.message ?? 'bad body'}` }), true;
-        try {
-          return json(res, 202, await meter.counted(() => notify(server, claims.sub, parsed.data))()), true;
-        } catch (err) {
-          if (err instanceof ServerError) return json(res, 400, { error: err.message, code: err.code }), true;
-          throw err;
-        }
-      }
-      if (pathname.startsWith('/api/')) return sendText(res, 404, 'Not Found'), true;
-      return false;
+      if (!pathname.startsWith('/api/')) return false;
+      const [status, body] = await answer(server, pathname, req);
+      json(res, status, body);
+      return true;
     },
   };
+
+  /** The status and JSON body for an `/api/…` request. */
+  async function answer(server, pathname, req) {
+    const route = `${req.method} ${pathname}`;
+    if (route === 'GET /api/users') return [200, { users: DEMO_USERS }];
+    if (route === 'POST /api/sign-in') {
+      const body = await readJson(req);
+      const issued = typeof body?.user === 'string' ? await issue(body.user) : undefined;
+      return issued ? [200, issued] : [400, { error: `Send {"user": …} with one of ${DEMO_USERS.map((u) => u.id).join(', ')}` }];
+    }
+    if (route === 'POST /api/notify') {
+      const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      const claims = token ? await verifier.verify(token) : null;
+      if (!claims?.sub) return [401, { error: 'Send a token from POST /api/sign-in as "Authorization: Bearer <token>"' }];
+      const parsed = notifyInput.safeParse(await readJson(req));
+      if (!parsed.success) return [400, { error: `Invalid notification: ${parsed.error.issues[0]?.message ?? 'bad body'}` }];
+      try {
+        return [202, await meter.counted(() => notify(server, claims.sub, parsed.data))()];
+      } catch (err) {
+        if (err instanceof ServerError) return [400, { error: err.message, code: err.code }];
+        throw err;
+      }
+    }
+    return [404, { error: `No ${route}; the API is GET /api/users, POST /api/sign-in, POST /api/notify (docs/apps.md)` }];
+  }
 }
 
 function json(res, status, value) {
