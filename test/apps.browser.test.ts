@@ -44,23 +44,26 @@ describe.skipIf(!hasChromium)('the demo apps in Chromium', () => {
     if (stopped) expect(stopped).toEqual({ code: 0, signal: null });
   });
 
-  async function open(path: string, label: string, base = demo!.url): Promise<Page> {
+  async function open(path: string, label: string): Promise<Page> {
     const context = await browser!.newContext({ viewport: VIEWPORT });
     contexts.push(context);
     const page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${label}: ${e.message}`));
-    await page.goto(new URL(path, base).href, { timeout: UI_TIMEOUT });
+    await page.goto(new URL(path, demo!.url).href, { timeout: UI_TIMEOUT });
     return page;
   }
 
-  async function joinChat(name: string, base?: string): Promise<Page> {
-    const page = await open('/chat/', name, base);
+  async function joinChat(name: string): Promise<Page> {
+    const page = await open('/chat/', name);
     await page.fill('#name', name);
     await page.click('#join');
     await page.locator('#state[data-state="open"]').waitFor({ timeout: UI_TIMEOUT });
     await page.locator(`#members [data-member="${name}"]`).waitFor({ timeout: UI_TIMEOUT });
     return page;
   }
+
+  /** The chat test's two people, still in the conversation for the restart test after it. */
+  let chat: { alice: Page; bob: Page } | undefined;
 
   const message = (page: Page, text: string) => page.locator('#messages [data-kind="message"]', { hasText: text });
   const notice = (page: Page, text: string) => page.locator('#messages [data-kind="notice"]', { hasText: text });
@@ -108,59 +111,51 @@ describe.skipIf(!hasChromium)('the demo apps in Chromium', () => {
       expect(conn!.frames, who).toMatchObject({ sub: 2, unsub: 0 });
     }
 
-    // Another room: bob leaves the lobby (alice is told) and is alone in #random.
+    // Another room: bob leaves the lobby (alice is told) and is alone in #random; then back.
     await bob.click('[data-room="random"]');
     await notice(alice, 'bob left').waitFor({ timeout: UI_TIMEOUT });
     await member(bob, 'alice').waitFor({ state: 'detached', timeout: UI_TIMEOUT });
     expect(await bob.textContent('#member-count')).toBe('1');
+    await bob.click('[data-room="lobby"]');
+    await member(bob, 'alice').waitFor({ timeout: UI_TIMEOUT });
+    await message(bob, 'hi alice').waitFor({ timeout: UI_TIMEOUT }); // the history again, on entry
+    chat = { alice, bob };
     expect(pageErrors).toEqual([]);
   });
 
   it('chat: a restarted server — the banner shows reconnecting, and every message sent meanwhile arrives exactly once', async () => {
-    // A demo of its own: this test stops it and starts another on the same port.
-    let first: DemoProcess | undefined = await startDemo();
-    let second: DemoProcess | undefined;
-    try {
-      const carol = await joinChat('carol', first.url);
-      const dave = await joinChat('dave', first.url);
-      await member(carol, 'dave').waitFor({ timeout: UI_TIMEOUT });
-      await carol.fill('#text', 'before the restart');
-      await carol.click('#send');
-      await message(dave, 'before the restart').waitFor({ timeout: UI_TIMEOUT });
-
-      expect(await first.stop()).toEqual({ code: 0, signal: null });
-      first = undefined;
-      for (const page of [carol, dave]) await page.locator('#banner[data-state="reconnecting"]').waitFor({ timeout: UI_TIMEOUT });
-      // Sent while the server is down: the client queues them and sends them once it is back.
-      for (const text of ['while down 1', 'while down 2']) {
-        await carol.fill('#text', text);
-        await carol.click('#send');
-      }
-      await dave.fill('#text', 'dave while down');
-      await dave.click('#send');
-
-      second = await startDemo({ port: Number(new URL(carol.url()).port) });
-      for (const page of [carol, dave]) {
-        await page.locator('#state[data-state="open"]').waitFor({ timeout: RECONNECT_TIMEOUT });
-        await page.locator('#banner').waitFor({ state: 'detached', timeout: UI_TIMEOUT });
-      }
-      // A marker sent last: messages of a topic arrive in order, so once it is there, any
-      // duplicate of an earlier message would be there too.
-      await carol.fill('#text', 'the marker');
-      await carol.click('#send');
-      for (const page of [carol, dave]) {
-        await message(page, 'the marker').waitFor({ timeout: UI_TIMEOUT });
-        const texts = await page.locator('#messages [data-kind="message"] .text').allTextContents();
-        for (const t of ['before the restart', 'while down 1', 'while down 2', 'dave while down', 'the marker']) {
-          expect(texts.filter((x) => x === t), `${t} on ${page === carol ? 'carol' : 'dave'}'s page`).toHaveLength(1);
-        }
-        expect(texts.indexOf('while down 1')).toBeLessThan(texts.indexOf('while down 2'));
-      }
-      await member(carol, 'dave').waitFor({ timeout: UI_TIMEOUT });
-    } finally {
-      await first?.stop();
-      if (second) expect(await second.stop()).toEqual({ code: 0, signal: null });
+    const { alice, bob } = chat!;
+    const port = demo!.port;
+    expect(await demo!.stop()).toEqual({ code: 0, signal: null });
+    for (const page of [alice, bob]) await page.locator('#banner[data-state="reconnecting"]').waitFor({ timeout: UI_TIMEOUT });
+    // Sent while the server is down: the client queues them and sends them once it is back.
+    for (const text of ['while down 1', 'while down 2']) {
+      await alice.fill('#text', text);
+      await alice.click('#send');
     }
+    await bob.fill('#text', 'bob while down');
+    await bob.click('#send');
+
+    // The same port, a new process (its history starts afresh; the clients follow it from its
+    // first message). The rest of the suite uses it.
+    demo = await startDemo({ port, trace: true });
+    for (const page of [alice, bob]) {
+      await page.locator('#state[data-state="open"]').waitFor({ timeout: RECONNECT_TIMEOUT });
+      await page.locator('#banner').waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    }
+    // A marker sent last: messages of a topic arrive in order, so once it is there, any
+    // duplicate of an earlier message would be there too.
+    await alice.fill('#text', 'the marker');
+    await alice.click('#send');
+    for (const [who, page] of [['alice', alice], ['bob', bob]] as const) {
+      await message(page, 'the marker').waitFor({ timeout: UI_TIMEOUT });
+      const texts = await page.locator('#messages [data-kind="message"] .text').allTextContents();
+      for (const t of ['hi alice', 'while down 1', 'while down 2', 'bob while down', 'the marker']) {
+        expect(texts.filter((x) => x === t), `${t} on ${who}'s page`).toHaveLength(1);
+      }
+      expect(texts.indexOf('while down 1')).toBeLessThan(texts.indexOf('while down 2'));
+    }
+    await member(alice, 'bob').waitFor({ timeout: UI_TIMEOUT });
     expect(pageErrors).toEqual([]);
   }, 60_000);
 
