@@ -291,7 +291,7 @@ describe.skipIf(!hasChromium)('chat demo in a real browser', () => {
   });
 
   // Last: it stops the demo.
-  it('exits with code 0 on SIGTERM while a browser is connected, after one line of output', async () => {
+  it('exits with code 0 on SIGTERM while a browser is connected, with its URL as the last line of output', async () => {
     const d = demo!;
     const ctx = await browser!.newContext();
     try {

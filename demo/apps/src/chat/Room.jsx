@@ -22,7 +22,8 @@ export function Room({ room, name }) {
   /** Notices (joins, leaves, gaps, errors), each placed after the message count it came at. */
   const [notices, setNotices] = useState([]);
   const received = useRef(0);
-  const addNotice = (text, level = 'info') => setNotices((n) => [...n.slice(-100), { id: crypto.randomUUID(), text, level, at: received.current }]);
+  const nextNotice = useRef(0);
+  const addNotice = (text, level = 'info') => setNotices((n) => [...n.slice(-100), { id: `n${nextNotice.current++}`, text, level, at: received.current }]);
 
   const sub = useSubscription(topic, {
     history: 50,

@@ -19,6 +19,14 @@ const LABELS = {
  */
 export const CLIENT_OPTIONS = { reconnect: { maxDelayMs: 5_000 } };
 
+/**
+ * A unique string (an idempotency key). `crypto.randomUUID` exists only in secure contexts
+ * (https, localhost): a demo opened over the LAN at http://192.168.… falls back to random digits.
+ */
+export function newKey() {
+  return typeof crypto.randomUUID === 'function' ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+}
+
 /** The WebSocket URL of the server that served the page. */
 export function wsUrl() {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;

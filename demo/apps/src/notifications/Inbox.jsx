@@ -5,7 +5,7 @@
  */
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useCall, useSubscription } from 'switchboard/react';
-import { ConnectionBanner, Header } from '../common/connection.jsx';
+import { ConnectionBanner, Header, newKey } from '../common/connection.jsx';
 
 /** Entries replayed on sign-in (the server keeps 200 per user) and kept. */
 const HISTORY = 200;
@@ -44,7 +44,7 @@ export function Inbox({ user, since, users, onSignOut }) {
     if (ids.length === 0) return;
     // One key per click: if the connection drops meanwhile the call is re-sent after the reconnect
     // and the server answers it once (docs/guarantees.md#commands).
-    markRead.call({ ids }, { idempotencyKey: crypto.randomUUID() }).catch(() => {});
+    markRead.call({ ids }, { idempotencyKey: newKey() }).catch(() => {});
   };
 
   return (
