@@ -47,8 +47,8 @@ describe('package', () => {
     for (const f of files) expect(f).not.toMatch(/[\\/]server[\\/]/);
   });
 
-  it('the browser declaration files (client, bridge) reach nothing of server/ and no Node-only module', () => {
-    for (const entry of ['dist/client/index.d.ts', 'dist/bridge/index.d.ts']) {
+  it('the browser declaration files (client, bridge, react) reach nothing of server/ and no Node-only module', () => {
+    for (const entry of ['dist/client/index.d.ts', 'dist/bridge/index.d.ts', 'dist/react/index.d.ts']) {
       // Type-level `import("…")` is followed too: a .d.ts has no code to load on demand.
       const { files, bare } = importGraph(resolve(root, entry), true);
       expect(files.size).toBeGreaterThan(5);
@@ -71,6 +71,23 @@ describe('package', () => {
       const { files, bare } = importGraph(resolve(root, entry), true);
       expect(bare, entry).toEqual(entry.endsWith('.js') ? ['msgpackr/pack'] : []);
       expect([...files].filter((f) => /[\\/](client|server)[\\/]/.test(f)), entry).toEqual([]);
+    }
+  });
+
+  it('switchboard/react needs react (an optional peer) and reaches nothing Node-only; no other entry reaches react', () => {
+    for (const dynamic of [false, true]) {
+      const { files, bare } = importGraph(resolve(root, 'dist/react/index.js'), dynamic);
+      expect([...new Set(bare)].sort()).toEqual(['react']);
+      expect([...files].filter((f) => /[\\/]server[\\/]/.test(f))).toEqual([]);
+    }
+    const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string> | string> };
+    for (const [sub, conditions] of Object.entries(pkg.exports)) {
+      if (sub === './react' || typeof conditions === 'string') continue;
+      for (const target of Object.values(conditions)) {
+        const { files, bare } = importGraph(resolve(root, target), true);
+        expect(bare.filter((s) => s === 'react' || s.startsWith('react/') || s.startsWith('react-dom')), target).toEqual([]);
+        expect([...files].filter((f) => /[\\/]react[\\/]/.test(f)), target).toEqual([]);
+      }
     }
   });
 
@@ -106,7 +123,7 @@ describe('package', () => {
 
   it('exports map subpaths with types, importable from plain Node JS by package name', async () => {
     const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string> | string> };
-    for (const sub of ['./server', './client', './msgpack', './protocol', './bridge', './bridge/server', './redis']) {
+    for (const sub of ['./server', './client', './msgpack', './protocol', './bridge', './bridge/server', './redis', './react']) {
       const e = pkg.exports[sub] as Record<string, string>;
       expect(Object.keys(e)[0]).toBe('types');
       for (const target of Object.values(e)) expect(existsSync(resolve(root, target))).toBe(true);

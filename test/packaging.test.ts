@@ -97,7 +97,7 @@ describe('packaging', () => {
 
   it('every subpath export lists types first and a default condition last', () => {
     const subpaths = Object.entries(manifest.exports).filter(([sub]) => sub !== './package.json');
-    expect(subpaths.map(([sub]) => sub)).toEqual(['./server', './client', './protocol', './msgpack', './redis', './bridge', './bridge/server']);
+    expect(subpaths.map(([sub]) => sub)).toEqual(['./server', './client', './protocol', './msgpack', './redis', './bridge', './bridge/server', './react']);
     for (const [sub, conditions] of subpaths) {
       const keys = Object.keys(conditions);
       expect({ sub, first: keys[0], last: keys.at(-1) }).toEqual({ sub, first: 'types', last: 'default' });
@@ -123,10 +123,11 @@ describe('packaging', () => {
     const app = join(tmp, 'app');
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
-    // ioredis is the optional peer switchboard/redis needs. --prefer-offline: the repository's
-    // own install already put these versions in the npm cache.
-    const ioredis = (JSON.parse(readFileSync(join(root, 'node_modules/ioredis/package.json'), 'utf8')) as { version: string }).version;
-    const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', tarball, `ioredis@${ioredis}`], app);
+    // ioredis and react are the optional peers switchboard/redis and switchboard/react need.
+    // --prefer-offline: the repository's own install already put these versions in the npm cache.
+    const version = (dep: string) => (JSON.parse(readFileSync(join(root, 'node_modules', dep, 'package.json'), 'utf8')) as { version: string }).version;
+    const peers = ['ioredis', 'react'].map((dep) => `${dep}@${version(dep)}`);
+    const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', tarball, ...peers], app);
     expect(install.code, install.output).toBe(0);
 
     const subpaths = Object.keys(manifest.exports)

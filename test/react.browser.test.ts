@@ -38,11 +38,13 @@ async function bundleApp(react18: boolean): Promise<string> {
 const page = (code: string) =>
   `<!doctype html><meta charset="utf-8"><title>react</title><body><div id="root"></div><script type="module">${code.replace(/<\/script/g, '<\\/script')}</script>`;
 
-type Started = StartedServer<string> & { log: ReturnType<typeof recordingLogger> };
+type Started = StartedServer<string> & { log: ReturnType<typeof recordingLogger>; slowCalls: ((v: string) => void)[] };
 
 /** A server with what the app uses, its debug trace recorded. */
 async function appServer(): Promise<Started> {
   const log = recordingLogger();
+  /** The pending `slow` calls: the test answers them. */
+  const slowCalls: ((v: string) => void)[] = [];
   const traced = Object.assign(log, { isLevelEnabled: (level: string) => level === 'debug' });
   const started = await startServer<string>({ logger: traced, authenticate: (_req, token) => token ?? null }, (s) => {
     s.topic('room:*', { subscribe: true, publish: true, presence: true, history: { size: 50, ttlMs: 60_000 } });
@@ -50,6 +52,7 @@ async function appServer(): Promise<Started> {
     s.command('fail', () => {
       throw new ServerError('NOPE', 'refused on purpose');
     });
+    s.command('slow', () => new Promise<string>((resolve) => slowCalls.push(resolve)));
     s.stream('ticks', async function* ({ every }: { every: number }, ctx) {
       for (let i = 0; !ctx.signal.aborted; i++) {
         yield i;
@@ -57,7 +60,7 @@ async function appServer(): Promise<Started> {
       }
     });
   });
-  return Object.assign(started, { log });
+  return Object.assign(started, { log, slowCalls });
 }
 
 /** Frames of `kind` the server received, and connections it opened, from its trace. */
@@ -90,24 +93,28 @@ async function waitFor<T = Record<string, unknown>>(p: Page, id: string, pred: (
   }
 }
 
-describe.skipIf(!hasChromium).each([
-  ['React 19', false],
-  ['React 18', true],
-])('switchboard/react in Chromium, StrictMode on (%s)', (_label, react18) => {
-  let browser: Browser | undefined;
-  let site: Awaited<ReturnType<typeof startStatic>> | undefined;
-  let server: Started | undefined;
-  const pageErrors: string[] = [];
-
+/** One browser and one site for both React versions: /app19.html and /app18.html. */
+let browser: Browser | undefined;
+let site: Awaited<ReturnType<typeof startStatic>> | undefined;
+if (hasChromium) {
   beforeAll(async () => {
-    const [code, b] = await Promise.all([bundleApp(react18), launchChromium()]);
+    const [code19, code18, b] = await Promise.all([bundleApp(false), bundleApp(true), launchChromium()]);
     browser = b;
-    site = await startStatic({ '/app.html': page(code) });
+    site = await startStatic({ '/app19.html': page(code19), '/app18.html': page(code18) });
   }, 30_000);
   afterAll(async () => {
     await within(browser?.close() ?? Promise.resolve(), 'the browser to close', 10_000).catch((e: unknown) => console.warn(e));
     await site?.close();
   });
+}
+
+describe.skipIf(!hasChromium).each([
+  ['React 19', false],
+  ['React 18', true],
+])('switchboard/react in Chromium, StrictMode on (%s)', (_label, react18) => {
+  let server: Started | undefined;
+  const pageErrors: string[] = [];
+
   afterEach(async () => {
     await server?.server.close();
     server = undefined;
@@ -118,7 +125,7 @@ describe.skipIf(!hasChromium).each([
     const context = await browser!.newContext();
     const p = await context.newPage();
     p.on('pageerror', (e) => pageErrors.push(e.message));
-    await p.goto(`${site!.origin}/app.html?url=${encodeURIComponent(server!.url)}&token=${token}`, { timeout: 10_000 });
+    await p.goto(`${site!.origin}/app${react18 ? 18 : 19}.html?url=${encodeURIComponent(server!.url)}&token=${token}`, { timeout: 10_000 });
     return p;
   }
 
@@ -130,16 +137,33 @@ describe.skipIf(!hasChromium).each([
     // History (5) replayed into a buffer of 3, in both hooks that share the topic.
     for (const id of ['room-1', 'room-2']) await waitFor(p, id, (v) => v.ready === true && JSON.stringify(v.texts) === '["m2","m3","m4"]', `${id} to replay`);
     await waitFor(p, 'presence', (v) => JSON.stringify(v.members) === '["ann"]', 'presence to list ann');
+    // A topic no rule allows: the hook shows the refusal and its reason.
+    await waitFor(p, 'secret', (v) => v.error === 'FORBIDDEN' && v.reason === 'no-rule' && v.ready === false, 'the refusal');
     await waitFor(p, 'ticks', (v) => (v.received as number) >= 8 && v.items === 5, 'ticks to fill the window');
     expect(await read(p, 'connection')).toMatchObject({ state: 'open', attempt: 0, error: null });
 
     // Live messages, a call and its error, a targeted event.
     await server.server.publish('room:a', { text: 'm5' });
     await waitFor(p, 'room-1', (v) => v.last === 'm5' && JSON.stringify(v.texts) === '["m3","m4","m5"]', 'a live message');
+    // onMessage heard every message once, the replayed ones included, though StrictMode mounted twice.
+    expect(await p.evaluate(() => (window as { heard?: string[] }).heard)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
     await p.getByTestId('add').click();
     await waitFor(p, 'add-state', (v) => v.data === 5 && v.pending === false, 'add to resolve');
     await p.getByTestId('fail').click();
     await waitFor(p, 'fail-state', (v) => v.error === 'NOPE' && v.pending === false, 'fail to reject');
+    // A cancelled call: pending ends at once, no error shows, and its late answer is ignored.
+    await p.getByTestId('slow').click();
+    await waitFor(p, 'slow-state', (v) => v.pending === true, 'slow to be pending');
+    await until(() => server!.slowCalls.length === 1, 'the slow call on the server');
+    await p.getByTestId('slow-cancel').click();
+    await waitFor(p, 'slow-state', (v) => v.pending === false && v.error === null, 'slow to be cancelled');
+    server.slowCalls[0]!('late');
+    // A call after it shows its own answer, and nothing of the late one.
+    await p.getByTestId('slow').click();
+    await until(() => server!.slowCalls.length === 2, 'the second slow call on the server');
+    server.slowCalls[1]!('second');
+    await waitFor(p, 'slow-state', (v) => v.data === 'second' && v.pending === false, 'the second slow call to resolve');
+
     await server.server.send({ member: 'ann' }, 'note', { text: 'hello' });
     await server.server.send({ member: 'ann' }, 'other', { text: 'not this one' });
     await waitFor<string[]>(p, 'events', (v) => v.join() === 'hello', 'the note event');
@@ -147,18 +171,22 @@ describe.skipIf(!hasChromium).each([
     // StrictMode mounted every effect twice: one connection (the provider's double mount). The
     // hooks first rendered before the provider's client existed; their double mount with a live
     // client is the remount below.
-    expect(wire(server)).toEqual({ connections: 1, sub: 1, unsub: 0, stream: 1, cancel: 0 });
+    expect(wire(server)).toEqual({ connections: 1, sub: 2, unsub: 0, stream: 1, cancel: 0 });
+
+    // A new stream input cancels the stream and opens one for it.
+    await p.getByTestId('ticks-rate').click();
+    await until(() => wire(server!).stream === 2 && wire(server!).cancel === 1, 'the stream for the new input');
 
     // Unmounting the hooks ends the shared subscription and the stream, once each.
     await p.getByTestId('toggle').click();
-    await until(() => wire(server!).unsub === 1 && wire(server!).cancel === 1, 'unsub and cancel after unmount');
+    await until(() => wire(server!).unsub === 1 && wire(server!).cancel === 2, 'unsub and cancel after unmount');
     expect(await server.server.presence('room:a')).toEqual([]);
     // Mounted again, now with the client open, and StrictMode mounts each hook twice: one more sub
     // and stream on the wire, not two, and the connection is the same.
     await p.getByTestId('toggle').click();
     await waitFor(p, 'room-1', (v) => v.ready === true, 'the room again');
     await waitFor(p, 'ticks', (v) => (v.received as number) >= 1, 'ticks again');
-    expect(wire(server)).toEqual({ connections: 1, sub: 2, unsub: 1, stream: 2, cancel: 1 });
+    expect(wire(server)).toEqual({ connections: 1, sub: 4, unsub: 1, stream: 3, cancel: 2 });
     await p.context().close();
   });
 

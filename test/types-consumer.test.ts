@@ -2,8 +2,9 @@
  * The published declaration files, as consumer projects see them: the packed package (what npm
  * users get) installed into a throwaway project and type-checked by the repo's `tsc` with
  * `skipLibCheck: false`.
- * - A browser project (no Node types, DOM lib): a `.d.ts` of `switchboard/client` or
- *   `switchboard/bridge` that reaches `node:http` or `ws` fails (docs/client.md, "Runtimes").
+ * - A browser project (no Node types, DOM lib): a `.d.ts` of `switchboard/client`,
+ *   `switchboard/bridge` or `switchboard/react` that reaches `node:http` or `ws` fails
+ *   (docs/client.md, "Runtimes"; docs/react.md).
  * - A Node project with `@types/node` but not `@types/ws`: a `.d.ts` of `switchboard/server` or
  *   `switchboard/redis` that names `ws` (or a DOM-only type) fails (README, "Install").
  * Needs `npm run build` first (npm test builds).
@@ -43,6 +44,29 @@ void client.call('nope');
 const guest = createResourceClient();
 console.log(typeof guest, BridgeErrorCode.CAPABILITY_DENIED);
 export {};
+`;
+
+/** A browser consumer of switchboard/react: the provider, untyped hooks and typed ones from a hand-written map. */
+const reactConsumer = `
+import { createElement } from 'react';
+import { SwitchboardProvider, createSwitchboardHooks, useConnectionState, useSubscription, type SubscriptionState } from 'switchboard/react';
+
+type Api = { add: { input: { a: number; b: number }; output: number } };
+const { useCall, useStream } = createSwitchboardHooks<Api>();
+
+export function Room() {
+  const { state, error } = useConnectionState();
+  const room: SubscriptionState<{ text: string }> = useSubscription<{ text: string }>('room:lobby', { history: 20, buffer: 50 });
+  const add = useCall('add');
+  const ticks = useStream('anything', undefined, { window: 10 });
+  const sum: Promise<number> = add.call({ a: 1, b: 2 });
+  void sum;
+  // @ts-expect-error wrong input
+  void add.call({ a: '1' });
+  return createElement('p', null, state, error?.message, room.messages.map((m) => m.text).join(), ticks.items.length);
+}
+
+export const app = createElement(SwitchboardProvider, { url: 'wss://example.com/ws', options: { token: () => 'secret' } }, createElement(Room));
 `;
 
 /** The tarball, packed once for every project of this file. */
@@ -90,6 +114,10 @@ async function typecheck(name: string, compilerOptions: object, extra: string[],
 describe('consumer projects type-check the packed package', () => {
   it('a browser-only project: switchboard/client and switchboard/bridge without Node types', async () => {
     expect(await typecheck('browser', { types: [], lib: ['ES2022', 'DOM'] }, [], consumer)).toBe('');
+  }, 40_000);
+
+  it('a browser-only project: switchboard/react with @types/react, without Node types', async () => {
+    expect(await typecheck('react', { types: [], lib: ['ES2022', 'DOM'] }, ['react', '@types/react', 'csstype'], reactConsumer)).toBe('');
   }, 40_000);
 
   it('a Node project: switchboard/server and switchboard/redis with @types/node but not @types/ws', async () => {

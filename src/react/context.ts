@@ -64,8 +64,7 @@ export class ClientHolder extends ExternalStore {
 export const NO_PROVIDER = 'NO_PROVIDER';
 
 /** The context between the provider and the hooks. */
-export const SwitchboardContext = createContext<ClientHolder | null>(null);
-SwitchboardContext.displayName = 'SwitchboardContext';
+export const SwitchboardContext = Object.assign(createContext<ClientHolder | null>(null), { displayName: 'SwitchboardContext' });
 
 /** The nearest provider's holder; throws the misuse's explanation outside any provider. */
 export function useHolder(hook: string): ClientHolder {

@@ -3,7 +3,7 @@
  * in an effect (so never on the server, and never twice for StrictMode's double mount) and closed
  * when it unmounts — or hands down a client the app created (`client` prop), which it never closes.
  */
-import { createElement, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
+import { createElement, useEffect, useLayoutEffect, useRef, useState, type ReactElement, type ReactNode } from 'react';
 import { connect } from '../client/index.js';
 import type { ClientOptions, UrlProvider } from '../client/options.js';
 import type { Client } from '../client/types.js';
@@ -45,7 +45,7 @@ const useClientEffect = typeof document === 'undefined' ? useEffect : useLayoutE
  *   <App />
  * </SwitchboardProvider>
  */
-export function SwitchboardProvider(props: SwitchboardProviderProps): ReactNode {
+export function SwitchboardProvider(props: SwitchboardProviderProps): ReactElement {
   const { client: given, url, options, onError } = props;
   if (given === undefined && url === undefined) {
     throw new TypeError('<SwitchboardProvider> needs a url (url="wss://…/ws") or a client (client={connect(…)}) (docs/react.md)');
@@ -75,7 +75,7 @@ export function SwitchboardProvider(props: SwitchboardProviderProps): ReactNode 
     holder.set(own.client);
     const mine = own;
     return () => {
-      // A macrotask later: StrictMode's second mount (and a provider moved in the tree) reuse it.
+      // A macrotask later: StrictMode's second mount takes the client back before it runs.
       mine.closeTimer = setTimeout(() => {
         if (owned.current === mine) owned.current = null;
         mine.client.close();

@@ -69,9 +69,11 @@ export function useCall<Input = unknown, Output = unknown>(name: string): CallSt
       const seq = ++l.seq;
       const abort = new AbortController();
       l.abort = abort;
-      // The caller's own signal cancels as well.
-      options?.signal?.addEventListener('abort', () => abort.abort(), { once: true });
-      if (options?.signal?.aborted) abort.abort();
+      // The caller's own signal cancels as well (its listener goes when the call settles).
+      const outer = options?.signal;
+      const forward = () => abort.abort();
+      if (outer?.aborted) abort.abort();
+      else outer?.addEventListener('abort', forward, { once: true });
       const latest = () => l.mounted && l.seq === seq;
       if (l.mounted) setState((s) => ({ data: s.data, error: undefined, pending: true }));
       const p = holder
@@ -79,9 +81,11 @@ export function useCall<Input = unknown, Output = unknown>(name: string): CallSt
         .then((client) => client.call(name as never, input as never, { ...options, signal: abort.signal }) as Promise<Output>);
       p.then(
         (data) => {
+          outer?.removeEventListener('abort', forward);
           if (latest()) setState({ data, error: undefined, pending: false });
         },
         (err: unknown) => {
+          outer?.removeEventListener('abort', forward);
           if (!latest()) return;
           const cancelled = err instanceof SwitchboardError && err.code === ErrorCode.ABORTED && abort.signal.aborted;
           setState((s) => ({ data: s.data, error: cancelled ? undefined : (err as Error), pending: false }));
