@@ -36,6 +36,14 @@ function portFromEnv() {
 }
 
 const port = portFromEnv();
+let demoLogger;
+try {
+  demoLogger = createDemoLogger(process.env.SWITCHBOARD_DEMO_LOG);
+} catch (err) {
+  console.error(err.message);
+  process.exit(1);
+}
+const { logger, frames } = demoLogger;
 let apps;
 try {
   apps = await ensureAppsBuilt({ log: (line) => console.log(line) });
@@ -45,7 +53,6 @@ try {
 }
 if (apps.built) console.log(`built the apps in ${(apps.ms / 1000).toFixed(1)} s`);
 
-const { logger, frames } = createDemoLogger(process.env.SWITCHBOARD_DEMO_LOG);
 const serveStatic = createStatic(apps.dir);
 let handleApi = async () => false;
 
