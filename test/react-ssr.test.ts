@@ -14,7 +14,7 @@ import { renderToString } from 'react-dom/server';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { WebSocketConstructor } from '../src/client/index.js';
 import { SwitchboardError } from '../src/protocol/errors.js';
-import { SwitchboardProvider, NO_PROVIDER } from '../src/react/index.js';
+import { SwitchboardProvider, NO_PROVIDER, usePresence, useStream, useSubscription, useCall, useServerEvent } from '../src/react/index.js';
 import * as app19 from './fixtures/react-ssr-app.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -79,6 +79,20 @@ describe('server rendering', () => {
       expect(err.message).toMatch(/useClient\(\) was called outside <SwitchboardProvider>: wrap your app/);
     });
   }
+
+  it('a bad hook option throws a TypeError naming it', () => {
+    const renderHook = (hook: () => unknown) =>
+      renderToString(createElement(SwitchboardProvider, { url: 'ws://127.0.0.1:9/ws' }, createElement(() => (hook(), null))));
+    expect(() => renderHook(() => useStream('ticks', undefined, { window: 0 }))).toThrow('useStream window must be a positive integer, got 0');
+    expect(() => renderHook(() => useSubscription('room:a', { buffer: -1 }))).toThrow('useSubscription buffer must be a non-negative integer, got -1');
+    expect(() => renderHook(() => useSubscription('room:a', { history: 1.5 }))).toThrow('useSubscription history must be an integer from 1 to 2147483647, got 1.5');
+    expect(() => renderHook(() => useSubscription('room:a', { enabled: 'no' as never }))).toThrow('useSubscription enabled must be true or false, got "no"');
+    expect(() => renderHook(() => usePresence(''))).toThrow('usePresence topic must be a non-empty string (pass enabled: false while it is not known), got ""');
+    expect(() => renderHook(() => useCall(''))).toThrow('useCall name must be a non-empty string, got ""');
+    expect(() => renderHook(() => useServerEvent('', () => {}))).toThrow('useServerEvent name must be a non-empty string, got ""');
+    // A topic not known yet, with enabled: false, renders.
+    expect(() => renderHook(() => useSubscription('', { enabled: false }))).not.toThrow();
+  });
 
   it('a provider with neither url nor client, or both, throws a TypeError saying which to give', () => {
     expect(() => renderToString(createElement(SwitchboardProvider, {} as never))).toThrow(/needs a url .* or a client/);

@@ -8,6 +8,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { CallRequestOptions } from '../client/types.js';
 import * as ErrorCode from '../protocol/error-code-values.js';
 import { SwitchboardError } from '../protocol/errors.js';
+import { check } from '../shared/options.js';
 import { useHolder } from './context.js';
 
 /** What {@link useCall} returns. */
@@ -49,7 +50,7 @@ const IDLE_CALL: CallSnapshot = { data: undefined, error: undefined, pending: fa
  * <button disabled={pending} onClick={() => call({ a: 1, b: 2 })}>Add</button>
  */
 export function useCall<Input = unknown, Output = unknown>(name: string): CallState<Input, Output> {
-  if (typeof name !== 'string' || name.length === 0) throw new TypeError(`useCall: name must be a non-empty string, got ${String(name)}`);
+  check('useCall name', name, typeof name === 'string' && name.length > 0, 'a non-empty string');
   const holder = useHolder('useCall');
   const [state, setState] = useState<CallSnapshot>(IDLE_CALL);
   /** Whether the component is mounted, the latest call's number, and how to abort it. */

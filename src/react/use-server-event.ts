@@ -4,6 +4,7 @@
  * Client-side only: nothing goes on the wire.
  */
 import { useEffect, useRef } from 'react';
+import { check } from '../shared/options.js';
 import { useProviderClient } from './context.js';
 
 /**
@@ -14,7 +15,7 @@ import { useProviderClient } from './context.js';
  * useServerEvent<{ text: string }>('notification', (data) => toast(data.text));
  */
 export function useServerEvent<T = unknown>(name: string, handler: (data: T, name: string) => void): void {
-  if (typeof name !== 'string' || name.length === 0) throw new TypeError(`useServerEvent: name must be a non-empty string, got ${String(name)}`);
+  check('useServerEvent name', name, typeof name === 'string' && name.length > 0, 'a non-empty string');
   const { client } = useProviderClient('useServerEvent');
   const latest = useRef(handler);
   latest.current = handler;

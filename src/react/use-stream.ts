@@ -5,7 +5,7 @@
  */
 import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import type { SwitchboardError } from '../protocol/errors.js';
-import { bool, positiveInt } from '../shared/options.js';
+import { bool, check, positiveInt } from '../shared/options.js';
 import { useProviderClient } from './context.js';
 import { acquire } from './shared-resources.js';
 import { IDLE_STREAM, streamResource, type StreamStore } from './stream-store.js';
@@ -68,7 +68,7 @@ export function useStream<T = unknown, Input = unknown>(name: string, input?: In
   bool('useStream enabled', enabled);
   bool('useStream reopen', reopen);
   if (highWaterMark !== undefined) positiveInt('useStream highWaterMark', highWaterMark);
-  if (enabled && (typeof name !== 'string' || name.length === 0)) throw new TypeError(`useStream: name must be a non-empty string, got ${String(name)}`);
+  if (enabled) check('useStream name', name, typeof name === 'string' && name.length > 0, 'a non-empty string');
   const { client } = useProviderClient('useStream');
   const key = streamKey(name, input);
   const [held, setHeld] = useState<{ key: string; client: object; store: StreamStore } | undefined>(undefined);

@@ -72,9 +72,7 @@ const noSubscribe = () => () => {};
 /** Holds the topic store of `topic` while mounted and enabled; reads its snapshot. */
 function useTopicStore(hook: string, topic: string, history: number | undefined, capacity: number, enabled: boolean): { store: TopicStore | undefined; snapshot: TopicSnapshot } {
   const { client } = useProviderClient(hook);
-  if (enabled && (typeof topic !== 'string' || topic.length === 0)) {
-    throw new TypeError(`${hook}: topic must be a non-empty string, got ${String(topic)} (pass enabled: false while it is not known)`);
-  }
+  if (enabled) check(`${hook} topic`, topic, typeof topic === 'string' && topic.length > 0, 'a non-empty string (pass enabled: false while it is not known)');
   const key = `topic\u0000${topic}`;
   const [held, setHeld] = useState<{ key: string; client: object; store: TopicStore } | undefined>(undefined);
   useEffect(() => {
