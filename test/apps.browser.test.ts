@@ -21,7 +21,7 @@ import { within } from './helpers.js';
 const hasChromium = chromiumFor('apps browser tests');
 const IMAGES = fileURLToPath(new URL('../docs/images/', import.meta.url));
 /** How long a page may take to show something a person would wait for. */
-const UI_TIMEOUT = 5_000;
+const UI_TIMEOUT = 10_000;
 /** A reconnect after a restart: the client's backoff plus the new process's start. */
 const RECONNECT_TIMEOUT = 20_000;
 const VIEWPORT = { width: 1200, height: 760 };
