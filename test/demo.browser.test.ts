@@ -1,71 +1,27 @@
 /**
- * The chat demo (`npm start`) in a real Chromium: two people join, see each other, chat, and see
- * each other leave; bad names are refused at the form and at the handshake; the static server
- * never leaves its folders; the process exits 0 on SIGTERM.
+ * The demo (`npm start`) in a real Chromium, through its chat app: two people join, see each
+ * other, chat, and see each other leave; bad names are refused at the form and at the handshake;
+ * the static server never leaves its folders; the process exits 0 on SIGTERM.
+ * test/apps.browser.test.ts covers the three apps' own features.
  *
  * Runs `node demo/server.js` against `dist/`, so the build must have run (`npm test` does it).
  * Uses Debian's `chromium` (or `CHROMIUM_PATH`) and never downloads a browser: without one the
  * suite is skipped, with the reason printed.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { request } from 'node:http';
-import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { chromiumFor, launchChromium } from './browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../src/client/node.js';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
+import { startDemo, type DemoProcess } from './demo-process.js';
 import { handshakeStatus, within } from './helpers.js';
 import { createHttpProxy, type HttpProxy } from './http-proxy.js';
 
 const hasChromium = chromiumFor('demo browser tests');
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
 /** How long the page may take to show something a person would wait for. */
 const UI_TIMEOUT = 5_000;
-const URL_LINE = /^Switchboard chat demo: (http:\/\/localhost:(\d+)\/)$/m;
-
-interface Demo {
-  child: ChildProcessByStdio<null, Readable, Readable>;
-  url: string;
-  port: number;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Spawns the demo on a free port and resolves once it printed its URL. */
-async function startDemo(): Promise<Demo> {
-  const child = spawn(process.execPath, ['demo/server.js'], {
-    cwd: REPO,
-    env: { ...process.env, PORT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const printed = new Promise<RegExpExecArray>((resolve, reject) => {
-    const check = () => {
-      const m = URL_LINE.exec(out);
-      if (m) resolve(m);
-    };
-    child.stdout.on('data', check);
-    child.once('error', reject);
-    void exited.then(({ code, signal }) => reject(new Error(`demo exited (${code ?? signal}) before printing its URL`)));
-  });
-  try {
-    const m = await within(printed, 'the demo to print its URL', 10_000);
-    return { child, url: m[1]!, port: Number(m[2]), stdout: () => out, stderr: () => err, exited };
-  } catch (e) {
-    child.kill('SIGTERM');
-    throw new Error(`${(e as Error).message} (did \`npm run build\` run?)\nstderr:\n${err}`);
-  }
-}
 
 /** GETs a path exactly as written (no URL normalisation), as a hostile client would send it. */
 function rawGet(port: number, path: string): Promise<{ status: number; type: string; body: string }> {
@@ -84,36 +40,25 @@ function rawGet(port: number, path: string): Promise<{ status: number; type: str
 }
 
 describe.skipIf(!hasChromium)('chat demo in a real browser', () => {
-  let demo: Demo | undefined;
+  let demo: DemoProcess | undefined;
   let browser: Browser | undefined;
   /** Uncaught exceptions of every page, by name; each test expects none. */
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    demo = await startDemo();
-    browser = await launchChromium();
-  });
+    [demo, browser] = await Promise.all([startDemo(), launchChromium()]);
+  }, 120_000);
 
   afterAll(async () => {
     await within(browser?.close() ?? Promise.resolve(), 'the browser to close', 10_000).catch((e: unknown) => console.warn(e));
-    const d = demo;
-    if (!d) return;
     // Only the process this suite spawned, by its handle (its PID), and only if still running.
-    if (d.child.exitCode === null && d.child.signalCode === null) {
-      d.child.kill('SIGTERM');
-      try {
-        await within(d.exited, 'the demo to exit after SIGTERM', 10_000);
-      } catch (e) {
-        d.child.kill('SIGKILL');
-        throw e;
-      }
-    }
+    await demo?.stop();
   });
 
   async function openPage(context: BrowserContext, label: string): Promise<Page> {
     const page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${label}: ${e.message}`));
-    await page.goto(demo!.url, { timeout: UI_TIMEOUT });
+    await page.goto(new URL('/chat/', demo!.url).href, { timeout: UI_TIMEOUT });
     return page;
   }
 
@@ -270,16 +215,25 @@ describe.skipIf(!hasChromium)('chat demo in a real browser', () => {
           (e: { code?: string }) => e.code,
         );
       expect(await code({ name: 'mallory', text: 'x'.repeat(500) })).toBe('ok');
-      expect(await code({ name: 'mallory', text: 'x'.repeat(501) })).toBe('FORBIDDEN');
-      expect(await code({ name: 'mallory', text: '' })).toBe('FORBIDDEN');
-      expect(await code({ name: 'mallory', text: '  \n ' })).toBe('FORBIDDEN');
+      // The shape is the schema's to check (INVALID_INPUT); the name is the rule's (FORBIDDEN).
+      expect(await code({ name: 'mallory', text: 'x'.repeat(501) })).toBe('INVALID_INPUT');
+      expect(await code({ name: 'mallory', text: '' })).toBe('INVALID_INPUT');
+      expect(await code({ name: 'mallory', text: '  \n ' })).toBe('INVALID_INPUT');
+      expect(await code({ name: 'mallory', text: 'hi', html: '<b>' })).toBe('INVALID_INPUT');
       expect(await code({ name: 'alice', text: 'I am alice, honest' })).toBe('FORBIDDEN');
       expect(await code({ text: 'no name' })).toBe('FORBIDDEN');
-      expect(await code({ name: 'mallory', text: 'hi', html: '<b>' })).toBe('FORBIDDEN');
       expect(await code('just a string')).toBe('FORBIDDEN');
-      // Only chat:* topics exist.
-      const other = client.subscribe('admin:secrets', () => {});
-      await expect(within(other.ready, 'the refusal')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+      // Typing signals likewise: under one's own name, and only `{ name, typing }`.
+      await within(client.subscribe('typing:lobby', () => {}).ready, 'the typing subscription');
+      const typing = (data: unknown) => client.publish('typing:lobby', data).then(() => 'ok', (e: { code?: string }) => e.code);
+      expect(await typing({ name: 'mallory', typing: true })).toBe('ok');
+      expect(await typing({ name: 'alice', typing: true })).toBe('FORBIDDEN');
+      expect(await typing({ name: 'mallory', typing: 'yes' })).toBe('INVALID_INPUT');
+      // Only chat rooms with valid names (and typing rooms) exist; inboxes are for signed-in users.
+      for (const topic of ['admin:secrets', 'chat:Not A Room', 'chat:', 'inbox:mallory']) {
+        const other = client.subscribe(topic, () => {});
+        await expect(within(other.ready, `the refusal of ${topic}`), topic).rejects.toMatchObject({ code: 'FORBIDDEN' });
+      }
     } finally {
       client.close();
     }
@@ -289,7 +243,10 @@ describe.skipIf(!hasChromium)('chat demo in a real browser', () => {
     const port = demo!.port;
     const ok: [string, string][] = [
       ['/', 'text/html'],
-      ['/chat.js', 'text/javascript'],
+      ['/chat/', 'text/html'],
+      ['/chat', 'text/html'],
+      ['/dashboard/', 'text/html'],
+      ['/notifications/index.html', 'text/html'],
       ['/switchboard/client/index.js', 'text/javascript'],
       ['/switchboard/protocol/frames.js', 'text/javascript'],
     ];
@@ -298,8 +255,17 @@ describe.skipIf(!hasChromium)('chat demo in a real browser', () => {
       expect(res.status, path).toBe(200);
       expect(res.type, path).toContain(type);
     }
+    // The apps' bundles, as the pages name them.
+    const chatPage = await rawGet(port, '/chat/');
+    const scripts = [...chatPage.body.matchAll(/src="(\/assets\/[^"]+\.js)"/g)].map((m) => m[1]!);
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const path of scripts) expect((await rawGet(port, path)).type, path).toContain('text/javascript');
     const refused = [
       '/nope.html',
+      '/assets/',
+      '/src/chat/App.jsx', // the sources are not served, only the build
+      '/../apps/vite.config.js',
+      '/..%2f..%2flib%2fnotifications.js',
       '/switchboard/server/server.js', // in dist/, but no browser needs it
       '/switchboard/client/index.d.ts',
       '/switchboard/',
@@ -326,7 +292,7 @@ describe.skipIf(!hasChromium)('chat demo in a real browser', () => {
   });
 
   // Last: it stops the demo.
-  it('exits with code 0 on SIGTERM while a browser is connected, after one line of output', async () => {
+  it('exits with code 0 on SIGTERM while a browser is connected, with its URL as the last line of output', async () => {
     const d = demo!;
     const ctx = await browser!.newContext();
     try {
@@ -346,7 +312,8 @@ describe.skipIf(!hasChromium)('chat demo in a real browser', () => {
     } finally {
       await ctx.close();
     }
-    expect(d.stdout()).toBe(`Switchboard chat demo: ${d.url}\n`);
+    // The URL is the last line (a first build of the apps says so before it).
+    expect(d.stdout().endsWith(`Switchboard demo: ${d.url}\n`)).toBe(true);
     expect(d.stderr()).toBe('');
   });
 });
