@@ -78,6 +78,8 @@ let notifications;
 const switchboard = createServer({
   server: http,
   logger,
+  // The SSE + HTTP fallback for visitors whose network blocks WebSockets (docs/client.md).
+  sse: true,
   ...(engine ? { engine } : {}),
   /*
    * Two kinds of users. The notification centre's sign in with a short-lived JWT that

@@ -319,7 +319,7 @@ describe.skipIf(!hasChromium)('chat demo in a real browser', () => {
 });
 
 describe.skipIf(!hasChromium)('chat demo behind a proxy that refuses WebSocket upgrades (SSE fallback)', () => {
-  let demo: Demo | undefined;
+  let demo: DemoProcess | undefined;
   let proxy: HttpProxy | undefined;
   let browser: Browser | undefined;
   const pageErrors: string[] = [];
@@ -343,7 +343,7 @@ describe.skipIf(!hasChromium)('chat demo behind a proxy that refuses WebSocket u
   async function joinAs(context: BrowserContext, name: string): Promise<Page> {
     const page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
-    await page.goto(`http://localhost:${proxy!.port}/`, { timeout: UI_TIMEOUT });
+    await page.goto(`http://localhost:${proxy!.port}/chat/`, { timeout: UI_TIMEOUT });
     await page.fill('#name', name);
     await page.click('#join');
     await page.locator('#state[data-state="open"]').waitFor({ timeout: UI_TIMEOUT });

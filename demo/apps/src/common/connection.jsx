@@ -4,6 +4,7 @@
  * the same state in one render).
  */
 import { useConnectionState } from 'switchboard/react';
+import { sse } from 'switchboard/sse';
 
 const LABELS = {
   idle: 'not connected',
@@ -17,7 +18,14 @@ const LABELS = {
  * Client options every app shares: reconnect attempts back off from 0.5 s up to 5 s (the client's
  * default ceiling is 30 s), so a demo whose server restarts comes back within seconds.
  */
-export const CLIENT_OPTIONS = { reconnect: { maxDelayMs: 5_000 } };
+export const CLIENT_OPTIONS = { reconnect: { maxDelayMs: 5_000 }, WebSocket: sse() };
+
+/**
+ * Which transport carries the page's connection: `'websocket'`, or `'sse'` when a proxy blocks
+ * WebSockets and the client fell back to SSE + HTTP (docs/client.md, "SSE fallback"). One `sse()`
+ * for the page, so the choice is remembered across reconnects and providers.
+ */
+export const transport = CLIENT_OPTIONS.WebSocket;
 
 /**
  * A unique string (an idempotency key). `crypto.randomUUID` exists only in secure contexts
@@ -36,7 +44,7 @@ export function wsUrl() {
 export function StatePill() {
   const { state, attempt } = useConnectionState();
   return (
-    <span id="state" data-state={state} role="status">
+    <span id="state" data-state={state} data-transport={state === 'open' ? transport.current : undefined} title={state === 'open' ? `connected over ${transport.current === 'sse' ? 'SSE + HTTP (WebSockets blocked)' : 'WebSocket'}` : undefined} role="status">
       {state === 'reconnecting' && attempt > 0 ? `${LABELS[state]} (attempt ${attempt})` : LABELS[state]}
     </span>
   );
