@@ -108,9 +108,7 @@ export function createConnection(urls: UrlProvider, opts: ResolvedClientOptions,
 export type ConnectionClient = ConnectionHooks & ConnectionEvents & { readonly requests: Pick<RequestTable, 'request'> };
 
 /** Token refusal categories a provider's next token does not heal (docs/security.md, "Refusal logs"). */
-const MISCONFIGURED = ['malformed', 'bad-signature', 'wrong-audience', 'wrong-issuer', 'algorithm'];
-/** Refusals in a row of one such category after which a client with a token provider stops. */
-const SAME_REFUSALS = 3;
+const UNHEALED = /^(malformed|bad-signature|wrong-audience|wrong-issuer|algorithm)$/;
 
 class ClientConnection implements Connection, Beating {
   state: ClientState = 'connecting';
@@ -135,7 +133,7 @@ class ClientConnection implements Connection, Beating {
   #refusedToken: string | undefined;
   #refusal: SwitchboardError | undefined;
   /** The category of the last token refusals in a row that a new token does not heal, and how many. */
-  #misconfigured: [category: string, times: number] | undefined;
+  #unhealed: [category: string, times: number] | undefined;
   /** The last failed attempt's error: the cause `CONNECTION_FAILED` carries. */
   #lastFailure: SwitchboardError | undefined;
   /** What the client stopped with (docs/client.md, "When things go wrong"). */
@@ -331,7 +329,7 @@ class ClientConnection implements Connection, Beating {
     this.#maxPayload = f.maxPayload;
     this.clientId = f.clientId;
     this.#refusedToken = undefined;
-    this.#misconfigured = undefined;
+    this.#unhealed = undefined;
     this.#lastFailure = undefined; // a failure before this connection explains nothing after it
     this.state = 'open';
     this.#openedAt = Date.now();
@@ -389,8 +387,12 @@ class ClientConnection implements Connection, Beating {
     if (httpStatus === 400 || httpStatus === 404 || (refused && typeof opts.token !== 'function')) {
       return this.#stop(code, reason, failure, httpStatus, 'handshake refused');
     }
-    const misconfigured = refused && failure ? this.#sameMisconfiguration(failure) : undefined;
-    if (misconfigured) return this.#stop(code, reason, misconfigured, httpStatus, 'handshake refused');
+    // With a token provider, a refusal no new token of it heals (a wrong audience, issuer,
+    // algorithm or signature, a malformed token), 3 times in a row, is final. The category comes
+    // from the 401's WWW-Authenticate (Node) or the 4501 close reason (docs/client.md).
+    const category = refused ? String((failure?.details as { reason?: unknown } | undefined)?.reason).replace('token refused: ', '') : '';
+    const u = (this.#unhealed = UNHEALED.test(category) ? [category, this.#unhealed?.[0] === category ? this.#unhealed[1] + 1 : 1] : undefined);
+    if (u && u[1] >= 3) return this.#stop(code, reason, new SwitchboardError(failure!.code, `3 tokens in a row refused as ${category}: fix what the token provider signs`, failure!.details), httpStatus, 'handshake refused');
     if (failure) this.#hooks.reportError((this.#lastFailure = failure));
     if (refused) {
       this.#refusedToken = token ?? '';
@@ -411,26 +413,6 @@ class ClientConnection implements Connection, Beating {
     this.#hooks.emit('reconnecting', { attempt: this.#attempt, delayMs });
     if (this.state !== 'reconnecting') return;
     this.#retryTimer = setTimeout(() => void this.#open(), delayMs);
-  }
-
-  /**
-   * A token provider whose tokens the server refused {@link SAME_REFUSALS} times in a row for the
-   * same reason that no new token of that provider heals (a wrong audience, issuer, algorithm or
-   * signature, or a malformed token): the final error, else undefined. The category comes from the
-   * 401's `WWW-Authenticate` (Node) or the 4501 close reason (docs/client.md, "When things go wrong").
-   */
-  #sameMisconfiguration(failure: SwitchboardError): SwitchboardError | undefined {
-    const said = (failure.details as { reason?: unknown } | undefined)?.reason;
-    const category = typeof said === 'string' ? said.replace(/^token refused: /, '') : '';
-    if (!MISCONFIGURED.includes(category)) return void (this.#misconfigured = undefined);
-    const times = this.#misconfigured?.[0] === category ? this.#misconfigured[1] + 1 : 1;
-    this.#misconfigured = [category, times];
-    if (times < SAME_REFUSALS) return undefined;
-    return new SwitchboardError(
-      failure.code,
-      `The server refused ${times} tokens in a row as ${category}; new tokens from the same provider will not fix that: check what it signs (audience, issuer, algorithm, key)`,
-      failure.details,
-    );
   }
 
   /**

@@ -110,8 +110,7 @@ class Requests implements RequestTable {
   /** TIMEOUT; for a request still waiting for a connection, naming why there is none (docs/client.md). */
   #timeout(entry: Entry, timeoutMs: number): SwitchboardError {
     const cause = this.#queue.includes(entry) ? this.#offlineCause?.() : undefined;
-    if (!cause) return new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${timeoutMs} ms`);
-    return new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${timeoutMs} ms: not connected (${cause.code}: ${cause.message})`, { cause });
+    return new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${timeoutMs} ms${cause ? `: not connected (${cause.code}: ${cause.message})` : ''}`, cause && { cause });
   }
 
   #fail(entry: Entry, err: SwitchboardError): void {
