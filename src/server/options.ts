@@ -8,6 +8,7 @@ import type { Logger } from '../shared/logger.js';
 import { consoleLogger } from '../shared/logger.js';
 import { bool, func, nonNegativeInt, nonNegativeMs, oneOf, positiveInt, positiveMs, positiveNumber, withDefaults } from '../shared/options.js';
 import { defaultMemberKey } from './members.js';
+import type { Observer } from './observe.js';
 
 /** Decides who connects. Return the identity to accept, `null`/`undefined` to refuse with HTTP 401. */
 export type Authenticate<Identity> = (
@@ -181,6 +182,11 @@ export interface ServerOptions<Identity = unknown, Info = unknown> {
    * `tls`). Not together with `server`: an attached server has its own TLS. @default plain `ws://`
    */
   tls?: TlsOptions;
+  /**
+   * Instrumentation (docs/observability.md): `prometheus()` from `switchboard/metrics`, `otel()` from
+   * `switchboard/otel`, your own `defineObserver({...})`, or a list of them. @default none (nothing is measured)
+   */
+  observe?: Observer | readonly Observer[];
 }
 
 /** The `tls` option: PEM text (or its bytes) of the server's key and certificate chain. */

@@ -23,6 +23,7 @@ import { createIdempotency } from './idempotency.js';
 import { createMembers } from './members.js';
 import { createControl } from './control.js';
 import { createTrace } from './trace.js';
+import { resolveObserver, type CodecMeter, type Observer } from './observe.js';
 import type { HistoryOptions } from '../engines/engine.js';
 import { TopicIndex } from './topic-index.js';
 import { TopicRules, type TopicRule } from './topic-rules.js';
@@ -56,6 +57,10 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   const members = createMembers(opts.presence, opts.idempotency.scope);
   // The development trace (docs/server.md, "Diagnostics"): undefined unless the logger has debug on.
   const trace = createTrace(logger);
+  // Instrumentation (docs/observability.md): undefined unless `observe` is given.
+  const obs = resolveObserver(options.observe);
+  /** Per codec, what its connections report to (one object per codec, none per connection). */
+  const observed = new Map<string, { observer: Observer; meter: CodecMeter }>();
   // Plain HTTP requests the server answers itself (docs/server.md, "HTTP routes").
   const routes = createHttpRoutes();
   // The runtime's transport (docs/server.md, "Runtimes and transports"): its HTTP side and sockets.
@@ -73,7 +78,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     routes,
     logger,
   });
-  const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true, transport.prepare, transport.topics);
+  const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true, transport.prepare, transport.topics, obs);
   const welcome = (conn: Connection<Identity>) => {
     conn.send({ t: 'welcome', v: PROTOCOL_VERSION, clientId: conn.clientId, heartbeat: opts.heartbeat, maxPayload: limits.maxPayload });
     control.welcomed(conn);
@@ -87,7 +92,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   const keyScope = (conn: Connection<Identity>) => members.scope(conn.identity);
   // Server control: connection hooks, targeted events, kicks, server-side subscriptions (control.ts).
   const control = createControl<Identity>({ engine, logger, members, rules, index, historyOf, maxSubscriptionsPerConnection: limits.maxSubscriptionsPerConnection });
-  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope, granted: control.granted });
+  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope, granted: control.granted, observer: obs });
   const admission = new Admission(limits.maxConnections, limits.maxConnectionsPerIp);
   let closing = false;
   let closed: Promise<void> | undefined;
@@ -95,7 +100,10 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   let stopHeartbeat: (() => void) | undefined;
 
   function accept({ socket, identity, codec, deferred, reauth, release, remoteAddress }: Accepted<Identity>): Connection<Identity> {
-    const conn = new Connection<Identity>(socket, randomUUID(), identity, codec, limits, pressure, release, trace);
+    let o = obs && observed.get(codec.name);
+    if (obs && !o) observed.set(codec.name, (o = { observer: obs, meter: obs.meter(codec.name) }));
+    const conn = new Connection<Identity>(socket, randomUUID(), identity, codec, limits, pressure, release, trace, o);
+    obs?.connected(codec.name);
     connections.add(conn);
     control.accepted(conn, remoteAddress);
     auth.start(conn, deferred, reauth);
@@ -113,10 +121,11 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     }
     const own = conn.closedByServer;
     trace?.closed(conn.clientId, own?.code ?? code, own?.reason ?? reason);
+    obs?.disconnected(own?.code ?? code);
     control.closed(conn, own?.code ?? code, own?.reason ?? reason, own ? 'server' : 'client');
   }
 
-  const upgrade = createUpgradeHandler<Identity, Connection<Identity>>({ opts, admission, accept, isClosing: () => closing });
+  const upgrade = createUpgradeHandler<Identity, Connection<Identity>>({ opts, admission, accept, isClosing: () => closing, refused: obs && ((c) => obs.refused(c)) });
 
   async function start(): Promise<void> {
     await engine.attach({
@@ -126,6 +135,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       resync: () =>
         index.resync().catch((err: unknown) => logger.error({ err }, 'could not re-read topic history after an engine outage')),
       logger,
+      ...(obs?.engine ? { observe: obs.engine } : {}),
     });
     if (closing) return;
     transport.start<Connection<Identity>>({
@@ -137,6 +147,12 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     });
     stopHeartbeat = startHeartbeat(connections, opts.heartbeat);
   }
+
+  obs?.bind({
+    connections: () => connections.size,
+    engineHealth: () => engine.health?.() ?? { healthy: true },
+    routes,
+  });
 
   const server: Server<Identity, {}, {}, {}, [], MemberInfo> = {
     command(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
@@ -177,6 +193,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       assertDepth(data, 'data');
       const history = historyOf(topic);
       const position = await engine.publish(topic, { kind: 'msg', data, meta: {} }, ...(history ? [history] : []));
+      obs?.published();
       return position ?? undefined;
     },
     on: (event, hook) => control.on(event, hook),
