@@ -25,6 +25,9 @@ const BUN_SCENARIOS = ['rpc', 'fanout', 'fanout-turn', 'memory'];
 export const STACKS = {
   'switchboard-json': { label: 'Switchboard JSON', server: 'switchboard', client: 'switchboard', options: { codec: 'json' } },
   'switchboard-msgpack': { label: 'Switchboard MsgPack', server: 'switchboard', client: 'switchboard', options: { codec: 'msgpack' } },
+  // Switchboard JSON with prometheus() observing it: the cost of metrics (docs/observability.md),
+  // as the ratio to Switchboard JSON in the same run.
+  'switchboard-metrics': { label: 'Switchboard JSON + metrics', server: 'switchboard', client: 'switchboard', options: { codec: 'json', metrics: true }, scenarios: ['rpc', 'pipelined', 'fanout'], smoke: false },
   ws: { label: 'raw ws', server: 'ws', client: 'ws', options: {} },
   socketio: { label: 'Socket.IO', server: 'socketio', client: 'socketio', options: {} },
   // The same server module as Switchboard JSON with default transport options, run by Bun: it
@@ -39,6 +42,7 @@ export const STACKS = {
  * (how far the runtime alone moves the floor).
  */
 export const RATIOS = [
+  ['switchboard-metrics', 'switchboard-json'],
   ['switchboard-json', 'ws'],
   ['switchboard-json', 'socketio'],
   ['switchboard-msgpack', 'ws'],

@@ -5,12 +5,17 @@
 import { createServer, silentLogger } from 'switchboard/server';
 import { CHUNK, STREAM_ITEM } from '../payloads.js';
 
-/** `redis`: a Redis URL to run on the Redis engine (the scale-out scenarios), with `prefix`. */
-export async function start({ host, redis, prefix }) {
+/**
+ * `redis`: a Redis URL to run on the Redis engine (the scale-out scenarios), with `prefix`.
+ * `metrics`: observed by prometheus() (switchboard/metrics), to measure what metrics cost.
+ */
+export async function start({ host, redis, prefix, metrics }) {
   const engine = redis ? (await import('switchboard/redis')).redisEngine({ url: redis, prefix, logger: silentLogger }) : undefined;
+  const observe = metrics ? (await import('switchboard/metrics')).prometheus() : undefined;
   const server = createServer({
     host,
     ...(engine ? { engine } : {}),
+    ...(observe ? { observe } : {}),
     logger: silentLogger,
     limits: { rate: false, maxConnections: 100_000, maxConnectionsPerIp: 100_000, maxPayload: 16 * 1024 * 1024 },
   })
