@@ -6,7 +6,7 @@
  * labels and build objects on every call).
  */
 import { Registry, type Metric } from 'prom-client';
-import type { RefusalCategory } from '../net/refusal.js';
+import { REFUSAL_CATEGORIES, type RefusalCategory } from '../net/refusal.js';
 import { closeCodeLabel, type CodecMeter, type ObservedServer, type Observer, type Outcome, type StreamKind } from '../server/observe.js';
 import type { EngineObserver } from '../engines/engine.js';
 import { withDefaults } from '../shared/options.js';
@@ -93,6 +93,8 @@ export function prometheus(options: PrometheusOptions = {}): PrometheusObserver 
   const opened = new LabelledTally('codec');
   const closed = new LabelledTally('code');
   const refusals = new LabelledTally('reason');
+  // Every reason present from the start at 0, so that rate() and alerts see the first refusal.
+  for (const c of REFUSAL_CATEGORIES) refusals.cell(c);
   const codecs = new Map<string, CodecTally>();
   const calls = new TimedTallies('outcome', bounds);
   const streamsOpen = new LabelledTally('kind');
