@@ -97,7 +97,7 @@ describe('packaging', () => {
 
   it('every subpath export lists types first and a default condition last', () => {
     const subpaths = Object.entries(manifest.exports).filter(([sub]) => sub !== './package.json');
-    expect(subpaths.map(([sub]) => sub)).toEqual(['./server', './client', './protocol', './msgpack', './redis', './bridge', './bridge/server']);
+    expect(subpaths.map(([sub]) => sub)).toEqual(['./server', './client', './protocol', './msgpack', './redis', './bridge', './bridge/server', './metrics', './pino', './otel']);
     for (const [sub, conditions] of subpaths) {
       const keys = Object.keys(conditions);
       expect({ sub, first: keys[0], last: keys.at(-1) }).toEqual({ sub, first: 'types', last: 'default' });
@@ -125,8 +125,10 @@ describe('packaging', () => {
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
     // ioredis is the optional peer switchboard/redis needs. --prefer-offline: the repository's
     // own install already put these versions in the npm cache.
-    const ioredis = (JSON.parse(readFileSync(join(root, 'node_modules/ioredis/package.json'), 'utf8')) as { version: string }).version;
-    const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', tarball, `ioredis@${ioredis}`], app);
+    // So are prom-client, pino and @opentelemetry/api for switchboard/metrics, /pino and /otel.
+    const version = (pkg: string) => (JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+    const peers = ['ioredis', 'prom-client', 'pino', '@opentelemetry/api'].map((p) => `${p}@${version(p)}`);
+    const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', tarball, ...peers], app);
     expect(install.code, install.output).toBe(0);
 
     const subpaths = Object.keys(manifest.exports)
