@@ -85,8 +85,8 @@ describe('createPinoLogger', () => {
     const opened = lines.find((l) => l.msg === 'connection opened') as Record<string, any>;
     expect(opened).toMatchObject({ level: 20, codec: 'json', member: 'ada' });
     expect(typeof opened.clientId).toBe('string');
-    expect(lines.find((l) => l.msg === 'handler failed')).toMatchObject({ level: 50, clientId: opened.clientId, what: 'command boom', err: { message: 'handler bug' } });
-    expect(lines.find((l) => l.msg === 'connection closed')).toMatchObject({ clientId: opened.clientId, code: 1000 });
+    expect(lines.find((l) => l.msg === 'handler failed')).toMatchObject({ level: 50, clientId: opened.clientId, member: 'ada', what: 'command boom', err: { message: 'handler bug' } });
+    expect(lines.find((l) => l.msg === 'connection closed')).toMatchObject({ clientId: opened.clientId, member: 'ada', code: 1000 });
     expect(out.text()).not.toContain('sekret-token-value');
   });
 });

@@ -51,6 +51,8 @@ export interface DispatchDeps<Identity> {
   granted?(conn: Connection<Identity>, topic: string, grant: string): Promise<boolean>;
   /** The server's observer (docs/observability.md); undefined when nothing observes. */
   observer?: Observer | undefined;
+  /** The member id of a connection, for error lines (docs/observability.md, "Logs"); undefined when it cannot be had. */
+  memberOf?(conn: Connection<Identity>): string | undefined;
 }
 
 /** Why a topic operation was FORBIDDEN, in `details.reason` (docs/protocol.md §4). */
@@ -66,6 +68,8 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
   const { commands, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope, observer: obs } = deps;
   // The development trace (docs/server.md, "Diagnostics"): undefined unless the logger has debug on.
   const trace = createTrace(logger);
+  /** Who an error line is about: the connection and its member (computed only when a line is written). */
+  const who = (conn: Connection<Identity>) => ({ clientId: conn.clientId, member: deps.memberOf?.(conn) });
   const streams = createStreams<Identity>(
     (conn, id, v) => answer(conn as Connection<Identity>, id, 'upload', () => replyChecked(conn as Connection<Identity>, id, v)),
     (conn, id, err, what) => failWith(conn as Connection<Identity>, id, err, what),
@@ -103,7 +107,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     try {
       send();
     } catch (err) {
-      logger.error({ err, clientId: conn.clientId, what }, 'answer could not be encoded');
+      logger.error({ err, ...who(conn), what }, 'answer could not be encoded');
       conn.fail(errFrame(id, ErrorCode.INTERNAL, INTERNAL_MESSAGE));
     }
   }
@@ -124,7 +128,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       // Guarded: a throw here would also break the connection's topic-operation chain for good.
       return answer(conn, id, what, () => conn.fail(errorToFrame(id, err)));
     }
-    logger.error({ err, clientId: conn.clientId, what }, 'handler failed');
+    logger.error({ err, ...who(conn), what }, 'handler failed');
     conn.fail(errFrame(id, ErrorCode.INTERNAL, INTERNAL_MESSAGE));
   }
 
@@ -169,7 +173,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       return await validate(entry.output, out, 'output');
     } catch (err) {
       // The handler broke its own contract: a server bug, not the caller's.
-      logger.error({ err, clientId: conn.clientId, what }, 'command output failed its schema');
+      logger.error({ err, ...who(conn), what }, 'command output failed its schema');
       // Already logged: a SwitchboardError reaches the caller without a second log line.
       throw new SwitchboardError(ErrorCode.INTERNAL, INTERNAL_MESSAGE);
     }

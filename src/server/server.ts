@@ -90,9 +90,17 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   };
   const idempotent = createIdempotency({ engine, logger, ttlMs: opts.idempotency.ttlMs, leaseMs: opts.idempotency.leaseMs });
   const keyScope = (conn: Connection<Identity>) => members.scope(conn.identity);
+  /** A connection's member id for log lines; a `presence.key` that throws leaves the line without one. */
+  const memberOf = (conn: Connection<Identity>): string | undefined => {
+    try {
+      return members.id(conn.identity, conn.clientId);
+    } catch {
+      return undefined;
+    }
+  };
   // Server control: connection hooks, targeted events, kicks, server-side subscriptions (control.ts).
   const control = createControl<Identity>({ engine, logger, members, rules, index, historyOf, maxSubscriptionsPerConnection: limits.maxSubscriptionsPerConnection });
-  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope, granted: control.granted, observer: obs });
+  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope, granted: control.granted, observer: obs, memberOf });
   const admission = new Admission(limits.maxConnections, limits.maxConnectionsPerIp);
   let closing = false;
   let closed: Promise<void> | undefined;
@@ -120,7 +128,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       );
     }
     const own = conn.closedByServer;
-    trace?.closed(conn.clientId, own?.code ?? code, own?.reason ?? reason);
+    trace?.closed(conn.clientId, memberOf(conn), own?.code ?? code, own?.reason ?? reason);
     obs?.disconnected(own?.code ?? code);
     control.closed(conn, own?.code ?? code, own?.reason ?? reason, own ? 'server' : 'client');
   }

@@ -20,8 +20,8 @@ export type SubscriptionOutcome = 'subscribed' | 'no-rule' | 'denied' | 'limit' 
 export interface Trace {
   /** A connection was welcomed (its identity known). */
   opened(clientId: string, member: string, codec: string): void;
-  /** A connection's socket closed, with the close code and reason it ended with. */
-  closed(clientId: string, code: number, reason: string): void;
+  /** A connection's socket closed, with its member id (when it has one) and the close code and reason it ended with. */
+  closed(clientId: string, member: string | undefined, code: number, reason: string): void;
   /** A `sub` was answered. */
   subscription(clientId: string, topic: string, outcome: SubscriptionOutcome): void;
   /**
@@ -36,7 +36,7 @@ export function createTrace(logger: Logger): Trace | undefined {
   if (!debugEnabled(logger)) return undefined;
   return {
     opened: (clientId, member, codec) => logger.debug({ clientId, member, codec }, 'connection opened'),
-    closed: (clientId, code, reason) => logger.debug({ clientId, code, reason }, 'connection closed'),
+    closed: (clientId, member, code, reason) => logger.debug({ clientId, member, code, reason }, 'connection closed'),
     subscription: (clientId, topic, outcome) => logger.debug({ clientId, topic, outcome }, 'subscription'),
     frame: (clientId, direction, kind, bytes) => logger.debug({ clientId, direction, kind, bytes }, 'frame'),
   };
