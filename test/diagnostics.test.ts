@@ -440,10 +440,10 @@ describe('the debug trace', () => {
     const logger = levelLogger(true);
     const trace = createTrace(logger)!;
     trace.frame('c1', 'in', 'pub', 42);
-    trace.closed('c1', 4501, 'token refused: expired');
+    trace.closed('c1', 'ada', 4501, 'token refused: expired');
     expect(logger.lines).toEqual([
       { level: 'debug', obj: { clientId: 'c1', direction: 'in', kind: 'pub', bytes: 42 }, msg: 'frame' },
-      { level: 'debug', obj: { clientId: 'c1', code: 4501, reason: 'token refused: expired' }, msg: 'connection closed' },
+      { level: 'debug', obj: { clientId: 'c1', member: 'ada', code: 4501, reason: 'token refused: expired' }, msg: 'connection closed' },
     ]);
   });
 });

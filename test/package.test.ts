@@ -132,9 +132,24 @@ describe('package', () => {
     expect([...files].filter((f) => /[\\/]client[\\/]/.test(f))).toEqual([]);
   });
 
+  it('metrics, pino and otel each need their own optional peer only, and the core entries reach none of them', () => {
+    const peers = ['prom-client', 'pino', '@opentelemetry/api'];
+    const own = { 'dist/metrics/index.js': 'prom-client', 'dist/logs/index.js': 'pino', 'dist/otel/index.js': '@opentelemetry/api', 'dist/otel/index.d.ts': '@opentelemetry/api' };
+    for (const [entry, peer] of Object.entries(own)) {
+      const { bare, files } = importGraph(resolve(root, entry), entry.endsWith('.d.ts'));
+      expect([...new Set(bare)], entry).toEqual([peer]);
+      // The otel entry runs in browsers too (traceContext): nothing of the server but the observer contract.
+      expect([...files].filter((f) => /[\\/](client|transport)[\\/]/.test(f) || /server[\\/](server|connection|dispatch)\./.test(f)), entry).toEqual([]);
+    }
+    for (const entry of ['dist/server/index.js', 'dist/client/index.js', 'dist/client/node.js', 'dist/engines/redis/index.js', 'dist/bridge/node.js', 'dist/server/index.d.ts']) {
+      const { bare } = importGraph(resolve(root, entry), true);
+      expect(bare.filter((s) => peers.some((p) => s === p || s.startsWith(`${p}/`))), entry).toEqual([]);
+    }
+  });
+
   it('exports map subpaths with types, importable from plain Node JS by package name', async () => {
     const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string> | string> };
-    for (const sub of ['./server', './client', './msgpack', './sse', './protocol', './bridge', './bridge/server', './redis', './react']) {
+    for (const sub of ['./server', './client', './msgpack', './sse', './protocol', './bridge', './bridge/server', './redis', './react', './metrics', './pino', './otel']) {
       const e = pkg.exports[sub] as Record<string, string>;
       expect(Object.keys(e)[0]).toBe('types');
       for (const target of Object.values(e)) expect(existsSync(resolve(root, target))).toBe(true);

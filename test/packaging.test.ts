@@ -97,7 +97,7 @@ describe('packaging', () => {
 
   it('every subpath export lists types first and a default condition last', () => {
     const subpaths = Object.entries(manifest.exports).filter(([sub]) => sub !== './package.json');
-    expect(subpaths.map(([sub]) => sub)).toEqual(['./server', './client', './protocol', './msgpack', './sse', './redis', './bridge', './bridge/server', './react']);
+    expect(subpaths.map(([sub]) => sub)).toEqual(['./server', './client', './protocol', './msgpack', './sse', './redis', './bridge', './bridge/server', './react', './metrics', './pino', './otel']);
     for (const [sub, conditions] of subpaths) {
       const keys = Object.keys(conditions);
       expect({ sub, first: keys[0], last: keys.at(-1) }).toEqual({ sub, first: 'types', last: 'default' });
@@ -123,10 +123,10 @@ describe('packaging', () => {
     const app = join(tmp, 'app');
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
-    // ioredis and react are the optional peers switchboard/redis and switchboard/react need.
-    // --prefer-offline: the repository's own install already put these versions in the npm cache.
-    const version = (dep: string) => (JSON.parse(readFileSync(join(root, 'node_modules', dep, 'package.json'), 'utf8')) as { version: string }).version;
-    const peers = ['ioredis', 'react'].map((dep) => `${dep}@${version(dep)}`);
+    // The optional peers switchboard/redis, /react, /metrics, /pino and /otel need. --prefer-offline:
+    // the repository's own install already put these versions in the npm cache.
+    const version = (pkg: string) => (JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+    const peers = ['ioredis', 'react', 'prom-client', 'pino', '@opentelemetry/api'].map((p) => `${p}@${version(p)}`);
     const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', tarball, ...peers], app);
     expect(install.code, install.output).toBe(0);
 
@@ -147,7 +147,8 @@ describe('packaging', () => {
       // Node 20 before 20.19 without --experimental-require-module: the documented refusal.
       expect(required.output).toContain('ERR_REQUIRE_ESM');
     }
-  });
+    // Installing the four optional peers (17 packages from the npm cache) takes 5 s on a quiet machine, 15 s on a busy one.
+  }, 60_000);
 
   it('sideEffects: false holds: no module in the tarball runs a statement when imported', () => {
     // What a bundler may drop when nothing is used from a module. Top-level declarations may

@@ -28,6 +28,9 @@ export const STACKS = {
   // The SSE + HTTP fallback (docs/protocol.md §8) of the same server: what a client behind a proxy
   // that blocks WebSockets gets. Only in its own scenarios (bench/scenarios/fallback.js).
   'switchboard-sse': { label: 'Switchboard SSE fallback', server: 'switchboard', client: 'switchboard', options: { codec: 'json', transport: 'sse' }, scenarios: ['rpc-fallback', 'fanout-fallback'] },
+  // Switchboard JSON with prometheus() observing it: the cost of metrics (docs/observability.md),
+  // as the ratio to Switchboard JSON in the same run.
+  'switchboard-metrics': { label: 'Switchboard JSON + metrics', server: 'switchboard', client: 'switchboard', options: { codec: 'json', metrics: true }, scenarios: ['rpc', 'pipelined', 'fanout'], smoke: false },
   ws: { label: 'raw ws', server: 'ws', client: 'ws', options: {} },
   socketio: { label: 'Socket.IO', server: 'socketio', client: 'socketio', options: {} },
   // The same server module as Switchboard JSON with default transport options, run by Bun: it
@@ -42,6 +45,7 @@ export const STACKS = {
  * (how far the runtime alone moves the floor).
  */
 export const RATIOS = [
+  ['switchboard-metrics', 'switchboard-json'],
   ['switchboard-json', 'ws'],
   ['switchboard-json', 'socketio'],
   ['switchboard-msgpack', 'ws'],

@@ -105,6 +105,20 @@ export interface EngineNode {
    * @default consoleLogger (errors and warnings to stderr)
    */
   logger?: Logger;
+  /**
+   * Where the engine reports its round trips to a shared backend (docs/observability.md); the
+   * server passes its observer's. Absent: nothing is measured.
+   */
+  observe?: EngineObserver;
+}
+
+/** Where an engine reports the round trips to its backend (the Redis engine: every command it runs). */
+export interface EngineObserver {
+  /**
+   * One operation answered (`ok`) or failed (refused, unreachable, past its deadline) after
+   * `seconds`. `op` is one of a fixed set of names (`publish`, `history`, `presence`…).
+   */
+  roundTrip(op: string, seconds: number, ok: boolean): void;
 }
 
 /** What {@link Engine.health} reports. */

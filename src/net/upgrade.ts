@@ -17,7 +17,7 @@ import { deadline, TIMED_OUT } from './deadline.js';
 import { originAllowed } from './origin.js';
 import { refuse } from './refuse.js';
 import { refusalLogFor } from './refusal-log.js';
-import { httpAnswer, takeTokenRefusal, unauthorized, type Refusal } from './refusal.js';
+import { httpAnswer, takeTokenRefusal, unauthorized, type Refusal, type RefusalCategory } from './refusal.js';
 
 /** What an endpoint tells the upgrade screen about itself. */
 export interface ScreenEndpoint {
@@ -32,6 +32,8 @@ export interface ScreenEndpoint {
   isClosing(): boolean;
   /** Whether the closing is a drain (docs/server.md, "Draining"): the refusal then says to go to another node. */
   isDraining?(): boolean;
+  /** Told the category of every refusal, after it is logged (the server's metrics, docs/observability.md). */
+  refused?(category: RefusalCategory): void;
 }
 
 /** What a Node endpoint tells its upgrade listener about itself. */
@@ -97,10 +99,11 @@ export const wrongPath = (refuse: RefuseUpgrade): void => refuse(WRONG_PATH);
  * `write` with the refusal log in front: each refusal is logged (rate-limited per address, on the
  * endpoint's logger) and then written with its headers (`WWW-Authenticate` on 401, `Retry-After`).
  */
-export function loggedRefusal(ep: Pick<ScreenEndpoint, 'logger' | 'name'>, address: string | undefined, write: WriteRefusal): RefuseUpgrade {
+export function loggedRefusal(ep: Pick<ScreenEndpoint, 'logger' | 'name' | 'refused'>, address: string | undefined, write: WriteRefusal): RefuseUpgrade {
   const log = refusalLogFor(ep.logger);
   return (r) => {
     log.record({ category: r.category, status: r.status, address, endpoint: ep.name });
+    ep.refused?.(r.category);
     const a = httpAnswer(r);
     write(a.status, a.message, a.headers);
   };

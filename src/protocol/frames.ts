@@ -38,7 +38,7 @@ export interface StreamPosition {
 /** Why a subscription could not recover the messages it missed (docs/protocol.md §2.7). */
 export type GapReason = 'epoch' | 'window' | 'no-history';
 
-export interface CallFrame { t: 'call'; id: number; name: string; input?: unknown; /** idempotency key (§2.8) */ key?: string }
+export interface CallFrame { t: 'call'; id: number; name: string; input?: unknown; /** idempotency key (§2.8) */ key?: string; /** W3C traceparent (§2.10) */ tc?: string }
 export interface SubFrame { t: 'sub'; id: number; topic: string; since?: StreamPosition; history?: number; /** a server-side subscription's grant (§2.9) */ grant?: string }
 export interface UnsubFrame { t: 'unsub'; id: number; topic: string }
 export interface PubFrame { t: 'pub'; id: number; topic: string; data: unknown; echo?: boolean }
@@ -48,9 +48,9 @@ export interface PingFrame { t: 'ping' }
 export interface AuthFrame { t: 'auth'; id?: number; token: string }
 
 /** Opens a server-to-client stream with an initial credit (docs/protocol.md §2.3). */
-export interface StreamFrame { t: 'stream'; id: number; name: string; input?: unknown; credit: number }
+export interface StreamFrame { t: 'stream'; id: number; name: string; input?: unknown; credit: number; /** W3C traceparent (§2.10) */ tc?: string }
 /** Opens a client-to-server stream. */
-export interface UploadFrame { t: 'upload'; id: number; name: string; input?: unknown }
+export interface UploadFrame { t: 'upload'; id: number; name: string; input?: unknown; /** W3C traceparent (§2.10) */ tc?: string }
 /** Flow control: `n` more items may be sent on stream `id` (both directions). */
 export interface CreditFrame { t: 'credit'; id: number; n: number }
 /** The next items of stream `id`, in order (both directions). */
@@ -154,6 +154,10 @@ export function isName(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME_LENGTH;
 }
 
+/** Whether an optional `tc` (trace context, docs/protocol.md §2.10) is absent or a string of 1-256 characters. */
+const tcOk = (tc: unknown): boolean => tc === undefined || (typeof tc === 'string' && tc.length > 0 && tc.length <= MAX_KEY_LENGTH);
+const TC_MESSAGE = '"tc" must be a string of 1-256 characters';
+
 const badRequestFrame = (id: number, message: string): ErrFrame => errFrame(id, ErrorCode.BAD_REQUEST, message);
 
 function badRequest(id: number, message: string): Validated {
@@ -199,6 +203,7 @@ export function validateClientFrame(value: unknown): Validated {
       if (f.key !== undefined && !(typeof f.key === 'string' && f.key.length > 0 && f.key.length <= MAX_KEY_LENGTH)) {
         return badRequest(id, '"key" must be a string of 1-256 characters');
       }
+      if (!tcOk(f.tc)) return badRequest(id, TC_MESSAGE);
       if (exceedsDepth(f.input)) return badRequest(id, tooDeepMessage('"input"'));
       return { ok: true, frame: value as CallFrame };
     case 'sub':
@@ -223,10 +228,12 @@ export function validateClientFrame(value: unknown): Validated {
     case 'stream':
       if (!isName(f.name)) return badRequest(id, '"name" must be a string of 1-256 characters');
       if (!isCredit(f.credit)) return badRequest(id, '"credit" must be an integer from 1 to 2147483647');
+      if (!tcOk(f.tc)) return badRequest(id, TC_MESSAGE);
       if (exceedsDepth(f.input)) return badRequest(id, tooDeepMessage('"input"'));
       return { ok: true, frame: value as StreamFrame };
     case 'upload':
       if (!isName(f.name)) return badRequest(id, '"name" must be a string of 1-256 characters');
+      if (!tcOk(f.tc)) return badRequest(id, TC_MESSAGE);
       if (exceedsDepth(f.input)) return badRequest(id, tooDeepMessage('"input"'));
       return { ok: true, frame: value as UploadFrame };
     case 'credit':

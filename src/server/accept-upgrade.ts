@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Admission } from '../net/admission.js';
+import type { RefusalCategory } from '../net/refusal.js';
 import { REFUSED, authenticateUpgrade, screenUpgrade, shuttingDown, type AdmittedUpgrade, type ScreenEndpoint } from '../net/upgrade.js';
 import type { Codec } from '../protocol/codec.js';
 import type { Reauthenticate } from './auth-session.js';
@@ -38,6 +39,8 @@ export interface UpgradeDeps<Identity, C> {
   /** `drain()` began: a refusal says to connect to another node. */
   isDraining(): boolean;
   accept(a: Accepted<Identity>): C;
+  /** Told the category of every refusal (the server's observer, docs/observability.md). */
+  refused?: ((category: RefusalCategory) => void) | undefined;
 }
 
 /**
@@ -68,6 +71,7 @@ export function createUpgradeHandler<Identity, C>(deps: UpgradeDeps<Identity, C>
     logger,
     isClosing: deps.isClosing,
     isDraining: deps.isDraining,
+    ...(deps.refused ? { refused: deps.refused } : {}),
   };
 
   async function decide(u: AdmittedUpgrade & { pending: PendingUpgrade<C> }): Promise<boolean> {

@@ -9,6 +9,7 @@ import { CloseCode, ReadyState } from '../protocol/close-codes.js';
 import type { ClientFrame, ErrFrame, ServerFrame } from '../protocol/frames.js';
 import { validateClientFrame } from '../protocol/frames.js';
 import type { Backpressure } from './backpressure.js';
+import type { CodecMeter, Observer } from './observe.js';
 import type { RateOptions } from './options.js';
 import { TokenBucket } from './rate-limit.js';
 import type { Trace } from './trace.js';
@@ -113,6 +114,9 @@ export class Connection<Identity = unknown> {
   readonly #socket: TransportSocket;
   /** The development trace (docs/server.md, "Diagnostics"); undefined unless the logger has debug on. */
   readonly #trace: Trace | undefined;
+  /** The server's observer (docs/observability.md) and its meter of this codec; undefined when off. */
+  readonly #obs: Observer | undefined;
+  readonly #meter: CodecMeter | undefined;
   /** Gives the admission slot back (once, when the socket closed). */
   readonly #release: () => void;
   /** Who waits for the socket to close ({@link onClosed}); created on first use. */
@@ -144,10 +148,13 @@ export class Connection<Identity = unknown> {
     pressure: Backpressure,
     release: () => void = () => {},
     trace?: Trace,
+    observed?: { observer: Observer; meter: CodecMeter },
   ) {
     this.#socket = socket;
     this.#release = release;
     this.#trace = trace;
+    this.#obs = observed?.observer;
+    this.#meter = observed?.meter;
     this.clientId = clientId;
     this.identity = identity;
     this.codec = codec;
@@ -239,6 +246,7 @@ export class Connection<Identity = unknown> {
    */
   sendEncoded(payload: Encoded | Buffer, binary: boolean, volatile = false): void {
     if (!this.#admit(volatile)) return;
+    this.#meter?.sent(typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength);
     // Writes within one turn of the event loop leave together: the transport coalesces them.
     this.#socket.send(payload, binary);
     this.#after(volatile);
@@ -247,6 +255,7 @@ export class Connection<Identity = unknown> {
   /** Sends a message prepared once for all subscribers of a publish (topic-index.ts), under the same bounds. */
   sendPrepared(frame: PreparedFrame, volatile: boolean): void {
     if (!this.#admit(volatile)) return;
+    this.#meter?.sent(frame.payload.byteLength);
     this.#socket.sendFrame(frame);
     this.#after(volatile);
   }
@@ -315,6 +324,7 @@ export class Connection<Identity = unknown> {
   /** Ends the connection as a slow consumer (SLOW_CONSUMER); the server stops waiting for it at once. */
   #slowConsumer(): void {
     this.#overflowed = true;
+    this.#obs?.slowConsumer();
     this.closedByServer ??= { code: CloseCode.SLOW_CONSUMER, reason: 'slow consumer' };
     this.#unwatch();
     this.#socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
@@ -339,6 +349,7 @@ export class Connection<Identity = unknown> {
     if (!this.#rate) return 0;
     const now = Date.now();
     const wait = this.#rate.take(now);
+    if (wait > 0) this.#obs?.rateLimited();
     if (wait > 0 && this.#violations!.take(now) > 0) this.close(CloseCode.POLICY_VIOLATION, 'rate limit exceeded');
     return wait;
   }
@@ -414,6 +425,7 @@ export class Connection<Identity = unknown> {
     // running them would execute commands for a peer we already refused (docs/protocol.md §5).
     if (this.#socket.readyState !== ReadyState.OPEN) return;
     this.alive();
+    this.#meter?.received(typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength);
     const decoded = this.codec.decode(isBinary || typeof data === 'string' ? data : utf8(data), isBinary);
     if (!decoded.ok) return this.close(decoded.code, decoded.reason);
     const v = validateClientFrame(decoded.value);

@@ -19,6 +19,7 @@ import type { TopicIndex } from './topic-index.js';
 import type { TopicPermission, TopicRules } from './topic-rules.js';
 import { createStreams, type StreamEntry, type UploadEntry } from './streams.js';
 import { createTrace, type PublicationOutcome, type SubscriptionOutcome } from './trace.js';
+import { outcomeOf, type Observer } from './observe.js';
 import type { CommandHandler } from './types.js';
 import { validate } from './validation.js';
 
@@ -51,6 +52,10 @@ export interface DispatchDeps<Identity> {
    * one, whether the server subscribed it to the topic bypassing them (docs/protocol.md §2.9).
    */
   granted?(conn: Connection<Identity>, topic: string, grant: string | undefined): Promise<boolean>;
+  /** The server's observer (docs/observability.md); undefined when nothing observes. */
+  observer?: Observer | undefined;
+  /** The member id of a connection, for error lines (docs/observability.md, "Logs"); undefined when it cannot be had. */
+  memberOf?(conn: Connection<Identity>): string | undefined;
 }
 
 /** Why a topic operation was FORBIDDEN, in `details.reason` (docs/protocol.md §4). */
@@ -63,12 +68,15 @@ function rateLimited(id: number, retryAfterMs: number): ErrFrame {
 
 /** Creates the frame sink shared by all connections of a server. */
 export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameSink<Identity> {
-  const { commands, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope } = deps;
+  const { commands, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope, observer: obs } = deps;
   // The development trace (docs/server.md, "Diagnostics"): undefined unless the logger has debug on.
   const trace = createTrace(logger);
+  /** Who an error line is about: the connection and its member (computed only when a line is written). */
+  const who = (conn: Connection<Identity>) => ({ clientId: conn.clientId, member: deps.memberOf?.(conn) });
   const streams = createStreams<Identity>(
     (conn, id, v) => answer(conn as Connection<Identity>, id, 'upload', () => replyChecked(conn as Connection<Identity>, id, v)),
     (conn, id, err, what) => failWith(conn as Connection<Identity>, id, err, what),
+    obs,
   );
 
   /** Opens a stream or upload: NOT_FOUND, the live-stream limit, then the stream table. */
@@ -111,7 +119,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     try {
       send();
     } catch (err) {
-      logger.error({ err, clientId: conn.clientId, what }, 'answer could not be encoded');
+      logger.error({ err, ...who(conn), what }, 'answer could not be encoded');
       conn.fail(errFrame(id, ErrorCode.INTERNAL, INTERNAL_MESSAGE));
     }
   }
@@ -132,7 +140,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       // Guarded: a throw here would also break the connection's topic-operation chain for good.
       return answer(conn, id, what, () => conn.fail(errorToFrame(id, err)));
     }
-    logger.error({ err, clientId: conn.clientId, what }, 'handler failed');
+    logger.error({ err, ...who(conn), what }, 'handler failed');
     conn.fail(errFrame(id, ErrorCode.INTERNAL, INTERNAL_MESSAGE));
   }
 
@@ -177,17 +185,27 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       return await validate(entry.output, out, 'output');
     } catch (err) {
       // The handler broke its own contract: a server bug, not the caller's.
-      logger.error({ err, clientId: conn.clientId, what }, 'command output failed its schema');
+      logger.error({ err, ...who(conn), what }, 'command output failed its schema');
       // Already logged: a SwitchboardError reaches the caller without a second log line.
       throw new SwitchboardError(ErrorCode.INTERNAL, INTERNAL_MESSAGE);
     }
   }
 
-  function settle(conn: Connection<Identity>, id: number, what: string, p: Promise<unknown>): void {
+  /**
+   * Answers a call once `p` settles. `name` and `mark` are given when the server is observed: the
+   * call's end is reported with its outcome (docs/observability.md).
+   */
+  function settle(conn: Connection<Identity>, id: number, what: string, p: Promise<unknown>, name?: string, mark?: unknown): void {
     conn.pendingCalls++;
     p.then(
-      (v) => answer(conn, id, what, () => replyChecked(conn, id, v)),
-      (err: unknown) => failWith(conn, id, err, what),
+      (v) => {
+        answer(conn, id, what, () => replyChecked(conn, id, v));
+        if (name !== undefined) obs!.callEnded(mark, name, 'ok');
+      },
+      (err: unknown) => {
+        failWith(conn, id, err, what);
+        if (name !== undefined) obs!.callEnded(mark, name, outcomeOf(err));
+      },
     ).finally(() => conn.pendingCalls--);
   }
 
@@ -199,22 +217,28 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     // Refused before anything runs: at the limit, even a command that would answer at once waits.
     if (atPendingLimit(conn, f.id)) return;
     const what = `command ${f.name}`;
+    // Observed calls are reported by name: only registered names, so the label's values stay bounded.
+    const name = obs ? f.name : undefined;
+    const mark = obs?.callStarted(f.name, conn.clientId, f.tc);
     if (f.key !== undefined) {
       // The scope and name are part of the key: another user, or another command, is another call.
       const key = `${keyScope(conn)}\u0000${f.name}\u0000${f.key}`;
       const run = () => (entry.input || entry.output ? runCommand(entry, conn, f, what) : Promise.resolve().then(() => entry.handler(f.input, conn.ctx)));
-      return settle(conn, f.id, what, idempotent(key, f.input, run, what));
+      return settle(conn, f.id, what, idempotent(key, f.input, run, what), name, mark);
     }
-    if (entry.input || entry.output) return settle(conn, f.id, what, runCommand(entry, conn, f, what));
+    if (entry.input || entry.output) return settle(conn, f.id, what, runCommand(entry, conn, f, what), name, mark);
     // Without schemas a sync handler answers in the same tick: no promise, no microtask.
     let out: unknown;
     try {
       out = entry.handler(f.input, conn.ctx);
     } catch (err) {
-      return failWith(conn, f.id, err, what);
+      failWith(conn, f.id, err, what);
+      if (obs) obs.callEnded(mark, f.name, outcomeOf(err));
+      return;
     }
-    if (out instanceof Promise) settle(conn, f.id, what, out);
-    else answer(conn, f.id, what, () => replyChecked(conn, f.id, out));
+    if (out instanceof Promise) return settle(conn, f.id, what, out, name, mark);
+    answer(conn, f.id, what, () => replyChecked(conn, f.id, out));
+    if (obs) obs.callEnded(mark, f.name, 'ok');
   }
 
   /**
@@ -264,6 +288,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       { kind: 'msg', data, meta: { from: conn.clientId }, ...(f.echo === false ? { skip: conn.clientId } : {}) },
       ...(history ? [history] : []),
     );
+    obs?.published();
     conn.reply(f.id, undefined);
     return 'published';
   }

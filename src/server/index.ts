@@ -31,3 +31,5 @@ export { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
 export { ErrorCode } from '../protocol/error-codes.js';
 export type { Member, MessageMeta, StreamPosition, GapReason, SubOutput } from '../protocol/frames.js';
 export type { WireIssue } from './validation.js';
+export { defineObserver, closeCodeLabel, outcomeOf, type Observer, type ObservedServer, type CodecMeter, type Outcome, type StreamKind } from './observe.js';
+export type { EngineObserver } from '../engines/engine.js';

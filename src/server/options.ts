@@ -11,6 +11,7 @@ import { checkTls, type TlsOptions } from '../shared/tls.js';
 import { resolveHealth, type HealthOptions, type HealthPaths } from '../net/health.js';
 import { defaultMemberKey } from './members.js';
 import type { SseOptions } from './sse-options.js';
+import type { Observer } from './observe.js';
 
 /** Decides who connects. Return the identity to accept, `null`/`undefined` to refuse with HTTP 401. */
 export type Authenticate<Identity> = (
@@ -197,6 +198,11 @@ export interface ServerOptions<Identity = unknown, Info = unknown> {
    * @default false
    */
   sse?: boolean | SseOptions;
+  /**
+   * Instrumentation (docs/observability.md): `prometheus()` from `switchboard/metrics`, `otel()` from
+   * `switchboard/otel`, your own `defineObserver({...})`, or a list of them. @default none (nothing is measured)
+   */
+  observe?: Observer | readonly Observer[];
 }
 
 /** The `tls` option: PEM text (or its bytes) of the server's key and certificate chain (shared/tls.ts). */

@@ -25,6 +25,7 @@ import { createIdempotency } from './idempotency.js';
 import { createMembers } from './members.js';
 import { createControl } from './control.js';
 import { createTrace } from './trace.js';
+import { resolveObserver, type CodecMeter, type Observer } from './observe.js';
 import type { HistoryOptions } from '../engines/engine.js';
 import { TopicIndex } from './topic-index.js';
 import { TopicRules, type TopicRule } from './topic-rules.js';
@@ -61,6 +62,10 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   const members = createMembers(opts.presence, opts.idempotency.scope);
   // The development trace (docs/server.md, "Diagnostics"): undefined unless the logger has debug on.
   const trace = createTrace(logger);
+  // Instrumentation (docs/observability.md): undefined unless `observe` is given.
+  const obs = resolveObserver(options.observe);
+  /** Per codec, what its connections report to (one object per codec, none per connection). */
+  const observed = new Map<string, { observer: Observer; meter: CodecMeter }>();
   // Plain HTTP requests the server answers itself (docs/server.md, "HTTP routes").
   const routes = createHttpRoutes();
   // The runtime's transport (docs/server.md, "Runtimes and transports"): its HTTP side and sockets.
@@ -83,7 +88,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   const sse =
     sseOptions &&
     createSseFallback({ path: opts.path, routes, options: sseOptions, maxPayload: limits.maxPayload, origins: opts.origins, nodeId: engine.nodeId ?? randomUUID(), relay: engine.relay?.bind(engine), logger });
-  const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true, transport.prepare, transport.topics);
+  const index = new TopicIndex<Identity>(engine, members.of, (topic) => rules.find(topic)?.volatile === true, transport.prepare, transport.topics, obs);
   const welcome = (conn: Connection<Identity>) => {
     conn.send({ t: 'welcome', v: PROTOCOL_VERSION, clientId: conn.clientId, heartbeat: opts.heartbeat, maxPayload: limits.maxPayload });
     control.welcomed(conn);
@@ -95,9 +100,17 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   };
   const idempotent = createIdempotency({ engine, logger, ttlMs: opts.idempotency.ttlMs, leaseMs: opts.idempotency.leaseMs });
   const keyScope = (conn: Connection<Identity>) => members.scope(conn.identity);
+  /** A connection's member id for log lines; a `presence.key` that throws leaves the line without one. */
+  const memberOf = (conn: Connection<Identity>): string | undefined => {
+    try {
+      return members.id(conn.identity, conn.clientId);
+    } catch {
+      return undefined;
+    }
+  };
   // Server control: connection hooks, targeted events, kicks, server-side subscriptions (control.ts).
   const control = createControl<Identity>({ engine, logger, members, rules, index, historyOf, maxSubscriptionsPerConnection: limits.maxSubscriptionsPerConnection });
-  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope, granted: control.granted });
+  const dispatcher = createDispatcher({ commands, streams, uploads, rules, index, engine, logger, limits, auth, historyOf, idempotent, keyScope, granted: control.granted, observer: obs, memberOf });
   const admission = new Admission(limits.maxConnections, limits.maxConnectionsPerIp);
   let closing = false;
   let closed: Promise<void> | undefined;
@@ -108,7 +121,10 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   let stopHeartbeat: (() => void) | undefined;
 
   function accept({ socket, identity, codec, deferred, reauth, release, remoteAddress }: Accepted<Identity>): Connection<Identity> {
-    const conn = new Connection<Identity>(socket, randomUUID(), identity, codec, limits, pressure, release, trace);
+    let o = obs && observed.get(codec.name);
+    if (obs && !o) observed.set(codec.name, (o = { observer: obs, meter: obs.meter(codec.name) }));
+    const conn = new Connection<Identity>(socket, randomUUID(), identity, codec, limits, pressure, release, trace, o);
+    obs?.connected(codec.name);
     connections.add(conn);
     control.accepted(conn, remoteAddress);
     auth.start(conn, deferred, reauth);
@@ -125,11 +141,19 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       );
     }
     const own = conn.closedByServer;
-    trace?.closed(conn.clientId, own?.code ?? code, own?.reason ?? reason);
+    trace?.closed(conn.clientId, memberOf(conn), own?.code ?? code, own?.reason ?? reason);
+    obs?.disconnected(own?.code ?? code);
     control.closed(conn, own?.code ?? code, own?.reason ?? reason, own ? 'server' : 'client');
   }
 
-  const upgrade = createUpgradeHandler<Identity, Connection<Identity>>({ opts, admission, accept, isClosing: () => closing || drained !== undefined, isDraining: () => drained !== undefined });
+  const upgrade = createUpgradeHandler<Identity, Connection<Identity>>({
+    opts,
+    admission,
+    accept,
+    isClosing: () => closing || drained !== undefined,
+    isDraining: () => drained !== undefined,
+    refused: obs && ((c) => obs.refused(c)),
+  });
   // The health checks (docs/deploy.md, "Health checks"): server.health() owns every fact they answer.
   if (opts.health) addHealthRoutes(routes, opts.health, () => server.health());
 
@@ -142,6 +166,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       resync: () =>
         index.resync().catch((err: unknown) => logger.error({ err }, 'could not re-read topic history after an engine outage')),
       logger,
+      ...(obs?.engine ? { observe: obs.engine } : {}),
     });
     if (closing) return;
     const hooks: TransportHooks<Connection<Identity>> = {
@@ -156,6 +181,12 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     stopHeartbeat = startHeartbeat(connections, opts.heartbeat);
     started = true;
   }
+
+  obs?.bind({
+    connections: () => connections.size,
+    engineHealth: () => engine.health?.() ?? { healthy: true },
+    routes,
+  });
 
   const server: Server<Identity, {}, {}, {}, [], MemberInfo> = {
     command(name: string, specOrHandler: unknown, maybeHandler?: unknown) {
@@ -196,6 +227,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       assertDepth(data, 'data');
       const history = historyOf(topic);
       const position = await engine.publish(topic, { kind: 'msg', data, meta: {} }, ...(history ? [history] : []));
+      obs?.published();
       return position ?? undefined;
     },
     on: (event, hook) => control.on(event, hook),

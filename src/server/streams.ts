@@ -13,6 +13,7 @@ import { frameToError } from '../protocol/error-frame.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import type { CreditFrame, ErrFrame, ItemFrame, StreamFrame, UploadFrame } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
+import { outcomeOf, type Observer } from './observe.js';
 import type { BatchOptions } from './options.js';
 import type { StreamContext } from './types.js';
 import { validate } from './validation.js';
@@ -48,8 +49,11 @@ interface Live {
 type Reply = (conn: Connection<never>, id: number, value: unknown) => void;
 type Fail = (conn: Connection<never>, id: number, err: unknown, what: string) => void;
 
-/** Per-connection table of live streams, and the frame handlers that drive them. */
-export function createStreams<Identity>(reply: Reply, fail: Fail) {
+/**
+ * Per-connection table of live streams, and the frame handlers that drive them. `obs`: the
+ * server's observer, told when each stream or upload starts and ends (docs/observability.md).
+ */
+export function createStreams<Identity>(reply: Reply, fail: Fail, obs?: Observer) {
   const live = new WeakMap<Connection<Identity>, Map<number, Live>>();
   const table = (conn: Connection<Identity>) => {
     let t = live.get(conn);
@@ -84,6 +88,7 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
       if (stopped) return;
       stopped = true;
       streams.delete(f.id);
+      obs?.streamEnded(mark, 'stream', f.name, outcomeOf(err));
       if (timer) clearTimeout(timer);
       abort.abort(err);
       // The send loop may be waiting for credit: let it see `stopped` and finish.
@@ -120,6 +125,7 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
         if (stopped) return;
         stopped = true;
         streams.delete(f.id);
+        obs?.streamEnded(mark, 'stream', f.name, reason === 'cancel' ? ErrorCode.ABORTED : ErrorCode.DISCONNECTED);
         abort.abort(new SwitchboardError(reason === 'cancel' ? ErrorCode.ABORTED : ErrorCode.DISCONNECTED, `Stream ${reason === 'cancel' ? 'cancelled' : 'disconnected'}`));
         if (timer) clearTimeout(timer);
         wake?.();
@@ -129,6 +135,7 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
       },
     };
     streams.set(f.id, state);
+    const mark = obs?.streamStarted('stream', f.name, conn.clientId, f.tc);
 
     (async () => {
       const input = entry.input ? await validate(entry.input, f.input, 'input') : f.input;
@@ -178,6 +185,7 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
       if (!stopped) {
         stopped = true;
         streams.delete(f.id);
+        obs?.streamEnded(mark, 'stream', f.name, 'ok');
         conn.send({ t: 'end', id: f.id });
       }
     })().catch(failStream);
@@ -195,9 +203,10 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
     let done = false;
     let wake: (() => void) | undefined;
     const grant = (n: number) => conn.send({ t: 'credit', id: f.id, n } satisfies CreditFrame);
-    const finish = () => {
+    const finish = (outcome: string) => {
       done = true;
       streams.delete(f.id);
+      obs?.streamEnded(mark, 'upload', f.name, outcome);
     };
     const state: Live = {
       credit() {},
@@ -219,7 +228,7 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
         if (done) return;
         failure = new SwitchboardError(reason === 'cancel' ? ErrorCode.ABORTED : ErrorCode.DISCONNECTED, `Upload ${reason === 'cancel' ? 'cancelled' : 'disconnected'}`);
         abort.abort(failure);
-        finish();
+        finish(failure.code);
         wake?.();
       },
       fault(err) {
@@ -227,12 +236,13 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
         // Like a cancel, but the client is told why: the upload's answer is this `err`.
         failure = err;
         abort.abort(failure);
-        finish();
+        finish(outcomeOf(err));
         wake?.();
         fail(conn as never, f.id, err, `upload ${f.name}`);
       },
     };
     streams.set(f.id, state);
+    const mark = obs?.streamStarted('upload', f.name, conn.clientId, f.tc);
 
     const items: AsyncIterable<unknown> = {
       [Symbol.asyncIterator]: () => ({
@@ -265,12 +275,12 @@ export function createStreams<Identity>(reply: Reply, fail: Fail) {
     })().then(
       (result) => {
         if (done) return;
-        finish();
+        finish('ok');
         reply(conn as never, f.id, result);
       },
       (err: unknown) => {
         if (done && failure) return;
-        finish();
+        finish(outcomeOf(err));
         fail(conn as never, f.id, err, `upload ${f.name}`);
       },
     );

@@ -8,6 +8,7 @@ import type { Codec } from '../protocol/codec.js';
 import type { Member, ServerFrame, StreamPosition, SubOutput } from '../protocol/frames.js';
 import type { Engine, EngineEvent, HistoryOptions, HistoryResult, StoredMessage } from '../engines/engine.js';
 import type { Connection } from './connection.js';
+import type { Observer } from './observe.js';
 import type { NativeTopics, PreparedFrame, Transport } from './transport/types.js';
 
 /** What a `sub` asks for beyond the subscription itself. */
@@ -63,6 +64,8 @@ export class TopicIndex<Identity> {
   readonly #prepare: Transport['prepare'];
   /** The transport's native topics (Bun), when it has them: see {@link deliver}. */
   readonly #native: NativeTopics | undefined;
+  /** The server's observer (docs/observability.md): deliveries, replays, gaps. */
+  readonly #obs: Observer | undefined;
 
   /**
    * `prepare` is the transport's: one message made ready once for every subscriber of a codec.
@@ -74,7 +77,9 @@ export class TopicIndex<Identity> {
     volatile: (topic: string) => boolean,
     prepare: Transport['prepare'],
     native?: NativeTopics,
+    obs?: Observer,
   ) {
+    this.#obs = obs;
     this.#engine = engine;
     this.#member = member;
     this.#volatile = volatile;
@@ -219,6 +224,10 @@ export class TopicIndex<Identity> {
     const { replay, cursor } = hist ? plan(hist, o, out) : { replay: [], cursor: undefined };
     if (hist && !this.#lastSeen.has(topic)) this.#lastSeen.set(topic, hist.top);
     if (o.since && !hist) Object.assign(out, { recovered: false, reason: 'no-history' });
+    if (this.#obs) {
+      if (replay.length > 0) this.#obs.replayed(replay.length);
+      if (out.recovered === false) this.#obs.gap();
+    }
     answer(out);
     for (const m of replay) if (m.skip !== conn.clientId) conn.send({ t: 'msg', topic, data: m.data, meta: m.meta });
     let last = cursor?.offset ?? 0;
@@ -383,7 +392,11 @@ export class TopicIndex<Identity> {
     const encoded = new Map<Codec, PreparedFrame>();
     // Presence events are never dropped: a lost leave would leave a ghost member.
     const volatile = event.kind === 'msg' && this.#volatile(topic);
-    if (this.#native && !waiting && !floors && skip === undefined && this.#publishNatively(this.#native, topic, frame, set, volatile)) return;
+    if (this.#native && !waiting && !floors && skip === undefined && this.#publishNatively(this.#native, topic, frame, set, volatile)) {
+      this.#obs?.delivered(set.size);
+      return;
+    }
+    let sent = 0;
     for (const conn of set) {
       const held = waiting?.get(conn);
       if (held) {
@@ -406,7 +419,9 @@ export class TopicIndex<Identity> {
         encoded.set(conn.codec, e);
       }
       conn.sendPrepared(e, volatile);
+      sent++;
     }
+    if (sent > 0) this.#obs?.delivered(sent);
   }
 
   /**

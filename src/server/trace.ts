@@ -23,8 +23,8 @@ export type PublicationOutcome = 'published' | 'no-rule' | 'denied' | 'invalid' 
 export interface Trace {
   /** A connection was welcomed (its identity known). */
   opened(clientId: string, member: string, codec: string): void;
-  /** A connection's socket closed, with the close code and reason it ended with. */
-  closed(clientId: string, code: number, reason: string): void;
+  /** A connection's socket closed, with its member id (when it has one) and the close code and reason it ended with. */
+  closed(clientId: string, member: string | undefined, code: number, reason: string): void;
   /** A `sub` was answered. */
   subscription(clientId: string, topic: string, outcome: SubscriptionOutcome): void;
   /** A `pub` was answered. */
@@ -47,7 +47,7 @@ export function createTrace(logger: Logger): Trace | undefined {
   if (!debugEnabled(logger)) return undefined;
   return {
     opened: (clientId, member, codec) => logger.debug({ clientId, member, codec }, 'connection opened'),
-    closed: (clientId, code, reason) => logger.debug({ clientId, code, reason }, 'connection closed'),
+    closed: (clientId, member, code, reason) => logger.debug({ clientId, member, code, reason }, 'connection closed'),
     subscription: (clientId, topic, outcome) => logger.debug({ clientId, topic, outcome }, 'subscription'),
     publication: (clientId, topic, outcome) => logger.debug({ clientId, topic, outcome }, 'publication'),
     invalid: (clientId, what, name, issues, path) => logger.debug({ clientId, what, name, issues, path }, 'validation failed'),

@@ -24,12 +24,55 @@ export function debugEnabled(logger: Logger): boolean {
   }
 }
 
-/** Default logger: errors and warnings to stderr, the rest dropped. */
+/** Log levels by name, pino's numbers; `silent` writes nothing. */
+export const LOG_LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
+
+/** A level name of {@link LOG_LEVELS}. */
+export type LogLevel = keyof typeof LOG_LEVELS;
+
+/** Whether `v` names a level. */
+export function isLogLevel(v: unknown): v is LogLevel {
+  return typeof v === 'string' && Object.prototype.hasOwnProperty.call(LOG_LEVELS, v);
+}
+
+/**
+ * The level `SWITCHBOARD_LOG_LEVEL` asks for (docs/observability.md, "Logs"): `undefined` when it is
+ * unset or empty (or there is no `process`), the raw text when it is not a level name (the caller
+ * says so), else the level.
+ */
+export function envLogLevel(): LogLevel | { invalid: string } | undefined {
+  const raw = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.SWITCHBOARD_LOG_LEVEL;
+  const v = raw?.trim().toLowerCase();
+  if (!v) return undefined;
+  return isLogLevel(v) ? v : { invalid: raw! };
+}
+
+let warnedLevel: string | undefined;
+
+/** The default logger's level: `SWITCHBOARD_LOG_LEVEL`, else `warn`. Read at each line, so it follows the environment. */
+function consoleLevel(): number {
+  const env = envLogLevel();
+  if (env === undefined) return LOG_LEVELS.warn;
+  if (typeof env === 'object') {
+    if (warnedLevel !== env.invalid) {
+      warnedLevel = env.invalid;
+      console.warn(`[switchboard] SWITCHBOARD_LOG_LEVEL=${JSON.stringify(env.invalid)} is not a level (${Object.keys(LOG_LEVELS).join(', ')}): logging at warn`);
+    }
+    return LOG_LEVELS.warn;
+  }
+  return LOG_LEVELS[env];
+}
+
+/**
+ * Default logger: errors and warnings to stderr, the rest dropped; `SWITCHBOARD_LOG_LEVEL` moves
+ * the threshold (`debug` turns on the development trace, `silent` drops everything).
+ */
 export const consoleLogger: Logger = {
-  error: (obj, msg) => console.error('[switchboard]', msg ?? '', obj),
-  warn: (obj, msg) => console.warn('[switchboard]', msg ?? '', obj),
-  info: () => {},
-  debug: () => {},
+  error: (obj, msg) => void (consoleLevel() <= LOG_LEVELS.error && console.error('[switchboard]', msg ?? '', obj)),
+  warn: (obj, msg) => void (consoleLevel() <= LOG_LEVELS.warn && console.warn('[switchboard]', msg ?? '', obj)),
+  info: (obj, msg) => void (consoleLevel() <= LOG_LEVELS.info && console.info('[switchboard]', msg ?? '', obj)),
+  debug: (obj, msg) => void (consoleLevel() <= LOG_LEVELS.debug && console.debug('[switchboard]', msg ?? '', obj)),
+  isLevelEnabled: (level) => isLogLevel(level) && consoleLevel() <= LOG_LEVELS[level],
 };
 
 /** A logger that drops everything (tests, benchmarks). */

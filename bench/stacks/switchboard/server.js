@@ -8,12 +8,15 @@ import { CHUNK, STREAM_ITEM } from '../payloads.js';
 /**
  * `redis`: a Redis URL to run on the Redis engine (the scale-out scenarios), with `prefix`;
  * `cluster`: the node URLs of a Redis Cluster instead (bench/scenarios/shards.js).
+ * `metrics`: observed by prometheus() (switchboard/metrics), to measure what metrics cost.
  */
-export async function start({ host, redis, cluster, prefix }) {
+export async function start({ host, redis, cluster, prefix, metrics }) {
   const engine = redis || cluster ? (await import('switchboard/redis')).redisEngine({ ...(cluster ? { cluster } : { url: redis }), prefix, logger: silentLogger }) : undefined;
+  const observe = metrics ? (await import('switchboard/metrics')).prometheus() : undefined;
   const server = createServer({
     host,
     ...(engine ? { engine } : {}),
+    ...(observe ? { observe } : {}),
     logger: silentLogger,
     // The fallback's endpoints, for the SSE stack's clients (WebSocket clients never touch them).
     sse: true,

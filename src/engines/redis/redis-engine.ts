@@ -64,6 +64,8 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
   const keys = redisKeys(prefix);
   const { channel, channelPrefix } = keys;
   let node: EngineNode | undefined;
+  /** The node given to attach(), set before its first command: its observer times every command. */
+  let observedNode: EngineNode | undefined;
   let closed = false;
   /** Set once the subscriber connection was lost; cleared when a resync after it succeeded. */
   let lost = false;
@@ -131,9 +133,15 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
         reason: `redis did not answer within ${commandTimeoutMs} ms`,
       });
     }
+    // Round trips are timed only when the server observes them (docs/observability.md).
+    const observe = observedNode?.observe;
+    const t0 = observe ? performance.now() : 0;
     try {
-      return await liveness.within(op);
+      const out = await liveness.within(op);
+      observe?.roundTrip(what, (performance.now() - t0) / 1000, true);
+      return out;
     } catch (err) {
+      observe?.roundTrip(what, (performance.now() - t0) / 1000, false);
       if (err instanceof SwitchboardError) throw err;
       const reason = err instanceof Error ? err.message : String(err);
       if (err instanceof DeadlinePassed && late === ErrorCode.OUTCOME_UNKNOWN) {
@@ -274,6 +282,7 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     async attach(n) {
       if (node) throw new Error('this redis engine is already attached to a server');
       if (n.logger && !given) logger = n.logger;
+      observedNode = n;
       // A failed attach may be retried (the server's listen() again) once Redis is up. Connecting
       // has its own deadline (ready()), longer than a command's.
       await connect(redis);
