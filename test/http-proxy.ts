@@ -25,7 +25,30 @@ export interface HttpProxy {
   close(): Promise<void>;
 }
 
-export async function createHttpProxy(upstreams: number[], o: { refuseUpgrades: boolean }): Promise<HttpProxy> {
+/**
+ * Which upstream a plain request goes to. The default is strict round robin; a test that must see
+ * POSTs cross nodes whatever the clients' timing routes by session instead (`alternateBySession`).
+ */
+export type Route = (req: IncomingMessage, roundRobin: () => number) => number;
+
+/**
+ * Each session's POSTs alternate between the upstreams (its first to upstream 0, its second to 1,
+ * …) and everything else goes round robin: on two nodes exactly every other POST of a session lands
+ * on the node that does not hold it, however the clients' requests interleave. (Plain round robin
+ * with an even number of clients in lockstep can send every POST to its own session's node.)
+ */
+export function alternateBySession(upstreams: number): Route {
+  const counts = new Map<string, number>();
+  return (req, roundRobin) => {
+    const session = req.method === 'POST' ? new URL(req.url ?? '/', 'http://x').searchParams.get('session') : null;
+    if (!session) return roundRobin();
+    const n = counts.get(session) ?? 0;
+    counts.set(session, n + 1);
+    return n % upstreams;
+  };
+}
+
+export async function createHttpProxy(upstreams: number[], o: { refuseUpgrades: boolean; route?: Route }): Promise<HttpProxy> {
   let next = 0;
   let upgrades = 0;
   let paused = false;
@@ -42,7 +65,7 @@ export async function createHttpProxy(upstreams: number[], o: { refuseUpgrades: 
   };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const i = pick();
+    const i = o.route ? o.route(req, pick) : pick();
     forwarded[i]!++;
     const up = request({ host: '127.0.0.1', port: upstreams[i], method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);

@@ -13,6 +13,7 @@ import { createTestScope, until, within } from './helpers.js';
 import { record } from './record.js';
 import { Redis } from 'ioredis';
 import { redisEngine } from '../src/engines/redis/index.js';
+import { redisKeys } from '../src/engines/redis/keys.js';
 import { dropPrefix, REDIS_URL, requireRedis, testPrefix } from './redis-helpers.js';
 
 const hasRedis = await requireRedis('test/recovery.test.ts');
@@ -240,7 +241,8 @@ describe('a gap loses no more than it must (docs/guarantees.md, "Epochs")', () =
     // The topic's data is lost (a Redis failover without persistence): the next publish starts a new epoch.
     const redis = new Redis(REDIS_URL);
     scope.defer(() => redis.disconnect());
-    await redis.del(`${prefix}h:feed`, `${prefix}m:feed`);
+    const keys = redisKeys(prefix);
+    await redis.del(keys.stream('feed'), keys.meta('feed'));
     await publishAll(server, 'feed', range(1, 5));
     proxy.resume();
     await until(() => r.got.length === 8, 'the new epoch');

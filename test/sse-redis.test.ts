@@ -12,7 +12,7 @@ import { redisEngine } from '../src/engines/redis/index.js';
 import { silentLogger } from '../src/shared/logger.js';
 import type { Server } from '../src/server/index.js';
 import { sse } from '../src/sse/index.js';
-import { createHttpProxy } from './http-proxy.js';
+import { alternateBySession, createHttpProxy } from './http-proxy.js';
 import { createTestScope, until, within } from './helpers.js';
 import { dropPrefix, REDIS_URL, requireRedis, testPrefix } from './redis-helpers.js';
 
@@ -44,7 +44,7 @@ describe('two nodes on Redis behind a round-robin proxy, no stickiness', () => {
     };
     const a = await node('a');
     const b = await node('b');
-    const proxy = scope.track(await createHttpProxy([a.port, b.port], { refuseUpgrades: true }));
+    const proxy = scope.track(await createHttpProxy([a.port, b.port], { refuseUpgrades: true, route: alternateBySession(2) }));
     const transport = sse({ WebSocket: WebSocket as unknown as WebSocketConstructor, upgradeTimeoutMs: 1_000 });
     const clients = Array.from({ length: CLIENTS }, () => scope.client(proxy.url, { WebSocket: transport, reconnect: { initialDelayMs: 10, maxDelayMs: 100 } }));
     const started = Date.now();
@@ -80,7 +80,7 @@ describe('two nodes on Redis behind a round-robin proxy, no stickiness', () => {
     expect(new Set(homes)).toEqual(new Set(['a', 'b']));
     const [toA, toB] = proxy.forwarded;
     console.log(
-      `no-stickiness figures: ${CLIENTS} clients over SSE through a round-robin proxy (upgrades refused) to 2 Redis nodes; ` +
+      `no-stickiness figures: ${CLIENTS} clients over SSE through a proxy (upgrades refused; requests round robin, each session's POSTs alternating between the nodes) to 2 Redis nodes; ` +
         `HTTP requests to node a ${toA}, to node b ${toB}; POSTs forwarded node to node ${relayed}; ` +
         `${CLIENTS * CALLS} calls, ${CLIENTS * MESSAGES} publishes (${CLIENTS * CLIENTS * MESSAGES} deliveries), ${CLIENTS} streams of ${ITEMS} items; ` +
         `all correct and in order in ${ms} ms; 0 lost, 0 duplicated`,
