@@ -97,7 +97,7 @@ describe('packaging', () => {
 
   it('every subpath export lists types first and a default condition last', () => {
     const subpaths = Object.entries(manifest.exports).filter(([sub]) => sub !== './package.json');
-    expect(subpaths.map(([sub]) => sub)).toEqual(['./server', './client', './protocol', './msgpack', './redis', './bridge', './bridge/server']);
+    expect(subpaths.map(([sub]) => sub)).toEqual(['./server', './client', './protocol', './msgpack', './redis', './nats', './bridge', './bridge/server']);
     for (const [sub, conditions] of subpaths) {
       const keys = Object.keys(conditions);
       expect({ sub, first: keys[0], last: keys.at(-1) }).toEqual({ sub, first: 'types', last: 'default' });
@@ -119,14 +119,16 @@ describe('packaging', () => {
     expect(code, output).toBe(0);
   });
 
-  it('every subpath loads by import and by require() in an app that installed the tarball', async () => {
+  it('every subpath loads by import and by require() in an app that installed the tarball', { timeout: 60_000 }, async () => {
     const app = join(tmp, 'app');
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
     // ioredis is the optional peer switchboard/redis needs. --prefer-offline: the repository's
     // own install already put these versions in the npm cache.
     const ioredis = (JSON.parse(readFileSync(join(root, 'node_modules/ioredis/package.json'), 'utf8')) as { version: string }).version;
-    const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', tarball, `ioredis@${ioredis}`], app);
+    // The @nats-io packages are the optional peers switchboard/nats needs.
+    const nats = ['transport-node', 'jetstream', 'kv'].map((p) => `@nats-io/${p}@${(JSON.parse(readFileSync(join(root, `node_modules/@nats-io/${p}/package.json`), 'utf8')) as { version: string }).version}`);
+    const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', tarball, `ioredis@${ioredis}`, ...nats], app);
     expect(install.code, install.output).toBe(0);
 
     const subpaths = Object.keys(manifest.exports)
