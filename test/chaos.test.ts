@@ -9,6 +9,8 @@ import { silentLogger } from '../src/shared/logger.js';
 import { describe, expect, it } from 'vitest';
 import type { Client, GapEvent } from '../src/client/node.js';
 import { redisEngine } from '../src/engines/redis/index.js';
+import { natsEngine } from '../src/engines/nats/index.js';
+import { dropNatsPrefix, NATS_URL, natsMissing, natsTestPrefix } from './nats-helpers.js';
 import type { Engine, Server } from '../src/server/index.js';
 import { dropPrefix, REDIS_URL, redisAnswers, testPrefix } from './redis-helpers.js';
 import { createChaosProxy } from './chaos-proxy.js';
@@ -25,6 +27,8 @@ const scope = createTestScope();
 
 const hasRedis = await redisAnswers();
 if (!hasRedis) console.warn(`SKIP chaos on the Redis engine: no Redis answers at ${REDIS_URL}`);
+const noNats = await natsMissing();
+if (noNats) console.warn(`SKIP chaos on the NATS engine: ${noNats}`);
 const engines = [
   { name: 'memory', make: (): Engine | undefined => undefined },
   {
@@ -37,10 +41,20 @@ const engines = [
       return engine;
     },
   },
+  {
+    name: 'nats',
+    make: (): Engine => {
+      const prefix = natsTestPrefix();
+      const engine = natsEngine({ url: NATS_URL, prefix, logger: silentLogger });
+      scope.defer(() => dropNatsPrefix(prefix));
+      scope.track(engine);
+      return engine;
+    },
+  },
 ];
 
 describe.each(engines)('chaos on the $name engine: connections severed every 50-500 ms', ({ name, make }) => {
-  it.skipIf(name === 'redis' && !hasRedis)('delivers every message exactly once and in order, and runs every keyed call once', { timeout: 120_000 }, async () => {
+  it.skipIf((name === 'redis' && !hasRedis) || (name === 'nats' && noNats !== undefined))('delivers every message exactly once and in order, and runs every keyed call once', { timeout: 120_000 }, async () => {
     const runs = new Map<string, number>();
     const engine = make();
     const { server, port } = await scope.server(

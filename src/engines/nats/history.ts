@@ -17,12 +17,13 @@
  * per-subject sequence, so one shared stream would need offsets kept elsewhere and a compare-and-set
  * per publish; per-topic streams also get each topic's own `size` natively.
  */
-import { headers, type MsgHdrs } from '@nats-io/transport-node';
+import { RequestError, type NatsConnection } from '@nats-io/transport-node';
 import { DeliverPolicy, DiscardPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
 import type { StreamPosition } from '../../protocol/frames.js';
 import { newEpoch, type HistoryOptions, type HistoryQuery, type HistoryResult, type StoredMessage } from '../engine.js';
 import { decodeEvent } from '../redis/wire.js';
 import type { NatsNames } from './names.js';
+import { splitStored, storedFrame } from './wire.js';
 
 /** A topic's stream, as this node knows it. */
 interface TopicStream {
@@ -35,14 +36,13 @@ interface TopicStream {
 
 /** What {@link HistoryStreams} needs. */
 export interface HistoryDeps {
+  nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
   names: NatsNames;
   timeoutMs: number;
 }
 
-/** The per-message TTL header (ms). */
-const TTL_HEADER = 'Sb-Ttl';
 const ms2ns = (ms: number) => Math.ceil(ms) * 1_000_000;
 
 /** Whether `err` says the stream does not exist. */
@@ -50,9 +50,16 @@ export function streamGone(err: unknown): boolean {
   return (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) || (err instanceof Error && err.name === 'StreamNotFoundError');
 }
 
-/** A publish to a subject no stream captures: the client reports the missing responder as this. */
+/** A publish to a subject no stream captures: nobody answers it. */
 function noStream(err: unknown): boolean {
-  return err instanceof Error && err.name === 'JetStreamNotEnabled';
+  return err instanceof RequestError && err.isNoResponders();
+}
+
+/** A JetStream publish acknowledgement, or its refusal. */
+interface Ack {
+  stream?: string;
+  seq?: number;
+  error?: { code: number; err_code: number; description: string };
 }
 
 export class HistoryStreams {
@@ -136,14 +143,15 @@ export class HistoryStreams {
    * Stores a message (its encoded event) in the topic's stream; resolves its position. A stream that
    * is gone is replaced once (a new epoch).
    */
-  async append(topic: string, payload: Uint8Array, h: HistoryOptions): Promise<StreamPosition> {
+  async append(topic: string, payload: Buffer, h: HistoryOptions): Promise<StreamPosition> {
     for (let attempt = 0; ; attempt++) {
       const s = await this.#stream(topic, h);
       await this.#limit(s, h);
-      const hdrs: MsgHdrs = headers();
-      hdrs.set(TTL_HEADER, String(Math.ceil(h.ttlMs)));
       try {
-        const ack = await this.#d.js.publish(this.#d.names.history(topic), payload, { headers: hdrs, retries: 1, timeout: this.#d.timeoutMs });
+        // A plain request rather than js.publish(): no headers to build, one JSON ack to read.
+        const reply = await this.#d.nc.request(this.#d.names.history(topic), storedFrame(h.ttlMs, payload), { timeout: this.#d.timeoutMs });
+        const ack = JSON.parse(new TextDecoder().decode(reply.data)) as Ack;
+        if (ack.error || !ack.stream || !ack.seq) throw new Error(`JetStream refused the message: ${ack.error?.description ?? 'no acknowledgement'}`);
         if (ack.stream !== s.name) this.#streams.set(topic, { name: ack.stream, epoch: this.epochOf(ack.stream) });
         return { epoch: this.epochOf(ack.stream), offset: ack.seq };
       } catch (err) {
@@ -238,15 +246,20 @@ export class HistoryStreams {
       throw err;
     }
     const now = Date.now();
-    const batch = await consumer.fetch({ max_messages: to - from + 1, expires: Math.max(1_000, this.#d.timeoutMs) });
-    for await (const m of batch) {
-      if (m.seq > to) break;
-      const ttl = Number(m.headers?.get(TTL_HEADER) ?? 0);
-      // The message's own TTL from when JetStream stored it (the server's clock against this node's).
-      const alive = !ttl || m.info.timestampNanos / 1_000_000 + ttl > now;
-      const event = alive ? decodeEvent(Buffer.from(m.data), epoch, m.seq) : undefined;
-      if (event?.kind === 'msg') out.push({ data: event.data, meta: event.meta as StoredMessage['meta'], ...(event.skip ? { skip: event.skip } : {}) });
-      if (m.seq >= to || m.info.pending === 0) break;
+    try {
+      const batch = await consumer.fetch({ max_messages: to - from + 1, expires: Math.max(1_000, this.#d.timeoutMs) });
+      for await (const m of batch) {
+        if (m.seq > to) break;
+        const stored = splitStored(m.data);
+        // The message's own TTL from when JetStream stored it (the server's clock against this node's).
+        const alive = stored && m.info.timestampNanos / 1_000_000 + stored.ttlMs > now;
+        const event = alive ? decodeEvent(stored.payload, epoch, m.seq) : undefined;
+        if (event?.kind === 'msg') out.push({ data: event.data, meta: event.meta as StoredMessage['meta'], ...(event.skip ? { skip: event.skip } : {}) });
+        if (m.seq >= to || m.info.pending === 0) break;
+      }
+    } finally {
+      // The client keeps an ordered consumer on the server for minutes after its last use: gone now.
+      void consumer.delete().catch(() => false);
     }
     return out;
   }

@@ -24,12 +24,14 @@ import { ErrorCode } from '../../protocol/error-codes.js';
 import { SwitchboardError } from '../../protocol/errors.js';
 import type { StreamPosition } from '../../protocol/frames.js';
 import { consoleLogger, type Logger } from '../../shared/logger.js';
-import type { CallClaim, ControlMessage, Engine, EngineEvent, EngineHealth, EngineNode, HistoryOptions } from '../engine.js';
-import { channelMessage, decodeEvent, decodeValue, encodeEvent, encodeValue, splitChannelMessage } from '../redis/wire.js';
+import type { CallClaim, ControlMessage, Engine, EngineEvent, EngineHealth, EngineNode, HistoryOptions, StoredMessage } from '../engine.js';
+import { decodeEvent, decodeValue, encodeEvent, encodeValue } from '../redis/wire.js';
+import { fanoutFrame, splitFanout, view } from './wire.js';
 import { HistoryStreams } from './history.js';
 import { natsNames } from './names.js';
 import { resolveNatsOptions, type NatsEngineOptions } from './options.js';
 import { TopicOrder } from './ordering.js';
+import { RecentMessages } from './recent.js';
 import { NatsPresence } from './presence.js';
 import { CallRecords, Grants } from './records.js';
 
@@ -54,6 +56,15 @@ interface Link {
   control: Subscription;
 }
 
+/** A topic this node has subscribers of. */
+interface Carried {
+  sub: Subscription;
+  order: TopicOrder;
+  recent: RecentMessages;
+  /** The size and TTL of the topic's history, from the last positioned message's header. */
+  limits?: HistoryOptions;
+}
+
 /** Creates a NATS engine: `createServer({ engine: natsEngine({ url }) })`. */
 export function natsEngine(options?: NatsEngineOptions): NatsEngine {
   const o = resolveNatsOptions(options);
@@ -71,7 +82,7 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
   let recovering: Promise<void> | undefined;
   let retry: ReturnType<typeof setTimeout> | undefined;
   /** Topic → its fan-out subscription and ordering, while this node has subscribers. */
-  const topics = new Map<string, { sub: Subscription; order: TopicOrder }>();
+  const topics = new Map<string, Carried>();
 
   function unavailable(what: string, reason: string): SwitchboardError {
     return new SwitchboardError(ErrorCode.UNAVAILABLE, `The message engine is unavailable (${what})`, { reason });
@@ -105,11 +116,6 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
     return link;
   }
 
-  /** A fan-out message: `epoch \n offset \n payload`, as the Redis engine's channel messages. */
-  function positioned(pos: StreamPosition, payload: Buffer): Buffer {
-    return Buffer.concat([Buffer.from(`${pos.epoch}\n${pos.offset}\n`, 'latin1'), payload]);
-  }
-
   async function publish(topic: string, event: EngineEvent, h?: HistoryOptions): Promise<StreamPosition | undefined> {
     const payload = encodeEvent(event);
     if (h && event.kind === 'msg') {
@@ -117,13 +123,13 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
       const pos = await run('publish', () => l.history.append(topic, payload, h), ErrorCode.OUTCOME_UNKNOWN);
       // Stored: fanned out now. Should this node die before this line, the receivers read the
       // message from the stream when the next one arrives (ordering.ts).
-      l.nc.publish(names.fanout(topic), positioned(pos, payload));
+      l.nc.publish(names.fanout(topic), fanoutFrame(payload, pos, h));
       return pos;
     }
     const l = need();
     if (!connected) throw unavailable('publish', 'not connected to NATS');
     // Core NATS buffers what is published while the link is down: refused above instead.
-    l.nc.publish(names.fanout(topic), channelMessage(payload));
+    l.nc.publish(names.fanout(topic), fanoutFrame(payload));
     return undefined;
   }
 
@@ -135,6 +141,7 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
       await run('resync', () => l.nc.flush());
       await Promise.all([...topics].map(async ([topic, t]) => {
         const top = await run('resync', () => l.history.top(topic));
+        t.recent.reset(top?.epoch, top?.offset ?? 0);
         t.order.baseline(top?.epoch, top?.offset ?? 0);
       }));
       await node?.resync();
@@ -215,7 +222,7 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
     const control = nc.subscribe(names.control, {
       callback: (err, m) => {
         if (err) return onError(err, 'control');
-        const c = decodeValue(Buffer.from(m.data)) as ControlMessage | undefined;
+        const c = decodeValue(view(m.data)) as ControlMessage | undefined;
         // Shape-checked before it reaches the server (a stray publisher, another version).
         const t = c && typeof c === 'object' ? (c as { target?: unknown }).target : undefined;
         const targetOk = !!t && typeof t === 'object' && (typeof (t as { clientId?: unknown }).clientId === 'string' || typeof (t as { member?: unknown }).member === 'string');
@@ -223,7 +230,7 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
         node?.control?.(c);
       },
     });
-    const history = new HistoryStreams({ js, jsm, names, timeoutMs: o.commandTimeoutMs });
+    const history = new HistoryStreams({ nc, js, jsm, names, timeoutMs: o.commandTimeoutMs });
     const presence = new NatsPresence({
       kv: state,
       names,
@@ -250,12 +257,26 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
     nodeId,
     attach,
     publish,
-    history: (topic, q) => run('history', () => need().history.read(topic, q)),
+    async history(topic, q) {
+      const l = need();
+      // What this node delivered last answers most reads (a subscriber back after a cut) at once.
+      const t = connected ? topics.get(topic) : undefined;
+      const local = t?.recent.answer(q, Date.now());
+      if (local) return local;
+      return run('history', () => l.history.read(topic, q));
+    },
     async subscribe(topic) {
       const l = need();
       if (topics.has(topic)) return;
+      const recent = new RecentMessages();
+      const carried: Carried = { sub: undefined as unknown as Subscription, order: undefined as unknown as TopicOrder, recent };
       const order = new TopicOrder({
-        deliver: (event) => node?.deliver(topic, event),
+        deliver: (event) => {
+          if (event.kind === 'msg' && event.meta.offset !== undefined) {
+            recent.push({ data: event.data, meta: event.meta as StoredMessage['meta'], ...(event.skip ? { skip: event.skip } : {}) }, carried.limits, Date.now());
+          }
+          node?.deliver(topic, event);
+        },
         read: (epoch, from, to) => run('history', () => l.history.rangeOf(epoch, from, to)),
         waitMs: o.reorderWaitMs,
         onError: (err) => onError(err, 'reading missed messages from the stream'),
@@ -264,18 +285,22 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
       const sub = l.nc.subscribe(names.fanout(topic), {
         callback: (err, m) => {
           if (err) return onError(err, 'deliver');
-          const parts = splitChannelMessage(Buffer.from(m.data));
+          const parts = splitFanout(m.data);
           const event = parts && decodeEvent(parts.payload, parts.epoch, parts.offset);
           if (!event) return onError(new Error('undecodable message on a topic subject'), 'deliver');
+          if (parts.limits) carried.limits = parts.limits;
           order.accept(event);
         },
       });
-      topics.set(topic, { sub, order });
+      carried.sub = sub;
+      carried.order = order;
+      topics.set(topic, carried);
       try {
         // The subscription is in effect before the stream's top is read: nothing stored after
         // the read can be missed.
         await run('subscribe', () => l.nc.flush());
         const top = await run('subscribe', () => l.history.top(topic));
+        recent.reset(top?.epoch, top?.offset ?? 0);
         order.baseline(top?.epoch, top?.offset ?? 0);
       } catch (err) {
         topics.delete(topic);
