@@ -76,7 +76,7 @@ export interface RuntimeServerConfig {
   /** Authenticate with HS256 JWTs signed with this secret; otherwise the token itself is the identity. */
   authSecret?: string;
   /** @default { kind: 'memory' } */
-  engine?: { kind: 'memory' } | { kind: 'redis'; url: string; prefix: string; nodeTtlMs?: number };
+  engine?: { kind: 'memory' } | { kind: 'redis' | 'nats'; url: string; prefix: string; nodeTtlMs?: number };
 }
 
 /** A fixture server running in a child process. */
