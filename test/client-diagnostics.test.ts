@@ -10,9 +10,11 @@ import { createServer as createHttp, type IncomingMessage } from 'node:http';
 import { createServer as createNet } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
+import { WebSocket as WsClient, WebSocketServer, type WebSocket as WsSocket } from 'ws';
 import type { Client, ClientOptions } from '../src/client/node.js';
 import { SwitchboardError } from '../src/protocol/errors.js';
+import { jwt } from '../src/server/index.js';
+import { SignJWT } from 'jose';
 import { createTestScope, guardUnhandledRejections, until, within } from './helpers.js';
 
 guardUnhandledRejections();
@@ -113,6 +115,63 @@ describe('handshake outcomes', () => {
     // Asked after it stopped: the same error, not CLOSED (close() was never called).
     await expect(c.call('add')).rejects.toMatchObject({ code: 'CONNECTION_FAILED' });
     await expect(c.subscribe('t', () => {}).ready).rejects.toMatchObject({ code: 'CONNECTION_FAILED' });
+  });
+
+  it("an app's own ws-derived WebSocket class (to set Origin) reports the HTTP status and the system cause too", async () => {
+    class OriginWs extends WsClient {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { origin: 'https://app.example' });
+      }
+    }
+    const { port } = await scope.server();
+    const wrong = client(`ws://127.0.0.1:${port}/wrong`, { reconnect: fast, WebSocket: OriginWs as never });
+    await until(() => wrong.state === 'closed', 'the client to stop');
+    expect(codes(wrong)).toEqual(['ENDPOINT_NOT_FOUND']);
+    expect(wrong.errors[0]!.details).toMatchObject({ status: 404 });
+    const down = client(`ws://127.0.0.1:${await closedPort()}/ws`, { reconnect: { ...fast, maxAttempts: 1 }, WebSocket: OriginWs as never });
+    await until(() => down.state === 'closed', 'the client to give up');
+    expect(codes(down)).toEqual(['UNREACHABLE', 'UNREACHABLE', 'CONNECTION_FAILED']);
+    expect(down.errors[0]!.details).toMatchObject({ cause: 'ECONNREFUSED' });
+  });
+
+  it('a call that times out while the client cannot connect names the last failure as its cause', async () => {
+    const url = `ws://127.0.0.1:${await closedPort()}/ws`;
+    const c = client(url, { reconnect: { ...fast, maxAttempts: 1_000 } });
+    await until(() => c.errors.length > 0, 'a failed attempt');
+    const err = await c.call('add', {}, { timeoutMs: 50 }).then(() => undefined, (e: SwitchboardError) => e);
+    expect(err).toMatchObject({ code: 'TIMEOUT', details: { cause: { code: 'UNREACHABLE' } } });
+    expect(err!.message).toBe(`No answer within 50 ms: not connected (UNREACHABLE: ${url}: cannot connect: ECONNREFUSED (close code 1006))`);
+    c.close();
+  });
+
+  it('a token provider whose tokens are refused 3 times in a row for a reason a new token does not heal: final', async () => {
+    const secret = 'client-diagnostics-secret-0123456789abcdef';
+    const key = new TextEncoder().encode(secret);
+    const { url } = await scope.server({ authenticate: jwt({ secret, algorithms: ['HS256'], audience: 'app' }) });
+    let minted = 0;
+    const provider = () => {
+      minted++;
+      return new SignJWT({ sub: 'u1', aud: 'other', jti: String(minted) }).setProtectedHeader({ alg: 'HS256' }).sign(key);
+    };
+    const c = client(url, { token: provider, reconnect: { ...fast, maxAttempts: 50 } });
+    await until(() => c.state === 'closed', 'the client to stop');
+    expect(codes(c)).toEqual(['UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED']);
+    expect(c.errors[2]!.message).toBe(
+      'The server refused 3 tokens in a row as wrong-audience; new tokens from the same provider will not fix that: check what it signs (audience, issuer, algorithm, key)',
+    );
+    expect(c.errors[2]!.details).toMatchObject({ status: 401, reason: 'wrong-audience' });
+    expect(minted).toBe(3);
+    // The same over first-message authentication: the category comes in the 4501 close reason.
+    const first = await scope.server({ authenticate: jwt({ secret, algorithms: ['HS256'], audience: 'app', from: ['message'] }) });
+    const m = client(first.url, { token: provider, tokenIn: 'message', reconnect: { ...fast, maxAttempts: 50 } });
+    await until(() => m.state === 'closed', 'the first-message client to stop');
+    expect(codes(m)).toEqual(['UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED']);
+    expect(m.errors[2]!.message).toContain('refused 3 tokens in a row as wrong-audience');
+    // Expiry heals with a new token: retried as before, until maxAttempts.
+    const expired = () => new SignJWT({ sub: 'u1', aud: 'app', jti: String(++minted), exp: Math.floor(Date.now() / 1000) - 60 }).setProtectedHeader({ alg: 'HS256' }).sign(key);
+    const e = client(url, { token: expired, reconnect: { ...fast, maxAttempts: 4 } });
+    await until(() => e.state === 'closed', 'the expired-token client to give up');
+    expect(codes(e)).toEqual(['UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED', 'CONNECTION_FAILED']);
   });
 
   it('403: FORBIDDEN, final with a fixed token', async () => {

@@ -397,6 +397,36 @@ describe('the debug trace', () => {
     expect(JSON.stringify(logger.lines)).not.toContain('payload-text');
   });
 
+  it('at debug: publication outcomes and validation failures (issue count and first path, never the value)', async () => {
+    const logger = levelLogger(true);
+    const { url } = await scope.server({ logger }, (s) =>
+      s
+        .topic('room:*', { subscribe: true, publish: true, schema: z.object({ text: z.string() }) })
+        .topic('vip:*', { subscribe: true, publish: () => false })
+        .command('add', { input: z.object({ a: z.number() }) }, ({ a }) => a + 1),
+    );
+    const c = scope.client(url);
+    await c.publish('room:1', { text: 'hi' });
+    await expect(c.publish('room:1', { text: 42, secret: 'value-text' } as never)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(c.publish('vip:1', { text: 'x' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(c.publish('none:1', 1)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(c.call('add', { a: 'value-text' } as never)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await until(() => logger.lines.filter((l) => l.msg === 'publication').length === 4, 'four publication lines');
+    const id = c.clientId;
+    expect(logger.lines.filter((l) => l.msg === 'publication').map((l) => l.obj)).toEqual([
+      { clientId: id, topic: 'room:1', outcome: 'published' },
+      { clientId: id, topic: 'room:1', outcome: 'invalid' },
+      { clientId: id, topic: 'vip:1', outcome: 'denied' },
+      { clientId: id, topic: 'none:1', outcome: 'no-rule' },
+    ]);
+    expect(logger.lines.filter((l) => l.msg === 'validation failed').map((l) => l.obj)).toEqual([
+      { clientId: id, what: 'message', name: 'room:1', issues: 1, path: 'text' },
+      { clientId: id, what: 'input', name: 'add', issues: 1, path: 'a' },
+    ]);
+    expect(logger.lines.every((l) => l.level === 'debug' || l.level === 'info')).toBe(true);
+    expect(JSON.stringify(logger.lines)).not.toContain('value-text');
+  });
+
   it('absent at info, and with a logger that does not say its level', async () => {
     for (const logger of [levelLogger(false), recordingLogger()]) {
       await traced(logger);

@@ -1,6 +1,6 @@
 /**
  * The engine's part of server control (src/engines/engine.ts: `control`, `grantAdd`, `grantFind`,
- * `grantRemove`), through the `Engine` interface only, on every engine: a command reaches every
+ * `grantRemove`, `grantHold`, `grantRevoke`), through the `Engine` interface only, on every engine: a command reaches every
  * attached node (this one included) in the order sent, binary values intact; grants are stored,
  * bound, expire and are deleted, and are shared by the nodes of one data set. The Redis entry is
  * skipped with a printed reason where no Redis answers.
@@ -99,5 +99,41 @@ describe.each(ENGINES)('engine control: $name', ({ skip, nodes, create, dataset 
     while ((await r.grantFind!('c:2', 'private:brief')) !== undefined && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
     expect(await r.grantFind!('c:2', 'private:brief')).toBeUndefined();
     expect(await r.grantFind!('c:1', 'private:guest')).toBe('');
+  });
+
+  it.skipIf(skip)('revokes every grant of a member, or every grant a connection holds, for one topic only', async () => {
+    const all = await attached(nodes);
+    const [w, r] = [all[0]!.engine, all.at(-1)!.engine];
+    const T = 'private:alice';
+    // alice's member grant, two per-connection grants bound to alice, one to bob, one anonymous.
+    await w.grantAdd!('m:alice', T, 'alice');
+    await w.grantAdd!('c:a1', T, 'alice', 60_000);
+    await w.grantAdd!('c:a2', T, 'alice', 60_000);
+    await w.grantAdd!('c:b1', T, 'bob', 60_000);
+    await w.grantAdd!('c:anon', T, '', 60_000);
+    await w.grantAdd!('m:alice', 'private:other', 'alice');
+    await w.grantHold!('c:anon', T, 'guest-1', 60_000);
+    await w.grantHold!('c:anon', T, 'guest-2', 60_000); // the same grant, held again after a reconnect
+    await w.grantHold!('m:alice', T, 'bob-tab', 60_000);
+    await w.grantHold!('c:b1', 'private:other', 'bob-tab', 60_000);
+
+    await r.grantRevoke!(T, { member: 'alice' });
+    for (const g of ['m:alice', 'c:a1', 'c:a2']) expect(await w.grantFind!(g, T)).toBeUndefined();
+    expect(await w.grantFind!('c:b1', T)).toBe('bob');
+    expect(await w.grantFind!('m:alice', 'private:other')).toBe('alice'); // another topic stays
+
+    // By clientId: what that connection holds, even a grant it shares with its earlier connection.
+    await r.grantRevoke!(T, { clientId: 'guest-2' });
+    expect(await w.grantFind!('c:anon', T)).toBeUndefined();
+    await w.grantAdd!('m:alice', T, 'alice');
+    await r.grantRevoke!(T, { clientId: 'bob-tab' }); // held the member grant: gone, bound to whom it may be
+    expect(await w.grantFind!('m:alice', T)).toBeUndefined();
+    expect(await w.grantFind!('c:b1', T)).toBe('bob'); // what bob-tab holds for another topic stays
+    await r.grantRevoke!(T, { member: 'nobody' });
+    await r.grantRevoke!(T, { clientId: 'nobody' });
+    // A grant added again after its revocation is revocable again.
+    await w.grantAdd!('c:a1', T, 'alice', 60_000);
+    await r.grantRevoke!(T, { member: 'alice' });
+    expect(await w.grantFind!('c:a1', T)).toBeUndefined();
   });
 });

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { msgpack } from '../src/msgpack/index.js';
-import type { Client, ClientOptions } from '../src/client/node.js';
+import type { Client, ClientOptions, Subscription } from '../src/client/node.js';
 import { redisEmitter, redisEngine } from '../src/engines/redis/index.js';
 import { CloseCode, ErrorCode, SwitchboardError, type ConnectInfo, type DisconnectInfo, type Server, type ServerOptions } from '../src/server/index.js';
 import { createTestScope, guardUnhandledRejections, recordingLogger, until, within, type RawPeer } from './helpers.js';
@@ -411,6 +411,176 @@ describe.each(NODES)('server control on $name', ({ skip, start }) => {
       p.send({ t: 'call', id: 9, name: 'echo', input: 'ok' });
       expect(await within(p.answer(9), 'echo answer')).toMatchObject({ t: 'ok', output: 'ok' });
     });
+  });
+});
+
+describe.each(NODES)('server control on $name: revocation, reconnects, ordering', ({ skip, start }) => {
+  /** A raw peer of `token`, welcomed, and its clientId. */
+  async function rawIn(url: string, token: string): Promise<[RawPeer, string]> {
+    const p = await rawUser(url, token).ready();
+    return [p, (p.frames.find((f) => f.t === 'welcome') as { clientId: string }).clientId];
+  }
+  /** Whether a new connection of `token` may subscribe to `topic` with `grant` (the rules refuse it). */
+  async function admits(url: string, token: string, topic: string, grant: string): Promise<boolean> {
+    const [p] = await rawIn(url, token);
+    const answer = await p.request({ t: 'sub', id: 1, topic, grant });
+    p.ws.close();
+    await p.closed();
+    if (answer.t === 'err') expect(answer.code).toBe(ErrorCode.FORBIDDEN);
+    return answer.t === 'ok';
+  }
+  const grantOf = async (p: RawPeer, topic: string) => (await p.next((f) => f.t === 'subscribed' && f.topic === topic, `subscribed to ${topic}`)).grant as string;
+
+  it.skipIf(skip)('unsubscribing a member revokes the grants made for its connections, offline ones included', async () => {
+    const { a, b } = await start();
+    const [p, id] = await rawIn(b.url, 'alice');
+    await a.server.subscribe({ clientId: id }, 'private:alice', { bypassRules: true });
+    const grant = await grantOf(p, 'private:alice');
+    expect(grant).toMatch(/^c:/);
+    p.ws.close();
+    await p.closed();
+    expect(await admits(a.url, 'alice', 'private:alice', grant)).toBe(true);
+    await a.server.unsubscribe({ member: 'alice' }, 'private:alice');
+    expect(await admits(b.url, 'alice', 'private:alice', grant)).toBe(false);
+  });
+
+  it.skipIf(skip)('unsubscribing a connection revokes every grant it holds: its member\'s, its own, one it re-subscribed with', async () => {
+    const { a, b } = await start();
+    // The member's grant, held by a connection that is then unsubscribed by clientId.
+    const [p, id] = await rawIn(b.url, 'alice');
+    await a.server.subscribe({ member: 'alice' }, 'private:alice', { bypassRules: true });
+    const memberGrant = await grantOf(p, 'private:alice');
+    expect(memberGrant).toMatch(/^m:/);
+    await a.server.unsubscribe({ clientId: id }, 'private:alice');
+    await p.next((f) => f.t === 'unsubscribed', 'unsubscribed');
+    expect((await p.request({ t: 'sub', id: 1, topic: 'private:alice', grant: memberGrant })).code).toBe(ErrorCode.FORBIDDEN);
+
+    // A connection's own grant, revoked while it is offline.
+    const [q, qId] = await rawIn(b.url, 'bob');
+    await a.server.subscribe({ clientId: qId }, 'private:bob', { bypassRules: true });
+    const own = await grantOf(q, 'private:bob');
+    q.ws.close();
+    await q.closed();
+    await a.server.unsubscribe({ clientId: qId }, 'private:bob');
+    expect(await admits(b.url, 'bob', 'private:bob', own)).toBe(false);
+
+    // The grant of an earlier connection that a reconnect subscribed with: revoked by the new clientId.
+    const [r, rId] = await rawIn(b.url, 'carol');
+    await a.server.subscribe({ clientId: rId }, 'private:carol', { bypassRules: true });
+    const earlier = await grantOf(r, 'private:carol');
+    r.ws.close();
+    const [again, againId] = await rawIn(a.url, 'carol');
+    expect(await again.request({ t: 'sub', id: 1, topic: 'private:carol', grant: earlier })).toMatchObject({ t: 'ok' });
+    again.ws.close();
+    await again.closed();
+    await b.server.unsubscribe({ clientId: againId }, 'private:carol');
+    expect(await admits(a.url, 'carol', 'private:carol', earlier)).toBe(false);
+  });
+
+  it.skipIf(skip)('a sub with `since` on a topic the server subscribed the connection to replays what followed it', async () => {
+    const { a, b } = await start();
+    const [p, id] = await rawIn(b.url, 'alice');
+    await a.server.subscribe({ clientId: id }, 'private:alice', { bypassRules: true });
+    const grant = await grantOf(p, 'private:alice');
+    for (let i = 1; i <= 5; i++) await a.server.publish('private:alice', i);
+    await until(() => p.frames.filter((f) => f.t === 'msg').length === 5, 'five live messages');
+    const epoch = (p.frames.find((f) => f.t === 'msg')!.meta as { epoch: string }).epoch;
+    p.frames.length = 0;
+    const ok = await p.request({ t: 'sub', id: 1, topic: 'private:alice', grant, since: { epoch, offset: 2 } });
+    expect(ok.output).toMatchObject({ position: { epoch, offset: 2 }, recovered: true });
+    await until(() => p.frames.filter((f) => f.t === 'msg').length === 3, 'the replay');
+    expect(p.frames.filter((f) => f.t === 'msg').map((f) => f.data)).toEqual([3, 4, 5]);
+    await a.server.publish('private:alice', 6);
+    await until(() => p.frames.filter((f) => f.t === 'msg').length === 4, 'the next live message');
+    expect(p.frames.filter((f) => f.t === 'msg').map((f) => f.data)).toEqual([3, 4, 5, 6]);
+  });
+
+  it.skipIf(skip)('the connect-hook pattern loses and repeats nothing across reconnects, with one grant per connection chain', async () => {
+    const { a, b } = await start();
+    const T = 'private:alice';
+    b.server.on('connect', ({ clientId, member }) => {
+      if (member === 'alice') void b.server.subscribe({ clientId }, T, { bypassRules: true });
+    });
+    const alice = user(b.url, 'alice');
+    const got: unknown[] = [];
+    const problems: unknown[] = [];
+    alice.on('error', (e) => void problems.push(e));
+    // The app follows what the server subscribes it to, once (docs/server.md, "Server control").
+    const sub = await within(
+      new Promise<Subscription>((resolve) => {
+        const off = alice.on('subscribed', ({ topic }) => {
+          if (topic !== T) return;
+          off();
+          resolve(alice.subscribe(T, (d) => void got.push(d)));
+        });
+      }),
+      'the first subscribed event',
+    );
+    sub.on('error', (e) => void problems.push(e));
+    sub.on('gap', (g) => void problems.push(g));
+    await sub.ready;
+    let n = 0;
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 3; i++) await a.server.publish(T, ++n);
+      await until(() => got.length === n, `messages up to ${n}`);
+      const first = alice.clientId;
+      const during: Promise<unknown>[] = [];
+      const off = alice.on('close', () => {
+        for (let i = 0; i < 3; i++) during.push(a.server.publish(T, ++n));
+      });
+      await b.server.kick({ clientId: first! }, { reconnect: true });
+      await until(() => alice.state === 'open' && alice.clientId !== first && during.length === 3, 'reconnected');
+      off();
+      await Promise.all(during);
+    }
+    await a.server.publish(T, ++n);
+    await until(() => got.length >= n, 'every message');
+    expect(got).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(problems).toEqual([]);
+  });
+
+  it.skipIf(skip)('a connection that re-subscribes with its grant keeps that one: the connect hook\'s new grant is deleted', async () => {
+    const { a, b } = await start();
+    const T = 'private:guest';
+    b.server.on('connect', ({ clientId, member }) => {
+      if (member === 'guest') void b.server.subscribe({ clientId }, T, { bypassRules: true });
+    });
+    const [p] = await rawIn(b.url, 'guest');
+    const first = await grantOf(p, T);
+    p.ws.close();
+    await p.closed();
+    const [q] = await rawIn(b.url, 'guest');
+    expect(await q.request({ t: 'sub', id: 1, topic: T, grant: first })).toMatchObject({ t: 'ok' });
+    const hooks = q.frames.filter((f) => f.t === 'subscribed').map((f) => f.grant as string);
+    expect(hooks).toHaveLength(1);
+    await q.settled();
+    // Either the hook's subscription came first (its grant is deleted) or the client's (reused).
+    if (hooks[0] !== first) expect(await admits(a.url, 'guest', T, hooks[0]!)).toBe(false);
+    expect(await admits(a.url, 'guest', T, first)).toBe(true);
+  });
+
+  it.skipIf(skip)('commands to one connection apply in the order sent: subscribe/unsubscribe bursts end as the last one says', async () => {
+    const { a, b } = await start();
+    const [p, id] = await rawIn(b.url, 'alice');
+    const sent: Promise<void>[] = [];
+    // open:* has a rule function (an await); private:* is bypassed (grants are written).
+    for (let i = 0; i < 5; i++) {
+      sent.push(a.server.subscribe({ clientId: id }, 'open:burst'), a.server.unsubscribe({ clientId: id }, 'open:burst'));
+      sent.push(a.server.subscribe({ clientId: id }, 'private:burst', { bypassRules: true }), a.server.unsubscribe({ clientId: id }, 'private:burst'));
+    }
+    sent.push(a.server.subscribe({ clientId: id }, 'private:burst', { bypassRules: true }), a.server.send({ clientId: id }, 'done'));
+    await Promise.all(sent);
+    await p.next((f) => f.t === 'event', 'the event sent last');
+    const seq = (topic: string) => p.frames.filter((f) => f.topic === topic).map((f) => f.t);
+    expect(seq('open:burst')).toEqual(Array.from({ length: 5 }, () => ['subscribed', 'unsubscribed']).flat());
+    expect(seq('private:burst')).toEqual([...Array.from({ length: 5 }, () => ['subscribed', 'unsubscribed']).flat(), 'subscribed']);
+    // The event came after every (un)subscription; the last state holds on the server.
+    expect(p.frames.findIndex((f) => f.t === 'event')).toBe(p.frames.length - 1);
+    await a.server.publish('open:burst', 'not for alice');
+    await a.server.publish('private:burst', 'for alice');
+    await p.next((f) => f.t === 'msg', 'the message of the topic still subscribed');
+    await p.settled();
+    expect(p.frames.filter((f) => f.t === 'msg').map((f) => f.data)).toEqual(['for alice']);
   });
 });
 

@@ -52,7 +52,7 @@ class ClientCore implements ConnectionHooks, FrameRoutes {
   #events: Emitter<Listeners<ClientEvents>> | undefined;
 
   constructor(readonly opts: ResolvedClientOptions) {
-    this.requests = createRequestTable(opts.maxQueue);
+    this.requests = createRequestTable(opts.maxQueue, () => this.connection.offlineCause());
   }
 
   get topics(): TopicTable {

@@ -87,6 +87,8 @@ export interface Connection {
    * it stopped with (`CONNECTION_FAILED`, or the final refusal such as `UNAUTHORIZED`).
    */
   ended(): SwitchboardError;
+  /** Why the client is not open now: the last failed attempt since it was last open, if any. */
+  offlineCause(): SwitchboardError | undefined;
   /** `client.close()`: ends the client for good. */
   close(code: number, reason: string): void;
 }
@@ -104,6 +106,11 @@ export function createConnection(urls: UrlProvider, opts: ResolvedClientOptions,
 
 /** The client as its connection uses it: hooks, events, and the request table for `auth`. */
 export type ConnectionClient = ConnectionHooks & ConnectionEvents & { readonly requests: Pick<RequestTable, 'request'> };
+
+/** Token refusal categories a provider's next token does not heal (docs/security.md, "Refusal logs"). */
+const MISCONFIGURED = ['malformed', 'bad-signature', 'wrong-audience', 'wrong-issuer', 'algorithm'];
+/** Refusals in a row of one such category after which a client with a token provider stops. */
+const SAME_REFUSALS = 3;
 
 class ClientConnection implements Connection, Beating {
   state: ClientState = 'connecting';
@@ -127,6 +134,8 @@ class ClientConnection implements Connection, Beating {
   /** The token a 401/403/4501 refused, and that refusal; the next attempt needs a different token. */
   #refusedToken: string | undefined;
   #refusal: SwitchboardError | undefined;
+  /** The category of the last token refusals in a row that a new token does not heal, and how many. */
+  #misconfigured: [category: string, times: number] | undefined;
   /** The last failed attempt's error: the cause `CONNECTION_FAILED` carries. */
   #lastFailure: SwitchboardError | undefined;
   /** What the client stopped with (docs/client.md, "When things go wrong"). */
@@ -322,6 +331,8 @@ class ClientConnection implements Connection, Beating {
     this.#maxPayload = f.maxPayload;
     this.clientId = f.clientId;
     this.#refusedToken = undefined;
+    this.#misconfigured = undefined;
+    this.#lastFailure = undefined; // a failure before this connection explains nothing after it
     this.state = 'open';
     this.#openedAt = Date.now();
     const hb = this.#opts.heartbeat;
@@ -378,6 +389,8 @@ class ClientConnection implements Connection, Beating {
     if (httpStatus === 400 || httpStatus === 404 || (refused && typeof opts.token !== 'function')) {
       return this.#stop(code, reason, failure, httpStatus, 'handshake refused');
     }
+    const misconfigured = refused && failure ? this.#sameMisconfiguration(failure) : undefined;
+    if (misconfigured) return this.#stop(code, reason, misconfigured, httpStatus, 'handshake refused');
     if (failure) this.#hooks.reportError((this.#lastFailure = failure));
     if (refused) {
       this.#refusedToken = token ?? '';
@@ -397,6 +410,26 @@ class ClientConnection implements Connection, Beating {
     this.#hooks.emit('reconnecting', { attempt: this.#attempt, delayMs });
     if (this.state !== 'reconnecting') return;
     this.#retryTimer = setTimeout(() => void this.#open(), delayMs);
+  }
+
+  /**
+   * A token provider whose tokens the server refused {@link SAME_REFUSALS} times in a row for the
+   * same reason that no new token of that provider heals (a wrong audience, issuer, algorithm or
+   * signature, or a malformed token): the final error, else undefined. The category comes from the
+   * 401's `WWW-Authenticate` (Node) or the 4501 close reason (docs/client.md, "When things go wrong").
+   */
+  #sameMisconfiguration(failure: SwitchboardError): SwitchboardError | undefined {
+    const said = (failure.details as { reason?: unknown } | undefined)?.reason;
+    const category = typeof said === 'string' ? said.replace(/^token refused: /, '') : '';
+    if (!MISCONFIGURED.includes(category)) return void (this.#misconfigured = undefined);
+    const times = this.#misconfigured?.[0] === category ? this.#misconfigured[1] + 1 : 1;
+    this.#misconfigured = [category, times];
+    if (times < SAME_REFUSALS) return undefined;
+    return new SwitchboardError(
+      failure.code,
+      `The server refused ${times} tokens in a row as ${category}; new tokens from the same provider will not fix that: check what it signs (audience, issuer, algorithm, key)`,
+      failure.details,
+    );
   }
 
   /**
@@ -447,6 +480,10 @@ class ClientConnection implements Connection, Beating {
 
   ended(): SwitchboardError {
     return this.#final ?? clientClosed();
+  }
+
+  offlineCause(): SwitchboardError | undefined {
+    return this.state === 'open' ? undefined : this.#lastFailure;
   }
 
   close(code: number, reason: string): void {

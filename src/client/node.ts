@@ -90,12 +90,7 @@ class NodeSocket extends WsBase implements WebSocketLike {
   }
 
   private refused(res: IncomingMessage): void {
-    this.httpStatus = res.statusCode;
-    // The server names why it refused a token (docs/protocol.md §1.2); browsers never see this header.
-    const m = /error_description="([^"]*)"/.exec(String(res.headers['www-authenticate'] ?? ''));
-    if (m) this.httpReason = m[1];
-    res.resume();
-    this.terminate(); // emits 'close' (1006); the client reads httpStatus there
+    readRefusal(this, res);
   }
 
   /**
@@ -115,6 +110,40 @@ class NodeSocket extends WsBase implements WebSocketLike {
 
 const wsFactory: SocketFactory = (url, protocols) => new NodeSocket(url, protocols);
 
+/** Keeps the status and token-refusal category of a refused upgrade on the socket, then ends it. */
+function readRefusal(s: WebSocketLike & { terminate(): void }, res: IncomingMessage): void {
+  s.httpStatus = res.statusCode;
+  // The server names why it refused a token (docs/protocol.md §1.2); browsers never see this header.
+  const m = /error_description="([^"]*)"/.exec(String(res.headers['www-authenticate'] ?? ''));
+  if (m) s.httpReason = m[1];
+  res.resume();
+  s.terminate(); // emits 'close' (1006); the client reads httpStatus there
+}
+
+/** What an app's WebSocket class is when it is `ws`'s or one derived from it (to set `origin` or headers). */
+interface WsEmitter {
+  on(event: 'unexpected-response', listener: (req: unknown, res: IncomingMessage) => void): unknown;
+  on(event: 'error', listener: (err: unknown) => void): unknown;
+  terminate(): void;
+}
+
+/**
+ * A socket of the app's `WebSocket` class. When that class is `ws`'s (or extends it), the socket
+ * reports what `ws` knows as the client's own does — the HTTP status of a refused upgrade and the
+ * system cause of a network failure — so the attempt's error is as precise (docs/client.md, "When
+ * things go wrong"); any other class is used as it is.
+ */
+function adopt(s: WebSocketLike): WebSocketLike {
+  const e = s as WebSocketLike & Partial<WsEmitter>;
+  if (typeof e.on !== 'function' || typeof e.terminate !== 'function') return s;
+  const ws = e as WebSocketLike & WsEmitter;
+  ws.on('unexpected-response', (_req, res) => readRefusal(ws, res));
+  ws.on('error', (err) => {
+    s.errorCode ??= (err as { code?: string } | undefined)?.code;
+  });
+  return s;
+}
+
 /**
  * Connects to a Switchboard server. Returns at once; the client opens in the background, queues
  * requests until then, and reconnects by itself.
@@ -129,7 +158,7 @@ export function connect<Api = unknown>(
   options: ClientOptions = {},
 ): Client<CommandsOf<Api>, StreamsOf<Api>, UploadsOf<Api>, TopicsOf<Api>, MemberInfoOf<Api>> {
   const factory: SocketFactory = options.WebSocket
-    ? (u, protocols) => new options.WebSocket!(u, protocols)
+    ? (u, protocols) => adopt(new options.WebSocket!(u, protocols))
     : wsFactory;
   return createClient(url, options, factory, describeAttempt);
 }

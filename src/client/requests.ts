@@ -85,8 +85,8 @@ export interface RequestTable {
 }
 
 /** Creates the request table of one client; at most `maxQueue` requests wait while it is not open. */
-export function createRequestTable(maxQueue: number): RequestTable {
-  return new Requests(maxQueue);
+export function createRequestTable(maxQueue: number, offlineCause?: () => SwitchboardError | undefined): RequestTable {
+  return new Requests(maxQueue, offlineCause);
 }
 
 /**
@@ -99,9 +99,19 @@ class Requests implements RequestTable {
   readonly #queue: Entry[] = [];
 
   readonly #maxQueue: number;
+  /** Why the client is not connected (the last failed attempt), for a request that timed out unsent. */
+  readonly #offlineCause: (() => SwitchboardError | undefined) | undefined;
 
-  constructor(maxQueue: number) {
+  constructor(maxQueue: number, offlineCause?: () => SwitchboardError | undefined) {
     this.#maxQueue = maxQueue;
+    this.#offlineCause = offlineCause;
+  }
+
+  /** TIMEOUT; for a request still waiting for a connection, naming why there is none (docs/client.md). */
+  #timeout(entry: Entry, timeoutMs: number): SwitchboardError {
+    const cause = this.#queue.includes(entry) ? this.#offlineCause?.() : undefined;
+    if (!cause) return new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${timeoutMs} ms`);
+    return new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${timeoutMs} ms: not connected (${cause.code}: ${cause.message})`, { cause });
   }
 
   #fail(entry: Entry, err: SwitchboardError): void {
@@ -134,7 +144,7 @@ class Requests implements RequestTable {
       const entry = { id: opts.id ?? this.#nextId++, body, resolve, reject } as Entry;
       entry.disarm = arm(
         opts.timeoutMs,
-        () => this.#fail(entry, new SwitchboardError(ErrorCode.TIMEOUT, `No answer within ${opts.timeoutMs} ms`)),
+        () => this.#fail(entry, this.#timeout(entry, opts.timeoutMs)),
         opts.signal,
         () => this.#fail(entry, aborted()),
       );

@@ -151,7 +151,10 @@ export function createTopicState(topic: string, onError: ListenerErrorHandler): 
         }
       }
       const from = t.position;
-      if (out?.position) t.position = out.position;
+      // Never back within an epoch: an answer overlapping what this subscription received already
+      // (a repeated `sub` after its first answer arrived late) is followed by a replay it drops.
+      const behind = from && out?.position && from.epoch === out.position.epoch && from.offset > out.position.offset;
+      if (out?.position && !behind) t.position = out.position;
       // No `recovered` in the answer to a `since`: the connection was subscribed already (a repeated
       // `sub` after a timeout), so nothing was replayed and nothing was lost.
       if (askedSince && out?.recovered !== undefined) {

@@ -50,8 +50,8 @@ export interface TopicTable {
  */
 export function createTopicTable(requests: RequestTable, connection: TopicConnection, timeoutMs: number, reportError: ListenerErrorHandler): TopicTable {
   const topics = new Map<string, TopicState>();
-  /** `sub` requests in flight → their topic and whether they asked `since`, confirmed when the answer arrives (see answered). */
-  const pendingSubs = new Map<number, [t: TopicState, askedSince: boolean]>();
+  /** `sub` requests in flight → their topic, whether they asked `since` and sent a grant; confirmed when the answer arrives (see answered). */
+  const pendingSubs = new Map<number, [t: TopicState, askedSince: boolean, sentGrant: boolean]>();
   /** Re-subscriptions waiting for the server's rate limit (see rateLimited). */
   const rateQueue: TopicState[] = [];
   let rateTimer: ReturnType<typeof setTimeout> | undefined;
@@ -66,7 +66,7 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
     if (t.historyOnce) body.history = t.historyOnce;
     if (t.grant) body.grant = t.grant;
     const id = requests.reserveId();
-    pendingSubs.set(id, [t, since !== undefined]);
+    pendingSubs.set(id, [t, since !== undefined, t.grant !== undefined]);
     requests
       .request(body, { timeoutMs, direct: true, id }, connection.openTransmit())
       .then(
@@ -216,9 +216,30 @@ export function createTopicTable(requests: RequestTable, connection: TopicConnec
       topics.get(f.topic)?.deliver(f.data, meta);
     },
     granted(f) {
-      let t = topics.get(f.topic);
-      if (!t) topics.set(f.topic, (t = createTopicState(f.topic, reportError)));
-      if (f.grant) t.grant = f.grant;
+      const t = topics.get(f.topic);
+      if (!t) {
+        const fresh = createTopicState(f.topic, reportError);
+        topics.set(f.topic, fresh);
+        if (f.grant) fresh.grant = f.grant;
+        return fresh.confirmed(f.output, false);
+      }
+      // A topic this client holds already (its own, or the server's from before a reconnect): its
+      // position stands, so nothing is skipped (docs/protocol.md §2.9).
+      let inFlight: boolean | undefined;
+      for (const [st, , sentGrant] of pendingSubs.values()) if (st === t) inFlight ||= sentGrant;
+      // The server keeps the grant a `sub` in flight presented: the frame's grant is ignored then.
+      if (f.grant && inFlight !== true) t.grant = f.grant;
+      // Its `sub` in flight is answered with what followed its position; confirmed already, the
+      // frame is the answer to a second `sub`: nothing was replayed, nothing more is asked.
+      if (inFlight !== undefined || t.active) return;
+      if (t.position) {
+        // Waiting to re-subscribe (a transient refusal): ask now for what followed its position.
+        clearTimeout(t.retryTimer);
+        t.retryTimer = undefined;
+        const queued = rateQueue.indexOf(t);
+        if (queued >= 0) rateQueue.splice(queued, 1);
+        return resubscribe(t);
+      }
       t.confirmed(f.output, false);
     },
     revoked(f) {

@@ -96,35 +96,68 @@ function checkTopic(topic: unknown): string {
 }
 
 /** The commands for one sender: `dispatch` hands a checked command to every node. */
-export function createControlCommands(engine: Pick<Engine, 'grantAdd' | 'grantRemove'>, dispatch: (m: ControlMessage) => Promise<void>): ControlCommands {
+export function createControlCommands(engine: Pick<Engine, 'grantAdd' | 'grantRemove' | 'grantRevoke'>, dispatch: (m: ControlMessage) => Promise<void>): ControlCommands {
+  /** Resolves once the last command so far was handed to `dispatch`. */
+  let last: Promise<void> = Promise.resolve();
+
+  /**
+   * Hands `m` to `dispatch` after `prepare` (grants written or revoked) and after every command
+   * called before it: commands leave in the order they were called even when the caller does not
+   * await each one, and the engine keeps that order (docs/protocol.md §2.9). Only the handing over
+   * is ordered; deliveries are not awaited one by one.
+   */
+  async function ordered(m: ControlMessage, prepare?: () => Promise<void>): Promise<void> {
+    const previous = last;
+    let handed!: () => void;
+    last = new Promise<void>((resolve) => (handed = resolve));
+    try {
+      const prepared = prepare?.();
+      prepared?.catch(() => {}); // awaited below, after the commands before it
+      await previous;
+      await prepared;
+      const sent = dispatch(m);
+      handed();
+      await sent;
+    } finally {
+      handed();
+    }
+  }
+
   return {
     async send(target, event, data) {
       const t = checkTarget(target);
       if (!isName(event)) throw new TypeError('event must be a string of 1-256 characters');
       // Refused before any delivery: a value every codec can carry or none (docs/protocol.md §2.6).
       assertDepth(data, 'data');
-      await dispatch(data === undefined ? { op: 'event', target: t, name: event } : { op: 'event', target: t, name: event, data });
+      await ordered(data === undefined ? { op: 'event', target: t, name: event } : { op: 'event', target: t, name: event, data });
     },
     async kick(target, options) {
       const t = checkTarget(target);
       const o = checkOptions('kick', options);
       const reconnect = checkBoolean('reconnect', o.reconnect);
-      await dispatch({ op: 'kick', target: t, reason: checkReason(o.reason, reconnect ? 'moved' : 'kicked'), reconnect });
+      await ordered({ op: 'kick', target: t, reason: checkReason(o.reason, reconnect ? 'moved' : 'kicked'), reconnect });
     },
     async subscribe(target, topic, options) {
       const t = checkTarget(target);
       checkTopic(topic);
       const bypassRules = checkBoolean('bypassRules', checkOptions('subscribe', options).bypassRules);
       // A member's grant is stored once, by the sender, before any node applies the command.
-      if (bypassRules && 'member' in t) await engine.grantAdd?.(memberGrant(t.member), topic, t.member);
-      await dispatch({ op: 'subscribe', target: t, topic, bypassRules });
+      const prepare = bypassRules && 'member' in t && engine.grantAdd ? async () => void (await engine.grantAdd!(memberGrant(t.member), topic, t.member)) : undefined;
+      await ordered({ op: 'subscribe', target: t, topic, bypassRules }, prepare);
     },
     async unsubscribe(target, topic, options) {
       const t = checkTarget(target);
       checkTopic(topic);
       const reason = checkReason(checkOptions('unsubscribe', options).reason, 'Unsubscribed by the server');
-      if ('member' in t) await engine.grantRemove?.(memberGrant(t.member), topic);
-      await dispatch({ op: 'unsubscribe', target: t, topic, reason });
+      // Every grant the target could re-subscribe with goes before the command leaves: a client
+      // that is offline now is refused when it comes back (docs/protocol.md §2.9, "Revocation").
+      await ordered({ op: 'unsubscribe', target: t, topic, reason }, async () => {
+        if (engine.grantRevoke) {
+          await engine.grantRevoke(topic, t);
+          // An anonymous connection's member id is its clientId: `{ member }` addresses it too.
+          if ('member' in t) await engine.grantRevoke(topic, { clientId: t.member });
+        } else if ('member' in t) await engine.grantRemove?.(memberGrant(t.member), topic);
+      });
     },
   };
 }

@@ -159,15 +159,29 @@ export interface Engine {
   control?(message: ControlMessage): void | Promise<void>;
   /**
    * Stores a grant: `grant` lets a connection of `member` (any connection when `member` is `''`)
-   * subscribe to `topic` whatever the rules say, for `ttlMs` (forever when absent). Engines without
-   * grants cannot carry rule-bypassing server-side subscriptions across reconnects
-   * (docs/protocol.md §2.9).
+   * subscribe to `topic` whatever the rules say, for `ttlMs` (forever when absent). Adding it again
+   * replaces its member and lifetime. A grant bound to a member is also indexed under `topic` and
+   * that member, for {@link grantRevoke}. Engines without grants cannot carry rule-bypassing
+   * server-side subscriptions across reconnects (docs/protocol.md §2.9).
    */
   grantAdd?(grant: string, topic: string, member: string, ttlMs?: number): void | Promise<void>;
+  /**
+   * Records that connection `clientId` holds `grant` for `topic` (it was made for it, or it
+   * subscribed with it), for `ttlMs`: revoking that clientId's grants for the topic deletes it
+   * ({@link grantRevoke}). Holding again extends the record. Required with `grantAdd`.
+   */
+  grantHold?(grant: string, topic: string, clientId: string, ttlMs: number): void | Promise<void>;
   /** The member a stored grant is bound to (`''`: none), or `undefined` when there is no such grant. */
   grantFind?(grant: string, topic: string): string | undefined | Promise<string | undefined>;
   /** Deletes a grant. */
   grantRemove?(grant: string, topic: string): void | Promise<void>;
+  /**
+   * Deletes every grant for `topic` that `target` could re-subscribe with: for `{ member }` every
+   * grant bound to that member; for `{ clientId }` every grant that connection holds
+   * ({@link grantHold}), whichever member it is bound to. Grants of other topics stay. Required
+   * with `grantAdd` (docs/protocol.md §2.9, "Revocation").
+   */
+  grantRevoke?(topic: string, target: ControlTarget): void | Promise<void>;
   /** Whether the engine can serve now (a shared backend is reachable). @default always healthy */
   health?(): EngineHealth;
   /** Releases the engine's resources. */

@@ -3,7 +3,7 @@
  * publish order is delivery order, and offsets are assigned in that same order.
  */
 import type { Member } from '../protocol/frames.js';
-import type { CallClaim, CallOutcome, ControlMessage, Engine, EngineEvent, EngineNode, HistoryOptions, HistoryQuery, PresenceEntry } from './engine.js';
+import type { CallClaim, CallOutcome, ControlMessage, ControlTarget, Engine, EngineEvent, EngineNode, HistoryOptions, HistoryQuery, PresenceEntry } from './engine.js';
 import { positiveInt, positiveMs, positiveNumber, withDefaults } from '../shared/options.js';
 import { MemoryHistory } from './memory-history.js';
 
@@ -43,6 +43,11 @@ type CallRecord =
   | { state: 'running'; fingerprint: string; until: number }
   | { state: 'done'; fingerprint: string; outcome: CallOutcome; until: number };
 
+/** The key of one grant for one topic (a grant id holds no NUL: it is one the server made). */
+function grantKey(grant: string, topic: string): string {
+  return `${grant}\u0000${topic}`;
+}
+
 /** Creates the default engine: fan-out, presence, history and call records for one server process. */
 export function createMemoryEngine(options?: MemoryEngineOptions): Engine {
   const opts = resolveMemoryOptions(options);
@@ -54,6 +59,10 @@ export function createMemoryEngine(options?: MemoryEngineOptions): Engine {
   const calls = new Map<string, CallRecord>();
   /** grant + NUL + topic → the member it is bound to, and when it lapses. */
   const grants = new Map<string, { member: string; until: number }>();
+  /** topic → member → the grants bound to it (docs/protocol.md §2.9, "Revocation"). */
+  const byMember = new Map<string, Map<string, Set<string>>>();
+  /** topic → clientId → the grants that connection holds → until when the record is kept. */
+  const byClient = new Map<string, Map<string, Map<string, number>>>();
   let sweeper: ReturnType<typeof setInterval> | undefined;
 
   function sweep(): void {
@@ -61,6 +70,29 @@ export function createMemoryEngine(options?: MemoryEngineOptions): Engine {
     history.sweep(now, (topic) => subscribed.has(topic));
     for (const [key, r] of calls) if (r.until <= now) calls.delete(key);
     for (const [key, g] of grants) if (g.until <= now) grants.delete(key);
+    for (const [topic, members] of byMember) {
+      for (const [member, set] of members) {
+        for (const grant of set) if (!grants.has(grantKey(grant, topic))) set.delete(grant);
+        if (set.size === 0) members.delete(member);
+      }
+      if (members.size === 0) byMember.delete(topic);
+    }
+    for (const [topic, clients] of byClient) {
+      for (const [clientId, held] of clients) {
+        for (const [grant, until] of held) if (until <= now) held.delete(grant);
+        if (held.size === 0) clients.delete(clientId);
+      }
+      if (clients.size === 0) byClient.delete(topic);
+    }
+  }
+
+  /** The entry of `key` in a two-level index, created when missing. */
+  function indexed<V>(index: Map<string, Map<string, V>>, topic: string, key: string, create: () => V): V {
+    let level = index.get(topic);
+    if (!level) index.set(topic, (level = new Map()));
+    let v = level.get(key);
+    if (!v) level.set(key, (v = create()));
+    return v;
   }
 
   return {
@@ -83,14 +115,26 @@ export function createMemoryEngine(options?: MemoryEngineOptions): Engine {
       node?.control?.(message);
     },
     grantAdd(grant: string, topic: string, member: string, ttlMs?: number) {
-      grants.set(`${grant}\u0000${topic}`, { member, until: ttlMs === undefined ? Infinity : Date.now() + ttlMs });
+      grants.set(grantKey(grant, topic), { member, until: ttlMs === undefined ? Infinity : Date.now() + ttlMs });
+      if (member !== '') indexed(byMember, topic, member, () => new Set<string>()).add(grant);
+    },
+    grantHold(grant: string, topic: string, clientId: string, ttlMs: number) {
+      const held = indexed(byClient, topic, clientId, () => new Map<string, number>());
+      held.set(grant, Math.max(held.get(grant) ?? 0, Date.now() + ttlMs));
     },
     grantFind(grant: string, topic: string) {
-      const g = grants.get(`${grant}\u0000${topic}`);
+      const g = grants.get(grantKey(grant, topic));
       return g && g.until > Date.now() ? g.member : undefined;
     },
     grantRemove(grant: string, topic: string) {
-      grants.delete(`${grant}\u0000${topic}`);
+      grants.delete(grantKey(grant, topic));
+    },
+    grantRevoke(topic: string, target: ControlTarget) {
+      const found =
+        'member' in target ? byMember.get(topic)?.get(target.member) : byClient.get(topic)?.get(target.clientId)?.keys();
+      for (const grant of found ?? []) grants.delete(grantKey(grant, topic));
+      if ('member' in target) byMember.get(topic)?.delete(target.member);
+      else byClient.get(topic)?.delete(target.clientId);
     },
     history(topic: string, query: HistoryQuery) {
       return history.read(topic, query, Date.now());
@@ -158,6 +202,8 @@ export function createMemoryEngine(options?: MemoryEngineOptions): Engine {
       history.clear();
       calls.clear();
       grants.clear();
+      byMember.clear();
+      byClient.clear();
     },
   };
 }

@@ -37,8 +37,10 @@ export interface ControlDeps<Identity> {
 interface Entry<Identity> {
   conn: Connection<Identity>;
   info: ConnectInfo<Identity>;
-  /** topic → the grant this connection's subscription to it was made or resumed with. */
+  /** topic → the grant the client has for it: the one it re-subscribed with, or the last one sent to it. */
   grants?: Map<string, string>;
+  /** The end of this connection's chain of commands in progress (see {@link serial}). */
+  tail?: Promise<void>;
 }
 
 /** Creates the server-control part of one server. */
@@ -70,6 +72,35 @@ export function createControl<Identity>(deps: ControlDeps<Identity>) {
     apply(message);
   }
 
+  /**
+   * Runs the commands of one connection one after the other, in the order they arrived (docs/protocol.md
+   * §2.9): a subscription still checking rules or reading history is not overtaken by the
+   * unsubscription sent after it. A command finding nothing in progress runs at once.
+   */
+  function serial(e: Entry<Identity>, op: () => void | Promise<void>, fail: (err: unknown) => void): void {
+    let started: Promise<void>;
+    if (e.tail) started = e.tail.then(op);
+    else {
+      let r: void | Promise<void>;
+      try {
+        r = op();
+      } catch (err) {
+        return fail(err);
+      }
+      if (!(r instanceof Promise)) return;
+      started = r;
+    }
+    const tail: Promise<void> = started.catch(fail).then(() => {
+      if (e.tail === tail) e.tail = undefined;
+    });
+    e.tail = tail;
+  }
+
+  /** Records that this connection holds `grant`, so that revoking it by clientId deletes the grant. */
+  async function hold(e: Entry<Identity>, topic: string, grant: string): Promise<void> {
+    await engine.grantHold?.(grant, topic, e.conn.clientId, CLIENT_GRANT_TTL_MS);
+  }
+
   /** A server-side subscription of one local connection (docs/protocol.md §2.9). */
   async function subscribeLocal(e: Entry<Identity>, target: ControlTarget, topic: string, bypass: boolean): Promise<void> {
     const { conn } = e;
@@ -83,32 +114,46 @@ export function createControl<Identity>(deps: ControlDeps<Identity>) {
     if (!conn.topics.has(topic) && conn.topics.size >= deps.maxSubscriptionsPerConnection) {
       return logger.warn({ clientId: conn.clientId, topic }, 'server-side subscription over limits.maxSubscriptionsPerConnection');
     }
-    let grant: string | undefined;
     if (bypass && engine.grantAdd) {
-      if ('member' in target) grant = memberGrant(target.member);
+      const grants = (e.grants ??= new Map());
+      const had = grants.get(topic);
+      let grant: string;
+      if ('member' in target) grant = memberGrant(target.member); // stored by the sender
       else {
-        grant = `c:${randomUUID()}`;
-        // An anonymous connection's member id is its clientId, which a reconnect changes: its
-        // grant is bound to no member (an unguessable bearer capability).
-        await engine.grantAdd(grant, topic, e.info.member === conn.clientId ? '' : e.info.member, CLIENT_GRANT_TTL_MS);
+        // One grant per connection and topic, the same across its reconnects: a connection that
+        // re-subscribed with one (or was given one) gets it again, not one more (docs/protocol.md §2.9).
+        grant = had?.startsWith('c:') ? had : `c:${randomUUID()}`;
       }
-      (e.grants ??= new Map()).set(topic, grant);
+      // Set before the first await: a `sub` of the client arriving meanwhile sees it (see granted).
+      grants.set(topic, grant);
+      // An anonymous connection's member id is its clientId, which a reconnect changes: its
+      // grant is bound to no member (an unguessable bearer capability).
+      if (grant.startsWith('c:')) await engine.grantAdd(grant, topic, e.info.member === conn.clientId ? '' : e.info.member, CLIENT_GRANT_TTL_MS);
+      if (grants.get(topic) === grant) await hold(e, topic, grant);
     }
     const o = { presence: rule?.presence === true, history: deps.historyOf(topic) };
-    await index.add(conn, topic, o, (output) => conn.send(grant ? { t: 'subscribed', topic, output, grant } : { t: 'subscribed', topic, output }));
+    await index.add(conn, topic, o, (output) => {
+      // The grant the client keeps: the one it re-subscribed with meanwhile, if it did.
+      const grant = bypass ? e.grants?.get(topic) : undefined;
+      conn.send(grant ? { t: 'subscribed', topic, output, grant } : { t: 'subscribed', topic, output });
+    });
   }
 
   async function unsubscribeLocal(e: Entry<Identity>, topic: string, reason: string): Promise<void> {
     const { conn } = e;
-    if (!conn.topics.has(topic)) return;
-    // remove() takes the connection out of the topic before its first await: the `unsubscribed`
-    // frame is the last one of the topic this connection receives.
-    const removed = index.remove(conn, topic, rules.find(topic)?.presence === true);
-    conn.send({ t: 'unsubscribed', topic, code: ErrorCode.REVOKED, message: reason });
     const grant = e.grants?.get(topic);
     e.grants?.delete(topic);
-    await removed;
-    if (grant?.startsWith('c:')) await engine.grantRemove?.(grant, topic);
+    // Every grant this connection holds for the topic, including one made for it by a command that
+    // was still in progress when the sender revoked (docs/protocol.md §2.9, "Revocation").
+    const revoked = engine.grantRevoke ? engine.grantRevoke(topic, { clientId: conn.clientId }) : grant?.startsWith('c:') ? engine.grantRemove?.(grant, topic) : undefined;
+    if (conn.topics.has(topic)) {
+      // remove() takes the connection out of the topic before its first await: the `unsubscribed`
+      // frame is the last one of the topic this connection receives.
+      const removed = index.remove(conn, topic, rules.find(topic)?.presence === true);
+      conn.send({ t: 'unsubscribed', topic, code: ErrorCode.REVOKED, message: reason });
+      await removed;
+    }
+    await revoked;
   }
 
   /** Applies a command to this node's connections (the engine calls it on every node). */
@@ -116,24 +161,21 @@ export function createControl<Identity>(deps: ControlDeps<Identity>) {
     const found = targets(m.target);
     for (const e of found) {
       const what = `${m.op} ${e.conn.clientId}`;
-      try {
-        switch (m.op) {
-          case 'event':
-            e.conn.send(m.data === undefined ? { t: 'event', name: m.name } : { t: 'event', name: m.name, data: m.data });
-            break;
-          case 'kick':
-            e.conn.close(m.reconnect ? CloseCode.MOVED : CloseCode.KICKED, m.reason);
-            break;
-          case 'subscribe':
-            subscribeLocal(e, m.target, m.topic, m.bypassRules).catch((err: unknown) => logger.error({ err, what, topic: m.topic }, 'server-side subscription failed'));
-            break;
-          case 'unsubscribe':
-            unsubscribeLocal(e, m.topic, m.reason).catch((err: unknown) => logger.error({ err, what, topic: m.topic }, 'server-side unsubscription failed'));
-            break;
-        }
-      } catch (err) {
-        // A payload the codec cannot encode (a BigInt, a cycle): this target misses it, no other.
-        logger.error({ err, what }, 'server control command failed');
+      // A payload the codec cannot encode (a BigInt, a cycle): this target misses it, no other.
+      const fail = (msg: string) => (err: unknown) => logger.error({ err, what, ...('topic' in m ? { topic: m.topic } : {}) }, msg);
+      switch (m.op) {
+        case 'event':
+          serial(e, () => e.conn.send(m.data === undefined ? { t: 'event', name: m.name } : { t: 'event', name: m.name, data: m.data }), fail('server control command failed'));
+          break;
+        case 'kick':
+          serial(e, () => e.conn.close(m.reconnect ? CloseCode.MOVED : CloseCode.KICKED, m.reason), fail('server control command failed'));
+          break;
+        case 'subscribe':
+          serial(e, () => subscribeLocal(e, m.target, m.topic, m.bypassRules), fail('server-side subscription failed'));
+          break;
+        case 'unsubscribe':
+          serial(e, () => unsubscribeLocal(e, m.topic, m.reason), fail('server-side unsubscription failed'));
+          break;
       }
     }
   }
@@ -195,6 +237,8 @@ export function createControl<Identity>(deps: ControlDeps<Identity>) {
       byClient.delete(conn.clientId);
       const set = byMember.get(e.info.member);
       if (set?.delete(e) && set.size === 0) byMember.delete(e.info.member);
+      // Its grants stay revocable by its clientId for as long as a reconnect may use them.
+      for (const [topic, grant] of e.grants ?? []) hold(e, topic, grant).catch((err: unknown) => logger.error({ err, clientId: conn.clientId, topic }, 'keeping a grant revocable failed'));
       hooks.emit('disconnect', { ...e.info, identity: conn.identity, code, reason, initiator });
     },
 
@@ -207,7 +251,16 @@ export function createControl<Identity>(deps: ControlDeps<Identity>) {
       if (bound === undefined) return false;
       if (bound !== '' && bound !== members.id(conn.identity, conn.clientId)) return false;
       const e = byClient.get(conn.clientId);
-      if (e) (e.grants ??= new Map()).set(topic, grant);
+      if (e?.conn !== conn) return true;
+      const grants = (e.grants ??= new Map());
+      const had = grants.get(topic);
+      grants.set(topic, grant);
+      await hold(e, topic, grant);
+      // The server made this connection a grant of its own for the topic meanwhile (a connect hook
+      // subscribing it again): the client keeps the one it presented, as it ignores a `subscribed`
+      // frame's grant while its own `sub` with a grant is in flight (docs/protocol.md §2.9). The
+      // other is deleted rather than left to pile up.
+      if (had !== undefined && had !== grant && had.startsWith('c:')) await engine.grantRemove?.(had, topic);
       return true;
     },
 

@@ -18,7 +18,7 @@ import type { LimitOptions } from './options.js';
 import type { TopicIndex } from './topic-index.js';
 import type { TopicPermission, TopicRules } from './topic-rules.js';
 import { createStreams, type StreamEntry, type UploadEntry } from './streams.js';
-import { createTrace, type SubscriptionOutcome } from './trace.js';
+import { createTrace, type PublicationOutcome, type SubscriptionOutcome } from './trace.js';
 import type { CommandHandler } from './types.js';
 import { validate } from './validation.js';
 
@@ -158,7 +158,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
 
   /** Runs the handler (after input validation, when there is a schema) and checks its output. */
   async function runCommand(entry: CommandEntry<Identity>, conn: Connection<Identity>, f: CallFrame, what: string): Promise<unknown> {
-    const input = entry.input ? await validate(entry.input, f.input, 'input') : f.input;
+    const input = entry.input ? await traced(conn, 'input', f.name, () => validate(entry.input!, f.input, 'input')) : f.input;
     const out = await entry.handler(input, conn.ctx);
     if (!entry.output) return out;
     try {
@@ -205,14 +205,45 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
     else answer(conn, f.id, what, () => replyChecked(conn, f.id, out));
   }
 
-  async function publish(conn: Connection<Identity>, f: PubFrame): Promise<void> {
+  /**
+   * Runs a validation; a refusal is traced (its issue count and first path, docs/server.md
+   * "Diagnostics") and thrown on.
+   */
+  async function traced<T>(conn: Connection<Identity>, what: 'input' | 'message', name: string, run: () => T | Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      const issues = (err as SwitchboardError).code === ErrorCode.INVALID_INPUT ? ((err as SwitchboardError).details as { issues?: { path?: (string | number)[] }[] } | undefined)?.issues : undefined;
+      if (trace && issues) trace.invalid(conn.clientId, what, name, issues.length, issues[0]?.path?.join('.') ?? '');
+      throw err;
+    }
+  }
+
+  /** Answers a `pub`; resolves what happened, for the trace (`undefined`: the connection closed meanwhile). */
+  async function publish(conn: Connection<Identity>, f: PubFrame): Promise<PublicationOutcome | undefined> {
     // Queued behind other topic operations of a connection that has since closed: its publisher
     // was told DISCONNECTED (it may or may not have run), so not running it is the honest choice.
-    if (!conn.open) return;
+    if (!conn.open) return undefined;
     const rule = rules.find(f.topic);
     const allowed = check(rule?.publish, conn, f.topic, f.data);
-    if (!(allowed === true || (allowed !== false && (await allowed)))) return forbidden(conn, f.id, f.topic, rule ? 'denied' : 'no-rule');
-    const data = rule?.schema ? await validate(rule.schema, f.data, 'message') : f.data;
+    if (!(allowed === true || (allowed !== false && (await allowed)))) {
+      const reason = rule ? 'denied' : 'no-rule';
+      forbidden(conn, f.id, f.topic, reason);
+      return reason;
+    }
+    let data: unknown = f.data;
+    if (rule?.schema) {
+      const schema = rule.schema;
+      try {
+        data = await traced(conn, 'message', f.topic, () => validate(schema, f.data, 'message'));
+      } catch (err) {
+        if ((err as SwitchboardError).code === ErrorCode.INVALID_INPUT) {
+          failWith(conn, f.id, err, `publish ${f.topic}`);
+          return 'invalid';
+        }
+        throw err;
+      }
+    }
     // The frame's data was checked on arrival; a schema's output is the server's: INTERNAL if too deep.
     if (data !== f.data && exceedsDepth(data)) throw new Error(`topic schema output nested deeper than ${MAX_DEPTH} levels`);
     const history = historyOf(f.topic);
@@ -222,6 +253,20 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
       ...(history ? [history] : []),
     );
     conn.reply(f.id, undefined);
+    return 'published';
+  }
+
+  async function pub(conn: Connection<Identity>, f: PubFrame): Promise<void> {
+    if (!trace) return void (await publish(conn, f));
+    let outcome: PublicationOutcome | undefined;
+    try {
+      outcome = await publish(conn, f);
+    } catch (err) {
+      outcome = 'failed';
+      throw err;
+    } finally {
+      if (outcome) trace.publication(conn.clientId, f.topic, outcome);
+    }
   }
 
   /** Answers a `sub`; resolves what happened, for the trace (`undefined`: the connection closed meanwhile). */
@@ -315,7 +360,7 @@ export function createDispatcher<Identity>(deps: DispatchDeps<Identity>): FrameS
         case 'call':
           return call(conn, frame);
         case 'pub':
-          return serial(conn, frame.id, `publish ${frame.topic}`, () => publish(conn, frame));
+          return serial(conn, frame.id, `publish ${frame.topic}`, () => pub(conn, frame));
         case 'sub':
           return serial(conn, frame.id, `subscribe ${frame.topic}`, () => sub(conn, frame));
         case 'unsub':

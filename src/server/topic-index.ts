@@ -55,6 +55,8 @@ export class TopicIndex<Identity> {
    * Dropped at the first newer message.
    */
   readonly #floors = new Map<string, Map<Connection<Identity>, StreamPosition>>();
+  /** connection → topic → its `add` in progress: a second `sub` of the topic waits for it. */
+  readonly #adding = new Map<Connection<Identity>, Map<string, Promise<void>>>();
   readonly #engine: Engine;
   readonly #member: (conn: Connection<Identity>) => Member;
   readonly #volatile: (topic: string) => boolean;
@@ -113,10 +115,16 @@ export class TopicIndex<Identity> {
   /**
    * Adds a subscriber and calls `answer` with the `sub` output, immediately followed by the history
    * replay and the events held meanwhile, in one synchronous run so that no live event can come
-   * between them. `answer` is not called when the connection went away meanwhile.
+   * between them. `answer` is not called when the connection went away meanwhile. A connection
+   * subscribed already gets an answer once its earlier `add` completed: with `since` on a topic
+   * with history, followed by what came after `since` (its client re-subscribing with a position
+   * while the server subscribed it itself, docs/protocol.md §2.9); else nothing is replayed.
    */
   async add(conn: Connection<Identity>, topic: string, o: AddOptions, answer: (out: SubOutput) => void): Promise<void> {
+    const pending = this.#adding.get(conn)?.get(topic);
+    if (pending) await pending.catch(() => {});
     if (conn.topics.has(topic)) {
+      if (o.history && o.since) return this.#track(conn, topic, this.#resume(conn, topic, o, answer));
       // Already subscribed: nothing to replay, but on a topic with history the answer still says
       // where the messages that follow it continue (§2.7).
       const members = o.presence ? await this.#engine.presenceList(topic) : undefined;
@@ -129,6 +137,23 @@ export class TopicIndex<Identity> {
       }
       return answer(out);
     }
+    return this.#track(conn, topic, this.#first(conn, topic, o, answer));
+  }
+
+  /** Keeps `work` as the connection's `add` of `topic` in progress until it settles. */
+  #track(conn: Connection<Identity>, topic: string, work: Promise<void>): Promise<void> {
+    let adding = this.#adding.get(conn);
+    if (!adding) this.#adding.set(conn, (adding = new Map()));
+    adding.set(topic, work);
+    const done = () => {
+      if (adding.get(topic) === work) adding.delete(topic);
+      if (adding.size === 0 && this.#adding.get(conn) === adding) this.#adding.delete(conn);
+    };
+    work.then(done, done);
+    return work;
+  }
+
+  async #first(conn: Connection<Identity>, topic: string, o: AddOptions, answer: (out: SubOutput) => void): Promise<void> {
     conn.topics.add(topic);
     const ready = this.#engineReady(topic);
     // In the set from the start, holding its events: the topic cannot be dropped from the engine
@@ -151,35 +176,69 @@ export class TopicIndex<Identity> {
       const members = o.presence ? await this.#engine.presenceList(topic) : undefined;
       this.#release(conn, topic);
       if (!this.#stillWanted(conn, topic)) return await this.#undo(conn, topic, member);
-      const out: SubOutput = members ? { members } : {};
-      const { replay, cursor } = hist ? plan(hist, o, out) : { replay: [], cursor: undefined };
-      if (hist && !this.#lastSeen.has(topic)) this.#lastSeen.set(topic, hist.top);
-      if (o.since && !hist) Object.assign(out, { recovered: false, reason: 'no-history' });
-      answer(out);
-      for (const m of replay) if (m.skip !== conn.clientId) conn.send({ t: 'msg', topic, data: m.data, meta: m.meta });
-      let last = cursor?.offset ?? 0;
-      for (const event of held) {
-        if (event.kind === 'msg') {
-          if (event.skip === conn.clientId) continue;
-          // Already in the replay, or before the position the answer gave.
-          if (cursor && covered(event, cursor)) continue;
-          if (event.meta.offset !== undefined) last = event.meta.offset;
-        } else if (event.kind === 'join' && event.member.id === member?.id) {
-          // Its own join: it is in the member list already, and never announced to itself (§2.4).
-          continue;
-        }
-        conn.send(frameOf(topic, event));
-      }
-      if (cursor) {
-        let floors = this.#floors.get(topic);
-        if (!floors) this.#floors.set(topic, (floors = new Map()));
-        floors.set(conn, { epoch: cursor.epoch, offset: last });
-      }
+      this.#answer(conn, topic, o, hist, members, held, member, answer);
     } catch (err) {
       this.#release(conn, topic);
       await this.#undo(conn, topic, member).catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * A `sub` with `since` from a connection subscribed already: its events are held while the
+   * history after `since` is read, then the answer, the replay and what was held follow as for a
+   * first subscription. The client drops what it received live meanwhile, before this answer
+   * (docs/protocol.md §2.7): nothing is skipped, and the replay repeats nothing it kept.
+   */
+  async #resume(conn: Connection<Identity>, topic: string, o: AddOptions, answer: (out: SubOutput) => void): Promise<void> {
+    const held = this.#hold(conn, topic);
+    try {
+      let hist = await this.#engine.history(topic, historyQuery(o));
+      if (hist.recovered === false && hist.reason === 'epoch') hist = await this.#fromEpochStart(topic, hist);
+      const members = o.presence ? await this.#engine.presenceList(topic) : undefined;
+      this.#release(conn, topic);
+      if (!this.#stillWanted(conn, topic)) return;
+      this.#answer(conn, topic, o, hist, members, held, undefined, answer);
+    } finally {
+      this.#release(conn, topic);
+    }
+  }
+
+  /** The answer, the replay and the held events, in one synchronous run; then the connection's floor. */
+  #answer(
+    conn: Connection<Identity>,
+    topic: string,
+    o: AddOptions,
+    hist: HistoryResult | undefined,
+    members: Member[] | undefined,
+    held: EngineEvent[],
+    member: Member | undefined,
+    answer: (out: SubOutput) => void,
+  ): void {
+    const out: SubOutput = members ? { members } : {};
+    const { replay, cursor } = hist ? plan(hist, o, out) : { replay: [], cursor: undefined };
+    if (hist && !this.#lastSeen.has(topic)) this.#lastSeen.set(topic, hist.top);
+    if (o.since && !hist) Object.assign(out, { recovered: false, reason: 'no-history' });
+    answer(out);
+    for (const m of replay) if (m.skip !== conn.clientId) conn.send({ t: 'msg', topic, data: m.data, meta: m.meta });
+    let last = cursor?.offset ?? 0;
+    for (const event of held) {
+      if (event.kind === 'msg') {
+        if (event.skip === conn.clientId) continue;
+        // Already in the replay, or before the position the answer gave.
+        if (cursor && covered(event, cursor)) continue;
+        if (event.meta.offset !== undefined) last = event.meta.offset;
+      } else if (event.kind === 'join' && event.member.id === member?.id) {
+        // Its own join: it is in the member list already, and never announced to itself (§2.4).
+        continue;
+      }
+      conn.send(frameOf(topic, event));
+    }
+    if (cursor) {
+      let floors = this.#floors.get(topic);
+      if (!floors) this.#floors.set(topic, (floors = new Map()));
+      floors.set(conn, { epoch: cursor.epoch, offset: last });
+    } else this.#dropFloor(conn, topic);
   }
 
   /**

@@ -21,6 +21,10 @@ export function redisKeys(prefix: string) {
     control: `${prefix}ctl`,
     /** The grants of one grant id: a hash, topic → bound member id (docs/protocol.md §2.9). */
     grant: (grant: string) => `${prefix}g:${grant}`,
+    /** The grants bound to one member for one topic: a set of grant ids (the topic's length first keeps the key unambiguous). */
+    grantsOfMember: (topic: string, member: string) => `${prefix}gm:${topic.length}:${topic}${member}`,
+    /** The grants one connection holds for one topic: a set of grant ids. */
+    grantsOfClient: (topic: string, clientId: string) => `${prefix}gc:${topic.length}:${topic}${clientId}`,
     /** An idempotent call's record. */
     call: (key: string) => `${prefix}k:${key}`,
   };

@@ -288,15 +288,31 @@ export function redisEngine(options?: RedisEngineOptions): RedisEngine {
     },
     async grantAdd(grant, topic, member, ttlMs) {
       const k = keys.grant(grant);
+      const ttl = ttlMs === undefined ? '' : Math.ceil(ttlMs);
       const m = redis.multi().hset(k, topic, member);
-      if (ttlMs !== undefined) m.pexpire(k, Math.ceil(ttlMs));
+      if (ttl === '') m.persist(k);
+      else m.pexpire(k, ttl);
+      // The index is a key of its own (on a Redis Cluster it may live on another node than the grant).
       await run('grant', () => m.exec());
+      if (member !== '') await run('grant', () => scripts.sbGrantIndex(keys.grantsOfMember(topic, member), grant, ttl));
+    },
+    async grantHold(grant, topic, clientId, ttlMs) {
+      await run('grant', () => scripts.sbGrantIndex(keys.grantsOfClient(topic, clientId), grant, Math.ceil(ttlMs)));
     },
     async grantFind(grant, topic) {
       return (await run('grant', () => redis.hget(keys.grant(grant), topic))) ?? undefined;
     },
     async grantRemove(grant, topic) {
       await run('grant', () => redis.hdel(keys.grant(grant), topic));
+    },
+    async grantRevoke(topic, target) {
+      const index = 'member' in target ? keys.grantsOfMember(topic, target.member) : keys.grantsOfClient(topic, target.clientId);
+      const found = await run('grant', () => redis.smembers(index));
+      if (found.length === 0) return;
+      // One command per key (each may live on another node of a Redis Cluster); only the grants
+      // read are taken out of the index, so one added meanwhile stays revocable.
+      await Promise.all(found.map((grant) => run('grant', () => redis.hdel(keys.grant(grant), topic))));
+      await run('grant', () => redis.srem(index, ...found));
     },
     presenceAdd: (entry) => run('presence', () => presence.add(entry)),
     async presenceRemove(entry) {

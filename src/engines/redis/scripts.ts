@@ -100,6 +100,23 @@ export const HEARTBEAT = `${NOW}
 local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return {added, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)}`;
 
+/**
+ * Adds a grant to an index set (docs/protocol.md §2.9, "Revocation"). KEYS: the set. ARGV: grant,
+ * ttlMs ('' for none). The set lives as long as its longest-lived entry: no TTL once a grant
+ * without one is in it, else the longest TTL asked for.
+ */
+export const GRANT_INDEX = `
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SADD', KEYS[1], ARGV[1])
+if ARGV[2] == '' then
+  redis.call('PERSIST', KEYS[1])
+else
+  local ttl = tonumber(ARGV[2])
+  local pttl = redis.call('PTTL', KEYS[1])
+  if existed == 0 or (pttl >= 0 and pttl < ttl) then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
+return 1`;
+
 type Arg = string | Buffer | number;
 /** The scripts as commands on a client (EVALSHA, with ioredis loading a script Redis lost). */
 export interface Scripts {
@@ -109,6 +126,7 @@ export interface Scripts {
   sbPresenceRemove(...args: Arg[]): Promise<string | null>;
   sbHeartbeat(...args: Arg[]): Promise<[number, string[]]>;
   sbRenew(...args: Arg[]): Promise<number>;
+  sbGrantIndex(...args: Arg[]): Promise<number>;
 }
 
 /** Defines the scripts on `redis` (ioredis `defineCommand`: sent once, then called by hash). */
@@ -120,5 +138,6 @@ export function defineScripts(redis: import('ioredis').Redis): Scripts {
   define('sbPresenceRemove', 4, PRESENCE_REMOVE);
   define('sbHeartbeat', 1, HEARTBEAT);
   define('sbRenew', 1, RENEW);
+  define('sbGrantIndex', 1, GRANT_INDEX);
   return redis as unknown as Scripts;
 }
