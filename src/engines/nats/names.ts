@@ -43,6 +43,12 @@ export function natsNames(prefix: string) {
     nodesAll: 'n.*',
     /** KV key of a grant (docs/protocol.md §2.9). */
     grant: (grant: string, topic: string) => `g.${token(grant)}.${token(topic)}`,
+    /** KV keys of the grants bound to a member, per topic (for revocation), and their filter. */
+    grantOfMember: (topic: string, member: string, grant: string) => `gm.${token(topic)}.${token(member)}.${token(grant)}`,
+    grantsOfMember: (topic: string, member: string) => `gm.${token(topic)}.${token(member)}.*`,
+    /** KV keys of the grants a connection holds, per topic (for revocation), and their filter. */
+    grantOfClient: (topic: string, clientId: string, grant: string) => `gc.${token(topic)}.${token(clientId)}.${token(grant)}`,
+    grantsOfClient: (topic: string, clientId: string) => `gc.${token(topic)}.${token(clientId)}.*`,
     /** KV key of an idempotent call's record. */
     call: (key: string) => `k.${token(key)}`,
   };

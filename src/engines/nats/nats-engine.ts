@@ -326,6 +326,8 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
     grantAdd: (grant, topic, member, ttlMs) => run('grant', () => need().grants.add(grant, topic, member, ttlMs)),
     grantFind: (grant, topic) => run('grant', () => need().grants.find(grant, topic)),
     grantRemove: (grant, topic) => run('grant', () => need().grants.remove(grant, topic)),
+    grantHold: (grant, topic, clientId, ttlMs) => run('grant', () => need().grants.hold(grant, topic, clientId, ttlMs)),
+    grantRevoke: (topic, target) => run('grant', () => need().grants.revoke(topic, target)),
     presenceAdd: (entry) => run('presence', () => need().presence.add(entry)),
     async presenceRemove(entry) {
       const l = need();

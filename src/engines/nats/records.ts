@@ -8,7 +8,7 @@
 import type { KV, KvEntry } from '@nats-io/kv';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { SwitchboardError } from '../../protocol/errors.js';
-import type { CallClaim, CallOutcome } from '../engine.js';
+import type { CallClaim, CallOutcome, ControlTarget } from '../engine.js';
 import { decodeValue, encodeValue } from '../redis/wire.js';
 import { casConflict, readDoc } from './kv-doc.js';
 import type { NatsNames } from './names.js';
@@ -69,6 +69,12 @@ export class CallRecords {
   }
 }
 
+/** A grant index entry: the grant id, and how long the entry is kept (none: until revoked). */
+interface IndexDoc {
+  g: string;
+  ttl?: number;
+}
+
 /** A grant's value: the member it is bound to, and its TTL (none: until removed). */
 interface GrantDoc {
   m: string;
@@ -87,6 +93,32 @@ export class Grants {
   async add(grant: string, topic: string, member: string, ttlMs?: number): Promise<void> {
     const doc: GrantDoc = ttlMs === undefined ? { m: member } : { m: member, ttl: Math.ceil(ttlMs) };
     await this.#kv.put(this.#names.grant(grant, topic), JSON.stringify(doc));
+    // Indexed under topic + member for revocation (docs/protocol.md §2.9, "Revocation").
+    if (member !== '') await this.#kv.put(this.#names.grantOfMember(topic, member, grant), JSON.stringify({ g: grant, ...(doc.ttl ? { ttl: doc.ttl } : {}) } satisfies IndexDoc));
+  }
+
+  /** Records that connection `clientId` holds `grant` for `topic`, for `ttlMs`. */
+  async hold(grant: string, topic: string, clientId: string, ttlMs: number): Promise<void> {
+    await this.#kv.put(this.#names.grantOfClient(topic, clientId, grant), JSON.stringify({ g: grant, ttl: Math.ceil(ttlMs) } satisfies IndexDoc));
+  }
+
+  /** Deletes every grant for `topic` that `target` could re-subscribe with. */
+  async revoke(topic: string, target: ControlTarget): Promise<void> {
+    const filter = 'member' in target ? this.#names.grantsOfMember(topic, target.member) : this.#names.grantsOfClient(topic, target.clientId);
+    const keys: string[] = [];
+    for await (const k of await this.#kv.keys(filter)) keys.push(k);
+    await Promise.all(
+      keys.map(async (key) => {
+        const e = await this.#kv.get(key);
+        const doc = readDoc<IndexDoc>(e);
+        if (!doc) return;
+        if (fresh(e, doc.ttl)) await this.#kv.delete(this.#names.grant(doc.g, topic));
+        // Only the index entry that was read: one written again meanwhile stays revocable.
+        await this.#kv.delete(key, { previousSeq: e!.revision }).catch((err: unknown) => {
+          if (!casConflict(err)) throw err;
+        });
+      }),
+    );
   }
 
   async find(grant: string, topic: string): Promise<string | undefined> {
