@@ -6,6 +6,7 @@
  * npm start                         # builds, then http://localhost:8080/
  * PORT=0 node demo/server.js        # after `npm run build`; picks a free port and prints it
  * SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379 PORT=8081 npm start   # on the Redis engine
+ * SWITCHBOARD_NATS_URL=nats://127.0.0.1:4222 PORT=8081 npm start      # on the NATS JetStream engine
  */
 import { createServer as createHttpServer } from 'node:http';
 import { readFile, realpath } from 'node:fs/promises';
@@ -155,7 +156,13 @@ const http = createHttpServer((req, res) => {
  * for, so the default demo needs no Redis and no ioredis.
  */
 const redisUrl = process.env.SWITCHBOARD_REDIS_URL;
-const engine = redisUrl ? (await import('switchboard/redis')).redisEngine({ url: redisUrl, prefix: 'sb-demo:' }) : undefined;
+// SWITCHBOARD_NATS_URL=nats://127.0.0.1:4222: the same on the NATS JetStream engine (docs/scaling.md, "NATS").
+const natsUrl = process.env.SWITCHBOARD_NATS_URL;
+const engine = redisUrl
+  ? (await import('switchboard/redis')).redisEngine({ url: redisUrl, prefix: 'sb-demo:' })
+  : natsUrl
+    ? (await import('switchboard/nats')).natsEngine({ url: natsUrl, prefix: 'sb-demo' })
+    : undefined;
 
 const switchboard = createServer({
   server: http,
@@ -196,6 +203,7 @@ http.listen(portFromEnv());
 const { port } = await attached;
 console.log(`Switchboard chat demo: http://localhost:${port}/`);
 if (redisUrl) console.log(`engine: redis at ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
+else if (natsUrl) console.log(`engine: nats at ${natsUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
 
 let stopping = false;
 async function shutdown() {
