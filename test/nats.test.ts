@@ -17,6 +17,8 @@ import { describe, expect, it } from 'vitest';
 import type { EngineEvent, EngineNode } from '../src/engines/engine.js';
 import { natsEngine } from '../src/engines/nats/index.js';
 import { natsNames, token } from '../src/engines/nats/names.js';
+import { HistoryStreams } from '../src/engines/nats/history.js';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { storedFrame } from '../src/engines/nats/wire.js';
 import { encodeEvent } from '../src/engines/redis/wire.js';
 import { silentLogger } from '../src/shared/logger.js';
@@ -141,11 +143,31 @@ describe.skipIf(noNats !== undefined)('NATS engine: ordering across nodes', () =
   });
 });
 
+describe.skipIf(noNats !== undefined)('NATS engine: idle history streams', () => {
+  it('deletes the streams of topics idle for historyMetaTtlMs, except those the node carries', async () => {
+    const prefix = natsTestPrefix();
+    scope.defer(() => dropNatsPrefix(prefix));
+    const nc = await connect({ servers: NATS_URL });
+    scope.defer(() => nc.close());
+    const history = new HistoryStreams({ nc, js: jetstream(nc), jsm: await jetstreamManager(nc), names: natsNames(prefix), timeoutMs: 2_000 });
+    const h = { size: 10, ttlMs: 60_000 };
+    const idle = await history.append('idle', encodeEvent({ kind: 'msg', data: 1, meta: {} }), h);
+    await history.append('carried', encodeEvent({ kind: 'msg', data: 1, meta: {} }), h);
+    await history.read('never-published', {});
+    expect(await history.sweep(60_000, () => false)).toBe(0); // nothing idle for a minute yet
+    await new Promise((r) => setTimeout(r, 50)); // what an idle time of 20 ms is about
+    expect(await history.sweep(20, (t) => t === 'carried')).toBe(2);
+    expect((await history.read('carried', {})).top.offset).toBe(1);
+    const again = await history.read('idle', { since: idle });
+    expect(again).toMatchObject({ recovered: false, reason: 'epoch', top: { offset: 0 } });
+  });
+});
+
 describe.skipIf(!NATS_SERVER)('NATS engine: JetStream missing, NATS gone', () => {
   it('refuses to attach to a NATS without JetStream, saying how to enable it', async () => {
     const nats = await privateNats(false);
     const engine = natsEngine({ url: nats.url, prefix: 'nojs', logger: silentLogger });
-    const err = await engine.attach(recordingNode()).then(
+    const err = await Promise.resolve(engine.attach(recordingNode())).then(
       () => undefined,
       (e: unknown) => e as { code: string; details: { reason: string } },
     );

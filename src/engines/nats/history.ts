@@ -264,6 +264,25 @@ export class HistoryStreams {
     return out;
   }
 
+  /**
+   * Deletes the history streams of this prefix that nobody published to for `idleMs` (by
+   * JetStream's timestamps), except those of topics this node carries: an idle topic then starts a
+   * new epoch, as an expired meta key does on Redis.
+   */
+  async sweep(idleMs: number, carried: (topic: string) => boolean): Promise<number> {
+    let deleted = 0;
+    for await (const si of this.#d.jsm.streams.list(this.#d.names.historyAll)) {
+      const name = si.config.name;
+      if (!name.startsWith(this.#d.names.streamPrefix)) continue;
+      const topic = si.config.description ?? '';
+      const last = si.state.last_seq > 0 ? Date.parse(si.state.last_ts) : Date.parse(si.created);
+      if (!(Date.now() - last > idleMs) || carried(topic)) continue;
+      if (await this.#d.jsm.streams.delete(name).catch(() => false)) deleted++;
+      if (this.#streams.get(topic)?.name === name) this.forget(topic);
+    }
+    return deleted;
+  }
+
   /** Reads offsets `from`..`to` of the topic's stream of `epoch` (for the ordering's gap fill). */
   async rangeOf(epoch: string, from: number, to: number): Promise<StoredMessage[]> {
     return this.range(this.#d.names.streamPrefix + epoch, from, to);

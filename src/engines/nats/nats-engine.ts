@@ -81,6 +81,7 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
   let stalled = false;
   let recovering: Promise<void> | undefined;
   let retry: ReturnType<typeof setTimeout> | undefined;
+  let sweeper: ReturnType<typeof setInterval> | undefined;
   /** Topic → its fan-out subscription and ordering, while this node has subscribers. */
   const topics = new Map<string, Carried>();
 
@@ -251,6 +252,11 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
     }
     node = n;
     void watchStatus(nc).catch((err: unknown) => onError(err, 'watching the NATS connection'));
+    // Idle topics' streams go after historyMetaTtlMs; any node may sweep, the check is cheap.
+    sweeper = setInterval(() => {
+      if (connected) void history.sweep(o.historyMetaTtlMs, (t) => topics.has(t)).catch((err: unknown) => onError(err, 'sweeping idle history streams'));
+    }, Math.min(3_600_000, Math.max(60_000, Math.floor(o.historyMetaTtlMs / 4))));
+    sweeper.unref?.();
   }
 
   return {
@@ -351,6 +357,7 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
       const l = link;
       node = undefined;
       if (retry) clearTimeout(retry);
+      if (sweeper) clearInterval(sweeper);
       for (const t of topics.values()) {
         t.order.close();
         if (o.connection) t.sub.unsubscribe(); // a connection of the app's, which stays open
