@@ -5,9 +5,13 @@
 import { createServer, silentLogger } from 'switchboard/server';
 import { CHUNK, STREAM_ITEM } from '../payloads.js';
 
-/** `redis`: a Redis URL to run on the Redis engine (the scale-out scenarios), with `prefix`. */
-export async function start({ host, redis, prefix }) {
-  const engine = redis ? (await import('switchboard/redis')).redisEngine({ url: redis, prefix, logger: silentLogger }) : undefined;
+/** `redis` (or `nats`): a URL to run on the Redis (or NATS) engine (the scale-out scenarios), with `prefix`. */
+export async function start({ host, redis, nats, prefix }) {
+  const engine = redis
+    ? (await import('switchboard/redis')).redisEngine({ url: redis, prefix, logger: silentLogger })
+    : nats
+      ? (await import('switchboard/nats')).natsEngine({ url: nats, prefix, logger: silentLogger })
+      : undefined;
   const server = createServer({
     host,
     ...(engine ? { engine } : {}),

@@ -32,6 +32,8 @@ interface TopicStream {
   /** The limits last set on it (`undefined` when it was made by a read, before any publish). */
   size?: number;
   maxAgeMs?: number;
+  /** A limits update in flight, which publishes wait for. */
+  updating?: Promise<void>;
 }
 
 /** What {@link HistoryStreams} needs. */
@@ -99,8 +101,9 @@ export class HistoryStreams {
           name,
           subjects: [this.#d.names.history(topic)],
           description: topic.slice(0, 4_000),
-          max_msgs: h?.size ?? 1,
-          // A stream made by a read keeps its (empty) place until the first publish sets its limits.
+          // A stream made by a read has no count limit until the first publish sets the topic's
+          // `size` (a publish from a node that still knows an older stream must not be trimmed).
+          max_msgs: h?.size ?? -1,
           max_age: ms2ns(h?.ttlMs ?? 86_400_000),
           // No message ids are used; the window must not exceed max_age, which may shrink later.
           duplicate_window: ms2ns(Math.min(1_000, h?.ttlMs ?? 1_000)),
@@ -165,18 +168,29 @@ export class HistoryStreams {
     }
   }
 
-  /** Sets the stream's limits to the topic's history options when they differ from what it has. */
-  async #limit(s: TopicStream, h: HistoryOptions): Promise<void> {
+  /**
+   * Sets the stream's limits to the topic's history options when they differ from what it has.
+   * Concurrent publishes wait for the same update: none is stored before the limits are set.
+   */
+  #limit(s: TopicStream, h: HistoryOptions): Promise<void> {
     const maxAgeMs = Math.max(h.ttlMs, s.maxAgeMs ?? 0);
-    if (s.size === h.size && s.maxAgeMs === maxAgeMs) return;
+    if (s.size === h.size && s.maxAgeMs === maxAgeMs) return s.updating ?? Promise.resolve();
     s.size = h.size;
     s.maxAgeMs = maxAgeMs;
-    try {
-      await this.#d.jsm.streams.update(s.name, { max_msgs: h.size, max_age: ms2ns(maxAgeMs), duplicate_window: ms2ns(Math.min(1_000, maxAgeMs)) });
-    } catch (err) {
-      s.size = undefined; // tried again at the next publish
-      if (!streamGone(err)) throw err;
-    }
+    const update = this.#d.jsm.streams
+      .update(s.name, { max_msgs: h.size, max_age: ms2ns(maxAgeMs), duplicate_window: ms2ns(Math.min(1_000, maxAgeMs)) })
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          s.size = undefined; // tried again at the next publish
+          if (!streamGone(err)) throw err;
+        },
+      )
+      .finally(() => {
+        if (s.updating === update) s.updating = undefined;
+      });
+    s.updating = update;
+    return update;
   }
 
   /** The topic's stream and its state; created when `create` (a read keeps a topic's epoch stable). */
