@@ -20,6 +20,7 @@ import { natsNames, token } from '../src/engines/nats/names.js';
 import { HistoryStreams } from '../src/engines/nats/history.js';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { storedFrame } from '../src/engines/nats/wire.js';
+import { RecentMessages } from '../src/engines/nats/recent.js';
 import { encodeEvent } from '../src/engines/redis/wire.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { createTestScope, until } from './helpers.js';
@@ -99,6 +100,33 @@ describe('NATS names', () => {
   it('refuses a prefix that cannot name a subject, a stream and a bucket', () => {
     expect(() => natsEngine({ prefix: 'my.app' })).toThrow(/prefix must be letters, digits/);
     expect(() => natsEngine({ reorderWaitMs: 0 })).toThrow(/reorderWaitMs must be a positive number/);
+  });
+});
+
+describe('NATS engine: history reads answered from what the node delivered last', () => {
+  const msg = (offset: number, epoch = 'E') => ({ data: offset, meta: { epoch, offset } });
+  it('answers since and limit reads within the kept run, and leaves the rest to the stream', () => {
+    const r = new RecentMessages();
+    r.reset('E', 2); // the stream's top when the node subscribed
+    for (let o = 3; o <= 7; o++) r.push(msg(o), { size: 3, ttlMs: 60_000 }, 0);
+    const top = { epoch: 'E', offset: 7 };
+    expect(r.answer({ since: { epoch: 'E', offset: 5 } }, 1)).toEqual({ top, messages: [msg(6), msg(7)], recovered: true });
+    expect(r.answer({ since: { epoch: 'E', offset: 4 } }, 1)).toEqual({ top, messages: [msg(5), msg(6), msg(7)], recovered: true });
+    expect(r.answer({ since: { epoch: 'E', offset: 7 } }, 1)).toEqual({ top, messages: [], recovered: true });
+    expect(r.answer({ since: { epoch: 'E', offset: 3 } }, 1)).toBeUndefined(); // 4 is not kept here: the stream decides
+    expect(r.answer({ since: { epoch: 'other', offset: 5 } }, 1)).toBeUndefined();
+    expect(r.answer({ since: { epoch: 'E', offset: 9 } }, 1)).toBeUndefined();
+    expect(r.answer({ limit: 2 }, 1)).toEqual({ top, messages: [msg(6), msg(7)] });
+    expect(r.answer({ limit: 5 }, 1)).toBeUndefined(); // older ones may be in the stream
+    expect(r.answer({}, 1)).toEqual({ top, messages: [] });
+    // Expired messages leave the run; a skipped offset starts it over.
+    expect(r.answer({ since: { epoch: 'E', offset: 6 } }, 60_001)).toBeUndefined();
+    r.push(msg(9), { size: 3, ttlMs: 60_000 }, 0);
+    expect(r.answer({ since: { epoch: 'E', offset: 7 } }, 1)).toBeUndefined();
+    expect(r.answer({ since: { epoch: 'E', offset: 8 } }, 1)).toEqual({ top: { epoch: 'E', offset: 9 }, messages: [msg(9)], recovered: true });
+    // TTLs that differ (a later message expiring first): the stream answers.
+    r.push(msg(10), { size: 3, ttlMs: 10 }, 0);
+    expect(r.answer({ since: { epoch: 'E', offset: 9 } }, 1)).toBeUndefined();
   });
 });
 

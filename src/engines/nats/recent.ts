@@ -20,6 +20,8 @@ export class RecentMessages {
   #top = 0;
   #items: Item[] = [];
   #head = 0;
+  /** A message expires before an earlier one (their TTLs differ): then the stream answers reads. */
+  #unordered = false;
 
   /** Delivery continues after `top` of `epoch`: what is kept stays only if it ends right there. */
   reset(epoch: string | undefined, top: number): void {
@@ -28,6 +30,7 @@ export class RecentMessages {
     this.#top = top;
     this.#items = [];
     this.#head = 0;
+    this.#unordered = false;
   }
 
   /** A message the node was given, with the size and TTL its topic has (`undefined`: not known). */
@@ -39,7 +42,10 @@ export class RecentMessages {
       if (!limits) return;
     }
     this.#top = offset;
-    this.#items.push({ m, expiresAt: now + limits.ttlMs });
+    const expiresAt = now + limits.ttlMs;
+    const last = this.#items[this.#items.length - 1];
+    if (last && this.#items.length > this.#head && expiresAt < last.expiresAt) this.#unordered = true;
+    this.#items.push({ m, expiresAt });
     const excess = this.#items.length - this.#head - limits.size;
     if (excess > 0) this.#head += excess;
     if (this.#head > 1_024 && this.#head * 2 > this.#items.length) {
@@ -48,23 +54,26 @@ export class RecentMessages {
     }
   }
 
-  /** The answer to `q` from the kept run, or `undefined` when only the stream can answer it. */
+  /**
+   * The answer to `q` from the kept run, or `undefined` when only the stream can answer it. Costs
+   * what it returns: a reader coming back after a cut is answered often.
+   */
   answer(q: HistoryQuery, now: number): HistoryResult | undefined {
-    if (this.#epoch === undefined) return undefined;
+    if (this.#epoch === undefined || this.#unordered) return undefined;
     while (this.#head < this.#items.length && this.#items[this.#head]!.expiresAt <= now) this.#head++;
-    const items = this.#items.slice(this.#head);
-    // Messages with different TTLs may expire out of order: then the stream decides.
-    if (items.some((i) => i.expiresAt <= now)) return undefined;
+    const count = this.#items.length - this.#head;
     const top: StreamPosition = { epoch: this.#epoch, offset: this.#top };
-    const first = items.length ? items[0]!.m.meta.offset : this.#top + 1;
+    const first = count ? this.#items[this.#head]!.m.meta.offset : this.#top + 1;
+    const from = (offset: number) => this.#items.slice(this.#head + (offset - first)).map((i) => i.m);
     const limit = q.limit ?? 0;
-    const newest = () => (limit > 0 ? items.slice(-limit).map((i) => i.m) : []);
-    const newestKnown = limit === 0 || items.length >= limit || first === 1;
-    if (!q.since) return newestKnown ? { top, messages: newest() } : undefined;
+    if (!q.since) {
+      if (limit === 0) return { top, messages: [] };
+      return count >= limit || first === 1 ? { top, messages: from(Math.max(first, this.#top - limit + 1)) } : undefined;
+    }
     const { since } = q;
     if (since.epoch !== this.#epoch || since.offset > this.#top) return undefined;
     if (since.offset === this.#top) return { top, messages: [], recovered: true };
-    if (since.offset + 1 >= first) return { top, messages: items.slice(since.offset + 1 - first).map((i) => i.m), recovered: true };
+    if (since.offset + 1 >= first) return { top, messages: from(since.offset + 1), recovered: true };
     return undefined;
   }
 }
