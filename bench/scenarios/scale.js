@@ -74,7 +74,8 @@ function scaleNats(nodes) {
     name: `fanout-nats-${nodes}`,
     title: `Fan-out over NATS, ${nodes} node${nodes > 1 ? 's' : ''} (subscribers spread over them)`,
     skip: natsSkip,
-    servers: () => Array.from({ length: nodes }, () => ({ nats: NATS_URL, prefix: `sb-bench-${process.pid}` })),
+    // One fixed prefix: its two KV buckets are reused by every run (each node leaves the registry on close).
+    servers: () => Array.from({ length: nodes }, () => ({ nats: NATS_URL, prefix: 'sb-bench' })),
   };
 }
 
