@@ -276,6 +276,18 @@ for (const name of ['shards-cluster-3']) {
     losses: s.losses.total,
   };
 }
+// The same on NATS, and each against Redis with as many nodes in the same run.
+const natsRatios = {};
+for (const n of [1, 2, 3]) {
+  const s = sbFan(`fanout-nats-${n}`);
+  if (!s) continue;
+  const r = {};
+  if (sbFan(`fanout-redis-${n}`)) r.vsRedis = round(s.deliveriesPerSec.median / sbFan(`fanout-redis-${n}`).deliveriesPerSec.median, 3);
+  if (sbFan('fanout')) r.vsMemory = round(s.deliveriesPerSec.median / sbFan('fanout').deliveriesPerSec.median, 3);
+  if (n > 1 && sbFan('fanout-nats-1')) r.vsOneNode = round(s.deliveriesPerSec.median / sbFan('fanout-nats-1').deliveriesPerSec.median, 3);
+  r.losses = s.losses.total;
+  natsRatios[`${n} node${n > 1 ? 's' : ''}`] = r;
+}
 const loadEnd = loadAverage();
 const report = {
   date: new Date().toISOString(),
@@ -291,6 +303,7 @@ const report = {
   goals: goalList,
   scaleRatios,
   shardRatios,
+  natsRatios,
 };
 
 console.log(terminalReport(scenarios, params, summary, ratioTable, goalList));
@@ -304,6 +317,13 @@ if (Object.keys(shardRatios).length) {
   console.log('\nFan-out over 3 topics (Switchboard JSON): ratios to 1 node on one Redis');
   for (const [k, r] of Object.entries(shardRatios)) {
     console.log(`  ${k}: ${r.deliveriesVsOneRedisOneNode}× the deliveries/s, busiest Redis at ${r.busiestRedisCpuVsOneRedis}× the CPU, losses ${r.losses}`);
+  }
+}
+if (Object.keys(natsRatios).length) {
+  console.log('\nFan-out over NATS (deliveries/s, Switchboard JSON): ratios');
+  for (const [k, r] of Object.entries(natsRatios)) {
+    const parts = [r.vsRedis !== undefined && `${r.vsRedis}× Redis with as many nodes`, r.vsMemory !== undefined && `${r.vsMemory}× the in-memory engine`, r.vsOneNode !== undefined && `${r.vsOneNode}× one NATS node`];
+    console.log(`  ${k}: ${parts.filter(Boolean).join(', ')}, losses ${r.losses}`);
   }
 }
 const losses = runs.filter((r) => r.ok && r.scenario.startsWith('fanout') && r.metrics.losses > 0);

@@ -8,6 +8,7 @@
  * npm start                         # builds, then http://localhost:8080/
  * PORT=0 node demo/server.js        # after `npm run build`; picks a free port and prints it
  * SWITCHBOARD_REDIS_URL=redis://127.0.0.1:6379 PORT=8081 npm start   # on the Redis engine
+ * SWITCHBOARD_NATS_URL=nats://127.0.0.1:4222 PORT=8081 npm start      # on the NATS JetStream engine
  * SWITCHBOARD_DEMO_LOG=debug npm start                                # the server's trace, JSON lines on stderr
  */
 import { createServer as createHttpServer } from 'node:http';
@@ -72,7 +73,13 @@ const http = createHttpServer((req, res) => {
  * for, so the default demo needs no Redis and no ioredis.
  */
 const redisUrl = process.env.SWITCHBOARD_REDIS_URL;
-const engine = redisUrl ? (await import('switchboard/redis')).redisEngine({ url: redisUrl, prefix: 'sb-demo:' }) : undefined;
+// SWITCHBOARD_NATS_URL=nats://127.0.0.1:4222: the same on the NATS JetStream engine (docs/scaling.md, "NATS").
+const natsUrl = process.env.SWITCHBOARD_NATS_URL;
+const engine = redisUrl
+  ? (await import('switchboard/redis')).redisEngine({ url: redisUrl, prefix: 'sb-demo:' })
+  : natsUrl
+    ? (await import('switchboard/nats')).natsEngine({ url: natsUrl, prefix: 'sb-demo' })
+    : undefined;
 
 let notifications;
 const switchboard = createServer({
@@ -118,6 +125,7 @@ http.listen(port);
 const listening = await attached;
 console.log(`Switchboard demo: http://localhost:${listening.port}/`);
 if (redisUrl) console.log(`engine: redis at ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
+else if (natsUrl) console.log(`engine: nats at ${natsUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
 
 let stopping = false;
 async function shutdown() {

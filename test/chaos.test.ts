@@ -9,6 +9,8 @@ import { silentLogger } from '../src/shared/logger.js';
 import { describe, expect, it } from 'vitest';
 import type { Client, GapEvent } from '../src/client/node.js';
 import { redisEngine } from '../src/engines/redis/index.js';
+import { natsEngine } from '../src/engines/nats/index.js';
+import { dropNatsPrefix, NATS_URL, natsMissing, natsTestPrefix } from './nats-helpers.js';
 import type { Engine, Server } from '../src/server/index.js';
 import { dropPrefix, REDIS_URL, redisAnswers, testPrefix } from './redis-helpers.js';
 import { CLUSTER_URLS, clusterSkipReason, dropClusterPrefix } from './redis-cluster-helpers.js';
@@ -31,6 +33,10 @@ if (noCluster) console.warn(`SKIP chaos on the Redis Cluster engine: ${noCluster
 /** The WebSocket runs at full size; the SSE fallback (docs/protocol.md §8), slower per request, at a smaller one. */
 const WEBSOCKET = { transport: 'websocket', clients: 20, messages: 20_000, options: (): ClientOptions => ({}) };
 const SSE = { transport: 'sse', clients: 4, messages: 1_200, options: (): ClientOptions => ({ WebSocket: sse({ WebSocket: null }) }) };
+/** The Redis Cluster and NATS engines at a third of the size: the same cuts, a shorter run (the suite's time budget). */
+const SHORTER = { ...WEBSOCKET, clients: 10, messages: 6_000 };
+const noNats = await natsMissing();
+if (noNats) console.warn(`SKIP chaos on the NATS engine: ${noNats}`);
 const engines = [
   { name: 'memory', ...WEBSOCKET, make: (): Engine | undefined => undefined },
   { name: 'memory', ...SSE, make: (): Engine | undefined => undefined },
@@ -47,7 +53,7 @@ const engines = [
   },
   {
     name: 'redis cluster',
-    ...WEBSOCKET,
+    ...SHORTER,
     make: (): Engine => {
       const prefix = testPrefix();
       const engine = redisEngine({ cluster: CLUSTER_URLS, prefix, logger: silentLogger });
@@ -56,10 +62,21 @@ const engines = [
       return engine;
     },
   },
+  {
+    name: 'nats',
+    ...SHORTER,
+    make: (): Engine => {
+      const prefix = natsTestPrefix();
+      const engine = natsEngine({ url: NATS_URL, prefix, logger: silentLogger });
+      scope.defer(() => dropNatsPrefix(prefix));
+      scope.track(engine);
+      return engine;
+    },
+  },
 ];
 
 describe.each(engines)('chaos on the $name engine over $transport: connections severed every 50-500 ms', ({ name, make, transport, clients: CLIENTS, messages: MESSAGES, options }) => {
-  it.skipIf((name === 'redis' && !hasRedis) || (name === 'redis cluster' && noCluster !== undefined))('delivers every message exactly once and in order, and runs every keyed call once', { timeout: 120_000 }, async () => {
+  it.skipIf((name === 'redis' && !hasRedis) || (name === 'redis cluster' && noCluster !== undefined) || (name === 'nats' && noNats !== undefined))('delivers every message exactly once and in order, and runs every keyed call once', { timeout: 120_000 }, async () => {
     const runs = new Map<string, number>();
     const engine = make();
     const { server, port } = await scope.server(

@@ -14,9 +14,13 @@ import { silentLogger } from '../src/shared/logger.js';
 import { createTestScope, until } from './helpers.js';
 import { dropPrefix, REDIS_URL, redisAnswers, testPrefix } from './redis-helpers.js';
 import { CLUSTER_URLS, clusterSkipReason, dropClusterPrefix } from './redis-cluster-helpers.js';
+import { connect as natsConnect } from '@nats-io/transport-node';
+import { natsEngine } from '../src/engines/nats/index.js';
+import { dropNatsPrefix, NATS_URL, natsMissing, natsTestPrefix } from './nats-helpers.js';
 
 const hasRedis = await redisAnswers();
 const noCluster = await clusterSkipReason();
+const noNats = await natsMissing();
 const scope = createTestScope();
 
 /** One engine family under test: how to make instances that share (or do not share) their data. */
@@ -87,6 +91,38 @@ const ENGINES: EngineFixture[] = [
         client.on('error', () => {});
         scope.defer(() => client.disconnect());
         return { engine: redisEngine({ client, prefix, nodeTtlMs }), die: () => client.disconnect() };
+      },
+    },
+  },
+  {
+    name: 'nats',
+    ...(noNats ? { skip: noNats } : {}),
+    dataset: () => {
+      const p = natsTestPrefix();
+      scope.defer(() => dropNatsPrefix(p));
+      return p;
+    },
+    create: (prefix, o) => natsEngine({ url: NATS_URL, prefix, ...o }),
+    shared: true,
+    // JetStream lost the topics' streams (a server restarted without its store).
+    loseData: (prefix) => dropNatsPrefix(prefix, { all: false }),
+    mortal: {
+      create(prefix, nodeTtlMs) {
+        // Its own connection, closed by the test without a goodbye: the engine can no longer
+        // heartbeat, as if its process had been killed.
+        const conn = natsConnect({ servers: NATS_URL, maxReconnectAttempts: 0 });
+        let engine: Engine | undefined;
+        const lazy: Engine = new Proxy({} as Engine, {
+          get: (_, k: keyof Engine) =>
+            k === 'attach'
+              ? async (n: EngineNode) => {
+                  engine = natsEngine({ connection: await conn, prefix, nodeTtlMs });
+                  return engine.attach(n);
+                }
+              : (...args: unknown[]) => (engine![k] as (...a: unknown[]) => unknown)(...args),
+        });
+        scope.defer(async () => (await conn).close());
+        return { engine: lazy, die: () => void conn.then((c) => c.close()) };
       },
     },
   },

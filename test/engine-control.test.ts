@@ -13,10 +13,14 @@ import { silentLogger } from '../src/shared/logger.js';
 import { createTestScope, until } from './helpers.js';
 import { dropPrefix, REDIS_URL, requireRedis, testPrefix } from './redis-helpers.js';
 import { CLUSTER_URLS, clusterSkipReason, dropClusterPrefix } from './redis-cluster-helpers.js';
+import { natsEngine } from '../src/engines/nats/index.js';
+import { dropNatsPrefix, NATS_URL, natsMissing, natsTestPrefix } from './nats-helpers.js';
 
 const hasRedis = await requireRedis('test/engine-control.test.ts (redis entry)');
 const noCluster = await clusterSkipReason();
 if (noCluster) console.warn(`SKIP test/engine-control.test.ts (redis cluster entry): ${noCluster}`);
+const noNats = await natsMissing();
+if (noNats) console.warn(`SKIP test/engine-control.test.ts (nats entry): ${noNats}`);
 const scope = createTestScope();
 
 const ENGINES: { name: string; skip?: string; nodes: number; create(dataset: string): Engine; dataset(): string }[] = [
@@ -42,6 +46,17 @@ const ENGINES: { name: string; skip?: string; nodes: number; create(dataset: str
       return p;
     },
     create: (prefix) => redisEngine({ cluster: CLUSTER_URLS, prefix }),
+  },
+  {
+    name: 'nats',
+    ...(noNats ? { skip: noNats } : {}),
+    nodes: 2,
+    dataset() {
+      const p = natsTestPrefix();
+      scope.defer(() => dropNatsPrefix(p));
+      return p;
+    },
+    create: (prefix) => natsEngine({ url: NATS_URL, prefix }),
   },
 ];
 

@@ -147,9 +147,15 @@ describe('package', () => {
     }
   });
 
+  it('switchboard/nats needs the @nats-io packages (optional peers) and loads nothing of the client or of ioredis', () => {
+    const { bare, files } = importGraph(resolve(root, 'dist/engines/nats/index.js'));
+    expect([...new Set(bare.filter((s) => !s.startsWith('node:')))].sort()).toEqual(['@nats-io/jetstream', '@nats-io/kv', '@nats-io/transport-node']);
+    expect([...files].filter((f) => /[\\/]client[\\/]/.test(f))).toEqual([]);
+  });
+
   it('exports map subpaths with types, importable from plain Node JS by package name', async () => {
     const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string> | string> };
-    for (const sub of ['./server', './client', './msgpack', './sse', './protocol', './bridge', './bridge/server', './redis', './react', './metrics', './pino', './otel']) {
+    for (const sub of ['./server', './client', './msgpack', './sse', './protocol', './bridge', './bridge/server', './redis', './nats', './react', './metrics', './pino', './otel']) {
       const e = pkg.exports[sub] as Record<string, string>;
       expect(Object.keys(e)[0]).toBe('types');
       for (const target of Object.values(e)) expect(existsSync(resolve(root, target))).toBe(true);

@@ -97,7 +97,7 @@ describe('packaging', () => {
 
   it('every subpath export lists types first and a default condition last', () => {
     const subpaths = Object.entries(manifest.exports).filter(([sub]) => sub !== './package.json');
-    expect(subpaths.map(([sub]) => sub)).toEqual(['./server', './client', './protocol', './msgpack', './sse', './redis', './bridge', './bridge/server', './react', './metrics', './pino', './otel']);
+    expect(subpaths.map(([sub]) => sub)).toEqual(['./server', './client', './protocol', './msgpack', './sse', './redis', './nats', './bridge', './bridge/server', './react', './metrics', './pino', './otel']);
     for (const [sub, conditions] of subpaths) {
       const keys = Object.keys(conditions);
       expect({ sub, first: keys[0], last: keys.at(-1) }).toEqual({ sub, first: 'types', last: 'default' });
@@ -119,14 +119,14 @@ describe('packaging', () => {
     expect(code, output).toBe(0);
   });
 
-  it('every subpath loads by import and by require() in an app that installed the tarball', async () => {
+  it('every subpath loads by import and by require() in an app that installed the tarball', { timeout: 60_000 }, async () => {
     const app = join(tmp, 'app');
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
-    // The optional peers switchboard/redis, /react, /metrics, /pino and /otel need. --prefer-offline:
-    // the repository's own install already put these versions in the npm cache.
+    // The optional peers switchboard/redis, /nats, /react, /metrics, /pino and /otel need.
+    // --prefer-offline: the repository's own install already put these versions in the npm cache.
     const version = (pkg: string) => (JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
-    const peers = ['ioredis', 'react', 'prom-client', 'pino', '@opentelemetry/api'].map((p) => `${p}@${version(p)}`);
+    const peers = ['ioredis', '@nats-io/transport-node', '@nats-io/jetstream', '@nats-io/kv', 'react', 'prom-client', 'pino', '@opentelemetry/api'].map((p) => `${p}@${version(p)}`);
     const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', tarball, ...peers], app);
     expect(install.code, install.output).toBe(0);
 

@@ -82,7 +82,7 @@ export interface RuntimeServerConfig {
   /** The SSE fallback (docs/protocol.md §8). @default off */
   sse?: boolean;
   /** @default { kind: 'memory' } */
-  engine?: { kind: 'memory' } | { kind: 'redis'; url: string; prefix: string; nodeTtlMs?: number };
+  engine?: { kind: 'memory' } | { kind: 'redis' | 'nats'; url: string; prefix: string; nodeTtlMs?: number };
 }
 
 /** A fixture server running in a child process. */

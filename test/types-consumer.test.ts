@@ -117,8 +117,10 @@ describe('consumer projects type-check the packed package', () => {
     expect(await typecheck('browser', { types: [], lib: ['ES2022', 'DOM'] }, ['react', '@types/react', 'csstype'], `${consumer}\n${reactConsumer}`)).toBe('');
   }, 70_000);
 
-  it('a Node project: switchboard/server and switchboard/redis with @types/node but not @types/ws', async () => {
+  it('a Node project: switchboard/server, switchboard/redis and switchboard/nats with @types/node but not @types/ws', async () => {
     const app = readFileSync(resolve(root, 'test/fixtures/consumer-node/app.ts'), 'utf8');
-    expect(await typecheck('node', { types: ['node'], lib: ['ES2022'] }, ['@types/node', 'undici-types', 'ioredis'], app)).toBe('');
+    // The NATS peers and what they depend on (npm installs those with them).
+    const nats = ['transport-node', 'jetstream', 'kv', 'nats-core', 'nkeys', 'nuid'].map((p) => `@nats-io/${p}`);
+    expect(await typecheck('node', { types: ['node'], lib: ['ES2022'] }, ['@types/node', 'undici-types', 'ioredis', ...nats], app)).toBe('');
   }, 40_000);
 });

@@ -45,4 +45,38 @@ function scale(nodes) {
   };
 }
 
-export default [scale(1), scale(2), scale(3)];
+export const NATS_URL = process.env.SWITCHBOARD_NATS_URL ?? 'nats://127.0.0.1:4222';
+
+/** Whether a NATS server greets a connection at the URL within a second (it sends INFO first). */
+async function natsAnswers(url) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const s = connect(Number(port || 4222), hostname || '127.0.0.1');
+    const done = (ok) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(1_000, () => done(false));
+    s.once('error', () => done(false));
+    s.once('data', (d) => done(String(d).startsWith('INFO')));
+  });
+}
+
+// Left out of smoke runs (CI's harness check, which the Redis scenarios already exercise the same way).
+const natsSkip = process.argv.includes('--smoke')
+  ? 'the NATS scale-out runs in --quick and full runs only'
+  : (await natsAnswers(NATS_URL)) ? undefined : `no NATS answers at ${NATS_URL}`;
+
+/** The same fan-out on the NATS JetStream engine (docs/scaling.md, "NATS"): compared with Redis in the same run. */
+function scaleNats(nodes) {
+  return {
+    ...scale(nodes),
+    name: `fanout-nats-${nodes}`,
+    title: `Fan-out over NATS, ${nodes} node${nodes > 1 ? 's' : ''} (subscribers spread over them)`,
+    skip: natsSkip,
+    // One fixed prefix: its two KV buckets are reused by every run (each node leaves the registry on close).
+    servers: () => Array.from({ length: nodes }, () => ({ nats: NATS_URL, prefix: 'sb-bench' })),
+  };
+}
+
+export default [scale(1), scale(2), scale(3), scaleNats(1), scaleNats(2), scaleNats(3)];

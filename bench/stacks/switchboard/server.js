@@ -7,11 +7,17 @@ import { CHUNK, STREAM_ITEM } from '../payloads.js';
 
 /**
  * `redis`: a Redis URL to run on the Redis engine (the scale-out scenarios), with `prefix`;
- * `cluster`: the node URLs of a Redis Cluster instead (bench/scenarios/shards.js).
+ * `cluster`: the node URLs of a Redis Cluster instead (bench/scenarios/shards.js);
+ * `nats`: a NATS URL to run on the NATS JetStream engine instead.
  * `metrics`: observed by prometheus() (switchboard/metrics), to measure what metrics cost.
  */
-export async function start({ host, redis, cluster, prefix, metrics }) {
-  const engine = redis || cluster ? (await import('switchboard/redis')).redisEngine({ ...(cluster ? { cluster } : { url: redis }), prefix, logger: silentLogger }) : undefined;
+export async function start({ host, redis, cluster, nats, prefix, metrics }) {
+  const engine =
+    redis || cluster
+      ? (await import('switchboard/redis')).redisEngine({ ...(cluster ? { cluster } : { url: redis }), prefix, logger: silentLogger })
+      : nats
+        ? (await import('switchboard/nats')).natsEngine({ url: nats, prefix, logger: silentLogger })
+        : undefined;
   const observe = metrics ? (await import('switchboard/metrics')).prometheus() : undefined;
   const server = createServer({
     host,
