@@ -32,6 +32,8 @@ export function natsNames(prefix: string) {
     streamPrefix: `${prefix}-h-`,
     /** The subject every node listens on for server-control commands. */
     control: `${prefix}.ctl`,
+    /** A node's own subject: payloads other nodes relay to it (the SSE fallback's forwarded POSTs). */
+    relay: (nodeId: string) => `${prefix}.n.${nodeId}`,
     /** KV bucket of presence, the node registry and grants (no TTL: entries live as long as their owner). */
     stateBucket: `${prefix}-state`,
     /** KV bucket of idempotent-call records (its TTL bounds every record). */

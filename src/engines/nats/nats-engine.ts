@@ -41,6 +41,8 @@ export interface NatsEngine extends Engine {
   readonly nodeId: string;
   /** Publishes a server-control command on the subject every node listens on (docs/scaling.md). */
   control(message: ControlMessage): Promise<void>;
+  /** Hands `payload` to node `nodeId` (a request on its own subject); resolves whether a live node took it (docs/scaling.md). */
+  relay(nodeId: string, payload: Uint8Array): Promise<boolean>;
   health(): EngineHealth;
 }
 
@@ -54,6 +56,8 @@ interface Link {
   calls: CallRecords;
   grants: Grants;
   control: Subscription;
+  /** This node's own subject (`Engine.relay`). */
+  inbox: Subscription;
 }
 
 /** A topic this node has subscribers of. */
@@ -231,6 +235,15 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
         node?.control?.(c);
       },
     });
+    // Node-to-node delivery (Engine.relay): a request on this node's subject, answered once the
+    // payload is handed over, so the sender learns that a live node of that id took it.
+    const inbox = nc.subscribe(names.relay(nodeId), {
+      callback: (err, m) => {
+        if (err) return onError(err, 'relay');
+        node?.relayed?.(view(m.data));
+        m.respond();
+      },
+    });
     const history = new HistoryStreams({ nc, js, jsm, names, timeoutMs: o.commandTimeoutMs });
     const presence = new NatsPresence({
       kv: state,
@@ -241,13 +254,14 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
       run,
       onError,
     });
-    link = { nc, js, jsm, history, presence, calls: new CallRecords(callKv, names), grants: new Grants(state, names), control };
+    link = { nc, js, jsm, history, presence, calls: new CallRecords(callKv, names), grants: new Grants(state, names), control, inbox };
     try {
       await run('attach', () => nc.flush());
       await presence.start();
     } catch (err) {
       link = undefined;
       control.unsubscribe();
+      inbox.unsubscribe();
       return fail(err instanceof SwitchboardError ? err : unavailable('attach', String(err)));
     }
     node = n;
@@ -322,6 +336,17 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
       t.order.close();
       if (!link?.nc.isClosed()) t.sub.unsubscribe();
     },
+    async relay(to, payload) {
+      const l = need();
+      if (!connected) throw unavailable('relay', 'not connected to NATS');
+      try {
+        await l.nc.request(names.relay(to), payload, { timeout: o.commandTimeoutMs });
+        return true;
+      } catch {
+        // No responders (no live node of that id) or no answer in time: not taken (at most once).
+        return false;
+      }
+    },
     async control(message) {
       const l = need();
       if (!connected) throw unavailable('control', 'not connected to NATS');
@@ -372,6 +397,7 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
       connected = false;
       if (o.connection) {
         l.control.unsubscribe();
+        l.inbox.unsubscribe();
       } else {
         await l.nc.close().catch(() => {});
       }
