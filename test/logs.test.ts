@@ -38,21 +38,21 @@ describe('createPinoLogger', () => {
         nested: { apiKey: 'key-3', secret: 'sec-4', kept: 'visible' },
         headers: { cookie: 'sid=cookie-5', 'x-api-key': 'key-6' },
         req: {
-          url: '/ws?room=7&token=tok-8&auth=tok-9',
-          headers: { authorization: 'Bearer tok-10', 'sec-websocket-protocol': 'switchboard.v1.json, switchboard.token.tok-11', host: 'example.test' },
+          url: '/ws/sse?session=n1.sess-13&seq=4&token=tok-8&auth=tok-9',
+          headers: { authorization: 'Bearer tok-10', 'sec-websocket-protocol': 'switchboard.v1.json, switchboard.token.tok-11', 'switchboard-protocol': 'switchboard.v1.json, switchboard.token.tok-12', host: 'example.test' },
         },
         user: { email: 'a@b.test', id: 'u1' },
       },
       'request',
     );
     const text = out.text();
-    for (let i = 1; i <= 11; i++) expect(text).not.toMatch(new RegExp(`-${i}\\b`));
+    for (let i = 1; i <= 13; i++) expect(text).not.toMatch(new RegExp(`-${i}\\b`));
     expect(text).not.toContain('a@b.test');
     const [line] = out.lines as [Record<string, any>];
     expect(line.msg).toBe('request');
     expect(line.nested.kept).toBe('visible');
     expect(line.token).toBe('[Redacted]');
-    expect(line.req.url).toBe('/ws?room=7&token=[Redacted]&auth=[Redacted]');
+    expect(line.req.url).toBe('/ws/sse?session=[Redacted]&seq=4&token=[Redacted]&auth=[Redacted]');
     expect(line.req.headers.host).toBe('example.test');
     expect(line.user).toEqual({ email: '[Redacted]', id: 'u1' });
   });

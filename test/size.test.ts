@@ -27,7 +27,7 @@ const TARGET = 8_192;
 // grant of its own `sub` in flight, docs/protocol.md §2.9) and two diagnostics (a token provider
 // refused 3 times for one unhealable reason stops; a queued request's TIMEOUT names why the client
 // is offline, docs/client.md "When things go wrong");
-// then by 39 for the immediate reconnect on MOVED (a draining node, docs/client.md "Reconnection")
+// then by 39 for the prompt reconnect on MOVED (a draining node, docs/client.md "Reconnection")
 // and the browser entry's refusal of the Node-only `tls` option.
 const BUDGET = 10_088;
 

@@ -404,8 +404,9 @@ class ClientConnection implements Connection, Beating {
       const why = !opts.reconnect ? 'reconnect is off' : !retryable ? 'the server asked not to reconnect' : `gave up after ${attempt} attempts`;
       return this.#stop(code, reason, undefined, httpStatus, why);
     }
-    // MOVED on a welcomed connection (no failed attempt): a draining server asks for another node now (docs/client.md, "Reconnection").
-    const delayMs = code === CloseCode.MOVED && !failure ? 0 : backoffDelay(attempt, opts.reconnect.initialDelayMs, opts.reconnect.maxDelayMs);
+    // MOVED on a welcomed connection (no failed attempt): a draining server asks for another node
+    // now, so the first attempt's jitter only, which spreads its clients (docs/client.md, "Reconnection").
+    const delayMs = backoffDelay(code === CloseCode.MOVED && !failure ? 0 : attempt, opts.reconnect.initialDelayMs, opts.reconnect.maxDelayMs);
     this.#attempt = attempt + 1;
     this.state = 'reconnecting';
     this.#emitClose(code, reason, true, httpStatus);

@@ -25,17 +25,17 @@ export interface PinoLoggerOptions {
  * Paths always redacted: tokens, passwords, secrets, credentials, API keys, authorization and
  * cookie headers and the subprotocol header (which may carry a token, docs/protocol.md §1.3), at the
  * top of a line's object and one level down (`req.headers.cookie` and `headers.cookie` alike). A URL
- * field (`url`, `*.url`) keeps its path but loses the values of `token`, `access_token` and
- * `auth` query parameters.
+ * field (`url`, `*.url`) keeps its path but loses the values of `token`, `access_token`, `auth`
+ * and `session` (an SSE fallback session id) query parameters.
  */
 export const REDACTED_PATHS: readonly string[] = (() => {
   const fields = ['token', 'accessToken', 'access_token', 'refreshToken', 'idToken', 'password', 'secret', 'clientSecret', 'credentials', 'apiKey', 'authorization', 'cookie'];
-  const headers = ['authorization', 'cookie', '"set-cookie"', '"proxy-authorization"', '"sec-websocket-protocol"', '"x-api-key"'];
+  const headers = ['authorization', 'cookie', '"set-cookie"', '"proxy-authorization"', '"sec-websocket-protocol"', '"switchboard-protocol"', '"x-api-key"'];
   const h = headers.map((n) => (n.startsWith('"') ? `headers[${n}]` : `headers.${n}`));
   return [...fields, ...fields.map((f) => `*.${f}`), ...h, ...h.map((p) => `*.${p}`), ...h.map((p) => `*.*.${p}`), 'url', '*.url'];
 })();
 
-const QUERY_SECRET = /([?&](?:token|access_token|auth)=)[^&#]*/gi;
+const QUERY_SECRET = /([?&](?:token|access_token|auth|session)=)[^&#]*/gi;
 
 /** What a redacted path becomes: a URL keeps its path with its secret query values replaced. */
 function censor(value: unknown, path: string[]): unknown {

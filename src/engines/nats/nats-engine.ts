@@ -342,9 +342,12 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
       try {
         await l.nc.request(names.relay(to), payload, { timeout: o.commandTimeoutMs });
         return true;
-      } catch {
-        // No responders (no live node of that id) or no answer in time: not taken (at most once).
-        return false;
+      } catch (err) {
+        // No responders: no live node of that id, so the payload was not taken. Anything else (no
+        // answer in time, a dropped link) may be passing: UNAVAILABLE, which the SSE fallback
+        // answers 503 so the client retries the same POST (its `seq` drops a repeat).
+        if (noResponders(err)) return false;
+        throw unavailable('relay', `node ${to} did not confirm: ${err instanceof Error ? err.message : String(err)}`);
       }
     },
     async control(message) {
@@ -403,4 +406,10 @@ export function natsEngine(options?: NatsEngineOptions): NatsEngine {
       }
     },
   };
+}
+
+/** Whether a NATS request failed because nothing subscribes to its subject (the client's no-responders answer). */
+function noResponders(err: unknown): boolean {
+  const e = err as { isNoResponders?: () => boolean; name?: string; cause?: { name?: string } } | undefined;
+  return e?.isNoResponders?.() === true || e?.name === 'NoRespondersError' || e?.cause?.name === 'NoRespondersError';
 }
