@@ -119,6 +119,13 @@ describe('server.drain()', () => {
     const server = { drain: () => Promise.resolve({ moved: 0, cut: 0, durationMs: 0 }) };
     expect(() => drainOnSignals(server, { signals: [] })).toThrow('signals must be a non-empty list of signal names');
     expect(() => drainOnSignals(server, { timeoutMs: -1 })).toThrow(/timeoutMs must be a non-negative number/);
+    expect(() => drainOnSignals(server, { timeout: 5_000 } as never)).toThrow(new TypeError('timeout is not an option (signals, timeoutMs, beforeExit, exit, logger)'));
+  });
+
+  it('server.drain() refuses a key that is not an option, before draining anything', async () => {
+    const a = await scope.server({});
+    expect(() => a.server.drain({ timeout: 5_000 } as never)).toThrow(new TypeError('drain.timeout is not an option (timeoutMs)'));
+    expect(a.server.health().draining).toBe(false);
   });
 });
 

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMemoryEngine } from '../src/engines/memory.js';
 import { redisEngine } from '../src/engines/redis/index.js';
+import { resolveNatsOptions } from '../src/engines/nats/options.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -37,6 +38,16 @@ describe('redis engine options', () => {
     expect(() => redisEngine({ historyMetaTtlMs: Number.POSITIVE_INFINITY })).toThrow(/^historyMetaTtlMs/);
     expect(() => redisEngine({ prefix: 3 as never })).toThrow(/^prefix must be a string/);
     expect(() => redisEngine({ logger: 'log' as never })).toThrow(/^logger must be a logger/);
+  });
+});
+
+describe('nats engine options', () => {
+  it('refuses a key that is not an option, naming the valid ones', () => {
+    // resolveNatsOptions is what natsEngine() runs first, before it connects to anything.
+    expect(() => resolveNatsOptions({ prefx: 'app' } as never)).toThrow(
+      new TypeError('prefx is not an option (url, connection, prefix, nodeTtlMs, historyMetaTtlMs, commandTimeoutMs, reorderWaitMs, callRecordMaxAgeMs, logger)'),
+    );
+    expect(resolveNatsOptions({ prefix: 'app' }).prefix).toBe('app');
   });
 });
 

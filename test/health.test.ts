@@ -95,6 +95,8 @@ describe('health checks', () => {
     expect(() => createServer({ health: { liveness: '/h', readiness: '/h' } })).toThrow('health.liveness and health.readiness are both "/h": give each its own path');
     expect(() => createServer({ health: 'yes' as never })).toThrow(/health must be true, false or/);
     expect(() => createServer({ health: undefined })).not.toThrow();
+    // A misspelt key would keep '/readyz' and a probe on '/ready' would get 404 forever.
+    expect(() => createServer({ health: { readyness: '/ready' } as never })).toThrow(new TypeError('health.readyness is not an option (liveness, readiness)'));
   });
 
   it('the egress relay answers /healthz and /readyz too', async () => {

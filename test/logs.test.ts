@@ -65,6 +65,8 @@ describe('createPinoLogger', () => {
     vi.stubEnv('SWITCHBOARD_LOG_LEVEL', 'loud');
     expect(() => createPinoLogger()).toThrow(/SWITCHBOARD_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got "loud"/);
     expect(() => createPinoLogger({ level: 'verbose' as never })).toThrow(/level must be one of/);
+    // A misspelt redact would write the secrets it was meant to hide.
+    expect(() => createPinoLogger({ redacts: ['user.email'] } as never)).toThrow(new TypeError('redacts is not an option (level, redact, base, destination)'));
     expect(() => createPinoLogger({ redact: 'token' as never })).toThrow(/redact must be an array/);
   });
 

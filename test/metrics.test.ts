@@ -128,6 +128,7 @@ describe('prometheus()', () => {
     expect(() => prometheus({ path: 'metrics' })).toThrow(/path must be a path starting with "\/"/);
     expect(() => prometheus({ prefix: 'bad-prefix' })).toThrow(/prefix must be a Prometheus name prefix/);
     expect(() => prometheus({ buckets: [1, 0.5] })).toThrow(/buckets must be increasing/);
+    expect(() => prometheus({ bucket: [1] } as never)).toThrow(new TypeError('bucket is not an option (registry, path, prefix, buckets)'));
     const once = prometheus({ path: false });
     await scope.server({ observe: once });
     await expect(scope.server({ observe: once })).rejects.toThrow(/already observes a server/);

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolveOptions } from '../src/server/options.js';
+import { knownKeys } from '../src/shared/options.js';
 import { SERVER_DEFAULTS, createServer } from '../src/server/index.js';
 import { createTestScope, guardUnhandledRejections } from './helpers.js';
 
@@ -55,6 +56,27 @@ describe('server options', () => {
     ];
     for (const [options, path] of cases) expect(() => createServer(options), JSON.stringify(options)).toThrow(path);
     for (const [options] of cases) expect(() => createServer(options)).toThrow(TypeError);
+  });
+
+  it('refuses a key that is not an option inside the option objects, naming its path and the valid keys', () => {
+    // withDefaults alone would copy a misspelt key through and keep the default silently.
+    expect(() => createServer({ sse: { keepAliveMs: 5_000 } as never })).toThrow(
+      new TypeError('sse.keepAliveMs is not an option (keepaliveMs, maxBodyBytes, reorderTimeoutMs, maxHeldPosts)'),
+    );
+    expect(() => createServer({ health: { live: '/live' } as never })).toThrow(/^health\.live is not an option \(liveness, readiness\)$/);
+    expect(() => createServer({ tls: { key: 'k', cert: 'c', certs: 'c' } as never })).toThrow(/^tls\.certs is not an option \(key, cert, ca\)$/);
+    // The right spellings still pass (and sse: true / health: true take no keys to check).
+    expect(() => createServer({ sse: { keepaliveMs: 5_000 }, health: { readiness: '/ready' } })).not.toThrow();
+    expect(() => createServer({ sse: true, health: true })).not.toThrow();
+  });
+
+  it('knownKeys: the one check behind those errors', () => {
+    expect(knownKeys('a.b', { x: 1, y: undefined }, ['x', 'y'])).toEqual({ x: 1, y: undefined });
+    expect(() => knownKeys('a.b', { x: 1, z: 2 }, ['x', 'y'])).toThrow(new TypeError('a.b.z is not an option (x, y)'));
+    expect(() => knownKeys('', { z: 2 }, ['x'])).toThrow(new TypeError('z is not an option (x)'));
+    // Not an object: left to the caller's own check, which says what was expected.
+    expect(knownKeys('a', undefined, ['x'])).toBeUndefined();
+    expect(knownKeys('a', true, ['x'])).toBe(true);
   });
 
   it('checks stream batches and upload windows the same way', () => {

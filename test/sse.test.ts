@@ -192,5 +192,6 @@ describe('sse(): WebSocket first, SSE when it is blocked', () => {
   it('refuses bad options with the option named', () => {
     expect(() => sse({ upgradeTimeoutMs: 0 })).toThrow(/upgradeTimeoutMs/);
     expect(() => sse({ retryWebSocketMs: -1 })).toThrow(/retryWebSocketMs/);
+    expect(() => sse({ upgradeTimeout: 1_000 } as never)).toThrow(new TypeError('upgradeTimeout is not an option (WebSocket, upgradeTimeoutMs, retryWebSocketMs, fetch)'));
   });
 });

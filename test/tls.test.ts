@@ -113,6 +113,11 @@ describe('TLS', () => {
     expect(() => connect('wss://x/ws', { tls: { ca: 42 as never } })).toThrow(/tls\.ca must be PEM text or bytes/);
     expect(() => connect('wss://x/ws', { tls: { ca: 'pem' }, WebSocket: WebSocket as never })).toThrow(/either options\.tls or options\.WebSocket/);
     expect(() => connectBrowser('wss://x/ws', { tls: { ca: 'pem' } })).toThrow('options.tls works only under Node');
+    // A misspelt key would leave certificate checks on (or off) against the caller's intent.
+    expect(() => connect('wss://x/ws', { tls: { rejectUnauthorised: false } as never })).toThrow(
+      new TypeError('tls.rejectUnauthorised is not an option (ca, cert, key, rejectUnauthorized, servername)'),
+    );
+    expect(() => createServer({ tls: { key: 'k', cert: 'c', passphrase: 'p' } as never })).toThrow(new TypeError('tls.passphrase is not an option (key, cert, ca)'));
   });
 
   it('the egress relay serves wss:// (tls) and opens a wss:// upstream it verifies with upstreamTls.ca', async () => {

@@ -5,6 +5,7 @@
  */
 import { pino, type DestinationStream, type Logger as PinoLogger, type LoggerOptions } from 'pino';
 import { envLogLevel, isLogLevel, LOG_LEVELS, type LogLevel } from '../shared/logger.js';
+import { knownKeys } from '../shared/options.js';
 
 /** Options of {@link createPinoLogger}. */
 export interface PinoLoggerOptions {
@@ -71,6 +72,7 @@ function resolveLevel(given: unknown): LogLevel {
  * const server = createServer({ port: 8080, logger: createPinoLogger({ base: { service: 'chat' } }) });
  */
 export function createPinoLogger(options: PinoLoggerOptions = {}): PinoLogger {
+  knownKeys('', options, ['level', 'redact', 'base', 'destination']);
   if (options.redact !== undefined && !(Array.isArray(options.redact) && options.redact.every((p) => typeof p === 'string'))) {
     throw new TypeError('redact must be an array of paths (strings)');
   }

@@ -9,7 +9,7 @@ import { Registry, type Metric } from 'prom-client';
 import { REFUSAL_CATEGORIES, type RefusalCategory } from '../net/refusal.js';
 import { closeCodeLabel, type CodecMeter, type ObservedServer, type Observer, type Outcome, type StreamKind } from '../server/observe.js';
 import type { EngineObserver } from '../engines/engine.js';
-import { withDefaults } from '../shared/options.js';
+import { knownKeys, withDefaults } from '../shared/options.js';
 import { CodecTally, type Cell, HistogramTally, LabelledTally, TimedTallies } from './tally.js';
 
 /** Options of {@link prometheus}. */
@@ -79,7 +79,7 @@ function histogramValues(name: string, labels: Record<string, string>, h: Histog
  * const server = createServer({ port: 8080, observe: prometheus() }); // GET /metrics
  */
 export function prometheus(options: PrometheusOptions = {}): PrometheusObserver {
-  const o = withDefaults(DEFAULTS, options);
+  const o = withDefaults(DEFAULTS, knownKeys('', options, ['registry', 'path', 'prefix', 'buckets']));
   if (o.path !== false && (typeof o.path !== 'string' || !o.path.startsWith('/'))) throw new TypeError(`path must be a path starting with "/", or false, got ${String(o.path)}`);
   if (typeof o.prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/.test(o.prefix)) throw new TypeError(`prefix must be a Prometheus name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*), got ${String(o.prefix)}`);
   const bounds = [...o.buckets];

@@ -5,7 +5,7 @@
  * down, it drains or shuts down, it is full). Both answer JSON, are never cached, and are served by
  * the endpoint's HTTP routes (net/http-routes.ts), so they work on every transport.
  */
-import { check, withDefaults } from '../shared/options.js';
+import { check, knownKeys, withDefaults } from '../shared/options.js';
 import type { HttpRoutes } from './http-routes.js';
 
 /** The `health` option: which paths answer the checks. */
@@ -36,7 +36,7 @@ export interface Readiness {
 export function resolveHealth(option: unknown, wsPath: string): HealthPaths | undefined {
   if (option === undefined || option === false) return undefined;
   check('health', option, option === true || (typeof option === 'object' && option !== null && !Array.isArray(option)), 'true, false or { liveness?, readiness? }');
-  const paths = withDefaults(HEALTH_DEFAULTS, option === true ? undefined : (option as HealthOptions));
+  const paths = withDefaults(HEALTH_DEFAULTS, option === true ? undefined : knownKeys('health', option as HealthOptions, ['liveness', 'readiness']));
   for (const key of ['liveness', 'readiness'] as const) {
     const p = paths[key];
     check(`health.${key}`, p, typeof p === 'string' && p.startsWith('/'), 'a path starting with "/"');

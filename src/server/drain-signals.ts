@@ -3,7 +3,7 @@
  * (docs/deploy.md, "Rolling deploys"). Opt-in: a library never takes over a process's signals
  * unasked.
  */
-import { bool, check, func, nonNegativeMs, withDefaults } from '../shared/options.js';
+import { bool, check, func, knownKeys, nonNegativeMs, withDefaults } from '../shared/options.js';
 import { checkLogger, consoleLogger, type Logger } from '../shared/logger.js';
 import type { DrainReport, Server } from './types.js';
 
@@ -40,6 +40,7 @@ const DEFAULTS = { signals: ['SIGTERM', 'SIGINT'] as NodeJS.Signals[], timeoutMs
  * drainOnSignals(server, { timeoutMs: 20_000, beforeExit: () => engine.close() });
  */
 export function drainOnSignals(server: Pick<Server, 'drain'>, options: DrainOnSignalsOptions = {}): () => void {
+  knownKeys('', options, ['signals', 'timeoutMs', 'beforeExit', 'exit', 'logger']);
   const o = withDefaults(DEFAULTS, { signals: options.signals, timeoutMs: options.timeoutMs, exit: options.exit });
   const signals = check<NodeJS.Signals[]>('signals', o.signals, Array.isArray(o.signals) && o.signals.length > 0 && o.signals.every((s) => typeof s === 'string'), 'a non-empty list of signal names');
   const timeoutMs = nonNegativeMs('timeoutMs', o.timeoutMs);

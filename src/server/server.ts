@@ -19,7 +19,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { createDispatcher, type CommandEntry } from './dispatch.js';
 import type { StreamEntry, UploadEntry } from './streams.js';
 import { SERVER_DEFAULTS, resolveHistory, resolveOptions, type HistoryConfig, type ServerOptions } from './options.js';
-import { nonNegativeMs, positiveInt, withDefaults } from '../shared/options.js';
+import { knownKeys, nonNegativeMs, positiveInt, withDefaults } from '../shared/options.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createIdempotency } from './idempotency.js';
 import { createMembers } from './members.js';
@@ -290,6 +290,7 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       };
     },
     drain(options) {
+      knownKeys('drain', options, ['timeoutMs']);
       const timeoutMs = nonNegativeMs('drain timeoutMs', options?.timeoutMs ?? SERVER_DEFAULTS.drain.timeoutMs);
       drained ??= (async () => {
         const t0 = Date.now();

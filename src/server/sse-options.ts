@@ -2,7 +2,7 @@
  * The `sse` option of `createServer`: the SSE + HTTP fallback for clients whose WebSocket is
  * blocked (docs/server.md, "SSE fallback"; docs/protocol.md §8).
  */
-import { positiveInt, positiveMs, withDefaults } from '../shared/options.js';
+import { knownKeys, positiveInt, positiveMs, withDefaults } from '../shared/options.js';
 
 /** Settings of the SSE fallback; every field is optional. */
 export interface SseOptions {
@@ -55,7 +55,7 @@ export function resolveSseOptions(
       reorderTimeoutMs: 5_000,
       maxHeldPosts: 16,
     },
-    sse === true ? undefined : sse,
+    sse === true ? undefined : knownKeys('sse', sse, ['keepaliveMs', 'maxBodyBytes', 'reorderTimeoutMs', 'maxHeldPosts']),
   );
   return {
     keepaliveMs: positiveMs('sse.keepaliveMs', o.keepaliveMs),

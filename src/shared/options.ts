@@ -19,6 +19,21 @@ export function withDefaults<T extends object>(defaults: T, given: { readonly [K
 }
 
 /**
+ * Refuses a key of the options object `value` that is not in `keys`, so that a typo
+ * (`health: { readyness: '/ready' }`) fails at start-up instead of silently keeping the default:
+ * `TypeError: health.readyness is not an option (liveness, readiness)`. `path` names the object
+ * (`''` for a factory's own options); a `value` that is not a plain object is left to the caller's
+ * checks. Returns `value`.
+ */
+export function knownKeys<T>(path: string, value: T, keys: readonly string[]): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  for (const key of Object.keys(value)) {
+    if (!keys.includes(key)) throw new TypeError(`${path === '' ? '' : `${path}.`}${key} is not an option (${keys.join(', ')})`);
+  }
+  return value;
+}
+
+/**
  * `v` when `ok`, else the `TypeError` "`path` must be `what`, got `v`" every validator throws; for
  * checks no named validator covers ("a string or a function").
  */

@@ -4,7 +4,7 @@
  * options can name them without dragging Node into browser declaration files; each Node user hands
  * them to `https` / `tls` as they are (Node accepts any `Uint8Array` where it types `Buffer`).
  */
-import { check } from './options.js';
+import { check, knownKeys } from './options.js';
 
 /** PEM text, or its bytes (what `fs.readFileSync` returns). */
 export type Pem = string | Uint8Array;
@@ -50,7 +50,7 @@ const object = (path: string, v: unknown, shape: string) => check(path, v, typeo
 /** Checks a server's `tls` option (`path` names it in the `TypeError`): a key and a certificate, each PEM text or bytes. */
 export function checkTls(path: string, tls: unknown): TlsOptions | undefined {
   if (tls === undefined) return undefined;
-  const t = object(path, tls, '{ key, cert, ca? }') as Record<string, unknown>;
+  const t = knownKeys(path, object(path, tls, '{ key, cert, ca? }') as Record<string, unknown>, ['key', 'cert', 'ca']);
   check(`${path}.key`, t.key, isPem(t.key), 'PEM text or bytes');
   check(`${path}.cert`, t.cert, isPem(t.cert), 'PEM text or bytes');
   if (t.ca !== undefined) check(`${path}.ca`, t.ca, isPemList(t.ca), 'PEM text or bytes, or a list of them');
@@ -60,7 +60,7 @@ export function checkTls(path: string, tls: unknown): TlsOptions | undefined {
 /** Checks a client's TLS settings (`path` names them in the `TypeError`). */
 export function checkClientTls(path: string, tls: unknown): ClientTlsOptions | undefined {
   if (tls === undefined) return undefined;
-  const t = object(path, tls, '{ ca?, cert?, key?, rejectUnauthorized?, servername? }') as Record<string, unknown>;
+  const t = knownKeys(path, object(path, tls, '{ ca?, cert?, key?, rejectUnauthorized?, servername? }') as Record<string, unknown>, ['ca', 'cert', 'key', 'rejectUnauthorized', 'servername']);
   if (t.ca !== undefined) check(`${path}.ca`, t.ca, isPemList(t.ca), 'PEM text or bytes, or a list of them');
   if (t.cert !== undefined) check(`${path}.cert`, t.cert, isPem(t.cert), 'PEM text or bytes');
   if (t.key !== undefined) check(`${path}.key`, t.key, isPem(t.key), 'PEM text or bytes');

@@ -7,6 +7,7 @@
  * WebSocket again.
  */
 import type { WebSocketConstructor, WebSocketLike } from '../client/socket.js';
+import { knownKeys } from '../shared/options.js';
 import { SseClientSocket, type FetchLike } from './sse-socket.js';
 
 /** Options of {@link sse}. */
@@ -53,6 +54,7 @@ function ms(name: string, v: number | undefined, d: number): number {
  * client.on('open', () => console.log('connected over', transport.current));
  */
 export function sse(options: SseTransportOptions = {}): SseTransport {
+  knownKeys('', options, ['WebSocket', 'upgradeTimeoutMs', 'retryWebSocketMs', 'fetch']);
   const WS = options.WebSocket === undefined ? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket : options.WebSocket;
   const upgradeTimeoutMs = ms('upgradeTimeoutMs', options.upgradeTimeoutMs, DEFAULTS.upgradeTimeoutMs);
   const retryWebSocketMs = ms('retryWebSocketMs', options.retryWebSocketMs, DEFAULTS.retryWebSocketMs);

@@ -4,7 +4,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { checkLogger, type Logger } from '../../shared/logger.js';
-import { check, positiveMs, positiveNumber, withDefaults } from '../../shared/options.js';
+import { check, knownKeys, positiveMs, positiveNumber, withDefaults } from '../../shared/options.js';
 
 /** Options of {@link natsEngine}. */
 export interface NatsEngineOptions {
@@ -72,7 +72,7 @@ export type ResolvedNatsOptions = typeof NATS_DEFAULTS;
 
 /** Merges `options` with {@link NATS_DEFAULTS} (`undefined` keeps the default) and checks them. */
 export function resolveNatsOptions(options: NatsEngineOptions | undefined): ResolvedNatsOptions {
-  const o = withDefaults({ ...NATS_DEFAULTS, url: process.env.SWITCHBOARD_NATS_URL ?? NATS_DEFAULTS.url }, options);
+  const o = withDefaults({ ...NATS_DEFAULTS, url: process.env.SWITCHBOARD_NATS_URL ?? NATS_DEFAULTS.url }, knownKeys('', options, Object.keys(NATS_DEFAULTS)));
   if (o.connection !== undefined && (typeof o.connection !== 'object' || o.connection === null)) {
     throw new TypeError('connection must be a NATS connection (connect() of @nats-io/transport-node)');
   }
