@@ -5,6 +5,8 @@
  * and repeated POSTs, a flood, a reader that stops reading, a peer that never answers a ping —
  * each with its documented answer, and none disturbing another connection.
  */
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createEventParser, type ParsedEvent } from '../src/protocol/sse.js';
 import { createServer, type Server, type ServerOptions } from '../src/server/index.js';
@@ -228,6 +230,32 @@ describe('liveness and bounds (§8.2)', () => {
     expect(codes).toEqual([4001]);
     await until(() => /(^|\n):\n\n/.test(idle.raw()), 'a keep-alive comment');
     expect(idle.ended()).toBe(false);
+  });
+
+  it('a stalled reader closed with 4001 has its HTTP response socket destroyed, not left buffering', async () => {
+    // An attached HTTP server, so the test sees the server side of each TCP connection.
+    const http = createHttpServer();
+    const sockets: Socket[] = [];
+    http.on('connection', (sock) => void sockets.push(sock));
+    scope.defer(() => new Promise<void>((r) => http.close(() => r())));
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const { server } = await start({ server: http, limits: { sendBufferBytes: 65_536, slowConsumerGraceMs: 200 } });
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/ws/sse`;
+    const stuck = await open(url, {}, true);
+    const streamSocket = sockets.at(-1)!;
+    expect((await stuck.post(1, JSON.stringify({ t: 'sub', id: 1, topic: 't:busy' }))).status).toBe(204);
+    await until(() => server.bufferedBytes === 0, 'the ok written out');
+    const codes: number[] = [];
+    server.on('disconnect', (d) => void codes.push(d.code));
+    const big = 'x'.repeat(60_000);
+    for (let i = 0; i < 400 && server.connections > 0; i++) {
+      await server.publish('t:busy', big);
+      await new Promise((r) => setImmediate(r));
+    }
+    await until(() => server.connections === 0, 'the stalled reader was let go', 5_000);
+    expect(codes).toEqual([4001]);
+    // The slow-consumer linger (1 s) ends with the response's socket destroyed.
+    await until(() => streamSocket.destroyed, 'the stream socket destroyed', 5_000);
   });
 
   it('a peer that never answers the heartbeat ping is dropped', async () => {
