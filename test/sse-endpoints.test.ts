@@ -10,6 +10,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createEventParser, type ParsedEvent } from '../src/protocol/sse.js';
 import { createServer, type Server, type ServerOptions } from '../src/server/index.js';
+import { createMemoryEngine } from '../src/engines/memory.js';
+import type { Engine } from '../src/engines/engine.js';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import { createTestScope, recordingLogger, until, within } from './helpers.js';
 
@@ -167,6 +169,31 @@ describe('POSTs (§8.3)', () => {
     expect((await s.post(9, call(9))).status).toBe(429); // beyond maxHeldPosts ahead
     await until(() => s.ended(), 'closed for the gap', 3_000);
     expect(closeOf(s)).toEqual({ code: 1002, reason: 'POST sequence gap' });
+  });
+
+  it('a POST relayed from another node may wait further ahead than a direct one (2 × maxHeldPosts); one refused anyway is logged without its body', async () => {
+    // Two nodes: B forwards to A through A's engine (as Redis or NATS would, synchronously here).
+    const engineA = createMemoryEngine();
+    const engineB: Engine = { ...createMemoryEngine(), relay: (to, payload) => engineA.relay!(to, payload) };
+    const logger = recordingLogger();
+    const a = await start({ engine: engineA, logger, sse: { maxHeldPosts: 2, reorderTimeoutMs: 2_000 } });
+    const b = await start({ engine: engineB });
+    const s = await open(a.base);
+    const viaB = (seq: number, body: string) => fetch(`${b.base}?session=${encodeURIComponent(s.session)}&seq=${seq}`, { method: 'POST', body });
+    // seq 1 is late; 2 and 3 wait on A (a direct 4 would be 429); the client sends 4 through B.
+    expect((await s.post(2, call(2))).status).toBe(202);
+    expect((await s.post(3, call(3))).status).toBe(202);
+    expect((await viaB(4, call(4))).status).toBe(202);
+    expect((await s.post(1, call(1))).status).toBe(204);
+    await until(() => s.frames().filter((f) => f.t === 'ok').length === 4, 'answers 1 to 4');
+    expect(s.frames().filter((f) => f.t === 'ok').map((f) => f.id)).toEqual([1, 2, 3, 4]);
+    // Far ahead, a relayed POST is refused on A; B answered 202 already, so A logs it.
+    expect((await viaB(40, call(40, 7, 7))).status).toBe(202);
+    await until(() => logger.lines.some((l) => l.level === 'warn' && /relayed POST/.test(l.msg ?? '')), 'the warning');
+    const line = logger.lines.find((l) => /relayed POST/.test(l.msg ?? ''))!;
+    expect(line.obj).toMatchObject({ node: s.session.split('.')[0], seq: 40, status: 429 });
+    expect(JSON.stringify(logger.lines)).not.toContain(s.session.split('.')[1]);
+    expect(JSON.stringify(logger.lines)).not.toContain('"a":7');
   });
 
   it('messages the core refuses close only their own connection, as over a WebSocket', async () => {
