@@ -100,6 +100,19 @@ describe('the sse option', () => {
   });
 });
 
+describe('settings the fallback cannot work with', () => {
+  it('an engine node id that cannot start a session id, and a keep-alive not under the handshake timeout, are TypeErrors saying why', () => {
+    const engine = (nodeId: string): Engine => ({ ...createMemoryEngine(), nodeId });
+    expect(() => createServer({ sse: true, engine: engine('node 1/a') })).toThrow(TypeError);
+    expect(() => createServer({ sse: true, engine: engine('node.1') })).toThrow(/engine\.nodeId "node\.1".*\[A-Za-z0-9_-\]\{1,64\}/);
+    expect(() => createServer({ sse: true, engine: engine('x'.repeat(65)) })).toThrow(/engine\.nodeId/);
+    // Without the fallback the node id is not part of a session id: no error.
+    expect(() => createServer({ engine: engine('node.1') }).close()).not.toThrow();
+    expect(() => createServer({ sse: { keepaliveMs: 5_000 }, limits: { handshakeTimeoutMs: 5_000 } })).toThrow(TypeError);
+    expect(() => createServer({ sse: { keepaliveMs: 20_000 } })).toThrow(/sse\.keepaliveMs \(20000\).*limits\.handshakeTimeoutMs \(10000\)/);
+  });
+});
+
 describe('opening a session (§8.1)', () => {
   it('an event stream with proxy buffering off; session first, then welcome; the session id names the node', async () => {
     const { base } = await start();
