@@ -252,6 +252,42 @@ describe('POSTs (§8.3)', () => {
   });
 });
 
+describe('a repeated sub with since whose history read fails (§2.7)', () => {
+  it('the live events held meanwhile still reach the subscription, which stays active', async () => {
+    // The memory engine, with one history read that waits for the test, then throws.
+    const inner = createMemoryEngine();
+    let trap: { entered: boolean; release: () => void; gate: Promise<void> } | undefined;
+    const engine: Engine = {
+      ...inner,
+      async history(topic, q) {
+        const t = trap;
+        if (!t) return inner.history(topic, q);
+        trap = undefined;
+        t.entered = true;
+        await t.gate;
+        throw new Error('history store down');
+      },
+    };
+    const { base, server } = await start({ engine }, (s) => s.topic('h:*', { subscribe: true, publish: true, history: { size: 100, ttlMs: 60_000 } }));
+    const s = await open(base);
+    expect((await s.post(1, JSON.stringify({ t: 'sub', id: 1, topic: 'h:x' }))).status).toBe(204);
+    await until(() => s.frames().some((f) => f.t === 'ok' && f.id === 1), 'subscribed');
+    const position = (s.frames().find((f) => f.t === 'ok' && f.id === 1)!.output as { position: { epoch: string; offset: number } }).position;
+    let release!: () => void;
+    trap = { entered: false, release: () => release(), gate: new Promise<void>((r) => (release = r)) };
+    const t = trap;
+    expect((await s.post(2, JSON.stringify({ t: 'sub', id: 2, topic: 'h:x', since: position }))).status).toBe(204);
+    await until(() => t.entered, 'the history read started');
+    await server.publish('h:x', 'while held');
+    t.release();
+    await until(() => s.frames().some((f) => f.t === 'err' && f.id === 2), 'the resume failed');
+    await until(() => s.frames().some((f) => f.t === 'msg' && f.data === 'while held'), 'the held event delivered');
+    // Still subscribed: the next event arrives live.
+    await server.publish('h:x', 'after');
+    await until(() => s.frames().some((f) => f.t === 'msg' && f.data === 'after'), 'a live event after');
+  });
+});
+
 describe('liveness and bounds (§8.2)', () => {
   it('a reader that stops reading is a slow consumer (4001, bounded by the unread stream); an idle stream gets keep-alive comments', async () => {
     const { base, server } = await start({ limits: { sendBufferBytes: 65_536, slowConsumerGraceMs: 300 }, sse: { keepaliveMs: 100 } });
