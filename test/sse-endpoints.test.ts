@@ -5,9 +5,13 @@
  * and repeated POSTs, a flood, a reader that stops reading, a peer that never answers a ping —
  * each with its documented answer, and none disturbing another connection.
  */
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createEventParser, type ParsedEvent } from '../src/protocol/sse.js';
 import { createServer, type Server, type ServerOptions } from '../src/server/index.js';
+import { createMemoryEngine } from '../src/engines/memory.js';
+import type { Engine } from '../src/engines/engine.js';
 import { encodeTokenProtocol } from '../src/protocol/subprotocol.js';
 import { createTestScope, recordingLogger, until, within } from './helpers.js';
 
@@ -96,6 +100,19 @@ describe('the sse option', () => {
   });
 });
 
+describe('settings the fallback cannot work with', () => {
+  it('an engine node id that cannot start a session id, and a keep-alive not under the handshake timeout, are TypeErrors saying why', () => {
+    const engine = (nodeId: string): Engine => ({ ...createMemoryEngine(), nodeId });
+    expect(() => createServer({ sse: true, engine: engine('node 1/a') })).toThrow(TypeError);
+    expect(() => createServer({ sse: true, engine: engine('node.1') })).toThrow(/engine\.nodeId "node\.1".*\[A-Za-z0-9_-\]\{1,64\}/);
+    expect(() => createServer({ sse: true, engine: engine('x'.repeat(65)) })).toThrow(/engine\.nodeId/);
+    // Without the fallback the node id is not part of a session id: no error.
+    expect(() => createServer({ engine: engine('node.1') }).close()).not.toThrow();
+    expect(() => createServer({ sse: { keepaliveMs: 5_000 }, limits: { handshakeTimeoutMs: 5_000 } })).toThrow(TypeError);
+    expect(() => createServer({ sse: { keepaliveMs: 20_000 } })).toThrow(/sse\.keepaliveMs \(20000\).*limits\.handshakeTimeoutMs \(10000\)/);
+  });
+});
+
 describe('opening a session (§8.1)', () => {
   it('an event stream with proxy buffering off; session first, then welcome; the session id names the node', async () => {
     const { base } = await start();
@@ -167,6 +184,31 @@ describe('POSTs (§8.3)', () => {
     expect(closeOf(s)).toEqual({ code: 1002, reason: 'POST sequence gap' });
   });
 
+  it('a POST relayed from another node may wait further ahead than a direct one (2 × maxHeldPosts); one refused anyway is logged without its body', async () => {
+    // Two nodes: B forwards to A through A's engine (as Redis or NATS would, synchronously here).
+    const engineA = createMemoryEngine();
+    const engineB: Engine = { ...createMemoryEngine(), relay: (to, payload) => engineA.relay!(to, payload) };
+    const logger = recordingLogger();
+    const a = await start({ engine: engineA, logger, sse: { maxHeldPosts: 2, reorderTimeoutMs: 2_000 } });
+    const b = await start({ engine: engineB });
+    const s = await open(a.base);
+    const viaB = (seq: number, body: string) => fetch(`${b.base}?session=${encodeURIComponent(s.session)}&seq=${seq}`, { method: 'POST', body });
+    // seq 1 is late; 2 and 3 wait on A (a direct 4 would be 429); the client sends 4 through B.
+    expect((await s.post(2, call(2))).status).toBe(202);
+    expect((await s.post(3, call(3))).status).toBe(202);
+    expect((await viaB(4, call(4))).status).toBe(202);
+    expect((await s.post(1, call(1))).status).toBe(204);
+    await until(() => s.frames().filter((f) => f.t === 'ok').length === 4, 'answers 1 to 4');
+    expect(s.frames().filter((f) => f.t === 'ok').map((f) => f.id)).toEqual([1, 2, 3, 4]);
+    // Far ahead, a relayed POST is refused on A; B answered 202 already, so A logs it.
+    expect((await viaB(40, call(40, 7, 7))).status).toBe(202);
+    await until(() => logger.lines.some((l) => l.level === 'warn' && /relayed POST/.test(l.msg ?? '')), 'the warning');
+    const line = logger.lines.find((l) => /relayed POST/.test(l.msg ?? ''))!;
+    expect(line.obj).toMatchObject({ node: s.session.split('.')[0], seq: 40, status: 429 });
+    expect(JSON.stringify(logger.lines)).not.toContain(s.session.split('.')[1]);
+    expect(JSON.stringify(logger.lines)).not.toContain('"a":7');
+  });
+
   it('messages the core refuses close only their own connection, as over a WebSocket', async () => {
     const { base } = await start({ limits: { maxPayload: 200 } });
     const bystander = await open(base);
@@ -210,6 +252,42 @@ describe('POSTs (§8.3)', () => {
   });
 });
 
+describe('a repeated sub with since whose history read fails (§2.7)', () => {
+  it('the live events held meanwhile still reach the subscription, which stays active', async () => {
+    // The memory engine, with one history read that waits for the test, then throws.
+    const inner = createMemoryEngine();
+    let trap: { entered: boolean; release: () => void; gate: Promise<void> } | undefined;
+    const engine: Engine = {
+      ...inner,
+      async history(topic, q) {
+        const t = trap;
+        if (!t) return inner.history(topic, q);
+        trap = undefined;
+        t.entered = true;
+        await t.gate;
+        throw new Error('history store down');
+      },
+    };
+    const { base, server } = await start({ engine }, (s) => s.topic('h:*', { subscribe: true, publish: true, history: { size: 100, ttlMs: 60_000 } }));
+    const s = await open(base);
+    expect((await s.post(1, JSON.stringify({ t: 'sub', id: 1, topic: 'h:x' }))).status).toBe(204);
+    await until(() => s.frames().some((f) => f.t === 'ok' && f.id === 1), 'subscribed');
+    const position = (s.frames().find((f) => f.t === 'ok' && f.id === 1)!.output as { position: { epoch: string; offset: number } }).position;
+    let release!: () => void;
+    trap = { entered: false, release: () => release(), gate: new Promise<void>((r) => (release = r)) };
+    const t = trap;
+    expect((await s.post(2, JSON.stringify({ t: 'sub', id: 2, topic: 'h:x', since: position }))).status).toBe(204);
+    await until(() => t.entered, 'the history read started');
+    await server.publish('h:x', 'while held');
+    t.release();
+    await until(() => s.frames().some((f) => f.t === 'err' && f.id === 2), 'the resume failed');
+    await until(() => s.frames().some((f) => f.t === 'msg' && f.data === 'while held'), 'the held event delivered');
+    // Still subscribed: the next event arrives live.
+    await server.publish('h:x', 'after');
+    await until(() => s.frames().some((f) => f.t === 'msg' && f.data === 'after'), 'a live event after');
+  });
+});
+
 describe('liveness and bounds (§8.2)', () => {
   it('a reader that stops reading is a slow consumer (4001, bounded by the unread stream); an idle stream gets keep-alive comments', async () => {
     const { base, server } = await start({ limits: { sendBufferBytes: 65_536, slowConsumerGraceMs: 300 }, sse: { keepaliveMs: 100 } });
@@ -228,6 +306,32 @@ describe('liveness and bounds (§8.2)', () => {
     expect(codes).toEqual([4001]);
     await until(() => /(^|\n):\n\n/.test(idle.raw()), 'a keep-alive comment');
     expect(idle.ended()).toBe(false);
+  });
+
+  it('a stalled reader closed with 4001 has its HTTP response socket destroyed, not left buffering', async () => {
+    // An attached HTTP server, so the test sees the server side of each TCP connection.
+    const http = createHttpServer();
+    const sockets: Socket[] = [];
+    http.on('connection', (sock) => void sockets.push(sock));
+    scope.defer(() => new Promise<void>((r) => http.close(() => r())));
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const { server } = await start({ server: http, limits: { sendBufferBytes: 65_536, slowConsumerGraceMs: 200 } });
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/ws/sse`;
+    const stuck = await open(url, {}, true);
+    const streamSocket = sockets.at(-1)!;
+    expect((await stuck.post(1, JSON.stringify({ t: 'sub', id: 1, topic: 't:busy' }))).status).toBe(204);
+    await until(() => server.bufferedBytes === 0, 'the ok written out');
+    const codes: number[] = [];
+    server.on('disconnect', (d) => void codes.push(d.code));
+    const big = 'x'.repeat(60_000);
+    for (let i = 0; i < 400 && server.connections > 0; i++) {
+      await server.publish('t:busy', big);
+      await new Promise((r) => setImmediate(r));
+    }
+    await until(() => server.connections === 0, 'the stalled reader was let go', 5_000);
+    expect(codes).toEqual([4001]);
+    // The slow-consumer linger (1 s) ends with the response's socket destroyed.
+    await until(() => streamSocket.destroyed, 'the stream socket destroyed', 5_000);
   });
 
   it('a peer that never answers the heartbeat ping is dropped', async () => {

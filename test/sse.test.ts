@@ -189,6 +189,22 @@ describe('sse(): WebSocket first, SSE when it is blocked', () => {
     expect(transport.current).toBe('sse');
   });
 
+  it('a server that is down (a deploy) is not taken for a blocked WebSocket: back up, the next connection is a WebSocket', async () => {
+    // A free port: a server listened on it and closed.
+    const first = await scope.server<Identity>({ sse: true }, setup);
+    const port = first.port;
+    await first.server.close();
+    const transport = sse({ WebSocket: WebSocket as unknown as WebSocketConstructor });
+    const c = scope.client(`ws://127.0.0.1:${port}/ws`, { WebSocket: transport, reconnect: fast });
+    c.on('error', () => {});
+    const failed = new Promise<void>((resolve) => void c.on('reconnecting', () => resolve()));
+    // Both the WebSocket and the SSE attempt failed (connection refused): nothing is remembered.
+    await within(failed, 'a failed attempt');
+    await scope.server<Identity>({ sse: true, port }, setup);
+    expect(await within(c.call('add', { a: 1, b: 1 }), 'a call once the server is back', 5_000)).toBe(2);
+    expect(transport.current).toBe('websocket');
+  });
+
   it('refuses bad options with the option named', () => {
     expect(() => sse({ upgradeTimeoutMs: 0 })).toThrow(/upgradeTimeoutMs/);
     expect(() => sse({ retryWebSocketMs: -1 })).toThrow(/retryWebSocketMs/);

@@ -43,16 +43,25 @@ export async function writeWebResponse(res: ServerResponse, response: Response):
   const reader = response.body.getReader();
   const stop = () => void reader.cancel().catch(() => {});
   res.once('close', stop);
+  // The body's source may error while a peer that stopped reading holds up `drain` (an SSE
+  // session terminated as a slow consumer): that must end the wait, and the response.
+  const failed = reader.closed.then(
+    () => false,
+    () => true,
+  );
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done || res.destroyed) break;
       if (!res.write(value)) {
-        await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        const aborted = await Promise.race([once(res, 'drain').then(() => false), once(res, 'close').then(() => false), failed]);
+        if (aborted) throw new Error('the response body failed');
       }
     }
   } catch {
-    // The body's source failed or was cancelled because the peer left: nothing more to send.
+    // The body's source failed, or was cancelled because the peer left: nothing more to send, and
+    // what is still buffered for the peer is dropped with the socket (a clean end would wait on it).
+    res.destroy();
   } finally {
     res.off('close', stop);
     if (!res.destroyed) res.end();

@@ -137,6 +137,14 @@ export function readBody(text: string): BodyMessage[] {
 /** A session id: `<node>.<secret>`, both base64url or UUID characters. */
 const SESSION_ID = /^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{16,64}$/;
 
+/** What the node part of a session id may be (an engine's `nodeId`, when the fallback is on). */
+export const SESSION_NODE_PATTERN = '[A-Za-z0-9_-]{1,64}';
+
+/** Whether `nodeId` can start a session id ({@link SESSION_NODE_PATTERN}). */
+export function isSessionNode(nodeId: string): boolean {
+  return sessionNode(`${nodeId}.${'A'.repeat(16)}`) === nodeId;
+}
+
 /** The node a session id names, or `undefined` when it is not a session id. */
 export function sessionNode(session: string | null | undefined): string | undefined {
   if (!session || !SESSION_ID.test(session)) return undefined;

@@ -68,6 +68,8 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
   const observed = new Map<string, { observer: Observer; meter: CodecMeter }>();
   // Plain HTTP requests the server answers itself (docs/server.md, "HTTP routes").
   const routes = createHttpRoutes();
+  // Checked before the transport attaches anything: its settings may throw.
+  const sseOptions = resolveSseOptions(options.sse, limits, engine.nodeId);
   // The runtime's transport (docs/server.md, "Runtimes and transports"): its HTTP side and sockets.
   const transport = createTransport(resolveRuntime(opts.runtime, opts.server), {
     server: opts.server,
@@ -84,7 +86,6 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
     logger,
   });
   // The SSE + HTTP fallback, when on (docs/server.md, "SSE fallback"): a second transport on the same routes.
-  const sseOptions = resolveSseOptions(options.sse, limits);
   const sse =
     sseOptions &&
     createSseFallback({ path: opts.path, routes, options: sseOptions, maxPayload: limits.maxPayload, origins: opts.origins, nodeId: engine.nodeId ?? randomUUID(), relay: engine.relay?.bind(engine), logger });

@@ -2,6 +2,7 @@
  * The `sse` option of `createServer`: the SSE + HTTP fallback for clients whose WebSocket is
  * blocked (docs/server.md, "SSE fallback"; docs/protocol.md §8).
  */
+import { isSessionNode, SESSION_NODE_PATTERN } from '../protocol/sse.js';
 import { knownKeys, positiveInt, positiveMs, withDefaults } from '../shared/options.js';
 
 /** Settings of the SSE fallback; every field is optional. */
@@ -45,9 +46,16 @@ export interface ResolvedSseOptions {
 export function resolveSseOptions(
   sse: boolean | SseOptions | undefined,
   limits: { maxPayload: number; handshakeTimeoutMs: number },
+  nodeId?: string,
 ): ResolvedSseOptions | undefined {
   if (sse === undefined || sse === false) return undefined;
   if (sse !== true && (typeof sse !== 'object' || sse === null)) throw new TypeError('sse must be true, false or an object of SSE options');
+  // Every session id starts with the node id, and other nodes route POSTs by it (docs/protocol.md §8.1).
+  if (nodeId !== undefined && !isSessionNode(nodeId)) {
+    throw new TypeError(
+      `sse: engine.nodeId ${JSON.stringify(nodeId)} cannot start an SSE session id (it must match ${SESSION_NODE_PATTERN}): give the engine such a node id, or leave sse off`,
+    );
+  }
   const o = withDefaults(
     {
       keepaliveMs: Math.min(15_000, Math.max(1, Math.floor(limits.handshakeTimeoutMs / 2))),
@@ -57,8 +65,14 @@ export function resolveSseOptions(
     },
     sse === true ? undefined : knownKeys('sse', sse, ['keepaliveMs', 'maxBodyBytes', 'reorderTimeoutMs', 'maxHeldPosts']),
   );
+  const keepaliveMs = positiveMs('sse.keepaliveMs', o.keepaliveMs);
+  if (keepaliveMs >= limits.handshakeTimeoutMs) {
+    throw new TypeError(
+      `sse.keepaliveMs (${keepaliveMs}) must be below limits.handshakeTimeoutMs (${limits.handshakeTimeoutMs}): an idle stream is closed after the handshake timeout on Bun, so keep-alives must come sooner; lower sse.keepaliveMs or raise limits.handshakeTimeoutMs`,
+    );
+  }
   return {
-    keepaliveMs: positiveMs('sse.keepaliveMs', o.keepaliveMs),
+    keepaliveMs,
     maxBodyBytes: positiveInt('sse.maxBodyBytes', o.maxBodyBytes),
     reorderTimeoutMs: positiveMs('sse.reorderTimeoutMs', o.reorderTimeoutMs),
     maxHeldPosts: positiveInt('sse.maxHeldPosts', o.maxHeldPosts),

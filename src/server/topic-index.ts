@@ -204,6 +204,14 @@ export class TopicIndex<Identity> {
       this.#release(conn, topic);
       if (!this.#stillWanted(conn, topic)) return;
       this.#answer(conn, topic, o, hist, members, held, undefined, answer);
+    } catch (err) {
+      // The request fails (its error answers it), the subscription it repeated does not: what was
+      // held for it is live traffic that would otherwise be lost.
+      this.#release(conn, topic);
+      if (this.#stillWanted(conn, topic)) {
+        for (const event of held) if (event.kind !== 'msg' || event.skip !== conn.clientId) conn.send(frameOf(topic, event));
+      }
+      throw err;
     } finally {
       this.#release(conn, topic);
     }

@@ -3,8 +3,8 @@
  * blocked"): a {@link WebSocketConstructor} the client takes as its `WebSocket` option, so the
  * core client (and its bundle) does not change. Each socket it makes tries a WebSocket; when the
  * upgrade fails or does not open within `upgradeTimeoutMs`, the same socket carries on over SSE,
- * and the choice is remembered for `retryWebSocketMs`, after which a new connection tries
- * WebSocket again.
+ * and once SSE opened the choice is remembered for `retryWebSocketMs`, after which a new
+ * connection tries WebSocket again.
  */
 import type { WebSocketConstructor, WebSocketLike } from '../client/socket.js';
 import { knownKeys } from '../shared/options.js';
@@ -82,6 +82,8 @@ export function sse(options: SseTransportOptions = {}): SseTransport {
     #timer: ReturnType<typeof setTimeout> | undefined;
     #opened = false;
     #heard = false;
+    /** The WebSocket attempt failed and this socket carries on over SSE. */
+    #fellBack = false;
     readonly #url: string;
     readonly #protocols: string[];
 
@@ -120,7 +122,9 @@ export function sse(options: SseTransportOptions = {}): SseTransport {
       // Closed meanwhile (the client gave up on this attempt): nothing more to open.
       if (this.#opened || this.readyState >= 2) return;
       clearTimeout(this.#timer);
-      sseUntil = Date.now() + retryWebSocketMs;
+      // Remembered only once SSE opens (in #attach): a WebSocket that failed because the server is
+      // down, restarting or refusing (a deploy, a 503, a 401) is not a blocked one.
+      this.#fellBack = true;
       const ws = this.#inner;
       ws.onopen = ws.onmessage = ws.onclose = null;
       ws.onerror = () => {};
@@ -141,6 +145,7 @@ export function sse(options: SseTransportOptions = {}): SseTransport {
         this.readyState = 1;
         this.protocol = s.protocol;
         current = this.transport;
+        if (this.#fellBack) sseUntil = Date.now() + retryWebSocketMs;
         this.onopen?.(ev);
       };
       s.onmessage = (ev) => {

@@ -58,6 +58,8 @@ export class SseSocket implements TransportSocket {
   #enqueued = 0;
   /** Something was written since the last keep-alive tick. */
   #active = true;
+  /** terminate() errored the body (a close() before it may have left events queued). */
+  #terminated = false;
   readonly #events: SseSocketEvents;
 
   constructor(remoteAddress: string | undefined, events: SseSocketEvents) {
@@ -128,12 +130,17 @@ export class SseSocket implements TransportSocket {
   }
 
   terminate(): void {
-    if (this.readyState === ReadyState.CLOSED) return;
-    this.readyState = ReadyState.CLOSED;
+    // Apart from the close state: a socket closed with events still queued (a slow consumer's
+    // 4001) is terminated after its linger, and that must still end the response.
+    if (this.#terminated) return;
+    this.#terminated = true;
     this.#parts = [];
     this.#partBytes = 0;
-    // An errored body ends the response without its remaining events (the peer observes 1006).
+    // An errored body ends the response without its remaining events (the peer observes 1006);
+    // after close() it drops what the peer never read (a no-op once the stream ended).
     this.#controller.error(new Error('terminated'));
+    if (this.readyState === ReadyState.CLOSED) return;
+    this.readyState = ReadyState.CLOSED;
     this.#closed(1006, '');
   }
 

@@ -202,14 +202,18 @@ export function createSseFallback(o: SseFallbackOptions): SseFallback {
    * A POST for a session of this node, local or relayed: applied in `seq` order; a repeat of an
    * applied one is dropped; one ahead of a missing predecessor waits for it (bounded in count and
    * time). Returns the HTTP status of the answer.
+   *
+   * A relayed POST may wait twice as far ahead (`2 × maxHeldPosts`): its sender was answered 202
+   * already and cannot retry a 429, so the bound is wider, still bounded (docs/protocol.md §8.3).
    */
-  function deliver(session: string, seq: number, body: Uint8Array): number {
+  function deliver(session: string, seq: number, body: Uint8Array, relayed = false): number {
     const s = sessions.get(session);
     if (!s || s.socket.readyState !== ReadyState.OPEN) return 404;
     if (seq <= s.applied) return 204;
     if (seq !== s.applied + 1) {
       if (s.held.has(seq)) return 204;
-      if (s.held.size >= options.maxHeldPosts || seq - s.applied > options.maxHeldPosts + 1) return 429;
+      const cap = relayed ? 2 * options.maxHeldPosts : options.maxHeldPosts;
+      if (s.held.size >= cap || seq - s.applied > cap + 1) return 429;
       s.held.set(seq, body);
       s.gapTimer ??= setTimeout(() => s.socket.close(CloseCode.PROTOCOL_ERROR, 'POST sequence gap'), options.reorderTimeoutMs);
       return 202;
@@ -283,8 +287,13 @@ export function createSseFallback(o: SseFallbackOptions): SseFallback {
       const a = bytes.indexOf(0x0a);
       const b = a < 0 ? -1 : bytes.indexOf(0x0a, a + 1);
       if (b < 0) return logger.warn({}, 'SSE fallback: undecodable relayed POST');
-      // A relayed POST for a session that ended here is dropped: its stream ended, which its client saw.
-      deliver(bytes.toString('utf8', 0, a), Number(bytes.toString('utf8', a + 1, b)), bytes.subarray(b + 1));
+      const session = bytes.toString('utf8', 0, a);
+      const seq = Number(bytes.toString('utf8', a + 1, b));
+      const status = deliver(session, seq, bytes.subarray(b + 1), true);
+      // A relayed POST for a session that ended here is dropped: its stream ended, which its client
+      // saw. One refused while the session lives is lost (its sender answered 202): the gap it
+      // leaves closes the session with 1002 after `reorderTimeoutMs`. Never the body or the secret.
+      if (status === 429) logger.warn({ node: sessionNode(session), seq, status }, 'SSE fallback: relayed POST refused, too far ahead of a missing one');
     },
     get sessions() {
       return sessions.size;
