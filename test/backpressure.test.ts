@@ -118,11 +118,16 @@ describe('a burst is not a slow consumer', () => {
     await within(server.drained(), 'the stalled subscribers to be dropped', 30_000);
     const drainedMs = performance.now() - t0;
     expect(drainedMs).toBeGreaterThanOrEqual(graceMs);
-    // Reading again within the close's linger, each finds what was queued before the close (here
-    // the whole burst), in order, then 4001.
+    // Reading again, each finds what was queued before the close (here the whole burst), in order,
+    // then 4001 — if it reads it all within the close's 1 s linger. One that cannot (the other test
+    // files keep both cores busy in a full run) is cut before the close frame: 1006, having read
+    // less than the burst. Nothing else is allowed: no other code, no 1006 after the whole burst.
     remote.resume();
     await until(() => stalled().every((p) => p.closeCode !== undefined), 'the stalled subscribers to see their close', 10_000);
-    expect(stalled().map((p) => p.closeCode)).toEqual(Array(paused).fill(CloseCode.SLOW_CONSUMER));
+    for (const p of stalled()) {
+      if (p.closeCode === CloseCode.SLOW_CONSUMER) continue;
+      expect({ code: p.closeCode, readAll: p.n === count }, 'a stalled subscriber cut before its 4001').toEqual({ code: 1006, readAll: false });
+    }
     expect(stalled().every((p) => p.ordered)).toBe(true);
     await until(() => server.connections === clients - paused, 'the stalled connections to be gone');
     const rssGrowth = rss.stop();

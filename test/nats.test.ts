@@ -32,9 +32,20 @@ const NATS_SERVER = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/loca
 if (!NATS_SERVER) console.warn('SKIP test/nats.test.ts (outage cases): no nats-server binary');
 const scope = createTestScope();
 
-function recordingNode(): EngineNode & { msgs: Extract<EngineEvent, { kind: 'msg' }>[] } {
+function recordingNode(): EngineNode & { msgs: Extract<EngineEvent, { kind: 'msg' }>[]; resyncs: number } {
   const msgs: Extract<EngineEvent, { kind: 'msg' }>[] = [];
-  return { msgs, deliver: (_t, e) => void (e.kind === 'msg' && msgs.push(e)), suspend() {}, async resync() {}, logger: silentLogger };
+  const n = {
+    msgs,
+    resyncs: 0,
+    deliver: (_t: string, e: EngineEvent) => void (e.kind === 'msg' && msgs.push(e)),
+    suspend() {},
+    // A server re-reads history here (what it missed while the link was down); this node counts.
+    async resync() {
+      n.resyncs++;
+    },
+    logger: silentLogger,
+  };
+  return n;
 }
 
 async function freePort(): Promise<number> {
@@ -220,6 +231,9 @@ describe.skipIf(!NATS_SERVER)('NATS engine: JetStream missing, NATS gone', () =>
     await expect(engine.presenceList('t')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     await nats.start();
     await until(() => engine.health().healthy, 'healthy again', 10_000);
+    // The engine's recovery ends with the node's resync: a message published before that may be
+    // left to the resync (history) rather than the live path, and this node does not re-read.
+    await until(() => node.resyncs === 1, 'the recovery to hand over to the node', 10_000);
     // The store survived the restart (-sd): the same epoch, the next offset, delivered in order.
     const next = await engine.publish('t', { kind: 'msg', data: 3, meta: {} }, h);
     expect(next).toMatchObject({ offset: 2 });
