@@ -31,27 +31,12 @@ export interface UseSubscriptionOptions<T = unknown> {
   onGap?: (gap: GapEvent) => void;
 }
 
-/** What {@link useSubscription} returns. */
-export interface SubscriptionState<T = unknown, Info = unknown> {
-  /** The newest messages, oldest first, at most `buffer` of them. */
-  readonly messages: readonly T[];
-  /** The newest message. */
-  readonly last: T | undefined;
-  /** Its metadata (topic, position, `recovered`). */
-  readonly lastMeta: DeliveryMeta | undefined;
-  /** Messages received since the subscription started. */
-  readonly received: number;
-  /** The server confirmed the subscription. */
-  readonly ready: boolean;
-  /** Why the subscription ended (`FORBIDDEN`, `REVOKED`, `CLOSED`, …); it does not restart by itself. */
-  readonly error: SwitchboardError | undefined;
-  /** The last gap (messages lost for good); `undefined` if none. */
-  readonly gap: GapEvent | undefined;
-  /** How many gaps were reported. */
-  readonly gaps: number;
-  /** Members, on a presence topic. */
-  readonly members: readonly Member<Info>[];
-}
+/**
+ * What {@link useSubscription} returns: the topic's shared state (one owner, topic-store.ts), so a
+ * field added there reaches every hook. `error` is why the subscription ended (`FORBIDDEN`,
+ * `REVOKED`, `CLOSED`, …); it does not restart by itself.
+ */
+export type SubscriptionState<T = unknown, Info = unknown> = TopicSnapshot<T, Info>;
 
 /** What {@link usePresence} returns. */
 export interface PresenceState<Info = unknown> {
