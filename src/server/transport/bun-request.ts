@@ -32,11 +32,6 @@ export function pathAndQuery(url: string): string {
   return start < 0 ? '/' : url.slice(start).split('#', 1)[0]!;
 }
 
-/** The path of a request line's target, without its query. */
-export function pathOf(url: string): string {
-  return pathAndQuery(url).split('?', 1)[0]!;
-}
-
 /** Whether a request asks for a WebSocket upgrade (`Upgrade: websocket`, any case). */
 export function isUpgrade(req: Request): boolean {
   return req.headers.get('upgrade')?.toLowerCase() === 'websocket';

@@ -14,11 +14,11 @@
  * - the HTTP `idleTimeout` (seconds) bounds a request that never completes, from
  *   `limits.handshakeTimeoutMs`.
  */
-import type { HttpHandler } from '../../net/http-routes.js';
+import { pathnameOf, type HttpHandler } from '../../net/http-routes.js';
 import { loggedRefusal, wrongPath } from '../../net/upgrade.js';
 import { CloseCode } from '../../protocol/close-codes.js';
 import { bunRuntime, type BunServer, type BunServerWebSocket, type BunWebSocketHandler } from './bun-api.js';
-import { isUpgrade, pathOf, refusalResponse, requestView } from './bun-request.js';
+import { isUpgrade, refusalResponse, requestView } from './bun-request.js';
 import { BunSocket, type BunPreparedFrame } from './bun-socket.js';
 import type { NativeTopics, PendingUpgrade, Transport, TransportHooks, TransportOptions } from './types.js';
 
@@ -170,7 +170,7 @@ export function createBunTransport(options: TransportOptions): Transport & { rea
     try {
       return await route(req, { remoteAddress: srv.requestIP(req)?.address });
     } catch (err) {
-      logger.error({ err, path: pathOf(req.url) }, 'HTTP route failed');
+      logger.error({ err, path: pathnameOf(req.url) }, 'HTTP route failed');
       return refusalResponse({ status: 500, message: 'Internal Server Error' });
     }
   }
@@ -214,11 +214,11 @@ export function createBunTransport(options: TransportOptions): Transport & { rea
         ...(options.tls ? { tls: options.tls } : {}),
         fetch(req, srv) {
           if (!isUpgrade(req)) {
-            const route = options.routes.match(pathOf(req.url));
+            const route = options.routes.match(pathnameOf(req.url));
             if (!route) return refusalResponse({ status: 426, message: 'Upgrade Required' });
             return serveRoute(route, req, srv);
           }
-          if (pathOf(req.url) !== options.path) {
+          if (pathnameOf(req.url) !== options.path) {
             // Logged like the Node transport's 404 (docs/security.md, "Refusal logs").
             let response: Response | undefined;
             const write = (status: number, message: string, headers?: Record<string, string>) => void (response = refusalResponse({ status, message, ...(headers ? { headers } : {}) }));
