@@ -65,10 +65,15 @@ export function createHttpEndpoint(o: HttpEndpointOptions): HttpEndpoint {
     connectionsCheckingInterval: connectionsCheckingInterval(o.handshakeTimeoutMs),
   };
   const routes = o.routes;
-  const answer = (req: IncomingMessage, res: ServerResponse) => {
+  /** Serves `req` when one of the routes claims its path; false when none does. */
+  const routed = (req: IncomingMessage, res: ServerResponse): boolean => {
     const handler = routes?.table.match(pathnameOf(req.url));
-    if (handler) return serveRoute(handler, req, res, routes!.logger);
-    res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required\n');
+    if (!handler) return false;
+    serveRoute(handler, req, res, routes!.logger);
+    return true;
+  };
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
+    if (!routed(req, res)) res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required\n');
   };
   // An https server is an http.Server too (it extends tls.Server, which Node's http server code runs on).
   const http: HttpServer =
@@ -86,9 +91,7 @@ export function createHttpEndpoint(o: HttpEndpointOptions): HttpEndpoint {
     const theirs = http.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
     http.removeAllListeners('request');
     http.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      const handler = routes.table.match(pathnameOf(req.url));
-      if (handler) return serveRoute(handler, req, res, routes.logger);
-      for (const l of theirs) l.call(http, req, res);
+      if (!routed(req, res)) for (const l of theirs) l.call(http, req, res);
     });
   };
   return {
