@@ -30,9 +30,9 @@ const hasRedis = await redisAnswers();
 if (!hasRedis) console.warn(`SKIP chaos on the Redis engine: no Redis answers at ${REDIS_URL}`);
 const noCluster = await clusterSkipReason();
 if (noCluster) console.warn(`SKIP chaos on the Redis Cluster engine: ${noCluster}`);
-/** The WebSocket runs at full size; the SSE fallback (docs/protocol.md §8), slower per request, at a smaller one. */
+/** The WebSocket runs at full size; the SSE fallback (docs/protocol.md §8), slower per request, at a smaller one: 1.5 s of publishing, long enough for the proxy to cut well over 20 connections. */
 const WEBSOCKET = { transport: 'websocket', clients: 20, messages: 20_000, options: (): ClientOptions => ({}) };
-const SSE = { transport: 'sse', clients: 4, messages: 1_200, options: (): ClientOptions => ({ WebSocket: sse({ WebSocket: null }) }) };
+const SSE = { transport: 'sse', clients: 4, messages: 3_000, options: (): ClientOptions => ({ WebSocket: sse({ WebSocket: null }) }) };
 /** The shared engines (Redis, Redis Cluster, NATS) at a smaller size: the same cuts, a shorter run (the suite's time budget). */
 const SHORTER = { ...WEBSOCKET, clients: 10, messages: 6_000 };
 const noNats = await natsMissing();
