@@ -70,6 +70,26 @@ describe('server options', () => {
     expect(() => createServer({ sse: true, health: true })).not.toThrow();
   });
 
+  it('refuses a misspelt option at every level of createServer and of a topic rule, before listening', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ hearbeat: { intervalMs: 1_000 } }, 'hearbeat is not an option (port, host, server, path, authenticate, origins, heartbeat, limits, codecs, compression, authTimeoutMs, refreshGraceMs, expiresAt, engine, history, idempotency, presence, logger, shutdownTimeoutMs, runtime, writeDelayMs, tls, health, sse, observe)'],
+      [{ heartbeat: { interval: 1_000 } }, 'heartbeat.interval is not an option (intervalMs, timeoutMs)'],
+      [{ limits: { maxPayloads: 10 } }, 'limits.maxPayloads is not an option (maxPayload, rate, maxConnections, maxConnectionsPerIp, handshakeTimeoutMs, maxSubscriptionsPerConnection, maxPendingCalls, sendBufferBytes, slowConsumerGraceMs)'],
+      [{ limits: { rate: { perSec: 10 } } }, 'limits.rate.perSec is not an option (perSecond, burst)'],
+      [{ history: { length: 10 } }, 'history.length is not an option (size, ttlMs)'],
+      [{ presence: { id: () => 'x' } }, 'presence.id is not an option (key, info)'],
+      [{ idempotency: { ttl: 10 } }, 'idempotency.ttl is not an option (ttlMs, leaseMs, scope)'],
+    ];
+    for (const [options, message] of cases) expect(() => createServer(options as never), message).toThrow(new TypeError(message));
+    const server = createServer({ limits: { rate: false }, history: { size: 10 } });
+    expect(() => server.topic('chat:*', { subscibe: true } as never)).toThrow(
+      new TypeError('topic "chat:*".subscibe is not an option (subscribe, publish, presence, schema, volatile, history)'),
+    );
+    expect(() => server.topic('feed:*', { history: { sise: 5 } } as never)).toThrow(new TypeError('history of topic "feed:*".sise is not an option (size, ttlMs)'));
+    expect(() => server.topic('x', undefined as never)).toThrow(new TypeError('the rule of topic "x" must be an object such as { subscribe: true }'));
+    expect(() => server.topic('chat:*', { subscribe: true, publish: (ctx) => ctx.identity !== undefined, history: { size: 5 } })).not.toThrow();
+  });
+
   it('knownKeys: the one check behind those errors', () => {
     expect(knownKeys('a.b', { x: 1, y: undefined }, ['x', 'y'])).toEqual({ x: 1, y: undefined });
     expect(() => knownKeys('a.b', { x: 1, z: 2 }, ['x', 'y'])).toThrow(new TypeError('a.b.z is not an option (x, y)'));

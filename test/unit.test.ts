@@ -204,6 +204,20 @@ describe('options', () => {
     // Infinity is "no limit" where the type says so.
     expect(resolveClientOptions({ timeoutMs: Infinity, reconnect: { maxAttempts: Infinity } }).timeoutMs).toBe(Infinity);
   });
+
+  it('client: a misspelt option throws a TypeError listing the valid ones, at every level, from connect() too', async () => {
+    const top = 'token, tokenQueryParam, reconnect, heartbeat, codec, tokenIn, connectTimeoutMs, timeoutMs, maxQueue';
+    expect(() => resolveClientOptions({ reconect: false } as never)).toThrow(new TypeError(`reconect is not an option (${top})`));
+    expect(() => resolveClientOptions({ reconnect: { maxAttempt: 3 } } as never)).toThrow(
+      new TypeError('reconnect.maxAttempt is not an option (initialDelayMs, maxDelayMs, maxAttempts, stableAfterMs)'),
+    );
+    expect(() => resolveClientOptions({ heartbeat: { interval: 5 } } as never)).toThrow(new TypeError('heartbeat.interval is not an option (intervalMs, timeoutMs)'));
+    // Taken by the entry that makes the socket, not by this table.
+    expect(() => resolveClientOptions({ WebSocket: globalThis.WebSocket, tls: {} } as never)).not.toThrow();
+    expect(() => resolveClientOptions({ reconnect: { WebSocket: 1 } } as never)).toThrow(/^reconnect\.WebSocket is not an option/);
+    const { connect } = await import('../src/client/node.js');
+    expect(() => connect('ws://127.0.0.1:9/ws', { timeout: 5_000 } as never)).toThrow(new TypeError(`timeout is not an option (${top})`));
+  });
 });
 
 describe('addressKey (per-IP limit key)', () => {

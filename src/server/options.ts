@@ -6,7 +6,7 @@ import type { Engine } from '../engines/engine.js';
 import type { CodecName } from '../protocol/codec.js';
 import type { Logger } from '../shared/logger.js';
 import { consoleLogger } from '../shared/logger.js';
-import { bool, func, nonNegativeInt, nonNegativeMs, oneOf, positiveInt, positiveMs, positiveNumber, withDefaults } from '../shared/options.js';
+import { bool, func, knownKeys, nonNegativeInt, optionKeys, nonNegativeMs, oneOf, positiveInt, positiveMs, positiveNumber, withDefaults } from '../shared/options.js';
 import { checkTls, type TlsOptions } from '../shared/tls.js';
 import { resolveHealth, type HealthOptions, type HealthPaths } from '../net/health.js';
 import { defaultMemberKey } from './members.js';
@@ -284,7 +284,7 @@ export const SERVER_DEFAULTS = {
 export function resolveHistory(name: string, h: HistoryConfig | false | undefined): Required<HistoryConfig> | false | undefined {
   if (h === undefined || h === false) return h;
   if (typeof h !== 'object' || h === null) throw new TypeError(`${name} must be an object or false`);
-  const { size, ttlMs } = withDefaults(SERVER_DEFAULTS.history as Required<HistoryConfig>, h);
+  const { size, ttlMs } = withDefaults(SERVER_DEFAULTS.history as Required<HistoryConfig>, knownKeys(name, h, KEYS.history));
   return { size: positiveInt(`${name}.size`, size), ttlMs: positiveNumber(`${name}.ttlMs`, ttlMs) };
 }
 
@@ -293,9 +293,29 @@ function resolveCodecs(list: readonly CodecName[]): ReadonlySet<CodecName> {
   return new Set(list.map((c, i) => oneOf(`codecs[${i}]`, c, ['json', 'msgpack'] as const)));
 }
 
+/**
+ * The option names of each level, for refusing a misspelt one (`hearbeat`, `limits.maxPayloads`)
+ * instead of ignoring it: JavaScript callers have no compiler to tell them.
+ */
+const KEYS = {
+  top: optionKeys<ServerOptions>({ port: 1, host: 1, server: 1, path: 1, authenticate: 1, origins: 1, heartbeat: 1, limits: 1, codecs: 1, compression: 1, authTimeoutMs: 1, refreshGraceMs: 1, expiresAt: 1, engine: 1, history: 1, idempotency: 1, presence: 1, logger: 1, shutdownTimeoutMs: 1, runtime: 1, writeDelayMs: 1, tls: 1, health: 1, sse: 1, observe: 1 }),
+  limits: optionKeys<LimitOptions>({ maxPayload: 1, rate: 1, maxConnections: 1, maxConnectionsPerIp: 1, handshakeTimeoutMs: 1, maxSubscriptionsPerConnection: 1, maxPendingCalls: 1, sendBufferBytes: 1, slowConsumerGraceMs: 1 }),
+  rate: optionKeys<RateOptions>({ perSecond: 1, burst: 1 }),
+  heartbeat: optionKeys<HeartbeatOptions>({ intervalMs: 1, timeoutMs: 1 }),
+  history: optionKeys<HistoryConfig>({ size: 1, ttlMs: 1 }),
+  presence: optionKeys<PresenceOptions<unknown>>({ key: 1, info: 1 }),
+  idempotency: optionKeys<IdempotencyOptions<unknown>>({ ttlMs: 1, leaseMs: 1, scope: 1 }),
+};
+
 /** Merges options with {@link SERVER_DEFAULTS} (an `undefined` field means its default) and rejects impossible ones with a `TypeError`. */
 export function resolveOptions<Identity>(o: ServerOptions<Identity>): ResolvedOptions<Identity> {
   const d = SERVER_DEFAULTS;
+  knownKeys('', o, KEYS.top);
+  knownKeys('heartbeat', o.heartbeat, KEYS.heartbeat);
+  knownKeys('limits', o.limits, KEYS.limits);
+  if (o.limits?.rate) knownKeys('limits.rate', o.limits.rate, KEYS.rate);
+  knownKeys('presence', o.presence, KEYS.presence);
+  knownKeys('idempotency', o.idempotency, KEYS.idempotency);
   if (o.server && o.port !== undefined) throw new TypeError('pass either `port` or `server`, not both');
   if (o.server && o.tls !== undefined) throw new TypeError('pass either `tls` or `server`, not both (an attached server has its own TLS)');
   const top = withDefaults(

@@ -28,7 +28,7 @@ import { createTrace } from './trace.js';
 import { resolveObserver, type CodecMeter, type Observer } from './observe.js';
 import type { HistoryOptions } from '../engines/engine.js';
 import { TopicIndex } from './topic-index.js';
-import { TopicRules, type TopicRule } from './topic-rules.js';
+import { TOPIC_RULE_KEYS, TopicRules, type TopicRule } from './topic-rules.js';
 import type { CommandHandler, CommandSpec, DrainReport, NotReadyReason, Server, ServerHealth, StreamSpec, UploadSpec } from './types.js';
 import { createUpgradeHandler, type Accepted } from './accept-upgrade.js';
 import type { TransportHooks } from './transport/types.js';
@@ -216,6 +216,8 @@ export function createServer<Identity = unknown, MemberInfo = unknown>(
       return server as never;
     },
     topic(pattern: string, rule: TopicRule<Identity>) {
+      if (typeof rule !== 'object' || rule === null) throw new TypeError(`the rule of topic "${pattern}" must be an object such as { subscribe: true }`);
+      knownKeys(`topic "${pattern}"`, rule, TOPIC_RULE_KEYS);
       if (rule.schema && !isStandardSchema(rule.schema)) throw new TypeError(`schema of topic "${pattern}" must implement Standard Schema`);
       const history = resolveHistory(`history of topic "${pattern}"`, rule.history);
       rules.add(pattern, history === undefined ? rule : { ...rule, history });

@@ -5,6 +5,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { HistoryConfig } from './options.js';
 import type { CommandContext } from './types.js';
+import { optionKeys } from '../shared/options.js';
 
 /** `true` allows everyone; a function decides per connection (and, for publish, per message). */
 export type TopicPermission<Identity> =
@@ -36,6 +37,9 @@ export interface TopicRule<Identity = unknown> {
    */
   history?: HistoryConfig | false;
 }
+
+/** Every option of a {@link TopicRule}: a misspelt one (`subscibe`) is refused, not ignored. */
+export const TOPIC_RULE_KEYS = optionKeys<TopicRule>({ subscribe: 1, publish: 1, presence: 1, schema: 1, volatile: 1, history: 1 });
 
 interface CompiledRule<Identity> {
   pattern: string;

@@ -19,6 +19,14 @@ export function withDefaults<T extends object>(defaults: T, given: { readonly [K
 }
 
 /**
+ * The names of an options interface `T`, from a record that must list every one of them (a new
+ * option missing here fails to compile): what {@link knownKeys} checks against.
+ */
+export function optionKeys<T>(all: Record<keyof T, 1>): readonly string[] {
+  return Object.keys(all);
+}
+
+/**
  * Refuses a key of the options object `value` that is not in `keys`, so that a typo
  * (`health: { readyness: '/ready' }`) fails at start-up instead of silently keeping the default:
  * `TypeError: health.readyness is not an option (liveness, readiness)`. `path` names the object
