@@ -223,6 +223,10 @@ describe.skipIf(!NATS_SERVER)('NATS engine: JetStream missing, NATS gone', () =>
     await engine.subscribe('t');
     const h = { size: 10, ttlMs: 60_000 };
     expect(await engine.publish('t', { kind: 'msg', data: 1, meta: {} }, h)).toMatchObject({ offset: 1 });
+    // The publish resolves once the message is stored; its live copy follows on core NATS. Killed
+    // before that copy arrives, NATS drops it, and the message is the resync's to deliver (history),
+    // which this node does not read: the live copy must be here before the outage starts.
+    await until(() => node.msgs.length === 1, 'delivered live before the outage');
     expect(engine.health()).toEqual({ healthy: true });
     await nats.stop();
     await until(() => !engine.health().healthy, 'unhealthy once the link dropped');
