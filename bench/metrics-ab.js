@@ -1,37 +1,50 @@
 /**
  * `node bench/metrics-ab.js` (after `npm run build`): what `prometheus()` costs the server, measured
- * as server-process CPU per operation with metrics off and on, in alternating rounds (off/on, then
- * on/off…) so a busy spell of the machine hits both alike (docs/performance.md, "Metrics on and
- * off"). Each round forks a fresh server on 127.0.0.1 port 0; the load is 20 clients with 50 calls in
- * flight each (bounded: `CALLS` calls), then `PUBLISHES` publishes to 10 subscribers. Only the
- * processes it forked are ended, by their handles.
+ * with metrics off and on, in alternating rounds (off/on, then on/off…) so a busy spell of the
+ * machine hits both alike (docs/performance.md, "Metrics on and off"). Each round forks a fresh
+ * server on 127.0.0.1 port 0 and warms it up with the very load it then measures, so the figures are
+ * of compiled code, not of V8 compiling it (a cold window is mostly the JIT's work, and a server with
+ * more code to compile looks slower). The load: 20 clients with 50 calls in flight each (bounded:
+ * `CALLS` calls), then `PUBLISHES` publishes to 10 subscribers. Only the processes it forked are
+ * ended, by their handles.
  *
- *   node bench/metrics-ab.js [rounds]   # default 8 rounds of each
+ *   node bench/metrics-ab.js [rounds]                  # server CPU µs per operation; default 8 rounds
+ *   node bench/metrics-ab.js [rounds] --instructions   # instructions per operation, counted by valgrind
+ *
+ * `--instructions` runs each server under `valgrind --tool=callgrind` (Debian's valgrind) with
+ * instrumentation switched on for the measured window only: a count that does not depend on what
+ * else the machine is doing. It is slow (about a minute per round).
  */
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'switchboard/client';
 
-const CALLS = 20_000;
 const CLIENTS = 20;
 const WINDOW = 50;
-const PUBLISHES = 1_000;
 const SUBSCRIBERS = 10;
 
 if (process.argv[2] === 'child') {
+  const [, , , mode, counting] = process.argv;
   const { createServer, silentLogger } = await import('switchboard/server');
-  const observe = process.argv[3] === 'on' ? (await import('switchboard/metrics')).prometheus() : undefined;
+  const observe = mode === 'on' ? (await import('switchboard/metrics')).prometheus() : undefined;
   const server = createServer({ host: '127.0.0.1', port: 0, logger: silentLogger, limits: { rate: false, maxConnectionsPerIp: 10_000 }, ...(observe ? { observe } : {}) })
     .command('echo', (x) => x)
     .topic('fan', { subscribe: true, publish: true });
   const { port } = await server.listen();
+  // Under callgrind, only the measured windows are instrumented.
+  const instrument = (on) => counting === 'count' && execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
   let from;
   process.on('message', async (m) => {
     if (m === 'mark') {
+      instrument(true);
       from = process.cpuUsage();
       process.send({ t: 'marked' });
     } else if (m === 'read') {
       const c = process.cpuUsage(from);
+      instrument(false);
       process.send({ t: 'cpu', us: c.user + c.system });
     } else if (m === 'exit') {
       await server.close();
@@ -40,7 +53,12 @@ if (process.argv[2] === 'child') {
   });
   process.send({ t: 'port', port });
 } else {
-  const rounds = Number(process.argv[2] ?? 8);
+  const counting = process.argv.includes('--instructions');
+  const rounds = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? (counting ? 2 : 8));
+  const CALLS = counting ? 5_000 : 20_000;
+  const PUBLISHES = counting ? 300 : 1_000;
+  const WARMUP = { calls: 20_000, publishes: 1_000 };
+  const outDir = counting ? mkdtempSync(join(tmpdir(), 'switchboard-metrics-ab-')) : undefined;
   const ask = (child, msg, t) =>
     new Promise((resolve) => {
       const h = (m) => {
@@ -52,9 +70,42 @@ if (process.argv[2] === 'child') {
       child.send(msg);
     });
 
+  /** `n` calls, `WINDOW` in flight per client. */
+  const pipelined = (clients, n) =>
+    new Promise((resolve) => {
+      let sent = 0;
+      let done = 0;
+      const fire = (c) => {
+        while (sent < n && c.inflight < WINDOW) {
+          sent++;
+          c.inflight++;
+          c.client.call('echo', { i: sent, s: 'hello world payload' }).then(() => {
+            c.inflight--;
+            if (++done === n) resolve();
+            else fire(c);
+          });
+        }
+      };
+      clients.map((client) => ({ client, inflight: 0 })).forEach(fire);
+    });
+  const publishes = async (client, n) => {
+    for (let i = 0; i < n; i++) await client.publish('fan', { i, s: 'fan payload' });
+  };
+
+  /** Instructions counted in the window of callgrind's output file for `pid`. */
+  const instructions = (pid) => {
+    const file = readdirSync(outDir).find((f) => f.endsWith(`-${pid}.out`));
+    const totals = /^totals: (\d+)/m.exec(readFileSync(join(outDir, file), 'utf8'));
+    return Number(totals?.[1] ?? NaN);
+  };
+
   async function round(mode) {
-    const child = fork(fileURLToPath(import.meta.url), ['child', mode]);
-    const deadline = setTimeout(() => child.kill(), 120_000);
+    const child = fork(fileURLToPath(import.meta.url), ['child', mode, counting ? 'count' : 'time'], {
+      ...(counting
+        ? { execPath: 'valgrind', execArgv: ['--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', `--callgrind-out-file=${outDir}/${mode}-%p.out`, process.execPath] }
+        : {}),
+    });
+    const deadline = setTimeout(() => child.kill(), counting ? 1_200_000 : 120_000);
     try {
       const { port } = await new Promise((r) => child.once('message', r));
       const clients = await Promise.all(
@@ -65,31 +116,23 @@ if (process.argv[2] === 'child') {
         }),
       );
       await Promise.all(clients.slice(0, SUBSCRIBERS).map((c) => c.subscribe('fan', () => {}).ready));
+      const publisher = clients[CLIENTS - 1];
+      await pipelined(clients, WARMUP.calls);
+      await publishes(publisher, WARMUP.publishes);
+      // Callgrind counts one window per file: the calls when counting, both when timing.
       await ask(child, 'mark', 'marked');
-      let sent = 0;
-      let done = 0;
-      await new Promise((resolve) => {
-        const fire = (c) => {
-          while (sent < CALLS && c.inflight < WINDOW) {
-            sent++;
-            c.inflight++;
-            c.client.call('echo', { i: sent, s: 'hello world payload' }).then(() => {
-              c.inflight--;
-              if (++done === CALLS) resolve();
-              else fire(c);
-            });
-          }
-        };
-        clients.map((client) => ({ client, inflight: 0 })).forEach(fire);
-      });
+      await pipelined(clients, CALLS);
       const rpc = (await ask(child, 'read', 'cpu')).us / CALLS;
-      await ask(child, 'mark', 'marked');
-      for (let i = 0; i < PUBLISHES; i++) await clients[CLIENTS - 1].publish('fan', { i, s: 'fan payload' });
-      const fan = (await ask(child, 'read', 'cpu')).us / (PUBLISHES * SUBSCRIBERS);
+      let fan = NaN;
+      if (!counting) {
+        await ask(child, 'mark', 'marked');
+        await publishes(publisher, PUBLISHES);
+        fan = (await ask(child, 'read', 'cpu')).us / (PUBLISHES * SUBSCRIBERS);
+      }
       clients.forEach((c) => c.close());
       child.send('exit');
       await new Promise((r) => child.once('exit', r));
-      return { rpc, fan };
+      return counting ? { rpc: instructions(child.pid) / CALLS, fan } : { rpc, fan };
     } finally {
       clearTimeout(deadline);
     }
@@ -97,11 +140,15 @@ if (process.argv[2] === 'child') {
 
   const res = { off: [], on: [] };
   for (let r = 0; r < rounds; r++) for (const m of r % 2 ? ['on', 'off'] : ['off', 'on']) res[m].push(await round(m));
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
   const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const unit = counting ? 'instructions' : 'server CPU µs';
   for (const [k, what] of [['rpc', 'pipelined call'], ['fan', 'delivery (sequential publishes)']]) {
+    if (counting && k === 'fan') continue;
     const off = median(res.off.map((x) => x[k]));
     const on = median(res.on.map((x) => x[k]));
-    console.log(`server CPU µs per ${what}: off ${off.toFixed(2)}, on ${on.toFixed(2)}, on/off ${(on / off).toFixed(3)}`);
-    console.log(`  off: ${res.off.map((x) => x[k].toFixed(1)).join(' ')}\n  on:  ${res.on.map((x) => x[k].toFixed(1)).join(' ')}`);
+    const fmt = (v) => (counting ? Math.round(v).toLocaleString('en-US') : v.toFixed(2));
+    console.log(`${unit} per ${what}: off ${fmt(off)}, on ${fmt(on)}, on/off ${(on / off).toFixed(3)}`);
+    console.log(`  off: ${res.off.map((x) => fmt(x[k])).join(' ')}\n  on:  ${res.on.map((x) => fmt(x[k])).join(' ')}`);
   }
 }
