@@ -4,13 +4,17 @@
  * mid-conversation and every message sent meanwhile arrives exactly once; the dashboard's charts
  * receive points at the chosen rate; a notification user never receives another's notifications
  * (checked on the WebSocket frames the page received and in the server's trace); StrictMode's
- * double mount leaves one subscription per topic and one stream on the wire. Saves a screenshot of
- * each app to docs/images/. test/apps.webkit.test.ts runs the same scenarios in WebKitGTK.
+ * double mount leaves one subscription per topic and one stream on the wire. Takes a screenshot of
+ * each app: into docs/images/ (the README's pictures) with SWITCHBOARD_SCREENSHOTS=1, else into a
+ * temporary folder, so a test run leaves the checkout as it was. test/apps.webkit.test.ts runs the
+ * same scenarios in WebKitGTK.
  *
  * Uses Debian's `chromium` (or `CHROMIUM_PATH`), never a downloaded browser: without one the suite
  * is skipped, with the reason printed.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +23,7 @@ import { startDemo, wireOf, type DemoProcess } from './demo-process.js';
 import { within } from './helpers.js';
 
 const hasChromium = chromiumFor('apps browser tests');
-const IMAGES = fileURLToPath(new URL('../docs/images/', import.meta.url));
+const IMAGES = process.env.SWITCHBOARD_SCREENSHOTS === '1' ? fileURLToPath(new URL('../docs/images/', import.meta.url)) : `${mkdtempSync(join(tmpdir(), 'switchboard-screenshots-'))}/`;
 /** How long a page may take to show something a person would wait for. */
 const UI_TIMEOUT = 10_000;
 /** A reconnect after a restart: the client's backoff plus the new process's start. */
