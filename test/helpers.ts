@@ -259,13 +259,18 @@ export interface TestScope {
   slowloris(port: number, path: string): Promise<{ closed(): Promise<{ text: string; ms: number }[]> }>;
 }
 
-/** Collects what the peer sends on `s` and resolves it with the time since `t0` once it closes the socket. */
+/**
+ * Collects what the peer sends on `s` and resolves it with the time since `t0` once it closes the
+ * socket. A close by reset counts as closed: a server that closes a socket with unread bytes (Node's
+ * 408 to a request still dripping in) makes the kernel send RST, which this end reads as ECONNRESET
+ * after the response (`events.once` would reject on that `error` and lose the answer).
+ */
 function closedBy(s: Socket, t0: number, timeoutMs = 3_000): Promise<{ text: string; ms: number }> {
   let text = '';
   s.setEncoding('latin1');
   s.on('data', (d: string) => (text += d));
   return within(
-    once(s, 'close').then(() => ({ text, ms: performance.now() - t0 })),
+    new Promise<void>((resolve) => s.once('close', () => resolve())).then(() => ({ text, ms: performance.now() - t0 })),
     'the peer to close the socket',
     timeoutMs,
   );
