@@ -206,7 +206,7 @@ describe('options', () => {
   });
 
   it('client: a misspelt option throws a TypeError listing the valid ones, at every level, from connect() too', async () => {
-    const top = 'token, tokenQueryParam, reconnect, heartbeat, codec, tokenIn, connectTimeoutMs, timeoutMs, maxQueue';
+    const top = 'token, tokenQueryParam, reconnect, heartbeat, codec, tokenIn, connectTimeoutMs, timeoutMs, maxQueue, WebSocket, tls';
     expect(() => resolveClientOptions({ reconect: false } as never)).toThrow(new TypeError(`reconect is not an option (${top})`));
     expect(() => resolveClientOptions({ reconnect: { maxAttempt: 3 } } as never)).toThrow(
       new TypeError('reconnect.maxAttempt is not an option (initialDelayMs, maxDelayMs, maxAttempts, stableAfterMs)'),

@@ -111,8 +111,9 @@ const orInfinity = (check: Check): Check => (path, v) => (v === Infinity ? v : c
 function resolveLevel<T>(prefix: string, defaults: object, given: unknown, checks: { [K in keyof T]: Check }): T {
   // A misspelt option (`reconect: false`) is refused, not ignored. `WebSocket` and `tls` are taken
   // by the entry that creates the socket, not here.
+  const names = prefix ? Object.keys(checks) : [...Object.keys(checks), 'WebSocket', 'tls'];
   for (const key in given as object) {
-    if (!(key in checks) && (prefix || (key !== 'WebSocket' && key !== 'tls'))) throw new TypeError(`${prefix}${key} is not an option (${Object.keys(checks).join(', ')})`);
+    if (!names.includes(key)) throw new TypeError(`${prefix}${key} is not an option (${names.join(', ')})`);
   }
   const merged = withDefaults(defaults as Record<string, unknown>, given as Record<string, unknown>);
   const out = {} as Record<string, unknown>;
