@@ -48,8 +48,8 @@ export async function clusterSkipReason(): Promise<string | undefined> {
     const nodes = ((await onNode(CLUSTER_SEED, (r) => r.cluster('NODES'))) as string).trim().split('\n').map((l) => l.split(' '));
     const dead = nodes.find((f) => f[2]!.split(',').includes('fail'));
     if (dead) return `the Redis Cluster node ${dead[1]!.split('@')[0]} is marked failed (run .ci/redis-cluster to recreate the cluster)`;
-  } catch {
-    return `no Redis Cluster answers at ${CLUSTER_SEED} (run .ci/redis-cluster, or set SWITCHBOARD_TEST_CLUSTER)`;
+  } catch (err) {
+    return `the Redis Cluster at ${CLUSTER_SEED} did not answer CLUSTER NODES (${(err as Error).message}); run .ci/redis-cluster to recreate it`;
   }
   return undefined;
 }
