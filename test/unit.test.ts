@@ -215,6 +215,9 @@ describe('options', () => {
     // Taken by the entry that makes the socket, not by this table.
     expect(() => resolveClientOptions({ WebSocket: globalThis.WebSocket, tls: {} } as never)).not.toThrow();
     expect(() => resolveClientOptions({ reconnect: { WebSocket: 1 } } as never)).toThrow(/^reconnect\.WebSocket is not an option/);
+    // Not an object: said so, not "0 is not an option". Inherited keys are not options given.
+    expect(() => resolveClientOptions('my-token' as never)).toThrow(new TypeError('options must be an object, got string'));
+    expect(resolveClientOptions(Object.create({ reconect: false }) as never).reconnect).toMatchObject({ initialDelayMs: 500 });
     const { connect } = await import('../src/client/node.js');
     expect(() => connect('ws://127.0.0.1:9/ws', { timeout: 5_000 } as never)).toThrow(new TypeError(`timeout is not an option (${top})`));
   });

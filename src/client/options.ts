@@ -111,11 +111,12 @@ const orInfinity = (check: Check): Check => (path, v) => (v === Infinity ? v : c
 function resolveLevel<T>(prefix: string, defaults: object, given: unknown, checks: { [K in keyof T]: Check }): T {
   // A misspelt option (`reconect: false`) is refused, not ignored. `WebSocket` and `tls` are taken
   // by the entry that creates the socket, not here.
-  const names = prefix ? Object.keys(checks) : [...Object.keys(checks), 'WebSocket', 'tls'];
-  for (const key in given as object) {
+  // withDefaults first: it refuses options that are not an object (`connect(url, 'token')`).
+  const merged = withDefaults(defaults as Record<string, unknown>, given as Record<string, unknown>);
+  const names = prefix ? Object.keys(checks) : [...Object.keys(checks), ...ENTRY_OPTIONS];
+  for (const key of Object.keys(given ?? {})) {
     if (!names.includes(key)) throw new TypeError(`${prefix}${key} is not an option (${names.join(', ')})`);
   }
-  const merged = withDefaults(defaults as Record<string, unknown>, given as Record<string, unknown>);
   const out = {} as Record<string, unknown>;
   for (const key in checks) {
     const v = merged[key];
@@ -123,6 +124,16 @@ function resolveLevel<T>(prefix: string, defaults: object, given: unknown, check
   }
   return out as T;
 }
+
+/** Options taken by the entry that makes the socket, not resolved here. */
+const ENTRY_OPTIONS = ['WebSocket', 'tls'] as const;
+type Never<T extends never> = T;
+/**
+ * A compile-time check, no code: every option of {@link ClientOptions} is resolved here or named in
+ * `ENTRY_OPTIONS` (an option added to neither is a type error, not a run-time refusal).
+ * @internal
+ */
+export type EveryClientOptionListed = Never<Exclude<keyof ClientOptions, keyof ResolvedClientOptions | (typeof ENTRY_OPTIONS)[number]>>;
 
 /** A nested level (`reconnect`, `heartbeat`): `false` turns it off; `true` (not in the type, but it worked) means the defaults. */
 const nested =
