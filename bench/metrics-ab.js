@@ -3,13 +3,13 @@
  * with metrics off and on, in alternating rounds (off/on, then on/off…) so a busy spell of the
  * machine hits both alike (docs/performance.md, "Metrics on and off"). Each round forks a fresh
  * server on 127.0.0.1 port 0 and warms it up with the very load it then measures, so the figures are
- * of compiled code, not of V8 compiling it (a cold window is mostly the JIT's work, and a server with
- * more code to compile looks slower). The load: 20 clients with 50 calls in flight each (bounded:
+ * of compiled code, not of V8 compiling it (about half of a cold window's instructions are the JIT's,
+ * and a server with more code to compile looks slower). The load: 20 clients with 50 calls in flight each (bounded:
  * `CALLS` calls), then `PUBLISHES` publishes to 10 subscribers. Only the processes it forked are
  * ended, by their handles.
  *
  *   node bench/metrics-ab.js [rounds]                  # server CPU µs per operation; default 8 rounds
- *   node bench/metrics-ab.js [rounds] --instructions   # instructions per operation, counted by valgrind
+ *   node bench/metrics-ab.js [rounds] --instructions   # instructions per call, counted by valgrind; default 3
  *
  * `--instructions` runs each server under `valgrind --tool=callgrind` (Debian's valgrind) with
  * instrumentation switched on for the measured window only: a count that does not depend on what
@@ -34,6 +34,8 @@ if (process.argv[2] === 'child') {
     .command('echo', (x) => x)
     .topic('fan', { subscribe: true, publish: true });
   const { port } = await server.listen();
+  // The parent gone (ended, crashed): so is this server, instead of listening on.
+  process.on('disconnect', () => process.exit(1));
   // Under callgrind, only the measured windows are instrumented.
   const instrument = (on) => counting === 'count' && execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
   let from;
@@ -54,22 +56,42 @@ if (process.argv[2] === 'child') {
   process.send({ t: 'port', port });
 } else {
   const counting = process.argv.includes('--instructions');
-  const rounds = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? (counting ? 2 : 8));
+  const rounds = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? (counting ? 3 : 8));
+  if (counting) {
+    for (const tool of ['valgrind', 'callgrind_control']) {
+      try {
+        execFileSync(tool, ['--version'], { stdio: 'ignore' });
+      } catch {
+        console.error(`--instructions needs ${tool} (Debian: apt-get install valgrind)`);
+        process.exit(2);
+      }
+    }
+  }
   const CALLS = counting ? 5_000 : 20_000;
   const PUBLISHES = counting ? 300 : 1_000;
   const WARMUP = { calls: 20_000, publishes: 1_000 };
   const outDir = counting ? mkdtempSync(join(tmpdir(), 'switchboard-metrics-ab-')) : undefined;
-  const ask = (child, msg, t) =>
-    new Promise((resolve) => {
+  /** The child's next message of type `t` (after sending `msg`, if given); rejects if the child exits first. */
+  const fromChild = (child, t, msg) =>
+    new Promise((resolve, reject) => {
       const h = (m) => {
         if (m.t !== t) return;
-        child.off('message', h);
+        off();
         resolve(m);
       };
+      const exited = (code, signal) => {
+        off();
+        reject(new Error(`the server process exited (${signal ?? code}) before answering "${t}"`));
+      };
+      const off = () => (child.off('message', h), child.off('exit', exited));
       child.on('message', h);
-      child.send(msg);
+      child.once('exit', exited);
+      if (msg !== undefined) child.send(msg);
     });
+  const ask = (child, msg, t) => fromChild(child, t, msg);
 
+  /** Calls that failed (reported after the round; a failure would make the figures meaningless). */
+  const failures = [];
   /** `n` calls, `WINDOW` in flight per client. */
   const pipelined = (clients, n) =>
     new Promise((resolve) => {
@@ -79,10 +101,14 @@ if (process.argv[2] === 'child') {
         while (sent < n && c.inflight < WINDOW) {
           sent++;
           c.inflight++;
-          c.client.call('echo', { i: sent, s: 'hello world payload' }).then(() => {
+          const answered = () => {
             c.inflight--;
             if (++done === n) resolve();
             else fire(c);
+          };
+          c.client.call('echo', { i: sent, s: 'hello world payload' }).then(answered, (err) => {
+            failures.push(err);
+            answered();
           });
         }
       };
@@ -106,9 +132,10 @@ if (process.argv[2] === 'child') {
         : {}),
     });
     const deadline = setTimeout(() => child.kill(), counting ? 1_200_000 : 120_000);
+    let clients = [];
     try {
-      const { port } = await new Promise((r) => child.once('message', r));
-      const clients = await Promise.all(
+      const { port } = await fromChild(child, 'port');
+      clients = await Promise.all(
         Array.from({ length: CLIENTS }, async () => {
           const c = connect(`ws://127.0.0.1:${port}/ws`, { reconnect: false });
           await c.call('echo', 0);
@@ -129,19 +156,27 @@ if (process.argv[2] === 'child') {
         await publishes(publisher, PUBLISHES);
         fan = (await ask(child, 'read', 'cpu')).us / (PUBLISHES * SUBSCRIBERS);
       }
+      if (failures.length) throw new Error(`${failures.length} calls failed, the first: ${failures[0]?.message}`);
       clients.forEach((c) => c.close());
+      const exited = new Promise((r) => child.once('exit', r));
       child.send('exit');
-      await new Promise((r) => child.once('exit', r));
+      await exited;
       return counting ? { rpc: instructions(child.pid) / CALLS, fan } : { rpc, fan };
     } finally {
       clearTimeout(deadline);
+      clients.forEach((c) => c.close());
+      if (child.exitCode === null && child.signalCode === null) child.kill();
     }
   }
 
   const res = { off: [], on: [] };
   for (let r = 0; r < rounds; r++) for (const m of r % 2 ? ['on', 'off'] : ['off', 'on']) res[m].push(await round(m));
   if (outDir) rmSync(outDir, { recursive: true, force: true });
-  const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const median = (a) => {
+    const s = [...a].sort((x, y) => x - y);
+    const m = Math.floor(s.length / 2);
+    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  };
   const unit = counting ? 'instructions' : 'server CPU µs';
   for (const [k, what] of [['rpc', 'pipelined call'], ['fan', 'delivery (sequential publishes)']]) {
     if (counting && k === 'fan') continue;

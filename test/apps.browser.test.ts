@@ -12,7 +12,7 @@
  * Uses Debian's `chromium` (or `CHROMIUM_PATH`), never a downloaded browser: without one the suite
  * is skipped, with the reason printed.
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +23,9 @@ import { startDemo, wireOf, type DemoProcess } from './demo-process.js';
 import { within } from './helpers.js';
 
 const hasChromium = chromiumFor('apps browser tests');
-const IMAGES = process.env.SWITCHBOARD_SCREENSHOTS === '1' ? fileURLToPath(new URL('../docs/images/', import.meta.url)) : `${mkdtempSync(join(tmpdir(), 'switchboard-screenshots-'))}/`;
+const KEEP_SCREENSHOTS = process.env.SWITCHBOARD_SCREENSHOTS === '1';
+/** Where the screenshots go (set in beforeAll: a temporary folder, removed afterwards, unless kept). */
+let IMAGES = '';
 /** How long a page may take to show something a person would wait for. */
 const UI_TIMEOUT = 10_000;
 /** A reconnect after a restart: the client's backoff plus the new process's start. */
@@ -37,6 +39,7 @@ describe.skipIf(!hasChromium)('the demo apps in Chromium', () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
+    IMAGES = KEEP_SCREENSHOTS ? fileURLToPath(new URL('../docs/images/', import.meta.url)) : `${mkdtempSync(join(tmpdir(), 'switchboard-screenshots-'))}/`;
     mkdirSync(IMAGES, { recursive: true });
     [demo, browser] = await Promise.all([startDemo({ trace: true }), launchChromium()]);
   }, 120_000);
@@ -44,6 +47,7 @@ describe.skipIf(!hasChromium)('the demo apps in Chromium', () => {
   afterAll(async () => {
     for (const c of contexts) await c.close().catch(() => {});
     await within(browser?.close() ?? Promise.resolve(), 'the browser to close', 10_000).catch((e: unknown) => console.warn(e));
+    if (IMAGES && !KEEP_SCREENSHOTS) rmSync(IMAGES, { recursive: true, force: true });
     const stopped = await demo?.stop();
     if (stopped) expect(stopped).toEqual({ code: 0, signal: null });
   });
