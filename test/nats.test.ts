@@ -7,9 +7,7 @@
  * JetStream or goes away. Needs NATS with JetStream at 127.0.0.1:4222 (skipped with a printed
  * reason otherwise); the outage cases start private nats-server processes (skipped without the binary).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -25,6 +23,7 @@ import { encodeEvent } from '../src/engines/redis/wire.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { createTestScope, until } from './helpers.js';
 import { dropNatsPrefix, NATS_URL, natsMissing, natsTestPrefix } from './nats-helpers.js';
+import { freePort, privateProcess } from './processes.js';
 
 const noNats = await natsMissing();
 if (noNats) console.warn(`SKIP test/nats.test.ts (shared NATS cases): ${noNats}`);
@@ -48,44 +47,17 @@ function recordingNode(): EngineNode & { msgs: Extract<EngineEvent, { kind: 'msg
   return n;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** A nats-server of our own on a free port (killed by its pid after the test). */
 async function privateNats(jetstream: boolean) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sb-nats-'));
-  let child: ChildProcess | undefined;
   const url = `nats://127.0.0.1:${port}`;
-  const start = async () => {
-    child = spawn(NATS_SERVER!, ['-a', '127.0.0.1', '-p', String(port), ...(jetstream ? ['-js', '-sd', dir] : [])], { stdio: 'ignore' });
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      try {
-        await (await connect({ servers: url, timeout: 500, maxReconnectAttempts: 0 })).close();
-        return;
-      } catch {
-        if (Date.now() > deadline) throw new Error(`private nats-server on ${port} did not start`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  };
-  const stop = async () => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGKILL');
-    await exited;
-  };
+  const answers = () =>
+    connect({ servers: url, timeout: 500, maxReconnectAttempts: 0 }).then(
+      (nc) => nc.close().then(() => true),
+      () => false,
+    );
+  const { start, stop } = privateProcess(`private nats-server on ${port}`, NATS_SERVER!, ['-a', '127.0.0.1', '-p', String(port), ...(jetstream ? ['-js', '-sd', dir] : [])], answers);
   await start();
   scope.defer(async () => {
     await stop();

@@ -3,11 +3,10 @@
  * redis://127.0.0.1:6379), each test under its own key prefix, removed afterwards; and private
  * redis-server processes for tests that stop and restart Redis (never the machine's own).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { freePort, privateProcess } from './processes.js';
 
 export const REDIS_URL = process.env.SWITCHBOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -54,17 +53,6 @@ export async function dropPrefix(prefix: string, url = REDIS_URL): Promise<void>
 
 export const REDIS_SERVER = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => existsSync(p));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** A redis-server of our own, without persistence, that a test may stop and start again. */
 export interface PrivateRedis {
   readonly url: string;
@@ -80,26 +68,11 @@ export interface PrivateRedis {
 export async function privateRedis(): Promise<PrivateRedis> {
   if (!REDIS_SERVER) throw new Error('no redis-server binary');
   const port = await freePort();
-  let child: ChildProcess | undefined;
   const url = `redis://127.0.0.1:${port}`;
-  const start = async () => {
-    child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
-    const deadline = Date.now() + 5_000;
-    while (!(await redisAnswers(url))) {
-      if (Date.now() > deadline) throw new Error(`private redis-server on ${port} did not start`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const stop = async () => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null) return;
-    c.kill('SIGCONT');
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGKILL');
-    await exited;
-  };
+  const proc = privateProcess(`private redis-server on ${port}`, REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], () => redisAnswers(url));
+  const { start, stop } = proc;
   const signal = (sig: NodeJS.Signals) => {
+    const child = proc.child;
     if (!child?.pid || child.exitCode !== null) throw new Error('private redis-server is not running');
     process.kill(child.pid, sig);
   };

@@ -7,8 +7,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { within } from './helpers.js';
+import { freePort } from './processes.js';
 
 export const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER_PATH ?? '/usr/bin/WebKitWebDriver';
 export const XVFB = process.env.XVFB_PATH ?? '/usr/bin/Xvfb';
@@ -67,17 +67,6 @@ export async function startXvfb(): Promise<{ display: string; stop(): Promise<vo
     await end(child); // lost a race for that number, or too slow: another one
   }
   throw new Error('could not start Xvfb on a free display');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** The W3C name of an element reference. */
